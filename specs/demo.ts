@@ -1,0 +1,33 @@
+// The embedded default lab: boots on any machine of this kind with nothing downloaded but
+// Debian packages.  A tiny guest (l1) under whatever accelerator the host offers, with a
+// tiny guest (l2) inside it that uses KVM when l1 exposes it (TCG's -cpu max does).
+import { defineLab } from '../tasks/kit/define.ts';
+
+export default defineLab({
+  name: 'demo',
+  description: 'The embedded default lab: a tiny Debian-built guest with a tiny guest nested inside',
+  vms: [
+    {
+      name: 'l1',
+      title: 'demo L1',
+      os: 'tiny (Debian cloud kernel + busybox + dropbear)',
+      cpus: 2,
+      memory: '2G',
+      boot: { image: 'tiny' },
+      network: { sshPort: 10022 },
+      labels: { role: 'guest-vm' },
+      children: [
+        {
+          name: 'l2',
+          title: 'demo L2',
+          os: 'tiny (Debian cloud kernel + busybox + dropbear)',
+          cpus: 1,
+          memory: '512M',
+          boot: { image: 'tiny' },
+          network: { sshPort: 2224 },
+          labels: { role: 'nested-vm' },
+        },
+      ],
+    },
+  ],
+});

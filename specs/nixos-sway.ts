@@ -1,0 +1,44 @@
+// The seed's three layers: an Ubuntu 24.04 host runs "NixOS Sway" under KVM with nesting
+// exposed, and NixOS runs "Debian Stable" inside it.  Values are the seed's command lines'.
+import { defineLab } from '../tasks/kit/define.ts';
+
+export default defineLab({
+  name: 'nixos-sway',
+  description: 'Ubuntu 24.04 host → NixOS + Sway guest → Debian Stable nested guest (the seed lab)',
+  host: { title: 'Ubuntu 24.04 LTS', os: 'Ubuntu 24.04 LTS' },
+  vms: [
+    {
+      name: 'nixos-sway',
+      title: 'NixOS Sway',
+      os: 'NixOS 23.11 + Sway',
+      machine: 'q35',
+      accel: 'kvm',
+      cpu: 'host,+vmx,+svm',
+      cpus: 4,
+      memory: 8192,
+      disk: { file: '~/VMs/disks/nixos-sway.qcow2', size: '40G', format: 'qcow2', interface: 'virtio' },
+      boot: 'disk',
+      network: { sshPort: 2223 },
+      display: 'gtk',
+      vga: 'virtio',
+      ssh: { user: 'nixos' },
+      labels: { role: 'guest-vm', desktop: 'sway' },
+      children: [
+        {
+          name: 'debian',
+          title: 'Debian Stable',
+          os: 'Debian 12',
+          accel: 'kvm',
+          cpu: 'host',
+          cpus: 2,
+          memory: '2G',
+          disk: { file: '~/VMs/disks/debian-deploy.qcow2', size: '20G', format: 'qcow2' },
+          boot: 'disk',
+          network: { sshPort: 2224 },
+          ssh: { user: 'deployer' },
+          labels: { role: 'nested-vm' },
+        },
+      ],
+    },
+  ],
+});

@@ -1,0 +1,25 @@
+// One-line descriptions of VMs and labs for trees and listings.
+import type { LabResolved, VmResolved } from './resolve.ts';
+import type { TreeNode } from '../chart/tree.ts';
+import { formatBytes, MiB } from './size.ts';
+
+export function describeBoot(vm: VmResolved): string {
+  const b = vm.boot;
+  if (b === 'disk') return 'boot disk';
+  if ('iso' in b) return `boot iso ${b.iso}`;
+  if ('kernel' in b) return `boot kernel ${b.kernel}`;
+  return `image ${b.image}`;
+}
+
+export function describeVm(vm: VmResolved): string {
+  const parts = [`${vm.cpus} CPU${vm.cpus === 1 ? '' : 's'}`, formatBytes(vm.memory * MiB)];
+  if (vm.disk) parts.push(`disk ${vm.disk.size !== undefined ? formatBytes(vm.disk.size) : 'overlay'} ${vm.disk.format}`);
+  parts.push(describeBoot(vm), `accel ${vm.accel}`);
+  if (vm.network.sshPort !== undefined) parts.push(`ssh ${vm.network.bind}:${vm.network.sshPort}→22`);
+  return `${vm.name}${vm.title ? ` "${vm.title}"` : ''}  ${parts.join(' · ')}`;
+}
+
+export function labTree(lab: LabResolved): TreeNode {
+  const node = (vm: VmResolved): TreeNode => ({ label: describeVm(vm), children: vm.children.map(node) });
+  return { label: `${lab.host.title} (host)`, children: lab.vms.map(node) };
+}

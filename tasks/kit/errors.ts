@@ -1,0 +1,102 @@
+// Every failure the kit reports is one of these, formatted in one place (formatError),
+// so a message always names what failed, why, and what to try.
+
+/** Bad input or usage: exit 2, nothing written. */
+export class UsageError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface SpecProblem {
+  path: string; // e.g. vms[0].children[0].memory
+  message: string;
+}
+
+/** A lab spec that does not validate: exit 2, each problem names its field path. */
+export class SpecError extends Error {
+  readonly exitCode = 2;
+  constructor(readonly source: string, readonly problems: SpecProblem[]) {
+    super(`${source}: invalid lab spec\n${problems.map((p) => `  ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
+    this.name = 'SpecError';
+  }
+}
+
+export interface TaskErrorDetails {
+  command?: string[];
+  exitCode?: number | null;
+  stdout?: string;
+  stderr?: string;
+  hint?: string;
+  cause?: unknown;
+}
+
+/** A step that failed while doing real work: exit 1. */
+export class TaskError extends Error {
+  readonly exitCode = 1;
+  readonly command?: string[];
+  readonly commandExitCode?: number | null;
+  readonly stdout?: string;
+  readonly stderr?: string;
+  readonly hint?: string;
+  constructor(message: string, details: TaskErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'TaskError';
+    this.command = details.command;
+    this.commandExitCode = details.exitCode;
+    this.stdout = details.stdout;
+    this.stderr = details.stderr;
+    this.hint = details.hint;
+  }
+}
+
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof UsageError || err instanceof SpecError) return 2;
+  return 1;
+}
+
+const tail = (text: string, lines: number) => text.trimEnd().split('\n').slice(-lines).join('\n');
+
+/** Human text for any error: message, command, output tails, hint. */
+export function formatError(err: unknown): string {
+  if (err instanceof SpecError) return `error: ${err.message}`;
+  if (!(err instanceof Error)) return `error: ${String(err)}`;
+  const out = [`error: ${err.message}`];
+  if (err instanceof TaskError) {
+    if (err.command) out.push(`  command: ${err.command.map(quoteForDisplay).join(' ')}`);
+    if (err.commandExitCode !== undefined) out.push(`  exit code: ${err.commandExitCode}`);
+    if (err.stderr?.trim()) out.push(`  stderr:\n${indent(tail(err.stderr, 20))}`);
+    if (err.stdout?.trim()) out.push(`  stdout:\n${indent(tail(err.stdout, 20))}`);
+  }
+  const hint = (err as { hint?: string }).hint;
+  if (hint) out.push(`  hint: ${hint}`);
+  if (!(err instanceof UsageError) && !(err instanceof TaskError) && err.stack && process.env.GRAINCHART_DEBUG) {
+    out.push(err.stack);
+  }
+  return out.join('\n');
+}
+
+/** JSON form of an error for `--json` callers. */
+export function errorJson(err: unknown): Record<string, unknown> {
+  if (err instanceof SpecError) return { error: 'spec', source: err.source, problems: err.problems };
+  if (err instanceof TaskError)
+    return {
+      error: 'task',
+      message: err.message,
+      command: err.command,
+      exitCode: err.commandExitCode,
+      stderr: err.stderr,
+      hint: err.hint,
+    };
+  if (err instanceof UsageError) return { error: 'usage', message: err.message, hint: err.hint };
+  return { error: 'internal', message: err instanceof Error ? err.message : String(err) };
+}
+
+const indent = (text: string) => text.split('\n').map((l) => `    ${l}`).join('\n');
+
+/** Shell-style quoting for showing a command; never used to run one. */
+export function quoteForDisplay(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}

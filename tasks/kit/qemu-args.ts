@@ -1,0 +1,133 @@
+// Spec + host probe + paths → QEMU argv.  Pure: no files read, nothing spawned.
+// Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
+// `explain` (later) prints them, so the docs and the command line cannot drift apart.
+import type { VmResolved } from './resolve.ts';
+import type { KvmVerdict } from './host-probe.ts';
+import { expandPath, type KitPaths } from './paths.ts';
+
+export interface ArgSection {
+  section: string;
+  args: string[];
+  note: string;
+}
+
+export interface AccelChoice {
+  accel: 'kvm' | 'tcg';
+  why: string;
+}
+
+/** Images the kit builds itself (the `image` task), by name. */
+export interface ImagePaths {
+  kernel: string;
+  initrd: string;
+}
+
+export interface ArgInputs extends KitPaths {
+  images?: Partial<Record<'tiny', ImagePaths>>;
+}
+
+/** auto → KVM only when the probe found it usable; an explicit choice is honoured as is. */
+export function chooseAccel(vm: Pick<VmResolved, 'accel'>, kvm: KvmVerdict): AccelChoice {
+  if (vm.accel === 'kvm') return { accel: 'kvm', why: kvm.state === 'usable' ? 'the spec asks for KVM' : `the spec asks for KVM although it is ${kvm.state}: ${kvm.reason}` };
+  if (vm.accel === 'tcg') return { accel: 'tcg', why: 'the spec asks for TCG' };
+  if (kvm.state === 'usable') return { accel: 'kvm', why: `KVM is usable (${kvm.reason})` };
+  return { accel: 'tcg', why: `KVM is ${kvm.state} (${kvm.reason}); falling back to TCG` };
+}
+
+/** The CPU model: the spec's, unless it needs KVM and we run TCG. */
+export function chooseCpu(vm: Pick<VmResolved, 'cpu' | 'nested'>, accel: AccelChoice['accel']): { model: string; why: string } {
+  if (vm.cpu && accel === 'tcg' && /^host\b/.test(vm.cpu))
+    return { model: 'max', why: `"${vm.cpu}" needs KVM; under TCG "max" emulates every feature QEMU knows, svm included, so children can still use KVM` };
+  if (vm.cpu) return { model: vm.cpu, why: vm.nested ? 'the spec’s model, with virtualization flags for children' : 'the spec’s model' };
+  if (accel === 'kvm') return { model: 'host', why: 'host pass-through: the guest sees the real CPU, nested virtualization included when the host allows it' };
+  return { model: 'max', why: 'TCG emulates every feature QEMU knows, svm included, so children can use KVM inside this guest' };
+}
+
+/** QEMU splits option values on commas; a literal comma is written twice. */
+const optValue = (value: string) => value.replaceAll(',', ',,');
+
+export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSection[] {
+  const accel = chooseAccel(vm, kvm);
+  const cpu = chooseCpu(vm, accel.accel);
+  const sections: ArgSection[] = [];
+  const add = (section: string, args: string[], note: string) => {
+    if (args.length) sections.push({ section, args, note });
+  };
+
+  // Identity: the title shows in window titles and `ps`.
+  add('name', ['-name', vm.title ?? vm.name], 'how QEMU names this VM in windows and process lists');
+
+  // Machine: the chipset, with the accelerator chosen per layer.
+  add('machine', ['-machine', `type=${vm.machine},accel=${accel.accel}`], `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`);
+
+  // CPU model and count.
+  add('cpu', ['-cpu', cpu.model], cpu.why);
+  add('smp', ['-smp', String(vm.cpus)], `${vm.cpus} virtual CPU${vm.cpus === 1 ? '' : 's'}`);
+
+  // Memory in MiB.
+  add('memory', ['-m', String(vm.memory)], `${vm.memory} MiB of guest RAM`);
+
+  // Disks and what to boot.
+  const disk: string[] = [];
+  if (vm.disk) {
+    const file = expandPath(vm.disk.file, p);
+    disk.push('-drive', `file=${optValue(file)},format=${vm.disk.format},if=${vm.disk.interface}`);
+  }
+  const boot = vm.boot;
+  if (typeof boot === 'object' && 'iso' in boot) disk.push('-cdrom', expandPath(boot.iso, p));
+  add('disk', disk, vm.disk ? `${vm.disk.format} image on ${vm.disk.interface === 'virtio' ? 'virtio, the fastest paravirtual disk' : vm.disk.interface}` : 'no disk');
+
+  if (boot === 'disk') add('boot', ['-boot', 'c'], 'boot from the first disk');
+  else if ('iso' in boot) add('boot', ['-boot', 'd'], 'boot from the CD-ROM (installer)');
+  else if ('kernel' in boot) {
+    const args = ['-kernel', expandPath(boot.kernel, p)];
+    if (boot.initrd) args.push('-initrd', expandPath(boot.initrd, p));
+    args.push('-append', boot.append);
+    add('boot', args, 'direct kernel boot: no bootloader, no firmware menu');
+  } else {
+    const image = p.images?.[boot.image];
+    if (!image) throw new Error(`image "${boot.image}" paths were not given to qemuArgs; build it with the image task`);
+    const append = ['console=ttyS0', 'quiet', 'panic=-1', boot.append].filter(Boolean).join(' ');
+    add('boot', ['-kernel', image.kernel, '-initrd', image.initrd, '-append', append], `the kit's ${boot.image} image: direct kernel boot, panic reboots are turned into exits`);
+  }
+
+  // Network: QEMU user networking (guest 10.0.2.15 behind NAT 10.0.2.2); forwards bind
+  // the spec's address, 127.0.0.1 by default, never every interface.
+  const net = vm.network;
+  const forwards = [
+    ...(net.sshPort !== undefined ? [{ host: net.sshPort, guest: 22, proto: 'tcp', bind: undefined as string | undefined }] : []),
+    ...net.forwards,
+  ];
+  const hostfwd = forwards.map((f) => `hostfwd=${f.proto}:${f.bind ?? net.bind}:${f.host}-:${f.guest}`);
+  add(
+    'network',
+    ['-netdev', ['user', 'id=net0', ...hostfwd].join(','), '-device', `${net.nic},netdev=net0`],
+    `user-mode NAT${forwards.length ? `, ${forwards.map((f) => `${f.bind ?? net.bind}:${f.host} → ${f.guest}`).join(', ')}` : ''}; ${net.nic}`,
+  );
+
+  // Display and graphics.
+  const display = vm.display === 'vnc' ? ['-display', 'none', '-vnc', '127.0.0.1:0,to=99'] : ['-display', vm.display];
+  if (vm.vga) display.push('-vga', vm.vga);
+  add('display', display, vm.display === 'gtk' ? 'a GTK window on the desktop' : vm.display === 'vnc' ? 'VNC on 127.0.0.1, first free display' : 'headless');
+
+  // Accelerator switch, as the seed's command line has it (the same as accel=kvm above).
+  if (accel.accel === 'kvm') add('accel', ['-enable-kvm'], 'hardware acceleration');
+
+  // Plumbing the kit needs to manage the VM: run in the background, a QMP socket to query
+  // and stop it, a pidfile to find it, the serial console in a file to show on failure.
+  add(
+    'control',
+    ['-daemonize', '-qmp', `unix:${p.vm.qmp},server=on,wait=off`, '-pidfile', p.vm.pid, '-serial', `file:${p.vm.serial}`],
+    'run in the background; QMP socket, pidfile and serial log in the VM’s state folder',
+  );
+
+  // Devices for charts and fast boots: the balloon reports guest memory to QMP, the RNG
+  // feeds the guest's entropy pool so sshd does not stall at boot.
+  add('devices', ['-device', 'virtio-balloon-pci', '-device', 'virtio-rng-pci'], 'memory statistics via the balloon; entropy from the host');
+
+  return sections;
+}
+
+export function qemuArgs(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): string[] {
+  return qemuPlan(vm, kvm, p).flatMap((s) => s.args);
+}

@@ -1,0 +1,171 @@
+// Load → fill defaults → validate, as lima's limayaml does.  Source precedence:
+// what the spec says wins; otherwise a default computed here from the spec and host facts.
+// All pure: the host facts come in as data, so tests can pass any host.
+import type { z } from 'zod';
+import { Lab, VM_KEYS, type BootSpec, type LabParsed, type VmParsed } from './schema.ts';
+import { SpecError, type SpecProblem } from './errors.ts';
+import { formatBytes, MiB } from './size.ts';
+
+export interface HostFacts {
+  cpus: number;
+  memoryMiB: number;
+}
+
+export type VmResolved = Omit<VmParsed, 'cpus' | 'memory' | 'nested' | 'boot' | 'children'> & {
+  cpus: number;
+  memory: number; // MiB
+  nested: boolean;
+  boot: BootSpec;
+  children: VmResolved[];
+};
+export type LabResolved = Omit<LabParsed, 'vms'> & { vms: VmResolved[] };
+
+/** A VM with where it sits in the tree, for lookups and messages. */
+export interface VmPlace {
+  vm: VmResolved;
+  path: string; // vms[0].children[1]
+  parent?: VmResolved;
+  depth: number; // 1 = guest of the host, 2 = nested, …
+}
+
+export const defaultCpus = (host: HostFacts, parent?: { cpus: number }) => Math.max(1, Math.min(2, host.cpus, parent?.cpus ?? Infinity));
+export const defaultMemory = (parent?: { memory: number }) => Math.min(512, parent ? Math.floor(parent.memory / 2) : Infinity);
+
+/** Parses, fills defaults and checks a lab.  Throws SpecError naming every bad field. */
+export function resolveLab(input: unknown, host: HostFacts, source: string): LabResolved {
+  const parsed = Lab.safeParse(input);
+  if (!parsed.success) throw new SpecError(source, zodProblems(parsed.error.issues));
+  const lab: LabResolved = { ...parsed.data, vms: parsed.data.vms.map((vm) => fillVm(vm, host, undefined)) };
+  const problems = checkLab(lab);
+  if (problems.length) throw new SpecError(source, problems);
+  return lab;
+}
+
+function fillVm(vm: VmParsed, host: HostFacts, parent: VmResolved | undefined): VmResolved {
+  const { children, ...rest } = vm;
+  const self: VmResolved = {
+    ...rest,
+    cpus: vm.cpus ?? defaultCpus(host, parent),
+    memory: vm.memory ?? defaultMemory(parent),
+    nested: vm.nested ?? (children?.length ?? 0) > 0,
+    boot: vm.boot ?? 'disk',
+    children: [],
+  };
+  self.children = (children ?? []).map((c) => fillVm(c, host, self));
+  return inSchemaOrder(self);
+}
+
+/** Keys in the schema's order, so printing a resolved spec is stable whatever the input order. */
+function inSchemaOrder(vm: VmResolved): VmResolved {
+  const out: Record<string, unknown> = {};
+  for (const key of VM_KEYS) if ((vm as Record<string, unknown>)[key] !== undefined) out[key] = (vm as Record<string, unknown>)[key];
+  return out as VmResolved;
+}
+
+export function* walkVms(vms: VmResolved[], base = 'vms', parent?: VmResolved, depth = 1): Generator<VmPlace> {
+  for (const [i, vm] of vms.entries()) {
+    const path = `${base}[${i}]`;
+    yield { vm, path, parent, depth };
+    yield* walkVms(vm.children, `${path}.children`, vm, depth + 1);
+  }
+}
+
+/** Cross-field checks that zod's per-field shapes cannot express. */
+export function checkLab(lab: LabResolved): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const seen = new Map<string, string>();
+  for (const { vm, path } of walkVms(lab.vms)) {
+    const first = seen.get(vm.name);
+    if (first) problems.push({ path: `${path}.name`, message: `duplicate VM name "${vm.name}" (also at ${first})` });
+    else seen.set(vm.name, path);
+    problems.push(...checkVm(vm, path));
+  }
+  // Forwards listen in the parent's network: the host for top-level VMs, the parent VM for nested ones.
+  problems.push(...checkPorts(lab.vms, 'vms'));
+  for (const { vm, path } of walkVms(lab.vms)) problems.push(...checkPorts(vm.children, `${path}.children`));
+  return problems;
+}
+
+function checkVm(vm: VmResolved, path: string): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  if (vm.boot === 'disk' && !vm.disk)
+    problems.push({ path: `${path}.boot`, message: 'boots from its disk but has no `disk`; add `disk` or a kernel/iso/image boot' });
+  if (vm.disk && vm.disk.size === undefined && !vm.disk.backing)
+    problems.push({ path: `${path}.disk.size`, message: 'needed unless `backing` gives the size, e.g. "20G"' });
+  if (vm.disk?.backing && vm.disk.format !== 'qcow2')
+    problems.push({ path: `${path}.disk.format`, message: `a disk with a backing file must be qcow2, got ${vm.disk.format}` });
+  if (vm.accel === 'tcg' && vm.cpu && /^host\b/.test(vm.cpu))
+    problems.push({ path: `${path}.cpu`, message: `"${vm.cpu}" needs KVM but accel is tcg; use "max" or accel auto` });
+  if (vm.children.length > 0 && !vm.nested)
+    problems.push({ path: `${path}.nested`, message: 'is false but the VM has children; they need virtualization exposed' });
+  for (const [i, child] of vm.children.entries()) {
+    const at = `${path}.children[${i}]`;
+    if (child.memory > vm.memory)
+      problems.push({
+        path: `${at}.memory`,
+        message: `must fit in parent ${vm.name} (${formatBytes(vm.memory * MiB)}), got ${formatBytes(child.memory * MiB)}`,
+      });
+    if (child.cpus > vm.cpus)
+      problems.push({ path: `${at}.cpus`, message: `must fit in parent ${vm.name} (${vm.cpus} CPUs), got ${child.cpus}` });
+  }
+  const childMemory = vm.children.reduce((sum, c) => sum + c.memory, 0);
+  if (vm.children.length > 1 && childMemory > vm.memory)
+    problems.push({
+      path: `${path}.children`,
+      message: `together ask ${formatBytes(childMemory * MiB)}, more than parent ${vm.name} has (${formatBytes(vm.memory * MiB)})`,
+    });
+  return problems;
+}
+
+function checkPorts(vms: VmResolved[], base: string): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const taken = new Map<string, string>();
+  for (const [i, vm] of vms.entries()) {
+    const net = vm.network;
+    const entries: Array<[string, number, string]> = [];
+    if (net.sshPort !== undefined) entries.push([`${base}[${i}].network.sshPort`, net.sshPort, 'tcp']);
+    for (const [j, f] of net.forwards.entries()) entries.push([`${base}[${i}].network.forwards[${j}].host`, f.host, f.proto]);
+    for (const [path, port, proto] of entries) {
+      const key = `${port}/${proto}`;
+      const first = taken.get(key);
+      if (first) problems.push({ path, message: `port ${key} is already forwarded by ${first}` });
+      else taken.set(key, path);
+    }
+  }
+  return problems;
+}
+
+/** zod issues → field paths like vms[0].children[0].memory with readable messages. */
+export function zodProblems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union') {
+      // A branch whose errors all sit below the union's own level matched the shape: report its
+      // field errors.  Otherwise no branch fits and the union's own message lists the choices.
+      const branch = issue.errors.find((errs) => errs.length > 0 && errs.every((e) => e.path.length > 0 && e.code !== 'unrecognized_keys'));
+      if (branch) out.push(...zodProblems(branch, path));
+      else out.push({ path: formatPath(path), message: issue.message });
+    } else if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ path: formatPath([...path, key]), message: 'unknown key' });
+    } else {
+      out.push({ path: formatPath(path), message: issue.message });
+    }
+  }
+  return out;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const part of path) {
+    if (typeof part === 'number') s += `[${part}]`;
+    else s += s ? `.${String(part)}` : String(part);
+  }
+  return s;
+}
+
+/** Finds a VM by name anywhere in the tree. */
+export function findVm(lab: LabResolved, name: string): VmPlace | undefined {
+  for (const place of walkVms(lab.vms)) if (place.vm.name === name) return place;
+  return undefined;
+}

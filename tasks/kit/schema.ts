@@ -1,0 +1,136 @@
+// The lab spec: one zod schema, every type inferred from it.
+// What a user writes (LabInput) is parsed into LabParsed (sizes normalised, defaults that
+// need no host facts filled); resolve.ts then fills host-dependent defaults and runs the
+// cross-field checks.  Bare numbers: memory in MiB (like `-m`), disk size in bytes (like qemu-img).
+import { z } from 'zod';
+import { parseSize, MiB } from './size.ts';
+
+/** Lowercase letters, digits and dashes, 1–63 long, no leading/trailing dash: safe in paths, hostnames and shells. */
+export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A message for a wrong type only; range and format issues keep their own words. */
+const typeError = (message: string) => ({ error: (iss: { code: string }) => (iss.code === 'invalid_type' ? message : undefined) });
+
+const name = z
+  .string(typeError('expected a name (lowercase letters, digits, dashes)'))
+  .regex(NAME_RE, { error: (iss) => `must be lowercase letters, digits and dashes (max 63, no leading/trailing dash), got ${JSON.stringify(iss.input)}` });
+
+/** A size that becomes MiB (memory) or bytes (disk). */
+const size = (bareUnit: 'B' | 'M') =>
+  z.unknown().transform((value, ctx) => {
+    const r = parseSize(value, bareUnit);
+    if (!r.ok) {
+      ctx.issues.push({ code: 'custom', message: r.reason, input: value });
+      return z.NEVER;
+    }
+    return bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;
+  });
+
+const port = z.number(typeError('expected a TCP port number')).int().min(1).max(65535);
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, {
+  error: (iss) => `must be an IPv4 address such as 127.0.0.1, got ${JSON.stringify(iss.input)}`,
+});
+/** Paths reach QEMU's comma-separated options and the shell in `explain --shell`; refuse control characters. */
+const filePath = z
+  .string(typeError('expected a file path'))
+  .min(1)
+  .regex(/^[^\0\n\r]+$/, { error: 'must not contain NUL or line breaks' });
+
+export const Forward = z.strictObject({
+  host: port.describe('port on the parent side (the host, or the parent VM for nested guests)'),
+  guest: port.describe('port inside the guest'),
+  proto: z.enum(['tcp', 'udp']).default('tcp'),
+  bind: ipv4.optional().describe('address to listen on; defaults to network.bind'),
+});
+
+export const Network = z.strictObject({
+  sshPort: port.optional().describe('forward this parent-side port to the guest’s port 22'),
+  forwards: z.array(Forward).default([]),
+  bind: ipv4.default('127.0.0.1').describe('listen address of every forward'),
+  nic: z.enum(['virtio-net-pci', 'e1000']).default('virtio-net-pci'),
+});
+
+export const Disk = z.strictObject({
+  file: filePath.describe('image path; ~ is the home directory, a relative path is inside the VM’s state folder'),
+  size: size('B').optional().describe('virtual size, e.g. "40G"; needed unless a backing file gives it'),
+  format: z.enum(['qcow2', 'raw']).default('qcow2'),
+  backing: filePath.optional().describe('backing image: the disk is a copy-on-write overlay on it'),
+  interface: z.enum(['virtio', 'ide', 'scsi']).default('virtio'),
+});
+
+export const KernelBoot = z.strictObject({
+  kernel: filePath,
+  initrd: filePath.optional(),
+  append: z.string().default('console=ttyS0'),
+});
+export const IsoBoot = z.strictObject({ iso: filePath });
+/** The kit's own embedded guest image, built by the `image` task. */
+export const ImageBoot = z.strictObject({
+  image: z.enum(['tiny']),
+  append: z.string().optional().describe('extra kernel command-line words'),
+});
+export const Boot = z.union([z.literal('disk'), KernelBoot, IsoBoot, ImageBoot], {
+  error: 'must be "disk", {kernel, initrd?, append?}, {iso}, or {image: "tiny"}',
+});
+
+export const Ssh = z.strictObject({
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a Unix user name' }).default('root'),
+  key: filePath.optional().describe('private key; defaults to the lab key made by the kit'),
+});
+
+const vmFields = {
+  name,
+  title: z.string().max(200).optional().describe('display name, passed to QEMU -name'),
+  os: z.string().max(200).optional().describe('what runs inside, for charts and docs'),
+  cpus: z.number(typeError('expected a whole number of CPUs')).int().min(1).max(1024).optional(),
+  memory: size('M').optional().describe('RAM: 8192 (MiB), "8G" or "512M"'),
+  disk: Disk.optional(),
+  boot: Boot.optional(),
+  accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  cpu: z
+    .string()
+    .regex(/^[A-Za-z0-9_.,+=-]+$/, { error: 'must be a QEMU CPU model with optional +/- flags, e.g. "host,+vmx"' })
+    .optional()
+    .describe('CPU model; default host under KVM, max under TCG'),
+  nested: z.boolean().optional().describe('expose virtualization to children; default true when the VM has children'),
+  machine: z.string().regex(/^[a-z0-9.-]+$/, { error: 'must be a QEMU machine type such as q35' }).default('q35'),
+  network: Network.default({ forwards: [], bind: '127.0.0.1', nic: 'virtio-net-pci' }),
+  display: z.enum(['none', 'gtk', 'vnc']).default('none'),
+  vga: z.enum(['virtio', 'std', 'none']).optional().describe('graphics card; QEMU’s default when absent'),
+  ssh: Ssh.default({ user: 'root' }),
+  labels: z.record(z.string(), z.string()).default({}),
+};
+
+const VmBase = z.strictObject(vmFields);
+/** Field order of a VM, for canonical output. */
+export const VM_KEYS = [...Object.keys(vmFields), 'children'] as const;
+type VmShape = z.output<typeof VmBase> & { children?: VmShape[] };
+type VmInputShape = z.input<typeof VmBase> & { children?: VmInputShape[] };
+
+// Nested VMs run inside their parent; z.lazy lets the schema refer to itself.  The explicit
+// type keeps TypeScript's inference finite.
+export const Vm: z.ZodType<VmShape, VmInputShape> = VmBase.extend({
+  children: z.lazy(() => z.array(Vm)).optional(),
+});
+
+export const Host = z.strictObject({
+  title: z.string().max(200).default('this machine'),
+  os: z.string().max(200).optional(),
+  reserve: z
+    .strictObject({ memory: size('M').optional(), cpus: z.number().int().min(0).optional() })
+    .default({})
+    .describe('what the host keeps for itself when charting allocation'),
+});
+
+export const Lab = z.strictObject({
+  name,
+  description: z.string().max(500).optional(),
+  host: Host.default({ title: 'this machine', reserve: {} }),
+  vms: z.array(Vm).min(1, { error: 'a lab needs at least one VM' }),
+});
+
+export type LabInput = z.input<typeof Lab>;
+export type VmInput = z.input<typeof Vm>;
+export type LabParsed = z.output<typeof Lab>;
+export type VmParsed = z.output<typeof Vm>;
+export type BootSpec = z.output<typeof Boot>;
+export type DiskSpec = z.output<typeof Disk>;

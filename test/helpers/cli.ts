@@ -1,0 +1,17 @@
+// Runs tasks.ts in a child process, as a user would.
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+
+export const TASKS = join(PROJECT_ROOT, 'tasks.ts');
+
+export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; preload?: string[] } = {}): SpawnSyncReturns<string> {
+  const preload = (opts.preload ?? []).flatMap((p) => ['--import', p]);
+  return spawnSync(process.execPath, ['--import', 'tsx', ...preload, TASKS, ...args], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    input: opts.input ?? '',
+    env: { ...process.env, ...opts.env },
+    timeout: 60_000,
+  });
+}

@@ -1,0 +1,100 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kit, TASKS } from '../helpers/cli.ts';
+import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { classifyKvm, readKvmFacts } from '../../tasks/kit/host-probe.ts';
+
+describe('tasks.ts as a command', () => {
+  it('lists the public tasks', () => {
+    for (const args of [[], ['tasks']]) {
+      const r = kit(args);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^The following tasks are available:/);
+      assert.match(r.stdout, /^disk-create\s+Create a VM's disk image/m);
+      assert.match(r.stdout, /^doctor\s+Check this host/m);
+    }
+  });
+
+  it('says No such task and exits 1', () => {
+    const r = kit(['nope']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^No such task: nope$/m);
+  });
+
+  it('prints a task’s help', () => {
+    const r = kit(['disk-create', '--help']);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /^Usage: npx tsx tasks.ts disk-create VM \[options\]/);
+    assert.match(r.stdout, /--force/);
+  });
+
+  it('loads no zx, ssh2 or listr2 to list tasks (and the trace does see zx when a task needs it)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-trace-'));
+    try {
+      const listing = join(dir, 'listing.txt');
+      const preload = join(PROJECT_ROOT, 'test/helpers/trace-loads.mjs');
+      assert.equal(kit(['tasks'], { env: { GC_TRACE_FILE: listing }, preload: [preload] }).status, 0);
+      const loaded = readFileSync(listing, 'utf8');
+      assert.match(loaded, /tasks\/kit\/cli\.ts/);
+      for (const heavy of ['node_modules/zx/', 'node_modules/ssh2/', 'node_modules/listr2/', 'node_modules/zod/'])
+        assert.ok(!loaded.includes(heavy), `listing loaded ${heavy}`);
+      const info = join(dir, 'info.txt');
+      kit(['disk-info', 'nixos-test'], { env: { GC_TRACE_FILE: info, HOME: dir }, preload: [preload] });
+      assert.match(readFileSync(info, 'utf8'), /node_modules\/zx\//);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('round-trips a spec through a pipeline: spec --json | spec --spec - --json', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx "${TASKS}" spec nixos-sway --json | "${process.execPath}" --import tsx "${TASKS}" spec --spec - --json`], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const direct = kit(['spec', 'nixos-sway', '--json']);
+    assert.equal(r.stdout, direct.stdout);
+    const lab = JSON.parse(r.stdout);
+    assert.equal(lab.vms[0].children[0].name, 'debian');
+    assert.equal(lab.vms[0].memory, 8192);
+  });
+
+  it('rejects a bad spec on stdin with exit 2 and the field path', () => {
+    const r = kit(['spec', '--spec', '-'], { input: JSON.stringify({ name: 'x', vms: [{ name: 'a', memory: 'huge', boot: { iso: 'x.iso' } }] }) });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /vms\[0\]\.memory: expected a size/);
+    const notJson = kit(['spec', '--spec', '-'], { input: 'name: x' });
+    assert.equal(notJson.status, 2);
+    assert.match(notJson.stderr, /stdin \(--spec -\) is not valid JSON/);
+  });
+
+  it('every lab in specs/ validates', () => {
+    const labs = JSON.parse(kit(['labs', '--json']).stdout) as string[];
+    assert.deepEqual(labs, ['demo', 'nixos-sway', 'nixos-test']);
+    for (const lab of labs) assert.equal(kit(['spec', lab, '--json']).status, 0, lab);
+  });
+});
+
+describe('doctor on this machine', () => {
+  it('reports the KVM verdict the probe reaches, and TCG as the fallback when KVM is unusable', () => {
+    const r = kit(['doctor', '--json']);
+    assert.ok(r.status === 0 || r.status === 1, r.stderr);
+    const { checks } = JSON.parse(r.stdout) as { checks: Array<{ status: string; name: string; detail: string }> };
+    const kvm = checks.find((c) => c.name === 'kvm')!;
+    const expected = classifyKvm(readKvmFacts('/'));
+    assert.ok(kvm.detail.startsWith(expected.state), kvm.detail);
+    if (existsSync('/sys/module/kvm_pvm')) {
+      // This kind of machine: paravirtual KVM, never trusted.
+      assert.equal(kvm.status, 'WARN');
+      assert.match(kvm.detail, /^unusable: kvm_pvm.*TCG/);
+      const human = kit(['doctor']);
+      assert.match(human.stdout, /^WARN kvm\s+unusable: kvm_pvm/m);
+    }
+    const qemu = checks.find((c) => c.name === 'qemu-system-x86_64')!;
+    assert.equal(qemu.status, 'OK', 'run scripts/setup-host.sh to install QEMU');
+  });
+});

@@ -1,0 +1,124 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { qemuArgs, qemuPlan, chooseAccel } from '../../tasks/kit/qemu-args.ts';
+import { resolveLab, findVm, type LabResolved } from '../../tasks/kit/resolve.ts';
+import { readLabInput } from '../../tasks/kit/load.ts';
+import { vmPaths } from '../../tasks/kit/paths.ts';
+import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
+
+const HOME = '/home/lover';
+const STATE = '/var/lib/gc';
+const inputs = (lab: string, vm: string) => ({ home: HOME, vm: vmPaths(STATE, lab, vm), images: { tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img' } } });
+const load = async (name: string): Promise<LabResolved> => resolveLab((await readLabInput(name)).input, BIG_HOST, name);
+const vmOf = (lab: LabResolved, name: string) => findVm(lab, name)!.vm;
+
+// What the kit adds to every command line: QMP, pidfile and serial log in the state folder,
+// and the balloon (memory statistics) and RNG (entropy at boot) devices.
+const additions = (lab: string, vm: string) => [
+  '-qmp', `unix:${STATE}/${lab}/${vm}/qmp.sock,server=on,wait=off`,
+  '-pidfile', `${STATE}/${lab}/${vm}/qemu.pid`,
+  '-serial', `file:${STATE}/${lab}/${vm}/serial.log`,
+  '-device', 'virtio-balloon-pci',
+  '-device', 'virtio-rng-pci',
+];
+
+describe('qemuArgs golden: the seed’s command lines', () => {
+  it('nixos-sway with usable KVM is the seed’s "Start NixOS VM" plus the documented additions', async () => {
+    const lab = await load('nixos-sway');
+    // The seed, word for word, with `~` expanded and the forward bound to 127.0.0.1
+    // (the seed's hostfwd=tcp::2223-:22 listens on every interface).
+    const seed = [
+      '-name', 'NixOS Sway',
+      '-machine', 'type=q35,accel=kvm',
+      '-cpu', 'host,+vmx,+svm',
+      '-smp', '4',
+      '-m', '8192',
+      '-drive', `file=${HOME}/VMs/disks/nixos-sway.qcow2,format=qcow2,if=virtio`,
+      '-boot', 'c',
+      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2223-:22',
+      '-device', 'virtio-net-pci,netdev=net0',
+      '-display', 'gtk',
+      '-vga', 'virtio',
+      '-enable-kvm',
+      '-daemonize',
+    ];
+    assert.deepEqual(qemuArgs(vmOf(lab, 'nixos-sway'), KVM_USABLE, inputs('nixos-sway', 'nixos-sway')), [...seed, ...additions('nixos-sway', 'nixos-sway')]);
+  });
+
+  it('the nested Debian matches the seed’s layer-3 command (headless, as -nographic cannot daemonize)', async () => {
+    const lab = await load('nixos-sway');
+    const seed = [
+      '-name', 'Debian Stable',
+      '-machine', 'type=q35,accel=kvm',
+      '-cpu', 'host',
+      '-smp', '2',
+      '-m', '2048',
+      '-drive', `file=${HOME}/VMs/disks/debian-deploy.qcow2,format=qcow2,if=virtio`,
+      '-boot', 'c',
+      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2224-:22',
+      '-device', 'virtio-net-pci,netdev=net0',
+      '-display', 'none',
+      '-enable-kvm',
+      '-daemonize',
+    ];
+    assert.deepEqual(qemuArgs(vmOf(lab, 'debian'), KVM_USABLE, inputs('nixos-sway', 'debian')), [...seed, ...additions('nixos-sway', 'debian')]);
+  });
+
+  it('nixos-test is the seed’s quick start', async () => {
+    const lab = await load('nixos-test');
+    const args = qemuArgs(vmOf(lab, 'nixos-test'), KVM_USABLE, inputs('nixos-test', 'nixos-test'));
+    assert.deepEqual(args.slice(0, 24), [
+      '-name', 'NixOS Test', '-machine', 'type=q35,accel=kvm', '-cpu', 'host,+vmx,+svm', '-smp', '4', '-m', '8192',
+      '-drive', `file=${HOME}/VMs/disks/nixos-test.qcow2,format=qcow2,if=virtio`, '-boot', 'c',
+      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2223-:22', '-device', 'virtio-net-pci,netdev=net0',
+      '-display', 'gtk', '-vga', 'virtio', '-enable-kvm', '-daemonize',
+    ]);
+  });
+});
+
+describe('qemuArgs on a host without usable KVM', () => {
+  it('falls back to TCG with -cpu max and no -enable-kvm when accel is auto', async () => {
+    const lab = await load('nixos-sway');
+    const vm = { ...vmOf(lab, 'nixos-sway'), accel: 'auto' as const };
+    const args = qemuArgs(vm, KVM_PVM, inputs('nixos-sway', 'nixos-sway'));
+    assert.deepEqual(args.slice(0, 6), ['-name', 'NixOS Sway', '-machine', 'type=q35,accel=tcg', '-cpu', 'max']);
+    assert.ok(!args.includes('-enable-kvm'));
+    const cpu = qemuPlan(vm, KVM_PVM, inputs('nixos-sway', 'nixos-sway')).find((s) => s.section === 'cpu')!;
+    assert.match(cpu.note, /needs KVM/);
+  });
+  it('honours an explicit accel=kvm (boot then reports the failure)', () => {
+    assert.deepEqual(chooseAccel({ accel: 'kvm' }, KVM_PVM).accel, 'kvm');
+    assert.equal(chooseAccel({ accel: 'auto' }, KVM_PVM).accel, 'tcg');
+    assert.equal(chooseAccel({ accel: 'auto' }, KVM_USABLE).accel, 'kvm');
+  });
+  it('boots the demo’s tiny image by direct kernel boot', async () => {
+    const lab = await load('demo');
+    const args = qemuArgs(vmOf(lab, 'l1'), KVM_PVM, inputs('demo', 'l1'));
+    assert.deepEqual(args.slice(0, 18), [
+      '-name', 'demo L1', '-machine', 'type=q35,accel=tcg', '-cpu', 'max', '-smp', '2', '-m', '2048',
+      '-kernel', '/img/vmlinuz', '-initrd', '/img/initrd.img', '-append', 'console=ttyS0 quiet panic=-1',
+      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:10022-:22',
+    ]);
+  });
+});
+
+describe('qemuArgs details', () => {
+  const base = { name: 'x', memory: 256, boot: 'disk', disk: { file: 'a,b.qcow2', size: '1G' } };
+  const one = (vm: object) => resolveLab({ name: 'l', vms: [{ ...base, ...vm }] }, BIG_HOST, 't').vms[0]!;
+  it('doubles commas in file names and puts relative disks in the state folder', () => {
+    const args = qemuArgs(one({}), KVM_PVM, inputs('l', 'x'));
+    assert.ok(args.includes(`file=${STATE}/l/x/a,,b.qcow2,format=qcow2,if=virtio`));
+  });
+  it('binds every forward to the spec’s address', () => {
+    const args = qemuArgs(one({ network: { sshPort: 2222, forwards: [{ host: 8080, guest: 80 }, { host: 5353, guest: 53, proto: 'udp', bind: '127.0.0.2' }] } }), KVM_PVM, inputs('l', 'x'));
+    assert.ok(args.includes('user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.2:5353-:53'));
+  });
+  it('boots an installer ISO from the CD-ROM', () => {
+    const args = qemuArgs(one({ boot: { iso: '~/iso/nixos.iso' } }), KVM_PVM, inputs('l', 'x'));
+    assert.deepEqual(args.slice(args.indexOf('-cdrom'), args.indexOf('-cdrom') + 4), ['-cdrom', `${HOME}/iso/nixos.iso`, '-boot', 'd']);
+  });
+  it('uses VNC on loopback only', () => {
+    const args = qemuArgs(one({ display: 'vnc' }), KVM_PVM, inputs('l', 'x'));
+    assert.equal(args[args.indexOf('-vnc') + 1], '127.0.0.1:0,to=99');
+  });
+});
