@@ -16,7 +16,7 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'demo',
-    doc: 'Show the embedded default lab and what this machine can run of it',
+    doc: 'Boot the embedded demo lab’s guest, run uname -a in it, show the status, stop it',
     run: async (ctx) => (await import('./tasks/demo.ts')).run(ctx),
   },
   {
@@ -34,6 +34,63 @@ export const tasks: TaskDef[] = [
     name: 'doctor',
     doc: 'Check this host: QEMU, qemu-img, KVM usability, nesting, memory and disk',
     run: async (ctx) => (await import('./tasks/doctor.ts')).run(ctx),
+  },
+  {
+    name: 'image',
+    doc: 'Build the embedded tiny guest image from Debian packages (cached by content hash)',
+    options: [{ name: 'force', type: 'boolean', doc: 'rebuild even when the cache has it' }],
+    run: async (ctx) => (await import('./tasks/image.ts')).run(ctx),
+  },
+  {
+    name: 'boot',
+    doc: 'Boot a VM and wait until SSH answers (staged readiness with timeouts and hints)',
+    args: [vm],
+    options: [
+      labOpt,
+      { name: 'timeout', type: 'string', doc: 'seconds for the whole boot (default: 180 under TCG, 90 under KVM)' },
+      { name: 'keep', type: 'boolean', doc: 'leave QEMU running when the boot fails, for debugging' },
+    ],
+    run: async (ctx) => (await import('./tasks/boot.ts')).boot(ctx),
+  },
+  {
+    name: 'stop',
+    doc: 'Stop a VM: ACPI power-off, then QMP quit, then signals to its own QEMU only',
+    args: [vm],
+    options: [labOpt, { name: 'force', type: 'boolean', doc: 'skip the graceful power-off' }, { name: 'timeout', type: 'string', doc: 'seconds to wait for the guest to power off (default 10)' }],
+    run: async (ctx) => (await import('./tasks/boot.ts')).stop(ctx),
+  },
+  {
+    name: 'status',
+    doc: 'Every VM of a lab (or of all labs) with state, accelerator, pid, ports, uptime, boot times',
+    args: [{ ...lab, optional: true }],
+    run: async (ctx) => (await import('./tasks/status.ts')).status(ctx),
+  },
+  {
+    name: 'list',
+    doc: 'Every VM of every lab, as status shows them',
+    run: async (ctx) => (await import('./tasks/status.ts')).status(ctx),
+  },
+  {
+    name: 'exec',
+    doc: 'Run a command in a VM over SSH; streams output and exits with its code',
+    args: [vm, { name: 'CMD', doc: 'after --: the command (one word is a shell snippet, several an argv)', variadic: true }],
+    options: [labOpt],
+    help: 'Example: npx tsx tasks.ts exec l1 -- uname -a',
+    run: async (ctx) => (await import('./tasks/guest-access.ts')).exec(ctx),
+  },
+  {
+    name: 'ssh',
+    doc: 'A shell in a VM (a pty on a terminal; otherwise commands from stdin)',
+    args: [vm],
+    options: [labOpt],
+    run: async (ctx) => (await import('./tasks/guest-access.ts')).ssh(ctx),
+  },
+  {
+    name: 'cp',
+    doc: 'Copy a file into or out of a VM over SFTP: cp ./file VM:/path or cp VM:/path ./file',
+    args: [{ name: 'SRC', doc: 'a local path or VM:path' }, { name: 'DST', doc: 'a local path or VM:path' }],
+    options: [labOpt],
+    run: async (ctx) => (await import('./tasks/guest-access.ts')).cp(ctx),
   },
   {
     name: 'disk-create',

@@ -54,11 +54,13 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
     checkArity(task, args);
     const out = makeOutput(json, opts.quiet === true, io);
     const ctx = { args, opts, json, quiet: opts.quiet === true, spec: opts.spec as string | undefined, out };
+    let code = 0;
     for (const step of planRun(byName, name)) {
       const t = byName.get(step)!;
-      await t.run(step === name ? { ...ctx, task: step } : { ...ctx, task: step, args: [] });
+      const r = await t.run(step === name ? { ...ctx, task: step } : { ...ctx, task: step, args: [] });
+      if (typeof r === 'number') code = r;
     }
-    return 0;
+    return code;
   } catch (err) {
     const e = asUsage(err);
     io.stderr(formatError(e) + '\n');

@@ -24,7 +24,12 @@ export interface ImagePaths {
 
 export interface ArgInputs extends KitPaths {
   images?: Partial<Record<'tiny', ImagePaths>>;
+  /** "ssh-ed25519 AAAA…": handed to kit images on the kernel command line. */
+  authorizedKey?: string;
 }
+
+/** The per-VM copy-on-write root disk of an image boot, in the VM's state folder. */
+export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/root.qcow2`;
 
 /** auto → KVM only when the probe found it usable; an explicit choice is honoured as is. */
 export function chooseAccel(vm: Pick<VmResolved, 'accel'>, kvm: KvmVerdict): AccelChoice {
@@ -87,8 +92,19 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   } else {
     const image = p.images?.[boot.image];
     if (!image) throw new Error(`image "${boot.image}" paths were not given to qemuArgs; build it with the image task`);
-    const append = ['console=ttyS0', 'quiet', 'panic=-1', boot.append].filter(Boolean).join(' ');
-    add('boot', ['-kernel', image.kernel, '-initrd', image.initrd, '-append', append], `the kit's ${boot.image} image: direct kernel boot, panic reboots are turned into exits`);
+    // The image's /init reads gc.* words: root disk, hostname, and the lab's public key
+    // (public, so the command line may show it), so one image serves every lab.
+    // quiet: a serial console costs TCG time per character.  cryptomgr.notests skips the
+    // crypto self-tests, tsc=reliable/no_timer_check skip clock calibration: ~0.5 s of a
+    // ~4 s TCG boot, and nothing a throwaway lab guest needs.
+    const words = ['console=ttyS0', 'quiet', 'panic=-1', 'cryptomgr.notests', 'tsc=reliable', 'no_timer_check'];
+    if (boot.root === 'disk') words.push('gc.root=/dev/vda');
+    words.push(`gc.hostname=${vm.name}`);
+    if (p.authorizedKey) words.push(`gc.authkey=${p.authorizedKey.split(' ').slice(0, 2).join(':')}`);
+    if (boot.append) words.push(boot.append);
+    const args = ['-kernel', image.kernel, '-initrd', image.initrd, '-append', words.join(' ')];
+    if (boot.root === 'disk') args.push('-drive', `file=${optValue(imageRootDisk(p))},format=qcow2,if=virtio`);
+    add('boot', args, `the kit's ${boot.image} image: direct kernel boot${boot.root === 'disk' ? ', root on a qcow2 overlay of the image' : ', root in RAM'}; the lab key arrives on the command line`);
   }
 
   // Network: QEMU user networking (guest 10.0.2.15 behind NAT 10.0.2.2); forwards bind

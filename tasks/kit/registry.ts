@@ -43,7 +43,8 @@ export interface TaskDef {
   hidden?: boolean;
   /** Extra lines for --help. */
   help?: string;
-  run: (ctx: TaskContext) => Promise<void> | void;
+  /** A number returned is the exit code (e.g. `exec` passes on the guest command's). */
+  run: (ctx: TaskContext) => Promise<void | number> | void | number;
 }
 
 export const GLOBAL_OPTIONS: OptDef[] = [

@@ -66,6 +66,7 @@ export const IsoBoot = z.strictObject({ iso: filePath });
 /** The kit's own embedded guest image, built by the `image` task. */
 export const ImageBoot = z.strictObject({
   image: z.enum(['tiny']),
+  root: z.enum(['disk', 'ram']).default('disk').describe('disk: a qcow2 overlay on the image (snapshots work); ram: the initramfs only'),
   append: z.string().optional().describe('extra kernel command-line words'),
 });
 export const Boot = z.union([z.literal('disk'), KernelBoot, IsoBoot, ImageBoot], {

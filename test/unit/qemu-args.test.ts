@@ -91,14 +91,22 @@ describe('qemuArgs on a host without usable KVM', () => {
     assert.equal(chooseAccel({ accel: 'auto' }, KVM_PVM).accel, 'tcg');
     assert.equal(chooseAccel({ accel: 'auto' }, KVM_USABLE).accel, 'kvm');
   });
-  it('boots the demo’s tiny image by direct kernel boot', async () => {
+  it('boots the demo’s tiny image by direct kernel boot, root on an overlay, lab key on the command line', async () => {
     const lab = await load('demo');
-    const args = qemuArgs(vmOf(lab, 'l1'), KVM_PVM, inputs('demo', 'l1'));
-    assert.deepEqual(args.slice(0, 18), [
+    const args = qemuArgs(vmOf(lab, 'l1'), KVM_PVM, { ...inputs('demo', 'l1'), authorizedKey: 'ssh-ed25519 AAAAkey grainchart-demo' });
+    assert.deepEqual(args.slice(0, 20), [
       '-name', 'demo L1', '-machine', 'type=q35,accel=tcg', '-cpu', 'max', '-smp', '2', '-m', '2048',
-      '-kernel', '/img/vmlinuz', '-initrd', '/img/initrd.img', '-append', 'console=ttyS0 quiet panic=-1',
+      '-kernel', '/img/vmlinuz', '-initrd', '/img/initrd.img',
+      '-append', 'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc=reliable no_timer_check gc.root=/dev/vda gc.hostname=l1 gc.authkey=ssh-ed25519:AAAAkey',
+      '-drive', `file=${STATE}/demo/l1/root.qcow2,format=qcow2,if=virtio`,
       '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:10022-:22',
     ]);
+  });
+  it('keeps an image’s root in RAM when asked', () => {
+    const vm = resolveLab({ name: 'r', vms: [{ name: 'r1', boot: { image: 'tiny', root: 'ram' } }] }, BIG_HOST, 't').vms[0]!;
+    const args = qemuArgs(vm, KVM_PVM, inputs('r', 'r1'));
+    assert.equal(args[args.indexOf('-append') + 1], 'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc=reliable no_timer_check gc.hostname=r1');
+    assert.ok(!args.includes('-drive'));
   });
 });
 

@@ -1,0 +1,39 @@
+// `boot VM`: launch one VM and wait until SSH works; `stop VM`: power it off.
+import type { TaskContext } from './kit/registry.ts';
+import { vmTarget } from './kit/target.ts';
+import { bootVm } from './kit/launch.ts';
+import { stopQemu } from './kit/shutdown.ts';
+import { liveStatus, readPidfile, readState, updateState } from './kit/vm-state.ts';
+import { UsageError } from './kit/errors.ts';
+
+function seconds(ctx: TaskContext, opt: string): number | undefined {
+  const v = ctx.opts[opt];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${opt} takes a number of seconds, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function boot(ctx: TaskContext): Promise<void> {
+  const t = await vmTarget(ctx, ctx.args[0]!);
+  const r = await bootVm(t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, warn: ctx.out.warn });
+  const ssh = r.forwards.find((f) => f.guest === 22);
+  ctx.out.result(r, () =>
+    [
+      `${r.vm} is up (pid ${r.pid}, accel ${r.accel}${ssh ? `, ssh ${ssh.bind}:${ssh.host}` : ''})`,
+      `  ${r.uname}`,
+      `  QMP ${r.metrics.qmpS ?? '?'} s · port ${r.metrics.portS ?? '?'} s · banner ${r.metrics.bannerS ?? '?'} s · SSH ${r.metrics.sshS ?? '?'} s after launch`,
+    ].join('\n'),
+  );
+}
+
+export async function stop(ctx: TaskContext): Promise<void> {
+  const t = await vmTarget(ctx, ctx.args[0]!);
+  const vm = t.place.vm;
+  const before = await liveStatus(t.paths.vm, { lab: t.lab.name, name: vm.name, depth: t.place.depth });
+  const pid = readPidfile(t.paths.vm) ?? readState(t.paths.vm)?.pid;
+  const how = await stopQemu(t.paths.vm, pid, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') });
+  if (readState(t.paths.vm)) updateState(t.paths.vm, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
+  const result = { lab: t.lab.name, vm: vm.name, was: before.state, how };
+  ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name} stopped (${how})`));
+}

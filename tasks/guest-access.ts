@@ -1,0 +1,99 @@
+// `exec VM -- CMD...`, `ssh VM` and `cp SRC DST` (VM:path on either side), over ssh2.
+import { statSync } from 'node:fs';
+import type { TaskContext } from './kit/registry.ts';
+import { connectGuest, vmTarget } from './kit/target.ts';
+import { shellQuote } from './kit/guest.ts';
+import { UsageError } from './kit/errors.ts';
+import { NAME_RE } from './kit/schema.ts';
+
+/** One word is a shell snippet (`exec vm -- 'ls | wc -l'`); several are an argv, each quoted. */
+export const remoteCommand = (words: string[]) => (words.length === 1 ? words[0]! : words.map(shellQuote).join(' '));
+
+export async function exec(ctx: TaskContext): Promise<number> {
+  const [name, ...words] = ctx.args;
+  if (!words.length) throw new UsageError('exec: no command given', 'npx tsx tasks.ts exec VM -- COMMAND...');
+  const guest = await connectGuest(await vmTarget(ctx, name!));
+  try {
+    const command = remoteCommand(words);
+    if (ctx.json) {
+      const r = await guest.exec(command);
+      ctx.out.result({ vm: name, command, ...r });
+      return r.code;
+    }
+    const r = await guest.exec(command, { onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) });
+    return r.code < 0 ? 1 : r.code;
+  } finally {
+    guest.close();
+  }
+}
+
+export async function ssh(ctx: TaskContext): Promise<number> {
+  const guest = await connectGuest(await vmTarget(ctx, ctx.args[0]!));
+  try {
+    if (!process.stdin.isTTY) {
+      // No terminal: the commands come on stdin, as `ssh host < script` would run them.
+      const r = await guest.exec('/bin/sh -s', { stdin: process.stdin, onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) });
+      return r.code < 0 ? 1 : r.code;
+    }
+    return await interactive(guest.client);
+  } finally {
+    guest.close();
+  }
+}
+
+function interactive(client: import('ssh2').Client): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const { columns: cols = 80, rows = 24 } = process.stdout;
+    client.shell({ term: process.env.TERM ?? 'xterm', cols, rows }, (err, stream) => {
+      if (err) return reject(err);
+      let code = 0;
+      process.stdin.setRawMode(true);
+      process.stdin.resume();
+      process.stdin.pipe(stream);
+      stream.pipe(process.stdout);
+      stream.stderr.pipe(process.stderr);
+      const resize = () => stream.setWindow(process.stdout.rows ?? 24, process.stdout.columns ?? 80, 0, 0);
+      process.stdout.on('resize', resize);
+      stream.on('exit', (c: number | null) => (code = c ?? 0));
+      stream.on('close', () => {
+        process.stdout.off('resize', resize);
+        process.stdin.unpipe(stream);
+        process.stdin.setRawMode(false);
+        process.stdin.pause();
+        resolve(code);
+      });
+    });
+  });
+}
+
+export interface CopyEnd {
+  vm?: string;
+  path: string;
+}
+
+/** `vm:path` names a guest path; anything else is local (a `./` prefix forces local). */
+export function parseCopyEnd(arg: string): CopyEnd {
+  const m = /^([^/:]+):(.*)$/.exec(arg);
+  if (m && NAME_RE.test(m[1]!)) {
+    if (!m[2]) throw new UsageError(`cp: ${arg} names no path in ${m[1]}`);
+    return { vm: m[1], path: m[2] };
+  }
+  if (!arg) throw new UsageError('cp: empty path');
+  return { path: arg };
+}
+
+export async function cp(ctx: TaskContext): Promise<void> {
+  const [src, dst] = [parseCopyEnd(ctx.args[0]!), parseCopyEnd(ctx.args[1]!)];
+  if (!!src.vm === !!dst.vm) throw new UsageError('cp: exactly one side must be VM:path', 'npx tsx tasks.ts cp ./file vm:/root/file  or  cp vm:/etc/os-release ./');
+  const name = (src.vm ?? dst.vm)!;
+  const guest = await connectGuest(await vmTarget(ctx, name));
+  try {
+    if (dst.vm) await guest.put(src.path, dst.path);
+    else await guest.get(src.path, dst.path);
+  } finally {
+    guest.close();
+  }
+  const local = dst.vm ? src.path : dst.path;
+  const result = { from: ctx.args[0], to: ctx.args[1], bytes: statSync(local).size };
+  ctx.out.result(result, () => `copied ${result.bytes} bytes: ${result.from} → ${result.to}`);
+}

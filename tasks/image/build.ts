@@ -1,0 +1,129 @@
+// Builds the tiny guest image, cached by a hash of everything it is made from: the exact
+// package versions, the boot scripts and this builder's own source.  A build happens in a
+// temporary folder that is renamed into place at the end, so a failed or interrupted build
+// leaves no half-made image behind.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { progressList } from '../kit/progress.ts';
+import { downloadDebs, resolveTinyPackages, unpackDebs, type Pkg } from './packages.ts';
+import { assembleTree, makeRootDisk, packInitramfs } from './tree.ts';
+
+export interface ImageManifest {
+  name: 'tiny';
+  hash: string;
+  kernelVersion: string;
+  packages: Pkg[];
+  hostKeyPub: string;
+  files: { kernel: string; initrd: string; rootDisk: string };
+  sizes: { kernel: number; initrd: number; rootDisk: number };
+  buildSeconds: number;
+  builtAt: string;
+}
+
+export interface BuiltImage extends ImageManifest {
+  dir: string;
+  cached: boolean;
+}
+
+export const cacheRoot = (env = process.env) => env.GRAINCHART_CACHE ?? join(env.XDG_CACHE_HOME ?? join(env.HOME ?? homedir(), '.cache'), 'grainchart');
+
+const sourceOf = (rel: string) => readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
+
+/** The cache key: package versions + boot scripts + the builder's code. */
+export function imageHash(packages: Pkg[]): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(packages));
+  for (const f of ['./init-scripts.ts', './tree.ts', './build.ts', './packages.ts']) h.update(sourceOf(f));
+  return h.digest('hex').slice(0, 16);
+}
+
+export function readManifest(dir: string): ImageManifest | undefined {
+  const file = join(dir, 'manifest.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ImageManifest) : undefined;
+}
+
+/** Builds the tiny image unless the cache has it; `force` rebuilds. */
+export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } = {}): Promise<BuiltImage> {
+  const root = cacheRoot();
+  const started = Date.now();
+  const ctx = {} as { packages: Pkg[]; kernel: Pkg; hash: string; dir: string; work: string; debs: string[]; result?: BuiltImage; hostKeyPub: string; kernelVersion: string };
+  await progressList<typeof ctx>(
+    [
+      {
+        title: 'Resolve Debian package versions',
+        task: async (c, t) => {
+          const r = await resolveTinyPackages(join(root, 'apt-resolved.json'));
+          c.packages = r.packages;
+          c.kernel = r.kernel;
+          c.hash = imageHash(r.packages);
+          c.dir = join(root, 'images', `tiny-${c.hash}`);
+          const m = readManifest(c.dir);
+          if (m && !opts.force) c.result = { ...m, dir: c.dir, cached: true };
+          t.title = `Resolved ${r.kernel.name} ${r.kernel.version}${c.result ? ' (image cached)' : ''}`;
+        },
+      },
+      {
+        title: 'Download .deb files',
+        skip: (c) => !!c.result,
+        task: async (c) => {
+          c.debs = await downloadDebs(join(root, 'debs'), c.packages);
+        },
+      },
+      {
+        title: 'Unpack and assemble the guest tree',
+        skip: (c) => !!c.result,
+        task: async (c) => {
+          c.work = `${c.dir}.build-${process.pid}`;
+          rmSync(c.work, { recursive: true, force: true });
+          mkdirSync(c.work, { recursive: true });
+          await unpackDebs(c.debs, join(c.work, 'extract'));
+          const tree = await assembleTree(join(c.work, 'extract'), join(c.work, 'root'));
+          c.hostKeyPub = tree.hostKeyPub;
+          c.kernelVersion = tree.kernelVersion;
+        },
+      },
+      {
+        title: 'Pack initramfs and root disk',
+        skip: (c) => !!c.result,
+        task: async (c) => {
+          const out = join(c.work, 'out');
+          mkdirSync(out);
+          copyFileSync(join(c.work, 'extract/boot', `vmlinuz-${c.kernelVersion}`), join(out, 'vmlinuz'));
+          await Promise.all([packInitramfs(join(c.work, 'root'), join(out, 'initrd.img')), makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'))]);
+          const size = (f: string) => statSync(join(out, f)).size;
+          const manifest: ImageManifest = {
+            name: 'tiny',
+            hash: c.hash,
+            kernelVersion: c.kernelVersion,
+            packages: c.packages,
+            hostKeyPub: c.hostKeyPub,
+            files: { kernel: 'vmlinuz', initrd: 'initrd.img', rootDisk: 'root.qcow2' },
+            sizes: { kernel: size('vmlinuz'), initrd: size('initrd.img'), rootDisk: size('root.qcow2') },
+            buildSeconds: (Date.now() - started) / 1000,
+            builtAt: new Date().toISOString(),
+          };
+          writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+          // Publish atomically; if another build won the race, keep theirs.
+          if (opts.force) rmSync(c.dir, { recursive: true, force: true });
+          if (!existsSync(c.dir)) renameSync(out, c.dir);
+          rmSync(c.work, { recursive: true, force: true });
+          c.result = { ...(readManifest(c.dir) ?? manifest), dir: c.dir, cached: false };
+        },
+      },
+    ],
+    { quiet: opts.quiet },
+  )
+    .run(ctx)
+    .catch((err) => {
+      if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
+      throw err;
+    });
+  return ctx.result!;
+}
+
+export function imagePaths(img: Pick<BuiltImage, 'dir' | 'files'>) {
+  return { kernel: join(img.dir, img.files.kernel), initrd: join(img.dir, img.files.initrd), rootDisk: join(img.dir, img.files.rootDisk) };
+}

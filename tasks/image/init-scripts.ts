@@ -1,0 +1,92 @@
+// The tiny guest's boot scripts.  /init runs from the initramfs: it loads the virtio
+// modules and either switches to the root disk (gc.root=/dev/vda) or stays in RAM.
+// /sbin/gc-rc then brings up the network with a static address (QEMU user net always
+// gives 10.0.2.15; DHCP would only add waiting), installs the lab's public key from the
+// kernel command line, and busybox init keeps dropbear running.  Lines starting "gc:" on
+// the serial console mark progress; boot failures show them.
+
+/** Modules in load order (from `modprobe --show-depends`, see shared/lab-notes.md). */
+export const VIRTIO_MODULES = [
+  'virtio_ring', 'virtio', 'failover', 'net_failover', 'virtio_net', 'virtio_blk',
+  'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_balloon', 'virtio-rng',
+  // The power button, so QMP system_powerdown reaches acpid and the guest powers off cleanly.
+  'button', 'evdev',
+];
+
+export const INIT = `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox mount -t devtmpfs dev /dev
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+echo "gc: init" > /dev/console
+for m in $(cat /etc/gc/modules); do insmod /lib/modules/gc/$m.ko 2>/dev/null; done
+arg() { sed -n "s/.*\\\\<$1=\\\\([^ ]*\\\\).*/\\\\1/p" /proc/cmdline; }
+root=$(arg gc.root)
+if [ -n "$root" ]; then
+  i=0
+  while [ ! -b "$root" ] && [ $i -lt 200 ]; do usleep 10000; i=$((i+1)); done
+  mkdir -p /newroot
+  if mount -t ext4 -o rw "$root" /newroot; then
+    mount --move /proc /newroot/proc
+    mount --move /sys /newroot/sys
+    mount --move /dev /newroot/dev
+    echo "gc: root $root" > /dev/console
+    exec switch_root /newroot /sbin/init
+  fi
+  echo "gc: cannot mount $root; staying in the initramfs" > /dev/console
+fi
+exec /sbin/init
+`;
+
+export const RC = `#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+arg() { sed -n "s/.*\\\\<$1=\\\\([^ ]*\\\\).*/\\\\1/p" /proc/cmdline; }
+mountpoint_() { grep -q " $1 " /proc/mounts; }
+mountpoint_ /proc || mount -t proc proc /proc
+mountpoint_ /sys || mount -t sysfs sys /sys
+mountpoint_ /dev || mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /tmp /run /root/.ssh
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs tmpfs /run
+h=$(arg gc.hostname)
+hostname "\${h:-tiny}"
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+echo "nameserver 10.0.2.3" > /etc/resolv.conf
+key=$(arg gc.authkey)
+if [ -n "$key" ]; then
+  echo "$key" | sed 's/:/ /' > /root/.ssh/authorized_keys
+fi
+chmod 700 /root /root/.ssh
+chmod 600 /root/.ssh/authorized_keys 2>/dev/null
+acpid -c /etc/acpi -a /etc/acpid.conf 2>/dev/null
+echo "gc: network up, sshd starting" > /dev/console
+`;
+
+export const INITTAB = `::sysinit:/sbin/gc-rc
+::respawn:/usr/sbin/dropbear -F -E -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+::ctrlaltdel:/sbin/poweroff
+::shutdown:/bin/sync
+::shutdown:/bin/umount -a -r
+`;
+
+/** busybox acpid: on the power button (ACPI PWRF) it runs /etc/acpi/power-button (a file, not a command). */
+export const ACPID_CONF = `PWRF power-button
+`;
+
+export const FILES: Record<string, { text: string; mode: number }> = {
+  init: { text: INIT, mode: 0o755 },
+  'sbin/gc-rc': { text: RC, mode: 0o755 },
+  'etc/inittab': { text: INITTAB, mode: 0o644 },
+  'etc/acpid.conf': { text: ACPID_CONF, mode: 0o644 },
+  'etc/acpi/power-button': { text: '#!/bin/sh\necho "gc: power button, powering off" > /dev/console\nexec /sbin/poweroff\n', mode: 0o755 },
+  'etc/passwd': { text: 'root:x:0:0:root:/root:/bin/sh\n', mode: 0o644 },
+  'etc/group': { text: 'root:x:0:\n', mode: 0o644 },
+  // dropbear refuses users whose shell is not listed here.
+  'etc/shells': { text: '/bin/sh\n/bin/ash\n', mode: 0o644 },
+  'etc/shadow': { text: 'root:*:19000:0:99999:7:::\n', mode: 0o600 },
+  'etc/gc/modules': { text: VIRTIO_MODULES.join('\n') + '\n', mode: 0o644 },
+};

@@ -1,0 +1,137 @@
+// A guest reached over SSH with ssh2 (no system `ssh` needed).  The same verbs at every
+// layer, as the NixOS test driver's Machine has them: exec, succeed, fail,
+// waitUntilSucceeds, put/get over SFTP.  The host key must equal the pinned one.
+import { readFileSync } from 'node:fs';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { TaskError } from './errors.ts';
+import { retry } from './retry.ts';
+
+export interface GuestTarget {
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  privateKeyPath: string;
+  /** "ssh-ed25519 AAAA…": the only host key accepted. */
+  hostKey: string;
+}
+
+export interface ExecResult {
+  code: number;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  stdin?: string | NodeJS.ReadableStream;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  pty?: boolean;
+}
+
+export class HostKeyMismatch extends TaskError {}
+
+export class Guest {
+  private constructor(readonly target: GuestTarget, readonly client: Client) {}
+
+  static connect(target: GuestTarget, timeoutMs = 10_000): Promise<Guest> {
+    const expected = Buffer.from(target.hostKey.split(' ')[1] ?? '', 'base64');
+    let mismatch = false;
+    const config: ConnectConfig = {
+      host: target.host,
+      port: target.port,
+      username: target.user,
+      privateKey: readFileSync(target.privateKeyPath),
+      readyTimeout: timeoutMs,
+      // The raw host key blob must equal the pinned one; anything else is refused.
+      hostVerifier: (key: Buffer) => {
+        mismatch = !key.equals(expected);
+        return !mismatch;
+      },
+      keepaliveInterval: 0,
+    };
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      client.once('ready', () => resolve(new Guest(target, client)));
+      client.once('error', (err) => {
+        client.end();
+        if (mismatch)
+          reject(new HostKeyMismatch(`${target.name}: the host key of ${target.host}:${target.port} does not match the pinned one`, { hint: 'another machine answers on this port, or the guest image changed; check known_hosts in the lab folder' }));
+        else reject(err);
+      });
+      client.connect(config);
+    });
+  }
+
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, opts.pty ? { pty: true } : {}, (err, stream: ClientChannel) => {
+        if (err) return reject(err);
+        const out: Buffer[] = [];
+        const errs: Buffer[] = [];
+        let code = -1;
+        let signal: string | undefined;
+        stream.on('data', (c: Buffer) => (opts.onStdout ? opts.onStdout(c) : out.push(c)));
+        stream.stderr.on('data', (c: Buffer) => (opts.onStderr ? opts.onStderr(c) : errs.push(c)));
+        stream.on('exit', (c: number | null, sig?: string) => {
+          code = c ?? -1;
+          signal = sig;
+        });
+        stream.on('close', () => resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') }));
+        if (typeof opts.stdin === 'string') stream.end(opts.stdin);
+        else if (opts.stdin) opts.stdin.pipe(stream);
+        else stream.end();
+      });
+    });
+  }
+
+  /** Runs the command; its stdout, or a TaskError with the output when it fails. */
+  async succeed(command: string): Promise<string> {
+    const r = await this.exec(command);
+    if (r.code !== 0) throw new TaskError(`${this.target.name}: \`${command}\` exited ${r.code}`, { exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
+    return r.stdout;
+  }
+
+  /** Runs a command that must fail; its output, or a TaskError when it succeeds. */
+  async fail(command: string): Promise<ExecResult> {
+    const r = await this.exec(command);
+    if (r.code === 0) throw new TaskError(`${this.target.name}: \`${command}\` succeeded but was expected to fail`, { stdout: r.stdout });
+    return r;
+  }
+
+  waitUntilSucceeds(command: string, timeoutMs = 30_000): Promise<string> {
+    return retry(async () => this.succeed(command), { what: `${this.target.name}: \`${command}\` to succeed`, timeoutMs, intervalMs: 250 });
+  }
+
+  private sftp() {
+    return new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => this.client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+  }
+
+  async put(local: string, remote: string): Promise<void> {
+    const s = await this.sftp();
+    try {
+      await new Promise<void>((resolve, reject) => s.fastPut(local, remote, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      s.end();
+    }
+  }
+
+  async get(remote: string, local: string): Promise<void> {
+    const s = await this.sftp();
+    try {
+      await new Promise<void>((resolve, reject) => s.fastGet(remote, local, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      s.end();
+    }
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
+
+/** Quotes a word for a POSIX shell on the guest. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,51 @@
+// The lab's SSH identity and pinned guest host keys.  One ed25519 key pair per lab
+// (private key 0600); known_hosts in OpenSSH format so plain `ssh` can use it too.
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { stateRoot } from './paths.ts';
+
+export interface LabKeys {
+  privateKeyPath: string;
+  publicKey: string; // "ssh-ed25519 AAAA… comment"
+  knownHostsPath: string;
+}
+
+export function labDir(lab: string, root = stateRoot()): string {
+  return join(root, lab);
+}
+
+/** The lab's key pair, made on first use. */
+export function labKeys(lab: string, root = stateRoot()): LabKeys {
+  const dir = join(labDir(lab, root), 'ssh');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(labDir(lab, root), 0o700);
+  chmodSync(dir, 0o700);
+  const privateKeyPath = join(dir, 'id_ed25519');
+  if (!existsSync(privateKeyPath)) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `grainchart-${lab}` });
+    writeFileSync(privateKeyPath, pair.private, { mode: 0o600 });
+    writeFileSync(`${privateKeyPath}.pub`, pair.public + '\n', { mode: 0o644 });
+  }
+  const publicKey = readFileSync(`${privateKeyPath}.pub`, 'utf8').trim();
+  return { privateKeyPath, publicKey, knownHostsPath: join(dir, 'known_hosts') };
+}
+
+/** The known_hosts name of a forwarded port. */
+export const hostPattern = (host: string, port: number) => (port === 22 ? host : `[${host}]:${port}`);
+
+/** Records (or replaces) the pinned key for host:port. */
+export function pinHostKey(knownHostsPath: string, host: string, port: number, keyLine: string): void {
+  const pattern = hostPattern(host, port);
+  const lines = existsSync(knownHostsPath) ? readFileSync(knownHostsPath, 'utf8').split('\n').filter((l) => l && l.split(' ')[0] !== pattern) : [];
+  lines.push(`${pattern} ${keyLine.split(' ').slice(0, 2).join(' ')}`);
+  writeFileSync(knownHostsPath, lines.join('\n') + '\n', { mode: 0o600 });
+}
+
+/** The pinned key ("ssh-ed25519 AAAA…") for host:port, if any. */
+export function pinnedHostKey(knownHostsPath: string, host: string, port: number): string | undefined {
+  if (!existsSync(knownHostsPath)) return undefined;
+  const pattern = hostPattern(host, port);
+  const line = readFileSync(knownHostsPath, 'utf8').split('\n').find((l) => l.split(' ')[0] === pattern);
+  return line?.split(' ').slice(1, 3).join(' ');
+}

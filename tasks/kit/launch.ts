@@ -1,0 +1,398 @@
+// Booting one VM on this host: preflight → launch → staged readiness.
+// Readiness is data (lima's requirements, the NixOS driver's retry): an ordered list of
+// stages, each with a timeout and a hint, run as progress.  A QEMU that dies, or a QMP
+// status that means the guest is dead (internal-error under unusable KVM), fails at once
+// instead of waiting out the timeout.  A failed boot stops the QEMU it started, keeps its
+// logs, and reports the stage, the time, the serial console's tail and QEMU's stderr.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chmodSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { TaskError, UsageError } from './errors.ts';
+import { probeHost, type HostProbe } from './host-probe.ts';
+import { expandPath, kitPaths, stateRoot, type KitPaths } from './paths.ts';
+import { chooseAccel, imageRootDisk, qemuArgs, type ArgInputs } from './qemu-args.ts';
+import type { LabResolved, VmPlace } from './resolve.ts';
+import { FatalError, retry } from './retry.ts';
+import { qmpOnce, type QmpStatus } from './qmp.ts';
+import { labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
+import { Guest } from './guest.ts';
+import { portFree, portHolder } from './ports.ts';
+import { cleanRuntimeFiles, isOurQemu, liveStatus, readPidfile, updateState, writeState, type BootMetrics, type Forward, type VmState } from './vm-state.ts';
+import { createDisk } from './disk-image.ts';
+import { progressList } from './progress.ts';
+import { buildTinyImage, imagePaths } from '../image/build.ts';
+import { stopQemu } from './shutdown.ts';
+
+export interface BootOptions {
+  quiet?: boolean;
+  /** Seconds for the whole boot; default by accelerator. */
+  timeoutS?: number;
+  /** Leave a QEMU whose boot failed running, for debugging. */
+  keepOnFailure?: boolean;
+  warn?: (message: string) => void;
+}
+
+export interface BootResult {
+  lab: string;
+  vm: string;
+  pid: number;
+  accel: 'kvm' | 'tcg';
+  forwards: Forward[];
+  metrics: BootMetrics;
+  uname: string;
+}
+
+interface Stage {
+  description: string;
+  hint: string;
+  /** The most this stage may take; the boot's deadline may cut it shorter. */
+  maxMs: number;
+  check: () => Promise<unknown>;
+  record?: keyof BootMetrics;
+}
+
+const tail = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
+
+export function forwardsOf(vm: VmPlace['vm']): Forward[] {
+  const net = vm.network;
+  return [
+    ...(net.sshPort !== undefined ? [{ bind: net.bind, host: net.sshPort, guest: 22, proto: 'tcp' }] : []),
+    ...net.forwards.map((f) => ({ bind: f.bind ?? net.bind, host: f.host, guest: f.guest, proto: f.proto })),
+  ];
+}
+
+/** Which VM of ours holds a host port, from the state files of running VMs. */
+function ourVmOnPort(port: number): string | undefined {
+  const root = stateRoot();
+  if (!existsSync(root)) return undefined;
+  for (const lab of readdirSync(root)) {
+    const labDir = join(root, lab);
+    let vms: string[] = [];
+    try {
+      vms = readdirSync(labDir);
+    } catch {
+      continue;
+    }
+    for (const vm of vms) {
+      try {
+        const s = JSON.parse(readFileSync(join(labDir, vm, 'state.json'), 'utf8')) as VmState;
+        if (s.pid && s.forwards?.some((f) => f.host === port) && existsSync(`/proc/${s.pid}`)) return `VM ${lab}/${vm} (pid ${s.pid})`;
+      } catch {
+        /* not a VM folder */
+      }
+    }
+  }
+  return undefined;
+}
+
+async function checkPorts(forwards: Forward[]): Promise<void> {
+  for (const f of forwards) {
+    if (f.proto !== 'tcp') continue;
+    if (await portFree(f.bind, f.host)) continue;
+    const holder = ourVmOnPort(f.host) ?? (() => {
+      const h = portHolder(f.host);
+      return h ? `pid ${h.pid} (${h.command})` : undefined;
+    })();
+    throw new TaskError(`port ${f.bind}:${f.host} is taken${holder ? ` by ${holder}` : ''}; not starting QEMU`, {
+      hint: 'stop what holds it, or change network.sshPort/forwards in the spec',
+    });
+  }
+}
+
+/** One SSH banner read: slirp accepts at once and closes when the guest's port is not listening yet. */
+function readBanner(host: string, port: number, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host, port });
+    let data = '';
+    const done = (err?: Error, banner?: string) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(banner!);
+    };
+    const timer = setTimeout(() => done(new Error('no banner yet')), timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('data', (c: string) => {
+      data += c;
+      const nl = data.indexOf('\n');
+      if (nl >= 0) done(data.startsWith('SSH-') ? undefined : new Error(`not an SSH banner: ${data.slice(0, 40)}`), data.slice(0, nl).trim());
+    });
+    sock.on('error', (e) => done(e));
+    sock.on('close', () => done(new Error('connection closed before the banner')));
+  });
+}
+
+function waitExit(child: ReturnType<typeof spawn>, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TaskError(`QEMU did not finish starting within ${timeoutMs / 1000} s`)), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Boots a top-level VM of `lab` and waits until SSH runs `uname -a`. */
+export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions = {}): Promise<BootResult> {
+  const vm = place.vm;
+  if (place.depth > 1) throw new UsageError(`${vm.name} is nested inside ${place.parent!.name}; it boots inside its parent (the nest/up tasks)`);
+  const paths = kitPaths(lab.name, vm.name);
+  const probe = await probeHost();
+  const accel = chooseAccel(vm, probe.kvm);
+  const forwards = forwardsOf(vm);
+  const sshForward = forwards.find((f) => f.guest === 22 && f.proto === 'tcp');
+  const budgetMs = bootBudgetMs(accel.accel, probe, opts.timeoutS);
+  const kvmUnusableHint = accel.accel === 'kvm' && probe.kvm.state !== 'usable' ? `KVM is ${probe.kvm.state} here (${probe.kvm.reason}): set accel: auto or tcg for ${vm.name}` : undefined;
+
+  const c = {} as { args: string[]; pid: number; started: number; metrics: BootMetrics; uname: string; hostKey?: string; image?: VmState['image'] };
+  c.metrics = {};
+  const deadline = () => c.started + budgetMs;
+
+  const stages: Stage[] = [
+    {
+      description: 'QEMU process is alive',
+      hint: 'QEMU exited: see qemu.stderr in the VM folder',
+      maxMs: 5000,
+      check: async () => {
+        const pid = readPidfile(paths.vm);
+        if (pid && isOurQemu(pid, paths.vm)) return (c.pid = pid);
+        return undefined;
+      },
+    },
+    {
+      description: 'QMP answers "running"',
+      hint: 'QEMU is up but its monitor does not answer; see qemu.stderr',
+      maxMs: 15_000,
+      record: 'qmpS',
+      check: async () => {
+        const s = await qmpOnce<QmpStatus>(paths.vm.qmp, 'query-status', undefined, 1000);
+        return s.status === 'running' || undefined;
+      },
+    },
+    ...(sshForward
+      ? [
+          {
+            description: `port ${sshForward.bind}:${sshForward.host} accepts`,
+            hint: 'QEMU’s user network did not open the forward',
+            maxMs: 10_000,
+            record: 'portS' as const,
+            check: () =>
+              new Promise<boolean>((resolve, reject) => {
+                const s = connect({ host: sshForward.bind, port: sshForward.host }, () => {
+                  s.destroy();
+                  resolve(true);
+                });
+                s.on('error', reject);
+              }),
+          },
+          {
+            description: 'SSH banner',
+            hint: kvmUnusableHint ?? 'the guest did not start sshd: see the serial log below',
+            maxMs: 300_000,
+            record: 'bannerS' as const,
+            check: () => readBanner(sshForward.bind, sshForward.host),
+          },
+          {
+            description: '`uname -a` over SSH',
+            hint: 'sshd answers but refuses the lab key or the command: see the serial log',
+            maxMs: 60_000,
+            record: 'sshS' as const,
+            check: async () => {
+              const g = await Guest.connect({ name: vm.name, host: sshForward.bind, port: sshForward.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! }, 5000);
+              try {
+                return (c.uname = (await g.succeed('uname -a')).trim());
+              } finally {
+                g.close();
+              }
+            },
+          },
+        ]
+      : []),
+  ];
+
+  // Between tries: is QEMU still there, and is the guest alive by QMP's account?
+  const watch = async () => {
+    if (!c.pid) return;
+    if (!isOurQemu(c.pid, paths.vm)) throw new FatalError('QEMU exited during boot', kvmUnusableHint);
+    if (c.metrics.qmpS === undefined) return;
+    const s = await qmpOnce<QmpStatus>(paths.vm.qmp, 'query-status', undefined, 1000).catch(() => undefined);
+    if (s && (s.status === 'internal-error' || s.status === 'guest-panicked' || s.status === 'shutdown'))
+      throw new FatalError(`the guest stopped: QMP status ${s.status}`, s.status === 'internal-error' ? kvmUnusableHint ?? 'KVM could not run the guest; try accel: tcg' : 'see the serial log below');
+  };
+
+  const list = progressList<Record<string, never>>(
+    [
+      {
+        title: `${vm.name}: prepare (image, disk, keys, ports)`,
+        task: async (_, t) => {
+          await preflight(lab, place, paths, probe, forwards, opts);
+          const prepared = await prepare(lab, place, paths, opts);
+          c.hostKey = prepared.hostKey;
+          c.image = prepared.image;
+          c.args = qemuArgs(vm, probe.kvm, prepared.inputs);
+          if (kvmUnusableHint) opts.warn?.(`${vm.name}: accel=kvm but ${kvmUnusableHint}`);
+          t.title = `${vm.name}: prepared (accel ${accel.accel}${accel.accel === 'tcg' && vm.accel === 'auto' ? ', KVM unusable here' : ''})`;
+        },
+      },
+      {
+        title: `${vm.name}: launch QEMU`,
+        task: async () => {
+          c.started = Date.now();
+          await launch(paths, probe, c.args);
+          c.pid = readPidfile(paths.vm) ?? 0;
+          writeState(paths.vm, {
+            lab: lab.name,
+            vm: vm.name,
+            phase: 'booting',
+            pid: c.pid || undefined,
+            startedAt: new Date(c.started).toISOString(),
+            accel: accel.accel,
+            argv: [probe.qemu.path ?? 'qemu-system-x86_64', ...c.args],
+            forwards,
+            ssh: sshForward ? { host: sshForward.bind, port: sshForward.host, user: vm.ssh.user } : undefined,
+            image: c.image,
+          });
+        },
+      },
+      ...stages.map((stage) => ({
+        title: `${vm.name}: ${stage.description}`,
+        task: async (_: unknown, t: { title: string }) => {
+          const left = deadline() - Date.now();
+          await retry(stage.check, {
+            what: `${vm.name}: ${stage.description}`,
+            timeoutMs: Math.max(0, Math.min(stage.maxMs, left)),
+            intervalMs: 100,
+            hint: stage.hint,
+            watch,
+          });
+          const s = (Date.now() - c.started) / 1000;
+          if (stage.record) c.metrics[stage.record] = Math.round(s * 100) / 100;
+          t.title = `${vm.name}: ${stage.description} (${s.toFixed(1)} s)`;
+        },
+      })),
+    ],
+    { quiet: opts.quiet },
+  );
+
+  try {
+    await list.run({});
+  } catch (err) {
+    if (!c.started) throw err; // failed before QEMU started: nothing to clean
+    throw await failBoot(lab.name, vm.name, paths, c.pid, err, c.started, opts);
+  }
+  updateState(paths.vm, { phase: 'running', metrics: c.metrics });
+  return { lab: lab.name, vm: vm.name, pid: c.pid, accel: accel.accel, forwards, metrics: c.metrics, uname: c.uname ?? '' };
+}
+
+/** A working boot of the tiny guest takes ~5 s under TCG; KVM that cannot work gets a short leash. */
+function bootBudgetMs(accel: 'kvm' | 'tcg', probe: HostProbe, timeoutS?: number): number {
+  if (timeoutS !== undefined) return timeoutS * 1000;
+  if (accel === 'kvm' && probe.kvm.state !== 'usable') return 25_000;
+  return accel === 'tcg' ? 180_000 : 90_000;
+}
+
+async function preflight(lab: LabResolved, place: VmPlace, paths: KitPaths, probe: HostProbe, forwards: Forward[], opts: BootOptions) {
+  const vm = place.vm;
+  if (!probe.qemu.path) throw new TaskError('qemu-system-x86_64 is not installed', { hint: 'bash scripts/setup-host.sh' });
+  const live = await liveStatus(paths.vm, { lab: lab.name, name: vm.name, depth: place.depth });
+  if (live.state === 'running' || live.state === 'booting')
+    throw new TaskError(`${vm.name} is already ${live.state} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
+  if (live.state === 'crashed') {
+    if (live.pid && isOurQemu(live.pid, paths.vm))
+      throw new TaskError(`${vm.name} crashed but its QEMU (pid ${live.pid}) still runs: ${live.reason}`, { hint: `clean up first: npx tsx tasks.ts stop ${vm.name}` });
+    opts.warn?.(`${vm.name}: cleaning up after a crash (${live.reason})`);
+    cleanRuntimeFiles(paths.vm);
+  }
+  if (vm.memory > probe.memoryMiB)
+    throw new UsageError(`${place.path}.memory: ${vm.memory} MiB is more than this host has (${probe.memoryMiB} MiB)`);
+  await checkPorts(forwards);
+}
+
+async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: BootOptions): Promise<{ inputs: ArgInputs; hostKey?: string; image?: VmState['image'] }> {
+  const vm = place.vm;
+  mkdirSync(paths.vm.dir, { recursive: true, mode: 0o700 });
+  chmodSync(paths.vm.dir, 0o700);
+  const keys = labKeys(lab.name);
+  const inputs: ArgInputs = { ...paths, authorizedKey: keys.publicKey };
+  let hostKey: string | undefined;
+  let image: VmState['image'];
+  const boot = vm.boot;
+  if (typeof boot === 'object' && 'image' in boot) {
+    const img = await buildTinyImage({ quiet: true });
+    const ip = imagePaths(img);
+    inputs.images = { tiny: { kernel: ip.kernel, initrd: ip.initrd } };
+    // The overlay keeps the guest's writes; the cached image stays untouched.
+    if (boot.root === 'disk' && !existsSync(imageRootDisk(paths))) {
+      await createDisk(imageRootDisk(paths), { format: 'qcow2', backing: ip.rootDisk });
+      chmodSync(imageRootDisk(paths), 0o600);
+    }
+    hostKey = img.hostKeyPub;
+    image = { hash: img.hash, hostKeyPub: img.hostKeyPub };
+  } else if (vm.disk) {
+    const file = expandPath(vm.disk.file, paths);
+    if (!existsSync(file)) {
+      opts.warn?.(`${vm.name}: creating its disk ${file}`);
+      await createDisk(file, { format: vm.disk.format, size: vm.disk.size, backing: vm.disk.backing ? expandPath(vm.disk.backing, paths) : undefined });
+    }
+  }
+  const ssh = vm.network.sshPort;
+  if (ssh !== undefined) {
+    if (hostKey) pinHostKey(keys.knownHostsPath, vm.network.bind, ssh, hostKey);
+    else hostKey = pinnedHostKey(keys.knownHostsPath, vm.network.bind, ssh);
+    if (!hostKey)
+      throw new UsageError(`${vm.name}: no pinned SSH host key for ${vm.network.bind}:${ssh}`, `add the guest's key to ${keys.knownHostsPath} (the kit never connects to an unknown host key)`);
+  }
+  return { inputs, hostKey, image };
+}
+
+/** Starts QEMU daemonized; its own errors go to qemu.stderr, which -daemonize would otherwise lose. */
+async function launch(paths: KitPaths, probe: HostProbe, args: string[]): Promise<void> {
+  cleanRuntimeFiles(paths.vm);
+  // QEMU would create the serial log 0640; made here first, it keeps 0600.
+  closeSync(openSync(paths.vm.serial, 'w', 0o600));
+  chmodSync(paths.vm.serial, 0o600);
+  const errFd = openSync(paths.vm.stderr, 'w', 0o600);
+  let code: number | null;
+  try {
+    // umask 077 while spawning: QEMU creates the QMP socket and pidfile owner-only.
+    const umask = process.umask(0o077);
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(probe.qemu.path!, args, { stdio: ['ignore', errFd, errFd], detached: true });
+    } finally {
+      process.umask(umask);
+    }
+    code = await waitExit(child, 30_000);
+  } finally {
+    closeSync(errFd);
+  }
+  if (code !== 0)
+    throw new TaskError('QEMU refused to start', {
+      command: [probe.qemu.path!, ...args],
+      exitCode: code,
+      stderr: tail(paths.vm.stderr, 20),
+      hint: 'see the message above; the spec or the host is missing something QEMU needs',
+    });
+}
+
+async function failBoot(lab: string, vm: string, paths: KitPaths, pid: number, err: unknown, started: number, opts: BootOptions): Promise<TaskError> {
+  const elapsed = ((Date.now() - started) / 1000).toFixed(1);
+  const message = err instanceof Error ? err.message : String(err);
+  const hint = (err as { hint?: string }).hint;
+  const serial = tail(paths.vm.serial, 20);
+  const stderr = tail(paths.vm.stderr, 20);
+  if (!opts.keepOnFailure && pid) await stopQemu(paths.vm, pid, { graceful: false });
+  updateState(paths.vm, { phase: 'failed', failure: message, pid: opts.keepOnFailure ? pid : undefined });
+  if (err instanceof TaskError && err.message.startsWith('QEMU refused')) return err;
+  return new TaskError(
+    `${lab}/${vm} failed to boot after ${elapsed} s: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
+    { hint, cause: err },
+  );
+}
+
+const indent = (t: string) => t.split('\n').map((l) => `    ${l}`).join('\n');

@@ -1,0 +1,145 @@
+// A VM's state on disk (state.json beside the pidfile) and what is true right now:
+// running, booting, stopped or crashed.  A pid is only trusted when /proc says that
+// process is a QEMU started with this VM's pidfile: we never signal anything else.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VmPaths } from './paths.ts';
+import { qmpOnce, type QmpStatus } from './qmp.ts';
+
+export interface Forward {
+  bind: string;
+  host: number;
+  guest: number;
+  proto: string;
+}
+
+export interface BootMetrics {
+  qmpS?: number;
+  portS?: number;
+  bannerS?: number;
+  sshS?: number;
+}
+
+export interface VmState {
+  lab: string;
+  vm: string;
+  phase: 'booting' | 'running' | 'failed' | 'stopped';
+  pid?: number;
+  startedAt?: string;
+  stoppedAt?: string;
+  accel?: 'kvm' | 'tcg';
+  argv?: string[];
+  forwards?: Forward[];
+  ssh?: { host: string; port: number; user: string };
+  metrics?: BootMetrics;
+  image?: { hash: string; hostKeyPub: string };
+  failure?: string;
+}
+
+const stateFile = (p: VmPaths) => join(p.dir, 'state.json');
+
+export function readState(p: VmPaths): VmState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(p), 'utf8')) as VmState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written whole to a temporary file, then renamed: a reader never sees half a state. */
+export function writeState(p: VmPaths, s: VmState): void {
+  mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+  chmodSync(p.dir, 0o700);
+  const tmp = `${stateFile(p)}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, stateFile(p));
+}
+
+export function updateState(p: VmPaths, change: Partial<VmState>): VmState | undefined {
+  const s = readState(p);
+  if (!s) return undefined;
+  const next = { ...s, ...change };
+  writeState(p, next);
+  return next;
+}
+
+export function readPidfile(p: VmPaths): number | undefined {
+  try {
+    const n = Number(readFileSync(p.pid, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True only when `pid` is a live QEMU whose command line names this VM's pidfile. */
+export function isOurQemu(pid: number, p: VmPaths): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && /qemu-system/.test(argv[0] ?? '') && argv.includes(p.pid);
+  } catch {
+    return false;
+  }
+}
+
+/** Seconds the process has run, from /proc (clock ticks since boot). */
+export function processUptimeS(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const startTicks = Number(fields[19]);
+    const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    return Math.max(0, uptime - startTicks / 100);
+  } catch {
+    return undefined;
+  }
+}
+
+export type LiveState = 'running' | 'booting' | 'stopped' | 'crashed';
+
+export interface VmStatus {
+  lab: string;
+  name: string;
+  parent?: string;
+  depth: number;
+  state: LiveState;
+  reason?: string;
+  pid?: number;
+  accel?: string;
+  qmpStatus?: string;
+  forwards: Forward[];
+  uptimeS?: number;
+  metrics?: BootMetrics;
+}
+
+/** QMP states that mean the guest is dead even though QEMU still runs. */
+const DEAD_QMP = new Set(['internal-error', 'guest-panicked', 'shutdown']);
+
+export async function liveStatus(p: VmPaths, base: { lab: string; name: string; parent?: string; depth: number }): Promise<VmStatus> {
+  const s = readState(p);
+  const pid = readPidfile(p) ?? s?.pid;
+  const common = { ...base, accel: s?.accel, forwards: s?.forwards ?? [], metrics: s?.metrics };
+  if (pid && isOurQemu(pid, p)) {
+    let qmpStatus: string | undefined;
+    try {
+      qmpStatus = (await qmpOnce<QmpStatus>(p.qmp, 'query-status', undefined, 1500)).status;
+    } catch (err) {
+      qmpStatus = undefined;
+      if (s?.phase !== 'booting') return { ...common, state: 'running', pid, uptimeS: processUptimeS(pid), reason: `QMP did not answer: ${(err as Error).message}` };
+    }
+    if (qmpStatus && DEAD_QMP.has(qmpStatus)) return { ...common, state: 'crashed', pid, qmpStatus, reason: `QEMU reports ${qmpStatus}` };
+    return { ...common, state: s?.phase === 'booting' ? 'booting' : 'running', pid, qmpStatus, uptimeS: processUptimeS(pid) };
+  }
+  if (s && (s.phase === 'running' || s.phase === 'booting'))
+    return { ...common, state: 'crashed', reason: pid ? `QEMU (pid ${pid}) is gone but was never stopped` : 'state says running but there is no QEMU' };
+  if (existsSync(p.pid)) return { ...common, state: 'crashed', reason: `stale pidfile (pid ${pid ?? '?'}) without its QEMU` };
+  return { ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
+}
+
+/** Removes what a dead QEMU leaves behind: pidfile and QMP socket. */
+export function cleanRuntimeFiles(p: VmPaths): void {
+  rmSync(p.pid, { force: true });
+  rmSync(p.qmp, { force: true });
+}
