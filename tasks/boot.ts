@@ -5,6 +5,7 @@ import { bootVm } from './kit/launch.ts';
 import { stopQemu } from './kit/shutdown.ts';
 import { liveStatus, readPidfile, readState, updateState } from './kit/vm-state.ts';
 import { UsageError } from './kit/errors.ts';
+import { spinner } from './kit/spinner.ts';
 
 function seconds(ctx: TaskContext, opt: string): number | undefined {
   const v = ctx.opts[opt];
@@ -32,8 +33,13 @@ export async function stop(ctx: TaskContext): Promise<void> {
   const vm = t.place.vm;
   const before = await liveStatus(t.paths.vm, { lab: t.lab.name, name: vm.name, depth: t.place.depth });
   const pid = readPidfile(t.paths.vm) ?? readState(t.paths.vm)?.pid;
-  const how = await stopQemu(t.paths.vm, pid, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') });
+  const spin = before.state === 'running' || before.state === 'booting' ? await spinner(`${vm.name}: stopping…`, ctx.quiet || ctx.json) : undefined;
+  const how = await stopQemu(t.paths.vm, pid, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') }).catch((err) => {
+    spin?.fail(`${vm.name}: stop failed`);
+    throw err;
+  });
+  spin?.succeed(`${vm.name}: stopped (${how})`);
   if (readState(t.paths.vm)) updateState(t.paths.vm, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
   const result = { lab: t.lab.name, vm: vm.name, was: before.state, how };
-  ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name} stopped (${how})`));
+  ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`));
 }

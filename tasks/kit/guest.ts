@@ -35,7 +35,8 @@ export class HostKeyMismatch extends TaskError {}
 export class Guest {
   private constructor(readonly target: GuestTarget, readonly client: Client) {}
 
-  static connect(target: GuestTarget, timeoutMs = 10_000): Promise<Guest> {
+  /** `sock`: an already open connection to the guest's sshd (its banner may be unread). */
+  static connect(target: GuestTarget, timeoutMs = 10_000, sock?: import('node:net').Socket): Promise<Guest> {
     const expected = Buffer.from(target.hostKey.split(' ')[1] ?? '', 'base64');
     let mismatch = false;
     const config: ConnectConfig = {
@@ -50,6 +51,7 @@ export class Guest {
         return !mismatch;
       },
       keepaliveInterval: 0,
+      ...(sock ? { sock } : {}),
     };
     return new Promise((resolve, reject) => {
       const client = new Client();

@@ -6,7 +6,7 @@
 // logs, and reports the stage, the time, the serial console's tail and QEMU's stderr.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chmodSync, readdirSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { TaskError, UsageError } from './errors.ts';
 import { probeHost, type HostProbe } from './host-probe.ts';
@@ -100,27 +100,80 @@ async function checkPorts(forwards: Forward[]): Promise<void> {
   }
 }
 
-/** One SSH banner read: slirp accepts at once and closes when the guest's port is not listening yet. */
-function readBanner(host: string, port: number, timeoutMs = 2000): Promise<string> {
+/**
+ * One SSH banner read: slirp accepts at once and closes when the guest's port is not
+ * listening yet.  On success the socket is kept, its bytes pushed back, so SSH can start
+ * on it without a second connection (and a second fork of the guest's sshd).
+ */
+function readBanner(host: string, port: number, timeoutMs: number, sockets: Set<Socket>): Promise<{ banner: string; sock: Socket }> {
   return new Promise((resolve, reject) => {
     const sock = connect({ host, port });
-    let data = '';
-    const done = (err?: Error, banner?: string) => {
+    sockets.add(sock);
+    const chunks: Buffer[] = [];
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      const data = Buffer.concat(chunks);
+      const nl = data.indexOf(10);
+      if (nl < 0) return;
+      const line = data.subarray(0, nl).toString('latin1').trim();
+      if (!line.startsWith('SSH-')) return fail(new Error(`not an SSH banner: ${line.slice(0, 40)}`));
+      clearTimeout(timer);
+      sock.off('data', onData).off('error', fail).off('close', onClose);
+      sock.pause();
+      sock.unshift(data);
+      sockets.delete(sock);
+      resolve({ banner: line, sock });
+    };
+    const fail = (err: Error) => {
       clearTimeout(timer);
       sock.destroy();
-      if (err) reject(err);
-      else resolve(banner!);
+      sockets.delete(sock);
+      reject(err);
     };
-    const timer = setTimeout(() => done(new Error('no banner yet')), timeoutMs);
-    sock.setEncoding('utf8');
-    sock.on('data', (c: string) => {
-      data += c;
-      const nl = data.indexOf('\n');
-      if (nl >= 0) done(data.startsWith('SSH-') ? undefined : new Error(`not an SSH banner: ${data.slice(0, 40)}`), data.slice(0, nl).trim());
-    });
-    sock.on('error', (e) => done(e));
-    sock.on('close', () => done(new Error('connection closed before the banner')));
+    const onClose = () => fail(new Error('connection closed before the banner'));
+    const timer = setTimeout(() => fail(new Error('no banner yet')), timeoutMs);
+    sock.on('data', onData).on('error', fail).on('close', onClose);
   });
+}
+
+/**
+ * Overlapping banner reads.  A connection made before the guest's network is up waits on
+ * slirp's SYN retries (1 s, 2 s, …); starting a fresh one every 300 ms (each given 1.2 s),
+ * without waiting for the older ones, catches sshd soon after it listens.
+ */
+export function bannerPoller(host: string, port: number) {
+  const sockets = new Set<Socket>();
+  let found: { banner: string; sock: Socket } | undefined;
+  let lastError = 'no answer yet';
+  let lastStart = 0;
+  return {
+    poll: async (): Promise<string | undefined> => {
+      // Few and staggered: every connection that reaches sshd costs the guest a fork.
+      if (!found && sockets.size < 4 && Date.now() - lastStart >= 300) {
+        lastStart = Date.now();
+        readBanner(host, port, 1200, sockets).then(
+          (b) => {
+            if (found) b.sock.destroy();
+            else found = b;
+          },
+          (e: Error) => (lastError = e.message),
+        );
+      }
+      if (found) return found.banner;
+      throw new Error(lastError);
+    },
+    /** The socket that brought the banner, once; later callers connect afresh. */
+    take: (): Socket | undefined => {
+      const sock = found?.sock;
+      if (found) found = { ...found, sock: undefined as unknown as Socket };
+      return sock;
+    },
+    close: () => {
+      for (const sk of sockets) sk.destroy();
+      sockets.clear();
+      found?.sock?.destroy();
+    },
+  };
 }
 
 function waitExit(child: ReturnType<typeof spawn>, timeoutMs: number): Promise<number | null> {
@@ -153,6 +206,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
   c.metrics = {};
   const deadline = () => c.started + budgetMs;
 
+  const banners = sshForward ? bannerPoller(sshForward.bind, sshForward.host) : undefined;
   const stages: Stage[] = [
     {
       description: 'QEMU process is alive',
@@ -195,7 +249,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
             hint: kvmUnusableHint ?? 'the guest did not start sshd: see the serial log below',
             maxMs: 300_000,
             record: 'bannerS' as const,
-            check: () => readBanner(sshForward.bind, sshForward.host),
+            check: () => banners!.poll(),
           },
           {
             description: '`uname -a` over SSH',
@@ -203,7 +257,8 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
             maxMs: 60_000,
             record: 'sshS' as const,
             check: async () => {
-              const g = await Guest.connect({ name: vm.name, host: sshForward.bind, port: sshForward.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! }, 5000);
+              const target = { name: vm.name, host: sshForward.bind, port: sshForward.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! };
+              const g = await Guest.connect(target, 5000, banners!.take());
               try {
                 return (c.uname = (await g.succeed('uname -a')).trim());
               } finally {
@@ -215,11 +270,14 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
       : []),
   ];
 
-  // Between tries: is QEMU still there, and is the guest alive by QMP's account?
+  // Between tries: is QEMU still there, and is the guest alive by QMP's account?  QMP is
+  // asked at most once a second: each command takes QEMU's big lock and stalls the vCPUs.
+  let lastQmpCheck = 0;
   const watch = async () => {
     if (!c.pid) return;
     if (!isOurQemu(c.pid, paths.vm)) throw new FatalError('QEMU exited during boot', kvmUnusableHint);
-    if (c.metrics.qmpS === undefined) return;
+    if (c.metrics.qmpS === undefined || Date.now() - lastQmpCheck < 1000) return;
+    lastQmpCheck = Date.now();
     const s = await qmpOnce<QmpStatus>(paths.vm.qmp, 'query-status', undefined, 1000).catch(() => undefined);
     if (s && (s.status === 'internal-error' || s.status === 'guest-panicked' || s.status === 'shutdown'))
       throw new FatalError(`the guest stopped: QMP status ${s.status}`, s.status === 'internal-error' ? kvmUnusableHint ?? 'KVM could not run the guest; try accel: tcg' : 'see the serial log below');
@@ -282,9 +340,11 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
   try {
     await list.run({});
   } catch (err) {
+    banners?.close();
     if (!c.started) throw err; // failed before QEMU started: nothing to clean
     throw await failBoot(lab.name, vm.name, paths, c.pid, err, c.started, opts);
   }
+  banners?.close();
   updateState(paths.vm, { phase: 'running', metrics: c.metrics });
   return { lab: lab.name, vm: vm.name, pid: c.pid, accel: accel.accel, forwards, metrics: c.metrics, uname: c.uname ?? '' };
 }
@@ -292,7 +352,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
 /** A working boot of the tiny guest takes ~5 s under TCG; KVM that cannot work gets a short leash. */
 function bootBudgetMs(accel: 'kvm' | 'tcg', probe: HostProbe, timeoutS?: number): number {
   if (timeoutS !== undefined) return timeoutS * 1000;
-  if (accel === 'kvm' && probe.kvm.state !== 'usable') return 25_000;
+  if (accel === 'kvm' && probe.kvm.state !== 'usable') return 20_000;
   return accel === 'tcg' ? 180_000 : 90_000;
 }
 
@@ -359,18 +419,14 @@ async function launch(paths: KitPaths, probe: HostProbe, args: string[]): Promis
   const errFd = openSync(paths.vm.stderr, 'w', 0o600);
   let code: number | null;
   try {
-    // umask 077 while spawning: QEMU creates the QMP socket and pidfile owner-only.
-    const umask = process.umask(0o077);
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(probe.qemu.path!, args, { stdio: ['ignore', errFd, errFd], detached: true });
-    } finally {
-      process.umask(umask);
-    }
+    const child = spawn(probe.qemu.path!, args, { stdio: ['ignore', errFd, errFd], detached: true });
     code = await waitExit(child, 30_000);
   } finally {
     closeSync(errFd);
   }
+  // -daemonize sets umask 027, so QEMU makes the socket and pidfile group-readable;
+  // the folder is 0700 already, and these become owner-only too.
+  for (const f of [paths.vm.qmp, paths.vm.pid]) if (existsSync(f)) chmodSync(f, 0o600);
   if (code !== 0)
     throw new TaskError('QEMU refused to start', {
       command: [probe.qemu.path!, ...args],

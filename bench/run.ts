@@ -1,0 +1,23 @@
+// `npm run bench`: every benchmark, one markdown table, saved to bench/results.md with the
+// machine's cores, memory and accelerator.
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../tasks/kit/paths.ts';
+import { probeHost } from '../tasks/kit/host-probe.ts';
+import { table, type Row } from './stats.ts';
+import { benchStartup } from './startup.ts';
+import { benchBoot } from './boot.ts';
+
+const only = process.argv.slice(2);
+const want = (name: string) => only.length === 0 || only.includes(name);
+
+const rows: Row[] = [];
+if (want('startup')) rows.push(...(await benchStartup()));
+if (want('boot')) rows.push(...(await benchBoot()));
+
+const probe = await probeHost();
+const header = `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, QEMU ${probe.qemu.version}, KVM ${probe.kvm.state}${probe.kvm.state !== 'usable' ? ` (${probe.kvm.reason.split(':')[0]}) → TCG` : ''}. ${new Date().toISOString().slice(0, 16)}Z.`;
+const text = `# Benchmark results\n\n${header}\n\n${table(rows)}\n\nEach row: median of the runs, in one process, alternating with its baseline.  \`npm run bench\` to reproduce.\n`;
+console.log(text);
+if (only.length === 0) writeFileSync(join(PROJECT_ROOT, 'bench/results.md'), text);

@@ -1,0 +1,57 @@
+// Boots that must fail, and fail well: clearly, quickly, and leaving no QEMU behind.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { kit } from '../helpers/cli.ts';
+import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
+import { classifyKvm, readKvmFacts } from '../../tasks/kit/host-probe.ts';
+
+describe('a boot that cannot start', () => {
+  let lab: TestLab & { ports: Record<string, number> };
+  let blocker: Server;
+  before(async () => {
+    lab = await tinyLab('fails', [{ name: 'f1' }]);
+    blocker = createServer().listen(lab.ports.f1, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+  });
+  after(() => {
+    blocker.close();
+    lab.cleanup();
+  });
+
+  it('refuses a taken port before QEMU starts, and names the holder', () => {
+    const r = kit(['--spec', lab.spec, 'boot', 'f1'], { env: lab.env });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`port 127\\.0\\.0\\.1:${lab.ports.f1} is taken by pid ${process.pid} \\(node\\); not starting QEMU`));
+    assert.match(r.stderr, /hint: stop what holds it/);
+    assert.deepEqual(qemusUnder(lab.home), []);
+    assert.equal(existsSync(join(lab.home, 'fails', 'f1', 'qemu.pid')), false);
+  });
+});
+
+const kvm = classifyKvm(readKvmFacts('/'));
+
+describe('accel=kvm where KVM is unusable', { skip: kvm.state === 'usable' ? 'KVM is usable on this host, so a forced KVM boot succeeds' : false }, () => {
+  let lab: TestLab & { ports: Record<string, number> };
+  before(async () => {
+    lab = await tinyLab('kvm', [{ name: 'k1', extra: { accel: 'kvm' } }]);
+  });
+  after(() => lab.cleanup());
+
+  it('fails within 30 s with the fallback hint instead of hanging, and stops its QEMU', () => {
+    const start = Date.now();
+    const r = kit(['--spec', lab.spec, 'boot', 'k1'], { env: lab.env });
+    const seconds = (Date.now() - start) / 1000;
+    assert.equal(r.status, 1, r.stderr);
+    assert.ok(seconds < 30, `took ${seconds} s`);
+    assert.match(r.stderr, /kvm\/k1 failed to boot after/);
+    assert.match(r.stderr, /hint: KVM is (unusable|absent) here \(.*\): set accel: auto or tcg for k1/);
+    assert.match(r.stderr, /serial console \(last 20 lines\)/);
+    assert.deepEqual(qemusUnder(lab.home), []);
+    const rows = JSON.parse(kit(['--spec', lab.spec, 'status', '--json'], { env: lab.env }).stdout);
+    assert.equal(rows[0].state, 'stopped');
+    assert.match(rows[0].reason, /timed out|stopped|exited/);
+  });
+});
