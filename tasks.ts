@@ -49,6 +49,7 @@ export const tasks: TaskDef[] = [
       labOpt,
       { name: 'timeout', type: 'string', doc: 'seconds for the whole boot (default: 180 under TCG, 90 under KVM)' },
       { name: 'keep', type: 'boolean', doc: 'leave QEMU running when the boot fails, for debugging' },
+      { name: 'fresh', type: 'boolean', doc: 'a new root disk from the current image (the guest’s changes are lost)' },
     ],
     run: async (ctx) => (await import('./tasks/boot.ts')).boot(ctx),
   },

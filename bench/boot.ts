@@ -62,7 +62,7 @@ export async function benchBoot(runs = 7, port = 10522): Promise<Row[]> {
       // Raw: the same argv, spawned by hand, then poll SSH.
       rmSync(join(paths.vm.dir, 'root.qcow2'), { force: true });
       await createDisk(join(paths.vm.dir, 'root.qcow2'), { format: 'qcow2', backing: ip.rootDisk });
-      const args = qemuArgs(place.vm, probe.kvm, { ...paths, authorizedKey: keys.publicKey, images: { tiny: { kernel: ip.kernel, initrd: ip.initrd } } });
+      const args = qemuArgs(place.vm, probe.kvm, { ...paths, authorizedKey: keys.publicKey, images: { tiny: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } } });
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, args, { stdio: 'ignore' }).on('exit', r));

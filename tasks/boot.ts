@@ -17,7 +17,7 @@ function seconds(ctx: TaskContext, opt: string): number | undefined {
 
 export async function boot(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
-  const r = await bootVm(t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, warn: ctx.out.warn });
+  const r = await bootVm(t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, fresh: ctx.opts.fresh === true, warn: ctx.out.warn });
   const ssh = r.forwards.find((f) => f.guest === 22);
   ctx.out.result(r, () =>
     [

@@ -12,7 +12,7 @@ export async function run(ctx: TaskContext): Promise<void> {
     [
       `tiny image ${img.hash}${img.cached ? ' (cached)' : ''} in ${img.dir}`,
       `  kernel     ${img.kernelVersion}  ${formatBytes(img.sizes.kernel)}`,
-      `  initramfs  ${formatBytes(img.sizes.initrd)}`,
+      `  initramfs  ${formatBytes(img.sizes.initrd)} (whole guest), ${formatBytes(img.sizes.initrdDisk ?? img.sizes.initrd)} (for the root disk)`,
       `  root disk  ${formatBytes(img.sizes.rootDisk)} (qcow2)`,
       `  host key   ${img.hostKeyPub.slice(0, 40)}…`,
       `  ${img.cached ? `looked up in ${seconds.toFixed(2)} s (built in ${img.buildSeconds.toFixed(1)} s)` : `built in ${seconds.toFixed(1)} s`}`,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { progressList } from '../kit/progress.ts';
 import { downloadDebs, resolveTinyPackages, unpackDebs, type Pkg } from './packages.ts';
-import { assembleTree, makeRootDisk, packInitramfs } from './tree.ts';
+import { assembleRootDiskInitramfs, assembleTree, makeRootDisk, packInitramfs } from './tree.ts';
 
 export interface ImageManifest {
   name: 'tiny';
@@ -17,8 +17,9 @@ export interface ImageManifest {
   kernelVersion: string;
   packages: Pkg[];
   hostKeyPub: string;
-  files: { kernel: string; initrd: string; rootDisk: string };
-  sizes: { kernel: number; initrd: number; rootDisk: number };
+  /** initrd: the whole guest in RAM; initrdDisk: just enough to mount the root disk. */
+  files: { kernel: string; initrd: string; initrdDisk?: string; rootDisk: string };
+  sizes: { kernel: number; initrd: number; initrdDisk?: number; rootDisk: number };
   buildSeconds: number;
   builtAt: string;
 }
@@ -92,7 +93,12 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
           const out = join(c.work, 'out');
           mkdirSync(out);
           copyFileSync(join(c.work, 'extract/boot', `vmlinuz-${c.kernelVersion}`), join(out, 'vmlinuz'));
-          await Promise.all([packInitramfs(join(c.work, 'root'), join(out, 'initrd.img')), makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'))]);
+          assembleRootDiskInitramfs(join(c.work, 'root'), join(c.work, 'boot-root'));
+          await Promise.all([
+            packInitramfs(join(c.work, 'root'), join(out, 'initrd.img')),
+            packInitramfs(join(c.work, 'boot-root'), join(out, 'initrd-disk.img')),
+            makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2')),
+          ]);
           const size = (f: string) => statSync(join(out, f)).size;
           const manifest: ImageManifest = {
             name: 'tiny',
@@ -100,8 +106,8 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
             kernelVersion: c.kernelVersion,
             packages: c.packages,
             hostKeyPub: c.hostKeyPub,
-            files: { kernel: 'vmlinuz', initrd: 'initrd.img', rootDisk: 'root.qcow2' },
-            sizes: { kernel: size('vmlinuz'), initrd: size('initrd.img'), rootDisk: size('root.qcow2') },
+            files: { kernel: 'vmlinuz', initrd: 'initrd.img', initrdDisk: 'initrd-disk.img', rootDisk: 'root.qcow2' },
+            sizes: { kernel: size('vmlinuz'), initrd: size('initrd.img'), initrdDisk: size('initrd-disk.img'), rootDisk: size('root.qcow2') },
             buildSeconds: (Date.now() - started) / 1000,
             builtAt: new Date().toISOString(),
           };
@@ -125,5 +131,11 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
 }
 
 export function imagePaths(img: Pick<BuiltImage, 'dir' | 'files'>) {
-  return { kernel: join(img.dir, img.files.kernel), initrd: join(img.dir, img.files.initrd), rootDisk: join(img.dir, img.files.rootDisk) };
+  return {
+    kernel: join(img.dir, img.files.kernel),
+    initrd: join(img.dir, img.files.initrd),
+    // Images built before the small initramfs existed boot disk roots with the whole one.
+    initrdDisk: join(img.dir, img.files.initrdDisk ?? img.files.initrd),
+    rootDisk: join(img.dir, img.files.rootDisk),
+  };
 }

@@ -13,6 +13,12 @@ export const VIRTIO_MODULES = [
   'button', 'evdev',
 ];
 
+/**
+ * Just what mounting a virtio root disk needs.  The small initramfs for disk roots holds
+ * only these and busybox (1.2 MB instead of 3.4): ~0.3 s less to unpack and load under TCG.
+ */
+export const ROOT_DISK_MODULES = ['virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_blk'];
+
 export const INIT = `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sys /sys
@@ -49,6 +55,11 @@ mkdir -p /dev/pts /tmp /run /root/.ssh
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# A disk root's initramfs loaded only the disk's modules; the rest load here.  One check,
+# not one per module: every fork costs milliseconds under TCG.
+if ! grep -q '^virtio_net ' /proc/modules; then
+  for m in $(cat /etc/gc/modules-late); do insmod /lib/modules/gc/$m.ko 2>/dev/null; done
+fi
 h=$(arg gc.hostname)
 hostname "\${h:-tiny}"
 ip link set lo up
@@ -89,4 +100,5 @@ export const FILES: Record<string, { text: string; mode: number }> = {
   'etc/shells': { text: '/bin/sh\n/bin/ash\n', mode: 0o644 },
   'etc/shadow': { text: 'root:*:19000:0:99999:7:::\n', mode: 0o600 },
   'etc/gc/modules': { text: VIRTIO_MODULES.join('\n') + '\n', mode: 0o644 },
+  'etc/gc/modules-late': { text: VIRTIO_MODULES.filter((m) => !ROOT_DISK_MODULES.includes(m)).join('\n') + '\n', mode: 0o644 },
 };

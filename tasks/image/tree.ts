@@ -4,7 +4,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, 
 import { dirname, join } from 'node:path';
 import { $ } from 'zx';
 import { TaskError } from '../kit/errors.ts';
-import { FILES, VIRTIO_MODULES } from './init-scripts.ts';
+import { FILES, INIT, ROOT_DISK_MODULES, VIRTIO_MODULES } from './init-scripts.ts';
 
 const q = $({ quiet: true, nothrow: true });
 
@@ -97,6 +97,17 @@ export async function assembleTree(extract: string, root: string, extraModules: 
   const hostKeyPub = pub.split('\n').find((l) => l.startsWith('ssh-ed25519 '))?.split(' ').slice(0, 2).join(' ');
   if (!hostKeyPub) throw new TaskError('dropbearkey printed no ssh-ed25519 public key', { stdout: pub });
   return { kernelVersion, hostKeyPub };
+}
+
+/** The small initramfs tree for disk roots: busybox, /init and the disk's modules only. */
+export function assembleRootDiskInitramfs(full: string, root: string): void {
+  for (const d of ['proc', 'sys', 'dev', 'newroot', 'lib/modules/gc', 'etc/gc']) mkdirSync(join(root, d), { recursive: true });
+  copyInto(join(full, 'bin/busybox'), join(root, 'bin/busybox'));
+  for (const applet of ['sh', 'mount', 'insmod', 'sed', 'cat', 'mkdir', 'usleep', 'switch_root', 'echo', 'ls']) symlinkSync('busybox', join(root, 'bin', applet));
+  for (const m of ROOT_DISK_MODULES) copyFileSync(join(full, 'lib/modules/gc', `${m}.ko`), join(root, 'lib/modules/gc', `${m}.ko`));
+  writeFileSync(join(root, 'etc/gc/modules'), ROOT_DISK_MODULES.join('\n') + '\n');
+  writeFileSync(join(root, 'init'), INIT, { mode: 0o755 });
+  chmodSync(join(root, 'init'), 0o755);
 }
 
 /** newc cpio, owned by root, gzip -1 (fast to make, fast to unpack). */

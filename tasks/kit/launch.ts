@@ -5,9 +5,9 @@
 // instead of waiting out the timeout.  A failed boot stops the QEMU it started, keeps its
 // logs, and reports the stage, the time, the serial console's tail and QEMU's stderr.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chmodSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chmodSync, readdirSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TaskError, UsageError } from './errors.ts';
 import { probeHost, type HostProbe } from './host-probe.ts';
 import { expandPath, kitPaths, stateRoot, type KitPaths } from './paths.ts';
@@ -18,10 +18,10 @@ import { qmpOnce, type QmpStatus } from './qmp.ts';
 import { labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
 import { Guest } from './guest.ts';
 import { portFree, portHolder } from './ports.ts';
-import { cleanRuntimeFiles, isOurQemu, liveStatus, readPidfile, updateState, writeState, type BootMetrics, type Forward, type VmState } from './vm-state.ts';
-import { createDisk } from './disk-image.ts';
+import { cleanRuntimeFiles, isOurQemu, liveStatus, readPidfile, readState, updateState, writeState, type BootMetrics, type Forward, type VmState } from './vm-state.ts';
+import { createDisk, imgInfo } from './disk-image.ts';
 import { progressList } from './progress.ts';
-import { buildTinyImage, imagePaths } from '../image/build.ts';
+import { buildTinyImage, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { stopQemu } from './shutdown.ts';
 
 export interface BootOptions {
@@ -30,6 +30,8 @@ export interface BootOptions {
   timeoutS?: number;
   /** Leave a QEMU whose boot failed running, for debugging. */
   keepOnFailure?: boolean;
+  /** Make a new root disk from the current image (the old one's changes are lost). */
+  fresh?: boolean;
   warn?: (message: string) => void;
 }
 
@@ -383,13 +385,18 @@ async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: 
   let image: VmState['image'];
   const boot = vm.boot;
   if (typeof boot === 'object' && 'image' in boot) {
-    const img = await buildTinyImage({ quiet: true });
+    const current = await buildTinyImage({ quiet: true });
+    const overlay = imageRootDisk(paths);
+    if (opts.fresh) rmSync(overlay, { force: true });
+    // A root disk boots with the kernel and initramfs of the image it was made from.
+    const img = boot.root === 'disk' && existsSync(overlay) ? await imageOfOverlay(vm.name, overlay, current, readState(paths.vm)) : current;
+    if (img.hash !== current.hash) opts.warn?.(`${vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
     const ip = imagePaths(img);
-    inputs.images = { tiny: { kernel: ip.kernel, initrd: ip.initrd } };
+    inputs.images = { tiny: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } };
     // The overlay keeps the guest's writes; the cached image stays untouched.
-    if (boot.root === 'disk' && !existsSync(imageRootDisk(paths))) {
-      await createDisk(imageRootDisk(paths), { format: 'qcow2', backing: ip.rootDisk });
-      chmodSync(imageRootDisk(paths), 0o600);
+    if (boot.root === 'disk' && !existsSync(overlay)) {
+      await createDisk(overlay, { format: 'qcow2', backing: ip.rootDisk });
+      chmodSync(overlay, 0o600);
     }
     hostKey = img.hostKeyPub;
     image = { hash: img.hash, hostKeyPub: img.hostKeyPub };
@@ -408,6 +415,20 @@ async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: 
       throw new UsageError(`${vm.name}: no pinned SSH host key for ${vm.network.bind}:${ssh}`, `add the guest's key to ${keys.knownHostsPath} (the kit never connects to an unknown host key)`);
   }
   return { inputs, hostKey, image };
+}
+
+/** The image an existing overlay was made from: the current one, or an older one still cached. */
+async function imageOfOverlay(name: string, overlay: string, current: BuiltImage, state: VmState | undefined): Promise<Pick<BuiltImage, 'dir' | 'files' | 'hash' | 'hostKeyPub'>> {
+  if (state?.image?.hash === current.hash) return current;
+  const backing = (await imgInfo(overlay))['backing-filename'];
+  if (backing === imagePaths(current).rootDisk) return current;
+  const dir = backing ? dirname(backing) : '';
+  const old = dir ? readManifest(dir) : undefined;
+  if (!old)
+    throw new TaskError(`${name}'s root disk was made from an image that is no longer usable (${backing ?? 'no backing file'})`, {
+      hint: `boot ${name} --fresh makes a new root disk from the current image (the guest's changes are lost)`,
+    });
+  return { ...old, dir };
 }
 
 /** Starts QEMU daemonized; its own errors go to qemu.stderr, which -daemonize would otherwise lose. */

@@ -8,7 +8,7 @@ import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 
 const HOME = '/home/lover';
 const STATE = '/var/lib/gc';
-const inputs = (lab: string, vm: string) => ({ home: HOME, vm: vmPaths(STATE, lab, vm), images: { tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img' } } });
+const inputs = (lab: string, vm: string) => ({ home: HOME, vm: vmPaths(STATE, lab, vm), images: { tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img', initrdDisk: '/img/initrd-disk.img' } } });
 const load = async (name: string): Promise<LabResolved> => resolveLab((await readLabInput(name)).input, BIG_HOST, name);
 const vmOf = (lab: LabResolved, name: string) => findVm(lab, name)!.vm;
 
@@ -96,7 +96,7 @@ describe('qemuArgs on a host without usable KVM', () => {
     const args = qemuArgs(vmOf(lab, 'l1'), KVM_PVM, { ...inputs('demo', 'l1'), authorizedKey: 'ssh-ed25519 AAAAkey grainchart-demo' });
     assert.deepEqual(args.slice(0, 20), [
       '-name', 'demo L1', '-machine', 'type=q35,accel=tcg', '-cpu', 'max', '-smp', '2', '-m', '2048',
-      '-kernel', '/img/vmlinuz', '-initrd', '/img/initrd.img',
+      '-kernel', '/img/vmlinuz', '-initrd', '/img/initrd-disk.img',
       '-append', 'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc=reliable no_timer_check gc.root=/dev/vda gc.hostname=l1 gc.authkey=ssh-ed25519:AAAAkey',
       '-drive', `file=${STATE}/demo/l1/root.qcow2,format=qcow2,if=virtio`,
       '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:10022-:22',
@@ -106,6 +106,7 @@ describe('qemuArgs on a host without usable KVM', () => {
     const vm = resolveLab({ name: 'r', vms: [{ name: 'r1', boot: { image: 'tiny', root: 'ram' } }] }, BIG_HOST, 't').vms[0]!;
     const args = qemuArgs(vm, KVM_PVM, inputs('r', 'r1'));
     assert.equal(args[args.indexOf('-append') + 1], 'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc=reliable no_timer_check gc.hostname=r1');
+    assert.equal(args[args.indexOf('-initrd') + 1], '/img/initrd.img');
     assert.ok(!args.includes('-drive'));
   });
 });
