@@ -61,6 +61,32 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/boot.ts')).stop(ctx),
   },
   {
+    name: 'up',
+    doc: 'Bring a whole lab up: parents first, children inside them; running VMs are kept',
+    args: [{ ...lab, optional: true }],
+    run: async (ctx) => (await import('./tasks/lab.ts')).up(ctx),
+  },
+  {
+    name: 'down',
+    doc: 'Bring a whole lab down, children first; nothing is left running',
+    args: [{ ...lab, optional: true }],
+    options: [{ name: 'force', type: 'boolean', doc: 'skip the graceful power-offs' }],
+    run: async (ctx) => (await import('./tasks/lab.ts')).down(ctx),
+  },
+  {
+    name: 'nest',
+    doc: 'Boot a child VM inside its running parent (KVM inside when the parent offers it)',
+    args: [{ name: 'PARENT', doc: 'the running parent VM' }, { name: 'CHILD', doc: 'its child in the spec' }],
+    options: [labOpt],
+    run: async (ctx) => (await import('./tasks/lab.ts')).nest(ctx),
+  },
+  {
+    name: 'ssh-config',
+    doc: 'Print an OpenSSH config for a lab (ProxyJump for nested VMs, pinned host keys)',
+    args: [{ ...lab, optional: true }],
+    run: async (ctx) => (await import('./tasks/lab.ts')).sshConfigTask(ctx),
+  },
+  {
     name: 'status',
     doc: 'Every VM of a lab (or of all labs) with state, accelerator, pid, ports, uptime, boot times',
     args: [{ ...lab, optional: true }],

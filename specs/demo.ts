@@ -13,7 +13,10 @@ export default defineLab({
       os: 'tiny (Debian cloud kernel + busybox + dropbear)',
       cpus: 2,
       memory: '2G',
-      boot: { image: 'tiny' },
+      // tiny-nest: the tiny guest plus QEMU, kvm modules and the tiny image for l2.
+      boot: { image: 'tiny-nest' },
+      // Headless: no VGA device means fewer emulated exits while booting, most of all in l2.
+      vga: 'none',
       network: { sshPort: 10022 },
       labels: { role: 'guest-vm' },
       children: [
@@ -24,6 +27,7 @@ export default defineLab({
           cpus: 1,
           memory: '512M',
           boot: { image: 'tiny' },
+          vga: 'none',
           network: { sshPort: 2224 },
           labels: { role: 'nested-vm' },
         },

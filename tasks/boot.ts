@@ -1,6 +1,8 @@
 // `boot VM`: launch one VM and wait until SSH works; `stop VM`: power it off.
 import type { TaskContext } from './kit/registry.ts';
-import { vmTarget } from './kit/target.ts';
+import { connectPlace, vmTarget, type VmTarget } from './kit/target.ts';
+import { stopNested } from './kit/nested.ts';
+import { findVm } from './kit/resolve.ts';
 import { bootVm } from './kit/launch.ts';
 import { stopQemu } from './kit/shutdown.ts';
 import { liveStatus, readPidfile, readState, updateState } from './kit/vm-state.ts';
@@ -31,6 +33,7 @@ export async function boot(ctx: TaskContext): Promise<void> {
 export async function stop(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
   const vm = t.place.vm;
+  if (t.place.depth > 1) return stopChild(ctx, t);
   const before = await liveStatus(t.paths.vm, { lab: t.lab.name, name: vm.name, depth: t.place.depth });
   const pid = readPidfile(t.paths.vm) ?? readState(t.paths.vm)?.pid;
   const spin = before.state === 'running' || before.state === 'booting' ? await spinner(`${vm.name}: stopping…`, ctx.quiet || ctx.json) : undefined;
@@ -42,4 +45,15 @@ export async function stop(ctx: TaskContext): Promise<void> {
   if (readState(t.paths.vm)) updateState(t.paths.vm, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
   const result = { lab: t.lab.name, vm: vm.name, was: before.state, how };
   ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`));
+}
+
+/** A nested VM: stopped through its parent; if the parent is down, so is the child. */
+async function stopChild(ctx: TaskContext, t: VmTarget): Promise<void> {
+  const parent = await connectPlace(t.lab, findVm(t.lab, t.place.parent!.name)!).catch(() => undefined);
+  try {
+    const how = await stopNested(t.lab, t.place, parent, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') });
+    ctx.out.result({ lab: t.lab.name, vm: t.place.vm.name, parent: t.place.parent!.name, how }, () => `${t.place.vm.name}: ${how}`);
+  } finally {
+    parent?.close();
+  }
 }

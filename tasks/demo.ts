@@ -1,65 +1,70 @@
-// `demo`, the README's main command: build the tiny image if needed, boot the demo lab's L1
-// guest, run `uname -a` in it, print the status, and stop it again (a VM that was already
-// running is left running).  Nesting L2 inside L1 arrives with the up/nest tasks.
+// `demo`, the README's main command: bring the embedded demo lab up (host → L1 → L2),
+// run `uname -a` in every layer, draw the hierarchy with live states, and bring down what
+// it started — with a summary of timings.  VMs already running are used and left running.
 import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
-import { findVm } from './kit/resolve.ts';
-import { kitPaths } from './kit/paths.ts';
-import { buildTinyImage } from './image/build.ts';
-import { bootVm } from './kit/launch.ts';
-import { connectGuest } from './kit/target.ts';
-import { liveStatus, readPidfile } from './kit/vm-state.ts';
-import { stopQemu } from './kit/shutdown.ts';
-import { updateState } from './kit/vm-state.ts';
-import { labStatus, renderStatus } from './status.ts';
-import { labTree } from './kit/describe.ts';
-import { renderTree } from './chart/tree.ts';
+import { walkVms, type LabResolved } from './kit/resolve.ts';
+import { connectPlace } from './kit/target.ts';
+import { labStatus } from './status.ts';
+import { downLab, upLab } from './lab.ts';
+import { renderTree, type TreeNode } from './chart/tree.ts';
+import type { VmStatus } from './kit/vm-state.ts';
+
+function stateTree(lab: LabResolved, rows: VmStatus[]): TreeNode {
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  const node = (vm: LabResolved['vms'][number]): TreeNode => {
+    const r = byName.get(vm.name);
+    const ssh = vm.network.sshPort !== undefined ? ` [SSH ${vm.network.sshPort}${r?.parent ? ` via ${r.parent}` : ''}]` : '';
+    return { label: `${vm.name} (${r?.parent ? 'nested VM' : 'guest VM'}) ${r?.state ?? '?'}, ${r?.accel ?? '-'}${ssh}`, children: vm.children.map(node) };
+  };
+  return { label: `${lab.host.title} (host)`, children: lab.vms.map(node) };
+}
 
 export async function run(ctx: TaskContext): Promise<void> {
   const lab = await loadLab('demo', { spec: ctx.spec });
-  const place = findVm(lab, lab.vms[0]!.name)!;
-  const target = { lab, place, paths: kitPaths(lab.name, place.vm.name) };
   const t0 = Date.now();
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number) => (timings[name] = Math.round((Date.now() - since) / 10) / 100);
+  const before = new Map((await labStatus(lab)).map((r) => [r.name, r.state]));
 
   let t = Date.now();
-  const img = await buildTinyImage({ quiet: ctx.quiet });
-  lap(img.cached ? 'image (cached)' : 'image build', t);
-
-  const before = await liveStatus(target.paths.vm, { lab: lab.name, name: place.vm.name, depth: 1 });
-  const weStarted = before.state !== 'running';
-  t = Date.now();
-  if (weStarted) await bootVm(lab, place, { quiet: ctx.quiet, warn: ctx.out.warn });
-  else ctx.out.info(`${place.vm.name} is already running; using it and leaving it up`);
-  lap('boot to SSH', t);
-
+  const steps = await upLab(lab, { quiet: ctx.quiet, warn: ctx.out.warn });
+  lap('up', t);
+  for (const s of steps) if (s.action === 'booted') timings[`${s.vm} boot`] = Math.round(s.seconds * 100) / 100;
   try {
     t = Date.now();
-    const guest = await connectGuest(target);
-    const uname = await guest.succeed('uname -a').finally(() => guest.close());
-    lap('exec uname -a', t);
+    const unames: Array<{ vm: string; depth: number; uname: string; hypervisor: string }> = [];
+    for (const place of walkVms(lab.vms)) {
+      const g = await connectPlace(lab, place);
+      try {
+        const uname = (await g.succeed('uname -a')).trim();
+        // The kernel names the hypervisor it finds: KVM, or none under TCG.
+        const hv = (await g.exec("dmesg | sed -n 's/.*Hypervisor detected: //p' | head -1")).stdout.trim();
+        unames.push({ vm: place.vm.name, depth: place.depth, uname, hypervisor: hv || 'none (TCG)' });
+      } finally {
+        g.close();
+      }
+    }
+    lap('exec in every layer', t);
     const rows = await labStatus(lab);
-    const report = { lab: lab.name, image: { hash: img.hash, cached: img.cached }, uname: uname.trim(), status: rows, timings };
+    const report = { lab: lab.name, layers: unames, status: rows, timings };
     ctx.out.result(report, () =>
       [
-        renderTree([labTree(lab)]),
+        ...unames.map((u) => `${'  '.repeat(u.depth - 1)}${u.vm}$ uname -a\n${'  '.repeat(u.depth - 1)}${u.uname}\n${'  '.repeat(u.depth - 1)}(hypervisor seen by ${u.vm}: ${u.hypervisor})`),
         '',
-        `${place.vm.name}$ uname -a`,
-        uname.trim(),
-        '',
-        renderStatus(rows),
+        'VM Hierarchy:',
+        renderTree([stateTree(lab, rows)]),
       ].join('\n'),
     );
   } finally {
-    if (weStarted) {
+    // Only what this run started goes down again.
+    const started = steps.filter((s) => s.action === 'booted').map((s) => s.vm);
+    if (started.length && [...before.values()].every((s) => s !== 'running')) {
       t = Date.now();
-      await stopQemu(target.paths.vm, readPidfile(target.paths.vm), { graceful: true });
-      updateState(target.paths.vm, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
-      lap('stop', t);
-    }
+      await downLab(lab);
+      lap('down', t);
+    } else if (started.length) ctx.out.info(`left running: the lab was partly up before (${[...before].filter(([, s]) => s === 'running').map(([n]) => n).join(', ')})`);
     lap('total', t0);
     ctx.out.info(`timings: ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(' · ')}`);
-    ctx.out.info(`next: nesting ${place.vm.children.map((c) => c.name).join(', ') || 'children'} inside ${place.vm.name} comes with the up/nest tasks`);
   }
 }

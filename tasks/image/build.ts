@@ -10,9 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { progressList } from '../kit/progress.ts';
 import { downloadDebs, resolveTinyPackages, unpackDebs, type Pkg } from './packages.ts';
 import { assembleRootDiskInitramfs, assembleTree, makeRootDisk, packInitramfs } from './tree.ts';
+import { addChildImage, addQemu } from './nest.ts';
+import { findOnPath } from '../kit/host-probe.ts';
+
+export type ImageName = 'tiny' | 'tiny-nest';
 
 export interface ImageManifest {
-  name: 'tiny';
+  name: ImageName;
   hash: string;
   kernelVersion: string;
   packages: Pkg[];
@@ -37,7 +41,7 @@ const sourceOf = (rel: string) => readFileSync(fileURLToPath(new URL(rel, import
 export function imageHash(packages: Pkg[]): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(packages));
-  for (const f of ['./init-scripts.ts', './tree.ts', './build.ts', './packages.ts']) h.update(sourceOf(f));
+  for (const f of ['./init-scripts.ts', './tree.ts', './build.ts', './packages.ts', './nest.ts']) h.update(sourceOf(f));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -138,4 +142,91 @@ export function imagePaths(img: Pick<BuiltImage, 'dir' | 'files'>) {
     initrdDisk: join(img.dir, img.files.initrdDisk ?? img.files.initrd),
     rootDisk: join(img.dir, img.files.rootDisk),
   };
+}
+
+/** Host QEMU binaries that the nest image copies: their size and time stand for their version. */
+function hostQemuStamp(): string {
+  return ['qemu-system-x86_64', 'qemu-img']
+    .map((b) => findOnPath(b))
+    .map((p) => (p ? `${p}:${statSync(p).size}:${statSync(p).mtimeMs}` : 'missing'))
+    .join('|');
+}
+
+/**
+ * The tiny-nest image: the tiny guest plus QEMU and the tiny image for its children.
+ * Boots with the tiny image's kernel and small initramfs; only the root disk differs.
+ */
+export async function buildNestImage(opts: { quiet?: boolean; force?: boolean } = {}): Promise<BuiltImage> {
+  const root = cacheRoot();
+  const started = Date.now();
+  const ctx = {} as { tiny: BuiltImage; hash: string; dir: string; work: string; result?: BuiltImage };
+  await progressList<typeof ctx>(
+    [
+      {
+        title: 'The tiny image (for the children)',
+        task: async (c, t) => {
+          c.tiny = await buildTinyImage({ quiet: true, force: opts.force });
+          c.hash = createHash('sha256').update(c.tiny.hash).update(hostQemuStamp()).digest('hex').slice(0, 16);
+          c.dir = join(root, 'images', `tiny-nest-${c.hash}`);
+          const m = readManifest(c.dir);
+          if (m && !opts.force) c.result = { ...m, dir: c.dir, cached: true };
+          t.title = `Tiny image ${c.tiny.hash}${c.result ? '; nest image cached' : ''}`;
+        },
+      },
+      {
+        title: 'Assemble the nest tree: tiny guest + QEMU + firmware + kvm modules + child image',
+        skip: (c) => !!c.result,
+        task: async (c) => {
+          c.work = `${c.dir}.build-${process.pid}`;
+          rmSync(c.work, { recursive: true, force: true });
+          mkdirSync(c.work, { recursive: true });
+          const debs = await downloadDebs(join(root, 'debs'), c.tiny.packages);
+          await unpackDebs(debs, join(c.work, 'extract'));
+          const tree = await assembleTree(join(c.work, 'extract'), join(c.work, 'root'));
+          await addQemu(join(c.work, 'root'), join(c.work, 'extract'), tree.kernelVersion);
+          const tp = imagePaths(c.tiny);
+          addChildImage(join(c.work, 'root'), { vmlinuz: tp.kernel, 'initrd.img': tp.initrd, 'initrd-disk.img': tp.initrdDisk, 'root.qcow2': tp.rootDisk });
+          const out = join(c.work, 'out');
+          mkdirSync(out);
+          await makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'));
+          copyFileSync(tp.kernel, join(out, 'vmlinuz'));
+          copyFileSync(tp.initrdDisk, join(out, 'initrd-disk.img'));
+          copyFileSync(tp.initrd, join(out, 'initrd.img'));
+          const size = (f: string) => statSync(join(out, f)).size;
+          const manifest: ImageManifest = {
+            name: 'tiny-nest',
+            hash: c.hash,
+            kernelVersion: tree.kernelVersion,
+            packages: c.tiny.packages,
+            hostKeyPub: tree.hostKeyPub,
+            files: { kernel: 'vmlinuz', initrd: 'initrd.img', initrdDisk: 'initrd-disk.img', rootDisk: 'root.qcow2' },
+            sizes: { kernel: size('vmlinuz'), initrd: size('initrd.img'), initrdDisk: size('initrd-disk.img'), rootDisk: size('root.qcow2') },
+            buildSeconds: (Date.now() - started) / 1000,
+            builtAt: new Date().toISOString(),
+          };
+          writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...manifest, child: { hash: c.tiny.hash, hostKeyPub: c.tiny.hostKeyPub } }, null, 2) + '\n');
+          if (opts.force) rmSync(c.dir, { recursive: true, force: true });
+          if (!existsSync(c.dir)) renameSync(out, c.dir);
+          rmSync(c.work, { recursive: true, force: true });
+          c.result = { ...(readManifest(c.dir) ?? manifest), dir: c.dir, cached: false };
+        },
+      },
+    ],
+    { quiet: opts.quiet },
+  )
+    .run(ctx)
+    .catch((err) => {
+      if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
+      throw err;
+    });
+  return ctx.result!;
+}
+
+/** The image a spec names. */
+export const buildImage = (name: ImageName, opts: { quiet?: boolean; force?: boolean } = {}) => (name === 'tiny-nest' ? buildNestImage(opts) : buildTinyImage(opts));
+
+/** The child image a tiny-nest image carries (its hash and host key). */
+export function childOf(img: Pick<BuiltImage, 'dir'>): { hash: string; hostKeyPub: string } | undefined {
+  const raw = JSON.parse(readFileSync(join(img.dir, 'manifest.json'), 'utf8')) as { child?: { hash: string; hostKeyPub: string } };
+  return raw.child;
 }

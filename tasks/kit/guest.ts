@@ -33,10 +33,25 @@ export interface ExecOptions {
 export class HostKeyMismatch extends TaskError {}
 
 export class Guest {
+  /** The guest this one is reached through, closed with it. */
+  parent?: Guest;
+
   private constructor(readonly target: GuestTarget, readonly client: Client) {}
 
+  /** A stream to host:port as seen from inside this guest (SSH direct-tcpip). */
+  forwardOut(port: number, host = '127.0.0.1'): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => this.client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch))));
+  }
+
+  /** A guest reached through this one: its sshd at `target.port` inside this guest. */
+  async connectChild(target: GuestTarget, timeoutMs = 10_000, sock?: import('node:stream').Duplex): Promise<Guest> {
+    const child = await Guest.connect(target, timeoutMs, sock ?? (await this.forwardOut(target.port)));
+    child.parent = this;
+    return child;
+  }
+
   /** `sock`: an already open connection to the guest's sshd (its banner may be unread). */
-  static connect(target: GuestTarget, timeoutMs = 10_000, sock?: import('node:net').Socket): Promise<Guest> {
+  static connect(target: GuestTarget, timeoutMs = 10_000, sock?: import('node:stream').Duplex): Promise<Guest> {
     const expected = Buffer.from(target.hostKey.split(' ')[1] ?? '', 'base64');
     let mismatch = false;
     const config: ConnectConfig = {
@@ -51,7 +66,7 @@ export class Guest {
         return !mismatch;
       },
       keepaliveInterval: 0,
-      ...(sock ? { sock } : {}),
+      ...(sock ? { sock: sock as import('node:stream').Readable } : {}),
     };
     return new Promise((resolve, reject) => {
       const client = new Client();
@@ -130,6 +145,7 @@ export class Guest {
 
   close(): void {
     this.client.end();
+    this.parent?.close();
   }
 }
 

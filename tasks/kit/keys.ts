@@ -31,21 +31,22 @@ export function labKeys(lab: string, root = stateRoot()): LabKeys {
   return { privateKeyPath, publicKey, knownHostsPath: join(dir, 'known_hosts') };
 }
 
-/** The known_hosts name of a forwarded port. */
-export const hostPattern = (host: string, port: number) => (port === 22 ? host : `[${host}]:${port}`);
+/**
+ * The name a VM's host key is pinned under.  Not host:port: a nested VM's 127.0.0.1:2224 is
+ * inside its parent and may equal a host port; OpenSSH reads it through HostKeyAlias.
+ */
+export const hostKeyAlias = (lab: string, vm: string) => `${vm}.${lab}.grainchart`;
 
-/** Records (or replaces) the pinned key for host:port. */
-export function pinHostKey(knownHostsPath: string, host: string, port: number, keyLine: string): void {
-  const pattern = hostPattern(host, port);
-  const lines = existsSync(knownHostsPath) ? readFileSync(knownHostsPath, 'utf8').split('\n').filter((l) => l && l.split(' ')[0] !== pattern) : [];
-  lines.push(`${pattern} ${keyLine.split(' ').slice(0, 2).join(' ')}`);
+/** Records (or replaces) the pinned key for a VM. */
+export function pinHostKey(knownHostsPath: string, alias: string, keyLine: string): void {
+  const lines = existsSync(knownHostsPath) ? readFileSync(knownHostsPath, 'utf8').split('\n').filter((l) => l && l.split(' ')[0] !== alias) : [];
+  lines.push(`${alias} ${keyLine.split(' ').slice(0, 2).join(' ')}`);
   writeFileSync(knownHostsPath, lines.join('\n') + '\n', { mode: 0o600 });
 }
 
-/** The pinned key ("ssh-ed25519 AAAA…") for host:port, if any. */
-export function pinnedHostKey(knownHostsPath: string, host: string, port: number): string | undefined {
+/** The pinned key ("ssh-ed25519 AAAA…") of a VM, if any. */
+export function pinnedHostKey(knownHostsPath: string, alias: string): string | undefined {
   if (!existsSync(knownHostsPath)) return undefined;
-  const pattern = hostPattern(host, port);
-  const line = readFileSync(knownHostsPath, 'utf8').split('\n').find((l) => l.split(' ')[0] === pattern);
+  const line = readFileSync(knownHostsPath, 'utf8').split('\n').find((l) => l.split(' ')[0] === alias);
   return line?.split(' ').slice(1, 3).join(' ');
 }

@@ -6,22 +6,24 @@
 // logs, and reports the stage, the time, the serial console's tail and QEMU's stderr.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chmodSync, readdirSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { TaskError, UsageError } from './errors.ts';
 import { probeHost, type HostProbe } from './host-probe.ts';
 import { expandPath, kitPaths, stateRoot, type KitPaths } from './paths.ts';
 import { chooseAccel, imageRootDisk, qemuArgs, type ArgInputs } from './qemu-args.ts';
 import type { LabResolved, VmPlace } from './resolve.ts';
-import { FatalError, retry } from './retry.ts';
+import { FatalError } from './retry.ts';
 import { qmpOnce, type QmpStatus } from './qmp.ts';
-import { labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
+import { hostKeyAlias, labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
 import { Guest } from './guest.ts';
 import { portFree, portHolder } from './ports.ts';
 import { cleanRuntimeFiles, isOurQemu, liveStatus, readPidfile, readState, updateState, writeState, type BootMetrics, type Forward, type VmState } from './vm-state.ts';
 import { createDisk, imgInfo } from './disk-image.ts';
 import { progressList } from './progress.ts';
-import { buildTinyImage, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
+import { stageTasks, type Stage } from './readiness.ts';
+import { buildImage, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { stopQemu } from './shutdown.ts';
 
 export interface BootOptions {
@@ -43,15 +45,6 @@ export interface BootResult {
   forwards: Forward[];
   metrics: BootMetrics;
   uname: string;
-}
-
-interface Stage {
-  description: string;
-  hint: string;
-  /** The most this stage may take; the boot's deadline may cut it shorter. */
-  maxMs: number;
-  check: () => Promise<unknown>;
-  record?: keyof BootMetrics;
 }
 
 const tail = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
@@ -107,9 +100,15 @@ async function checkPorts(forwards: Forward[]): Promise<void> {
  * listening yet.  On success the socket is kept, its bytes pushed back, so SSH can start
  * on it without a second connection (and a second fork of the guest's sshd).
  */
-function readBanner(host: string, port: number, timeoutMs: number, sockets: Set<Socket>): Promise<{ banner: string; sock: Socket }> {
+/** Opens a stream to a guest's port: a TCP socket here, or an SSH tunnel through a parent. */
+export type Dial = () => Duplex | Promise<Duplex>;
+
+/** A plain TCP connection to host:port. */
+export const tcpDial = (host: string, port: number): Dial => () => connect({ host, port });
+
+async function readBanner(dial: Dial, timeoutMs: number, sockets: Set<Duplex>): Promise<{ banner: string; sock: Duplex }> {
+  const sock = await dial();
   return new Promise((resolve, reject) => {
-    const sock = connect({ host, port });
     sockets.add(sock);
     const chunks: Buffer[] = [];
     const onData = (c: Buffer) => {
@@ -143,9 +142,9 @@ function readBanner(host: string, port: number, timeoutMs: number, sockets: Set<
  * slirp's SYN retries (1 s, 2 s, …); starting a fresh one every 300 ms (each given 1.2 s),
  * without waiting for the older ones, catches sshd soon after it listens.
  */
-export function bannerPoller(host: string, port: number) {
-  const sockets = new Set<Socket>();
-  let found: { banner: string; sock: Socket } | undefined;
+export function bannerPoller(dial: Dial) {
+  const sockets = new Set<Duplex>();
+  let found: { banner: string; sock: Duplex } | undefined;
   let lastError = 'no answer yet';
   let lastStart = 0;
   return {
@@ -153,7 +152,7 @@ export function bannerPoller(host: string, port: number) {
       // Few and staggered: every connection that reaches sshd costs the guest a fork.
       if (!found && sockets.size < 4 && Date.now() - lastStart >= 300) {
         lastStart = Date.now();
-        readBanner(host, port, 1200, sockets).then(
+        readBanner(dial, 1200, sockets).then(
           (b) => {
             if (found) b.sock.destroy();
             else found = b;
@@ -165,9 +164,9 @@ export function bannerPoller(host: string, port: number) {
       throw new Error(lastError);
     },
     /** The socket that brought the banner, once; later callers connect afresh. */
-    take: (): Socket | undefined => {
+    take: (): Duplex | undefined => {
       const sock = found?.sock;
-      if (found) found = { ...found, sock: undefined as unknown as Socket };
+      if (found) found = { ...found, sock: undefined as unknown as Duplex };
       return sock;
     },
     close: () => {
@@ -208,7 +207,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
   c.metrics = {};
   const deadline = () => c.started + budgetMs;
 
-  const banners = sshForward ? bannerPoller(sshForward.bind, sshForward.host) : undefined;
+  const banners = sshForward ? bannerPoller(tcpDial(sshForward.bind, sshForward.host)) : undefined;
   const stages: Stage[] = [
     {
       description: 'QEMU process is alive',
@@ -319,22 +318,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
           });
         },
       },
-      ...stages.map((stage) => ({
-        title: `${vm.name}: ${stage.description}`,
-        task: async (_: unknown, t: { title: string }) => {
-          const left = deadline() - Date.now();
-          await retry(stage.check, {
-            what: `${vm.name}: ${stage.description}`,
-            timeoutMs: Math.max(0, Math.min(stage.maxMs, left)),
-            intervalMs: 100,
-            hint: stage.hint,
-            watch,
-          });
-          const s = (Date.now() - c.started) / 1000;
-          if (stage.record) c.metrics[stage.record] = Math.round(s * 100) / 100;
-          t.title = `${vm.name}: ${stage.description} (${s.toFixed(1)} s)`;
-        },
-      })),
+      ...stageTasks<Record<string, never>>(vm.name, stages, { started: () => c.started, deadline, watch, metrics: c.metrics }),
     ],
     { quiet: opts.quiet },
   );
@@ -385,14 +369,14 @@ async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: 
   let image: VmState['image'];
   const boot = vm.boot;
   if (typeof boot === 'object' && 'image' in boot) {
-    const current = await buildTinyImage({ quiet: true });
+    const current = await buildImage(boot.image, { quiet: true });
     const overlay = imageRootDisk(paths);
     if (opts.fresh) rmSync(overlay, { force: true });
     // A root disk boots with the kernel and initramfs of the image it was made from.
     const img = boot.root === 'disk' && existsSync(overlay) ? await imageOfOverlay(vm.name, overlay, current, readState(paths.vm)) : current;
     if (img.hash !== current.hash) opts.warn?.(`${vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
     const ip = imagePaths(img);
-    inputs.images = { tiny: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } };
+    inputs.images = { [boot.image]: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } };
     // The overlay keeps the guest's writes; the cached image stays untouched.
     if (boot.root === 'disk' && !existsSync(overlay)) {
       await createDisk(overlay, { format: 'qcow2', backing: ip.rootDisk });
@@ -407,12 +391,12 @@ async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: 
       await createDisk(file, { format: vm.disk.format, size: vm.disk.size, backing: vm.disk.backing ? expandPath(vm.disk.backing, paths) : undefined });
     }
   }
-  const ssh = vm.network.sshPort;
-  if (ssh !== undefined) {
-    if (hostKey) pinHostKey(keys.knownHostsPath, vm.network.bind, ssh, hostKey);
-    else hostKey = pinnedHostKey(keys.knownHostsPath, vm.network.bind, ssh);
+  if (vm.network.sshPort !== undefined) {
+    const alias = hostKeyAlias(lab.name, vm.name);
+    if (hostKey) pinHostKey(keys.knownHostsPath, alias, hostKey);
+    else hostKey = pinnedHostKey(keys.knownHostsPath, alias);
     if (!hostKey)
-      throw new UsageError(`${vm.name}: no pinned SSH host key for ${vm.network.bind}:${ssh}`, `add the guest's key to ${keys.knownHostsPath} (the kit never connects to an unknown host key)`);
+      throw new UsageError(`${vm.name}: no pinned SSH host key (${alias})`, `add "${alias} <key type> <key>" to ${keys.knownHostsPath}: the kit never connects to an unknown host key`);
   }
   return { inputs, hostKey, image };
 }

@@ -26,7 +26,9 @@ export interface ImagePaths {
 }
 
 export interface ArgInputs extends KitPaths {
-  images?: Partial<Record<'tiny', ImagePaths>>;
+  images?: Partial<Record<'tiny' | 'tiny-nest', ImagePaths>>;
+  /** QMP on this loopback TCP port instead of the unix socket: nested VMs, reached through an SSH tunnel. */
+  qmpTcpPort?: number;
   /** "ssh-ed25519 AAAA…": handed to kit images on the kernel command line. */
   authorizedKey?: string;
 }
@@ -137,7 +139,7 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   // and stop it, a pidfile to find it, the serial console in a file to show on failure.
   add(
     'control',
-    ['-daemonize', '-qmp', `unix:${p.vm.qmp},server=on,wait=off`, '-pidfile', p.vm.pid, '-serial', `file:${p.vm.serial}`],
+    ['-daemonize', '-qmp', p.qmpTcpPort ? `tcp:127.0.0.1:${p.qmpTcpPort},server=on,wait=off` : `unix:${p.vm.qmp},server=on,wait=off`, '-pidfile', p.vm.pid, '-serial', `file:${p.vm.serial}`],
     'run in the background; QMP socket, pidfile and serial log in the VM’s state folder',
   );
 

@@ -1,7 +1,8 @@
 // A small QMP client over the VM's unix socket (no maintained npm client exists):
 // greeting → qmp_capabilities → commands with ids.  QEMU closes the socket after `quit`,
 // so a close with commands pending rejects them instead of hanging.
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { TaskError } from './errors.ts';
 
 export interface QmpEvent {
@@ -26,7 +27,7 @@ export class QmpClient {
   private closed = false;
   readonly events: QmpEvent[] = [];
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(private readonly socket: Duplex) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
     socket.on('close', () => this.failAll(new Error('QMP socket closed')));
@@ -34,8 +35,12 @@ export class QmpClient {
   }
 
   static connect(path: string, timeoutMs = 3000): Promise<QmpClient> {
+    return QmpClient.over(createConnection(path), path, timeoutMs);
+  }
+
+  /** QMP over any stream: a unix socket here, or an SSH tunnel to a nested VM's QMP port. */
+  static over(socket: Duplex, path: string, timeoutMs = 3000): Promise<QmpClient> {
     return new Promise((resolve, reject) => {
-      const socket = createConnection(path);
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new TaskError(`QMP at ${path} did not greet within ${timeoutMs} ms`));

@@ -96,6 +96,9 @@ function checkVm(vm: VmResolved, path: string): SpecProblem[] {
     problems.push({ path: `${path}.disk.format`, message: `a disk with a backing file must be qcow2, got ${vm.disk.format}` });
   if (vm.accel === 'tcg' && vm.cpu && /^host\b/.test(vm.cpu))
     problems.push({ path: `${path}.cpu`, message: `"${vm.cpu}" needs KVM but accel is tcg; use "max" or accel auto` });
+  const image = typeof vm.boot === 'object' && 'image' in vm.boot ? vm.boot.image : undefined;
+  if (vm.children.length > 0 && image === 'tiny')
+    problems.push({ path: `${path}.boot.image`, message: 'a VM with children needs image "tiny-nest", which carries QEMU and the children’s image' });
   if (vm.children.length > 0 && !vm.nested)
     problems.push({ path: `${path}.nested`, message: 'is false but the VM has children; they need virtualization exposed' });
   for (const [i, child] of vm.children.entries()) {

@@ -65,7 +65,7 @@ export const KernelBoot = z.strictObject({
 export const IsoBoot = z.strictObject({ iso: filePath });
 /** The kit's own embedded guest image, built by the `image` task. */
 export const ImageBoot = z.strictObject({
-  image: z.enum(['tiny']),
+  image: z.enum(['tiny', 'tiny-nest']).describe('tiny: busybox + dropbear; tiny-nest: the same plus QEMU and the tiny image, to run children'),
   root: z.enum(['disk', 'ram']).default('disk').describe('disk: a qcow2 overlay on the image (snapshots work); ram: the initramfs only'),
   append: z.string().optional().describe('extra kernel command-line words'),
 });

@@ -1,13 +1,15 @@
 // From a VM name on the command line to what tasks act on: its lab, place, state folder,
-// and an SSH connection checked against the pinned host key.
+// and an SSH connection checked against the pinned host key — at any layer: a nested VM
+// is reached through its parent's connection (ssh2 direct-tcpip), no host port needed.
 import type { TaskContext } from './registry.ts';
 import { loadVm } from './load.ts';
 import { kitPaths, type KitPaths } from './paths.ts';
-import type { LabResolved, VmPlace } from './resolve.ts';
-import { liveStatus, readState } from './vm-state.ts';
+import { findVm, type LabResolved, type VmPlace } from './resolve.ts';
+import { liveStatus, readState, type VmStatus } from './vm-state.ts';
 import { TaskError } from './errors.ts';
-import { labKeys, pinnedHostKey } from './keys.ts';
+import { hostKeyAlias, labKeys, pinnedHostKey } from './keys.ts';
 import { Guest } from './guest.ts';
+import { guestTarget, nestedStatus } from './nested.ts';
 
 export interface VmTarget {
   lab: LabResolved;
@@ -20,15 +22,34 @@ export async function vmTarget(ctx: TaskContext, name: string): Promise<VmTarget
   return { lab, place, paths: kitPaths(lab.name, place.vm.name) };
 }
 
-/** An SSH session to a running VM, through its forwarded port. */
-export async function connectGuest(t: VmTarget): Promise<Guest> {
-  const vm = t.place.vm;
-  const live = await liveStatus(t.paths.vm, { lab: t.lab.name, name: vm.name, depth: t.place.depth });
-  if (live.state !== 'running') throw new TaskError(`${vm.name} is ${live.state}${live.reason ? ` (${live.reason})` : ''}`, { hint: `boot it: npx tsx tasks.ts boot ${vm.name}` });
-  const ssh = readState(t.paths.vm)?.ssh;
-  if (!ssh) throw new TaskError(`${vm.name} has no SSH forward`, { hint: `set network.sshPort for ${vm.name} in the spec` });
-  const keys = labKeys(t.lab.name);
-  const hostKey = pinnedHostKey(keys.knownHostsPath, ssh.host, ssh.port);
-  if (!hostKey) throw new TaskError(`no pinned host key for ${ssh.host}:${ssh.port} in ${keys.knownHostsPath}`, { hint: 'the kit only connects to guests whose host key it knows' });
-  return Guest.connect({ name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey });
+const notRunning = (vm: string, s: VmStatus) =>
+  new TaskError(`${vm} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`, { hint: s.parent ? `start the lab: npx tsx tasks.ts up ${s.lab}` : `boot it: npx tsx tasks.ts boot ${vm}` });
+
+/** An SSH session to a running VM at any depth; closing it closes the parents' sessions too. */
+export async function connectPlace(lab: LabResolved, place: VmPlace): Promise<Guest> {
+  const vm = place.vm;
+  const keys = labKeys(lab.name);
+  const alias = hostKeyAlias(lab.name, vm.name);
+  const hostKey = pinnedHostKey(keys.knownHostsPath, alias);
+  if (place.depth === 1) {
+    const live = await liveStatus(kitPaths(lab.name, vm.name).vm, { lab: lab.name, name: vm.name, depth: 1 });
+    if (live.state !== 'running') throw notRunning(vm.name, live);
+    const ssh = readState(kitPaths(lab.name, vm.name).vm)?.ssh;
+    if (!ssh) throw new TaskError(`${vm.name} has no SSH forward`, { hint: `set network.sshPort for ${vm.name} in the spec` });
+    if (!hostKey) throw new TaskError(`no pinned host key for ${vm.name} (${alias}) in ${keys.knownHostsPath}`, { hint: 'the kit only connects to guests whose host key it knows' });
+    return Guest.connect({ name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey });
+  }
+  const parent = await connectPlace(lab, findVm(lab, place.parent!.name)!);
+  try {
+    const live = await nestedStatus(lab, place, parent);
+    if (live.state !== 'running') throw notRunning(vm.name, live);
+    const ssh = readState(kitPaths(lab.name, vm.name).vm)?.ssh;
+    if (!ssh || !hostKey) throw new TaskError(`${vm.name} has no SSH forward or pinned host key`);
+    return await parent.connectChild(guestTarget(lab, vm.name, ssh.port, ssh.user, hostKey));
+  } catch (err) {
+    parent.close();
+    throw err;
+  }
 }
+
+export const connectGuest = (t: VmTarget) => connectPlace(t.lab, t.place);

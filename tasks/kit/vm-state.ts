@@ -34,6 +34,9 @@ export interface VmState {
   metrics?: BootMetrics;
   image?: { hash: string; hostKeyPub: string };
   failure?: string;
+  /** Nested VMs: the VM their QEMU runs in, and their QMP port on its loopback. */
+  parent?: string;
+  qmpPort?: number;
 }
 
 const stateFile = (p: VmPaths) => join(p.dir, 'state.json');

@@ -8,7 +8,14 @@ import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 
 const HOME = '/home/lover';
 const STATE = '/var/lib/gc';
-const inputs = (lab: string, vm: string) => ({ home: HOME, vm: vmPaths(STATE, lab, vm), images: { tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img', initrdDisk: '/img/initrd-disk.img' } } });
+const inputs = (lab: string, vm: string) => ({
+  home: HOME,
+  vm: vmPaths(STATE, lab, vm),
+  images: {
+    tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img', initrdDisk: '/img/initrd-disk.img' },
+    'tiny-nest': { kernel: '/nest/vmlinuz', initrd: '/nest/initrd.img', initrdDisk: '/nest/initrd-disk.img' },
+  },
+});
 const load = async (name: string): Promise<LabResolved> => resolveLab((await readLabInput(name)).input, BIG_HOST, name);
 const vmOf = (lab: LabResolved, name: string) => findVm(lab, name)!.vm;
 
@@ -94,13 +101,24 @@ describe('qemuArgs on a host without usable KVM', () => {
   it('boots the demo’s tiny image by direct kernel boot, root on an overlay, lab key on the command line', async () => {
     const lab = await load('demo');
     const args = qemuArgs(vmOf(lab, 'l1'), KVM_PVM, { ...inputs('demo', 'l1'), authorizedKey: 'ssh-ed25519 AAAAkey grainchart-demo' });
-    assert.deepEqual(args.slice(0, 20), [
+    assert.deepEqual(args.slice(0, 26), [
       '-name', 'demo L1', '-machine', 'type=q35,accel=tcg', '-cpu', 'max', '-smp', '2', '-m', '2048',
-      '-kernel', '/img/vmlinuz', '-initrd', '/img/initrd-disk.img',
+      '-kernel', '/nest/vmlinuz', '-initrd', '/nest/initrd-disk.img',
       '-append', 'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc=reliable no_timer_check gc.root=/dev/vda gc.hostname=l1 gc.authkey=ssh-ed25519:AAAAkey',
       '-drive', `file=${STATE}/demo/l1/root.qcow2,format=qcow2,if=virtio`,
-      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:10022-:22',
+      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:10022-:22', '-device', 'virtio-net-pci,netdev=net0',
+      '-display', 'none', '-vga', 'none',
     ]);
+  });
+  it('computes the nested child’s argv with paths inside its parent and QMP on the parent’s loopback', async () => {
+    const lab = await load('demo');
+    const inner = { home: '/root', vm: { dir: '/var/lib/grainchart/vms/demo/l2', qmp: '/x', pid: '/var/lib/grainchart/vms/demo/l2/qemu.pid', serial: '/var/lib/grainchart/vms/demo/l2/serial.log', stderr: '/e' }, images: inputs('demo', 'l2').images, qmpTcpPort: 14000 };
+    const args = qemuArgs(vmOf(lab, 'l2'), KVM_USABLE, inner);
+    assert.deepEqual(args.slice(0, 6), ['-name', 'demo L2', '-machine', 'type=q35,accel=kvm', '-cpu', 'host']);
+    assert.equal(args[args.indexOf('-qmp') + 1], 'tcp:127.0.0.1:14000,server=on,wait=off');
+    assert.equal(args[args.indexOf('-netdev') + 1], 'user,id=net0,hostfwd=tcp:127.0.0.1:2224-:22');
+    assert.equal(args[args.indexOf('-drive') + 1], 'file=/var/lib/grainchart/vms/demo/l2/root.qcow2,format=qcow2,if=virtio');
+    assert.ok(args.includes('-enable-kvm'));
   });
   it('keeps an image’s root in RAM when asked', () => {
     const vm = resolveLab({ name: 'r', vms: [{ name: 'r1', boot: { image: 'tiny', root: 'ram' } }] }, BIG_HOST, 't').vms[0]!;

@@ -71,6 +71,8 @@ const cases: Array<[string, (s: Spec) => void, string, RegExp]> = [
   ['unknown display', (s) => (s.vms[0].display = 'sdl'), 'vms[0].display', /"none"\|"gtk"\|"vnc"/],
   ['label of the wrong type', (s) => (s.vms[0].labels = { tier: 3 }), 'vms[0].labels.tier', /expected string/],
   ['bad SSH user', (s) => (s.vms[0].ssh = { user: 'Root!' }), 'vms[0].ssh.user', /Unix user name/],
+  ['children under the plain tiny image', (s) => (s.vms[0].boot = { image: 'tiny' }), 'vms[0].boot.image', /needs image "tiny-nest"/],
+  ['unknown image', (s) => (s.vms[0].boot = { image: 'alpine' }), 'vms[0].boot.image', /"tiny"\|"tiny-nest"/],
 ];
 
 describe('malformed specs', () => {

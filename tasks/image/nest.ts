@@ -1,0 +1,67 @@
+// The tiny-nest image: the tiny guest plus what a parent needs to run children — QEMU and
+// qemu-img with their libraries, QEMU's TCG module and x86 firmware, the kvm modules of
+// the guest's kernel, and the tiny image itself for the children to boot.  Carried in the
+// L1 image rather than sent over SFTP at `nest` time: ~50 MB per boot over slirp would cost
+// seconds every time; in the image it costs one cached build.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findOnPath } from '../kit/host-probe.ts';
+import { TaskError } from '../kit/errors.ts';
+import { copyWithLibs } from './tree.ts';
+
+/** Where the children's image lives inside a tiny-nest guest. */
+export const GUEST_IMAGE_DIR = '/var/lib/grainchart/image';
+/** Where nested VMs keep their runtime files inside their parent. */
+export const GUEST_STATE_DIR = '/var/lib/grainchart/vms';
+
+export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel: 'kvm-intel' } as const;
+
+/** Debian's QEMU looks for firmware in these folders (qemu-system-x86_64 -L help). */
+const FIRMWARE = [
+  { dir: '/usr/share/seabios', keep: (f: string) => /^(bios(-256k)?\.bin|vgabios-(stdvga|virtio)\.bin)$/.test(f) },
+  { dir: '/usr/lib/ipxe/qemu', keep: (f: string) => /^efi-(virtio|e1000)\.rom$/.test(f) },
+  { dir: '/usr/share/qemu', keep: (f: string) => /^(kvmvapic|linuxboot(_dma)?|multiboot(_dma)?|pvh)\.bin$/.test(f) },
+];
+const QEMU_MODULE_DIR = '/usr/lib/x86_64-linux-gnu/qemu';
+
+/** Adds QEMU, its firmware and module, and the kvm modules to an assembled guest tree. */
+export async function addQemu(root: string, extract: string, kernelVersion: string): Promise<void> {
+  for (const bin of ['qemu-system-x86_64', 'qemu-img']) {
+    const path = findOnPath(bin);
+    if (!path) throw new TaskError(`${bin} is not installed on the host; the nest image copies it`, { hint: 'bash scripts/setup-host.sh' });
+    await copyWithLibs(path, `usr/bin/${bin}`, root, extract);
+  }
+  const tcg = join(QEMU_MODULE_DIR, 'accel-tcg-x86_64.so');
+  if (existsSync(tcg)) await copyWithLibs(tcg, tcg.slice(1), root, extract);
+  for (const { dir, keep } of FIRMWARE) {
+    if (!existsSync(dir)) continue;
+    mkdirSync(join(root, dir), { recursive: true });
+    for (const f of readdirSync(dir).filter(keep)) copyFileSync(join(dir, f), join(root, dir, f));
+  }
+  const modDir = join(extract, 'lib/modules', kernelVersion);
+  for (const m of [...KVM_MODULES.common, KVM_MODULES.amd, KVM_MODULES.intel]) {
+    const found = findFile(modDir, `${m}.ko`);
+    if (!found) throw new TaskError(`kernel module ${m} is not in ${modDir}`);
+    copyFileSync(found, join(root, 'lib/modules/gc', `${m}.ko`));
+  }
+  mkdirSync(join(root, GUEST_STATE_DIR), { recursive: true, mode: 0o700 });
+}
+
+/** Copies the child image's files into the tree. */
+export function addChildImage(root: string, files: Record<string, string>): void {
+  const dir = join(root, GUEST_IMAGE_DIR);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, from] of Object.entries(files)) copyFileSync(from, join(dir, name));
+  writeFileSync(join(dir, 'README'), 'The tiny image, for the VMs this guest runs (grainchart nest).\n');
+}
+
+function findFile(dir: string, name: string): string | undefined {
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) {
+      const f = findFile(p, name);
+      if (f) return f;
+    } else if (e === name) return p;
+  }
+  return undefined;
+}

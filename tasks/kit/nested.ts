@@ -1,0 +1,297 @@
+// VMs inside VMs.  A nested VM's QEMU runs in its parent; the host computes its argv
+// with the same qemuArgs (from the child's spec and a probe of the parent made from
+// inside), launches it over SSH, and reaches it through the parent's connection: QMP on
+// the parent's loopback, SSH by direct-tcpip tunnels.  Its state file stays on the host.
+import { TaskError, UsageError } from './errors.ts';
+import { classifyKvm, type KvmFacts, type KvmVerdict } from './host-probe.ts';
+import { chooseAccel, imageRootDisk, qemuArgs } from './qemu-args.ts';
+import type { LabResolved, VmPlace } from './resolve.ts';
+import { findVm } from './resolve.ts';
+import { FatalError } from './retry.ts';
+import { QmpClient, type QmpStatus } from './qmp.ts';
+import { Guest, shellQuote } from './guest.ts';
+import { hostKeyAlias, labKeys, pinHostKey } from './keys.ts';
+import { kitPaths, type VmPaths } from './paths.ts';
+import { readState, updateState, writeState, type BootMetrics, type VmState, type VmStatus } from './vm-state.ts';
+import { progressList } from './progress.ts';
+import { stageTasks, type Stage } from './readiness.ts';
+import { bannerPoller, forwardsOf, type BootResult } from './launch.ts';
+import { buildNestImage, childOf } from '../image/build.ts';
+import { GUEST_IMAGE_DIR, GUEST_STATE_DIR, KVM_MODULES } from '../image/nest.ts';
+
+export interface ParentProbe {
+  facts: KvmFacts;
+  kvm: KvmVerdict;
+  memoryMiB: number;
+  cpus: number;
+  qemuVersion?: string;
+}
+
+/**
+ * Probes a guest from inside: loads its kvm modules (kit images have no modprobe data,
+ * so insmod from /lib/modules/gc; others use modprobe), then reads the same facts the host
+ * probe reads.  The verdict comes from the same classifyKvm.
+ */
+export async function probeParent(g: Guest): Promise<ParentProbe> {
+  const script = [
+    `f=$(grep -o -w -m1 'vmx\\|svm' /proc/cpuinfo)`,
+    `case "$f" in svm) m=${KVM_MODULES.amd};; vmx) m=${KVM_MODULES.intel};; esac`,
+    `if [ -n "$m" ] && [ ! -c /dev/kvm ]; then for x in ${KVM_MODULES.common.join(' ')} $m; do modprobe $x 2>/dev/null || insmod /lib/modules/gc/$x.ko 2>/dev/null; done; fi`,
+    'echo "flags=$f"',
+    'if [ -c /dev/kvm ]; then [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo devkvm=present || echo devkvm=no-access; else echo devkvm=absent; fi',
+    'echo "modules=$(for x in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$x ] && printf "%s " $x; done)"',
+    'echo "nested=$(cat /sys/module/kvm_amd/parameters/nested /sys/module/kvm_intel/parameters/nested 2>/dev/null | head -1)"',
+    `echo "mem=$(sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo)"`,
+    'echo "cpus=$(grep -c ^processor /proc/cpuinfo)"',
+    'echo "qemu=$(qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
+  ].join('\n');
+  const out = await g.succeed(script);
+  const kv = Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+  const facts: KvmFacts = {
+    devKvm: (kv.devkvm as KvmFacts['devKvm']) ?? 'absent',
+    cpuFlags: { vmx: kv.flags === 'vmx', svm: kv.flags === 'svm' },
+    modules: (kv.modules ?? '').split(' ').filter(Boolean),
+    nestedParam: kv.nested || undefined,
+  };
+  return { facts, kvm: classifyKvm(facts), memoryMiB: Math.floor(Number(kv.mem ?? 0) / 1024), cpus: Number(kv.cpus ?? 1), qemuVersion: kv.qemu || undefined };
+}
+
+/** Where a nested VM's runtime files live inside its parent. */
+export function innerPaths(lab: string, vm: string): VmPaths {
+  const dir = `${GUEST_STATE_DIR}/${lab}/${vm}`;
+  return { dir, qmp: `${dir}/qmp.sock`, pid: `${dir}/qemu.pid`, serial: `${dir}/serial.log`, stderr: `${dir}/qemu.stderr` };
+}
+
+/** QMP listens on the parent's loopback: 14000 + the child's index among its siblings. */
+export const qmpPortOf = (place: VmPlace) => 14000 + place.parent!.children.indexOf(place.vm);
+
+/** Shell test, run in the parent: is `pid` a live QEMU started with this pidfile? */
+const isOurQemuIn = (pid: number, pidfile: string) =>
+  `[ -d /proc/${pid} ] && tr '\\0' '\\n' < /proc/${pid}/cmdline | grep -qx ${shellQuote(pidfile)} && ! grep -q '^State:.*Z' /proc/${pid}/status`;
+
+async function pidAlive(parent: Guest, pid: number | undefined, inner: VmPaths): Promise<boolean> {
+  if (!pid) return false;
+  return (await parent.exec(isOurQemuIn(pid, inner.pid))).code === 0;
+}
+
+async function readPidIn(parent: Guest, inner: VmPaths): Promise<number | undefined> {
+  const r = await parent.exec(`cat ${shellQuote(inner.pid)} 2>/dev/null`);
+  const n = Number(r.stdout.trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+export async function qmpIn<T>(parent: Guest, port: number, command: string, args?: Record<string, unknown>, timeoutMs = 2000): Promise<T> {
+  const c = await QmpClient.over(await parent.forwardOut(port), `127.0.0.1:${port} in ${parent.target.name}`, timeoutMs);
+  try {
+    return await c.execute<T>(command, args, timeoutMs);
+  } finally {
+    c.close();
+  }
+}
+
+/** The parent of a nested place, as a running guest. */
+export async function connectParent(lab: LabResolved, place: VmPlace, connect: (lab: LabResolved, place: VmPlace) => Promise<Guest>): Promise<Guest> {
+  const parentPlace = findVm(lab, place.parent!.name)!;
+  return connect(lab, parentPlace);
+}
+
+export interface NestOptions {
+  quiet?: boolean;
+  timeoutS?: number;
+  keepOnFailure?: boolean;
+  warn?: (m: string) => void;
+}
+
+/** Boots `place` (a child) inside its running parent and waits until SSH answers through it. */
+export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, opts: NestOptions = {}): Promise<BootResult> {
+  const vm = place.vm;
+  const parentVm = place.parent!;
+  const hostPaths = kitPaths(lab.name, vm.name).vm;
+  const inner = innerPaths(lab.name, vm.name);
+  const qmpPort = qmpPortOf(place);
+  const forwards = forwardsOf(vm);
+  const ssh = forwards.find((f) => f.guest === 22 && f.proto === 'tcp');
+  if (!(typeof parentVm.boot === 'object' && 'image' in parentVm.boot && parentVm.boot.image === 'tiny-nest'))
+    throw new UsageError(`${vm.name}: its parent ${parentVm.name} must boot image "tiny-nest", which carries QEMU and the child image`);
+  if (!(typeof vm.boot === 'object' && 'image' in vm.boot && vm.boot.image === 'tiny'))
+    throw new UsageError(`${vm.name}: nested VMs boot the tiny image their parent carries; set boot: {image: "tiny"}`);
+  if (!ssh) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${parentVm.name}) to be reached`);
+
+  const c = { started: 0, pid: 0, metrics: {} as BootMetrics, uname: '', accel: 'tcg' as 'kvm' | 'tcg', args: [] as string[], hostKey: '' };
+  const banners = bannerPoller(() => parent.forwardOut(ssh.host));
+  let lastQmpCheck = 0;
+  const watch = async () => {
+    if (!c.pid) return;
+    if (!(await pidAlive(parent, c.pid, inner))) throw new FatalError(`${vm.name}'s QEMU exited inside ${parentVm.name}`);
+    if (c.metrics.qmpS === undefined || Date.now() - lastQmpCheck < 1000) return;
+    lastQmpCheck = Date.now();
+    const s = await qmpIn<QmpStatus>(parent, qmpPort, 'query-status').catch(() => undefined);
+    if (s && ['internal-error', 'guest-panicked', 'shutdown'].includes(s.status)) throw new FatalError(`${vm.name} stopped: QMP status ${s.status}`);
+  };
+  const budgetMs = (opts.timeoutS ?? 0) * 1000 || 300_000;
+
+  const stages: Stage[] = [
+    { description: `QEMU alive inside ${parentVm.name}`, hint: 'see qemu.stderr in the parent', maxMs: 5000, check: async () => (c.pid = (await readPidIn(parent, inner)) ?? 0) && (await pidAlive(parent, c.pid, inner)) },
+    { description: 'QMP answers "running"', hint: `QMP on ${parentVm.name}'s 127.0.0.1:${qmpPort}`, maxMs: 15_000, record: 'qmpS', check: async () => (await qmpIn<QmpStatus>(parent, qmpPort, 'query-status', undefined, 1000)).status === 'running' || undefined },
+    { description: `port ${ssh.host} accepts inside ${parentVm.name}`, hint: 'QEMU’s user network did not open the forward', maxMs: 10_000, record: 'portS', check: async () => (await parent.forwardOut(ssh.host)).destroy() || true },
+    { description: 'SSH banner', hint: 'the child did not start sshd: see its serial log', maxMs: 280_000, record: 'bannerS', check: () => banners.poll() },
+    {
+      description: '`uname -a` over SSH',
+      hint: 'sshd answers but refuses the lab key or the command',
+      maxMs: 60_000,
+      record: 'sshS',
+      check: async () => {
+        const g = await parent.connectChild(guestTarget(lab, vm.name, ssh.host, vm.ssh.user, c.hostKey), 8000, banners.take()).catch((e) => {
+          throw e;
+        });
+        g.parent = undefined; // the caller owns the parent connection
+        try {
+          return (c.uname = (await g.succeed('uname -a')).trim());
+        } finally {
+          g.close();
+        }
+      },
+    },
+  ];
+
+  const list = progressList<Record<string, never>>(
+    [
+      {
+        title: `${vm.name}: probe ${parentVm.name} from inside, prepare`,
+        task: async (_, t) => {
+          const live = await nestedStatus(lab, place, parent);
+          if (live.state === 'running' || live.state === 'booting') throw new TaskError(`${vm.name} is already ${live.state} inside ${parentVm.name} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
+          const probe = await probeParent(parent);
+          const accel = chooseAccel(vm, probe.kvm);
+          c.accel = accel.accel;
+          if (accel.accel === 'tcg') opts.warn?.(`${vm.name}: no usable KVM inside ${parentVm.name} (${probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
+          if (vm.memory > probe.memoryMiB) throw new UsageError(`${place.path}.memory: ${vm.memory} MiB is more than ${parentVm.name} has (${probe.memoryMiB} MiB)`);
+          const img = await buildNestImage({ quiet: true });
+          c.hostKey = childOf(img)?.hostKeyPub ?? '';
+          if (!c.hostKey) throw new TaskError(`the nest image ${img.hash} does not say which host key its child image has`, { hint: 'rebuild it: npx tsx tasks.ts image --force' });
+          const keys = labKeys(lab.name);
+          pinHostKey(keys.knownHostsPath, hostKeyAlias(lab.name, vm.name), c.hostKey);
+          const images = { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } };
+          c.args = qemuArgs(vm, probe.kvm, { home: '/root', vm: inner, images, authorizedKey: keys.publicKey, qmpTcpPort: qmpPort });
+          const overlay = imageRootDisk({ vm: inner });
+          const taken = await parent.exec(`netstat -ltn 2>/dev/null | grep -q ':${ssh.host} '`);
+          if (taken.code === 0) throw new TaskError(`port ${ssh.host} is taken inside ${parentVm.name}; not starting ${vm.name}`, { hint: 'change the child’s network.sshPort' });
+          await parent.succeed(
+            `mkdir -p ${shellQuote(inner.dir)} && chmod 700 ${shellQuote(inner.dir)} && rm -f ${shellQuote(inner.pid)} && ` +
+              `{ [ -e ${shellQuote(overlay)} ] || qemu-img create -q -f qcow2 -b ${GUEST_IMAGE_DIR}/root.qcow2 -F qcow2 ${shellQuote(overlay)}; } && ` +
+              `: > ${shellQuote(inner.serial)} && chmod 600 ${shellQuote(inner.serial)}`,
+          );
+          t.title = `${vm.name}: ${parentVm.name} probed (KVM ${probe.kvm.state}${probe.kvm.state === 'usable' ? `, ${probe.kvm.vendor}` : ''}) → accel ${accel.accel}`;
+        },
+      },
+      {
+        title: `${vm.name}: launch QEMU inside ${parentVm.name}`,
+        task: async () => {
+          c.started = Date.now();
+          const cmd = `qemu-system-x86_64 ${c.args.map(shellQuote).join(' ')} 2>${shellQuote(inner.stderr)}; rc=$?; chmod 600 ${shellQuote(inner.stderr)} ${shellQuote(inner.pid)} 2>/dev/null; exit $rc`;
+          const r = await parent.exec(cmd);
+          if (r.code !== 0) {
+            const err = await parent.exec(`tail -n 20 ${shellQuote(inner.stderr)}`);
+            throw new TaskError(`QEMU refused to start inside ${parentVm.name}`, { command: ['qemu-system-x86_64', ...c.args], exitCode: r.code, stderr: err.stdout, hint: 'see the message above' });
+          }
+          c.pid = (await readPidIn(parent, inner)) ?? 0;
+          writeState(hostPaths, {
+            lab: lab.name,
+            vm: vm.name,
+            phase: 'booting',
+            pid: c.pid || undefined,
+            startedAt: new Date(c.started).toISOString(),
+            accel: c.accel,
+            argv: ['qemu-system-x86_64', ...c.args],
+            forwards,
+            ssh: { host: ssh.bind, port: ssh.host, user: vm.ssh.user },
+            parent: parentVm.name,
+            qmpPort,
+          });
+        },
+      },
+      ...stageTasks<Record<string, never>>(vm.name, stages, { started: () => c.started, deadline: () => c.started + budgetMs, watch, metrics: c.metrics }),
+    ],
+    { quiet: opts.quiet },
+  );
+
+  try {
+    await list.run({});
+  } catch (err) {
+    banners.close();
+    if (!c.started) throw err;
+    const serial = (await parent.exec(`tail -n 20 ${shellQuote(inner.serial)}`).catch(() => ({ stdout: '' }))).stdout;
+    if (!opts.keepOnFailure && c.pid) await killIn(parent, c.pid, inner);
+    updateState(hostPaths, { phase: 'failed', failure: (err as Error).message, pid: undefined });
+    throw new TaskError(`${lab.name}/${vm.name} failed to boot inside ${parentVm.name}: ${(err as Error).message}\n  serial console (last 20 lines):\n${serial.trimEnd().split('\n').map((l) => `    ${l}`).join('\n') || '    (empty)'}`, {
+      hint: (err as { hint?: string }).hint,
+      cause: err,
+    });
+  }
+  banners.close();
+  updateState(hostPaths, { phase: 'running', metrics: c.metrics });
+  return { lab: lab.name, vm: vm.name, pid: c.pid, accel: c.accel, forwards, metrics: c.metrics, uname: c.uname };
+}
+
+export function guestTarget(lab: LabResolved, vm: string, port: number, user: string, hostKey: string) {
+  return { name: vm, host: '127.0.0.1', port, user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey };
+}
+
+/** Signals a nested QEMU inside its parent, only after checking it is that VM's QEMU. */
+async function killIn(parent: Guest, pid: number, inner: VmPaths): Promise<void> {
+  for (const sig of ['TERM', 'KILL']) {
+    if (!(await pidAlive(parent, pid, inner))) return;
+    await parent.exec(`${isOurQemuIn(pid, inner.pid)} && kill -${sig} ${pid}`);
+    for (let i = 0; i < 30 && (await pidAlive(parent, pid, inner)); i++) await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A nested VM's live state, read inside its running parent. */
+export async function nestedStatus(lab: LabResolved, place: VmPlace, parent: Guest | undefined, parentState?: VmStatus['state']): Promise<VmStatus> {
+  const hostPaths = kitPaths(lab.name, place.vm.name).vm;
+  const s = readState(hostPaths);
+  const base = { lab: lab.name, name: place.vm.name, parent: place.parent?.name, depth: place.depth, accel: s?.accel, forwards: s?.forwards ?? [], metrics: s?.metrics };
+  const claimed = s?.phase === 'running' || s?.phase === 'booting';
+  if (!parent) {
+    if (claimed) return { ...base, state: 'crashed', reason: `its parent ${place.parent?.name} is ${parentState ?? 'not running'}` };
+    return { ...base, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
+  }
+  const inner = innerPaths(lab.name, place.vm.name);
+  const pid = (await readPidIn(parent, inner)) ?? s?.pid;
+  if (pid && (await pidAlive(parent, pid, inner))) {
+    const qmp = await qmpIn<QmpStatus>(parent, s?.qmpPort ?? qmpPortOf(place), 'query-status', undefined, 1500).catch(() => undefined);
+    if (qmp && ['internal-error', 'guest-panicked', 'shutdown'].includes(qmp.status)) return { ...base, state: 'crashed', pid, qmpStatus: qmp.status, reason: `QEMU reports ${qmp.status}` };
+    const up = await parent.exec(`echo $(( $(cut -d. -f1 /proc/uptime) - $(cut -d' ' -f22 /proc/${pid}/stat) / 100 ))`);
+    return { ...base, state: s?.phase === 'booting' ? 'booting' : 'running', pid, qmpStatus: qmp?.status, uptimeS: Number(up.stdout.trim()) || undefined };
+  }
+  if (claimed) return { ...base, state: 'crashed', reason: `its QEMU (pid ${pid ?? '?'}) is gone inside ${place.parent?.name}` };
+  return { ...base, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
+}
+
+/** Stops a nested VM: ACPI power-off through QMP, then quit, then signals inside the parent. */
+export async function stopNested(lab: LabResolved, place: VmPlace, parent: Guest | undefined, opts: { graceful: boolean; powerdownS?: number }): Promise<'powerdown' | 'quit' | 'killed' | 'already-stopped' | 'parent-down'> {
+  const hostPaths = kitPaths(lab.name, place.vm.name).vm;
+  const s: VmState | undefined = readState(hostPaths);
+  const done = (how: 'powerdown' | 'quit' | 'killed' | 'already-stopped' | 'parent-down') => {
+    if (s) updateState(hostPaths, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
+    return how;
+  };
+  if (!parent) return done(s?.phase === 'running' || s?.phase === 'booting' ? 'parent-down' : 'already-stopped');
+  const inner = innerPaths(lab.name, place.vm.name);
+  const pid = (await readPidIn(parent, inner)) ?? s?.pid;
+  if (!pid || !(await pidAlive(parent, pid, inner))) return done('already-stopped');
+  const port = s?.qmpPort ?? qmpPortOf(place);
+  const gone = async (ms: number) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (!(await pidAlive(parent, pid, inner))) return true;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    return false;
+  };
+  if (opts.graceful && (await qmpIn(parent, port, 'system_powerdown').then(() => true, () => false)) && (await gone((opts.powerdownS ?? 10) * 1000))) return done('powerdown');
+  await qmpIn(parent, port, 'quit').catch(() => undefined);
+  if (await gone(3000)) return done('quit');
+  await killIn(parent, pid, inner);
+  return done('killed');
+}

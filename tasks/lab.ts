@@ -1,0 +1,173 @@
+// Whole labs: `up LAB` (parents first, siblings in parallel when the host has room),
+// `down LAB` (children first; nothing left running even when a child is unreachable),
+// `nest PARENT CHILD`, and `ssh-config LAB` for plain OpenSSH.
+import type { TaskContext } from './kit/registry.ts';
+import { loadLab } from './kit/load.ts';
+import { findVm, walkVms, type LabResolved, type VmPlace } from './kit/resolve.ts';
+import { kitPaths } from './kit/paths.ts';
+import { bootVm, type BootResult } from './kit/launch.ts';
+import { nestVm, nestedStatus, stopNested } from './kit/nested.ts';
+import { connectPlace, vmTarget } from './kit/target.ts';
+import { liveStatus, readPidfile, readState, updateState } from './kit/vm-state.ts';
+import { stopQemu } from './kit/shutdown.ts';
+import { UsageError } from './kit/errors.ts';
+import { probeHost } from './kit/host-probe.ts';
+import { hostKeyAlias, labKeys } from './kit/keys.ts';
+import { labStatus, renderStatus } from './status.ts';
+import type { Guest } from './kit/guest.ts';
+
+export interface UpStep {
+  vm: string;
+  parent?: string;
+  action: 'booted' | 'kept';
+  seconds: number;
+  result?: BootResult;
+}
+
+/** Boots every VM of the lab that is not running, parents before children. */
+export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void } = {}): Promise<UpStep[]> {
+  const steps: UpStep[] = [];
+  const places = [...walkVms(lab.vms)];
+  const probe = await probeHost();
+  // Layer 1 on the host: in parallel when their memory fits what is free, else one by one.
+  const top = places.filter((p) => p.depth === 1);
+  const fits = top.reduce((sum, p) => sum + p.vm.memory, 0) < probe.freeMemoryMiB * 0.8;
+  const bootTop = async (p: VmPlace) => {
+    const t0 = Date.now();
+    const live = await liveStatus(kitPaths(lab.name, p.vm.name).vm, { lab: lab.name, name: p.vm.name, depth: 1 });
+    if (live.state === 'running') return steps.push({ vm: p.vm.name, action: 'kept', seconds: 0 });
+    const result = await bootVm(lab, p, { quiet: opts.quiet || (fits && top.length > 1), warn: opts.warn });
+    steps.push({ vm: p.vm.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
+  };
+  if (fits) await Promise.all(top.map(bootTop));
+  else for (const p of top) await bootTop(p);
+  // Deeper layers inside their parents, one parent connection per parent.
+  for (const depth of [2, 3, 4]) {
+    const layer = places.filter((p) => p.depth === depth);
+    await Promise.all(
+      groupByParent(layer).map(async ([parentName, children]) => {
+        const parent = await connectPlace(lab, findVm(lab, parentName)!);
+        try {
+          for (const child of children) {
+            const t0 = Date.now();
+            const live = await nestedStatus(lab, child, parent);
+            if (live.state === 'running') {
+              steps.push({ vm: child.vm.name, parent: parentName, action: 'kept', seconds: 0 });
+              continue;
+            }
+            const result = await nestVm(lab, child, parent, { quiet: opts.quiet, warn: opts.warn });
+            steps.push({ vm: child.vm.name, parent: parentName, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
+          }
+        } finally {
+          parent.close();
+        }
+      }),
+    );
+  }
+  return steps;
+}
+
+function groupByParent(places: VmPlace[]): Array<[string, VmPlace[]]> {
+  const m = new Map<string, VmPlace[]>();
+  for (const p of places) m.set(p.parent!.name, [...(m.get(p.parent!.name) ?? []), p]);
+  return [...m];
+}
+
+export interface DownStep {
+  vm: string;
+  how: string;
+}
+
+/** Stops every VM, deepest first.  A child whose parent is unreachable is recorded stopped:
+ * its QEMU runs inside the parent and ends with it. */
+export async function downLab(lab: LabResolved, opts: { force?: boolean } = {}): Promise<DownStep[]> {
+  const steps: DownStep[] = [];
+  const places = [...walkVms(lab.vms)];
+  const maxDepth = Math.max(...places.map((p) => p.depth));
+  for (let depth = maxDepth; depth >= 1; depth--) {
+    const layer = places.filter((p) => p.depth === depth);
+    await Promise.all(
+      layer.map(async (p) => {
+        if (depth === 1) {
+          const paths = kitPaths(lab.name, p.vm.name).vm;
+          const how = await stopQemu(paths, readPidfile(paths) ?? readState(paths)?.pid, { graceful: !opts.force });
+          if (readState(paths)) updateState(paths, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
+          steps.push({ vm: p.vm.name, how });
+          return;
+        }
+        let parent: Guest | undefined;
+        try {
+          parent = await connectPlace(lab, findVm(lab, p.parent!.name)!);
+        } catch {
+          parent = undefined; // unreachable: the child goes down with it
+        }
+        try {
+          steps.push({ vm: p.vm.name, how: await stopNested(lab, p, parent, { graceful: !opts.force }) });
+        } finally {
+          parent?.close();
+        }
+      }),
+    );
+  }
+  return steps;
+}
+
+export async function up(ctx: TaskContext): Promise<void> {
+  const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const t0 = Date.now();
+  const steps = await upLab(lab, { quiet: ctx.quiet, warn: ctx.out.warn });
+  const rows = await labStatus(lab);
+  const total = (Date.now() - t0) / 1000;
+  ctx.out.result({ lab: lab.name, seconds: total, steps, status: rows }, () =>
+    [...steps.map((s) => `${s.vm}: ${s.action}${s.action === 'booted' ? ` in ${s.seconds.toFixed(1)} s (accel ${s.result?.accel})` : ''}`), `${lab.name} up in ${total.toFixed(1)} s`, '', renderStatus(rows)].join('\n'),
+  );
+}
+
+export async function down(ctx: TaskContext): Promise<void> {
+  const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const steps = await downLab(lab, { force: ctx.opts.force === true });
+  ctx.out.result({ lab: lab.name, steps }, () => steps.map((s) => `${s.vm}: ${s.how}`).join('\n'));
+}
+
+export async function nest(ctx: TaskContext): Promise<void> {
+  const [parentName, childName] = ctx.args as [string, string];
+  const t = await vmTarget(ctx, childName);
+  if (t.place.parent?.name !== parentName) throw new UsageError(`${childName} is not a child of ${parentName} in lab ${t.lab.name}${t.place.parent ? ` (its parent is ${t.place.parent.name})` : ' (it runs on the host)'}`);
+  const parent = await connectPlace(t.lab, findVm(t.lab, parentName)!);
+  try {
+    const r = await nestVm(t.lab, t.place, parent, { quiet: ctx.quiet, warn: ctx.out.warn });
+    ctx.out.result(r, () => `${r.vm} is up inside ${parentName} (pid ${r.pid} there, accel ${r.accel})\n  ${r.uname}\n  QMP ${r.metrics.qmpS} s · banner ${r.metrics.bannerS} s · SSH ${r.metrics.sshS} s after launch`);
+  } finally {
+    parent.close();
+  }
+}
+
+/** OpenSSH config for every VM of a lab: nested ones through ProxyJump, keys pinned by alias. */
+export function sshConfig(lab: LabResolved): string {
+  const keys = labKeys(lab.name);
+  const blocks: string[] = [`# grainchart lab ${lab.name}: ssh -F <this file> VM`];
+  for (const { vm, parent } of walkVms(lab.vms)) {
+    if (vm.network.sshPort === undefined) continue;
+    blocks.push(
+      [
+        `Host ${vm.name}`,
+        `  HostName ${parent ? '127.0.0.1' : vm.network.bind}`,
+        `  Port ${vm.network.sshPort}`,
+        `  User ${vm.ssh.user}`,
+        `  IdentityFile ${keys.privateKeyPath}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${keys.knownHostsPath}`,
+        `  HostKeyAlias ${hostKeyAlias(lab.name, vm.name)}`,
+        '  StrictHostKeyChecking yes',
+        ...(parent ? [`  ProxyJump ${parent.name}`] : []),
+      ].join('\n'),
+    );
+  }
+  return blocks.join('\n\n') + '\n';
+}
+
+export async function sshConfigTask(ctx: TaskContext): Promise<void> {
+  const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const text = sshConfig(lab);
+  ctx.out.result({ lab: lab.name, config: text }, () => text.trimEnd());
+}

@@ -1,0 +1,115 @@
+// A guest inside a guest, for real: up (host → l1 → l2), every layer reached by name,
+// the child's accelerator as its own kernel reports it, a child killed inside its parent,
+// up again (idempotent), down, and no QEMU of ours left on the host.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kit } from '../helpers/cli.ts';
+import { freePort, qemusUnder } from '../helpers/vm.ts';
+
+describe('a nested lab', () => {
+  let home: string;
+  let spec: string;
+  const k = (...args: string[]) => kit(['--spec', spec, ...args], { env: { GRAINCHART_HOME: home } });
+  const ok = (r: ReturnType<typeof kit>) => {
+    assert.equal(r.status, 0, r.stderr);
+    return r;
+  };
+  const json = (r: ReturnType<typeof kit>) => JSON.parse(ok(r).stdout);
+
+  before(async () => {
+    home = mkdtempSync(join(tmpdir(), 'gc-nest-'));
+    spec = join(home, 'nest.json');
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        name: 'nesttest',
+        vms: [
+          {
+            name: 'n1',
+            cpus: 2,
+            memory: '1536M',
+            boot: { image: 'tiny-nest' },
+            vga: 'none',
+            network: { sshPort: await freePort() },
+            children: [{ name: 'n2', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
+          },
+        ],
+      }),
+    );
+  });
+  after(() => {
+    kit(['--spec', spec, 'down', '--force'], { env: { GRAINCHART_HOME: home } });
+    for (const pid of qemusUnder(home)) process.kill(pid, 'SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('comes up parents first, the child inside its parent', () => {
+    const r = json(k('up', '--json'));
+    assert.deepEqual(
+      r.steps.map((s: { vm: string; action: string; parent?: string }) => [s.vm, s.action, s.parent ?? '(host)']),
+      [
+        ['n1', 'booted', '(host)'],
+        ['n2', 'booted', 'n1'],
+      ],
+    );
+    assert.deepEqual(qemusUnder(home).length, 1, 'only n1 runs on the host; n2 runs inside n1');
+  });
+
+  it('lists both layers with their parents in status --json', () => {
+    const rows = json(k('status', '--json'));
+    assert.deepEqual(
+      rows.map((r: { name: string; state: string; parent?: string; depth: number }) => [r.name, r.state, r.parent ?? null, r.depth]),
+      [
+        ['n1', 'running', null, 1],
+        ['n2', 'running', 'n1', 2],
+      ],
+    );
+  });
+
+  it('runs commands in each layer, and the child’s kernel names the accelerator status reports', () => {
+    assert.equal(ok(k('exec', 'n1', '--', 'cat /proc/sys/kernel/hostname')).stdout, 'n1\n');
+    assert.equal(ok(k('exec', 'n2', '--', 'cat /proc/sys/kernel/hostname')).stdout, 'n2\n');
+    const hv = ok(k('exec', 'n2', '--', "dmesg | sed -n 's/.*Hypervisor detected: //p'")).stdout.trim();
+    const n2 = json(k('status', '--json')).find((r: { name: string }) => r.name === 'n2');
+    assert.equal(hv === 'KVM', n2.accel === 'kvm', `dmesg says "${hv}", status says ${n2.accel}`);
+    // Here the host's KVM is paravirtual, so n1 runs TCG with -cpu max, whose svm lets n2 use KVM.
+    if (existsSync('/sys/module/kvm_pvm')) assert.equal(n2.accel, 'kvm');
+    const code = k('exec', 'n2', '--', 'exit 9');
+    assert.equal(code.status, 9);
+  });
+
+  it('reports the child crashed when its QEMU dies inside the parent, while the parent runs on', () => {
+    ok(k('exec', 'n1', '--', 'kill -9 $(cat /var/lib/grainchart/vms/nesttest/n2/qemu.pid)'));
+    const rows = json(k('status', '--json'));
+    assert.equal(rows[0].state, 'running');
+    assert.equal(rows[1].state, 'crashed');
+    assert.match(rows[1].reason, /gone inside n1/);
+  });
+
+  it('up again keeps the running parent and brings the child back', () => {
+    const r = json(k('up', '--json'));
+    assert.deepEqual(
+      r.steps.map((s: { vm: string; action: string }) => [s.vm, s.action]),
+      [
+        ['n1', 'kept'],
+        ['n2', 'booted'],
+      ],
+    );
+    assert.equal(ok(k('exec', 'n2', '--', 'echo back')).stdout, 'back\n');
+  });
+
+  it('goes down children first and leaves no QEMU of its own', () => {
+    const r = json(k('down', '--json'));
+    assert.deepEqual(
+      r.steps.map((s: { vm: string }) => s.vm),
+      ['n2', 'n1'],
+    );
+    assert.deepEqual(qemusUnder(home), []);
+    const rows = json(k('status', '--json'));
+    assert.deepEqual(rows.map((x: { state: string }) => x.state), ['stopped', 'stopped']);
+    assert.deepEqual(json(k('down', '--json')).steps.map((s: { how: string }) => s.how), ['already-stopped', 'already-stopped']);
+  });
+});
