@@ -8,6 +8,7 @@ import { probeHost } from '../tasks/kit/host-probe.ts';
 import { table, type Row } from './stats.ts';
 import { benchStartup } from './startup.ts';
 import { benchBoot } from './boot.ts';
+import { benchNested } from './nested.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -15,6 +16,7 @@ const want = (name: string) => only.length === 0 || only.includes(name);
 const rows: Row[] = [];
 if (want('startup')) rows.push(...(await benchStartup()));
 if (want('boot')) rows.push(...(await benchBoot()));
+if (want('nested')) rows.push(...(await benchNested()));
 
 const probe = await probeHost();
 const header = `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, QEMU ${probe.qemu.version}, KVM ${probe.kvm.state}${probe.kvm.state !== 'usable' ? ` (${probe.kvm.reason.split(':')[0]}) → TCG` : ''}. ${new Date().toISOString().slice(0, 16)}Z.`;

@@ -103,24 +103,7 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
             packInitramfs(join(c.work, 'boot-root'), join(out, 'initrd-disk.img')),
             makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2')),
           ]);
-          const size = (f: string) => statSync(join(out, f)).size;
-          const manifest: ImageManifest = {
-            name: 'tiny',
-            hash: c.hash,
-            kernelVersion: c.kernelVersion,
-            packages: c.packages,
-            hostKeyPub: c.hostKeyPub,
-            files: { kernel: 'vmlinuz', initrd: 'initrd.img', initrdDisk: 'initrd-disk.img', rootDisk: 'root.qcow2' },
-            sizes: { kernel: size('vmlinuz'), initrd: size('initrd.img'), initrdDisk: size('initrd-disk.img'), rootDisk: size('root.qcow2') },
-            buildSeconds: (Date.now() - started) / 1000,
-            builtAt: new Date().toISOString(),
-          };
-          writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-          // Publish atomically; if another build won the race, keep theirs.
-          if (opts.force) rmSync(c.dir, { recursive: true, force: true });
-          if (!existsSync(c.dir)) renameSync(out, c.dir);
-          rmSync(c.work, { recursive: true, force: true });
-          c.result = { ...(readManifest(c.dir) ?? manifest), dir: c.dir, cached: false };
+          c.result = publish(out, c.dir, c.work, { name: 'tiny', hash: c.hash, kernelVersion: c.kernelVersion, packages: c.packages, hostKeyPub: c.hostKeyPub }, started, opts.force);
         },
       },
     ],
@@ -132,6 +115,26 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
       throw err;
     });
   return ctx.result!;
+}
+
+/**
+ * Writes the manifest of the files in `out` and publishes `out` as `dir` in one rename, so
+ * a reader never sees a half-built image; if another build won the race, theirs is kept.
+ */
+function publish(out: string, dir: string, work: string, base: Pick<ImageManifest, 'name' | 'hash' | 'kernelVersion' | 'packages' | 'hostKeyPub'>, started: number, force?: boolean, extra: object = {}): BuiltImage {
+  const size = (f: string) => statSync(join(out, f)).size;
+  const manifest: ImageManifest = {
+    ...base,
+    files: { kernel: 'vmlinuz', initrd: 'initrd.img', initrdDisk: 'initrd-disk.img', rootDisk: 'root.qcow2' },
+    sizes: { kernel: size('vmlinuz'), initrd: size('initrd.img'), initrdDisk: size('initrd-disk.img'), rootDisk: size('root.qcow2') },
+    buildSeconds: (Date.now() - started) / 1000,
+    builtAt: new Date().toISOString(),
+  };
+  writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...manifest, ...extra }, null, 2) + '\n');
+  if (force) rmSync(dir, { recursive: true, force: true });
+  if (!existsSync(dir)) renameSync(out, dir);
+  rmSync(work, { recursive: true, force: true });
+  return { ...(readManifest(dir) ?? manifest), dir, cached: false };
 }
 
 export function imagePaths(img: Pick<BuiltImage, 'dir' | 'files'>) {
@@ -192,23 +195,9 @@ export async function buildNestImage(opts: { quiet?: boolean; force?: boolean } 
           copyFileSync(tp.kernel, join(out, 'vmlinuz'));
           copyFileSync(tp.initrdDisk, join(out, 'initrd-disk.img'));
           copyFileSync(tp.initrd, join(out, 'initrd.img'));
-          const size = (f: string) => statSync(join(out, f)).size;
-          const manifest: ImageManifest = {
-            name: 'tiny-nest',
-            hash: c.hash,
-            kernelVersion: tree.kernelVersion,
-            packages: c.tiny.packages,
-            hostKeyPub: tree.hostKeyPub,
-            files: { kernel: 'vmlinuz', initrd: 'initrd.img', initrdDisk: 'initrd-disk.img', rootDisk: 'root.qcow2' },
-            sizes: { kernel: size('vmlinuz'), initrd: size('initrd.img'), initrdDisk: size('initrd-disk.img'), rootDisk: size('root.qcow2') },
-            buildSeconds: (Date.now() - started) / 1000,
-            builtAt: new Date().toISOString(),
-          };
-          writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...manifest, child: { hash: c.tiny.hash, hostKeyPub: c.tiny.hostKeyPub } }, null, 2) + '\n');
-          if (opts.force) rmSync(c.dir, { recursive: true, force: true });
-          if (!existsSync(c.dir)) renameSync(out, c.dir);
-          rmSync(c.work, { recursive: true, force: true });
-          c.result = { ...(readManifest(c.dir) ?? manifest), dir: c.dir, cached: false };
+          c.result = publish(out, c.dir, c.work, { name: 'tiny-nest', hash: c.hash, kernelVersion: tree.kernelVersion, packages: c.tiny.packages, hostKeyPub: tree.hostKeyPub }, started, opts.force, {
+            child: { hash: c.tiny.hash, hostKeyPub: c.tiny.hostKeyPub },
+          });
         },
       },
     ],

@@ -70,8 +70,17 @@ export class Guest {
     };
     return new Promise((resolve, reject) => {
       const client = new Client();
-      client.once('ready', () => resolve(new Guest(target, client)));
-      client.once('error', (err) => {
+      let settled = false;
+      client.once('ready', () => {
+        settled = true;
+        resolve(new Guest(target, client));
+      });
+      // Always listening: ssh2 may report more than one error (a lost connection after a
+      // failed handshake, a reset after ready), and an unheard 'error' would end the process.
+      // After ready, errors surface through the failing exec/sftp call instead.
+      client.on('error', (err) => {
+        if (settled) return;
+        settled = true;
         client.end();
         if (mismatch)
           reject(new HostKeyMismatch(`${target.name}: the host key of ${target.host}:${target.port} does not match the pinned one`, { hint: 'another machine answers on this port, or the guest image changed; check known_hosts in the lab folder' }));
