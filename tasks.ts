@@ -7,6 +7,11 @@ import type { TaskDef } from './tasks/kit/registry.ts';
 const lab = { name: 'LAB', doc: 'a lab name from specs/, or a spec file' };
 const vm = { name: 'VM', doc: 'a VM name from any lab in specs/ (or the --spec/--lab one)' };
 const labOpt = { name: 'lab', type: 'string', doc: 'the lab to look the VM up in, when names clash' } as const;
+// Kept here, not imported from tasks/charts.ts, so listing tasks loads no chart code.
+const chartFlags = [
+  { name: 'ascii', type: 'boolean', doc: 'ASCII only (#, -, |, +) for terminals without Unicode' },
+  { name: 'width', type: 'string', doc: 'columns to fit (default: the terminal’s, else 80)' },
+] as const;
 
 export const tasks: TaskDef[] = [
   {
@@ -85,6 +90,27 @@ export const tasks: TaskDef[] = [
     doc: 'Print an OpenSSH config for a lab (ProxyJump for nested VMs, pinned host keys)',
     args: [{ ...lab, optional: true }],
     run: async (ctx) => (await import('./tasks/lab.ts')).sshConfigTask(ctx),
+  },
+  {
+    name: 'tree',
+    doc: 'Chart the lab’s hierarchy: host → guests → nested, with live state, accelerator, SSH',
+    args: [{ ...lab, optional: true }],
+    options: [...chartFlags],
+    run: async (ctx) => (await import('./tasks/charts.ts')).tree(ctx),
+  },
+  {
+    name: 'alloc',
+    doc: 'Chart what each VM is given of the host’s memory, CPUs and disk; warns on overcommit',
+    args: [{ ...lab, optional: true }],
+    options: [...chartFlags],
+    run: async (ctx) => (await import('./tasks/charts.ts')).alloc(ctx),
+  },
+  {
+    name: 'topology',
+    doc: 'Chart the lab’s network: user-mode NAT per VM, forwards, nested VMs behind their parent',
+    args: [{ ...lab, optional: true }],
+    options: [...chartFlags],
+    run: async (ctx) => (await import('./tasks/charts.ts')).topology(ctx),
   },
   {
     name: 'status',

@@ -3,22 +3,14 @@
 // it started — with a summary of timings.  VMs already running are used and left running.
 import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
-import { walkVms, type LabResolved } from './kit/resolve.ts';
+import { walkVms } from './kit/resolve.ts';
 import { connectPlace } from './kit/target.ts';
 import { labStatus } from './status.ts';
 import { downLab, upLab } from './lab.ts';
-import { renderTree, type TreeNode } from './chart/tree.ts';
-import type { VmStatus } from './kit/vm-state.ts';
-
-function stateTree(lab: LabResolved, rows: VmStatus[]): TreeNode {
-  const byName = new Map(rows.map((r) => [r.name, r]));
-  const node = (vm: LabResolved['vms'][number]): TreeNode => {
-    const r = byName.get(vm.name);
-    const ssh = vm.network.sshPort !== undefined ? ` [SSH ${vm.network.sshPort}${r?.parent ? ` via ${r.parent}` : ''}]` : '';
-    return { label: `${vm.name} (${r?.parent ? 'nested VM' : 'guest VM'}) ${r?.state ?? '?'}, ${r?.accel ?? '-'}${ssh}`, children: vm.children.map(node) };
-  };
-  return { label: `${lab.host.title} (host)`, children: lab.vms.map(node) };
-}
+import { renderLabTree, treeData } from './chart/lab-charts.ts';
+import { chartOptions } from './chart/style.ts';
+import { hostTotals } from './charts.ts';
+import { probeHost } from './kit/host-probe.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const lab = await loadLab('demo', { spec: ctx.spec });
@@ -46,14 +38,14 @@ export async function run(ctx: TaskContext): Promise<void> {
       }
     }
     lap('exec in every layer', t);
-    const rows = await labStatus(lab);
+    const [rows, probe] = await Promise.all([labStatus(lab), probeHost()]);
     const report = { lab: lab.name, layers: unames, status: rows, timings };
     ctx.out.result(report, () =>
       [
         ...unames.map((u) => `${'  '.repeat(u.depth - 1)}${u.vm}$ uname -a\n${'  '.repeat(u.depth - 1)}${u.uname}\n${'  '.repeat(u.depth - 1)}(hypervisor seen by ${u.vm}: ${u.hypervisor})`),
         '',
         'VM Hierarchy:',
-        renderTree([stateTree(lab, rows)]),
+        renderLabTree(treeData(lab, hostTotals(lab, probe), rows), chartOptions()),
       ].join('\n'),
     );
   } finally {

@@ -8,6 +8,8 @@ import { liveStatus, type VmStatus } from './kit/vm-state.ts';
 import { connectPlace } from './kit/target.ts';
 import { nestedStatus } from './kit/nested.ts';
 import type { Guest } from './kit/guest.ts';
+import { chartOptions, glyphs, type ChartOptions } from './chart/style.ts';
+import { renderTable, type Column } from './chart/table.ts';
 
 /** Parents first, so a nested VM is read inside its parent over one connection per parent. */
 export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
@@ -36,25 +38,26 @@ export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
 
 const fmtUptime = (s?: number) => (s === undefined ? '-' : s < 90 ? `${s.toFixed(0)}s` : s < 5400 ? `${(s / 60).toFixed(0)}m` : `${(s / 3600).toFixed(1)}h`);
 
-export function renderStatus(rows: VmStatus[]): string {
-  const table = [
-    ['LAB', 'VM', 'PARENT', 'STATE', 'ACCEL', 'PID', 'PORTS', 'UPTIME', 'SSH AFTER'],
-    ...rows.map((r) => [
+export function renderStatus(rows: VmStatus[], o: ChartOptions = chartOptions()): string {
+  const arrow = glyphs(o).arrow;
+  const columns: Column[] = [{ header: 'LAB' }, { header: 'VM' }, { header: 'PARENT' }, { header: 'STATE' }, { header: 'ACCEL' }, { header: 'PID', align: 'right' }, { header: 'PORTS' }, { header: 'UPTIME', align: 'right' }, { header: 'SSH AFTER', align: 'right' }];
+  const table = renderTable(
+    columns,
+    rows.map((r) => [
       r.lab,
       `${'  '.repeat(r.depth - 1)}${r.name}`,
       r.parent ?? '(host)',
       r.state,
       r.accel ?? '-',
       r.pid ? String(r.pid) : '-',
-      r.forwards.map((f) => `${r.parent ? '' : `${f.bind}:`}${f.host}→${f.guest}`).join(' ') || '-',
+      r.forwards.map((f) => `${r.parent ? '' : `${f.bind}:`}${f.host}${arrow}${f.guest}`).join(' ') || '-',
       r.state === 'running' ? fmtUptime(r.uptimeS) : '-',
       r.metrics?.sshS !== undefined ? `${r.metrics.sshS}s` : '-',
     ]),
-  ];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  const lines = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+    o,
+  );
   const notes = rows.filter((r) => r.reason && r.state !== 'running').map((r) => `  ${r.name}: ${r.reason}`);
-  return [...lines, ...notes].join('\n');
+  return [table, ...notes].join('\n');
 }
 
 export async function status(ctx: TaskContext): Promise<void> {

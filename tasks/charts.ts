@@ -1,0 +1,72 @@
+// `tree LAB`, `alloc LAB`, `topology LAB`: the lab charted from its spec, the host's
+// totals and the live status.  `--json` prints the data behind the chart.
+import { existsSync } from 'node:fs';
+import type { TaskContext } from './kit/registry.ts';
+import { loadLab } from './kit/load.ts';
+import { probeHost, type HostProbe } from './kit/host-probe.ts';
+import { stateRoot, kitPaths } from './kit/paths.ts';
+import { imageRootDisk } from './kit/qemu-args.ts';
+import { walkVms, type LabResolved } from './kit/resolve.ts';
+import { imgInfo } from './kit/disk-image.ts';
+import { UsageError } from './kit/errors.ts';
+import { labStatus } from './status.ts';
+import { chartOptions, type ChartOptions } from './chart/style.ts';
+import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from './chart/lab-charts.ts';
+import { dirname } from 'node:path';
+
+function options(ctx: TaskContext): ChartOptions {
+  const w = ctx.opts.width;
+  const width = w === undefined ? undefined : Number(w);
+  if (width !== undefined && (!Number.isInteger(width) || width < 20 || width > 1000)) throw new UsageError(`--width takes a whole number of columns from 20 to 1000, got ${JSON.stringify(w)}`);
+  return chartOptions({ ascii: ctx.opts.ascii === true, width });
+}
+
+export function hostTotals(lab: LabResolved, p: HostProbe): HostTotals {
+  return {
+    title: lab.host.title,
+    cpus: p.cpus,
+    memoryMiB: p.memoryMiB,
+    freeDiskBytes: p.freeDiskBytes,
+    accel: p.kvm.state === 'usable' ? 'KVM usable' : `KVM ${p.kvm.state}, TCG`,
+  };
+}
+
+async function probeForState(): Promise<HostProbe> {
+  let dir = stateRoot();
+  while (!existsSync(dir)) dir = dirname(dir);
+  return probeHost({ diskPath: dir });
+}
+
+export async function tree(ctx: TaskContext): Promise<void> {
+  const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const o = options(ctx);
+  const [probe, rows] = await Promise.all([probeForState(), labStatus(lab)]);
+  const data = treeData(lab, hostTotals(lab, probe), rows);
+  ctx.out.result(data, () => renderLabTree(data, o));
+}
+
+export async function alloc(ctx: TaskContext): Promise<void> {
+  const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const o = options(ctx);
+  const probe = await probeForState();
+  // Image-booted VMs have a root overlay once booted; its virtual size is what it may grow to.
+  const sizes: Record<string, number> = {};
+  await Promise.all(
+    [...walkVms(lab.vms)]
+      .filter((p) => p.depth === 1 && typeof p.vm.boot === 'object' && 'image' in p.vm.boot)
+      .map(async (p) => {
+        const overlay = imageRootDisk(kitPaths(lab.name, p.vm.name));
+        if (existsSync(overlay)) sizes[p.vm.name] = (await imgInfo(overlay))['virtual-size'];
+      }),
+  );
+  const data = allocData(lab, hostTotals(lab, probe), sizes);
+  for (const w of data.warnings) if (ctx.json) ctx.out.warn(w);
+  ctx.out.result(data, () => renderAlloc(data, o));
+}
+
+export async function topology(ctx: TaskContext): Promise<void> {
+  const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const o = options(ctx);
+  const data = topologyData(lab, await labStatus(lab), o);
+  ctx.out.result(data, () => renderTopology(data, o));
+}
