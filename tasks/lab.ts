@@ -55,7 +55,7 @@ export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m
               steps.push({ vm: child.vm.name, parent: parentName, action: 'kept', seconds: 0 });
               continue;
             }
-            const result = await nestVm(lab, child, parent, { quiet: opts.quiet, warn: opts.warn });
+            const result = await nestVm(lab, child, parent, { quiet: opts.quiet, warn: opts.warn, checked: true });
             steps.push({ vm: child.vm.name, parent: parentName, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
           }
         } finally {

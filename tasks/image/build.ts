@@ -216,6 +216,7 @@ export const buildImage = (name: ImageName, opts: { quiet?: boolean; force?: boo
 
 /** The child image a tiny-nest image carries (its hash and host key). */
 export function childOf(img: Pick<BuiltImage, 'dir'>): { hash: string; hostKeyPub: string } | undefined {
+  if (!existsSync(join(img.dir, 'manifest.json'))) return undefined;
   const raw = JSON.parse(readFileSync(join(img.dir, 'manifest.json'), 'utf8')) as { child?: { hash: string; hostKeyPub: string } };
   return raw.child;
 }

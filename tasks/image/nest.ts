@@ -5,6 +5,7 @@
 // seconds every time; in the image it costs one cached build.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { findOnPath } from '../kit/host-probe.ts';
 import { TaskError } from '../kit/errors.ts';
 import { copyWithLibs } from './tree.ts';
@@ -45,6 +46,9 @@ export async function addQemu(root: string, extract: string, kernelVersion: stri
     copyFileSync(found, join(root, 'lib/modules/gc', `${m}.ko`));
   }
   mkdirSync(join(root, GUEST_STATE_DIR), { recursive: true, mode: 0o700 });
+  // Starting QEMU under TCG just to ask its version costs a second; the build knows it.
+  const version = execFileSync(findOnPath('qemu-system-x86_64')!, ['--version'], { encoding: 'utf8' });
+  writeFileSync(join(root, 'etc/gc/qemu-version'), (/version\s+(\d+\.\d+(?:\.\d+)?)/.exec(version)?.[1] ?? '') + '\n');
 }
 
 /** Copies the child image's files into the tree. */

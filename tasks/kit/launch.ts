@@ -17,7 +17,7 @@ import type { LabResolved, VmPlace } from './resolve.ts';
 import { FatalError } from './retry.ts';
 import { qmpOnce, type QmpStatus } from './qmp.ts';
 import { hostKeyAlias, labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
-import { Guest } from './guest.ts';
+import { Guest, HostKeyMismatch } from './guest.ts';
 import { portFree, portHolder } from './ports.ts';
 import { cleanRuntimeFiles, isOurQemu, liveStatus, readPidfile, readState, updateState, writeState, type BootMetrics, type Forward, type VmState } from './vm-state.ts';
 import { createDisk, imgInfo } from './disk-image.ts';
@@ -259,7 +259,10 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
             record: 'sshS' as const,
             check: async () => {
               const target = { name: vm.name, host: sshForward.bind, port: sshForward.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! };
-              const g = await Guest.connect(target, 5000, banners!.take());
+              const g = await Guest.connect(target, 5000, banners!.take()).catch((e) => {
+                // A wrong host key will not become right by waiting.
+                throw e instanceof HostKeyMismatch ? new FatalError(e.message, e.hint) : e;
+              });
               try {
                 return (c.uname = (await g.succeed('uname -a')).trim());
               } finally {
@@ -383,7 +386,7 @@ async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: 
       chmodSync(overlay, 0o600);
     }
     hostKey = img.hostKeyPub;
-    image = { hash: img.hash, hostKeyPub: img.hostKeyPub };
+    image = { hash: img.hash, hostKeyPub: img.hostKeyPub, dir: img.dir };
   } else if (vm.disk) {
     const file = expandPath(vm.disk.file, paths);
     if (!existsSync(file)) {

@@ -9,7 +9,7 @@ import type { LabResolved, VmPlace } from './resolve.ts';
 import { findVm } from './resolve.ts';
 import { FatalError } from './retry.ts';
 import { QmpClient, type QmpStatus } from './qmp.ts';
-import { Guest, shellQuote } from './guest.ts';
+import { Guest, HostKeyMismatch, shellQuote } from './guest.ts';
 import { hostKeyAlias, labKeys, pinHostKey } from './keys.ts';
 import { kitPaths, type VmPaths } from './paths.ts';
 import { readState, updateState, writeState, type BootMetrics, type VmState, type VmStatus } from './vm-state.ts';
@@ -25,6 +25,8 @@ export interface ParentProbe {
   memoryMiB: number;
   cpus: number;
   qemuVersion?: string;
+  /** From the optional prepare step: the child's SSH port already listens in the parent. */
+  portTaken?: boolean;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface ParentProbe {
  * so insmod from /lib/modules/gc; others use modprobe), then reads the same facts the host
  * probe reads.  The verdict comes from the same classifyKvm.
  */
-export async function probeParent(g: Guest): Promise<ParentProbe> {
+export async function probeParent(g: Guest, then = ''): Promise<ParentProbe> {
   const script = [
     `f=$(grep -o -w -m1 'vmx\\|svm' /proc/cpuinfo)`,
     `case "$f" in svm) m=${KVM_MODULES.amd};; vmx) m=${KVM_MODULES.intel};; esac`,
@@ -43,7 +45,10 @@ export async function probeParent(g: Guest): Promise<ParentProbe> {
     'echo "nested=$(cat /sys/module/kvm_amd/parameters/nested /sys/module/kvm_intel/parameters/nested 2>/dev/null | head -1)"',
     `echo "mem=$(sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo)"`,
     'echo "cpus=$(grep -c ^processor /proc/cpuinfo)"',
-    'echo "qemu=$(qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
+    // Kit images record QEMU's version at build time; elsewhere, ask QEMU.
+    'echo "qemu=$(cat /etc/gc/qemu-version 2>/dev/null || qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
+    // Optional work to do in the same round trip (each exec costs a fork under TCG).
+    then,
   ].join('\n');
   const out = await g.succeed(script);
   const kv = Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
@@ -53,7 +58,7 @@ export async function probeParent(g: Guest): Promise<ParentProbe> {
     modules: (kv.modules ?? '').split(' ').filter(Boolean),
     nestedParam: kv.nested || undefined,
   };
-  return { facts, kvm: classifyKvm(facts), memoryMiB: Math.floor(Number(kv.mem ?? 0) / 1024), cpus: Number(kv.cpus ?? 1), qemuVersion: kv.qemu || undefined };
+  return { facts, kvm: classifyKvm(facts), memoryMiB: Math.floor(Number(kv.mem ?? 0) / 1024), cpus: Number(kv.cpus ?? 1), qemuVersion: kv.qemu || undefined, portTaken: kv.port === 'taken' };
 }
 
 /** Where a nested VM's runtime files live inside its parent. */
@@ -97,6 +102,8 @@ export async function connectParent(lab: LabResolved, place: VmPlace, connect: (
 
 export interface NestOptions {
   quiet?: boolean;
+  /** The caller has just checked that the child is not running. */
+  checked?: boolean;
   timeoutS?: number;
   keepOnFailure?: boolean;
   warn?: (m: string) => void;
@@ -131,7 +138,7 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
   const budgetMs = (opts.timeoutS ?? 0) * 1000 || 300_000;
 
   const stages: Stage[] = [
-    { description: `QEMU alive inside ${parentVm.name}`, hint: 'see qemu.stderr in the parent', maxMs: 5000, check: async () => (c.pid = (await readPidIn(parent, inner)) ?? 0) && (await pidAlive(parent, c.pid, inner)) },
+    { description: `QEMU alive inside ${parentVm.name}`, hint: 'see qemu.stderr in the parent', maxMs: 5000, check: async () => (c.pid ||= (await readPidIn(parent, inner)) ?? 0) && (await pidAlive(parent, c.pid, inner)) },
     { description: 'QMP answers "running"', hint: `QMP on ${parentVm.name}'s 127.0.0.1:${qmpPort}`, maxMs: 15_000, record: 'qmpS', check: async () => (await qmpIn<QmpStatus>(parent, qmpPort, 'query-status', undefined, 1000)).status === 'running' || undefined },
     { description: `port ${ssh.host} accepts inside ${parentVm.name}`, hint: 'QEMU’s user network did not open the forward', maxMs: 10_000, record: 'portS', check: async () => (await parent.forwardOut(ssh.host)).destroy() || true },
     { description: 'SSH banner', hint: 'the child did not start sshd: see its serial log', maxMs: 280_000, record: 'bannerS', check: () => banners.poll() },
@@ -142,7 +149,7 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
       record: 'sshS',
       check: async () => {
         const g = await parent.connectChild(guestTarget(lab, vm.name, ssh.host, vm.ssh.user, c.hostKey), 8000, banners.take()).catch((e) => {
-          throw e;
+          throw e instanceof HostKeyMismatch ? new FatalError(e.message, e.hint) : e;
         });
         g.parent = undefined; // the caller owns the parent connection
         try {
@@ -159,28 +166,34 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
       {
         title: `${vm.name}: probe ${parentVm.name} from inside, prepare`,
         task: async (_, t) => {
-          const live = await nestedStatus(lab, place, parent);
-          if (live.state === 'running' || live.state === 'booting') throw new TaskError(`${vm.name} is already ${live.state} inside ${parentVm.name} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
-          const probe = await probeParent(parent);
+          if (!opts.checked) {
+            const live = await nestedStatus(lab, place, parent);
+            if (live.state === 'running' || live.state === 'booting') throw new TaskError(`${vm.name} is already ${live.state} inside ${parentVm.name} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
+          }
+          const overlay = imageRootDisk({ vm: inner });
+          // Probe and prepare in one round trip: folder, overlay, empty serial log, and the port check.
+          const prepare = [
+            `mkdir -p ${shellQuote(inner.dir)} && chmod 700 ${shellQuote(inner.dir)} && rm -f ${shellQuote(inner.pid)}`,
+            `[ -e ${shellQuote(overlay)} ] || qemu-img create -q -f qcow2 -b ${GUEST_IMAGE_DIR}/root.qcow2 -F qcow2 ${shellQuote(overlay)}`,
+            `: > ${shellQuote(inner.serial)} && chmod 600 ${shellQuote(inner.serial)}`,
+            `netstat -ltn 2>/dev/null | grep -q ':${ssh.host} ' && echo port=taken || echo port=free`,
+          ].join('\n');
+          const probe = await probeParent(parent, prepare);
           const accel = chooseAccel(vm, probe.kvm);
           c.accel = accel.accel;
           if (accel.accel === 'tcg') opts.warn?.(`${vm.name}: no usable KVM inside ${parentVm.name} (${probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
           if (vm.memory > probe.memoryMiB) throw new UsageError(`${place.path}.memory: ${vm.memory} MiB is more than ${parentVm.name} has (${probe.memoryMiB} MiB)`);
-          const img = await buildNestImage({ quiet: true });
+          // The child image is the one inside the image the parent really runs (a parent keeps
+          // the image its root disk came from), not necessarily the newest.
+          const parentImage = readState(kitPaths(lab.name, parentVm.name).vm)?.image;
+          const img = parentImage?.dir ? { dir: parentImage.dir, hash: parentImage.hash } : await buildNestImage({ quiet: true });
           c.hostKey = childOf(img)?.hostKeyPub ?? '';
-          if (!c.hostKey) throw new TaskError(`the nest image ${img.hash} does not say which host key its child image has`, { hint: 'rebuild it: npx tsx tasks.ts image --force' });
+          if (!c.hostKey) throw new TaskError(`the nest image ${img.hash} in ${img.dir} does not say which host key its child image has`, { hint: `rebuild the parent's root disk: npx tsx tasks.ts boot ${parentVm.name} --fresh` });
           const keys = labKeys(lab.name);
           pinHostKey(keys.knownHostsPath, hostKeyAlias(lab.name, vm.name), c.hostKey);
           const images = { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } };
           c.args = qemuArgs(vm, probe.kvm, { home: '/root', vm: inner, images, authorizedKey: keys.publicKey, qmpTcpPort: qmpPort });
-          const overlay = imageRootDisk({ vm: inner });
-          const taken = await parent.exec(`netstat -ltn 2>/dev/null | grep -q ':${ssh.host} '`);
-          if (taken.code === 0) throw new TaskError(`port ${ssh.host} is taken inside ${parentVm.name}; not starting ${vm.name}`, { hint: 'change the child’s network.sshPort' });
-          await parent.succeed(
-            `mkdir -p ${shellQuote(inner.dir)} && chmod 700 ${shellQuote(inner.dir)} && rm -f ${shellQuote(inner.pid)} && ` +
-              `{ [ -e ${shellQuote(overlay)} ] || qemu-img create -q -f qcow2 -b ${GUEST_IMAGE_DIR}/root.qcow2 -F qcow2 ${shellQuote(overlay)}; } && ` +
-              `: > ${shellQuote(inner.serial)} && chmod 600 ${shellQuote(inner.serial)}`,
-          );
+          if (probe.portTaken) throw new TaskError(`port ${ssh.host} is taken inside ${parentVm.name}; not starting ${vm.name}`, { hint: 'change the child’s network.sshPort' });
           t.title = `${vm.name}: ${parentVm.name} probed (KVM ${probe.kvm.state}${probe.kvm.state === 'usable' ? `, ${probe.kvm.vendor}` : ''}) → accel ${accel.accel}`;
         },
       },
@@ -188,13 +201,13 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
         title: `${vm.name}: launch QEMU inside ${parentVm.name}`,
         task: async () => {
           c.started = Date.now();
-          const cmd = `qemu-system-x86_64 ${c.args.map(shellQuote).join(' ')} 2>${shellQuote(inner.stderr)}; rc=$?; chmod 600 ${shellQuote(inner.stderr)} ${shellQuote(inner.pid)} 2>/dev/null; exit $rc`;
+          const cmd = `qemu-system-x86_64 ${c.args.map(shellQuote).join(' ')} 2>${shellQuote(inner.stderr)}; rc=$?; chmod 600 ${shellQuote(inner.stderr)} ${shellQuote(inner.pid)} 2>/dev/null; cat ${shellQuote(inner.pid)} 2>/dev/null; exit $rc`;
           const r = await parent.exec(cmd);
           if (r.code !== 0) {
             const err = await parent.exec(`tail -n 20 ${shellQuote(inner.stderr)}`);
             throw new TaskError(`QEMU refused to start inside ${parentVm.name}`, { command: ['qemu-system-x86_64', ...c.args], exitCode: r.code, stderr: err.stdout, hint: 'see the message above' });
           }
-          c.pid = (await readPidIn(parent, inner)) ?? 0;
+          c.pid = Number(r.stdout.trim()) || 0;
           writeState(hostPaths, {
             lab: lab.name,
             vm: vm.name,

@@ -32,7 +32,8 @@ export interface VmState {
   forwards?: Forward[];
   ssh?: { host: string; port: number; user: string };
   metrics?: BootMetrics;
-  image?: { hash: string; hostKeyPub: string };
+  /** The kit image this VM boots: its cache folder, hash and pinned host key. */
+  image?: { hash: string; hostKeyPub: string; dir?: string };
   failure?: string;
   /** Nested VMs: the VM their QEMU runs in, and their QMP port on its loopback. */
   parent?: string;
