@@ -92,6 +92,13 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/lab.ts')).sshConfigTask(ctx),
   },
   {
+    name: 'chart-vm',
+    doc: 'Chart a VM’s live resources (CPU, memory, disk, network) as bars; a lab name charts every VM',
+    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for one card per VM grouped by layer', optional: true }],
+    options: [labOpt, ...chartFlags],
+    run: async (ctx) => (await import('./tasks/chart-vm.ts')).run(ctx),
+  },
+  {
     name: 'tree',
     doc: 'Chart the lab’s hierarchy: host → guests → nested, with live state, accelerator, SSH',
     args: [{ ...lab, optional: true }],

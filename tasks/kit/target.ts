@@ -26,7 +26,7 @@ const notRunning = (vm: string, s: VmStatus) =>
   new TaskError(`${vm} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`, { hint: s.parent ? `start the lab: npx tsx tasks.ts up ${s.lab}` : `boot it: npx tsx tasks.ts boot ${vm}` });
 
 /** An SSH session to a running VM at any depth; closing it closes the parents' sessions too. */
-export async function connectPlace(lab: LabResolved, place: VmPlace): Promise<Guest> {
+export async function connectPlace(lab: LabResolved, place: VmPlace, timeoutMs = 10_000): Promise<Guest> {
   const vm = place.vm;
   const keys = labKeys(lab.name);
   const alias = hostKeyAlias(lab.name, vm.name);
@@ -37,15 +37,15 @@ export async function connectPlace(lab: LabResolved, place: VmPlace): Promise<Gu
     const ssh = readState(kitPaths(lab.name, vm.name).vm)?.ssh;
     if (!ssh) throw new TaskError(`${vm.name} has no SSH forward`, { hint: `set network.sshPort for ${vm.name} in the spec` });
     if (!hostKey) throw new TaskError(`no pinned host key for ${vm.name} (${alias}) in ${keys.knownHostsPath}`, { hint: 'the kit only connects to guests whose host key it knows' });
-    return Guest.connect({ name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey });
+    return Guest.connect({ name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey }, timeoutMs);
   }
-  const parent = await connectPlace(lab, findVm(lab, place.parent!.name)!);
+  const parent = await connectPlace(lab, findVm(lab, place.parent!.name)!, timeoutMs);
   try {
     const live = await nestedStatus(lab, place, parent);
     if (live.state !== 'running') throw notRunning(vm.name, live);
     const ssh = readState(kitPaths(lab.name, vm.name).vm)?.ssh;
     if (!ssh || !hostKey) throw new TaskError(`${vm.name} has no SSH forward or pinned host key`);
-    return await parent.connectChild(guestTarget(lab, vm.name, ssh.port, ssh.user, hostKey));
+    return await parent.connectChild(guestTarget(lab, vm.name, ssh.port, ssh.user, hostKey), timeoutMs);
   } catch (err) {
     parent.close();
     throw err;

@@ -1,0 +1,57 @@
+// The resource card of a VM (the seed's `chart-vm`): CPU, memory, disk and network, as
+// bars with the numbers behind them; a source that could not be read shows `?` and why.
+import type { VmStats } from '../kit/stats.ts';
+import { formatBytes, MiB } from '../kit/size.ts';
+import { renderBars, type BarRow } from './bar.ts';
+import { glyphs, paint, type ChartOptions } from './style.ts';
+import { fit, truncate } from './text.ts';
+
+const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+
+export function cardRows(s: VmStats, o: Pick<ChartOptions, 'ascii'>): BarRow[] {
+  const sep = glyphs(o).sep;
+  const host = s.host.ok ? s.host.value : undefined;
+  const guest = s.guest.ok ? s.guest.value : undefined;
+  const why = (r: { ok: boolean; reason?: string }) => (r.ok ? undefined : r.reason);
+  const cpu: BarRow = guest
+    ? { label: 'CPU', fraction: guest.cpuBusyPercent / 100, detail: [plural(s.cpus, 'core'), `load ${guest.load1}`, host ? `QEMU ${host.cpuPercent}% of a host core` : undefined].filter(Boolean).join(sep) }
+    : { label: 'CPU', reason: why(s.guest) };
+  const mem: BarRow = guest
+    ? {
+        label: 'Memory',
+        fraction: (guest.memTotalMiB - guest.memAvailableMiB) / guest.memTotalMiB,
+        detail: [`${formatBytes((guest.memTotalMiB - guest.memAvailableMiB) * MiB)} of ${formatBytes(guest.memTotalMiB * MiB)} used`, host ? `QEMU RSS ${formatBytes(host.rssMiB * MiB)}` : undefined].filter(Boolean).join(sep),
+      }
+    : { label: 'Memory', reason: why(s.guest) };
+  const disk: BarRow = guest
+    ? {
+        label: 'Disk',
+        fraction: guest.rootTotalMiB ? guest.rootUsedMiB / guest.rootTotalMiB : 0,
+        detail: [`/ ${formatBytes(guest.rootUsedMiB * MiB)} of ${formatBytes(guest.rootTotalMiB * MiB)}`, s.disk.ok ? `image ${formatBytes(s.disk.value.allocatedBytes ?? 0)} of ${formatBytes(s.disk.value.virtualBytes)}` : undefined].filter(Boolean).join(sep),
+      }
+    : { label: 'Disk', reason: why(s.guest) };
+  return [cpu, mem, disk];
+}
+
+export function renderCard(s: VmStats, o: ChartOptions): string {
+  const g = glyphs(o);
+  const role = s.parent ? `nested VM in ${s.parent}` : 'guest VM';
+  const head = truncate([`${s.name}${s.title ? ` "${s.title}"` : ''}`, role, s.state, s.accel].filter(Boolean).join(g.sep), o.width, o.ascii);
+  if (s.state !== 'running') return `${head}\n  not running${s.guest.ok ? '' : ''}`;
+  const net = s.network;
+  const label = fit('Network', 7, o.ascii); // the widest label, as renderBars aligns them
+  const netLine = net.ok
+    ? net.value.open && net.value.sshRttMs !== undefined
+      ? `${paint(g.dot.repeat(5), 'green', o)}  connected${g.sep}SSH ${net.value.port ?? '?'}${s.parent ? ` in ${s.parent}` : ''}${g.sep}${net.value.sshRttMs} ms`
+      : `${g.dotOff.repeat(5)}  ${net.value.open ? 'port open, SSH not answering' : 'port closed'}`
+    : `?  ${net.reason}`;
+  return [head, renderBars([...cardRows(s, o), { label: 'Network', fraction: 0 }], o).split('\n').slice(0, 3).join('\n'), o.color ? `${label}  ${netLine}` : truncate(`${label}  ${netLine}`, o.width, o.ascii)].join('\n');
+}
+
+/** Cards grouped by layer: the host's guests first, then each deeper layer. */
+export function renderCards(all: VmStats[], o: ChartOptions): string {
+  const depths = [...new Set(all.map((s) => s.depth))].sort();
+  return depths
+    .map((d) => [`${d === 1 ? 'Layer 1: on the host' : `Layer ${d}: nested`}`, ...all.filter((s) => s.depth === d).map((s) => renderCard(s, o))].join('\n\n'))
+    .join('\n\n');
+}

@@ -1,0 +1,83 @@
+// Live charts against real guests: a CPU burner shows up and goes away, memory rises after
+// the guest fills tmpfs, a guest whose sshd is frozen is charted as `?` with the reason
+// while its neighbour still charts, and every chart's --json parses.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { kit } from '../helpers/cli.ts';
+import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
+
+describe('live charts', () => {
+  let lab: TestLab & { ports: Record<string, number> };
+  const k = (...args: string[]) => kit(['--spec', lab.spec, ...args], { env: lab.env });
+  const ok = (r: ReturnType<typeof kit>) => {
+    assert.equal(r.status, 0, r.stderr);
+    return r;
+  };
+  const stats = (vm: string) => JSON.parse(ok(k('chart-vm', vm, '--json')).stdout);
+  before(async () => {
+    lab = await tinyLab('charts', [{ name: 'c1' }, { name: 'c2' }]);
+    ok(k('up', '--quiet'));
+  });
+  after(() => {
+    k('down', '--force');
+    lab.cleanup();
+  });
+
+  it('charts a VM from every source', () => {
+    const s = stats('c1');
+    for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(s[source].ok, true, `${source}: ${s[source].reason}`);
+    assert.equal(s.qmp.value.status, 'running');
+    assert.equal(s.guest.value.memTotalMiB > 300 && s.guest.value.memTotalMiB <= 512, true);
+    assert.equal(s.network.value.open, true);
+    const text = ok(k('chart-vm', 'c1', '--width', '100')).stdout;
+    assert.match(text, /^CPU\s+\S+\s+\d+%/m);
+    assert.match(text, /^Network\s+●●●●●\s+connected/m);
+  });
+
+  it('shows a CPU burner above 50 % and below 20 % once it is killed', () => {
+    ok(k('exec', 'c1', '--', 'yes > /dev/null 2>&1 &'));
+    const busy = stats('c1').guest.value.cpuBusyPercent;
+    assert.ok(busy > 50, `busy ${busy}%`);
+    ok(k('exec', 'c1', '--', 'killall yes'));
+    let idle = 100;
+    for (let i = 0; i < 5 && idle >= 20; i++) idle = stats('c1').guest.value.cpuBusyPercent;
+    assert.ok(idle < 20, `still ${idle}% busy`);
+  });
+
+  it('shows memory used rise after the guest puts 100 MiB in tmpfs', () => {
+    const before = stats('c1').guest.value;
+    ok(k('exec', 'c1', '--', 'dd if=/dev/zero of=/tmp/fill bs=1M count=100 2>/dev/null'));
+    const after = stats('c1').guest.value;
+    const rose = before.memAvailableMiB - after.memAvailableMiB;
+    assert.ok(rose >= 80, `memory used rose by only ${rose} MiB`);
+  });
+
+  it('charts a guest with a frozen sshd as ? with the reason, and its neighbour as usual', () => {
+    // Freeze c2's listening dropbear (its parent is init), so new SSH connections hang.
+    ok(k('exec', 'c2', '--', 'for p in $(pidof dropbear); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -STOP $p; done; true'));
+    const r = ok(k('chart-vm', '--width', '100'));
+    const [c1, c2] = r.stdout.split(/\n\n(?=c2 )/);
+    assert.match(c1!, /^Memory\s+\S+\s+\d+%/m);
+    assert.match(c2!, /^CPU\s+\?\s+SSH timed out/m);
+    const all = JSON.parse(ok(k('chart-vm', '--json')).stdout);
+    const two = all.find((s: { name: string }) => s.name === 'c2');
+    assert.equal(two.guest.ok, false);
+    assert.match(two.guest.reason, /timed out/);
+    assert.equal(two.qmp.ok, true, 'QMP does not need SSH');
+    assert.equal(all.find((s: { name: string }) => s.name === 'c1').guest.ok, true);
+  });
+
+  it('prints the data behind tree, alloc and topology as JSON', () => {
+    const tree = JSON.parse(ok(k('tree', '--json')).stdout);
+    assert.deepEqual(tree.vms.map((v: { name: string; state: string }) => [v.name, v.state]), [['c1', 'running'], ['c2', 'running']]);
+    const alloc = JSON.parse(ok(k('alloc', '--json')).stdout);
+    assert.deepEqual(alloc.memory.map((m: { name: string; memoryMiB: number }) => [m.name, m.memoryMiB]), [['c1', 512], ['c2', 512]]);
+    const topo = JSON.parse(ok(k('topology', '--json')).stdout);
+    assert.deepEqual(topo.host.listens, [`127.0.0.1:${lab.ports.c1} → c1:22`, `127.0.0.1:${lab.ports.c2} → c2:22`]);
+  });
+
+  it('leaves no QEMU behind after down', () => {
+    ok(k('down', '--force'));
+    assert.deepEqual(qemusUnder(lab.home), []);
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { busyPercent, cpuTicks, parseGuest, type VmStats } from '../../tasks/kit/stats.ts';
+import { renderCard, renderCards } from '../../tasks/chart/card.ts';
+import { width } from '../../tasks/chart/text.ts';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+
+describe('stat parsers', () => {
+  it('reads utime + stime from /proc/PID/stat, whatever the command name holds', () => {
+    assert.equal(cpuTicks('1234 (qemu-system-x86) S 1 2 3 4 5 6 7 8 9 10 250 40 0 0'), 290);
+    assert.equal(cpuTicks('99 (a (b) c) R 1 2 3 4 5 6 7 8 9 10 7 3 0 0'), 10);
+  });
+  it('computes CPU busy % from two /proc/stat cpu lines', () => {
+    assert.equal(busyPercent('cpu  100 0 100 800 0 0 0 0 0 0', 'cpu  180 0 120 900 0 0 0 0 0 0'), 50);
+    assert.equal(busyPercent('cpu  100 0 100 800 0 0 0 0', 'cpu  100 0 100 800 0 0 0 0'), 0);
+  });
+  it('parses the tagged guest output', () => {
+    const out = [
+      'cpu0: cpu  1644 0 2119 6257 8 0 342 0 1103 0',
+      'cpu1: cpu  1700 0 2150 6300 8 0 342 0 1103 0',
+      'mem: MemTotal: 2026008 kB MemAvailable: 1693804 kB ',
+      'df: /dev/vda 189882 83253 92089 47% /',
+      'load: 0.69 0.25 0.09 2/68 568',
+      'uptime: 60.48 63.60',
+    ].join('\n');
+    assert.deepEqual(parseGuest(out), { cpuBusyPercent: 66.9, memTotalMiB: 1979, memAvailableMiB: 1654, rootTotalMiB: 185, rootUsedMiB: 81, load1: 0.69, uptimeS: 60.48 });
+    assert.throws(() => parseGuest('garbage'), /unexpected guest output/);
+  });
+});
+
+const GOLDEN = join(PROJECT_ROOT, 'test/golden');
+function golden(name: string, actual: string) {
+  const file = join(GOLDEN, `${name}.txt`);
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, actual + '\n');
+  assert.equal(actual + '\n', readFileSync(file, 'utf8'));
+}
+
+const up: VmStats = {
+  lab: 'demo', name: 'l1', title: 'demo L1 🚀', depth: 1, state: 'running', accel: 'tcg', cpus: 2, memoryMiB: 2048,
+  host: { ok: true, value: { cpuPercent: 45.5, rssMiB: 768 } },
+  qmp: { ok: true, value: { status: 'running', balloonMiB: 2048 } },
+  disk: { ok: true, value: { virtualBytes: 204 * 2 ** 20, allocatedBytes: 3 * 2 ** 20 } },
+  guest: { ok: true, value: { cpuBusyPercent: 80, memTotalMiB: 2000, memAvailableMiB: 600, rootTotalMiB: 185, rootUsedMiB: 92, load1: 1.2, uptimeS: 60 } },
+  network: { ok: true, value: { port: 10022, open: true, sshRttMs: 42 } },
+};
+const blocked: VmStats = {
+  ...up, name: 'l2', title: undefined, parent: 'l1', depth: 2, accel: 'kvm', cpus: 1,
+  guest: { ok: false, reason: 'SSH timed out after 4 s' },
+  network: { ok: false, reason: 'network timed out after 3 s' },
+};
+
+describe('resource cards', () => {
+  for (const w of [40, 100])
+    for (const ascii of [false, true])
+      it(`at width ${w}${ascii ? ', ASCII' : ''}: bars for what was read, ? and the reason for what was not`, () => {
+        const o = { width: w, ascii, color: false };
+        const text = renderCards([up, blocked], o);
+        for (const line of text.split('\n')) assert.ok(width(line) <= w, `wider than ${w}: ${line}`);
+        assert.match(renderCard(blocked, { width: 100, ascii, color: false }), /^CPU\s+\?\s+SSH timed out after 4 s$/m);
+        golden(`cards-${w}${ascii ? '-ascii' : ''}`, text);
+      });
+});
