@@ -99,6 +99,18 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/chart-vm.ts')).run(ctx),
   },
   {
+    name: 'watch',
+    doc: 'Refresh a lab’s live CPU and memory every few seconds, with a minute of sparklines',
+    args: [{ ...lab, optional: true }],
+    options: [
+      { name: 'interval', type: 'string', doc: 'seconds between samples (default 2)' },
+      { name: 'count', type: 'string', doc: 'stop after this many samples (default: until Ctrl-C)' },
+      { name: 'ascii', type: 'boolean', doc: 'ASCII only' },
+    ],
+    help: 'With --json: one JSON object per sample (JSON Lines), for pipelines.',
+    run: async (ctx) => (await import('./tasks/watch.ts')).run(ctx),
+  },
+  {
     name: 'tree',
     doc: 'Chart the lab’s hierarchy: host → guests → nested, with live state, accelerator, SSH',
     args: [{ ...lab, optional: true }],

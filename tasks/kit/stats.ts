@@ -186,19 +186,47 @@ function portOpen(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** Every VM of a lab, in parallel; each VM's sources in parallel. */
-export async function collectStats(lab: LabResolved, only?: string[]): Promise<VmStats[]> {
-  const places = [...walkVms(lab.vms)].filter((p) => !only || only.includes(p.vm.name));
-  return Promise.all(places.map((p) => vmStats(lab, p)));
+/**
+ * SSH sessions kept open between samples (watch): one per VM, reconnected after a failure.
+ * Without a pool, each sample connects and disconnects.
+ */
+export class SessionPool {
+  private sessions = new Map<string, Promise<Guest>>();
+
+  get(lab: LabResolved, place: VmPlace, timeoutMs: number): Promise<Guest> {
+    let p = this.sessions.get(place.vm.name);
+    if (!p) {
+      p = connectPlace(lab, place, timeoutMs);
+      p.catch(() => this.sessions.delete(place.vm.name));
+      this.sessions.set(place.vm.name, p);
+    }
+    return p;
+  }
+
+  drop(name: string): void {
+    const p = this.sessions.get(name);
+    this.sessions.delete(name);
+    p?.then((g) => g.close(), () => undefined);
+  }
+
+  closeAll(): void {
+    for (const name of [...this.sessions.keys()]) this.drop(name);
+  }
 }
 
-async function vmStats(lab: LabResolved, place: VmPlace): Promise<VmStats> {
+/** Every VM of a lab, in parallel; each VM's sources in parallel. */
+export async function collectStats(lab: LabResolved, only?: string[], pool?: SessionPool): Promise<VmStats[]> {
+  const places = [...walkVms(lab.vms)].filter((p) => !only || only.includes(p.vm.name));
+  return Promise.all(places.map((p) => vmStats(lab, p, pool)));
+}
+
+async function vmStats(lab: LabResolved, place: VmPlace, pool?: SessionPool): Promise<VmStats> {
   const vm = place.vm;
   const paths = kitPaths(lab.name, vm.name).vm;
   const state = readState(paths);
   const base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: state?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
   // One SSH session per VM (through its parents for a nested one), shared by its sources.
-  const session = await reading('SSH', TIMEOUT_MS.guest, () => connectPlace(lab, place, TIMEOUT_MS.guest + 500));
+  const session = await reading('SSH', TIMEOUT_MS.guest, () => (pool ? pool.get(lab, place, TIMEOUT_MS.guest + 500) : connectPlace(lab, place, TIMEOUT_MS.guest + 500)));
   // A nested VM's host-side figures come from its parent: through the child's own session
   // when it has one, else through a session of its own (closed below).
   const ownParent = !session.ok && place.depth > 1 ? await connectParentOrNone(lab, place) : undefined;
@@ -261,9 +289,12 @@ async function vmStats(lab: LabResolved, place: VmPlace): Promise<VmStats> {
         return { port: ssh?.port, open, sshRttMs: Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10 };
       }),
     ]);
+    // A pooled session that failed a command is replaced next time.
+    if (pool && !guest.ok) pool.drop(vm.name);
     return { ...base, state: status.state, host, qmp, disk, guest, network };
   } finally {
-    if (session.ok) session.value.close();
+    if (session.ok && !pool) session.value.close();
+    if (!session.ok) pool?.drop(vm.name);
     ownParent?.close();
   }
 }

@@ -3,7 +3,9 @@
 // while its neighbour still charts, and every chart's --json parses.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { kit } from '../helpers/cli.ts';
+import { spawnSync } from 'node:child_process';
+import { kit, TASKS } from '../helpers/cli.ts';
+import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 
 describe('live charts', () => {
@@ -74,6 +76,16 @@ describe('live charts', () => {
     assert.deepEqual(alloc.memory.map((m: { name: string; memoryMiB: number }) => [m.name, m.memoryMiB]), [['c1', 512], ['c2', 512]]);
     const topo = JSON.parse(ok(k('topology', '--json')).stdout);
     assert.deepEqual(topo.host.listens, [`127.0.0.1:${lab.ports.c1} → c1:22`, `127.0.0.1:${lab.ports.c2} → c2:22`]);
+  });
+
+  it('streams samples as JSON Lines, and ends quietly when the reader closes the pipe', () => {
+    const lines = ok(k('watch', '--json', '--count', '2', '--interval', '1')).stdout.trim().split('\n');
+    assert.equal(lines.length, 2);
+    for (const l of lines) assert.deepEqual(JSON.parse(l).vms.map((v: { name: string }) => v.name), ['c1', 'c2']);
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx "${TASKS}" --spec "${lab.spec}" watch --json --count 3 --interval 1 | head -1`], { env: { ...process.env, ...lab.env }, encoding: 'utf8', cwd: PROJECT_ROOT });
+    assert.equal(r.status, 0);
+    assert.equal(JSON.parse(r.stdout).lab, 'charts');
+    assert.doesNotMatch(r.stderr, /Error|at /);
   });
 
   it('leaves no QEMU behind after down', () => {

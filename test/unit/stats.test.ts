@@ -62,3 +62,18 @@ describe('resource cards', () => {
         golden(`cards-${w}${ascii ? '-ascii' : ''}`, text);
       });
 });
+
+import { renderWatch } from '../../tasks/watch.ts';
+
+describe('watch table', () => {
+  it('shows each VM now and over the last minute, with ? where the guest could not be read', () => {
+    const history = new Map([
+      ['l1', { cpu: [10, 50, 80], mem: [60, 65, 70] }],
+      ['l2', { cpu: [5, undefined, undefined], mem: [10, undefined, undefined] }],
+    ]);
+    for (const ascii of [false, true]) golden(`watch-100${ascii ? '-ascii' : ''}`, renderWatch([up, blocked], history, { width: 100, ascii, color: false }, 10));
+    const text = renderWatch([up, blocked], history, { width: 100, ascii: false, color: false }, 10);
+    assert.match(text, /^l1\s+running\s+80%\s+▂▅▇\s+70%\s+▅▆▆\s+46%\s+768 MiB$/m);
+    assert.match(text, /^ {2}l2\s+running\s+\?\s+▁\s+\?\s+▂\s+46%\s+768 MiB\s+SSH timed out after 4 s$/m);
+  });
+});
