@@ -9,6 +9,7 @@ import { table, type Row } from './stats.ts';
 import { benchStartup } from './startup.ts';
 import { benchBoot } from './boot.ts';
 import { benchNested } from './nested.ts';
+import { benchChart } from './chart.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -17,6 +18,7 @@ const rows: Row[] = [];
 if (want('startup')) rows.push(...(await benchStartup()));
 if (want('boot')) rows.push(...(await benchBoot()));
 if (want('nested')) rows.push(...(await benchNested()));
+if (want('chart')) rows.push(...(await benchChart()));
 
 const probe = await probeHost();
 const header = `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, QEMU ${probe.qemu.version}, KVM ${probe.kvm.state}${probe.kvm.state !== 'usable' ? ` (${probe.kvm.reason.split(':')[0]}) → TCG` : ''}. ${new Date().toISOString().slice(0, 16)}Z.`;

@@ -52,11 +52,14 @@ export function treeData(lab: LabResolved, host: HostTotals, rows: VmStatus[]): 
 }
 
 export function renderLabTree(d: TreeData, o: ChartOptions): string {
+  const byName = new Map(d.vms.map((v) => [v.name, v]));
+  const kids = new Map<string, string[]>();
+  for (const v of d.vms) if (v.parent) kids.set(v.parent, [...(kids.get(v.parent) ?? []), v.name]);
   const node = (name: string): TreeNode => {
-    const v = d.vms.find((x) => x.name === name)!;
+    const v = byName.get(name)!;
     const role = v.depth === 1 ? 'guest VM' : 'nested VM';
     const facts = [v.state, v.accel, plural(v.cpus, 'CPU'), formatBytes(v.memoryMiB * MiB), v.ssh && `SSH ${v.ssh}`].filter(Boolean).join(glyphs(o).sep);
-    return { label: `${v.name}${v.title ? ` "${v.title}"` : ''} (${role}) ${facts}`, children: d.vms.filter((c) => c.parent === name).map((c) => node(c.name)) };
+    return { label: `${v.name}${v.title ? ` "${v.title}"` : ''} (${role}) ${facts}`, children: (kids.get(name) ?? []).map(node) };
   };
   const h = d.host;
   const root = { label: [`${h.title} (host)`, plural(h.cpus, 'CPU'), formatBytes(h.memoryMiB * MiB), h.accel].join(glyphs(o).sep), children: d.vms.filter((v) => v.depth === 1).map((v) => node(v.name)) };
@@ -107,13 +110,15 @@ export function renderAlloc(d: AllocData, o: ChartOptions): string {
   const mem = (mib: number, of: number) => ({ fraction: mib / of, detail: `${formatBytes(mib * MiB)} of ${formatBytes(of * MiB)}` });
   const top = d.memory.filter((m) => !m.parent);
   const used = top.reduce((s, m) => s + m.memoryMiB, 0);
+  const memOf = new Map(d.memory.map((m) => [m.name, m.memoryMiB]));
+  const cpusOf = new Map(d.cpus.map((c) => [c.name, c.cpus]));
   const memRows: BarRow[] = [
-    ...d.memory.map((m) => ({ label: m.parent ? `  ${m.name} (in ${m.parent})` : m.name, ...(m.parent ? mem(m.memoryMiB, d.memory.find((p) => p.name === m.parent)!.memoryMiB) : mem(m.memoryMiB, h.memoryMiB)) })),
+    ...d.memory.map((m) => ({ label: m.parent ? `  ${m.name} (in ${m.parent})` : m.name, ...mem(m.memoryMiB, m.parent ? memOf.get(m.parent)! : h.memoryMiB) })),
     { label: 'host reserve', ...mem(d.reserve.memoryMiB, h.memoryMiB) },
     { label: 'unallocated', ...mem(Math.max(0, h.memoryMiB - used - d.reserve.memoryMiB), h.memoryMiB) },
   ];
   const cpuRows: BarRow[] = d.cpus.map((c) => {
-    const of = c.parent ? d.cpus.find((p) => p.name === c.parent)!.cpus : h.cpus;
+    const of = c.parent ? cpusOf.get(c.parent)! : h.cpus;
     return { label: c.parent ? `  ${c.name} (in ${c.parent})` : c.name, fraction: c.cpus / of, detail: `${c.cpus} of ${of}` };
   });
   const sections = [

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { progressList } from '../kit/progress.ts';
+import type { ListrTask } from 'listr2';
 import { downloadDebs, resolveTinyPackages, unpackDebs, type Pkg } from './packages.ts';
 import { assembleRootDiskInitramfs, assembleTree, makeRootDisk, packInitramfs } from './tree.ts';
 import { addChildImage, addQemu } from './nest.ts';
@@ -55,65 +56,68 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
   const root = cacheRoot();
   const started = Date.now();
   const ctx = {} as { packages: Pkg[]; kernel: Pkg; hash: string; dir: string; work: string; debs: string[]; result?: BuiltImage; hostKeyPub: string; kernelVersion: string };
-  await progressList<typeof ctx>(
-    [
-      {
-        title: 'Resolve Debian package versions',
-        task: async (c, t) => {
-          const r = await resolveTinyPackages(join(root, 'apt-resolved.json'));
-          c.packages = r.packages;
-          c.kernel = r.kernel;
-          c.hash = imageHash(r.packages);
-          c.dir = join(root, 'images', `tiny-${c.hash}`);
-          const m = readManifest(c.dir);
-          if (m && !opts.force) c.result = { ...m, dir: c.dir, cached: true };
-          t.title = `Resolved ${r.kernel.name} ${r.kernel.version}${c.result ? ' (image cached)' : ''}`;
-        },
+  const steps: ListrTask<typeof ctx>[] = [
+    {
+      title: 'Resolve Debian package versions',
+      task: async (c, t) => {
+        const r = await resolveTinyPackages(join(root, 'apt-resolved.json'));
+        c.packages = r.packages;
+        c.kernel = r.kernel;
+        c.hash = imageHash(r.packages);
+        c.dir = join(root, 'images', `tiny-${c.hash}`);
+        const m = readManifest(c.dir);
+        if (m && !opts.force) c.result = { ...m, dir: c.dir, cached: true };
+        t.title = `Resolved ${r.kernel.name} ${r.kernel.version}${c.result ? ' (image cached)' : ''}`;
       },
-      {
-        title: 'Download .deb files',
-        skip: (c) => !!c.result,
-        task: async (c) => {
-          c.debs = await downloadDebs(join(root, 'debs'), c.packages);
-        },
+    },
+    {
+      title: 'Download .deb files',
+      skip: (c) => !!c.result,
+      task: async (c) => {
+        c.debs = await downloadDebs(join(root, 'debs'), c.packages);
       },
-      {
-        title: 'Unpack and assemble the guest tree',
-        skip: (c) => !!c.result,
-        task: async (c) => {
-          c.work = `${c.dir}.build-${process.pid}`;
-          rmSync(c.work, { recursive: true, force: true });
-          mkdirSync(c.work, { recursive: true });
-          await unpackDebs(c.debs, join(c.work, 'extract'));
-          const tree = await assembleTree(join(c.work, 'extract'), join(c.work, 'root'));
-          c.hostKeyPub = tree.hostKeyPub;
-          c.kernelVersion = tree.kernelVersion;
-        },
+    },
+    {
+      title: 'Unpack and assemble the guest tree',
+      skip: (c) => !!c.result,
+      task: async (c) => {
+        c.work = `${c.dir}.build-${process.pid}`;
+        rmSync(c.work, { recursive: true, force: true });
+        mkdirSync(c.work, { recursive: true });
+        await unpackDebs(c.debs, join(c.work, 'extract'));
+        const tree = await assembleTree(join(c.work, 'extract'), join(c.work, 'root'));
+        c.hostKeyPub = tree.hostKeyPub;
+        c.kernelVersion = tree.kernelVersion;
       },
-      {
-        title: 'Pack initramfs and root disk',
-        skip: (c) => !!c.result,
-        task: async (c) => {
-          const out = join(c.work, 'out');
-          mkdirSync(out);
-          copyFileSync(join(c.work, 'extract/boot', `vmlinuz-${c.kernelVersion}`), join(out, 'vmlinuz'));
-          assembleRootDiskInitramfs(join(c.work, 'root'), join(c.work, 'boot-root'));
-          await Promise.all([
-            packInitramfs(join(c.work, 'root'), join(out, 'initrd.img')),
-            packInitramfs(join(c.work, 'boot-root'), join(out, 'initrd-disk.img')),
-            makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2')),
-          ]);
-          c.result = publish(out, c.dir, c.work, { name: 'tiny', hash: c.hash, kernelVersion: c.kernelVersion, packages: c.packages, hostKeyPub: c.hostKeyPub }, started, opts.force);
-        },
+    },
+    {
+      title: 'Pack initramfs and root disk',
+      skip: (c) => !!c.result,
+      task: async (c) => {
+        const out = join(c.work, 'out');
+        mkdirSync(out);
+        copyFileSync(join(c.work, 'extract/boot', `vmlinuz-${c.kernelVersion}`), join(out, 'vmlinuz'));
+        assembleRootDiskInitramfs(join(c.work, 'root'), join(c.work, 'boot-root'));
+        await Promise.all([
+          packInitramfs(join(c.work, 'root'), join(out, 'initrd.img')),
+          packInitramfs(join(c.work, 'boot-root'), join(out, 'initrd-disk.img')),
+          makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2')),
+        ]);
+        c.result = publish(out, c.dir, c.work, { name: 'tiny', hash: c.hash, kernelVersion: c.kernelVersion, packages: c.packages, hostKeyPub: c.hostKeyPub }, started, opts.force);
       },
-    ],
-    { quiet: opts.quiet },
-  )
-    .run(ctx)
-    .catch((err) => {
-      if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
-      throw err;
-    });
+    },
+  ];
+  return runBuild(steps, ctx, opts.quiet);
+}
+
+/** Runs a build's steps as progress; a failure removes the build's half-made work folder. */
+async function runBuild<C extends { work?: string; result?: BuiltImage }>(steps: ListrTask<C>[], ctx: C, quiet?: boolean): Promise<BuiltImage> {
+  try {
+    await progressList<C>(steps, { quiet }).run(ctx);
+  } catch (err) {
+    if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
+    throw err;
+  }
   return ctx.result!;
 }
 
@@ -163,52 +167,44 @@ export async function buildNestImage(opts: { quiet?: boolean; force?: boolean } 
   const root = cacheRoot();
   const started = Date.now();
   const ctx = {} as { tiny: BuiltImage; hash: string; dir: string; work: string; result?: BuiltImage };
-  await progressList<typeof ctx>(
-    [
-      {
-        title: 'The tiny image (for the children)',
-        task: async (c, t) => {
-          c.tiny = await buildTinyImage({ quiet: true, force: opts.force });
-          c.hash = createHash('sha256').update(c.tiny.hash).update(hostQemuStamp()).digest('hex').slice(0, 16);
-          c.dir = join(root, 'images', `tiny-nest-${c.hash}`);
-          const m = readManifest(c.dir);
-          if (m && !opts.force) c.result = { ...m, dir: c.dir, cached: true };
-          t.title = `Tiny image ${c.tiny.hash}${c.result ? '; nest image cached' : ''}`;
-        },
+  const steps: ListrTask<typeof ctx>[] = [
+    {
+      title: 'The tiny image (for the children)',
+      task: async (c, t) => {
+        c.tiny = await buildTinyImage({ quiet: true, force: opts.force });
+        c.hash = createHash('sha256').update(c.tiny.hash).update(hostQemuStamp()).digest('hex').slice(0, 16);
+        c.dir = join(root, 'images', `tiny-nest-${c.hash}`);
+        const m = readManifest(c.dir);
+        if (m && !opts.force) c.result = { ...m, dir: c.dir, cached: true };
+        t.title = `Tiny image ${c.tiny.hash}${c.result ? '; nest image cached' : ''}`;
       },
-      {
-        title: 'Assemble the nest tree: tiny guest + QEMU + firmware + kvm modules + child image',
-        skip: (c) => !!c.result,
-        task: async (c) => {
-          c.work = `${c.dir}.build-${process.pid}`;
-          rmSync(c.work, { recursive: true, force: true });
-          mkdirSync(c.work, { recursive: true });
-          const debs = await downloadDebs(join(root, 'debs'), c.tiny.packages);
-          await unpackDebs(debs, join(c.work, 'extract'));
-          const tree = await assembleTree(join(c.work, 'extract'), join(c.work, 'root'));
-          await addQemu(join(c.work, 'root'), join(c.work, 'extract'), tree.kernelVersion);
-          const tp = imagePaths(c.tiny);
-          addChildImage(join(c.work, 'root'), { vmlinuz: tp.kernel, 'initrd.img': tp.initrd, 'initrd-disk.img': tp.initrdDisk, 'root.qcow2': tp.rootDisk });
-          const out = join(c.work, 'out');
-          mkdirSync(out);
-          await makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'));
-          copyFileSync(tp.kernel, join(out, 'vmlinuz'));
-          copyFileSync(tp.initrdDisk, join(out, 'initrd-disk.img'));
-          copyFileSync(tp.initrd, join(out, 'initrd.img'));
-          c.result = publish(out, c.dir, c.work, { name: 'tiny-nest', hash: c.hash, kernelVersion: tree.kernelVersion, packages: c.tiny.packages, hostKeyPub: tree.hostKeyPub }, started, opts.force, {
-            child: { hash: c.tiny.hash, hostKeyPub: c.tiny.hostKeyPub },
-          });
-        },
+    },
+    {
+      title: 'Assemble the nest tree: tiny guest + QEMU + firmware + kvm modules + child image',
+      skip: (c) => !!c.result,
+      task: async (c) => {
+        c.work = `${c.dir}.build-${process.pid}`;
+        rmSync(c.work, { recursive: true, force: true });
+        mkdirSync(c.work, { recursive: true });
+        const debs = await downloadDebs(join(root, 'debs'), c.tiny.packages);
+        await unpackDebs(debs, join(c.work, 'extract'));
+        const tree = await assembleTree(join(c.work, 'extract'), join(c.work, 'root'));
+        await addQemu(join(c.work, 'root'), join(c.work, 'extract'), tree.kernelVersion);
+        const tp = imagePaths(c.tiny);
+        addChildImage(join(c.work, 'root'), { vmlinuz: tp.kernel, 'initrd.img': tp.initrd, 'initrd-disk.img': tp.initrdDisk, 'root.qcow2': tp.rootDisk });
+        const out = join(c.work, 'out');
+        mkdirSync(out);
+        await makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'));
+        copyFileSync(tp.kernel, join(out, 'vmlinuz'));
+        copyFileSync(tp.initrdDisk, join(out, 'initrd-disk.img'));
+        copyFileSync(tp.initrd, join(out, 'initrd.img'));
+        c.result = publish(out, c.dir, c.work, { name: 'tiny-nest', hash: c.hash, kernelVersion: tree.kernelVersion, packages: c.tiny.packages, hostKeyPub: tree.hostKeyPub }, started, opts.force, {
+          child: { hash: c.tiny.hash, hostKeyPub: c.tiny.hostKeyPub },
+        });
       },
-    ],
-    { quiet: opts.quiet },
-  )
-    .run(ctx)
-    .catch((err) => {
-      if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
-      throw err;
-    });
-  return ctx.result!;
+    },
+  ];
+  return runBuild(steps, ctx, opts.quiet);
 }
 
 /** The image a spec names. */

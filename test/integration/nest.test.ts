@@ -81,6 +81,21 @@ describe('a nested lab', () => {
     assert.equal(code.status, 9);
   });
 
+  it('charts all three layers: tree, alloc, topology and chart-vm, each with --json', () => {
+    const tree = json(k('tree', '--json'));
+    assert.deepEqual(tree.vms.map((v: { name: string; parent?: string; state: string }) => [v.name, v.parent ?? null, v.state]), [['n1', null, 'running'], ['n2', 'n1', 'running']]);
+    assert.match(ok(k('tree')).stdout, /^this machine \(host\).*\n└─ n1 .*running.*\n {3}└─ n2 .*nested VM.*running/);
+    const alloc = json(k('alloc', '--json'));
+    assert.deepEqual(alloc.memory.map((m: { name: string; parent?: string }) => [m.name, m.parent ?? null]), [['n1', null], ['n2', 'n1']]);
+    const topo = json(k('topology', '--json'));
+    assert.deepEqual(topo.vms.map((v: { name: string; parent?: string }) => [v.name, v.parent ?? null]), [['n1', null], ['n2', 'n1']]);
+    assert.match(ok(k('topology')).stdout, /n2 \(nested in n1\)/);
+    const cards = json(k('chart-vm', '--json'));
+    assert.deepEqual(cards.map((c: { name: string; depth: number }) => [c.name, c.depth]), [['n1', 1], ['n2', 2]]);
+    for (const c of cards) for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(c[source].ok, true, `${c.name} ${source}: ${c[source].reason}`);
+    assert.match(ok(k('chart-vm')).stdout, /Layer 1: on the host[\s\S]*Layer 2: nested[\s\S]*n2 .*nested VM in n1/);
+  });
+
   it('reports the child crashed when its QEMU dies inside the parent, while the parent runs on', () => {
     ok(k('exec', 'n1', '--', 'kill -9 $(cat /var/lib/grainchart/vms/nesttest/n2/qemu.pid)'));
     const rows = json(k('status', '--json'));

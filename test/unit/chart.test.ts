@@ -146,3 +146,11 @@ describe('lab chart goldens', () => {
     assert.deepEqual(d.vms[1], { name: 'debian', parent: 'nixos-sway', address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3', forwards: ['127.0.0.1:2224 → debian:22 (in nixos-sway)'], state: 'unknown' });
   });
 });
+
+describe('width', () => {
+  it('agrees with string-width on the fast path and beyond', async () => {
+    const { default: stringWidth } = await import('string-width');
+    for (const s of ['abc', '██░░ 80%', '├─ l1 · running → 22', '┌─ box ─┐', '●●●●○', 'l1 🚀', '漢字', 'e\u0301', '…', '⚠ warn'])
+      assert.equal(width(s), stringWidth(s), s);
+  });
+});

@@ -1,0 +1,61 @@
+// chart: rendering tree and alloc for a generated 1,000-VM lab (pure: data → text), and
+// `chart-vm demo` wall time with the demo lab up (live sources, in parallel).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveLab } from '../tasks/kit/resolve.ts';
+import { allocData, renderAlloc, renderLabTree, treeData, type HostTotals } from '../tasks/chart/lab-charts.ts';
+import type { VmStatus } from '../tasks/kit/vm-state.ts';
+import { PROJECT_ROOT } from '../tasks/kit/paths.ts';
+import { downLab, upLab } from '../tasks/lab.ts';
+import { loadLab } from '../tasks/kit/load.ts';
+import { timeIt, type Row } from './stats.ts';
+
+/** 100 top-level VMs with 9 children each. */
+function bigLab() {
+  const vms = Array.from({ length: 100 }, (_, i) => ({
+    name: `vm-${i}`,
+    cpus: 16,
+    memory: '64G',
+    boot: { image: 'tiny-nest' },
+    children: Array.from({ length: 9 }, (_, j) => ({ name: `vm-${i}-${j}`, cpus: 1, memory: 512, boot: { image: 'tiny' } })),
+  }));
+  return resolveLab({ name: 'big', vms }, { cpus: 256, memoryMiB: 8 * 2 ** 20 }, 'bench');
+}
+
+export async function benchChart(runs = 7): Promise<Row[]> {
+  const lab = bigLab();
+  const host: HostTotals = { title: 'big host', cpus: 256, memoryMiB: 8 * 2 ** 20, freeDiskBytes: 2 ** 42, accel: 'KVM usable' };
+  const rows: VmStatus[] = [];
+  const o = { width: 120, ascii: false, color: false };
+  const tree: number[] = [];
+  const alloc: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    tree.push(await timeIt(async () => renderLabTree(treeData(lab, host, rows), o)));
+    alloc.push(await timeIt(async () => renderAlloc(allocData(lab, host), o)));
+  }
+  // chart-vm demo, as a user runs it, with the lab up; baseline: the same process listing tasks.
+  const home = mkdtempSync(join(tmpdir(), 'gc-bench-chart-'));
+  process.env.GRAINCHART_HOME = home;
+  const demo = await loadLab('demo');
+  const run = (args: string[]) => async () => execFileSync(process.execPath, ['--import', 'tsx', 'tasks.ts', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore', env: { ...process.env, GRAINCHART_HOME: home } });
+  const chart: number[] = [];
+  const list: number[] = [];
+  try {
+    await upLab(demo, { quiet: true });
+    for (let i = 0; i < 5; i++) {
+      list.push(await timeIt(run(['tasks'])));
+      chart.push(await timeIt(run(['chart-vm', 'demo'])));
+    }
+  } finally {
+    await downLab(demo, { force: true });
+    rmSync(home, { recursive: true, force: true });
+  }
+  return [
+    { name: 'render tree, 1,000-VM lab', samples: tree, goal: '≤ 50 ms' },
+    { name: 'render alloc, 1,000-VM lab', samples: alloc, goal: '≤ 50 ms' },
+    { name: 'process start (list tasks)', samples: list },
+    { name: 'chart-vm demo, lab up (wall)', samples: chart, baseline: 'process start (list tasks)', goal: '≤ 1.0 s' },
+  ];
+}
