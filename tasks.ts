@@ -21,8 +21,14 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'demo',
-    doc: 'Boot the embedded demo lab’s guest, run uname -a in it, show the status, stop it',
+    doc: 'Bring the demo lab up (host → L1 → L2), run uname -a in every layer, chart it, bring it down',
+    depends: ['-setup'],
     run: async (ctx) => (await import('./tasks/demo.ts')).run(ctx),
+  },
+  {
+    name: '-setup',
+    doc: 'Install what the kit needs from Debian when it is missing (private)',
+    run: async (ctx) => (await import('./tasks/setup.ts')).run(ctx),
   },
   {
     name: 'spec',

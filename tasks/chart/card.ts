@@ -37,7 +37,7 @@ export function renderCard(s: VmStats, o: ChartOptions): string {
   const g = glyphs(o);
   const role = s.parent ? `nested VM in ${s.parent}` : 'guest VM';
   const head = truncate([`${s.name}${s.title ? ` "${s.title}"` : ''}`, role, s.state, s.accel].filter(Boolean).join(g.sep), o.width, o.ascii);
-  if (s.state !== 'running') return `${head}\n  not running${s.guest.ok ? '' : ''}`;
+  if (s.state !== 'running') return `${head}\n  not running`;
   const net = s.network;
   const label = fit('Network', 7, o.ascii); // the widest label, as renderBars aligns them
   const netLine = net.ok
@@ -45,7 +45,10 @@ export function renderCard(s: VmStats, o: ChartOptions): string {
       ? `${paint(g.dot.repeat(5), 'green', o)}  connected${g.sep}SSH ${net.value.port ?? '?'}${s.parent ? ` in ${s.parent}` : ''}${g.sep}${net.value.sshRttMs} ms`
       : `${g.dotOff.repeat(5)}  ${net.value.open ? 'port open, SSH not answering' : 'port closed'}`
     : `?  ${net.reason}`;
-  return [head, renderBars([...cardRows(s, o), { label: 'Network', fraction: 0 }], o).split('\n').slice(0, 3).join('\n'), o.color ? `${label}  ${netLine}` : truncate(`${label}  ${netLine}`, o.width, o.ascii)].join('\n');
+  // The network line is not a bar, but its label joins the bars' so all four align: render
+  // it as a fifth row for the label width, keep the three real bars.
+  const bars = renderBars([...cardRows(s, o), { label: 'Network', fraction: 0 }], o).split('\n').slice(0, 3).join('\n');
+  return [head, bars, o.color ? `${label}  ${netLine}` : truncate(`${label}  ${netLine}`, o.width, o.ascii)].join('\n');
 }
 
 /** Cards grouped by layer: the host's guests first, then each deeper layer. */
