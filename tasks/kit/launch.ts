@@ -139,10 +139,11 @@ async function readBanner(dial: Dial, timeoutMs: number, sockets: Set<Duplex>): 
 
 /**
  * Overlapping banner reads.  A connection made before the guest's network is up waits on
- * slirp's SYN retries (1 s, 2 s, …); starting a fresh one every 100 ms (each given 0.5 s, at most 4 at once),
+ * slirp's SYN retries (1 s, 2 s, …); starting a fresh one every 100 ms (each given
+ * `attemptMs`, at most 4 at once),
  * without waiting for the older ones, catches sshd soon after it listens.
  */
-export function bannerPoller(dial: Dial) {
+export function bannerPoller(dial: Dial, attemptMs = 500) {
   const sockets = new Set<Duplex>();
   let found: { banner: string; sock: Duplex } | undefined;
   let lastError = 'no answer yet';
@@ -152,7 +153,7 @@ export function bannerPoller(dial: Dial) {
       // Few and staggered: every connection that reaches sshd costs the guest a fork.
       if (!found && sockets.size < 4 && Date.now() - lastStart >= 100) {
         lastStart = Date.now();
-        readBanner(dial, 500, sockets).then(
+        readBanner(dial, attemptMs, sockets).then(
           (b) => {
             if (found) b.sock.destroy();
             else found = b;

@@ -125,13 +125,16 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
   if (!ssh) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${parentVm.name}) to be reached`);
 
   const c = { started: 0, pid: 0, metrics: {} as BootMetrics, uname: '', accel: 'tcg' as 'kvm' | 'tcg', args: [] as string[], hostKey: '' };
-  const banners = bannerPoller(() => parent.forwardOut(ssh.host));
-  let lastQmpCheck = 0;
+  // Through a parent under TCG, opening the tunnel alone can take a few hundred ms.
+  const banners = bannerPoller(() => parent.forwardOut(ssh.host), 1500);
+  // Checked at most once a second: each check forks processes in the parent, whose CPU
+  // (under TCG) is the very CPU the child is booting on.
+  let lastCheck = 0;
   const watch = async () => {
-    if (!c.pid) return;
+    if (!c.pid || Date.now() - lastCheck < 1000) return;
+    lastCheck = Date.now();
     if (!(await pidAlive(parent, c.pid, inner))) throw new FatalError(`${vm.name}'s QEMU exited inside ${parentVm.name}`);
-    if (c.metrics.qmpS === undefined || Date.now() - lastQmpCheck < 1000) return;
-    lastQmpCheck = Date.now();
+    if (c.metrics.qmpS === undefined) return;
     const s = await qmpIn<QmpStatus>(parent, qmpPort, 'query-status').catch(() => undefined);
     if (s && ['internal-error', 'guest-panicked', 'shutdown'].includes(s.status)) throw new FatalError(`${vm.name} stopped: QMP status ${s.status}`);
   };
