@@ -1,7 +1,7 @@
 // The lab charts that need no guest statistics: the hierarchy tree, the allocation of
 // the host's CPUs, memory and disk, and the network topology.  Pure: (lab, host, live
 // status) → data → text; the tasks print the text, or the data with --json.
-import type { LabResolved, VmResolved } from '../kit/resolve.ts';
+import { forwardsOf, type LabResolved, type VmResolved } from '../kit/resolve.ts';
 import type { VmStatus } from '../kit/vm-state.ts';
 import { formatBytes, GiB, MiB } from '../kit/size.ts';
 import { renderTree, type TreeNode } from './tree.ts';
@@ -156,8 +156,7 @@ export function topologyData(lab: LabResolved, rows: VmStatus[], o: Pick<ChartOp
   const vms: TopologyData['vms'] = [];
   const listens: string[] = [];
   const walk = (vm: VmResolved, parent?: VmResolved) => {
-    const fw = [...(vm.network.sshPort !== undefined ? [{ bind: vm.network.bind, host: vm.network.sshPort, guest: 22, proto: 'tcp' }] : []), ...vm.network.forwards.map((f) => ({ bind: f.bind ?? vm.network.bind, host: f.host, guest: f.guest, proto: f.proto }))];
-    const forwards = fw.map((f) => `${f.bind}:${f.host} ${arrow} ${vm.name}:${f.guest}${f.proto === 'udp' ? '/udp' : ''}${parent ? ` (in ${parent.name})` : ''}`);
+    const forwards = forwardsOf(vm).map((f) => `${f.bind}:${f.host} ${arrow} ${vm.name}:${f.guest}${f.proto === 'udp' ? '/udp' : ''}${parent ? ` (in ${parent.name})` : ''}`);
     if (!parent) listens.push(...forwards);
     vms.push({ name: vm.name, parent: parent?.name, address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3', forwards, state: st.get(vm.name)?.state ?? 'unknown' });
     for (const c of vm.children) walk(c, vm);

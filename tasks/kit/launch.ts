@@ -13,7 +13,7 @@ import { TaskError, UsageError } from './errors.ts';
 import { probeHost, type HostProbe } from './host-probe.ts';
 import { expandPath, kitPaths, stateRoot, type KitPaths } from './paths.ts';
 import { chooseAccel, imageRootDisk, qemuArgs, type ArgInputs } from './qemu-args.ts';
-import type { LabResolved, VmPlace } from './resolve.ts';
+import { forwardsOf, type LabResolved, type VmPlace } from './resolve.ts';
 import { FatalError } from './retry.ts';
 import { qmpOnce, type QmpStatus } from './qmp.ts';
 import { hostKeyAlias, labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
@@ -48,14 +48,6 @@ export interface BootResult {
 }
 
 const tail = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
-
-export function forwardsOf(vm: VmPlace['vm']): Forward[] {
-  const net = vm.network;
-  return [
-    ...(net.sshPort !== undefined ? [{ bind: net.bind, host: net.sshPort, guest: 22, proto: 'tcp' }] : []),
-    ...net.forwards.map((f) => ({ bind: f.bind ?? net.bind, host: f.host, guest: f.guest, proto: f.proto })),
-  ];
-}
 
 /** Which VM of ours holds a host port, from the state files of running VMs. */
 function ourVmOnPort(port: number): string | undefined {

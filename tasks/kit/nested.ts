@@ -6,7 +6,7 @@ import { TaskError, UsageError } from './errors.ts';
 import { classifyKvm, type KvmFacts, type KvmVerdict } from './host-probe.ts';
 import { chooseAccel, imageRootDisk, qemuArgs } from './qemu-args.ts';
 import type { LabResolved, VmPlace } from './resolve.ts';
-import { findVm } from './resolve.ts';
+import { findVm, forwardsOf } from './resolve.ts';
 import { FatalError } from './retry.ts';
 import { QmpClient, type QmpStatus } from './qmp.ts';
 import { Guest, HostKeyMismatch, shellQuote } from './guest.ts';
@@ -15,7 +15,7 @@ import { kitPaths, type VmPaths } from './paths.ts';
 import { readState, updateState, writeState, type BootMetrics, type VmState, type VmStatus } from './vm-state.ts';
 import { progressList } from './progress.ts';
 import { stageTasks, type Stage } from './readiness.ts';
-import { bannerPoller, forwardsOf, type BootResult } from './launch.ts';
+import { bannerPoller, type BootResult } from './launch.ts';
 import { buildNestImage, childOf } from '../image/build.ts';
 import { GUEST_IMAGE_DIR, GUEST_STATE_DIR, KVM_MODULES } from '../image/nest.ts';
 

@@ -1,7 +1,7 @@
 // Spec + host probe + paths → QEMU argv.  Pure: no files read, nothing spawned.
 // Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
 // `explain` (later) prints them, so the docs and the command line cannot drift apart.
-import type { VmResolved } from './resolve.ts';
+import { forwardsOf, type VmResolved } from './resolve.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { expandPath, type KitPaths } from './paths.ts';
 
@@ -116,15 +116,12 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   // Network: QEMU user networking (guest 10.0.2.15 behind NAT 10.0.2.2); forwards bind
   // the spec's address, 127.0.0.1 by default, never every interface.
   const net = vm.network;
-  const forwards = [
-    ...(net.sshPort !== undefined ? [{ host: net.sshPort, guest: 22, proto: 'tcp', bind: undefined as string | undefined }] : []),
-    ...net.forwards,
-  ];
-  const hostfwd = forwards.map((f) => `hostfwd=${f.proto}:${f.bind ?? net.bind}:${f.host}-:${f.guest}`);
+  const forwards = forwardsOf(vm);
+  const hostfwd = forwards.map((f) => `hostfwd=${f.proto}:${f.bind}:${f.host}-:${f.guest}`);
   add(
     'network',
     ['-netdev', ['user', 'id=net0', ...hostfwd].join(','), '-device', `${net.nic},netdev=net0`],
-    `user-mode NAT${forwards.length ? `, ${forwards.map((f) => `${f.bind ?? net.bind}:${f.host} → ${f.guest}`).join(', ')}` : ''}; ${net.nic}`,
+    `user-mode NAT${forwards.length ? `, ${forwards.map((f) => `${f.bind}:${f.host} → ${f.guest}`).join(', ')}` : ''}; ${net.nic}`,
   );
 
   // Display and graphics.

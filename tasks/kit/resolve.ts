@@ -167,6 +167,23 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return s;
 }
 
+/** A port forward as QEMU sets it up: the spec's sshPort and forwards, binds filled in. */
+export interface Forward {
+  bind: string;
+  host: number;
+  guest: number;
+  proto: string;
+}
+
+/** Every forward of a VM: its SSH port first, then `network.forwards`, each with its bind address. */
+export function forwardsOf(vm: Pick<VmResolved, 'network'>): Forward[] {
+  const net = vm.network;
+  return [
+    ...(net.sshPort !== undefined ? [{ bind: net.bind, host: net.sshPort, guest: 22, proto: 'tcp' }] : []),
+    ...net.forwards.map((f) => ({ bind: f.bind ?? net.bind, host: f.host, guest: f.guest, proto: f.proto })),
+  ];
+}
+
 /** Finds a VM by name anywhere in the tree. */
 export function findVm(lab: LabResolved, name: string): VmPlace | undefined {
   for (const place of walkVms(lab.vms)) if (place.vm.name === name) return place;

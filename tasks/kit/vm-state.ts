@@ -6,12 +6,8 @@ import { join } from 'node:path';
 import type { VmPaths } from './paths.ts';
 import { qmpOnce, type QmpStatus } from './qmp.ts';
 
-export interface Forward {
-  bind: string;
-  host: number;
-  guest: number;
-  proto: string;
-}
+import type { Forward } from './resolve.ts';
+export type { Forward };
 
 export interface BootMetrics {
   qmpS?: number;
