@@ -3,7 +3,7 @@
 import type { TaskContext } from './kit/registry.ts';
 import { listLabs, loadLab } from './kit/load.ts';
 import { kitPaths } from './kit/paths.ts';
-import { walkVms, type LabResolved } from './kit/resolve.ts';
+import { findVm, walkVms, type LabResolved } from './kit/resolve.ts';
 import { liveStatus, type VmStatus } from './kit/vm-state.ts';
 import { connectPlace } from './kit/target.ts';
 import { nestedStatus } from './kit/nested.ts';
@@ -23,7 +23,7 @@ export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
       if (!parent) row = await liveStatus(kitPaths(lab.name, vm.name).vm, { lab: lab.name, name: vm.name, depth });
       else {
         const ps = byName.get(parent.name)!;
-        if (ps.state === 'running' && !sessions.has(parent.name)) sessions.set(parent.name, await connectPlace(lab, [...walkVms(lab.vms)].find((p) => p.vm.name === parent.name)!).catch(() => undefined));
+        if (ps.state === 'running' && !sessions.has(parent.name)) sessions.set(parent.name, await connectPlace(lab, findVm(lab, parent.name)!).catch(() => undefined));
         const session = ps.state === 'running' ? sessions.get(parent.name) : undefined;
         row = await nestedStatus(lab, place, session, ps.state);
       }

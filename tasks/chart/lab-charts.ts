@@ -3,7 +3,7 @@
 // status) → data → text; the tasks print the text, or the data with --json.
 import { forwardsOf, type LabResolved, type VmResolved } from '../kit/resolve.ts';
 import type { VmStatus } from '../kit/vm-state.ts';
-import { formatBytes, GiB, MiB } from '../kit/size.ts';
+import { formatBytes, MiB } from '../kit/size.ts';
 import { renderTree, type TreeNode } from './tree.ts';
 import { renderBars, type BarRow } from './bar.ts';
 import { renderBox } from './box.ts';

@@ -2,7 +2,7 @@
 // Exit codes: 0 ok, 1 a task failed (or no such task, as bb does), 2 bad input or usage.
 import { parseArgs } from 'node:util';
 import { exitCodeOf, formatError, UsageError } from './errors.ts';
-import { closestNames, GLOBAL_OPTIONS, isPublic, planRun, renderHelp, renderTaskList, type OptDef, type Output, type TaskDef } from './registry.ts';
+import { closestNames, GLOBAL_OPTIONS, isPublic, planRun, renderHelp, type OptDef, type Output, type TaskDef } from './registry.ts';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -94,4 +94,3 @@ export async function main(tasks: TaskDef[]): Promise<void> {
   process.exitCode = await runCli(tasks, process.argv.slice(2));
 }
 
-export { renderTaskList };

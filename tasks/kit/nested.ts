@@ -6,7 +6,7 @@ import { TaskError, UsageError } from './errors.ts';
 import { classifyKvm, type KvmFacts, type KvmVerdict } from './host-probe.ts';
 import { chooseAccel, imageRootDisk, qemuArgs } from './qemu-args.ts';
 import type { LabResolved, VmPlace } from './resolve.ts';
-import { findVm, forwardsOf } from './resolve.ts';
+import { forwardsOf } from './resolve.ts';
 import { FatalError } from './retry.ts';
 import { QmpClient, type QmpStatus } from './qmp.ts';
 import { Guest, HostKeyMismatch, shellQuote } from './guest.ts';
@@ -92,12 +92,6 @@ export async function qmpIn<T>(parent: Guest, port: number, command: string, arg
   } finally {
     c.close();
   }
-}
-
-/** The parent of a nested place, as a running guest. */
-export async function connectParent(lab: LabResolved, place: VmPlace, connect: (lab: LabResolved, place: VmPlace) => Promise<Guest>): Promise<Guest> {
-  const parentPlace = findVm(lab, place.parent!.name)!;
-  return connect(lab, parentPlace);
 }
 
 export interface NestOptions {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { LabResolved, VmPlace } from './resolve.ts';
-import { walkVms } from './resolve.ts';
+import { findVm, walkVms } from './resolve.ts';
 import { kitPaths } from './paths.ts';
 import { imageRootDisk } from './qemu-args.ts';
 import { imgInfo } from './disk-image.ts';
@@ -300,7 +300,6 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool?: SessionPool): Pr
 }
 
 async function connectParentOrNone(lab: LabResolved, place: VmPlace): Promise<Guest | undefined> {
-  const parentPlace = [...walkVms(lab.vms)].find((p) => p.vm.name === place.parent!.name)!;
-  return connectPlace(lab, parentPlace).catch(() => undefined);
+  return connectPlace(lab, findVm(lab, place.parent!.name)!).catch(() => undefined);
 }
 
