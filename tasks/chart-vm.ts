@@ -4,14 +4,11 @@ import type { TaskContext } from './kit/registry.ts';
 import { listLabs, loadLab, loadVm } from './kit/load.ts';
 import { collectStats } from './kit/stats.ts';
 import { renderCard, renderCards } from './chart/card.ts';
-import { chartOptions } from './chart/style.ts';
-import { UsageError } from './kit/errors.ts';
+import { options } from './charts.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const name = ctx.args[0];
-  const w = ctx.opts.width === undefined ? undefined : Number(ctx.opts.width);
-  if (w !== undefined && (!Number.isInteger(w) || w < 20 || w > 1000)) throw new UsageError(`--width takes a whole number of columns from 20 to 1000, got ${JSON.stringify(ctx.opts.width)}`);
-  const o = chartOptions({ ascii: ctx.opts.ascii === true, width: w });
+  const o = options(ctx);
   // A lab's name charts the lab; anything else is a VM's name.
   if (name && !ctx.opts.lab && !ctx.spec && listLabs().includes(name) && !(await isAlsoVm(name))) {
     const stats = await collectStats(await loadLab(name));

@@ -14,7 +14,8 @@ import { chartOptions, type ChartOptions } from './chart/style.ts';
 import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from './chart/lab-charts.ts';
 import { dirname } from 'node:path';
 
-function options(ctx: TaskContext): ChartOptions {
+/** --ascii and --width, checked; shared by every chart task. */
+export function options(ctx: TaskContext): ChartOptions {
   const w = ctx.opts.width;
   const width = w === undefined ? undefined : Number(w);
   if (width !== undefined && (!Number.isInteger(width) || width < 20 || width > 1000)) throw new UsageError(`--width takes a whole number of columns from 20 to 1000, got ${JSON.stringify(w)}`);
