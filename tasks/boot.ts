@@ -4,8 +4,8 @@ import { connectPlace, vmTarget, type VmTarget } from './kit/target.ts';
 import { stopNested } from './kit/nested.ts';
 import { findVm } from './kit/resolve.ts';
 import { bootVm } from './kit/launch.ts';
-import { stopQemu } from './kit/shutdown.ts';
-import { liveStatus, readPidfile, readState, updateState } from './kit/vm-state.ts';
+import { stopHostVm } from './kit/shutdown.ts';
+import { liveStatus } from './kit/vm-state.ts';
 import { UsageError } from './kit/errors.ts';
 import { spinner } from './kit/spinner.ts';
 
@@ -35,14 +35,12 @@ export async function stop(ctx: TaskContext): Promise<void> {
   const vm = t.place.vm;
   if (t.place.depth > 1) return stopChild(ctx, t);
   const before = await liveStatus(t.paths.vm, { lab: t.lab.name, name: vm.name, depth: t.place.depth });
-  const pid = readPidfile(t.paths.vm) ?? readState(t.paths.vm)?.pid;
   const spin = before.state === 'running' || before.state === 'booting' ? await spinner(`${vm.name}: stopping…`, ctx.quiet || ctx.json) : undefined;
-  const how = await stopQemu(t.paths.vm, pid, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') }).catch((err) => {
+  const how = await stopHostVm(t.paths.vm, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') }).catch((err) => {
     spin?.fail(`${vm.name}: stop failed`);
     throw err;
   });
   spin?.succeed(`${vm.name}: stopped (${how})`);
-  if (readState(t.paths.vm)) updateState(t.paths.vm, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
   const result = { lab: t.lab.name, vm: vm.name, was: before.state, how };
   ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`));
 }

@@ -8,8 +8,8 @@ import { kitPaths } from './kit/paths.ts';
 import { bootVm, type BootResult } from './kit/launch.ts';
 import { nestVm, nestedStatus, stopNested } from './kit/nested.ts';
 import { connectPlace, vmTarget } from './kit/target.ts';
-import { liveStatus, readPidfile, readState, updateState } from './kit/vm-state.ts';
-import { stopQemu } from './kit/shutdown.ts';
+import { liveStatus } from './kit/vm-state.ts';
+import { stopHostVm } from './kit/shutdown.ts';
 import { UsageError } from './kit/errors.ts';
 import { probeHost } from './kit/host-probe.ts';
 import { hostKeyAlias, labKeys } from './kit/keys.ts';
@@ -89,10 +89,7 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean } = {}):
     await Promise.all(
       layer.map(async (p) => {
         if (depth === 1) {
-          const paths = kitPaths(lab.name, p.vm.name).vm;
-          const how = await stopQemu(paths, readPidfile(paths) ?? readState(paths)?.pid, { graceful: !opts.force });
-          if (readState(paths)) updateState(paths, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
-          steps.push({ vm: p.vm.name, how });
+          steps.push({ vm: p.vm.name, how: await stopHostVm(kitPaths(lab.name, p.vm.name).vm, { graceful: !opts.force }) });
           return;
         }
         let parent: Guest | undefined;

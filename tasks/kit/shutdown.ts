@@ -3,7 +3,7 @@
 // pid in this VM's pidfile, and only while /proc says it is that VM's QEMU.
 import type { VmPaths } from './paths.ts';
 import { qmpOnce } from './qmp.ts';
-import { cleanRuntimeFiles, isOurQemu } from './vm-state.ts';
+import { cleanRuntimeFiles, isOurQemu, readPidfile, readState, updateState } from './vm-state.ts';
 
 export type StopHow = 'powerdown' | 'quit' | 'sigterm' | 'sigkill' | 'already-stopped';
 
@@ -24,6 +24,13 @@ export async function stopQemu(p: VmPaths, pid: number | undefined, opts: { grac
     how = await escalate(p, pid, opts);
   }
   cleanRuntimeFiles(p);
+  return how;
+}
+
+/** Stops a VM on this host (its pid from the pidfile, else its state) and records it stopped. */
+export async function stopHostVm(p: VmPaths, opts: { graceful: boolean; powerdownS?: number }): Promise<StopHow> {
+  const how = await stopQemu(p, readPidfile(p) ?? readState(p)?.pid, opts);
+  if (readState(p)) updateState(p, { phase: 'stopped', stoppedAt: new Date().toISOString(), pid: undefined });
   return how;
 }
 
