@@ -18,6 +18,8 @@ export interface RetryOptions {
   hint?: string;
   /** Runs before each try; throws FatalError when the thing waited on is gone (e.g. QEMU died). */
   watch?: () => Promise<void>;
+  /** Errors from the check that waiting cannot mend: rethrown at once, as they are. */
+  fatal?: (err: unknown) => boolean;
   /** Injectable clock and sleep for tests. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -36,7 +38,7 @@ export async function retry<T>(check: () => Promise<T | undefined | false>, opts
       const value = await check();
       if (value !== undefined && value !== false) return value;
     } catch (err) {
-      if (err instanceof FatalError) throw err;
+      if (err instanceof FatalError || opts.fatal?.(err)) throw err;
       last = err instanceof Error ? err.message : String(err);
     }
     const elapsed = now() - start;

@@ -7,6 +7,7 @@ import { kitPaths, type KitPaths } from './paths.ts';
 import { findVm, type LabResolved, type VmPlace } from './resolve.ts';
 import { liveStatus, readState, type VmStatus } from './vm-state.ts';
 import { TaskError } from './errors.ts';
+import { retry } from './retry.ts';
 import { hostKeyAlias, labKeys, pinnedHostKey } from './keys.ts';
 import { Guest } from './guest.ts';
 import { guestTarget, nestedStatus } from './nested.ts';
@@ -25,8 +26,23 @@ export async function vmTarget(ctx: TaskContext, name: string): Promise<VmTarget
 const notRunning = (vm: string, s: VmStatus) =>
   new TaskError(`${vm} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`, { hint: s.parent ? `start the lab: npx tsx tasks.ts up ${s.lab}` : `boot it: npx tsx tasks.ts boot ${vm}` });
 
-/** An SSH session to a running VM at any depth; closing it closes the parents' sessions too. */
+/**
+ * An SSH session to a running VM at any depth; closing it closes the parents' sessions too.
+ * A connection that drops or is reset (slirp and a busy guest sshd do that now and then) is
+ * tried again within `timeoutMs`; the kit's own refusals (not running, no or wrong host
+ * key: TaskErrors) are final at once.
+ */
 export async function connectPlace(lab: LabResolved, place: VmPlace, timeoutMs = 10_000): Promise<Guest> {
+  const deadline = Date.now() + timeoutMs;
+  return retry(() => connectOnce(lab, place, Math.max(500, deadline - Date.now())), {
+    what: `an SSH session to ${place.vm.name}`,
+    timeoutMs,
+    intervalMs: 200,
+    fatal: (err) => err instanceof TaskError,
+  });
+}
+
+async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number): Promise<Guest> {
   const vm = place.vm;
   const keys = labKeys(lab.name);
   const alias = hostKeyAlias(lab.name, vm.name);
