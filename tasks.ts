@@ -171,6 +171,23 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/guest-access.ts')).cp(ctx),
   },
   {
+    name: 'graintime',
+    doc: 'Print the graintime stamp (date and sky) for now or --at an instant; `graintime parse STAMP` checks one',
+    args: [
+      { name: 'parse', doc: 'the word parse, to check a stamp instead', optional: true },
+      { name: 'STAMP', doc: 'the stamp to check', optional: true },
+    ],
+    options: [
+      { name: 'at', type: 'string', doc: 'the instant, ISO-8601 (default: now)' },
+      { name: 'lat', type: 'string', doc: 'latitude in degrees north (default: config, GRAINTIME_LAT, 37.9735)' },
+      { name: 'lon', type: 'string', doc: 'longitude in degrees east (default: config, GRAINTIME_LON, -122.5311)' },
+      { name: 'tz', type: 'string', doc: 'IANA time zone (default: config, GRAINTIME_TZ, America/Los_Angeles)' },
+      { name: 'author', type: 'string', doc: 'the stamp’s last word (default: config, GRAINTIME_AUTHOR, $USER)' },
+    ],
+    help: 'Config file: $GRAINTIME_CONFIG or ~/.config/grainchart/graintime.json, e.g. {"latitude": 52.52, "longitude": 13.40, "timeZone": "Europe/Berlin", "author": "ada"}',
+    run: async (ctx) => (await import('./tasks/graintime.ts')).run(ctx),
+  },
+  {
     name: 'disk-create',
     doc: "Create a VM's disk image with qemu-img (size, format, backing file from the spec)",
     args: [vm],
