@@ -171,6 +171,44 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/guest-access.ts')).cp(ctx),
   },
   {
+    name: 'snapshot',
+    doc: 'Snapshot a VM or every VM of a lab (live with VM state when running, qemu-img when stopped); named by graintime',
+    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for all its VMs under one name (nested ones inside their parent)' }],
+    options: [labOpt, { name: 'name', type: 'string', doc: 'the snapshot’s name (default: the graintime stamp of now)' }],
+    run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshot(ctx),
+  },
+  {
+    name: 'snapshots',
+    doc: 'List the snapshots of a VM or a lab: name, graintime decoded, VM-state size, disk size, age',
+    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab (a table and a tree)' }],
+    options: [labOpt],
+    run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshots(ctx),
+  },
+  {
+    name: 'restore',
+    doc: 'Restore a VM or a lab to a snapshot (live when running; asks first: the current state is replaced)',
+    args: [
+      { name: 'VM|LAB', doc: 'a VM, or a lab (parents first, then the VMs inside them)' },
+      { name: 'NAME', doc: 'the snapshot' },
+    ],
+    options: [
+      labOpt,
+      { name: 'yes', type: 'boolean', doc: 'do not ask; replace the current state' },
+      { name: 'keep-current', type: 'boolean', doc: 'snapshot the current state first (under the graintime of now), then restore' },
+    ],
+    run: async (ctx) => (await import('./tasks/snapshot.ts')).restore(ctx),
+  },
+  {
+    name: 'snapshot-rm',
+    doc: 'Remove a snapshot from a VM (or from every VM of a lab that has it)',
+    args: [
+      { name: 'VM|LAB', doc: 'a VM or a lab' },
+      { name: 'NAME', doc: 'the snapshot' },
+    ],
+    options: [labOpt],
+    run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshotRm(ctx),
+  },
+  {
     name: 'graintime',
     doc: 'Print the graintime stamp (date and sky) for now or --at an instant; `graintime parse STAMP` checks one',
     args: [

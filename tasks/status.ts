@@ -36,7 +36,7 @@ export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
   return rows;
 }
 
-const fmtUptime = (s?: number) => (s === undefined ? '-' : s < 90 ? `${s.toFixed(0)}s` : s < 5400 ? `${(s / 60).toFixed(0)}m` : `${(s / 3600).toFixed(1)}h`);
+export const fmtUptime = (s?: number) => (s === undefined ? '-' : s < 90 ? `${s.toFixed(0)}s` : s < 5400 ? `${(s / 60).toFixed(0)}m` : `${(s / 3600).toFixed(1)}h`);
 
 export function renderStatus(rows: VmStatus[], o: ChartOptions = chartOptions()): string {
   const arrow = glyphs(o).arrow;

@@ -36,6 +36,10 @@ export interface BuiltImage extends ImageManifest {
 
 export const cacheRoot = (env = process.env) => env.GRAINCHART_CACHE ?? join(env.XDG_CACHE_HOME ?? join(env.HOME ?? homedir(), '.cache'), 'grainchart');
 
+/** Free space on the root disks (MiB, sparse): the tiny guest's own files; a nesting guest's children's disks and snapshots. */
+const TINY_FREE_MIB = 256;
+const NEST_FREE_MIB = 4096;
+
 const sourceOf = (rel: string) => readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
 
 /** The cache key: package versions + boot scripts + the builder's code. */
@@ -101,7 +105,7 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
         await Promise.all([
           packInitramfs(join(c.work, 'root'), join(out, 'initrd.img')),
           packInitramfs(join(c.work, 'boot-root'), join(out, 'initrd-disk.img')),
-          makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2')),
+          makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'), TINY_FREE_MIB),
         ]);
         c.result = publish(out, c.dir, c.work, { name: 'tiny', hash: c.hash, kernelVersion: c.kernelVersion, packages: c.packages, hostKeyPub: c.hostKeyPub }, started, opts.force);
       },
@@ -194,7 +198,7 @@ export async function buildNestImage(opts: { quiet?: boolean; force?: boolean } 
         addChildImage(join(c.work, 'root'), { vmlinuz: tp.kernel, 'initrd.img': tp.initrd, 'initrd-disk.img': tp.initrdDisk, 'root.qcow2': tp.rootDisk });
         const out = join(c.work, 'out');
         mkdirSync(out);
-        await makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'));
+        await makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'), NEST_FREE_MIB);
         copyFileSync(tp.kernel, join(out, 'vmlinuz'));
         copyFileSync(tp.initrdDisk, join(out, 'initrd-disk.img'));
         copyFileSync(tp.initrd, join(out, 'initrd.img'));

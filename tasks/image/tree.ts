@@ -115,11 +115,16 @@ export async function packInitramfs(root: string, out: string): Promise<void> {
   await must($({ quiet: true, nothrow: true, cwd: root })`find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet | gzip -1 > ${out}`, 'packing the initramfs');
 }
 
-/** ext4 filled from the tree without mounting, then qcow2 so snapshots work. */
-export async function makeRootDisk(root: string, work: string, out: string): Promise<void> {
+/**
+ * ext4 filled from the tree without mounting, then qcow2 so snapshots work.  `freeMiB` is
+ * room for what the guest writes: a nesting guest keeps its children's disks and their
+ * snapshots (VM state included) on it.  The space costs nothing until used: lazy inode
+ * tables and journal leave it zero, and qemu-img convert stores no zero clusters.
+ */
+export async function makeRootDisk(root: string, work: string, out: string, freeMiB: number): Promise<void> {
   const du = await must(q`du -sm ${root}`, 'du');
-  const mb = Math.max(64, Number(du.stdout.split(/\s/)[0]) * 2 + 32);
+  const mb = Number(du.stdout.split(/\s/)[0]) * 2 + freeMiB;
   const raw = join(work, 'root.raw');
-  await must(q`mkfs.ext4 -q -F -L gcroot -E root_owner=0:0 -d ${root} ${raw} ${mb}M`, 'mkfs.ext4 -d');
+  await must(q`mkfs.ext4 -q -F -L gcroot -i 65536 -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -d ${root} ${raw} ${mb}M`, 'mkfs.ext4 -d');
   await must(q`qemu-img convert -O qcow2 ${raw} ${out}`, 'qemu-img convert');
 }

@@ -96,6 +96,24 @@ describe('a nested lab', () => {
     assert.match(ok(k('chart-vm')).stdout, /Layer 1: on the host[\s\S]*Layer 2: nested[\s\S]*n2 .*nested VM in n1/);
   });
 
+  it('snapshots the whole lab under one stamp (the child inside its parent) and restores it live', () => {
+    ok(k('exec', 'n1', '--', 'echo parent > /root/mark; sync'));
+    ok(k('exec', 'n2', '--', 'echo child > /root/mark; sync'));
+    const made = json(k('snapshot', 'nesttest', '--json'));
+    // Children first, so the parent's snapshot holds the child's.
+    assert.deepEqual(made.map((s: { vm: string; how: string }) => [s.vm, s.how]), [['n2', 'live'], ['n1', 'live']]);
+    const name = made[0].name;
+    assert.equal(made[1].name, name);
+    const listed = json(k('snapshots', 'nesttest', '--json'));
+    assert.deepEqual(listed.map((s: { vm: string; name: string }) => [s.vm, s.name]).sort(), [['n1', name], ['n2', name]]);
+    for (const vm of ['n1', 'n2']) ok(k('exec', vm, '--', 'rm /root/mark; sync'));
+    const restored = json(k('restore', 'nesttest', name, '--yes', '--json'));
+    assert.deepEqual(restored.map((s: { vm: string; how: string }) => [s.vm, s.how]), [['n1', 'live'], ['n2', 'live']]);
+    assert.equal(ok(k('exec', 'n1', '--', 'cat /root/mark')).stdout.trim(), 'parent');
+    assert.equal(ok(k('exec', 'n2', '--', 'cat /root/mark')).stdout.trim(), 'child');
+    assert.deepEqual(json(k('status', '--json')).map((r: { name: string; state: string }) => [r.name, r.state]), [['n1', 'running'], ['n2', 'running']]);
+  });
+
   it('reports the child crashed when its QEMU dies inside the parent, while the parent runs on', () => {
     ok(k('exec', 'n1', '--', 'kill -9 $(cat /var/lib/grainchart/vms/nesttest/n2/qemu.pid)'));
     const rows = json(k('status', '--json'));
