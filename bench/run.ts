@@ -10,6 +10,7 @@ import { benchStartup } from './startup.ts';
 import { benchBoot } from './boot.ts';
 import { benchNested } from './nested.ts';
 import { benchChart } from './chart.ts';
+import { benchReset } from './reset.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -18,6 +19,7 @@ const rows: Row[] = [];
 if (want('startup')) rows.push(...(await benchStartup()));
 if (want('boot')) rows.push(...(await benchBoot()));
 if (want('nested')) rows.push(...(await benchNested()));
+if (want('reset')) rows.push(...(await benchReset()));
 if (want('chart')) rows.push(...(await benchChart()));
 
 const probe = await probeHost();
