@@ -4,7 +4,8 @@
 // samples.
 import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
-import { collectStats, SessionPool, type VmStats } from './kit/stats.ts';
+import { collectStats, type VmStats } from './kit/stats.ts';
+import { SessionPool } from './kit/session-pool.ts';
 import { chartOptions, glyphs, type ChartOptions } from './chart/style.ts';
 import { renderTable } from './chart/table.ts';
 import { sparkline } from './chart/sparkline.ts';

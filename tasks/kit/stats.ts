@@ -20,6 +20,7 @@ import { connectPlace } from './target.ts';
 import { innerPaths, nestedStatus, qmpIn } from './nested.ts';
 import type { Guest } from './guest.ts';
 import { shellQuote } from './guest.ts';
+import type { SessionPool } from './session-pool.ts';
 
 export type Reading<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -184,34 +185,6 @@ function portOpen(host: string, port: number): Promise<boolean> {
     });
     s.on('error', () => resolve(false));
   });
-}
-
-/**
- * SSH sessions kept open between samples (watch): one per VM, reconnected after a failure.
- * Without a pool, each sample connects and disconnects.
- */
-export class SessionPool {
-  private sessions = new Map<string, Promise<Guest>>();
-
-  get(lab: LabResolved, place: VmPlace, timeoutMs: number): Promise<Guest> {
-    let p = this.sessions.get(place.vm.name);
-    if (!p) {
-      p = connectPlace(lab, place, timeoutMs);
-      p.catch(() => this.sessions.delete(place.vm.name));
-      this.sessions.set(place.vm.name, p);
-    }
-    return p;
-  }
-
-  drop(name: string): void {
-    const p = this.sessions.get(name);
-    this.sessions.delete(name);
-    p?.then((g) => g.close(), () => undefined);
-  }
-
-  closeAll(): void {
-    for (const name of [...this.sessions.keys()]) this.drop(name);
-  }
 }
 
 /** Every VM of a lab, in parallel; each VM's sources in parallel. */

@@ -8,7 +8,7 @@ import { QmpClient } from '../kit/qmp.ts';
 import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
 import { liveStatus, readState, type VmStatus } from '../kit/vm-state.ts';
 import { innerPaths, nestedStatus, qmpPortOf } from '../kit/nested.ts';
-import { connectPlace } from '../kit/target.ts';
+import { SessionPool } from '../kit/session-pool.ts';
 import { shellQuote, type Guest } from '../kit/guest.ts';
 import { snapshotDisks } from './disks.ts';
 
@@ -24,30 +24,22 @@ export interface Site {
   qemuImg(args: string[], timeoutMs?: number): Promise<string>;
 }
 
-/** A parent's SSH session, opened once and shared by the sites of its children. */
+/** Parents' SSH sessions by name, opened once and shared by the sites of their children. */
 export class Parents {
-  private open = new Map<string, Promise<Guest>>();
+  private pool = new SessionPool();
   constructor(private readonly lab: LabResolved) {}
 
   get(name: string): Promise<Guest> {
-    let g = this.open.get(name);
-    if (!g) {
-      g = connectPlace(this.lab, findVm(this.lab, name)!);
-      g.catch(() => this.open.delete(name));
-      this.open.set(name, g);
-    }
-    return g;
+    return this.pool.get(this.lab, findVm(this.lab, name)!, 10_000);
   }
 
   /** Sessions made before a parent was restored point at a guest that no longer exists. */
   forget(name: string): void {
-    const g = this.open.get(name);
-    this.open.delete(name);
-    g?.then((s) => s.close(), () => undefined);
+    this.pool.drop(name);
   }
 
   closeAll(): void {
-    for (const name of [...this.open.keys()]) this.forget(name);
+    this.pool.closeAll();
   }
 }
 

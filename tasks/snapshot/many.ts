@@ -1,0 +1,143 @@
+// Snapshot verbs over several VMs of one lab, shared by the snapshot tasks and `smoke`:
+// save children before parents (a parent's snapshot then holds its children's), restore
+// parents before children (restoring a parent moves its children back in time).
+import { UsageError } from '../kit/errors.ts';
+import { kitPaths } from '../kit/paths.ts';
+import type { LabResolved, VmPlace } from '../kit/resolve.ts';
+import { nestedStatus } from '../kit/nested.ts';
+import { updateState } from '../kit/vm-state.ts';
+import { graintimeConfig } from '../graintime/config.ts';
+import { computeGraintime } from '../graintime/stamp.ts';
+import { nextFreeName } from './names.ts';
+import { openSite, Parents, type Site } from './site.ts';
+import { listSnapshots, loadSnapshot, removeSnapshot, saveSnapshot, snapshotNames, unknownSnapshot, type How } from './ops.ts';
+
+export interface StepResult {
+  vm: string;
+  name: string;
+  how: How | 'skipped';
+  seconds: number;
+  note?: string;
+}
+
+export interface Log {
+  info(m: string): void;
+  warn(m: string): void;
+}
+
+const deepestFirst = (places: VmPlace[]) => [...places].sort((a, b) => b.depth - a.depth);
+const shallowestFirst = (places: VmPlace[]) => [...places].sort((a, b) => a.depth - b.depth);
+
+/** The graintime stamp of now, from the user's graintime config. */
+export function stampNow(): string {
+  const c = graintimeConfig();
+  return computeGraintime(new Date(), c.place, c.author).stamp;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await fn();
+  return [r, Math.round(performance.now() - t0) / 1000];
+}
+
+export async function withParents<T>(lab: LabResolved, fn: (parents: Parents) => Promise<T>): Promise<T> {
+  const parents = new Parents(lab);
+  try {
+    return await fn(parents);
+  } finally {
+    parents.closeAll();
+  }
+}
+
+/**
+ * Snapshots every place under one name (default: the graintime of now, `.2` if taken).
+ * Every VM is checked first (can hold a snapshot, does not have the name); a failure
+ * halfway keeps the snapshots already made and says which.
+ */
+export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Parents, log: Log, explicit?: string): Promise<StepResult[]> {
+  const sites: Site[] = [];
+  for (const p of deepestFirst(places)) sites.push(await openSite(lab, p, parents));
+  const taken = new Map<string, string[]>();
+  for (const s of sites) for (const n of await snapshotNames(s)) taken.set(n, [...(taken.get(n) ?? []), s.place.vm.name]);
+  const name = explicit ?? nextFreeName(stampNow(), new Set(taken.keys()));
+  if (taken.has(name)) throw new UsageError(`a snapshot named ${name} already exists on ${taken.get(name)!.join(', ')}`, 'choose another --name, or remove it: snapshot-rm');
+  const done: StepResult[] = [];
+  for (const s of sites) {
+    log.info(`${s.place.vm.name}: ${s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`);
+    try {
+      const [how, seconds] = await timed(() => saveSnapshot(s, name));
+      done.push({ vm: s.place.vm.name, name, how, seconds });
+    } catch (err) {
+      if (done.length) log.warn(`${name} was made on ${done.map((d) => d.vm).join(', ')} before ${s.place.vm.name} failed; those snapshots are kept (snapshot-rm removes them)`);
+      throw err;
+    }
+  }
+  return done;
+}
+
+/** Checks that every place has `name` (nested ones only when their parent is reachable). */
+export async function checkAllHave(lab: LabResolved, places: VmPlace[], parents: Parents, name: string, tolerateUnreachableNested: boolean): Promise<Site[]> {
+  const sites: Site[] = [];
+  for (const p of shallowestFirst(places)) {
+    const s = await openSite(lab, p, parents).catch((err) => (tolerateUnreachableNested && p.depth > 1 ? undefined : Promise.reject(err)));
+    if (!s) continue;
+    const list = await listSnapshots(s);
+    if (!list.some((x) => x.name === name)) throw unknownSnapshot(s, name, list);
+    sites.push(s);
+  }
+  return sites;
+}
+
+/** Restores every place to `name`, parents first; a VM whose parent cannot be reached is skipped and said so. */
+export async function restoreAll(lab: LabResolved, places: VmPlace[], parents: Parents, log: Log, name: string): Promise<StepResult[]> {
+  const done: StepResult[] = [];
+  for (const p of shallowestFirst(places)) {
+    // Opened anew: a restored parent is a different guest (new SSH session, children moved).
+    const site = await openSite(lab, p, parents).catch((err) => err as Error);
+    if (site instanceof Error) {
+      done.push({ vm: p.vm.name, name, how: 'skipped', seconds: 0, note: site.message });
+      log.warn(`${p.vm.name}: not restored: ${site.message}`);
+      continue;
+    }
+    log.info(`${p.vm.name}: restoring ${name} ${site.status.state === 'running' ? 'live' : 'offline'} ${site.where}…`);
+    const [how, seconds] = await timed(() => loadSnapshot(site, name));
+    done.push({ vm: p.vm.name, name, how, seconds });
+    if (how === 'live' && p.vm.children.length) {
+      parents.forget(p.vm.name);
+      await reconcileChildren(lab, p, parents, log);
+    }
+  }
+  return done;
+}
+
+/**
+ * After a parent's RAM is put back, its children run (or not) as they did then; the
+ * host's records of them follow, so status and down stay true.
+ */
+async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, parents: Parents, log: Log): Promise<void> {
+  const parent = await parents.get(parentPlace.vm.name);
+  for (const [i, vm] of parentPlace.vm.children.entries()) {
+    const place: VmPlace = { vm, parent: parentPlace.vm, depth: parentPlace.depth + 1, path: `${parentPlace.path}.children[${i}]` };
+    const live = await nestedStatus(lab, place, parent);
+    const paths = kitPaths(lab.name, vm.name).vm;
+    if (live.state === 'crashed') {
+      updateState(paths, { phase: 'stopped', pid: undefined, stoppedAt: new Date().toISOString() });
+      log.info(`${vm.name}: was not running in ${parentPlace.vm.name}'s snapshot; recorded as stopped`);
+    } else if (live.state === 'running' && live.pid) updateState(paths, { phase: 'running', pid: live.pid });
+  }
+}
+
+/** Removes `name` from every place that has it; an error when none has. */
+export async function removeAll(lab: LabResolved, places: VmPlace[], parents: Parents, name: string): Promise<StepResult[]> {
+  const sites: Site[] = [];
+  for (const p of places) sites.push(await openSite(lab, p, parents));
+  const holders: Site[] = [];
+  for (const s of sites) if ((await snapshotNames(s)).has(name)) holders.push(s);
+  if (!holders.length) throw unknownSnapshot(sites[0]!, name, await listSnapshots(sites[0]!));
+  const done: StepResult[] = [];
+  for (const s of holders) {
+    const [how, seconds] = await timed(() => removeSnapshot(s, name));
+    done.push({ vm: s.place.vm.name, name, how, seconds });
+  }
+  return done;
+}
