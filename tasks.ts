@@ -4,8 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { main } from './tasks/kit/cli.ts';
 import type { TaskDef } from './tasks/kit/registry.ts';
 
-const lab = { name: 'LAB', doc: 'a lab name from specs/, or a spec file' };
-const vm = { name: 'VM', doc: 'a VM name from any lab in specs/ (or the --spec/--lab one)' };
+const lab = { name: 'LAB', doc: 'a lab name from specs/, or a spec file; - reads names from stdin', stdin: true };
+const vm = { name: 'VM', doc: 'a VM name from any lab in specs/ (or the --spec/--lab one); - reads names from stdin', stdin: true };
 const labOpt = { name: 'lab', type: 'string', doc: 'the lab to look the VM up in, when names clash' } as const;
 // Kept here, not imported from tasks/charts.ts, so listing tasks loads no chart code.
 const chartFlags = [
@@ -35,6 +35,12 @@ export const tasks: TaskDef[] = [
     doc: 'Print a lab spec with every default filled in (--json output is accepted back by --spec -)',
     args: [{ ...lab, optional: true }],
     run: async (ctx) => (await import('./tasks/spec.ts')).run(ctx),
+  },
+  {
+    name: 'schema',
+    doc: 'Print the JSON Schema of a spec or of a task’s --json output: spec, status, stats, snapshots',
+    args: [{ name: 'NAME', doc: 'spec, status, stats or snapshots (none: list them)', optional: true }],
+    run: async (ctx) => (await import('./tasks/schema.ts')).run(ctx),
   },
   {
     name: 'labs',
@@ -100,7 +106,7 @@ export const tasks: TaskDef[] = [
   {
     name: 'chart-vm',
     doc: 'Chart a VM’s live resources (CPU, memory, disk, network) as bars; a lab name charts every VM',
-    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for one card per VM grouped by layer', optional: true }],
+    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for one card per VM grouped by layer; - reads names from stdin', optional: true, stdin: true }],
     options: [labOpt, ...chartFlags],
     run: async (ctx) => (await import('./tasks/chart-vm.ts')).run(ctx),
   },
@@ -157,6 +163,13 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/guest-access.ts')).exec(ctx),
   },
   {
+    name: 'run-in',
+    doc: 'Copy a local script into a VM over SFTP and run it there (any interpreter the guest has), streaming its output; exits with its code',
+    args: [vm, { name: 'SCRIPT', doc: 'after --: the local script, then its arguments', variadic: true }],
+    options: [labOpt],
+    run: async (ctx) => (await import('./tasks/guest-access.ts')).runIn(ctx),
+  },
+  {
     name: 'ssh',
     doc: 'A shell in a VM (a pty on a terminal; otherwise commands from stdin)',
     args: [vm],
@@ -171,16 +184,29 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/guest-access.ts')).cp(ctx),
   },
   {
+    name: 'smoke',
+    doc: 'CI smoke test: up the lab, snapshot a golden state, run every check in the spec layer by layer, then down (always)',
+    args: [{ ...lab, optional: true }],
+    options: [
+      { name: 'reuse', type: 'boolean', doc: 'use the running lab (boot only what is down) and leave it up afterwards' },
+      { name: 'reset', type: 'boolean', doc: 'put each VM back to the golden snapshot before its suite' },
+      { name: 'junit', type: 'string', doc: 'write JUnit XML to FILE: one testsuite per VM, one testcase per check' },
+      { name: 'tap', type: 'boolean', doc: 'print TAP version 13 on stdout' },
+    ],
+    help: 'Checks live in the spec: host.checks (commands run on the host) and checks on each VM: built-ins "ssh", "kvm", "disk", "child-reachable", or {name, run, expect?: {exitCode?, stdout?: regex, within?: seconds}}.  Exit 0 only when every check passes.',
+    run: async (ctx) => (await import('./tasks/smoke.ts')).smoke(ctx),
+  },
+  {
     name: 'snapshot',
     doc: 'Snapshot a VM or every VM of a lab (live with VM state when running, qemu-img when stopped); named by graintime',
-    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for all its VMs under one name (nested ones inside their parent)' }],
+    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for all its VMs under one name (nested ones inside their parent); - reads names from stdin', stdin: true }],
     options: [labOpt, { name: 'name', type: 'string', doc: 'the snapshot’s name (default: the graintime stamp of now)' }],
     run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshot(ctx),
   },
   {
     name: 'snapshots',
     doc: 'List the snapshots of a VM or a lab: name, graintime decoded, VM-state size, disk size, age',
-    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab (a table and a tree)' }],
+    args: [{ name: 'VM|LAB', doc: 'a VM, or a lab (a table and a tree); - reads names from stdin', stdin: true }],
     options: [labOpt],
     run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshots(ctx),
   },
@@ -188,7 +214,7 @@ export const tasks: TaskDef[] = [
     name: 'restore',
     doc: 'Restore a VM or a lab to a snapshot (live when running; asks first: the current state is replaced)',
     args: [
-      { name: 'VM|LAB', doc: 'a VM, or a lab (parents first, then the VMs inside them)' },
+      { name: 'VM|LAB', doc: 'a VM, or a lab (parents first, then the VMs inside them); - reads names from stdin', stdin: true },
       { name: 'NAME', doc: 'the snapshot' },
     ],
     options: [
@@ -202,7 +228,7 @@ export const tasks: TaskDef[] = [
     name: 'snapshot-rm',
     doc: 'Remove a snapshot from a VM (or from every VM of a lab that has it)',
     args: [
-      { name: 'VM|LAB', doc: 'a VM or a lab' },
+      { name: 'VM|LAB', doc: 'a VM or a lab; - reads names from stdin', stdin: true },
       { name: 'NAME', doc: 'the snapshot' },
     ],
     options: [labOpt],

@@ -11,6 +11,8 @@ declare -A NEED=(
   [cpio]=cpio
   [mkfs.ext4]=e2fsprogs
   [dpkg-deb]=dpkg
+  [ss]=iproute2
+  [jq]=jq
 )
 
 missing=()

@@ -1,5 +1,7 @@
-// `exec VM -- CMD...`, `ssh VM` and `cp SRC DST` (VM:path on either side), over ssh2.
-import { statSync } from 'node:fs';
+// `exec VM -- CMD...`, `run-in VM -- SCRIPT`, `ssh VM` and `cp SRC DST` (VM:path on either
+// side), over ssh2.
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { TaskContext } from './kit/registry.ts';
 import { connectGuest, vmTarget } from './kit/target.ts';
 import { shellQuote } from './kit/guest.ts';
@@ -96,4 +98,43 @@ export async function cp(ctx: TaskContext): Promise<void> {
   const local = dst.vm ? src.path : dst.path;
   const result = { from: ctx.args[0], to: ctx.args[1], bytes: statSync(local).size };
   ctx.out.result(result, () => `copied ${result.bytes} bytes: ${result.from} → ${result.to}`);
+}
+
+/**
+ * `run-in VM -- SCRIPT [ARGS...]`: copy a local script into the guest over SFTP, run it
+ * there (its #! line picks the interpreter; without one, sh), stream its output, and exit
+ * with its exit code.  The copy goes to a fresh folder under /tmp and is removed after.
+ */
+export async function runIn(ctx: TaskContext): Promise<number> {
+  const [name, script, ...args] = ctx.args;
+  if (!script) throw new UsageError('run-in: no script given', 'npx tsx tasks.ts run-in VM -- ./check.sh [ARGS...]');
+  let size: number;
+  try {
+    const st = statSync(script);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (err) {
+    throw new UsageError(`run-in: cannot read the script ${script}: ${(err as Error).message}`);
+  }
+  const hasShebang = readFileSync(script).subarray(0, 2).toString() === '#!';
+  const guest = await connectGuest(await vmTarget(ctx, name!));
+  try {
+    const dir = (await guest.succeed('mktemp -d /tmp/gc-run-XXXXXX')).trim();
+    const remote = `${dir}/${basename(script).replace(/[^\w.-]/g, '_') || 'script'}`;
+    try {
+      await guest.put(script, remote);
+      const command = `chmod 700 ${shellQuote(remote)} && ${hasShebang ? '' : 'sh '}${[remote, ...args].map(shellQuote).join(' ')}`;
+      if (ctx.json) {
+        const r = await guest.exec(command);
+        ctx.out.result({ vm: name, script, bytes: size, args, ...r });
+        return r.code < 0 ? 1 : r.code;
+      }
+      const r = await guest.exec(command, { onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) });
+      return r.code < 0 ? 1 : r.code;
+    } finally {
+      await guest.exec(`rm -rf ${shellQuote(dir)}`).catch(() => undefined);
+    }
+  } finally {
+    guest.close();
+  }
 }

@@ -25,8 +25,13 @@ export interface UpStep {
 }
 
 /** Boots every VM of the lab that is not running, parents before children. */
-export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void } = {}): Promise<UpStep[]> {
+export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void } = {}): Promise<UpStep[]> {
   const steps: UpStep[] = [];
+  const record = (s: UpStep) => {
+    steps.push(s);
+    opts.onStep?.(s);
+    return steps.length;
+  };
   const places = [...walkVms(lab.vms)];
   const probe = await probeHost();
   // Layer 1 on the host: in parallel when their memory fits what is free, else one by one.
@@ -35,9 +40,9 @@ export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m
   const bootTop = async (p: VmPlace) => {
     const t0 = Date.now();
     const live = await liveStatus(kitPaths(lab.name, p.vm.name).vm, { lab: lab.name, name: p.vm.name, depth: 1 });
-    if (live.state === 'running') return steps.push({ vm: p.vm.name, action: 'kept', seconds: 0 });
+    if (live.state === 'running') return record({ vm: p.vm.name, action: 'kept', seconds: 0 });
     const result = await bootVm(lab, p, { quiet: opts.quiet || (fits && top.length > 1), warn: opts.warn });
-    steps.push({ vm: p.vm.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
+    record({ vm: p.vm.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
   };
   if (fits) await Promise.all(top.map(bootTop));
   else for (const p of top) await bootTop(p);
@@ -52,11 +57,11 @@ export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m
             const t0 = Date.now();
             const live = await nestedStatus(lab, child, parent);
             if (live.state === 'running') {
-              steps.push({ vm: child.vm.name, parent: parentName, action: 'kept', seconds: 0 });
+              record({ vm: child.vm.name, parent: parentName, action: 'kept', seconds: 0 });
               continue;
             }
             const result = await nestVm(lab, child, parent, { quiet: opts.quiet, warn: opts.warn, checked: true });
-            steps.push({ vm: child.vm.name, parent: parentName, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
+            record({ vm: child.vm.name, parent: parentName, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
           }
         } finally {
           parent.close();
@@ -80,8 +85,12 @@ export interface DownStep {
 
 /** Stops every VM, deepest first.  A child whose parent is unreachable is recorded stopped:
  * its QEMU runs inside the parent and ends with it. */
-export async function downLab(lab: LabResolved, opts: { force?: boolean } = {}): Promise<DownStep[]> {
+export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?: (s: DownStep) => void } = {}): Promise<DownStep[]> {
   const steps: DownStep[] = [];
+  const record = (s: DownStep) => {
+    steps.push(s);
+    opts.onStep?.(s);
+  };
   const places = [...walkVms(lab.vms)];
   const maxDepth = Math.max(...places.map((p) => p.depth));
   for (let depth = maxDepth; depth >= 1; depth--) {
@@ -89,7 +98,7 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean } = {}):
     await Promise.all(
       layer.map(async (p) => {
         if (depth === 1) {
-          steps.push({ vm: p.vm.name, how: await stopHostVm(kitPaths(lab.name, p.vm.name).vm, { graceful: !opts.force }) });
+          record({ vm: p.vm.name, how: await stopHostVm(kitPaths(lab.name, p.vm.name).vm, { graceful: !opts.force }) });
           return;
         }
         let parent: Guest | undefined;
@@ -99,7 +108,7 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean } = {}):
           parent = undefined; // unreachable: the child goes down with it
         }
         try {
-          steps.push({ vm: p.vm.name, how: await stopNested(lab, p, parent, { graceful: !opts.force }) });
+          record({ vm: p.vm.name, how: await stopNested(lab, p, parent, { graceful: !opts.force }) });
         } finally {
           parent?.close();
         }
@@ -112,9 +121,11 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean } = {}):
 export async function up(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
   const t0 = Date.now();
-  const steps = await upLab(lab, { quiet: ctx.quiet, warn: ctx.out.warn });
+  // --json: JSON Lines, a `step` record as each VM comes up, then one `done` record.
+  const steps = await upLab(lab, { quiet: ctx.quiet, warn: ctx.out.warn, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
   const rows = await labStatus(lab);
   const total = (Date.now() - t0) / 1000;
+  if (ctx.json) return ctx.out.event({ event: 'done', lab: lab.name, seconds: total, steps, status: rows });
   ctx.out.result({ lab: lab.name, seconds: total, steps, status: rows }, () =>
     [...steps.map((s) => `${s.vm}: ${s.action}${s.action === 'booted' ? ` in ${s.seconds.toFixed(1)} s (accel ${s.result?.accel})` : ''}`), `${lab.name} up in ${total.toFixed(1)} s`, '', renderStatus(rows)].join('\n'),
   );
@@ -122,7 +133,8 @@ export async function up(ctx: TaskContext): Promise<void> {
 
 export async function down(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
-  const steps = await downLab(lab, { force: ctx.opts.force === true });
+  const steps = await downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
+  if (ctx.json) return ctx.out.event({ event: 'done', lab: lab.name, steps });
   ctx.out.result({ lab: lab.name, steps }, () => steps.map((s) => `${s.vm}: ${s.how}`).join('\n'));
 }
 

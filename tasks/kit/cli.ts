@@ -2,7 +2,8 @@
 // Exit codes: 0 ok, 1 a task failed (or no such task, as bb does), 2 bad input or usage.
 import { parseArgs } from 'node:util';
 import { exitCodeOf, formatError, UsageError } from './errors.ts';
-import { closestNames, GLOBAL_OPTIONS, isPublic, planRun, renderHelp, type OptDef, type Output, type TaskDef } from './registry.ts';
+import { readStdin } from './stdin.ts';
+import { closestNames, GLOBAL_OPTIONS, isPublic, planRun, renderHelp, type OptDef, type Output, type TaskContext, type TaskDef } from './registry.ts';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -16,6 +17,9 @@ export function makeOutput(json: boolean, quiet: boolean, io: Io): Output {
     result(data, human) {
       if (json || human === undefined) io.stdout(JSON.stringify(data, null, 2) + '\n');
       else io.stdout((typeof human === 'function' ? human() : human) + '\n');
+    },
+    event(data) {
+      if (json) io.stdout(JSON.stringify(data) + '\n');
     },
     info(message) {
       if (!quiet) io.stderr(message + '\n');
@@ -57,7 +61,7 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
     let code = 0;
     for (const step of planRun(byName, name)) {
       const t = byName.get(step)!;
-      const r = await t.run(step === name ? { ...ctx, task: step } : { ...ctx, task: step, args: [] });
+      const r = step !== name ? await t.run({ ...ctx, task: step, args: [] }) : task.args?.[0]?.stdin && args[0] === '-' ? await runForStdinNames(task, ctx, io) : await t.run({ ...ctx, task: step });
       if (typeof r === 'number') code = r;
     }
     return code;
@@ -66,6 +70,55 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
     io.stderr(formatError(e) + '\n');
     return exitCodeOf(e);
   }
+}
+
+/** Names piped in: one per line (blank lines and # comments skipped), or a JSON array of strings. */
+export function parseNames(text: string): string[] {
+  const t = text.trim();
+  if (t.startsWith('[')) {
+    let list: unknown;
+    try {
+      list = JSON.parse(t);
+    } catch (err) {
+      throw new UsageError(`stdin looks like a JSON array but does not parse: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw new UsageError('stdin: a JSON array of names must hold strings only');
+    return list;
+  }
+  return t.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
+
+/**
+ * `task - …`: the task once per name read from stdin, in order, each failure reported and
+ * the rest still run; one combined result (arrays joined) and the worst exit code.
+ */
+async function runForStdinNames(task: TaskDef, ctx: Omit<TaskContext, 'task'>, io: Io): Promise<number> {
+  if (ctx.spec === '-') throw new UsageError('stdin cannot carry both the spec (--spec -) and the names (-)', 'pass the spec as a file: --spec lab.json');
+  const names = parseNames(await readStdin());
+  if (!names.length) throw new UsageError(`${task.name} -: no names on stdin`, 'pipe names in, one per line or as a JSON array');
+  const results: unknown[] = [];
+  const humans: string[] = [];
+  let code = 0;
+  for (const n of names) {
+    const out: Output = {
+      ...ctx.out,
+      result(data, human) {
+        results.push(data);
+        humans.push(human === undefined ? JSON.stringify(data, null, 2) : typeof human === 'function' ? human() : human);
+      },
+    };
+    try {
+      const r = await task.run({ ...ctx, task: task.name, args: [n, ...ctx.args.slice(1)], out });
+      if (typeof r === 'number' && r > code) code = r;
+    } catch (err) {
+      const e = asUsage(err);
+      io.stderr(`${n}: ${formatError(e)}\n`);
+      code = Math.max(code, exitCodeOf(e));
+    }
+  }
+  if (results.length) ctx.out.result(results.every(Array.isArray) ? results.flat() : results, () => humans.join('\n'));
+  return code;
 }
 
 function checkArity(task: TaskDef, args: string[]) {

@@ -1,5 +1,6 @@
 // Finds and reads lab specs: a name in specs/ (TypeScript module or JSON), a file path,
 // or `--spec FILE|-` (JSON on stdin).  Reading never writes anything.
+import { readStdin } from './stdin.ts';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
@@ -93,14 +94,4 @@ function* allVmNames(lab: LabResolved): Generator<string> {
     yield vm.name;
     stack.push(...vm.children);
   }
-}
-
-export function readStdin(): Promise<string> {
-  return new Promise((res, rej) => {
-    let data = '';
-    process.stdin.setEncoding('utf8');
-    process.stdin.on('data', (c) => (data += c));
-    process.stdin.on('end', () => res(data));
-    process.stdin.on('error', rej);
-  });
 }

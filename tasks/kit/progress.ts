@@ -5,13 +5,15 @@ import { Listr, ListrLogger, ProcessOutput, PRESET_TIMER, type ListrTask } from 
 export interface ProgressOptions {
   quiet?: boolean;
   concurrent?: boolean;
+  /** false: a failed task is shown failed and the rest go on (smoke checks). */
+  exitOnError?: boolean;
 }
 
 export function progressList<Ctx extends object>(tasks: ListrTask<Ctx>[], opts: ProgressOptions = {}): Listr<Ctx> {
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
   return new Listr<Ctx>(tasks, {
     concurrent: opts.concurrent ?? false,
-    exitOnError: true,
+    exitOnError: opts.exitOnError ?? true,
     renderer: 'default',
     rendererOptions: { logger, timer: PRESET_TIMER, collapseSubtasks: false },
     fallbackRenderer: 'simple',

@@ -6,6 +6,8 @@ export interface ArgDef {
   doc: string;
   optional?: boolean;
   variadic?: boolean;
+  /** `-` here reads names from stdin (one per line, or a JSON array) and runs the task for each. */
+  stdin?: boolean;
 }
 
 export interface OptDef {
@@ -28,6 +30,8 @@ export interface TaskContext {
 export interface Output {
   /** The task's result: JSON on stdout with --json, else the human text (or JSON when none). */
   result(data: unknown, human?: string | (() => string)): void;
+  /** One JSON Lines record on stdout, with --json only: progress of a stream (up, down, watch). */
+  event(data: unknown): void;
   /** Progress and notes for people: stderr, silenced by --quiet. */
   info(message: string): void;
   /** Warnings: stderr, even with --quiet. */

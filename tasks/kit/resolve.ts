@@ -111,6 +111,12 @@ function checkVm(vm: VmResolved, path: string): SpecProblem[] {
     if (child.cpus > vm.cpus)
       problems.push({ path: `${at}.cpus`, message: `must fit in parent ${vm.name} (${vm.cpus} CPUs), got ${child.cpus}` });
   }
+  for (const [i, check] of vm.checks.entries()) {
+    if (check === 'child-reachable' && !vm.children.length) problems.push({ path: `${path}.checks[${i}]`, message: 'child-reachable needs children to reach; this VM has none' });
+    if ((check === 'ssh' || check === 'child-reachable') && vm.network.sshPort === undefined) problems.push({ path: `${path}.checks[${i}]`, message: `${check} needs network.sshPort to reach the VM` });
+  }
+  const names = vm.checks.map((c) => (typeof c === 'string' ? c : c.name));
+  for (const [i, n] of names.entries()) if (names.indexOf(n) !== i) problems.push({ path: `${path}.checks[${i}]`, message: `duplicate check name "${n}"` });
   const childMemory = vm.children.reduce((sum, c) => sum + c.memory, 0);
   if (vm.children.length > 1 && childMemory > vm.memory)
     problems.push({

@@ -23,7 +23,9 @@ const size = (bareUnit: 'B' | 'M') =>
       return z.NEVER;
     }
     return bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;
-  });
+  })
+  // A transform has no JSON Schema; `schema spec` reads this mark and writes number|string.
+  .meta({ 'x-size': bareUnit === 'M' ? 'MiB' : 'bytes' });
 
 const port = z.number(typeError('expected a TCP port number')).int().min(1).max(65535);
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, {
@@ -78,6 +80,34 @@ export const Ssh = z.strictObject({
   key: filePath.optional().describe('private key; defaults to the lab key made by the kit'),
 });
 
+/** Checks `smoke` runs; built-ins by name, or a command with what to expect of it. */
+export const BUILTIN_CHECKS = ['ssh', 'kvm', 'disk', 'child-reachable'] as const;
+const regexSource = z.string().refine(
+  (src) => {
+    try {
+      new RegExp(src);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: (iss) => `is not a valid regular expression: ${JSON.stringify(iss.input)}` },
+);
+export const CommandCheck = z.strictObject({
+  name: z.string(typeError('expected a check name')).min(1).max(100).regex(/^[^\0\n\r]+$/, { error: 'must be one line' }),
+  run: z.string(typeError('expected a shell command')).min(1).describe('run by sh in the VM (on the host for host.checks)'),
+  expect: z
+    .strictObject({
+      exitCode: z.number().int().min(0).max(255).default(0),
+      stdout: regexSource.optional().describe('a regular expression the output must match'),
+      within: z.number().positive().max(3600).optional().describe('seconds to keep trying until it passes (default: one try)'),
+    })
+    .default({ exitCode: 0 }),
+});
+export const Check = z.union([z.enum(BUILTIN_CHECKS), CommandCheck], {
+  error: `must be a built-in check (${BUILTIN_CHECKS.join(', ')}) or {name, run, expect?: {exitCode?, stdout?, within?}}`,
+});
+
 const vmFields = {
   name,
   title: z.string().max(200).optional().describe('display name, passed to QEMU -name'),
@@ -99,6 +129,7 @@ const vmFields = {
   vga: z.enum(['virtio', 'std', 'none']).optional().describe('graphics card; QEMU’s default when absent'),
   ssh: Ssh.default({ user: 'root' }),
   labels: z.record(z.string(), z.string()).default({}),
+  checks: z.array(Check).default([]).describe('what `smoke` checks in this VM'),
 };
 
 const VmBase = z.strictObject(vmFields);
@@ -120,12 +151,13 @@ export const Host = z.strictObject({
     .strictObject({ memory: size('M').optional(), cpus: z.number().int().min(0).optional() })
     .default({})
     .describe('what the host keeps for itself when charting allocation'),
+  checks: z.array(CommandCheck).default([]).describe('what `smoke` checks on the host, before the VMs'),
 });
 
 export const Lab = z.strictObject({
   name,
   description: z.string().max(500).optional(),
-  host: Host.default({ title: 'this machine', reserve: {} }),
+  host: Host.default({ title: 'this machine', reserve: {}, checks: [] }),
   vms: z.array(Vm).min(1, { error: 'a lab needs at least one VM' }),
 });
 
@@ -135,3 +167,5 @@ export type LabParsed = z.output<typeof Lab>;
 export type VmParsed = z.output<typeof Vm>;
 export type BootSpec = z.output<typeof Boot>;
 export type DiskSpec = z.output<typeof Disk>;
+export type CheckSpec = z.output<typeof Check>;
+export type CommandCheckSpec = z.output<typeof CommandCheck>;

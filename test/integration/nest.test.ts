@@ -18,6 +18,15 @@ describe('a nested lab', () => {
     return r;
   };
   const json = (r: ReturnType<typeof kit>) => JSON.parse(ok(r).stdout);
+  /** up/down --json are JSON Lines: a step per VM as it happens, then the done record. */
+  const jsonLines = (r: ReturnType<typeof kit>) => ok(r).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const done = (r: ReturnType<typeof kit>) => {
+    const lines = jsonLines(r);
+    const last = lines.at(-1);
+    assert.equal(last.event, 'done');
+    assert.deepEqual(lines.slice(0, -1).map((l) => [l.event, l.vm]), last.steps.map((s: { vm: string }) => ['step', s.vm]));
+    return last;
+  };
 
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'gc-nest-'));
@@ -47,7 +56,7 @@ describe('a nested lab', () => {
   });
 
   it('comes up parents first, the child inside its parent', () => {
-    const r = json(k('up', '--json'));
+    const r = done(k('up', '--json'));
     assert.deepEqual(
       r.steps.map((s: { vm: string; action: string; parent?: string }) => [s.vm, s.action, s.parent ?? '(host)']),
       [
@@ -123,7 +132,7 @@ describe('a nested lab', () => {
   });
 
   it('up again keeps the running parent and brings the child back', () => {
-    const r = json(k('up', '--json'));
+    const r = done(k('up', '--json'));
     assert.deepEqual(
       r.steps.map((s: { vm: string; action: string }) => [s.vm, s.action]),
       [
@@ -135,7 +144,7 @@ describe('a nested lab', () => {
   });
 
   it('goes down children first and leaves no QEMU of its own', () => {
-    const r = json(k('down', '--json'));
+    const r = done(k('down', '--json'));
     assert.deepEqual(
       r.steps.map((s: { vm: string }) => s.vm),
       ['n2', 'n1'],
@@ -143,6 +152,6 @@ describe('a nested lab', () => {
     assert.deepEqual(qemusUnder(home), []);
     const rows = json(k('status', '--json'));
     assert.deepEqual(rows.map((x: { state: string }) => x.state), ['stopped', 'stopped']);
-    assert.deepEqual(json(k('down', '--json')).steps.map((s: { how: string }) => s.how), ['already-stopped', 'already-stopped']);
+    assert.deepEqual(done(k('down', '--json')).steps.map((s: { how: string }) => s.how), ['already-stopped', 'already-stopped']);
   });
 });

@@ -28,6 +28,12 @@ const second = (extra: Spec = {}) => ({ name: 'c', memory: 256, disk: { file: 'c
 
 // [what is wrong, how to break the base spec, expected path, expected message]
 const cases: Array<[string, (s: Spec) => void, string, RegExp]> = [
+  ['unknown built-in check', (s) => (s.vms[0].checks = ['sshh']), 'vms[0].checks[0]', /built-in check \(ssh, kvm, disk, child-reachable\)/],
+  ['check regex that does not compile', (s) => (s.vms[0].checks = [{ name: 'x', run: 'true', expect: { stdout: '([' } }]), 'vms[0].checks[0].expect.stdout', /not a valid regular expression/],
+  ['check without a command', (s) => (s.vms[0].checks = [{ name: 'x' }]), 'vms[0].checks[0].run', /expected a shell command/],
+  ['child-reachable without children', (s) => (s.vms[0].children[0].checks = ['child-reachable']), 'vms[0].children[0].checks[0]', /needs children/],
+  ['duplicate check names', (s) => (s.vms[0].checks = ['ssh', 'ssh']), 'vms[0].checks[1]', /duplicate check name "ssh"/],
+  ['host check that is a built-in', (s) => (s.host = { checks: ['ssh'] }), 'host.checks[0]', /expected object|Invalid input/],
   ['lab name missing', (s) => delete s.name, 'name', /expected a name/],
   ['lab name uppercase', (s) => (s.name = 'Lab'), 'name', /lowercase letters, digits and dashes/],
   ['no VMs', (s) => (s.vms = []), 'vms', /at least one VM/],

@@ -1,0 +1,194 @@
+// `smoke LAB`: a CI smoke test against a real (nested) lab.  Up (or --reuse what runs),
+// snapshot a golden state, run each VM's checks — host checks first, then layer by layer,
+// the VMs of one layer in parallel — resetting a VM to the golden state before its suite
+// with --reset, then clean up: the golden snapshot removed and the lab down, always, even
+// on a failure or Ctrl-C.  JUnit XML (--junit FILE) and TAP (--tap) for CI; exit 0 only
+// when every check passes.
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { ListrTask } from 'listr2';
+import type { TaskContext } from './kit/registry.ts';
+import { UsageError } from './kit/errors.ts';
+import { loadLab } from './kit/load.ts';
+import { walkVms, type LabResolved, type VmPlace } from './kit/resolve.ts';
+import { connectPlace } from './kit/target.ts';
+import { progressList } from './kit/progress.ts';
+import { downLab, upLab } from './lab.ts';
+import { removeAll, restoreAll, saveAll, withParents } from './snapshot/many.ts';
+import { checkName, failedSuite, runHostCheck, runVmCheck, type CheckResult } from './smoke/checks.ts';
+import { junitXml, tap } from './smoke/report.ts';
+
+const quietLog = { info: () => undefined, warn: () => undefined };
+
+export interface SmokeSummary {
+  lab: string;
+  passed: number;
+  failed: number;
+  total: number;
+  seconds: number;
+  golden?: string;
+  results: CheckResult[];
+  cleanup: string[];
+}
+
+function junitPath(ctx: TaskContext): string | undefined {
+  const f = ctx.opts.junit;
+  if (f === undefined) return undefined;
+  if (typeof f !== 'string' || !f) throw new UsageError('--junit needs a file name');
+  const file = resolve(f);
+  if (!existsSync(dirname(file))) throw new UsageError(`--junit: the folder ${dirname(file)} does not exist`);
+  return file;
+}
+
+export async function smoke(ctx: TaskContext): Promise<number> {
+  const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const junitFile = junitPath(ctx);
+  if (ctx.opts.tap === true && ctx.json) throw new UsageError('--tap and --json both want stdout; pick one');
+  const reuse = ctx.opts.reuse === true;
+  const reset = ctx.opts.reset === true;
+  const places = [...walkVms(lab.vms)];
+  const declared = lab.host.checks.length + places.reduce((n, p) => n + p.vm.checks.length, 0);
+  if (!declared) ctx.out.warn(`lab ${lab.name} declares no checks (host.checks, or checks on a VM); nothing to test`);
+
+  const t0 = Date.now();
+  const results: CheckResult[] = [];
+  const cleanup: string[] = [];
+  let golden: string | undefined;
+
+  // Ctrl-C: stop waiting for the checks, clean up, exit 130.  A second Ctrl-C exits at once.
+  let interrupt: (e: Error) => void = () => undefined;
+  const interrupted = new Promise<never>((_, reject) => (interrupt = reject));
+  interrupted.catch(() => undefined);
+  let sigints = 0;
+  const onSigint = () => {
+    if (++sigints > 1) process.exit(130);
+    ctx.out.warn('interrupted: cleaning up (Ctrl-C again to leave the lab as it is)');
+    interrupt(new UsageError('interrupted'));
+  };
+  process.on('SIGINT', onSigint);
+  let wasInterrupted = false;
+  try {
+    await Promise.race([run(), interrupted]).catch((err) => {
+      if ((err as Error).message === 'interrupted') wasInterrupted = true;
+      else throw err;
+    });
+  } finally {
+    // Always: the golden snapshot off the disks, the lab down (unless --reuse).
+    if (golden) {
+      const name = golden;
+      await withParents(lab, (parents) => removeAll(lab, places, parents, name))
+        .then(() => cleanup.push(`golden snapshot ${name} removed`))
+        .catch((err) => ctx.out.warn(`could not remove the golden snapshot ${name}: ${(err as Error).message}`));
+    }
+    if (!reuse) {
+      const steps = await downLab(lab).catch((err) => {
+        ctx.out.warn(`down ${lab.name} failed: ${(err as Error).message}`);
+        return [];
+      });
+      cleanup.push(`${lab.name} down: ${steps.map((s) => `${s.vm} ${s.how}`).join(', ')}`);
+    }
+    process.off('SIGINT', onSigint);
+  }
+
+  async function run(): Promise<void> {
+    const list = progressList<Record<string, never>>(
+      [
+        {
+          title: reuse ? `reuse ${lab.name} (up what is not running)` : `up ${lab.name}`,
+          task: async (_, task) => {
+            const steps = await upLab(lab, { quiet: true, warn: ctx.out.warn });
+            task.title = `${lab.name} up: ${steps.map((s) => `${s.vm} ${s.action}${s.action === 'booted' ? ` in ${s.seconds.toFixed(1)} s` : ''}`).join(', ')}`;
+          },
+        },
+        {
+          title: 'golden snapshot of every VM',
+          task: async (_, task) => {
+            const steps = await withParents(lab, (parents) => saveAll(lab, places, parents, quietLog));
+            golden = steps[0]?.name;
+            task.title = `golden snapshot ${golden} (${steps.map((s) => `${s.vm} ${s.seconds.toFixed(1)} s`).join(', ')})`;
+          },
+        },
+        ...(lab.host.checks.length ? [suiteTask('host', 0, () => hostSuite(lab))] : []),
+        ...layers(places).map(([depth, layer]): ListrTask<Record<string, never>> => ({
+          title: `layer ${depth}: ${layer.map((p) => p.vm.name).join(', ')}`,
+          task: (_, task) =>
+            task.newListr(
+              layer.filter((p) => p.vm.checks.length).map((p) => suiteTask(p.vm.name, depth, () => vmSuite(lab, p, reset && golden ? golden : undefined))),
+              { concurrent: true, exitOnError: false },
+            ),
+        })),
+      ],
+      { quiet: ctx.quiet },
+    );
+    try {
+      await list.run();
+    } catch (err) {
+      // The lab did not come up or could not be snapshotted: every check not yet run fails with why.
+      const ran = new Set(results.map((r) => `${r.suite}/${r.check}`));
+      const why = `not run: ${(err as Error).message.split('\n')[0]}`;
+      for (const c of lab.host.checks) if (!ran.has(`host/${c.name}`)) results.push(...failedSuite('host', 0, [c], why));
+      for (const p of places) results.push(...failedSuite(p.vm.name, p.depth, p.vm.checks.filter((c) => !ran.has(`${p.vm.name}/${checkName(c)}`)), why));
+      ctx.out.warn(why);
+    }
+  }
+
+  function suiteTask(suite: string, layer: number, runSuite: () => Promise<CheckResult[]>): ListrTask<Record<string, never>> {
+    return {
+      title: `${suite}: checks`,
+      task: async (_, task) => {
+        const got = await runSuite().catch((err: Error) => failedSuite(suite, layer, suite === 'host' ? lab.host.checks : places.find((p) => p.vm.name === suite)!.vm.checks, err.message));
+        results.push(...got);
+        const bad = got.filter((r) => !r.ok);
+        task.output = got.map((r) => `${r.ok ? 'pass' : 'FAIL'} ${r.check} (${r.seconds.toFixed(1)} s)${r.ok ? '' : `: ${r.message}`}`).join('\n');
+        task.title = `${suite}: ${got.length - bad.length}/${got.length} checks passed`;
+        if (bad.length) throw new Error(`${suite}: ${bad.map((b) => b.check).join(', ')} failed`);
+      },
+      rendererOptions: { persistentOutput: true },
+    };
+  }
+
+  const seconds = (Date.now() - t0) / 1000;
+  const passed = results.filter((r) => r.ok).length;
+  const summary: SmokeSummary = { lab: lab.name, passed, failed: results.length - passed, total: results.length, seconds, golden, results, cleanup };
+  if (junitFile) {
+    // Written whole, then renamed: a CI step never reads half a report.
+    mkdirSync(dirname(junitFile), { recursive: true });
+    writeFileSync(`${junitFile}.tmp`, junitXml(lab.name, results));
+    renameSync(`${junitFile}.tmp`, junitFile);
+    ctx.out.info(`JUnit report: ${junitFile}`);
+  }
+  if (ctx.opts.tap === true) process.stdout.write(tap(results) + '\n');
+  else
+    ctx.out.result(summary, () =>
+      [
+        ...results.map((r) => `${r.ok ? 'ok  ' : 'FAIL'} ${r.suite}: ${r.check} (${r.seconds.toFixed(1)} s)${r.ok ? '' : ` — ${r.message}`}`),
+        `smoke ${lab.name}: ${passed}/${results.length} checks passed in ${seconds.toFixed(1)} s`,
+      ].join('\n'),
+    );
+  if (wasInterrupted) return 130;
+  return passed === results.length && results.length === declared ? 0 : 1;
+}
+
+async function hostSuite(lab: LabResolved): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const c of lab.host.checks) out.push(await runHostCheck(c));
+  return out;
+}
+
+/** A VM's suite: back to the golden state first (with --reset), then its checks in order. */
+async function vmSuite(lab: LabResolved, place: VmPlace, resetTo?: string): Promise<CheckResult[]> {
+  if (resetTo) await withParents(lab, (parents) => restoreAll(lab, [place], parents, quietLog, resetTo));
+  const g = await connectPlace(lab, place, 30_000);
+  try {
+    const out: CheckResult[] = [];
+    for (const c of place.vm.checks) out.push(await runVmCheck(c, place.vm, place.depth, g));
+    return out;
+  } finally {
+    g.close();
+  }
+}
+
+function layers(places: VmPlace[]): Array<[number, VmPlace[]]> {
+  const depths = [...new Set(places.map((p) => p.depth))].sort((a, b) => a - b);
+  return depths.map((d) => [d, places.filter((p) => p.depth === d)] as [number, VmPlace[]]).filter(([, l]) => l.some((p) => p.vm.checks.length));
+}
