@@ -184,6 +184,13 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/guest-access.ts')).cp(ctx),
   },
   {
+    name: 'explain',
+    doc: 'Show the QEMU command line a VM boots with, section by section: what each part does and why this value',
+    args: [vm],
+    options: [labOpt, { name: 'shell', type: 'boolean', doc: 'print it as a command line to paste into sh, every word quoted' }, ...chartFlags],
+    run: async (ctx) => (await import('./tasks/explain.ts')).run(ctx),
+  },
+  {
     name: 'smoke',
     doc: 'CI smoke test: up the lab, snapshot a golden state, run every check in the spec layer by layer, then down (always)',
     args: [{ ...lab, optional: true }],

@@ -1,6 +1,6 @@
 // Spec + host probe + paths → QEMU argv.  Pure: no files read, nothing spawned.
 // Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
-// `explain` (later) prints them, so the docs and the command line cannot drift apart.
+// `explain` prints them, so the docs and the command line cannot drift apart.
 import { forwardsOf, type VmResolved } from './resolve.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { expandPath, type KitPaths } from './paths.ts';
@@ -71,7 +71,8 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   add('machine', ['-machine', `type=${vm.machine},accel=${accel.accel}`], `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`);
 
   // CPU model and count.
-  add('cpu', ['-cpu', cpu.model], cpu.why);
+  const fallback = accel.accel === 'tcg' && vm.accel === 'auto' ? `KVM is ${kvm.state} here (${kvm.reason.split(':')[0]}): ` : '';
+  add('cpu', ['-cpu', cpu.model], `${fallback}${cpu.why}`);
   add('smp', ['-smp', String(vm.cpus)], `${vm.cpus} virtual CPU${vm.cpus === 1 ? '' : 's'}`);
 
   // Memory in MiB.

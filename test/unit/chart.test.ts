@@ -3,9 +3,6 @@
 // read the diff before committing).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
 import { renderBars, bar } from '../../tasks/chart/bar.ts';
 import { sparkline } from '../../tasks/chart/sparkline.ts';
 import { renderTable } from '../../tasks/chart/table.ts';
@@ -13,14 +10,8 @@ import { renderTree } from '../../tasks/chart/tree.ts';
 import { renderBox } from '../../tasks/chart/box.ts';
 import { chartOptions, glyphs, type ChartOptions } from '../../tasks/chart/style.ts';
 import { truncate, width } from '../../tasks/chart/text.ts';
+import { golden } from '../helpers/golden.ts';
 
-const GOLDEN = join(PROJECT_ROOT, 'test/golden');
-
-function golden(name: string, actual: string) {
-  const file = join(GOLDEN, `${name}.txt`);
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, actual + '\n');
-  assert.equal(actual + '\n', readFileSync(file, 'utf8'), `${name} differs from its golden file`);
-}
 
 const shapes: Record<string, (o: ChartOptions) => string> = {
   bars: (o) =>

@@ -1,0 +1,22 @@
+// `explain VM`: the QEMU command line a boot would run, section by section with what each
+// part does and why this value (the notes live beside the code that emits each section).
+// `--json`: [{section, args, note}]; `--shell`: a command line to paste into sh.
+import type { TaskContext } from './kit/registry.ts';
+import { UsageError } from './kit/errors.ts';
+import { loadVm } from './kit/load.ts';
+import { explainVm } from './explain/plan.ts';
+import { renderFlow, shellCommand } from './explain/render.ts';
+import { options } from './charts.ts';
+
+export async function run(ctx: TaskContext): Promise<void> {
+  const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
+  if (ctx.opts.shell === true && ctx.json) throw new UsageError('--shell and --json both want stdout; pick one');
+  const e = await explainVm(lab, place);
+  if (ctx.opts.shell === true) {
+    ctx.out.result(e, shellCommand(e.binary, e.plan.flatMap((s) => s.args)));
+    return;
+  }
+  const where = place.depth === 1 ? 'this host' : `inside ${place.parent!.name}`;
+  const title = `Parameters flow: ${e.vm} (lab ${e.lab}) — QEMU ${where}; KVM ${e.kvm.state}: ${e.kvm.reason}`;
+  ctx.out.result(e.plan, () => renderFlow(title, e.plan, options(ctx)));
+}

@@ -1,0 +1,73 @@
+// The inputs `boot` and `nest` give qemuArgs, gathered without booting anything: the host
+// probe (or, for a nested VM, its parent's), the VM's state paths, the image paths, the
+// lab key.  So `explain` shows the argv a boot would run, not a look-alike.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KvmVerdict } from '../kit/host-probe.ts';
+import { probeHost } from '../kit/host-probe.ts';
+import { kitPaths, stateRoot } from '../kit/paths.ts';
+import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../kit/qemu-args.ts';
+import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
+import { innerPaths, probeParent, qmpPortOf } from '../kit/nested.ts';
+import { connectPlace } from '../kit/target.ts';
+import { buildImage, imagePaths } from '../image/build.ts';
+import { GUEST_IMAGE_DIR } from '../image/nest.ts';
+
+export interface Explained {
+  vm: string;
+  lab: string;
+  depth: number;
+  binary: string;
+  kvm: KvmVerdict;
+  /** Where the KVM verdict comes from: this host, a probe inside the parent, or what the parent's CPU model implies. */
+  kvmSource: 'host' | 'parent-probe' | 'parent-cpu';
+  plan: ArgSection[];
+}
+
+/** The lab's public key when it exists; explain never makes keys. */
+function labPublicKey(lab: string): string | undefined {
+  const file = join(stateRoot(), lab, 'ssh', 'id_ed25519.pub');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}
+
+/** A stopped parent cannot be probed: its CPU model says whether children will see svm/vmx. */
+function impliedByParent(parent: VmPlace, hostKvm: KvmVerdict): KvmVerdict {
+  const accel = parent.vm.accel === 'tcg' || (parent.vm.accel === 'auto' && hostKvm.state !== 'usable') ? 'tcg' : 'kvm';
+  const cpu = chooseCpu(parent.vm, accel).model;
+  if (cpu === 'max' || /\+(svm|vmx)/.test(cpu) || (cpu.startsWith('host') && hostKvm.state === 'usable' && hostKvm.nested))
+    return { state: 'usable', vendor: cpu === 'max' || cpu.includes('svm') ? 'amd' : hostKvm.state === 'usable' ? hostKvm.vendor : 'intel', nested: false, reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes virtualization (probed for real when it boots)` };
+  return { state: 'absent', reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes no virtualization`, hint: 'give the parent -cpu max (TCG) or host with nesting (KVM)' };
+}
+
+export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeParents?: boolean } = {}): Promise<Explained> {
+  const host = await probeHost();
+  const binary = host.qemu.path ?? 'qemu-system-x86_64';
+  const vm = place.vm;
+  const authorizedKey = labPublicKey(lab.name);
+  if (place.depth === 1) {
+    const inputs: ArgInputs = { ...kitPaths(lab.name, vm.name), authorizedKey };
+    const boot = vm.boot;
+    if (typeof boot === 'object' && 'image' in boot) {
+      const ip = imagePaths(await buildImage(boot.image, { quiet: true }));
+      inputs.images = { [boot.image]: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } };
+    }
+    return { vm: vm.name, lab: lab.name, depth: 1, binary, kvm: host.kvm, kvmSource: 'host', plan: qemuPlan(vm, host.kvm, inputs) };
+  }
+  const parent = findVm(lab, place.parent!.name)!;
+  let kvm: KvmVerdict | undefined;
+  if (opts.probeParents !== false) {
+    const g = await connectPlace(lab, parent, 3000).catch(() => undefined);
+    if (g) {
+      kvm = await probeParent(g).then((p) => p.kvm, () => undefined).finally(() => g.close());
+    }
+  }
+  const inputs: ArgInputs = {
+    home: '/root',
+    vm: innerPaths(lab.name, vm.name),
+    images: { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } },
+    authorizedKey,
+    qmpTcpPort: qmpPortOf(place),
+  };
+  const verdict = kvm ?? impliedByParent(parent, host.kvm);
+  return { vm: vm.name, lab: lab.name, depth: place.depth, binary: 'qemu-system-x86_64', kvm: verdict, kvmSource: kvm ? 'parent-probe' : 'parent-cpu', plan: qemuPlan(vm, verdict, inputs) };
+}
