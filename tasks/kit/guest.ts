@@ -90,7 +90,24 @@ export class Guest {
     });
   }
 
-  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+  /**
+   * Runs a command.  A refused exec request (ssh2's "Unable to exec": the server turned the
+   * channel down, so the command never started — dropbear does that now and then while a
+   * previous channel is still closing) is asked again, up to three times.
+   */
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.execOnce(command, opts);
+      } catch (err) {
+        const stdinUsed = opts.stdin !== undefined && typeof opts.stdin !== 'string';
+        if (attempt >= 3 || stdinUsed || !/Unable to exec/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
+  private execOnce(command: string, opts: ExecOptions): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, opts.pty ? { pty: true } : {}, (err, stream: ClientChannel) => {
         if (err) return reject(err);
@@ -139,7 +156,7 @@ export class Guest {
     try {
       await new Promise<void>((resolve, reject) => s.fastPut(local, remote, (err) => (err ? reject(err) : resolve())));
     } finally {
-      s.end();
+      await endSftp(s);
     }
   }
 
@@ -148,7 +165,7 @@ export class Guest {
     try {
       await new Promise<void>((resolve, reject) => s.fastGet(remote, local, (err) => (err ? reject(err) : resolve())));
     } finally {
-      s.end();
+      await endSftp(s);
     }
   }
 
@@ -159,6 +176,18 @@ export class Guest {
 }
 
 /** Quotes a word for a POSIX shell on the guest. */
+/** Ends an SFTP session and waits (up to 2 s) until its channel is closed, so the next request finds it gone. */
+function endSftp(s: import('ssh2').SFTPWrapper): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    s.end();
+  });
+}
+
 export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

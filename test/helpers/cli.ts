@@ -12,6 +12,7 @@ export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: str
     encoding: 'utf8',
     input: opts.input ?? '',
     env: { ...process.env, ...opts.env },
-    timeout: 60_000,
+    // Generous: a lab's `up` under TCG on a loaded 2-core machine can take a minute.
+    timeout: 180_000,
   });
 }
