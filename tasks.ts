@@ -191,6 +191,13 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/explain.ts')).run(ctx),
   },
   {
+    name: 'doc',
+    doc: 'Write a report of the lab to docs/labs/LAB.md and a self-contained LAB.html: tree, allocation, network, parameters flows, snapshots, live stats',
+    args: [{ ...lab, optional: true }],
+    options: [{ name: 'out', type: 'string', doc: 'the folder to write to (default docs/labs)' }],
+    run: async (ctx) => (await import('./tasks/doc.ts')).run(ctx),
+  },
+  {
     name: 'smoke',
     doc: 'CI smoke test: up the lab, snapshot a golden state, run every check in the spec layer by layer, then down (always)',
     args: [{ ...lab, optional: true }],
@@ -199,6 +206,7 @@ export const tasks: TaskDef[] = [
       { name: 'reset', type: 'boolean', doc: 'put each VM back to the golden snapshot before its suite' },
       { name: 'junit', type: 'string', doc: 'write JUnit XML to FILE: one testsuite per VM, one testcase per check' },
       { name: 'tap', type: 'boolean', doc: 'print TAP version 13 on stdout' },
+      { name: 'html', type: 'string', doc: 'write the lab report (as `doc` makes it) to FILE, each check’s result on its VM' },
     ],
     help: 'Checks live in the spec: host.checks (commands run on the host) and checks on each VM: built-ins "ssh", "kvm", "disk", "child-reachable", or {name, run, expect?: {exitCode?, stdout?: regex, within?: seconds}}.  Exit 0 only when every check passes.',
     run: async (ctx) => (await import('./tasks/smoke.ts')).smoke(ctx),

@@ -12,7 +12,9 @@ declare -A NEED=(
   [mkfs.ext4]=e2fsprogs
   [dpkg-deb]=dpkg
   [ss]=iproute2
+  # tests only: the pipeline tests filter with jq; the report tests open HTML in Chromium
   [jq]=jq
+  [chromium]=chromium
 )
 
 missing=()

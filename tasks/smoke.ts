@@ -17,6 +17,7 @@ import { downLab, upLab } from './lab.ts';
 import { removeAll, restoreAll, saveAll, withParents } from './snapshot/many.ts';
 import { checkName, failedSuite, runHostCheck, runVmCheck, type CheckResult } from './smoke/checks.ts';
 import { junitXml, tap } from './smoke/report.ts';
+import { writeReport } from './doc.ts';
 
 const quietLog = { info: () => undefined, warn: () => undefined };
 
@@ -31,18 +32,20 @@ export interface SmokeSummary {
   cleanup: string[];
 }
 
-function junitPath(ctx: TaskContext): string | undefined {
-  const f = ctx.opts.junit;
+/** --junit FILE / --html FILE: checked before anything boots. */
+function outputPath(ctx: TaskContext, flag: 'junit' | 'html'): string | undefined {
+  const f = ctx.opts[flag];
   if (f === undefined) return undefined;
-  if (typeof f !== 'string' || !f) throw new UsageError('--junit needs a file name');
+  if (typeof f !== 'string' || !f) throw new UsageError(`--${flag} needs a file name`);
   const file = resolve(f);
-  if (!existsSync(dirname(file))) throw new UsageError(`--junit: the folder ${dirname(file)} does not exist`);
+  if (!existsSync(dirname(file))) throw new UsageError(`--${flag}: the folder ${dirname(file)} does not exist`);
   return file;
 }
 
 export async function smoke(ctx: TaskContext): Promise<number> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
-  const junitFile = junitPath(ctx);
+  const junitFile = outputPath(ctx, 'junit');
+  const htmlFile = outputPath(ctx, 'html');
   if (ctx.opts.tap === true && ctx.json) throw new UsageError('--tap and --json both want stdout; pick one');
   const reuse = ctx.opts.reuse === true;
   const reset = ctx.opts.reset === true;
@@ -72,6 +75,12 @@ export async function smoke(ctx: TaskContext): Promise<number> {
       if ((err as Error).message === 'interrupted') wasInterrupted = true;
       else throw err;
     });
+    // The lab report, each check's result on its VM, while the lab is still up.
+    if (htmlFile && !wasInterrupted) {
+      await Promise.race([writeReport(lab, { html: htmlFile }, results), interrupted])
+        .then(() => ctx.out.info(`HTML report: ${htmlFile}`))
+        .catch((err) => ctx.out.warn(`could not write the HTML report: ${(err as Error).message}`));
+    }
   } finally {
     // Always: the golden snapshot off the disks, the lab down (unless --reuse).
     if (golden) {

@@ -22,7 +22,7 @@ const TITLES: Record<string, string> = {
   devices: 'Devices',
 };
 
-/** Words of `text` in lines of at most `cols` columns. */
+/** Words of `text` in lines of at most `cols` columns; a word longer than a line is cut. */
 export function wrap(text: string, cols: number): string[] {
   const lines: string[] = [];
   let line = '';
@@ -31,6 +31,10 @@ export function wrap(text: string, cols: number): string[] {
       lines.push(line);
       line = word;
     } else line = line ? `${line} ${word}` : word;
+    while (width(line) > cols) {
+      lines.push(line.slice(0, cols));
+      line = line.slice(cols);
+    }
   }
   if (line) lines.push(line);
   return lines;

@@ -3,7 +3,7 @@
 // up again (idempotent), down, and no QEMU of ours left on the host.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
@@ -121,6 +121,16 @@ describe('a nested lab', () => {
     assert.equal(ok(k('exec', 'n1', '--', 'cat /root/mark')).stdout.trim(), 'parent');
     assert.equal(ok(k('exec', 'n2', '--', 'cat /root/mark')).stdout.trim(), 'child');
     assert.deepEqual(json(k('status', '--json')).map((r: { name: string; state: string }) => [r.name, r.state]), [['n1', 'running'], ['n2', 'running']]);
+  });
+
+  it('documents the running lab: both layers running, with live stats', () => {
+    const out = join(home, 'doc');
+    const r = json(k('doc', '--out', out, '--json'));
+    assert.equal(r.running, 2);
+    const md = readFileSync(join(out, 'nesttest.md'), 'utf8');
+    assert.match(md, /## n1\n\nState: \*\*running\*\*, accelerator tcg\. CPU \d+% busy · memory [\d.]+ \w+ used of/);
+    assert.match(md, /## n2\n\nState: \*\*running\*\* \(nested in n1\), accelerator kvm\. CPU \d+% busy/);
+    assert.match(md, /QEMU runs inside n1; KVM usable: /);
   });
 
   it('reports the child crashed when its QEMU dies inside the parent, while the parent runs on', () => {

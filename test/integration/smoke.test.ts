@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { kit } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab } from '../helpers/vm.ts';
+import { lookAt } from '../helpers/browser.ts';
 
 interface Case {
   '@_name': string;
@@ -34,13 +35,15 @@ describe('smoke', () => {
     }
   });
 
-  it('smoke demo passes every check in all three layers, writes JUnit XML, and leaves nothing running', () => {
+  it('smoke demo passes every check in all three layers, writes JUnit XML and the HTML report, and leaves nothing running', async () => {
     const home = mkdtempSync(join(tmpdir(), 'gc-smoke-'));
     homes.push(home);
     const env = { GRAINCHART_HOME: home };
     const report = join(home, 'report.xml');
-    const r = kit(['smoke', 'demo', '--junit', report, '--json'], { env });
-    assert.equal(r.status, 0, r.stderr);
+    const html = join(home, 'report.html');
+    const r = kit(['smoke', 'demo', '--junit', report, '--html', html, '--json'], { env });
+    // On failure, say which checks failed and why.
+    assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
     const summary = JSON.parse(r.stdout);
     const spec = JSON.parse(kit(['spec', 'demo', '--json']).stdout);
     const declared = spec.host.checks.length + spec.vms[0].checks.length + spec.vms[0].children[0].checks.length;
@@ -50,6 +53,13 @@ describe('smoke', () => {
     assert.deepEqual(suites.map((s) => s['@_name']), ['demo.host', 'demo.l1', 'demo.l2']);
     assert.equal(suites.reduce((n, s) => n + s.testcase.length, 0), declared);
     assert.ok(suites.every((s) => s.testcase.every((c) => c.failure === undefined)));
+    // The report, made while the lab was up: both VMs running, live sparklines, checks on their VM.
+    const look = await lookAt(html, join(home, 'report.png'));
+    assert.deepEqual(look.vms, [{ name: 'l1', state: 'running' }, { name: 'l2', state: 'running' }]);
+    assert.equal(look.svgs.filter((s) => s.label === 'l1 CPU' || s.label === 'l2 memory').length, 2);
+    for (const s of look.svgs) assert.ok(s.width > 50 && s.height > 20, `${s.label}: ${s.width}×${s.height}`);
+    assert.match(look.text, /pass child-reachable/);
+    assert.match(look.text, /pass knows its name/);
     // The golden snapshot is gone and the lab is down.
     assert.match(summary.cleanup.join('\n'), /golden snapshot .* removed/);
     assert.deepEqual(qemusUnder(home), []);
