@@ -191,6 +191,13 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/explain.ts')).run(ctx),
   },
   {
+    name: 'nix-config',
+    doc: 'Render a NixOS guest’s configuration.nix from its spec into nix/VM/ (SSH with the lab key, nesting, Sway, stateVersion)',
+    args: [vm],
+    options: [labOpt, { name: 'out', type: 'string', doc: 'the folder to write VM/configuration.nix in (default nix/)' }],
+    run: async (ctx) => (await import('./tasks/nix-config.ts')).run(ctx),
+  },
+  {
     name: 'doc',
     doc: 'Write a report of the lab to docs/labs/LAB.md and a self-contained LAB.html: tree, allocation, network, parameters flows, snapshots, live stats',
     args: [{ ...lab, optional: true }],

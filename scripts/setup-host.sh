@@ -12,9 +12,11 @@ declare -A NEED=(
   [mkfs.ext4]=e2fsprogs
   [dpkg-deb]=dpkg
   [ss]=iproute2
-  # tests only: the pipeline tests filter with jq; the report tests open HTML in Chromium
+  # tests only: the pipeline tests filter with jq; the report tests open HTML in Chromium;
+  # the nix-config tests parse what they render with the real Nix parser
   [jq]=jq
   [chromium]=chromium
+  [nix-instantiate]=nix-bin
 )
 
 missing=()

@@ -23,6 +23,8 @@ export default defineLab({
       vga: 'virtio',
       ssh: { user: 'nixos' },
       labels: { role: 'guest-vm', desktop: 'sway' },
+      // The seed's configuration.nix, as `nix-config nixos-sway` renders it (nix/nixos-sway/).
+      nixos: { stateVersion: '23.11', bootloader: 'systemd-boot', desktop: 'sway', packages: ['git', 'vim', 'curl', 'htop'] },
       children: [
         {
           name: 'debian',

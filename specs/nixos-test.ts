@@ -19,6 +19,7 @@ export default defineLab({
       display: 'gtk',
       vga: 'virtio',
       ssh: { user: 'nixos' },
+      nixos: { stateVersion: '23.11' },
     },
   ],
 });

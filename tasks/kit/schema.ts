@@ -108,6 +108,20 @@ export const Check = z.union([z.enum(BUILTIN_CHECKS), CommandCheck], {
   error: `must be a built-in check (${BUILTIN_CHECKS.join(', ')}) or {name, run, expect?: {exitCode?, stdout?, within?}}`,
 });
 
+/** What `nix-config` renders for a NixOS guest (see tasks/nix/render.ts). */
+export const NixOs = z.strictObject({
+  stateVersion: z.string().regex(/^\d{2}\.\d{2}$/, { error: 'must be a NixOS release such as "23.11"' }).describe('system.stateVersion: the release the VM was first installed with'),
+  bootloader: z.enum(['systemd-boot', 'grub']).default('systemd-boot').describe('systemd-boot (EFI) or GRUB (BIOS)'),
+  grubDevice: z.string().regex(/^\/dev\/[a-z0-9]+$/, { error: 'must be a disk such as /dev/vda' }).default('/dev/vda').describe('where GRUB goes (grub only)'),
+  desktop: z.enum(['none', 'sway']).default('none').describe('sway: the seed’s Sway desktop with its extra packages'),
+  networkmanager: z.boolean().default(true),
+  timeZone: z.string().regex(/^[A-Za-z_+-]+(\/[A-Za-z0-9_+-]+)*$/, { error: 'must be an IANA time zone such as Europe/Berlin' }).optional(),
+  packages: z
+    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/, { error: 'must be a nixpkgs attribute such as htop or python3Packages.pip' }))
+    .default([])
+    .describe('extra nixpkgs attributes for environment.systemPackages'),
+});
+
 const vmFields = {
   name,
   title: z.string().max(200).optional().describe('display name, passed to QEMU -name'),
@@ -130,6 +144,7 @@ const vmFields = {
   ssh: Ssh.default({ user: 'root' }),
   labels: z.record(z.string(), z.string()).default({}),
   checks: z.array(Check).default([]).describe('what `smoke` checks in this VM'),
+  nixos: NixOs.optional().describe('a NixOS guest: what `nix-config` renders into nix/VM/configuration.nix'),
 };
 
 const VmBase = z.strictObject(vmFields);
@@ -168,4 +183,5 @@ export type VmParsed = z.output<typeof Vm>;
 export type BootSpec = z.output<typeof Boot>;
 export type DiskSpec = z.output<typeof Disk>;
 export type CheckSpec = z.output<typeof Check>;
+export type NixOsSpec = z.output<typeof NixOs>;
 export type CommandCheckSpec = z.output<typeof CommandCheck>;
