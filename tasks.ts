@@ -54,7 +54,8 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'image',
-    doc: 'Build the embedded tiny guest image from Debian packages (cached by content hash)',
+    doc: 'Build a kit image from Debian packages (cached by content hash): tiny (default), tiny-nest, or debian (mmdebstrap, systemd, OpenSSH, cloud-init)',
+    args: [{ name: 'NAME', doc: 'tiny, tiny-nest or debian', optional: true }],
     options: [{ name: 'force', type: 'boolean', doc: 'rebuild even when the cache has it' }],
     run: async (ctx) => (await import('./tasks/image.ts')).run(ctx),
   },

@@ -11,6 +11,9 @@ declare -A NEED=(
   [cpio]=cpio
   [mkfs.ext4]=e2fsprogs
   [dpkg-deb]=dpkg
+  # cloud images: the NoCloud seed ISO; `image debian`
+  [genisoimage]=genisoimage
+  [mmdebstrap]=mmdebstrap
   [ss]=iproute2
   # tests only: the pipeline tests filter with jq; the report tests open HTML in Chromium;
   # the nix-config tests parse what they render with the real Nix parser

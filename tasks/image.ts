@@ -1,10 +1,27 @@
-// `image`: build (or find in the cache) the embedded tiny guest image.
+// `image [tiny|tiny-nest|debian]`: build (or find in the cache) one of the kit's images.
 import type { TaskContext } from './kit/registry.ts';
-import { buildTinyImage, imagePaths } from './image/build.ts';
+import { UsageError } from './kit/errors.ts';
+import { buildImage, buildTinyImage, imagePaths } from './image/build.ts';
+import { buildDebianImage } from './image/debian.ts';
 import { formatBytes } from './kit/size.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
+  const name = ctx.args[0] ?? 'tiny';
+  if (!['tiny', 'tiny-nest', 'debian'].includes(name)) throw new UsageError(`no image named ${JSON.stringify(name)}`, 'images: tiny, tiny-nest, debian');
   const started = Date.now();
+  if (name === 'debian') {
+    const img = await buildDebianImage({ quiet: ctx.quiet, force: ctx.opts.force === true });
+    const seconds = (Date.now() - started) / 1000;
+    ctx.out.result({ ...img, seconds }, () =>
+      [`debian image ${img.hash}${img.cached ? ' (cached)' : ''} in ${img.dir}`, `  kernel     ${img.kernelVersion}`, `  root disk  ${img.rootDisk}`, `  ${img.cached ? 'looked up' : 'built'} in ${seconds.toFixed(1)} s`, '  boot it with boot: { cloudImage: "debian" }'].join('\n'),
+    );
+    return;
+  }
+  if (name === 'tiny-nest') {
+    const img = await buildImage('tiny-nest', { quiet: ctx.quiet, force: ctx.opts.force === true });
+    ctx.out.result({ ...img, paths: imagePaths(img) }, `tiny-nest image ${img.hash}${img.cached ? ' (cached)' : ''} in ${img.dir}`);
+    return;
+  }
   const img = await buildTinyImage({ quiet: ctx.quiet, force: ctx.opts.force === true });
   const seconds = (Date.now() - started) / 1000;
   const paths = imagePaths(img);

@@ -7,6 +7,7 @@ export function describeBoot(vm: VmResolved): string {
   const b = vm.boot;
   if (b === 'disk') return 'boot disk';
   if ('iso' in b) return `boot iso ${b.iso}`;
+  if ('cloudImage' in b) return `cloud image ${b.cloudImage}`;
   if ('kernel' in b) return `boot kernel ${b.kernel}`;
   return `image ${b.image}`;
 }

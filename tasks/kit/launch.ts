@@ -25,6 +25,7 @@ import { progressList } from './progress.ts';
 import { stageTasks, type Stage } from './readiness.ts';
 import { buildImage, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { stopQemu } from './shutdown.ts';
+import { prepareCloudImage } from '../cloud/prepare.ts';
 
 export interface BootOptions {
   quiet?: boolean;
@@ -135,7 +136,9 @@ async function readBanner(dial: Dial, timeoutMs: number, sockets: Set<Duplex>): 
  * `attemptMs`, at most 4 at once),
  * without waiting for the older ones, catches sshd soon after it listens.
  */
-export function bannerPoller(dial: Dial, attemptMs = 500) {
+export function bannerPoller(dial: Dial, attemptMs = 500, pace: { gapMs?: number; max?: number } = {}) {
+  const gapMs = pace.gapMs ?? 100;
+  const max = pace.max ?? 4;
   const sockets = new Set<Duplex>();
   let found: { banner: string; sock: Duplex } | undefined;
   let lastError = 'no answer yet';
@@ -143,7 +146,7 @@ export function bannerPoller(dial: Dial, attemptMs = 500) {
   return {
     poll: async (): Promise<string | undefined> => {
       // Few and staggered: every connection that reaches sshd costs the guest a fork.
-      if (!found && sockets.size < 4 && Date.now() - lastStart >= 100) {
+      if (!found && sockets.size < max && Date.now() - lastStart >= gapMs) {
         lastStart = Date.now();
         readBanner(dial, attemptMs, sockets).then(
           (b) => {
@@ -193,14 +196,18 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
   const accel = chooseAccel(vm, probe.kvm);
   const forwards = forwardsOf(vm);
   const sshForward = forwards.find((f) => f.guest === 22 && f.proto === 'tcp');
-  const budgetMs = bootBudgetMs(accel.accel, probe, opts.timeoutS);
+  const isCloud = typeof vm.boot === 'object' && 'cloudImage' in vm.boot;
+  // A full distribution with cloud-init under TCG takes minutes, not seconds.
+  const budgetMs = bootBudgetMs(accel.accel, probe, opts.timeoutS) * (isCloud && opts.timeoutS === undefined ? 4 : 1);
   const kvmUnusableHint = accel.accel === 'kvm' && probe.kvm.state !== 'usable' ? `KVM is ${probe.kvm.state} here (${probe.kvm.reason}): set accel: auto or tcg for ${vm.name}` : undefined;
 
   const c = {} as { args: string[]; pid: number; started: number; metrics: BootMetrics; uname: string; hostKey?: string; image?: VmState['image'] };
   c.metrics = {};
   const deadline = () => c.started + budgetMs;
 
-  const banners = sshForward ? bannerPoller(tcpDial(sshForward.bind, sshForward.host)) : undefined;
+  // OpenSSH in a full distribution forks a process per connection and refuses past
+  // MaxStartups: there, fewer, longer, slower attempts (the tiny guest's dropbear answers at once).
+  const banners = sshForward ? bannerPoller(tcpDial(sshForward.bind, sshForward.host), isCloud ? 8000 : 500, isCloud ? { gapMs: 2000, max: 2 } : {}) : undefined;
   const stages: Stage[] = [
     {
       description: 'QEMU process is alive',
@@ -263,6 +270,25 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
               }
             },
           },
+          // A cloud image is ready when cloud-init has done its work (users, keys, packages).
+          ...(isCloud
+            ? [
+                {
+                  description: 'cloud-init finished',
+                  hint: 'cloud-init has not finished: see the serial log, or run `cloud-init status --long` in the guest (exec VM -- cloud-init status --long)',
+                  maxMs: 600_000,
+                  check: async () => {
+                    const target = { name: vm.name, host: sshForward.bind, port: sshForward.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! };
+                    const g = await Guest.connect(target, 5000);
+                    try {
+                      return (await g.exec('test -f /var/lib/cloud/instance/boot-finished')).code === 0 || undefined;
+                    } finally {
+                      g.close();
+                    }
+                  },
+                },
+              ]
+            : []),
         ]
       : []),
   ];
@@ -380,6 +406,10 @@ async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: 
     }
     hostKey = img.hostKeyPub;
     image = { hash: img.hash, hostKeyPub: img.hostKeyPub, dir: img.dir };
+  } else if (typeof boot === 'object' && 'cloudImage' in boot) {
+    const cloud = await prepareCloudImage(lab.name, vm, boot, paths, keys.publicKey, opts.fresh === true);
+    inputs.cloud = cloud.inputs;
+    hostKey = cloud.hostKey;
   } else if (vm.disk) {
     const file = expandPath(vm.disk.file, paths);
     if (!existsSync(file)) {

@@ -31,6 +31,8 @@ export interface ArgInputs extends KitPaths {
   qmpTcpPort?: number;
   /** "ssh-ed25519 AAAA…": handed to kit images on the kernel command line. */
   authorizedKey?: string;
+  /** Cloud-image boots: the NoCloud seed ISO, and the kernel and initramfs when booted directly. */
+  cloud?: { seed: string; kernel?: string; initrd?: string };
 }
 
 /** The per-VM copy-on-write root disk of an image boot, in the VM's state folder. */
@@ -89,7 +91,17 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   add('disk', disk, vm.disk ? `${vm.disk.format} image on ${vm.disk.interface === 'virtio' ? 'virtio, the fastest paravirtual disk' : vm.disk.interface}` : 'no disk');
 
   if (boot === 'disk') add('boot', ['-boot', 'c'], 'boot from the first disk');
-  else if ('iso' in boot) add('boot', ['-boot', 'd'], 'boot from the CD-ROM (installer)');
+  else if ('cloudImage' in boot) {
+    const c = p.cloud;
+    if (!c) throw new Error('cloud-image boots need the seed (and kernel) paths in ArgInputs.cloud');
+    const args = ['-drive', `file=${optValue(imageRootDisk(p))},format=qcow2,if=virtio`, '-drive', `file=${optValue(c.seed)},format=raw,if=virtio,readonly=on`];
+    if (c.kernel) {
+      args.push('-kernel', c.kernel);
+      if (c.initrd) args.push('-initrd', c.initrd);
+      args.push('-append', ['root=/dev/vda', 'rw', 'console=ttyS0', 'quiet', ...(boot.append ? [boot.append] : [])].join(' '));
+    } else args.push('-boot', 'c');
+    add('boot', args, `cloud image on a qcow2 overlay (the image itself is never written), with a cloud-init NoCloud seed (user, lab key, host key) as a read-only disk${c.kernel ? '; direct kernel boot' : '; its own boot loader'}`);
+  } else if ('iso' in boot) add('boot', ['-boot', 'd'], 'boot from the CD-ROM (installer)');
   else if ('kernel' in boot) {
     const args = ['-kernel', expandPath(boot.kernel, p)];
     if (boot.initrd) args.push('-initrd', expandPath(boot.initrd, p));

@@ -71,8 +71,20 @@ export const ImageBoot = z.strictObject({
   root: z.enum(['disk', 'ram']).default('disk').describe('disk: a qcow2 overlay on the image (snapshots work); ram: the initramfs only'),
   append: z.string().optional().describe('extra kernel command-line words'),
 });
-export const Boot = z.union([z.literal('disk'), KernelBoot, IsoBoot, ImageBoot], {
-  error: 'must be "disk", {kernel, initrd?, append?}, {iso}, or {image: "tiny"}',
+/**
+ * A cloud image (Debian/Ubuntu genericcloud, or the kit's own `debian`): booted from a
+ * qcow2 overlay (the image itself is never written) with a cloud-init NoCloud seed that
+ * brings the spec's user, the lab's key and a host key the kit pins.
+ */
+export const CloudImageBoot = z.strictObject({
+  cloudImage: filePath.describe('the image: a file path, or "debian" for the kit’s own (image debian)'),
+  kernel: filePath.optional().describe('boot this kernel directly (images without a boot loader)'),
+  initrd: filePath.optional(),
+  append: z.string().optional().describe('extra kernel command-line words (with kernel)'),
+  size: size('B').optional().describe('grow the overlay to this virtual size, e.g. "20G"'),
+});
+export const Boot = z.union([z.literal('disk'), KernelBoot, IsoBoot, ImageBoot, CloudImageBoot], {
+  error: 'must be "disk", {kernel, initrd?, append?}, {iso}, {image: "tiny"}, or {cloudImage}',
 });
 
 export const Ssh = z.strictObject({

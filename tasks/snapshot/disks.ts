@@ -9,7 +9,7 @@ export function snapshotDisks(vm: VmResolved, paths: { home: string; vm: VmPaths
   const files: string[] = [];
   const boot = vm.boot;
   const imageBoot = typeof boot === 'object' && 'image' in boot ? boot : undefined;
-  if (imageBoot?.root === 'disk') files.push(imageRootDisk(paths));
+  if (imageBoot?.root === 'disk' || (typeof boot === 'object' && 'cloudImage' in boot)) files.push(imageRootDisk(paths));
   if (vm.disk) {
     if (vm.disk.format !== 'qcow2')
       throw new UsageError(`${vm.name} cannot be snapshotted: its disk ${vm.disk.file} is ${vm.disk.format}, and only qcow2 holds snapshots`, 'convert it: qemu-img convert -O qcow2 IN OUT, and set disk.format: "qcow2"');

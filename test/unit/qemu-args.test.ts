@@ -149,3 +149,19 @@ describe('qemuArgs details', () => {
     assert.equal(args[args.indexOf('-vnc') + 1], '127.0.0.1:0,to=99');
   });
 });
+
+describe('qemuArgs for cloud images', () => {
+  const cloudVm = (boot: object) => resolveLab({ name: 'c', vms: [{ name: 'c1', memory: 1024, boot, network: { sshPort: 2500 } }] }, BIG_HOST, 't').vms[0]!;
+  const cloudInputs = (kernel?: string) => ({ ...inputs('c', 'c1'), cloud: { seed: `${STATE}/c/c1/seed.iso`, ...(kernel ? { kernel, initrd: '/k/initrd.img' } : {}) } });
+  it('boots the overlay with the NoCloud seed as a read-only disk, by its own boot loader', () => {
+    const args = qemuArgs(cloudVm({ cloudImage: '~/images/debian-12-genericcloud-amd64.qcow2' }), KVM_PVM, cloudInputs());
+    const i = args.indexOf('-drive');
+    assert.deepEqual(args.slice(i, i + 6), ['-drive', `file=${STATE}/c/c1/root.qcow2,format=qcow2,if=virtio`, '-drive', `file=${STATE}/c/c1/seed.iso,format=raw,if=virtio,readonly=on`, '-boot', 'c']);
+    assert.ok(!args.includes('-kernel'));
+  });
+  it('boots a kernel directly when given (the kit’s debian image), root on the overlay', () => {
+    const args = qemuArgs(cloudVm({ cloudImage: 'debian', append: 'systemd.log_level=info' }), KVM_PVM, cloudInputs('/k/vmlinuz'));
+    assert.deepEqual(args.slice(args.indexOf('-kernel'), args.indexOf('-kernel') + 6), ['-kernel', '/k/vmlinuz', '-initrd', '/k/initrd.img', '-append', 'root=/dev/vda rw console=ttyS0 quiet systemd.log_level=info']);
+    assert.ok(!args.includes('-boot'));
+  });
+});
