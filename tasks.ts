@@ -72,6 +72,13 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/boot.ts')).boot(ctx),
   },
   {
+    name: 'install',
+    doc: 'Boot a VM from an installer ISO (CD first, once; then its disk) with a screen: GTK where there is a display, else VNC on 127.0.0.1',
+    args: [vm],
+    options: [labOpt, { name: 'iso', type: 'string', doc: 'the installer ISO' }],
+    run: async (ctx) => (await import('./tasks/install.ts')).install(ctx),
+  },
+  {
     name: 'stop',
     doc: 'Stop a VM: ACPI power-off, then QMP quit, then signals to its own QEMU only',
     args: [vm],

@@ -14,6 +14,8 @@ declare -A NEED=(
   # cloud images: the NoCloud seed ISO; `image debian`
   [genisoimage]=genisoimage
   [mmdebstrap]=mmdebstrap
+  # firmware: uefi
+  [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
   [ss]=iproute2
   # tests only: the pipeline tests filter with jq; the report tests open HTML in Chromium;
   # the nix-config tests parse what they render with the real Nix parser
@@ -24,7 +26,9 @@ declare -A NEED=(
 
 missing=()
 for cmd in "${!NEED[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+  # A command on PATH, or (for data packages such as ovmf) a file that must exist.
+  if [[ $cmd == /* ]]; then [ -e "$cmd" ] || missing+=("${NEED[$cmd]}")
+  else command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}"); fi
 done
 # Debian builds QEMU's TCG accelerator as a module; without it no guest runs on a host without KVM.
 if command -v qemu-system-x86_64 >/dev/null 2>&1 && [ -d /usr/lib/x86_64-linux-gnu/qemu ] \

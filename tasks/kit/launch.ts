@@ -26,6 +26,7 @@ import { stageTasks, type Stage } from './readiness.ts';
 import { buildImage, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { stopQemu } from './shutdown.ts';
 import { prepareCloudImage } from '../cloud/prepare.ts';
+import { prepareFirmware } from './firmware.ts';
 
 export interface BootOptions {
   quiet?: boolean;
@@ -74,7 +75,7 @@ function ourVmOnPort(port: number): string | undefined {
   return undefined;
 }
 
-async function checkPorts(forwards: Forward[]): Promise<void> {
+export async function checkPorts(forwards: Forward[]): Promise<void> {
   for (const f of forwards) {
     if (f.proto !== 'tcp') continue;
     if (await portFree(f.bind, f.host)) continue;
@@ -389,6 +390,7 @@ async function prepare(lab: LabResolved, place: VmPlace, paths: KitPaths, opts: 
   const inputs: ArgInputs = { ...paths, authorizedKey: keys.publicKey };
   let hostKey: string | undefined;
   let image: VmState['image'];
+  await prepareFirmware(vm, paths);
   const boot = vm.boot;
   if (typeof boot === 'object' && 'image' in boot) {
     const current = await buildImage(boot.image, { quiet: true });
@@ -442,7 +444,7 @@ async function imageOfOverlay(name: string, overlay: string, current: BuiltImage
 }
 
 /** Starts QEMU daemonized; its own errors go to qemu.stderr, which -daemonize would otherwise lose. */
-async function launch(paths: KitPaths, probe: HostProbe, args: string[]): Promise<void> {
+export async function launch(paths: KitPaths, probe: HostProbe, args: string[]): Promise<void> {
   cleanRuntimeFiles(paths.vm);
   // QEMU would create the serial log 0640; made here first, it keeps 0600.
   closeSync(openSync(paths.vm.serial, 'w', 0o600));

@@ -35,6 +35,11 @@ export interface ArgInputs extends KitPaths {
   cloud?: { seed: string; kernel?: string; initrd?: string };
 }
 
+/** UEFI firmware from Debian's ovmf package (4 MiB flash), and each VM's own variable store. */
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+export const efiVars = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/efivars.qcow2`;
+
 /** The per-VM copy-on-write root disk of an image boot, in the VM's state folder. */
 export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/root.qcow2`;
 
@@ -71,6 +76,11 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
 
   // Machine: the chipset, with the accelerator chosen per layer.
   add('machine', ['-machine', `type=${vm.machine},accel=${accel.accel}`], `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`);
+
+  // Firmware: SeaBIOS is QEMU's default; UEFI is two flash chips, the code read-only and
+  // the variables this VM's own (qcow2, so snapshots take it along).
+  if (vm.firmware === 'uefi')
+    add('firmware', ['-drive', `if=pflash,format=raw,readonly=on,file=${optValue(OVMF_CODE)}`, '-drive', `if=pflash,format=qcow2,file=${optValue(efiVars(p))}`], 'UEFI: OVMF from Debian’s ovmf package, with this VM’s own copy of the variable store (boot entries survive reboots)');
 
   // CPU model and count.
   const fallback = accel.accel === 'tcg' && vm.accel === 'auto' ? `KVM is ${kvm.state} here (${kvm.reason.split(':')[0]}): ` : '';

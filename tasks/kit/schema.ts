@@ -150,6 +150,7 @@ const vmFields = {
     .describe('CPU model; default host under KVM, max under TCG'),
   nested: z.boolean().optional().describe('expose virtualization to children; default true when the VM has children'),
   machine: z.string().regex(/^[a-z0-9.-]+$/, { error: 'must be a QEMU machine type such as q35' }).default('q35'),
+  firmware: z.enum(['bios', 'uefi']).default('bios').describe('uefi: OVMF (Debian’s ovmf package) with a per-VM copy of its variable store'),
   network: Network.default({ forwards: [], bind: '127.0.0.1', nic: 'virtio-net-pci' }),
   display: z.enum(['none', 'gtk', 'vnc']).default('none'),
   vga: z.enum(['virtio', 'std', 'none']).optional().describe('graphics card; QEMU’s default when absent'),

@@ -166,6 +166,8 @@ async function snapshotJob(q: QmpClient, command: 'snapshot-save' | 'snapshot-lo
   const writable = blocks.filter((b) => b.inserted && !b.inserted.ro);
   const other = writable.find((b) => b.inserted!.drv !== 'qcow2');
   if (other) throw new UsageError(`${site.place.vm.name}'s drive ${other.device} (${other.inserted!.file}) is ${other.inserted!.drv}; only qcow2 holds snapshots`);
+  // The VM state goes to a real disk, not the small UEFI variable flash (pflash1).
+  writable.sort((a, b) => Number(a.device.startsWith('pflash')) - Number(b.device.startsWith('pflash')));
   const nodes = writable.map((b) => b.inserted!['node-name']);
   if (!nodes.length) throw new UsageError(`${site.place.vm.name} has no writable disk in QEMU to hold a snapshot`);
   const id = `gc-${command}-${process.pid}-${++jobCounter}`;

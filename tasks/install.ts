@@ -1,0 +1,87 @@
+// `install VM --iso FILE`: boot the VM with its disk and an installer ISO — the CD first,
+// once, then the disk — with a screen: a GTK window where there is a display, else VNC on
+// 127.0.0.1 (the port is printed).  After the installer powers off, `boot VM` starts the
+// installed system from the disk.
+import { existsSync, mkdirSync, chmodSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { TaskContext } from './kit/registry.ts';
+import { TaskError, UsageError } from './kit/errors.ts';
+import { loadVm } from './kit/load.ts';
+import { expandPath, kitPaths } from './kit/paths.ts';
+import { probeHost } from './kit/host-probe.ts';
+import { qemuPlan } from './kit/qemu-args.ts';
+import { forwardsOf } from './kit/resolve.ts';
+import { liveStatus, readPidfile, writeState } from './kit/vm-state.ts';
+import { createDisk } from './kit/disk-image.ts';
+import { prepareFirmware } from './kit/firmware.ts';
+import { checkPorts, launch } from './kit/launch.ts';
+import { qmpOnce, type QmpStatus } from './kit/qmp.ts';
+import { labKeys } from './kit/keys.ts';
+import { stopQemu } from './kit/shutdown.ts';
+
+export async function install(ctx: TaskContext): Promise<void> {
+  const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
+  const vm = place.vm;
+  const isoOpt = ctx.opts.iso;
+  if (typeof isoOpt !== 'string' || !isoOpt) throw new UsageError('install needs --iso FILE, the installer image');
+  const iso = resolve(isoOpt);
+  if (!existsSync(iso)) throw new UsageError(`--iso: ${iso} does not exist`);
+  if (place.depth !== 1) throw new UsageError(`${vm.name} is nested; install runs guests of the host (nested VMs boot the kit's image)`);
+  if (!vm.disk) throw new UsageError(`${vm.name} has no disk to install onto (${place.path}.disk is not set)`, 'add disk: { file: "VM.qcow2", size: "20G" } to the VM');
+  const paths = kitPaths(lab.name, vm.name);
+  const live = await liveStatus(paths.vm, { lab: lab.name, name: vm.name, depth: 1 });
+  if (live.state === 'running' || live.state === 'booting') throw new TaskError(`${vm.name} is already ${live.state} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
+  const forwards = forwardsOf(vm);
+  await checkPorts(forwards);
+  const probe = await probeHost();
+  if (!probe.qemu.path) throw new TaskError('qemu-system-x86_64 is not installed', { hint: 'bash scripts/setup-host.sh' });
+
+  mkdirSync(paths.vm.dir, { recursive: true, mode: 0o700 });
+  chmodSync(paths.vm.dir, 0o700);
+  const disk = expandPath(vm.disk.file, paths);
+  if (!existsSync(disk)) {
+    await createDisk(disk, { format: vm.disk.format, size: vm.disk.size, backing: vm.disk.backing ? expandPath(vm.disk.backing, paths) : undefined });
+    ctx.out.info(`created ${disk}`);
+  }
+  await prepareFirmware(vm, paths);
+  // An installer needs a screen: the spec's GTK window when this session has a display, else VNC.
+  const hasDisplay = !!(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+  const display = vm.display === 'gtk' && hasDisplay ? 'gtk' : 'vnc';
+  const plan = qemuPlan({ ...vm, boot: { iso }, display }, probe.kvm, { ...paths, authorizedKey: labKeys(lab.name).publicKey }).map((s) =>
+    s.section === 'boot' ? { ...s, args: ['-boot', 'order=c,once=d'], note: 'the installer CD first, once; after its reboot, the disk' } : s,
+  );
+  const args = plan.flatMap((s) => s.args);
+  const started = Date.now();
+  await launch(paths, probe, args);
+  const pid = readPidfile(paths.vm);
+  // QEMU is up when QMP says so; then ask it where VNC listens.
+  let status: QmpStatus | undefined;
+  for (let i = 0; i < 50 && status?.status !== 'running'; i++) {
+    status = await qmpOnce<QmpStatus>(paths.vm.qmp, 'query-status', undefined, 1000).catch(() => undefined);
+    if (status?.status !== 'running') await new Promise((r) => setTimeout(r, 200));
+  }
+  if (status?.status !== 'running') {
+    await stopQemu(paths.vm, pid, { graceful: false });
+    throw new TaskError(`${vm.name}: QEMU started but QMP does not report it running`, { hint: 'see qemu.stderr in the VM folder' });
+  }
+  const vnc = display === 'vnc' ? await qmpOnce<{ enabled: boolean; host?: string; service?: string }>(paths.vm.qmp, 'query-vnc') : undefined;
+  writeState(paths.vm, {
+    lab: lab.name,
+    vm: vm.name,
+    phase: 'running',
+    pid,
+    startedAt: new Date(started).toISOString(),
+    accel: args.includes('accel=kvm') || args.some((a) => a.includes('accel=kvm')) ? 'kvm' : 'tcg',
+    argv: [probe.qemu.path, ...args],
+    forwards,
+  });
+  const screen = vnc?.service ? { vnc: `${vnc.host}:${vnc.service}`, display: `:${Number(vnc.service) - 5900}` } : { gtk: true };
+  const result = { vm: vm.name, pid, iso, disk, firmware: vm.firmware, screen, argv: [probe.qemu.path, ...args] };
+  ctx.out.result(result, () =>
+    [
+      `${vm.name}: installing from ${iso} onto ${disk} (pid ${pid}, ${vm.firmware === 'uefi' ? 'UEFI' : 'BIOS'})`,
+      vnc?.service ? `  screen: VNC on ${vnc.host}:${vnc.service} — e.g. vncviewer ${vnc.host}::${vnc.service} (through ssh -L ${vnc.service}:127.0.0.1:${vnc.service} from another machine)` : '  screen: a GTK window',
+      `  when the installer is done and the VM is off: npx tsx tasks.ts boot ${vm.name} (from the disk)`,
+    ].join('\n'),
+  );
+}
