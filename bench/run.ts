@@ -11,6 +11,7 @@ import { benchBoot } from './boot.ts';
 import { benchNested } from './nested.ts';
 import { benchChart } from './chart.ts';
 import { benchReset } from './reset.ts';
+import { benchMemory } from './memory.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -21,6 +22,7 @@ if (want('boot')) rows.push(...(await benchBoot()));
 if (want('nested')) rows.push(...(await benchNested()));
 if (want('reset')) rows.push(...(await benchReset()));
 if (want('chart')) rows.push(...(await benchChart()));
+if (want('memory')) rows.push(...(await benchMemory()));
 
 const probe = await probeHost();
 const header = `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, QEMU ${probe.qemu.version}, KVM ${probe.kvm.state}${probe.kvm.state !== 'usable' ? ` (${probe.kvm.reason.split(':')[0]}) → TCG` : ''}. ${new Date().toISOString().slice(0, 16)}Z.`;

@@ -1,7 +1,8 @@
 // Shared by the benchmarks: repeated timing, medians, and the markdown table they print.
 export interface Row {
   name: string;
-  samples: number[]; // seconds
+  samples: number[]; // seconds, or `unit`
+  unit?: 's' | 'MiB';
   baseline?: string; // the row this one is compared with
   goal?: string;
 }
@@ -18,7 +19,7 @@ export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-const f = (s: number) => (s < 0.1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`);
+const f = (s: number, unit: Row['unit'] = 's') => (unit === 'MiB' ? `${s.toFixed(1)} MiB` : s < 0.1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`);
 
 export function table(rows: Row[]): string {
   const byName = new Map(rows.map((r) => [r.name, r]));
@@ -26,7 +27,7 @@ export function table(rows: Row[]): string {
   for (const r of rows) {
     const base = r.baseline ? byName.get(r.baseline) : undefined;
     const ratio = base ? `${(median(r.samples) / median(base.samples)).toFixed(2)}× ${r.baseline}` : 'baseline';
-    lines.push(`| ${r.name} | ${r.samples.length} | ${f(median(r.samples))} | ${f(Math.min(...r.samples))} | ${f(Math.max(...r.samples))} | ${ratio} | ${r.goal ?? ''} |`);
+    lines.push(`| ${r.name} | ${r.samples.length} | ${f(median(r.samples), r.unit)} | ${f(Math.min(...r.samples), r.unit)} | ${f(Math.max(...r.samples), r.unit)} | ${ratio} | ${r.goal ?? ''} |`);
   }
   return lines.join('\n');
 }

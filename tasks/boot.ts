@@ -1,4 +1,5 @@
 // `boot VM`: launch one VM and wait until SSH works; `stop VM`: power it off.
+import { withLabLock } from './kit/lab-lock.ts';
 import type { TaskContext } from './kit/registry.ts';
 import { connectPlace, vmTarget, type VmTarget } from './kit/target.ts';
 import { stopNested } from './kit/nested.ts';
@@ -19,7 +20,7 @@ function seconds(ctx: TaskContext, opt: string): number | undefined {
 
 export async function boot(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
-  const r = await bootVm(t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, fresh: ctx.opts.fresh === true, warn: ctx.out.warn });
+  const r = await withLabLock(t.lab.name, `boot ${t.place.vm.name}`, () => bootVm(t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, fresh: ctx.opts.fresh === true, warn: ctx.out.warn }), { say: ctx.out.info });
   const ssh = r.forwards.find((f) => f.guest === 22);
   ctx.out.result(r, () =>
     [
@@ -32,6 +33,10 @@ export async function boot(ctx: TaskContext): Promise<void> {
 
 export async function stop(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
+  return withLabLock(t.lab.name, `stop ${t.place.vm.name}`, () => stopLocked(ctx, t), { say: ctx.out.info });
+}
+
+async function stopLocked(ctx: TaskContext, t: VmTarget): Promise<void> {
   const vm = t.place.vm;
   if (t.place.depth > 1) return stopChild(ctx, t);
   const before = await liveStatus(t.paths.vm, { lab: t.lab.name, name: vm.name, depth: t.place.depth });

@@ -78,6 +78,8 @@ export function parseCopyEnd(arg: string): CopyEnd {
   const m = /^([^/:]+):(.*)$/.exec(arg);
   if (m && NAME_RE.test(m[1]!)) {
     if (!m[2]) throw new UsageError(`cp: ${arg} names no path in ${m[1]}`);
+    // A guest path says where it means: "..", climbing out of wherever the session starts, is refused.
+    if (m[2].split('/').includes('..')) throw new UsageError(`cp: ${arg}: ".." is not allowed in a guest path`, 'give the path from / (e.g. vm:/root/file)');
     return { vm: m[1], path: m[2] };
   }
   if (!arg) throw new UsageError('cp: empty path');

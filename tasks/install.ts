@@ -2,6 +2,8 @@
 // once, then the disk — with a screen: a GTK window where there is a display, else VNC on
 // 127.0.0.1 (the port is printed).  After the installer powers off, `boot VM` starts the
 // installed system from the disk.
+import { withLabLock } from './kit/lab-lock.ts';
+import type { LabResolved, VmPlace, VmResolved } from './kit/resolve.ts';
 import { existsSync, mkdirSync, chmodSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TaskContext } from './kit/registry.ts';
@@ -27,7 +29,13 @@ export async function install(ctx: TaskContext): Promise<void> {
   const iso = resolve(isoOpt);
   if (!existsSync(iso)) throw new UsageError(`--iso: ${iso} does not exist`);
   if (place.depth !== 1) throw new UsageError(`${vm.name} is nested; install runs guests of the host (nested VMs boot the kit's image)`);
-  if (!vm.disk) throw new UsageError(`${vm.name} has no disk to install onto (${place.path}.disk is not set)`, 'add disk: { file: "VM.qcow2", size: "20G" } to the VM');
+  const disk0 = vm.disk;
+  if (!disk0) throw new UsageError(`${vm.name} has no disk to install onto (${place.path}.disk is not set)`, 'add disk: { file: "VM.qcow2", size: "20G" } to the VM');
+  return withLabLock(lab.name, `install ${vm.name}`, () => installLocked(ctx, lab, place, iso, disk0), { say: ctx.out.info });
+}
+
+async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace, iso: string, diskSpec: NonNullable<VmResolved['disk']>): Promise<void> {
+  const vm = place.vm;
   const paths = kitPaths(lab.name, vm.name);
   const live = await liveStatus(paths.vm, { lab: lab.name, name: vm.name, depth: 1 });
   if (live.state === 'running' || live.state === 'booting') throw new TaskError(`${vm.name} is already ${live.state} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
@@ -38,9 +46,9 @@ export async function install(ctx: TaskContext): Promise<void> {
 
   mkdirSync(paths.vm.dir, { recursive: true, mode: 0o700 });
   chmodSync(paths.vm.dir, 0o700);
-  const disk = expandPath(vm.disk.file, paths);
+  const disk = expandPath(diskSpec.file, paths);
   if (!existsSync(disk)) {
-    await createDisk(disk, { format: vm.disk.format, size: vm.disk.size, backing: vm.disk.backing ? expandPath(vm.disk.backing, paths) : undefined });
+    await createDisk(disk, { format: diskSpec.format, size: diskSpec.size, backing: diskSpec.backing ? expandPath(diskSpec.backing, paths) : undefined });
     ctx.out.info(`created ${disk}`);
   }
   await prepareFirmware(vm, paths);

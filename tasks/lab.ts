@@ -11,6 +11,7 @@ import { connectPlace, vmTarget } from './kit/target.ts';
 import { liveStatus } from './kit/vm-state.ts';
 import { stopHostVm } from './kit/shutdown.ts';
 import { UsageError } from './kit/errors.ts';
+import { withLabLock } from './kit/lab-lock.ts';
 import { probeHost } from './kit/host-probe.ts';
 import { hostKeyAlias, labKeys } from './kit/keys.ts';
 import { labStatus, renderStatus } from './status.ts';
@@ -25,7 +26,7 @@ export interface UpStep {
 }
 
 /** Boots every VM of the lab that is not running, parents before children. */
-export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void } = {}): Promise<UpStep[]> {
+export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void; signal?: AbortSignal } = {}): Promise<UpStep[]> {
   const steps: UpStep[] = [];
   const record = (s: UpStep) => {
     steps.push(s);
@@ -41,7 +42,8 @@ export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m
     const t0 = Date.now();
     const live = await liveStatus(kitPaths(lab.name, p.vm.name).vm, { lab: lab.name, name: p.vm.name, depth: 1 });
     if (live.state === 'running') return record({ vm: p.vm.name, action: 'kept', seconds: 0 });
-    const result = await bootVm(lab, p, { quiet: opts.quiet || (fits && top.length > 1), warn: opts.warn });
+    if (opts.signal?.aborted) throw new UsageError('interrupted');
+    const result = await bootVm(lab, p, { quiet: opts.quiet || (fits && top.length > 1), warn: opts.warn, signal: opts.signal });
     record({ vm: p.vm.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
   };
   if (fits) await Promise.all(top.map(bootTop));
@@ -60,7 +62,8 @@ export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m
               record({ vm: child.vm.name, parent: parentName, action: 'kept', seconds: 0 });
               continue;
             }
-            const result = await nestVm(lab, child, parent, { quiet: opts.quiet, warn: opts.warn, checked: true });
+            if (opts.signal?.aborted) throw new UsageError('interrupted');
+            const result = await nestVm(lab, child, parent, { quiet: opts.quiet, warn: opts.warn, checked: true, signal: opts.signal });
             record({ vm: child.vm.name, parent: parentName, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
           }
         } finally {
@@ -85,13 +88,14 @@ export interface DownStep {
 
 /** Stops every VM, deepest first.  A child whose parent is unreachable is recorded stopped:
  * its QEMU runs inside the parent and ends with it. */
-export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?: (s: DownStep) => void } = {}): Promise<DownStep[]> {
+export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?: (s: DownStep) => void; only?: Set<string> } = {}): Promise<DownStep[]> {
   const steps: DownStep[] = [];
   const record = (s: DownStep) => {
     steps.push(s);
     opts.onStep?.(s);
   };
-  const places = [...walkVms(lab.vms)];
+  const places = [...walkVms(lab.vms)].filter((p) => !opts.only || opts.only.has(p.vm.name));
+  if (!places.length) return steps;
   const maxDepth = Math.max(...places.map((p) => p.depth));
   for (let depth = maxDepth; depth >= 1; depth--) {
     const layer = places.filter((p) => p.depth === depth);
@@ -118,11 +122,48 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
   return steps;
 }
 
-export async function up(ctx: TaskContext): Promise<void> {
+export async function up(ctx: TaskContext): Promise<number | void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  return withLabLock(lab.name, 'up', () => upLocked(ctx, lab), { say: ctx.out.info });
+}
+
+/**
+ * Ctrl-C during `up` stops what this run started — the VM booting stops at its next check
+ * and its QEMU is stopped; VMs this run already booted go down; VMs that were running
+ * before are left alone — and exits 130.  A second Ctrl-C leaves at once.
+ */
+async function upLocked(ctx: TaskContext, lab: LabResolved): Promise<number | void> {
   const t0 = Date.now();
-  // --json: JSON Lines, a `step` record as each VM comes up, then one `done` record.
-  const steps = await upLab(lab, { quiet: ctx.quiet, warn: ctx.out.warn, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
+  const abort = new AbortController();
+  const started = new Set<string>();
+  let sigints = 0;
+  const onSigint = () => {
+    if (++sigints > 1) process.exit(130);
+    ctx.out.warn(`interrupted: stopping what this \`up\` started (Ctrl-C again to leave it)`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let steps: UpStep[];
+  try {
+    // --json: JSON Lines, a `step` record as each VM comes up, then one `done` record.
+    steps = await upLab(lab, {
+      quiet: ctx.quiet,
+      warn: ctx.out.warn,
+      signal: abort.signal,
+      onStep: (s) => {
+        if (s.action === 'booted') started.add(s.vm);
+        ctx.out.event({ event: 'step', lab: lab.name, ...s });
+      },
+    });
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+    const down = await downLab(lab, { force: true, only: started });
+    ctx.out.event({ event: 'interrupted', lab: lab.name, stopped: down });
+    ctx.out.info(`interrupted; stopped ${down.map((d) => d.vm).join(', ') || 'nothing else'}`);
+    return 130;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
   const rows = await labStatus(lab);
   const total = (Date.now() - t0) / 1000;
   if (ctx.json) return ctx.out.event({ event: 'done', lab: lab.name, seconds: total, steps, status: rows });
@@ -133,7 +174,7 @@ export async function up(ctx: TaskContext): Promise<void> {
 
 export async function down(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
-  const steps = await downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
+  const steps = await withLabLock(lab.name, 'down', () => downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) }), { say: ctx.out.info });
   if (ctx.json) return ctx.out.event({ event: 'done', lab: lab.name, steps });
   ctx.out.result({ lab: lab.name, steps }, () => steps.map((s) => `${s.vm}: ${s.how}`).join('\n'));
 }
@@ -144,7 +185,7 @@ export async function nest(ctx: TaskContext): Promise<void> {
   if (t.place.parent?.name !== parentName) throw new UsageError(`${childName} is not a child of ${parentName} in lab ${t.lab.name}${t.place.parent ? ` (its parent is ${t.place.parent.name})` : ' (it runs on the host)'}`);
   const parent = await connectPlace(t.lab, findVm(t.lab, parentName)!);
   try {
-    const r = await nestVm(t.lab, t.place, parent, { quiet: ctx.quiet, warn: ctx.out.warn });
+    const r = await withLabLock(t.lab.name, `nest ${childName}`, () => nestVm(t.lab, t.place, parent, { quiet: ctx.quiet, warn: ctx.out.warn }), { say: ctx.out.info });
     ctx.out.result(r, () => `${r.vm} is up inside ${parentName} (pid ${r.pid} there, accel ${r.accel})\n  ${r.uname}\n  QMP ${r.metrics.qmpS} s · banner ${r.metrics.bannerS} s · SSH ${r.metrics.sshS} s after launch`);
   } finally {
     parent.close();

@@ -4,6 +4,7 @@
 // with --reset, then clean up: the golden snapshot removed and the lab down, always, even
 // on a failure or Ctrl-C.  JUnit XML (--junit FILE) and TAP (--tap) for CI; exit 0 only
 // when every check passes.
+import { withLabLock } from './kit/lab-lock.ts';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ListrTask } from 'listr2';
@@ -44,6 +45,10 @@ function outputPath(ctx: TaskContext, flag: 'junit' | 'html'): string | undefine
 
 export async function smoke(ctx: TaskContext): Promise<number> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  return withLabLock(lab.name, 'smoke', () => smokeLocked(ctx, lab), { say: ctx.out.info });
+}
+
+async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> {
   const junitFile = outputPath(ctx, 'junit');
   const htmlFile = outputPath(ctx, 'html');
   if (ctx.opts.tap === true && ctx.json) throw new UsageError('--tap and --json both want stdout; pick one');

@@ -1,6 +1,7 @@
 // `snapshot`, `snapshots`, `restore`, `snapshot-rm`: for one VM or every VM of a lab,
 // live (QMP, VM state included) when it runs, offline (qemu-img) when it does not.
 // Nested VMs are handled inside their parent; the order rules live in snapshot/many.ts.
+import { withLabLock } from './kit/lab-lock.ts';
 import { createInterface } from 'node:readline/promises';
 import type { TaskContext } from './kit/registry.ts';
 import { TaskError, UsageError } from './kit/errors.ts';
@@ -23,7 +24,7 @@ function nameOption(ctx: TaskContext): string | undefined {
 export async function snapshot(ctx: TaskContext): Promise<void> {
   const t = await snapshotTarget(ctx, ctx.args[0]);
   const explicit = nameOption(ctx);
-  const steps = await withParents(t.lab, (parents) => saveAll(t.lab, t.places, parents, ctx.out, explicit));
+  const steps = await withLabLock(t.lab.name, 'snapshot', () => withParents(t.lab, (parents) => saveAll(t.lab, t.places, parents, ctx.out, explicit)), { say: ctx.out.info });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: ${s.how} snapshot ${s.name} in ${s.seconds.toFixed(2)} s`).join('\n'));
 }
 
@@ -72,7 +73,7 @@ export async function restore(ctx: TaskContext): Promise<void> {
   const [targetName, name] = ctx.args;
   if (!name) throw new UsageError('restore needs a snapshot NAME', `list them: npx tsx tasks.ts snapshots ${targetName ?? 'VM'}`);
   const t = await snapshotTarget(ctx, targetName);
-  const steps = await withParents(t.lab, async (parents) => {
+  const steps = await withLabLock(t.lab.name, 'restore', () => withParents(t.lab, async (parents) => {
     const sites = await checkAllHave(t.lab, t.places, parents, name, t.wholeLab);
     await confirmRestore(ctx, `${t.wholeLab ? `lab ${t.lab.name}` : sites[0]!.place.vm.name} to ${name}`);
     if (ctx.opts['keep-current'] === true) {
@@ -80,7 +81,7 @@ export async function restore(ctx: TaskContext): Promise<void> {
       ctx.out.info(`current state kept as ${kept[0]?.name} on ${kept.map((k) => k.vm).join(', ')}`);
     }
     return restoreAll(t.lab, t.places, parents, ctx.out, name);
-  });
+  }), { say: ctx.out.info });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: ${s.how === 'skipped' ? `skipped (${s.note})` : `${s.how} restore of ${s.name} in ${s.seconds.toFixed(2)} s`}`).join('\n'));
 }
 
@@ -88,6 +89,6 @@ export async function snapshotRm(ctx: TaskContext): Promise<void> {
   const [targetName, name] = ctx.args;
   if (!name) throw new UsageError('snapshot-rm needs a snapshot NAME', `list them: npx tsx tasks.ts snapshots ${targetName ?? 'VM'}`);
   const t = await snapshotTarget(ctx, targetName);
-  const steps = await withParents(t.lab, (parents) => removeAll(t.lab, t.places, parents, name));
+  const steps = await withLabLock(t.lab.name, 'snapshot-rm', () => withParents(t.lab, (parents) => removeAll(t.lab, t.places, parents, name)), { say: ctx.out.info });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: removed ${s.name} (${s.how})`).join('\n'));
 }

@@ -77,8 +77,17 @@ acpid -c /etc/acpi -a /etc/acpid.conf 2>/dev/null
 echo "gc: network up, sshd starting" > /dev/console
 `;
 
+/** sshd, unless the kernel command line says gc.nossh: a guest that never answers SSH, for fault tests. */
+export const SSHD = `#!/bin/sh
+if grep -qw gc.nossh /proc/cmdline; then
+  echo "gc: gc.nossh given, no sshd" > /dev/console
+  while :; do sleep 3600; done
+fi
+exec /usr/sbin/dropbear -F -E -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+`;
+
 export const INITTAB = `::sysinit:/sbin/gc-rc
-::respawn:/usr/sbin/dropbear -F -E -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+::respawn:/sbin/gc-sshd
 ::ctrlaltdel:/sbin/poweroff
 ::shutdown:/bin/sync
 ::shutdown:/bin/umount -a -r
@@ -91,6 +100,7 @@ export const ACPID_CONF = `PWRF power-button
 export const FILES: Record<string, { text: string; mode: number }> = {
   init: { text: INIT, mode: 0o755 },
   'sbin/gc-rc': { text: RC, mode: 0o755 },
+  'sbin/gc-sshd': { text: SSHD, mode: 0o755 },
   'etc/inittab': { text: INITTAB, mode: 0o644 },
   'etc/acpid.conf': { text: ACPID_CONF, mode: 0o644 },
   'etc/acpi/power-button': { text: '#!/bin/sh\necho "gc: power button, powering off" > /dev/console\nexec /sbin/poweroff\n', mode: 0o755 },

@@ -1,5 +1,5 @@
 // Disk images through qemu-img: create (plain or as an overlay) and inspect.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { run } from './exec.ts';
 import { TaskError, UsageError } from './errors.ts';
@@ -37,7 +37,14 @@ export async function createDisk(file: string, disk: NewDisk, force = false): Pr
   cmd.push(file);
   if (disk.size !== undefined) cmd.push(String(disk.size));
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  await run(cmd, { hint: 'check free space and permissions of the folder' });
+  const existed = existsSync(file);
+  try {
+    await run(cmd, { hint: 'check free space and permissions of the folder' });
+  } catch (err) {
+    // A failed create (a full disk, say) may leave a truncated image: never keep half a file.
+    if (!existed) rmSync(file, { force: true });
+    throw err;
+  }
 }
 
 export function describeInfo(i: ImgInfo): string {

@@ -37,6 +37,8 @@ export interface BootOptions {
   /** Make a new root disk from the current image (the old one's changes are lost). */
   fresh?: boolean;
   warn?: (message: string) => void;
+  /** Aborted (Ctrl-C): the boot stops at its next check and the QEMU it started is stopped. */
+  signal?: AbortSignal;
 }
 
 export interface BootResult {
@@ -298,6 +300,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
   // asked at most once a second: each command takes QEMU's big lock and stalls the vCPUs.
   let lastQmpCheck = 0;
   const watch = async () => {
+    if (opts.signal?.aborted) throw new FatalError('interrupted', 'the QEMU this boot started is being stopped');
     if (!c.pid) return;
     if (!isOurQemu(c.pid, paths.vm)) throw new FatalError('QEMU exited during boot', kvmUnusableHint);
     if (c.metrics.qmpS === undefined || Date.now() - lastQmpCheck < 1000) return;

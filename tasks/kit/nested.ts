@@ -101,6 +101,8 @@ export interface NestOptions {
   timeoutS?: number;
   keepOnFailure?: boolean;
   warn?: (m: string) => void;
+  /** Aborted (Ctrl-C): the boot stops at its next check and the child's QEMU is stopped. */
+  signal?: AbortSignal;
 }
 
 /** Boots `place` (a child) inside its running parent and waits until SSH answers through it. */
@@ -125,6 +127,7 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
   // (under TCG) is the very CPU the child is booting on.
   let lastCheck = 0;
   const watch = async () => {
+    if (opts.signal?.aborted) throw new FatalError('interrupted');
     if (!c.pid || Date.now() - lastCheck < 1000) return;
     lastCheck = Date.now();
     if (!(await pidAlive(parent, c.pid, inner))) throw new FatalError(`${vm.name}'s QEMU exited inside ${parentVm.name}`);

@@ -15,11 +15,18 @@ const name = z
   .regex(NAME_RE, { error: (iss) => `must be lowercase letters, digits and dashes (max 63, no leading/trailing dash), got ${JSON.stringify(iss.input)}` });
 
 /** A size that becomes MiB (memory) or bytes (disk). */
+/** Beyond these QEMU refuses anyway: RAM past what a 46-bit guest address space maps, qcow2 past 64 TiB. */
+const SIZE_MAX = { M: 16 * 2 ** 40, B: 64 * 2 ** 40 } as const;
+
 const size = (bareUnit: 'B' | 'M') =>
   z.unknown().transform((value, ctx) => {
     const r = parseSize(value, bareUnit);
     if (!r.ok) {
       ctx.issues.push({ code: 'custom', message: r.reason, input: value });
+      return z.NEVER;
+    }
+    if (r.bytes > SIZE_MAX[bareUnit]) {
+      ctx.issues.push({ code: 'custom', message: `${JSON.stringify(value)} is more than ${bareUnit === 'M' ? 'QEMU can give a guest (16 TiB)' : 'a disk image can hold (64 TiB)'}`, input: value });
       return z.NEVER;
     }
     return bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;

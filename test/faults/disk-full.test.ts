@@ -1,0 +1,57 @@
+// A full disk under the state folder (a small tmpfs): creating a disk or a snapshot fails
+// with a clear error, leaves no half-written file, and earlier snapshots stay intact.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kit } from '../helpers/cli.ts';
+import { freePort, qemusUnder } from '../helpers/vm.ts';
+
+describe('a full disk', () => {
+  const mnt = mkdtempSync(join(tmpdir(), 'gc-full-'));
+  let spec: string;
+  const env = { GRAINCHART_HOME: join(mnt, 'state') };
+  const k = (...args: string[]) => kit(['--spec', spec, ...args], { env });
+  before(async () => {
+    // 48 MiB: room for the guest's overlay and a disk-only snapshot, not for its RAM.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=0700', 'tmpfs', mnt]);
+    spec = join(tmpdir(), `gc-full-${process.pid}.json`);
+    writeFileSync(spec, JSON.stringify({ name: 'full', vms: [{ name: 'f1', memory: 512, boot: { image: 'tiny' }, network: { sshPort: await freePort() } }, { name: 'f2', memory: 256, disk: { file: 'big.qcow2', size: '16T' }, boot: 'disk' }] }));
+  });
+  after(() => {
+    k('stop', 'f1', '--force');
+    for (const pid of qemusUnder(mnt)) process.kill(pid, 'SIGKILL');
+    spawnSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+    rmSync(spec, { force: true });
+  });
+
+  it('a live snapshot that does not fit fails clearly; the earlier one is intact and the disk checks clean', () => {
+    assert.equal(k('boot', 'f1', '--quiet').status, 0);
+    assert.equal(k('stop', 'f1', '--quiet').status, 0);
+    assert.equal(k('snapshot', 'f1', '--name', 'small').status, 0, 'a disk-only snapshot fits');
+    assert.equal(k('boot', 'f1', '--quiet').status, 0);
+    const r = k('snapshot', 'f1', '--name', 'big');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /snapshot-save of big failed in f1: .*(No space|space|I\/O|Input\/output)/i);
+    assert.match(r.stderr, /hint: is the disk full\?/);
+    assert.equal(k('stop', 'f1', '--force').status, 0);
+    const names = JSON.parse(k('snapshots', 'f1', '--json').stdout).map((s: { name: string }) => s.name);
+    assert.deepEqual(names, ['small']);
+    const check = spawnSync('qemu-img', ['check', join(mnt, 'state', 'full', 'f1', 'root.qcow2')], { encoding: 'utf8' });
+    assert.ok(check.status === 0 || check.status === 3, check.stdout + check.stderr);
+  });
+
+  it('creating a disk on a full filesystem fails clearly and leaves no half-made image', () => {
+    // Fill what is left, then ask for a 16 TiB qcow2, whose tables need more than a few bytes.
+    const filler = join(mnt, 'filler');
+    spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=64'], { encoding: 'utf8' });
+    const r = k('disk-create', 'f2');
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /qemu-img failed[\s\S]*(No space left|space)/i);
+    assert.ok(!existsSync(join(mnt, 'state', 'full', 'f2', 'big.qcow2')), `left: ${readdirSync(join(mnt, 'state', 'full', 'f2')).join(', ')}`);
+    rmSync(filler);
+  });
+});

@@ -1,0 +1,29 @@
+// A guest that never answers SSH (booted with gc.nossh: no sshd): boot fails at the SSH
+// banner stage within its timeout, says so, shows the serial log, and stops its QEMU.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { kit } from '../helpers/cli.ts';
+import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
+
+describe('a guest without sshd', () => {
+  let lab: TestLab;
+  before(async () => {
+    lab = await tinyLab('nossh', [{ name: 'n1', extra: { boot: { image: 'tiny', append: 'gc.nossh' } } }]);
+  });
+  after(() => lab.cleanup());
+
+  it('fails at the SSH banner stage within the timeout, with the serial log and a hint', () => {
+    const t0 = Date.now();
+    const r = kit(['--spec', lab.spec, 'boot', 'n1', '--timeout', '25'], { env: lab.env });
+    const seconds = (Date.now() - t0) / 1000;
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /failed to boot after 2\d\.\d s: timed out .* waiting for n1: SSH banner/);
+    assert.match(r.stderr, /serial console \(last \d+ lines\):[\s\S]*gc: gc.nossh given, no sshd/);
+    assert.match(r.stderr, /hint: the guest did not start sshd/);
+    assert.ok(seconds < 25 + 10, `took ${seconds} s`);
+    assert.deepEqual(qemusUnder(lab.home), [], 'the failed boot stopped its QEMU');
+    const status = JSON.parse(kit(['--spec', lab.spec, 'status', '--json'], { env: lab.env }).stdout)[0];
+    assert.equal(status.state, 'stopped');
+    assert.match(status.reason ?? '', /SSH banner/);
+  });
+});
