@@ -35,13 +35,25 @@ describe('smoke', () => {
     }
   });
 
-  it('smoke demo passes every check in all three layers, writes JUnit XML and the HTML report, and leaves nothing running', async () => {
+  it('doc demo with the lab up, then smoke demo --reuse: every check in all three layers passes, JUnit XML and the HTML report are written, and down leaves nothing running', async () => {
     const home = mkdtempSync(join(tmpdir(), 'gc-smoke-'));
     homes.push(home);
     const env = { GRAINCHART_HOME: home };
+    assert.equal(kit(['up', 'demo', '--quiet'], { env }).status, 0);
+
+    // The lab report with the lab up: both VMs running, live sparklines, every chart drawn.
+    const doc = kit(['doc', 'demo', '--out', join(home, 'doc'), '--json'], { env });
+    assert.equal(doc.status, 0, doc.stderr);
+    const page = await lookAt(join(home, 'doc', 'demo.html'), join(home, 'doc.png'));
+    assert.deepEqual(page.vms, [{ name: 'l1', state: 'running' }, { name: 'l2', state: 'running' }]);
+    for (const name of ['l1', 'l2', 'demo L1', 'demo L2']) assert.ok(page.text.includes(name), name);
+    assert.deepEqual(page.svgs.map((s) => s.label).filter((l) => / (CPU|memory)$/.test(l)), ['l1 CPU', 'l1 memory', 'l2 CPU', 'l2 memory']);
+    for (const s of page.svgs) assert.ok(s.width > 50 && s.height > 20, `${s.label}: ${s.width}×${s.height}`);
+    assert.ok(page.screenshotBytes > 10_000);
+
     const report = join(home, 'report.xml');
     const html = join(home, 'report.html');
-    const r = kit(['smoke', 'demo', '--junit', report, '--html', html, '--json'], { env });
+    const r = kit(['smoke', 'demo', '--reuse', '--junit', report, '--html', html, '--json'], { env });
     // On failure, say which checks failed and why.
     assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
     const summary = JSON.parse(r.stdout);
@@ -53,15 +65,16 @@ describe('smoke', () => {
     assert.deepEqual(suites.map((s) => s['@_name']), ['demo.host', 'demo.l1', 'demo.l2']);
     assert.equal(suites.reduce((n, s) => n + s.testcase.length, 0), declared);
     assert.ok(suites.every((s) => s.testcase.every((c) => c.failure === undefined)));
-    // The report, made while the lab was up: both VMs running, live sparklines, checks on their VM.
+    // smoke's report carries each check's result on its VM.
     const look = await lookAt(html, join(home, 'report.png'));
     assert.deepEqual(look.vms, [{ name: 'l1', state: 'running' }, { name: 'l2', state: 'running' }]);
-    assert.equal(look.svgs.filter((s) => s.label === 'l1 CPU' || s.label === 'l2 memory').length, 2);
-    for (const s of look.svgs) assert.ok(s.width > 50 && s.height > 20, `${s.label}: ${s.width}×${s.height}`);
     assert.match(look.text, /pass child-reachable/);
     assert.match(look.text, /pass knows its name/);
-    // The golden snapshot is gone and the lab is down.
+    // --reuse: the golden snapshot is gone, the lab stays up; down then leaves nothing.
     assert.match(summary.cleanup.join('\n'), /golden snapshot .* removed/);
+    assert.doesNotMatch(summary.cleanup.join('\n'), /down/);
+    assert.deepEqual(JSON.parse(kit(['status', 'demo', '--json'], { env }).stdout).map((s: { state: string }) => s.state), ['running', 'running']);
+    assert.equal(kit(['down', 'demo'], { env }).status, 0);
     assert.deepEqual(qemusUnder(home), []);
   });
 
