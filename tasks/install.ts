@@ -11,7 +11,7 @@ import { TaskError, UsageError } from './kit/errors.ts';
 import { loadVm } from './kit/load.ts';
 import { expandPath, kitPaths } from './kit/paths.ts';
 import { probeHost } from './kit/host-probe.ts';
-import { qemuPlan } from './kit/qemu-args.ts';
+import { chooseAccel, qemuPlan } from './kit/qemu-args.ts';
 import { forwardsOf } from './kit/resolve.ts';
 import { liveStatus, readPidfile, writeState } from './kit/vm-state.ts';
 import { createDisk } from './kit/disk-image.ts';
@@ -79,7 +79,7 @@ async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace,
     phase: 'running',
     pid,
     startedAt: new Date(started).toISOString(),
-    accel: args.includes('accel=kvm') || args.some((a) => a.includes('accel=kvm')) ? 'kvm' : 'tcg',
+    accel: chooseAccel(vm, probe.kvm).accel,
     argv: [probe.qemu.path, ...args],
     forwards,
   });

@@ -60,7 +60,7 @@ export async function gatherReport(lab: LabResolved, opts: { samples?: number; c
     for (const place of walkVms(lab.vms)) {
       const status = byName.get(place.vm.name)!;
       const parentUp = !place.parent || byName.get(place.parent.name)?.state === 'running';
-      const e = await explainVm(lab, place, { probeParents: parentUp });
+      const e = await explainVm(lab, place, { probeParents: parentUp, host: probe });
       const where = place.depth === 1 ? 'on this host' : `inside ${place.parent!.name}`;
       let snapshots: VmReport['snapshots'];
       if (!parentUp) snapshots = { unavailable: `its disk is inside ${place.parent!.name}, which is ${byName.get(place.parent!.name)?.state ?? 'stopped'}` };

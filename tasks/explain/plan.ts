@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KvmVerdict } from '../kit/host-probe.ts';
-import { probeHost } from '../kit/host-probe.ts';
+import { probeHost, type HostProbe } from '../kit/host-probe.ts';
 import { kitPaths, stateRoot } from '../kit/paths.ts';
 import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../kit/qemu-args.ts';
 import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
@@ -39,8 +39,9 @@ function impliedByParent(parent: VmPlace, hostKvm: KvmVerdict): KvmVerdict {
   return { state: 'absent', reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes no virtualization`, hint: 'give the parent -cpu max (TCG) or host with nesting (KVM)' };
 }
 
-export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeParents?: boolean } = {}): Promise<Explained> {
-  const host = await probeHost();
+/** `host`: a probe already made (doc explains every VM of a lab with one). */
+export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeParents?: boolean; host?: HostProbe } = {}): Promise<Explained> {
+  const host = opts.host ?? (await probeHost());
   const binary = host.qemu.path ?? 'qemu-system-x86_64';
   const vm = place.vm;
   const authorizedKey = labPublicKey(lab.name);

@@ -210,6 +210,8 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
 
   // OpenSSH in a full distribution forks a process per connection and refuses past
   // MaxStartups: there, fewer, longer, slower attempts (the tiny guest's dropbear answers at once).
+  // The guest as the SSH stages reach it: its forward, the spec's user, the lab key, the pinned host key.
+  const sshTarget = (f: Forward) => ({ name: vm.name, host: f.bind, port: f.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! });
   const banners = sshForward ? bannerPoller(tcpDial(sshForward.bind, sshForward.host), isCloud ? 8000 : 500, isCloud ? { gapMs: 2000, max: 2 } : {}) : undefined;
   const stages: Stage[] = [
     {
@@ -261,8 +263,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
             maxMs: 60_000,
             record: 'sshS' as const,
             check: async () => {
-              const target = { name: vm.name, host: sshForward.bind, port: sshForward.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! };
-              const g = await Guest.connect(target, 5000, banners!.take()).catch((e) => {
+              const g = await Guest.connect(sshTarget(sshForward), 5000, banners!.take()).catch((e) => {
                 // A wrong host key will not become right by waiting.
                 throw e instanceof HostKeyMismatch ? new FatalError(e.message, e.hint) : e;
               });
@@ -281,8 +282,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
                   hint: 'cloud-init has not finished: see the serial log, or run `cloud-init status --long` in the guest (exec VM -- cloud-init status --long)',
                   maxMs: 600_000,
                   check: async () => {
-                    const target = { name: vm.name, host: sshForward.bind, port: sshForward.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! };
-                    const g = await Guest.connect(target, 5000);
+                    const g = await Guest.connect(sshTarget(sshForward), 5000);
                     try {
                       return (await g.exec('test -f /var/lib/cloud/instance/boot-finished')).code === 0 || undefined;
                     } finally {

@@ -53,7 +53,10 @@ async function readDisks(site: Site): Promise<DiskSnapshots[]> {
 
 /** The VM's snapshots, oldest first (by the date QEMU recorded, not by name). */
 export async function listSnapshots(site: Site, now = Date.now()): Promise<SnapshotInfo[]> {
-  const disks = await readDisks(site);
+  return snapshotInfos(site, await readDisks(site), now);
+}
+
+function snapshotInfos(site: Site, disks: DiskSnapshots[], now = Date.now()): SnapshotInfo[] {
   const [first, ...rest] = disks;
   if (!first) return [];
   const diskSize = disks.reduce((s, d) => s + d.virtualSize, 0);
@@ -76,8 +79,11 @@ export async function listSnapshots(site: Site, now = Date.now()): Promise<Snaps
 }
 
 export async function snapshotNames(site: Site): Promise<Set<string>> {
-  return new Set((await readDisks(site)).flatMap((d) => d.snapshots.map((s) => s.name)));
+  return namesOn(await readDisks(site));
 }
+
+/** Every name on any disk, partial snapshots included. */
+const namesOn = (disks: DiskSnapshots[]) => new Set(disks.flatMap((d) => d.snapshots.map((s) => s.name)));
 
 export type How = 'live' | 'offline';
 
@@ -119,8 +125,8 @@ export async function loadSnapshot(site: Site, name: string): Promise<How> {
 }
 
 export async function removeSnapshot(site: Site, name: string): Promise<How> {
-  const list = await listSnapshots(site);
-  if (!(await snapshotNames(site)).has(name)) throw unknownSnapshot(site, name, list);
+  const disks = await readDisks(site);
+  if (!namesOn(disks).has(name)) throw unknownSnapshot(site, name, snapshotInfos(site, disks));
   if (isLive(site)) {
     await withQmp(site, (q) => snapshotJob(q, 'snapshot-delete', name, site));
     return 'live';
