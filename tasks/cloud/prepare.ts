@@ -4,12 +4,12 @@
 // guest its user, the lab key and that host key.
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { UsageError } from '../kit/errors.ts';
 import { expandPath, type KitPaths } from '../kit/paths.ts';
 import { imageRootDisk, type ArgInputs } from '../kit/qemu-args.ts';
 import type { VmResolved } from '../kit/resolve.ts';
 import { createDisk } from '../kit/disk-image.ts';
+import { newEd25519Pair } from '../kit/keys.ts';
 import { buildDebianImage } from '../image/debian.ts';
 import { makeSeedIso } from './seed.ts';
 
@@ -23,7 +23,7 @@ interface CloudBoot {
 function vmHostKey(dir: string, vm: string): { privateOpenSsh: string; publicOpenSsh: string } {
   const file = join(dir, 'ssh_host_ed25519_key');
   if (!existsSync(file)) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `${vm}-host` });
+    const pair = newEd25519Pair(`${vm}-host`);
     writeFileSync(file, pair.private, { mode: 0o600 });
     writeFileSync(`${file}.pub`, pair.public + '\n', { mode: 0o600 });
   }

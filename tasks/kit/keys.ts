@@ -15,6 +15,19 @@ export function labDir(lab: string, root = stateRoot()): string {
   return join(root, lab);
 }
 
+/**
+ * A new ed25519 key pair in OpenSSH format.  ssh2's generator now and then (about 1 in 400
+ * here) writes a public key of 31 bytes — a leading zero byte dropped — which ssh2 itself
+ * then refuses to parse ("Malformed OpenSSH private key"); such a pair is made again.
+ */
+export function newEd25519Pair(comment: string): { private: string; public: string } {
+  for (let i = 0; i < 20; i++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error) && !(ssh2.utils.parseKey(pair.public) instanceof Error)) return pair;
+  }
+  throw new Error('ssh2 made 20 unparseable ed25519 keys in a row');
+}
+
 /** The lab's key pair, made on first use. */
 export function labKeys(lab: string, root = stateRoot()): LabKeys {
   const dir = join(labDir(lab, root), 'ssh');
@@ -23,7 +36,7 @@ export function labKeys(lab: string, root = stateRoot()): LabKeys {
   chmodSync(dir, 0o700);
   const privateKeyPath = join(dir, 'id_ed25519');
   if (!existsSync(privateKeyPath)) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `grainchart-${lab}` });
+    const pair = newEd25519Pair(`grainchart-${lab}`);
     writeFileSync(privateKeyPath, pair.private, { mode: 0o600 });
     writeFileSync(`${privateKeyPath}.pub`, pair.public + '\n', { mode: 0o644 });
   }
