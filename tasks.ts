@@ -115,8 +115,21 @@ export const tasks: TaskDef[] = [
     name: 'chart-vm',
     doc: 'Chart a VM’s live resources (CPU, memory, disk, network) as bars; a lab name charts every VM',
     args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for one card per VM grouped by layer; - reads names from stdin', optional: true, stdin: true }],
-    options: [labOpt, ...chartFlags],
+    options: [
+      labOpt,
+      ...chartFlags,
+      { name: 'sample-ms', type: 'string', doc: 'milliseconds between the two CPU readings (default 250; 50 to 10000)' },
+      { name: 'no-agent', type: 'boolean', doc: 'sample on fresh SSH sessions; neither ask nor leave the lab’s background stats agent' },
+    ],
+    help: 'The first chart of a running lab leaves a stats agent behind (one background process per lab, like OpenSSH’s ControlPersist) that keeps the SSH sessions open, so later charts skip the handshakes. It ends after 10 minutes idle (GRAINCHART_AGENT_IDLE_S), when the lab is down, or with `down`; GRAINCHART_AGENT=0 turns it off.',
     run: async (ctx) => (await import('./tasks/chart-vm.ts')).run(ctx),
+  },
+  {
+    name: 'stats-agent',
+    doc: 'Keep a lab’s SSH sessions open and answer chart-vm on the lab’s socket (started by chart-vm)',
+    hidden: true,
+    args: [{ name: 'LAB', doc: 'a lab name from specs/, or the name of the --spec FILE lab' }],
+    run: async (ctx) => (await import('./tasks/stats-agent.ts')).run(ctx),
   },
   {
     name: 'watch',

@@ -15,7 +15,7 @@ import { hostKeyAlias, labKeys, pinHostKey } from '../tasks/kit/keys.ts';
 import { buildNestImage, childOf, imagePaths } from '../tasks/image/build.ts';
 import { createDisk } from '../tasks/kit/disk-image.ts';
 import { Guest, shellQuote } from '../tasks/kit/guest.ts';
-import { innerPaths, qmpPortOf } from '../tasks/kit/nested.ts';
+import { innerPaths, qmpPortOf } from '../tasks/kit/nested-status.ts';
 import { GUEST_IMAGE_DIR } from '../tasks/image/nest.ts';
 import { downLab, upLab } from '../tasks/lab.ts';
 import { readLabInput } from '../tasks/kit/load.ts';

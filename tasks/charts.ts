@@ -10,18 +10,11 @@ import { walkVms, type LabResolved } from './kit/resolve.ts';
 import { imgInfo } from './kit/disk-image.ts';
 import { UsageError } from './kit/errors.ts';
 import { labStatus } from './status.ts';
-import { chartOptions, type ChartOptions } from './chart/style.ts';
+import { options } from './chart/cli-options.ts';
 import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from './chart/lab-charts.ts';
 import { dirname } from 'node:path';
 
 /** --ascii and --width, checked; shared by every chart task. */
-export function options(ctx: TaskContext): ChartOptions {
-  const w = ctx.opts.width;
-  const width = w === undefined ? undefined : Number(w);
-  if (width !== undefined && (!Number.isInteger(width) || width < 20 || width > 1000)) throw new UsageError(`--width takes a whole number of columns from 20 to 1000, got ${JSON.stringify(w)}`);
-  return chartOptions({ ascii: ctx.opts.ascii === true, width });
-}
-
 export function hostTotals(lab: LabResolved, p: HostProbe): HostTotals {
   return {
     title: lab.host.title,

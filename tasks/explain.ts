@@ -6,7 +6,7 @@ import { UsageError } from './kit/errors.ts';
 import { loadVm } from './kit/load.ts';
 import { explainVm } from './explain/plan.ts';
 import { renderFlow, shellCommand } from './explain/render.ts';
-import { options } from './charts.ts';
+import { options } from './chart/cli-options.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });

@@ -6,7 +6,9 @@ import { loadLab } from './kit/load.ts';
 import { findVm, walkVms, type LabResolved, type VmPlace } from './kit/resolve.ts';
 import { kitPaths } from './kit/paths.ts';
 import { bootVm, type BootResult } from './kit/launch.ts';
-import { nestVm, nestedStatus, stopNested } from './kit/nested.ts';
+import { nestVm, stopNested } from './kit/nested.ts';
+import { nestedStatus } from './kit/nested-status.ts';
+import { stopAgent } from './kit/stats-agent-client.ts';
 import { connectPlace, vmTarget } from './kit/target.ts';
 import { liveStatus } from './kit/vm-state.ts';
 import { stopHostVm } from './kit/shutdown.ts';
@@ -95,6 +97,8 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
     opts.onStep?.(s);
   };
   const places = [...walkVms(lab.vms)].filter((p) => !opts.only || opts.only.has(p.vm.name));
+  // The stats agent's sessions would only see their guests go away: end it first.
+  if (!opts.only) await stopAgent(lab.name);
   if (!places.length) return steps;
   const maxDepth = Math.max(...places.map((p) => p.depth));
   for (let depth = maxDepth; depth >= 1; depth--) {

@@ -6,7 +6,7 @@ import { kitPaths } from './kit/paths.ts';
 import { findVm, walkVms, type LabResolved } from './kit/resolve.ts';
 import { liveStatus, type VmStatus } from './kit/vm-state.ts';
 import { connectPlace } from './kit/target.ts';
-import { nestedStatus } from './kit/nested.ts';
+import { nestedStatus } from './kit/nested-status.ts';
 import type { Guest } from './kit/guest.ts';
 import { chartOptions, glyphs, type ChartOptions } from './chart/style.ts';
 import { renderTable, type Column } from './chart/table.ts';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { $ } from 'zx';
+import { shell } from './shell.ts';
 import { TaskError } from '../kit/errors.ts';
 import { progressList } from '../kit/progress.ts';
 import { cacheRoot } from './build.ts';
@@ -56,7 +56,7 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean 
   const started = Date.now();
   const work = `${dir}.build-${process.pid}`;
   const rootfs = join(work, 'rootfs');
-  const q = $({ quiet: true, nothrow: true, timeout: '30m' });
+  const q = await shell({ timeout: '30m' });
   let kernelVersion = '';
   const list = progressList<Record<string, never>>(
     [

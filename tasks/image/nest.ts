@@ -9,11 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { findOnPath } from '../kit/host-probe.ts';
 import { TaskError } from '../kit/errors.ts';
 import { copyWithLibs } from './tree.ts';
+import { GUEST_STATE_DIR } from '../kit/nested-status.ts';
 
 /** Where the children's image lives inside a tiny-nest guest. */
 export const GUEST_IMAGE_DIR = '/var/lib/grainchart/image';
-/** Where nested VMs keep their runtime files inside their parent. */
-export const GUEST_STATE_DIR = '/var/lib/grainchart/vms';
 
 export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel: 'kvm-intel' } as const;
 

@@ -2,7 +2,7 @@
 // cache with `apt-get download`, unpack with `dpkg-deb -x`.  Nothing is installed on the host.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { $ } from 'zx';
+import { shell } from './shell.ts';
 import { TaskError } from '../kit/errors.ts';
 
 export interface Pkg {
@@ -10,18 +10,17 @@ export interface Pkg {
   version: string;
 }
 
-const q = $({ quiet: true, nothrow: true });
 
 /** The candidate version apt would install, or undefined when apt does not know the package. */
 async function candidate(name: string): Promise<string | undefined> {
-  const r = await q`apt-cache policy ${name}`;
+  const r = await (await shell())`apt-cache policy ${name}`;
   const m = /Candidate:\s*(\S+)/.exec(r.stdout);
   return m && m[1] !== '(none)' ? m[1] : undefined;
 }
 
 /** A meta package's first dependency: linux-image-cloud-amd64 → linux-image-6.1.0-NN-cloud-amd64. */
 async function dependencyOf(meta: string, prefix: string): Promise<string | undefined> {
-  const r = await q`apt-cache depends ${meta}`;
+  const r = await (await shell())`apt-cache depends ${meta}`;
   return r.stdout.split('\n').map((l) => /Depends:\s*(\S+)/.exec(l)?.[1]).find((n) => n?.startsWith(prefix));
 }
 
@@ -31,7 +30,7 @@ async function withLists<T>(look: () => Promise<T | undefined>, what: string): P
   let found = await look();
   if (found === undefined && !updated) {
     updated = true;
-    const r = await q`apt-get update -qq`;
+    const r = await (await shell())`apt-get update -qq`;
     if (r.exitCode !== 0) throw new TaskError('apt-get update failed', { command: ['apt-get', 'update'], exitCode: r.exitCode, stderr: r.stderr, hint: 'building images needs root and Debian’s package registry' });
     found = await look();
   }
@@ -96,7 +95,7 @@ export async function downloadDebs(dir: string, pkgs: Pkg[]): Promise<string[]> 
   if (missing.length) {
     // As root, apt would hand the download to the _apt user, who cannot write our cache.
     const sandbox = process.getuid?.() === 0 ? ['-o', 'APT::Sandbox::User=root'] : [];
-    const r = await $({ quiet: true, nothrow: true, cwd: dir })`apt-get download -q ${sandbox} ${missing}`;
+    const r = await (await shell({ cwd: dir }))`apt-get download -q ${sandbox} ${missing}`;
     if (r.exitCode !== 0) throw new TaskError('apt-get download failed', { command: ['apt-get', 'download', ...missing], exitCode: r.exitCode, stderr: r.stderr, hint: 'is Debian’s package registry reachable?' });
   }
   return pkgs.map((p) => {
@@ -109,7 +108,7 @@ export async function downloadDebs(dir: string, pkgs: Pkg[]): Promise<string[]> 
 export async function unpackDebs(debs: string[], into: string): Promise<void> {
   mkdirSync(into, { recursive: true });
   for (const deb of debs) {
-    const r = await q`dpkg-deb -x ${deb} ${into}`;
+    const r = await (await shell())`dpkg-deb -x ${deb} ${into}`;
     if (r.exitCode !== 0) throw new TaskError(`dpkg-deb -x ${deb} failed`, { exitCode: r.exitCode, stderr: r.stderr });
   }
 }

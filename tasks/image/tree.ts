@@ -2,11 +2,10 @@
 // gzip'd newc initramfs and as an ext4 root disk (mkfs.ext4 -d: no mount needed).
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { $ } from 'zx';
+import { shell } from './shell.ts';
 import { TaskError } from '../kit/errors.ts';
 import { FILES, INIT, ROOT_DISK_MODULES, VIRTIO_MODULES } from './init-scripts.ts';
 
-const q = $({ quiet: true, nothrow: true });
 
 async function must<R extends { exitCode: number | null; stderr: string }>(p: Promise<R>, what: string): Promise<R> {
   const r = await p;
@@ -20,7 +19,7 @@ const libDirs = (extract: string) => [join(extract, 'usr/lib/x86_64-linux-gnu'),
 /** Copies a binary and every shared library ldd finds for it (from the packages first, then the host). */
 export async function copyWithLibs(binary: string, dest: string, root: string, extract: string): Promise<void> {
   copyInto(binary, join(root, dest));
-  const r = await must(q({ env: { ...process.env, LD_LIBRARY_PATH: libDirs(extract).join(':') } })`ldd ${binary}`, `ldd ${binary}`);
+  const r = await must((await shell({ env: { ...process.env, LD_LIBRARY_PATH: libDirs(extract).join(':') } }))`ldd ${binary}`, `ldd ${binary}`);
   for (const line of r.stdout.split('\n')) {
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
     if (/not found/.test(line)) throw new TaskError(`${binary} needs a library that is neither in the packages nor on the host: ${line.trim()}`);
@@ -64,7 +63,7 @@ export async function assembleTree(extract: string, root: string, extraModules: 
   // busybox-static and its applets, each where busybox says it belongs.
   const busybox = join(extract, 'bin/busybox');
   copyInto(busybox, join(root, 'bin/busybox'));
-  const applets = (await must(q`${busybox} --list-full`, 'busybox --list-full')).stdout.split('\n').filter(Boolean);
+  const applets = (await must((await shell())`${busybox} --list-full`, 'busybox --list-full')).stdout.split('\n').filter(Boolean);
   for (const applet of applets) {
     const at = join(root, applet);
     if (existsSync(at) || applet === 'bin/busybox') continue;
@@ -91,9 +90,9 @@ export async function assembleTree(extract: string, root: string, extraModules: 
   // The host key, made now so boots do no key generation; its public half is pinned by the kit.
   const env = { ...process.env, LD_LIBRARY_PATH: libDirs(extract).join(':') };
   const keyFile = join(root, 'etc/dropbear/dropbear_ed25519_host_key');
-  await must(q({ env })`${join(extract, 'usr/bin/dropbearkey')} -t ed25519 -f ${keyFile}`, 'dropbearkey');
+  await must((await shell({ env }))`${join(extract, 'usr/bin/dropbearkey')} -t ed25519 -f ${keyFile}`, 'dropbearkey');
   chmodSync(keyFile, 0o600);
-  const pub = (await must(q({ env })`${join(extract, 'usr/bin/dropbearkey')} -y -f ${keyFile}`, 'dropbearkey -y')).stdout;
+  const pub = (await must((await shell({ env }))`${join(extract, 'usr/bin/dropbearkey')} -y -f ${keyFile}`, 'dropbearkey -y')).stdout;
   const hostKeyPub = pub.split('\n').find((l) => l.startsWith('ssh-ed25519 '))?.split(' ').slice(0, 2).join(' ');
   if (!hostKeyPub) throw new TaskError('dropbearkey printed no ssh-ed25519 public key', { stdout: pub });
   return { kernelVersion, hostKeyPub };
@@ -112,7 +111,7 @@ export function assembleRootDiskInitramfs(full: string, root: string): void {
 
 /** newc cpio, owned by root, gzip -1 (fast to make, fast to unpack). */
 export async function packInitramfs(root: string, out: string): Promise<void> {
-  await must($({ quiet: true, nothrow: true, cwd: root })`find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet | gzip -1 > ${out}`, 'packing the initramfs');
+  await must((await shell({ cwd: root }))`find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet | gzip -1 > ${out}`, 'packing the initramfs');
 }
 
 /**
@@ -122,9 +121,9 @@ export async function packInitramfs(root: string, out: string): Promise<void> {
  * tables and journal leave it zero, and qemu-img convert stores no zero clusters.
  */
 export async function makeRootDisk(root: string, work: string, out: string, freeMiB: number): Promise<void> {
-  const du = await must(q`du -sm ${root}`, 'du');
+  const du = await must((await shell())`du -sm ${root}`, 'du');
   const mb = Number(du.stdout.split(/\s/)[0]) * 2 + freeMiB;
   const raw = join(work, 'root.raw');
-  await must(q`mkfs.ext4 -q -F -L gcroot -i 65536 -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -d ${root} ${raw} ${mb}M`, 'mkfs.ext4 -d');
-  await must(q`qemu-img convert -O qcow2 ${raw} ${out}`, 'qemu-img convert');
+  await must((await shell())`mkfs.ext4 -q -F -L gcroot -i 65536 -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -d ${root} ${raw} ${mb}M`, 'mkfs.ext4 -d');
+  await must((await shell())`qemu-img convert -O qcow2 ${raw} ${out}`, 'qemu-img convert');
 }

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { exitCodeOf, formatError, UsageError } from './errors.ts';
 import { readStdin } from './stdin.ts';
-import { closestNames, GLOBAL_OPTIONS, isPublic, planRun, renderHelp, type OptDef, type Output, type TaskContext, type TaskDef } from './registry.ts';
+import { closestNames, GLOBAL_OPTIONS, isPublic, isRunnable, planRun, renderHelp, type OptDef, type Output, type TaskContext, type TaskDef } from './registry.ts';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -41,7 +41,7 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
   const loose = parseArgs({ args: argv, options: toParseOptions(GLOBAL_OPTIONS), strict: false, allowPositionals: true });
   const name = loose.positionals[0] ?? 'tasks';
   const task = byName.get(name);
-  if (!task || !isPublic(task)) {
+  if (!task || !isRunnable(task)) {
     const near = closestNames(name, tasks.filter(isPublic).map((t) => t.name));
     io.stderr(`No such task: ${name}\n${near.length ? `Did you mean: ${near.join(', ')}\n` : ''}Run \`npx tsx tasks.ts tasks\` to list them.\n`);
     return 1;

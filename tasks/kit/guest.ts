@@ -33,8 +33,10 @@ export interface ExecOptions {
 export class HostKeyMismatch extends TaskError {}
 
 export class Guest {
-  /** The guest this one is reached through, closed with it. */
+  /** The guest this one is reached through. */
   parent?: Guest;
+  /** Closing this guest closes its parent too (not when the parent is shared, as a pool's are). */
+  private ownsParent = true;
 
   private constructor(readonly target: GuestTarget, readonly client: Client) {}
 
@@ -43,10 +45,14 @@ export class Guest {
     return new Promise((resolve, reject) => this.client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch))));
   }
 
-  /** A guest reached through this one: its sshd at `target.port` inside this guest. */
-  async connectChild(target: GuestTarget, timeoutMs = 10_000, sock?: import('node:stream').Duplex): Promise<Guest> {
+  /**
+   * A guest reached through this one: its sshd at `target.port` inside this guest.  The
+   * child closes this guest with it unless `shared` (the caller keeps this one open).
+   */
+  async connectChild(target: GuestTarget, timeoutMs = 10_000, sock?: import('node:stream').Duplex, shared = false): Promise<Guest> {
     const child = await Guest.connect(target, timeoutMs, sock ?? (await this.forwardOut(target.port)));
     child.parent = this;
+    child.ownsParent = !shared;
     return child;
   }
 
@@ -171,7 +177,7 @@ export class Guest {
 
   close(): void {
     this.client.end();
-    this.parent?.close();
+    if (this.ownsParent) this.parent?.close();
   }
 }
 

@@ -17,7 +17,8 @@ import { progressList } from './progress.ts';
 import { stageTasks, type Stage } from './readiness.ts';
 import { bannerPoller, type BootResult } from './launch.ts';
 import { buildNestImage, childOf } from '../image/build.ts';
-import { GUEST_IMAGE_DIR, GUEST_STATE_DIR, KVM_MODULES } from '../image/nest.ts';
+import { GUEST_IMAGE_DIR, KVM_MODULES } from '../image/nest.ts';
+import { guestTarget, innerPaths, isOurQemuIn, nestedStatus, pidAlive, qmpIn, qmpPortOf, readPidIn } from './nested-status.ts';
 
 export interface ParentProbe {
   facts: KvmFacts;
@@ -59,39 +60,6 @@ export async function probeParent(g: Guest, then = ''): Promise<ParentProbe> {
     nestedParam: kv.nested || undefined,
   };
   return { facts, kvm: classifyKvm(facts), memoryMiB: Math.floor(Number(kv.mem ?? 0) / 1024), cpus: Number(kv.cpus ?? 1), qemuVersion: kv.qemu || undefined, portTaken: kv.port === 'taken' };
-}
-
-/** Where a nested VM's runtime files live inside its parent. */
-export function innerPaths(lab: string, vm: string): VmPaths {
-  const dir = `${GUEST_STATE_DIR}/${lab}/${vm}`;
-  return { dir, qmp: `${dir}/qmp.sock`, pid: `${dir}/qemu.pid`, serial: `${dir}/serial.log`, stderr: `${dir}/qemu.stderr` };
-}
-
-/** QMP listens on the parent's loopback: 14000 + the child's index among its siblings. */
-export const qmpPortOf = (place: VmPlace) => 14000 + place.parent!.children.indexOf(place.vm);
-
-/** Shell test, run in the parent: is `pid` a live QEMU started with this pidfile? */
-const isOurQemuIn = (pid: number, pidfile: string) =>
-  `[ -d /proc/${pid} ] && tr '\\0' '\\n' < /proc/${pid}/cmdline | grep -qx ${shellQuote(pidfile)} && ! grep -q '^State:.*Z' /proc/${pid}/status`;
-
-async function pidAlive(parent: Guest, pid: number | undefined, inner: VmPaths): Promise<boolean> {
-  if (!pid) return false;
-  return (await parent.exec(isOurQemuIn(pid, inner.pid))).code === 0;
-}
-
-async function readPidIn(parent: Guest, inner: VmPaths): Promise<number | undefined> {
-  const r = await parent.exec(`cat ${shellQuote(inner.pid)} 2>/dev/null`);
-  const n = Number(r.stdout.trim());
-  return Number.isInteger(n) && n > 0 ? n : undefined;
-}
-
-export async function qmpIn<T>(parent: Guest, port: number, command: string, args?: Record<string, unknown>, timeoutMs = 2000): Promise<T> {
-  const c = await QmpClient.over(await parent.forwardOut(port), `127.0.0.1:${port} in ${parent.target.name}`, timeoutMs);
-  try {
-    return await c.execute<T>(command, args, timeoutMs);
-  } finally {
-    c.close();
-  }
 }
 
 export interface NestOptions {
@@ -246,10 +214,6 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
   return { lab: lab.name, vm: vm.name, pid: c.pid, accel: c.accel, forwards, metrics: c.metrics, uname: c.uname };
 }
 
-export function guestTarget(lab: LabResolved, vm: string, port: number, user: string, hostKey: string) {
-  return { name: vm, host: '127.0.0.1', port, user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey };
-}
-
 /** Signals a nested QEMU inside its parent, only after checking it is that VM's QEMU. */
 async function killIn(parent: Guest, pid: number, inner: VmPaths): Promise<void> {
   for (const sig of ['TERM', 'KILL']) {
@@ -257,28 +221,6 @@ async function killIn(parent: Guest, pid: number, inner: VmPaths): Promise<void>
     await parent.exec(`${isOurQemuIn(pid, inner.pid)} && kill -${sig} ${pid}`);
     for (let i = 0; i < 30 && (await pidAlive(parent, pid, inner)); i++) await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** A nested VM's live state, read inside its running parent. */
-export async function nestedStatus(lab: LabResolved, place: VmPlace, parent: Guest | undefined, parentState?: VmStatus['state']): Promise<VmStatus> {
-  const hostPaths = kitPaths(lab.name, place.vm.name).vm;
-  const s = readState(hostPaths);
-  const base = { lab: lab.name, name: place.vm.name, parent: place.parent?.name, depth: place.depth, accel: s?.accel, forwards: s?.forwards ?? [], metrics: s?.metrics };
-  const claimed = s?.phase === 'running' || s?.phase === 'booting';
-  if (!parent) {
-    if (claimed) return { ...base, state: 'crashed', reason: `its parent ${place.parent?.name} is ${parentState ?? 'not running'}` };
-    return { ...base, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
-  }
-  const inner = innerPaths(lab.name, place.vm.name);
-  const pid = (await readPidIn(parent, inner)) ?? s?.pid;
-  if (pid && (await pidAlive(parent, pid, inner))) {
-    const qmp = await qmpIn<QmpStatus>(parent, s?.qmpPort ?? qmpPortOf(place), 'query-status', undefined, 1500).catch(() => undefined);
-    if (qmp && ['internal-error', 'guest-panicked', 'shutdown'].includes(qmp.status)) return { ...base, state: 'crashed', pid, qmpStatus: qmp.status, reason: `QEMU reports ${qmp.status}` };
-    const up = await parent.exec(`echo $(( $(cut -d. -f1 /proc/uptime) - $(cut -d' ' -f22 /proc/${pid}/stat) / 100 ))`);
-    return { ...base, state: s?.phase === 'booting' ? 'booting' : 'running', pid, qmpStatus: qmp?.status, uptimeS: Number(up.stdout.trim()) || undefined };
-  }
-  if (claimed) return { ...base, state: 'crashed', reason: `its QEMU (pid ${pid ?? '?'}) is gone inside ${place.parent?.name}` };
-  return { ...base, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
 }
 
 /** Stops a nested VM: ACPI power-off through QMP, then quit, then signals inside the parent. */

@@ -34,8 +34,21 @@ export class QmpClient {
     socket.on('error', (err) => this.failAll(err));
   }
 
-  static connect(path: string, timeoutMs = 3000): Promise<QmpClient> {
-    return QmpClient.over(createConnection(path), path, timeoutMs);
+  /**
+   * QEMU's monitor serves one client at a time and its socket's backlog is short, so a
+   * connect while another client (a `status`, a chart) holds it may fail with EAGAIN:
+   * that is tried again until the timeout.
+   */
+  static async connect(path: string, timeoutMs = 3000): Promise<QmpClient> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await QmpClient.over(createConnection(path), path, Math.max(100, deadline - Date.now()));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() + 50 > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   }
 
   /** QMP over any stream: a unix socket here, or an SSH tunnel to a nested VM's QMP port. */

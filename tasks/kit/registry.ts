@@ -44,6 +44,7 @@ export interface TaskDef {
   args?: ArgDef[];
   options?: OptDef[];
   depends?: string[];
+  /** Runnable by name but not listed (internal helpers the kit starts itself, like stats-agent). */
   hidden?: boolean;
   /** Extra lines for --help. */
   help?: string;
@@ -59,6 +60,8 @@ export const GLOBAL_OPTIONS: OptDef[] = [
 ];
 
 export const isPublic = (t: TaskDef) => !t.hidden && !t.name.startsWith('-');
+/** Tasks named `-x` only run as another task's dependency; hidden ones run by name too. */
+export const isRunnable = (t: TaskDef) => !t.name.startsWith('-');
 
 /** `bb tasks`-style listing: names padded to one column. */
 export function renderTaskList(tasks: TaskDef[]): string {

@@ -1,19 +1,27 @@
 // SSH sessions kept open and shared: one per VM, made on first use, dropped (and made again
 // on the next use) after a failure.  `watch` keeps them between samples; the snapshot verbs
 // share a parent's session among its children.
-import type { LabResolved, VmPlace } from './resolve.ts';
+import { findVm, type LabResolved, type VmPlace } from './resolve.ts';
 import type { Guest } from './guest.ts';
 import { connectPlace } from './target.ts';
 
 export class SessionPool {
   private sessions = new Map<string, Promise<Guest>>();
 
+  /** A nested VM's session goes through its parent's pooled one, so a lab opens each VM once. */
   get(lab: LabResolved, place: VmPlace, timeoutMs: number): Promise<Guest> {
     let p = this.sessions.get(place.vm.name);
     if (!p) {
-      p = connectPlace(lab, place, timeoutMs);
-      p.catch(() => this.sessions.delete(place.vm.name));
-      this.sessions.set(place.vm.name, p);
+      const parentPlace = place.parent ? findVm(lab, place.parent.name) : undefined;
+      p = parentPlace ? this.get(lab, parentPlace, timeoutMs).then((parent) => connectPlace(lab, place, timeoutMs, parent)) : connectPlace(lab, place, timeoutMs);
+      const name = place.vm.name;
+      const mine = p;
+      mine.then(
+        // A session the guest or the network ended (a reboot, a snapshot restore) leaves the pool.
+        (g) => g.client.once('close', () => this.sessions.get(name) === mine && this.sessions.delete(name)),
+        () => this.sessions.get(name) === mine && this.sessions.delete(name),
+      );
+      this.sessions.set(name, p);
     }
     return p;
   }

@@ -16,11 +16,10 @@ import { imgInfo } from './disk-image.ts';
 import { isOurQemu, liveStatus, readState, type VmStatus } from './vm-state.ts';
 import { expandPath } from './paths.ts';
 import { QmpClient } from './qmp.ts';
-import { connectPlace } from './target.ts';
-import { innerPaths, nestedStatus, qmpIn } from './nested.ts';
+import { classifyNested, innerPaths, qmpManyIn, qmpPortOf, readInner } from './nested-status.ts';
 import type { Guest } from './guest.ts';
 import { shellQuote } from './guest.ts';
-import type { SessionPool } from './session-pool.ts';
+import { SessionPool } from './session-pool.ts';
 
 export type Reading<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -105,17 +104,21 @@ export function busyPercent(a: string, b: string): number {
   return dt > 0 ? Math.round((1000 * (dt - (idle(y) - idle(x)))) / dt) / 10 : 0;
 }
 
-/** The guest's side, in one command: two /proc/stat reads half a second apart, then the
- * rest; every line is tagged so parsing never guesses which command printed it. */
-export const GUEST_SCRIPT = [
-  "echo \"cpu0: $(grep '^cpu ' /proc/stat)\"",
-  `sleep ${SAMPLE_MS / 1000}`,
-  "echo \"cpu1: $(grep '^cpu ' /proc/stat)\"",
-  'echo "mem: $(grep -E \'^(MemTotal|MemAvailable):\' /proc/meminfo | tr -s \' \' | tr \'\\n\' \' \')"',
-  'echo "df: $(df -k / | tail -1)"',
-  'echo "load: $(cat /proc/loadavg)"',
-  'echo "uptime: $(cat /proc/uptime)"',
-].join('; ');
+/** The guest's side, in one command: two /proc/stat reads `sampleMs` apart, then the rest;
+ * every line is tagged so parsing never guesses which command printed it.  POSIX shell
+ * builtins (`read`, `case`) rather than grep and cat: under TCG each fork costs milliseconds. */
+export const guestScript = (sampleMs = SAMPLE_MS) =>
+  [
+    'read -r c0 < /proc/stat',
+    `sleep ${sampleMs / 1000}`,
+    'read -r c1 < /proc/stat',
+    'echo "cpu0: $c0"; echo "cpu1: $c1"',
+    'm=; while read -r k v u; do case $k in MemTotal:|MemAvailable:) m="$m$k $v $u ";; esac; done < /proc/meminfo; echo "mem: $m"',
+    'df -Pk / | { read -r h; read -r d; echo "df: $d"; }',
+    'read -r l < /proc/loadavg; echo "load: $l"',
+    'read -r u < /proc/uptime; echo "uptime: $u"',
+  ].join('; ');
+export const GUEST_SCRIPT = guestScript();
 
 export function parseGuest(out: string): GuestSide {
   const tag = (t: string) => out.split('\n').find((l) => l.startsWith(`${t}: `))?.slice(t.length + 2).trim();
@@ -135,40 +138,31 @@ export function parseGuest(out: string): GuestSide {
   };
 }
 
-/** Host side of a VM on this host: /proc of its QEMU, twice, SAMPLE_MS apart. */
-async function hostSideLocal(pid: number, qmpPath: string): Promise<HostSide> {
+/** Host side of a VM on this host: /proc of its QEMU (and of each vCPU thread), twice, `sampleMs` apart. */
+async function hostSideLocal(pid: number, vcpuThreads: () => Promise<number[]>, sampleMs: number): Promise<HostSide> {
   const ticks = () => cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  const threads = await QmpClient.connect(qmpPath, 1500)
-    .then(async (c) => {
-      try {
-        return (await c.execute<Array<{ 'thread-id': number }>>('query-cpus-fast')).map((v) => v['thread-id']);
-      } finally {
-        c.close();
-      }
-    })
-    .catch(() => [] as number[]);
+  const threads = await vcpuThreads().catch(() => [] as number[]);
   const tticks = (tid: number) => cpuTicks(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
   const t0 = ticks();
   const v0 = threads.map(tticks);
   const start = Date.now();
-  await sleep(SAMPLE_MS);
+  await sleep(sampleMs);
   const secs = (Date.now() - start) / 1000;
   const pct = (d: number) => Math.round((d / 100 / secs) * 1000) / 10;
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
   return { cpuPercent: pct(ticks() - t0), rssMiB: Math.round(rss), vcpuPercent: threads.map((tid, i) => pct(tticks(tid) - v0[i]!)) };
 }
 
-/** The same, read inside the parent for a nested VM's QEMU. */
-async function hostSideIn(parent: Guest, pid: number): Promise<HostSide> {
-  const out = await parent.succeed(`cat /proc/${pid}/stat; sleep ${SAMPLE_MS / 1000}; cat /proc/${pid}/stat; grep VmRSS /proc/${pid}/status`);
-  const [a, b, rss] = out.trim().split('\n');
-  return { cpuPercent: Math.round(((cpuTicks(b!) - cpuTicks(a!)) / 100 / (SAMPLE_MS / 1000)) * 1000) / 10, rssMiB: Math.round(Number(/\d+/.exec(rss ?? '')?.[0] ?? 0) / 1024) };
-}
+type Blockstats = Array<{ stats: { rd_bytes: number; wr_bytes: number } }>;
 
 async function qmpSide(run: <T>(cmd: string) => Promise<T>): Promise<QmpSide> {
   const status = await run<{ status: string }>('query-status');
   const balloon = await run<{ actual: number }>('query-balloon').catch(() => undefined);
-  const blocks = await run<Array<{ stats: { rd_bytes: number; wr_bytes: number } }>>('query-blockstats').catch(() => []);
+  const blocks = await run<Blockstats>('query-blockstats').catch(() => []);
+  return qmpFigures(status, balloon, blocks);
+}
+
+function qmpFigures(status: { status: string }, balloon: { actual: number } | undefined, blocks: Blockstats): QmpSide {
   return {
     status: status.status,
     balloonMiB: balloon ? Math.round(balloon.actual / 2 ** 20) : undefined,
@@ -187,92 +181,135 @@ function portOpen(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** Every VM of a lab, in parallel; each VM's sources in parallel. */
-export async function collectStats(lab: LabResolved, only?: string[], pool?: SessionPool): Promise<VmStats[]> {
+/**
+ * Every VM of a lab, in parallel; each VM's sources in parallel.  Sessions come from `pool`
+ * (watch keeps one between samples), else from a pool of this call's own, so a nested VM's
+ * parent is connected to once, not once for itself and again for each child.
+ */
+export async function collectStats(lab: LabResolved, only?: string[], pool?: SessionPool, sampleMs = SAMPLE_MS): Promise<VmStats[]> {
   const places = [...walkVms(lab.vms)].filter((p) => !only || only.includes(p.vm.name));
-  return Promise.all(places.map((p) => vmStats(lab, p, pool)));
-}
-
-async function vmStats(lab: LabResolved, place: VmPlace, pool?: SessionPool): Promise<VmStats> {
-  const vm = place.vm;
-  const paths = kitPaths(lab.name, vm.name).vm;
-  const state = readState(paths);
-  const base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: state?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
-  // One SSH session per VM (through its parents for a nested one), shared by its sources.
-  const session = await reading('SSH', TIMEOUT_MS.guest, () => (pool ? pool.get(lab, place, TIMEOUT_MS.guest + 500) : connectPlace(lab, place, TIMEOUT_MS.guest + 500)));
-  // A nested VM's host-side figures come from its parent: through the child's own session
-  // when it has one, else through a session of its own (closed below).
-  const ownParent = !session.ok && place.depth > 1 ? await connectParentOrNone(lab, place) : undefined;
+  const sessions = pool ?? new SessionPool();
   try {
-    const parent = session.ok ? session.value.parent : ownParent;
-    const status = place.depth === 1 ? await liveStatus(paths, { lab: lab.name, name: vm.name, depth: 1 }) : await nestedStatus(lab, place, parent, undefined);
-    if (status.state !== 'running') {
-      const no = notRunning<never>(status.state);
-      return { ...base, state: status.state, host: no, qmp: no, disk: no, guest: no, network: no };
-    }
-    const pid = status.pid!;
-    const ssh = state?.ssh;
-    const inner = innerPaths(lab.name, vm.name);
-    const [host, qmp, disk, guest, network] = await Promise.all([
-      reading('host /proc', TIMEOUT_MS.host, () => {
-        if (place.depth === 1) {
-          if (!isOurQemu(pid, paths)) throw new Error('QEMU is gone');
-          return hostSideLocal(pid, paths.qmp);
-        }
-        if (!parent) throw new Error(`cannot reach ${place.parent!.name}`);
-        return hostSideIn(parent, pid);
-      }),
-      reading('QMP', TIMEOUT_MS.qmp, async () => {
-        if (place.depth === 1) {
-          const c = await QmpClient.connect(paths.qmp, 1500);
-          try {
-            return await qmpSide((cmd) => c.execute(cmd));
-          } finally {
-            c.close();
-          }
-        }
-        if (!parent) throw new Error(`cannot reach ${place.parent!.name}`);
-        return qmpSide((cmd) => qmpIn(parent, state?.qmpPort ?? 14000, cmd));
-      }),
-      reading('qemu-img', TIMEOUT_MS.disk, async () => {
-        if (place.depth === 1) {
-          const kp = kitPaths(lab.name, vm.name);
-          const file = typeof vm.boot === 'object' && 'image' in vm.boot ? imageRootDisk(kp) : vm.disk ? expandPath(vm.disk.file, kp) : undefined;
-          if (!file) throw new Error('no disk');
-          const i = await imgInfo(file);
-          return { virtualBytes: i['virtual-size'], allocatedBytes: i['actual-size'] };
-        }
-        if (!parent) throw new Error(`cannot reach ${place.parent!.name}`);
-        // Not qemu-img: starting it under the parent's TCG would skew the parent's own CPU
-        // sample.  A qcow2 header holds the virtual size (8 bytes, big-endian, at offset 24).
-        const file = shellQuote(`${inner.dir}/root.qcow2`);
-        const out = await parent.succeed(`od -An -tx1 -j24 -N8 ${file}; du -k ${file}`);
-        const [hex = '', du = ''] = out.trim().split('\n');
-        return { virtualBytes: parseInt(hex.replace(/\s+/g, ''), 16), allocatedBytes: Number(du.split(/\s+/)[0]) * 1024 };
-      }),
-      reading('guest', TIMEOUT_MS.guest, async () => {
-        if (!session.ok) throw new Error(session.reason);
-        return parseGuest(await session.value.succeed(GUEST_SCRIPT));
-      }),
-      reading('network', TIMEOUT_MS.network, async () => {
-        const open = place.depth === 1 && ssh ? await portOpen(ssh.host, ssh.port) : session.ok;
-        if (!session.ok) return { port: ssh?.port, open, sshRttMs: undefined };
-        const t0 = process.hrtime.bigint();
-        await session.value.exec(':');
-        return { port: ssh?.port, open, sshRttMs: Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10 };
-      }),
-    ]);
-    // A pooled session that failed a command is replaced next time.
-    if (pool && !guest.ok) pool.drop(vm.name);
-    return { ...base, state: status.state, host, qmp, disk, guest, network };
+    return await Promise.all(places.map((p) => vmStats(lab, p, sessions, sampleMs)));
   } finally {
-    if (session.ok && !pool) session.value.close();
-    if (!session.ok) pool?.drop(vm.name);
-    ownParent?.close();
+    if (!pool) sessions.closeAll();
   }
 }
 
-async function connectParentOrNone(lab: LabResolved, place: VmPlace): Promise<Guest | undefined> {
-  return connectPlace(lab, findVm(lab, place.parent!.name)!).catch(() => undefined);
+type Base = Omit<VmStats, 'state' | 'host' | 'qmp' | 'disk' | 'guest' | 'network'>;
+
+async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, sampleMs: number): Promise<VmStats> {
+  const vm = place.vm;
+  const paths = kitPaths(lab.name, vm.name).vm;
+  const state = readState(paths);
+  const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: state?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
+  const stats = place.depth === 1 ? await localStats(lab, place, base, pool, sampleMs) : await nestedStats(lab, place, base, pool, sampleMs);
+  // A pooled session that failed a command is replaced next time.
+  if (!stats.guest.ok) pool.drop(vm.name);
+  return stats;
 }
 
+const notRunningStats = (base: Base, state: VmStats['state']): VmStats => {
+  const no = notRunning<never>(state);
+  return { ...base, state, host: no, qmp: no, disk: no, guest: no, network: no };
+};
+
+/** The guest's own figures and the SSH round trip, over its pooled session. */
+function guestSide(session: Promise<Reading<Guest>>, sampleMs: number, openWithout: () => Promise<boolean>, port?: number): [Promise<Reading<GuestSide>>, Promise<Reading<NetSide>>] {
+  return [
+    reading('guest', TIMEOUT_MS.guest, async () => {
+      const s = await session;
+      if (!s.ok) throw new Error(s.reason);
+      return parseGuest(await s.value.succeed(guestScript(sampleMs)));
+    }),
+    reading('network', TIMEOUT_MS.network, async () => {
+      const s = await session;
+      if (!s.ok) return { port, open: await openWithout(), sshRttMs: undefined };
+      const t0 = process.hrtime.bigint();
+      await s.value.exec(':');
+      return { port, open: true, sshRttMs: Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10 };
+    }),
+  ];
+}
+
+/** A VM on this host: /proc and QMP here, qemu-img here, the guest over SSH. */
+async function localStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampleMs: number): Promise<VmStats> {
+  const vm = place.vm;
+  const kp = kitPaths(lab.name, vm.name);
+  const status = await liveStatus(kp.vm, { lab: lab.name, name: vm.name, depth: 1 });
+  if (status.state !== 'running') return notRunningStats(base, status.state);
+  const pid = status.pid!;
+  const ssh = readState(kp.vm)?.ssh;
+  const session = reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, place, TIMEOUT_MS.guest + 500));
+  const [guest, network] = guestSide(session, sampleMs, () => (ssh ? portOpen(ssh.host, ssh.port) : Promise.resolve(false)), ssh?.port);
+  // One QMP connection for the vCPU threads and the QMP figures: QEMU's monitor serves one client at a time.
+  const monitor = QmpClient.connect(kp.vm.qmp, 1500);
+  monitor.catch(() => undefined);
+  const [host, qmp, disk] = await Promise.all([
+    reading('host /proc', TIMEOUT_MS.host, () => {
+      if (!isOurQemu(pid, kp.vm)) throw new Error('QEMU is gone');
+      return hostSideLocal(pid, async () => (await (await monitor).execute<Array<{ 'thread-id': number }>>('query-cpus-fast')).map((v) => v['thread-id']), sampleMs);
+    }),
+    reading('QMP', TIMEOUT_MS.qmp, async () => qmpSide(async (cmd) => (await monitor).execute(cmd))),
+    reading('qemu-img', TIMEOUT_MS.disk, async () => {
+      const file = typeof vm.boot === 'object' && 'image' in vm.boot ? imageRootDisk(kp) : vm.disk ? expandPath(vm.disk.file, kp) : undefined;
+      if (!file) throw new Error('no disk');
+      const i = await imgInfo(file);
+      return { virtualBytes: i['virtual-size'], allocatedBytes: i['actual-size'] };
+    }),
+  ]).finally(() => monitor.then((c) => c.close(), () => undefined));
+  return { ...base, state: status.state, host, qmp, disk, guest: await guest, network: await network };
+}
+
+/**
+ * A VM inside its parent: one exec there reads the QEMU's liveness, two /proc samples, RSS
+ * and the disk (not qemu-img: starting it under the parent's TCG would skew the parent's own
+ * CPU sample; a qcow2 header holds the virtual size, 8 bytes big-endian at offset 24), one
+ * QMP connection asks three questions, and the guest answers over its own session — all at once.
+ */
+async function nestedStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampleMs: number): Promise<VmStats> {
+  const vm = place.vm;
+  const state = readState(kitPaths(lab.name, vm.name).vm);
+  const parentSession = await reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, findVm(lab, place.parent!.name)!, TIMEOUT_MS.guest + 500));
+  if (!parentSession.ok) return notRunningStats(base, classifyNested(lab, place, state, undefined, undefined).state);
+  const parent = parentSession.value;
+  const claimed = state?.phase === 'running' || state?.phase === 'booting';
+  const session = claimed ? reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, place, TIMEOUT_MS.guest + 500)) : Promise.resolve(notRunning<Guest>(state?.phase ?? 'stopped'));
+  const [guest, network] = guestSide(session, sampleMs, async () => (await session).ok, state?.ssh?.port);
+  const file = shellQuote(`${innerPaths(lab.name, vm.name).dir}/root.qcow2`);
+  // Runs after readInner's first /proc read; `printf KEY=` before a command keeps its output on the key's line.
+  const sample = [
+    `    sleep ${sampleMs / 1000}; read -r s < /proc/$pid/stat; echo "stat1=$s"`,
+    `    printf qcow2=; od -An -tx1 -j24 -N8 ${file} 2>/dev/null || echo`,
+    `    printf du=; du -k ${file} 2>/dev/null || echo`,
+  ].join('\n');
+  const [live, answers] = await Promise.all([
+    readInner(parent, innerPaths(lab.name, vm.name), state?.pid, sample).catch(() => undefined),
+    qmpManyIn<[{ status: string } | undefined, { actual: number } | undefined, Blockstats | undefined]>(parent, state?.qmpPort ?? qmpPortOf(place), ['query-status', 'query-balloon', 'query-blockstats'], TIMEOUT_MS.qmp).catch((err: Error) => err),
+  ]);
+  const status = classifyNested(lab, place, state, live, answers instanceof Error ? undefined : answers[0]?.status);
+  if (status.state !== 'running' || !live) return notRunningStats(base, status.state);
+  const kv = live.kv;
+  const host = parseFigures('host /proc', () => {
+    const secs = sampleMs / 1000;
+    return { cpuPercent: Math.round(((cpuTicks(kv.stat1!) - cpuTicks(live.stat!)) / 100 / secs) * 1000) / 10, rssMiB: Math.round((live.rssKiB ?? NaN) / 1024) };
+  });
+  const qmp: Reading<QmpSide> =
+    answers instanceof Error ? { ok: false, reason: answers.message.split('\n')[0]! } : answers[0] ? { ok: true, value: qmpFigures(answers[0], answers[1], answers[2] ?? []) } : { ok: false, reason: 'QMP query-status failed' };
+  const disk = parseFigures('disk', () => {
+    const hex = (kv.qcow2 ?? '').replace(/\s+/g, '');
+    if (!/^[0-9a-f]{16}$/.test(hex)) throw new Error(`no qcow2 header in ${file}`);
+    return { virtualBytes: parseInt(hex, 16), allocatedBytes: Number((kv.du ?? '').split(/\s+/)[0]) * 1024 };
+  });
+  return { ...base, state: status.state, host, qmp, disk, guest: await guest, network: await network };
+}
+
+function parseFigures<T>(what: string, f: () => T): Reading<T> {
+  try {
+    const value = f();
+    if (Object.values(value as object).some((v) => typeof v === 'number' && Number.isNaN(v))) throw new Error('unreadable figures');
+    return { ok: true, value };
+  } catch (err) {
+    return { ok: false, reason: `${what}: ${(err as Error).message}` };
+  }
+}

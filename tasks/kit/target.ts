@@ -10,7 +10,7 @@ import { TaskError } from './errors.ts';
 import { retry } from './retry.ts';
 import { hostKeyAlias, labKeys, pinnedHostKey } from './keys.ts';
 import { Guest } from './guest.ts';
-import { guestTarget, nestedStatus } from './nested.ts';
+import { guestTarget, nestedStatus } from './nested-status.ts';
 
 export interface VmTarget {
   lab: LabResolved;
@@ -27,14 +27,16 @@ const notRunning = (vm: string, s: VmStatus) =>
   new TaskError(`${vm} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`, { hint: s.parent ? `start the lab: npx tsx tasks.ts up ${s.lab}` : `boot it: npx tsx tasks.ts boot ${vm}` });
 
 /**
- * An SSH session to a running VM at any depth; closing it closes the parents' sessions too.
+ * An SSH session to a running VM at any depth; closing it closes the parents' sessions too,
+ * unless `parent` is given: then a nested VM is reached through that open session, which
+ * stays the caller's to close (a SessionPool shares one parent among its children).
  * A connection that drops or is reset (slirp and a busy guest sshd do that now and then) is
  * tried again within `timeoutMs`; the kit's own refusals (not running, no or wrong host
  * key: TaskErrors) are final at once.
  */
-export async function connectPlace(lab: LabResolved, place: VmPlace, timeoutMs = 10_000): Promise<Guest> {
+export async function connectPlace(lab: LabResolved, place: VmPlace, timeoutMs = 10_000, parent?: Guest): Promise<Guest> {
   const deadline = Date.now() + timeoutMs;
-  return retry(() => connectOnce(lab, place, Math.max(500, deadline - Date.now())), {
+  return retry(() => connectOnce(lab, place, Math.max(500, deadline - Date.now()), parent), {
     what: `an SSH session to ${place.vm.name}`,
     timeoutMs,
     intervalMs: 200,
@@ -42,7 +44,7 @@ export async function connectPlace(lab: LabResolved, place: VmPlace, timeoutMs =
   });
 }
 
-async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number): Promise<Guest> {
+async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number, sharedParent?: Guest): Promise<Guest> {
   const vm = place.vm;
   const keys = labKeys(lab.name);
   const alias = hostKeyAlias(lab.name, vm.name);
@@ -55,15 +57,29 @@ async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number):
     if (!hostKey) throw new TaskError(`no pinned host key for ${vm.name} (${alias}) in ${keys.knownHostsPath}`, { hint: 'the kit only connects to guests whose host key it knows' });
     return Guest.connect({ name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey }, timeoutMs);
   }
-  const parent = await connectPlace(lab, findVm(lab, place.parent!.name)!, timeoutMs);
+  const parent = sharedParent ?? (await connectPlace(lab, findVm(lab, place.parent!.name)!, timeoutMs));
   try {
-    const live = await nestedStatus(lab, place, parent);
-    if (live.state !== 'running') throw notRunning(vm.name, live);
-    const ssh = readState(kitPaths(lab.name, vm.name).vm)?.ssh;
+    const state = readState(kitPaths(lab.name, vm.name).vm);
+    // Why it cannot be reached, read live inside the parent: asked only when the host's
+    // record says it is not running, or when connecting fails (each check costs round trips).
+    const whyNot = async () => {
+      const live = await nestedStatus(lab, place, parent);
+      return live.state === 'running' ? undefined : notRunning(vm.name, live);
+    };
+    if (state?.phase !== 'running') {
+      const no = await whyNot();
+      if (no) throw no;
+    }
+    const ssh = state?.ssh;
     if (!ssh || !hostKey) throw new TaskError(`${vm.name} has no SSH forward or pinned host key`);
-    return await parent.connectChild(guestTarget(lab, vm.name, ssh.port, ssh.user, hostKey), timeoutMs);
+    try {
+      return await parent.connectChild(guestTarget(lab, vm.name, ssh.port, ssh.user, hostKey), timeoutMs, undefined, !!sharedParent);
+    } catch (err) {
+      if (err instanceof TaskError) throw err;
+      throw (await whyNot().catch(() => undefined)) ?? err;
+    }
   } catch (err) {
-    parent.close();
+    if (!sharedParent) parent.close();
     throw err;
   }
 }

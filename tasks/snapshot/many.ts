@@ -4,7 +4,7 @@
 import { UsageError } from '../kit/errors.ts';
 import { kitPaths } from '../kit/paths.ts';
 import type { LabResolved, VmPlace } from '../kit/resolve.ts';
-import { nestedStatus } from '../kit/nested.ts';
+import { nestedStatus } from '../kit/nested-status.ts';
 import { updateState } from '../kit/vm-state.ts';
 import { graintimeConfig } from '../graintime/config.ts';
 import { computeGraintime } from '../graintime/stamp.ts';

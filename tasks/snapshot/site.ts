@@ -7,7 +7,7 @@ import { TaskError } from '../kit/errors.ts';
 import { QmpClient } from '../kit/qmp.ts';
 import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
 import { liveStatus, readState, type VmStatus } from '../kit/vm-state.ts';
-import { innerPaths, nestedStatus, qmpPortOf } from '../kit/nested.ts';
+import { innerPaths, nestedStatus, qmpPortOf } from '../kit/nested-status.ts';
 import { SessionPool } from '../kit/session-pool.ts';
 import { shellQuote, type Guest } from '../kit/guest.ts';
 import { snapshotDisks } from './disks.ts';

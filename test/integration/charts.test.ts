@@ -1,10 +1,15 @@
 // Live charts against real guests: a CPU burner shows up and goes away, memory rises after
 // the guest fills tmpfs, a guest whose sshd is frozen is charted as `?` with the reason
-// while its neighbour still charts, and every chart's --json parses.
+// while its neighbour still charts, every chart's --json parses, and the stats agent the first
+// chart leaves behind keeps sessions open, answers on a 0600 socket and ends with `down`.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
 import { kit, TASKS } from '../helpers/cli.ts';
+import { waitFor } from '../helpers/spawn.ts';
 import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 
@@ -54,14 +59,38 @@ describe('live charts', () => {
     assert.ok(rose >= 80, `memory used rose by only ${rose} MiB`);
   });
 
+  it('leaves a stats agent behind that answers the next charts over SSH sessions it keeps open', async () => {
+    ok(k('chart-vm', '--json')); // the charts above left it running, or this one does
+    const dir = join(lab.home, 'charts');
+    const sock = join(dir, 'agent.sock');
+    await waitFor('the agent socket', () => existsSync(sock), 20_000);
+    const pid = Number(readFileSync(join(dir, 'agent.pid'), 'utf8'));
+    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /\0stats-agent\0charts\0--spec\0/);
+    assert.equal(statSync(sock).mode & 0o777, 0o600);
+    const all = JSON.parse(ok(k('chart-vm', '--json')).stdout);
+    assert.deepEqual(all.map((s: { name: string; guest: { ok: boolean } }) => [s.name, s.guest.ok]), [['c1', true], ['c2', true]]);
+    // Between charts its sessions stay open: established connections from the agent to both forwards.
+    const established = spawnSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(`pid=${pid},`));
+    for (const vm of ['c1', 'c2']) assert.ok(established.some((l) => new RegExp(`127\\.0\\.0\\.1:${lab.ports[vm]}\\s`).test(l)), `no session from the agent to ${vm}: ${established.join(' | ')}`);
+    // Its protocol: one JSON line each way; a request for another spec is refused.
+    const one = await askSocket(sock, { op: 'stats', sampleMs: 100, spec: lab.spec, only: ['c1'] });
+    assert.equal(one.ok, true, one.error);
+    assert.deepEqual(one.stats?.map((s) => s.name), ['c1']);
+    assert.equal(one.stats?.[0]?.guest.ok, true);
+    const other = await askSocket(sock, { op: 'stats', sampleMs: 100, spec: '/elsewhere/lab.json' });
+    assert.equal(other.ok, false);
+    assert.match(other.error ?? "", /serves .*charts\.json/);
+  });
+
   it('charts a guest with a frozen sshd as ? with the reason, and its neighbour as usual', () => {
     // Freeze c2's listening dropbear (its parent is init), so new SSH connections hang.
+    // Fresh sessions (--no-agent): the agent's open session to c2 would still answer.
     ok(k('exec', 'c2', '--', 'for p in $(pidof dropbear); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -STOP $p; done; true'));
-    const r = ok(k('chart-vm', '--width', '100'));
+    const r = ok(k('chart-vm', '--width', '100', '--no-agent'));
     const [c1, c2] = r.stdout.split(/\n\n(?=c2 )/);
     assert.match(c1!, /^Memory\s+\S+\s+\d+%/m);
     assert.match(c2!, /^CPU\s+\?\s+SSH timed out/m);
-    const all = JSON.parse(ok(k('chart-vm', '--json')).stdout);
+    const all = JSON.parse(ok(k('chart-vm', '--json', '--no-agent')).stdout);
     const two = all.find((s: { name: string }) => s.name === 'c2');
     assert.equal(two.guest.ok, false);
     assert.match(two.guest.reason, /timed out/);
@@ -88,8 +117,25 @@ describe('live charts', () => {
     assert.doesNotMatch(r.stderr, /Error|at /);
   });
 
-  it('leaves no QEMU behind after down', () => {
+  it('leaves no QEMU and no stats agent behind after down', () => {
+    const pidFile = join(lab.home, 'charts', 'agent.pid');
+    const agent = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined;
+    assert.ok(agent, 'the agent of the test above is gone already');
     ok(k('down', '--force'));
     assert.deepEqual(qemusUnder(lab.home), []);
+    const state = existsSync(`/proc/${agent}/stat`) ? readFileSync(`/proc/${agent}/stat`, 'utf8').split(') ')[1]?.[0] : 'gone';
+    assert.ok(state === 'gone' || state === 'Z', `the stats agent still runs (state ${state})`);
+    assert.equal(existsSync(join(lab.home, 'charts', 'agent.sock')), false);
   });
 });
+
+/** One request to a stats agent's socket, its one-line JSON reply. */
+function askSocket(sock: string, req: object): Promise<{ ok: boolean; error?: string; stats?: Array<{ name: string; guest: { ok: boolean } }> }> {
+  return new Promise((resolve, reject) => {
+    const c = connect(sock, () => c.write(JSON.stringify(req) + '\n'));
+    let buf = '';
+    c.on('data', (d) => (buf += d));
+    c.on('end', () => resolve(JSON.parse(buf)));
+    c.on('error', reject);
+  });
+}

@@ -1,0 +1,136 @@
+// `stats-agent LAB` (hidden; started by chart-vm): keeps the lab's SSH sessions open and
+// answers stats requests on the lab's agent socket.  See kit/stats-agent-client.ts for why.
+// One per lab: the pidfile is created exclusively; a stale one (its process gone) is taken over.
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { resolve } from 'node:path';
+import { UsageError } from './kit/errors.ts';
+import type { TaskContext } from './kit/registry.ts';
+import { loadLab } from './kit/load.ts';
+import { kitPaths } from './kit/paths.ts';
+import type { LabResolved } from './kit/resolve.ts';
+import { isOurQemu, readPidfile } from './kit/vm-state.ts';
+import { SessionPool } from './kit/session-pool.ts';
+import { collectStats } from './kit/stats.ts';
+import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './kit/stats-agent-client.ts';
+
+/** Idle this long (no request), the agent ends: GRAINCHART_AGENT_IDLE_S, default 10 minutes. */
+const idleMs = () => 1000 * (Number(process.env.GRAINCHART_AGENT_IDLE_S) || 600);
+const CHECK_MS = 5000;
+
+export async function run(ctx: TaskContext): Promise<void> {
+  const labName = ctx.args[0]!;
+  const paths = agentPaths(labName);
+  // From specs/, or the spec file chart-vm was given (not stdin: it is read again per request).
+  const spec = ctx.spec && ctx.spec !== '-' ? resolve(ctx.spec) : undefined;
+  const lab = await loadLab(spec ? undefined : labName, { spec }); // a bad name fails here, before anything is written
+  if (lab.name !== labName) throw new UsageError(`${spec} holds lab ${lab.name}, not ${labName}`);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  if (!claimPidfile(labName, paths.pid)) return; // another agent serves this lab
+  const pool = new SessionPool();
+  let lastRequest = Date.now();
+  let busy = 0;
+  rmSync(paths.sock, { force: true });
+  const server = createServer((conn) => {
+    lastRequest = Date.now();
+    busy++;
+    serve(conn, labName, spec, pool).finally(() => {
+      busy--;
+      lastRequest = Date.now();
+    });
+  });
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(watchdog);
+    server.close();
+    pool.closeAll();
+    // Only our own files: a newer agent may have taken over after a takeover race.
+    if (agentPid(labName) === process.pid) {
+      rmSync(paths.sock, { force: true });
+      rmSync(paths.pid, { force: true });
+    }
+    // The sessions' goodbyes are on their way; nothing else is left to wait for.
+    setTimeout(() => process.exit(0), 50).unref();
+  };
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(paths.sock, () => resolve());
+  });
+  chmodSync(paths.sock, 0o600);
+  const sockIno = statSync(paths.sock).ino;
+  const watchdog = setInterval(() => {
+    const sockGone = !existsSync(paths.sock) || statSync(paths.sock).ino !== sockIno;
+    const idle = busy === 0 && Date.now() - lastRequest > idleMs();
+    if (sockGone || idle || agentPid(labName) !== process.pid || !labRunning(lab)) end();
+  }, CHECK_MS);
+  process.once('SIGTERM', end);
+  process.once('SIGINT', end);
+  await new Promise<void>((resolve) => server.once('close', () => resolve()));
+}
+
+async function serve(conn: Socket, labName: string, spec: string | undefined, pool: SessionPool): Promise<void> {
+  const reply = (r: AgentReply) => new Promise<void>((resolve) => conn.end(JSON.stringify(r) + '\n', () => resolve()));
+  conn.on('error', () => undefined);
+  try {
+    const line = await firstLine(conn);
+    const req = JSON.parse(line) as AgentRequest;
+    if (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000)) return reply({ ok: false, error: 'bad request' });
+    if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
+    const lab = await loadLab(spec ? undefined : labName, { spec });
+    if (lab.name !== labName) return reply({ ok: false, error: `the spec now holds lab ${lab.name}` });
+    let stats = await collectStats(lab, req.only, pool, req.sampleMs);
+    // A session that went stale (the VM restored from a snapshot, or rebooted) fails once and
+    // is dropped from the pool; ask those VMs again on fresh sessions before answering.
+    const stale = stats.filter((s) => s.state === 'running' && !s.guest.ok).map((s) => s.name);
+    if (stale.length) {
+      const again = await collectStats(lab, stale, pool, req.sampleMs);
+      stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
+    }
+    await reply({ ok: true, stats });
+  } catch (err) {
+    await reply({ ok: false, error: (err as Error).message });
+  }
+}
+
+function firstLine(conn: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    conn.on('data', (c) => {
+      buf += c.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(buf.slice(0, nl));
+      else if (buf.length > 65_536) reject(new Error('request too long'));
+    });
+    conn.once('end', () => reject(new Error('no request')));
+  });
+}
+
+/** Any of the lab's host-level VMs running (its QEMU alive, by pidfile)?  Nested ones live in those. */
+function labRunning(lab: LabResolved): boolean {
+  return lab.vms.some((vm) => {
+    const vp = kitPaths(lab.name, vm.name).vm;
+    const pid = readPidfile(vp);
+    return !!pid && isOurQemu(pid, vp);
+  });
+}
+
+/** Creates the pidfile exclusively; takes over a stale one.  False when a live agent holds it. */
+function claimPidfile(labName: string, file: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx', 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (agentPid(labName)) return false;
+      // Stale: its process is gone.  (Two agents racing here both start; the one whose pid
+      // the file does not hold sees that at its first check and ends.)
+      rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
