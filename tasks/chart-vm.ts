@@ -39,7 +39,7 @@ export async function run(ctx: TaskContext): Promise<void> {
       if (warm) return warm;
     }
     const { collectStats } = await import('./kit/stats.ts');
-    const stats = await collectStats(lab, only, undefined, sampleMs);
+    const stats = await collectStats(lab, only, { sampleMs });
     if (useAgent && stats.some((s) => s.state === 'running')) startAgent(lab.name, spec);
     return stats;
   };

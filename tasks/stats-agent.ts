@@ -11,12 +11,16 @@ import { kitPaths } from './kit/paths.ts';
 import type { LabResolved } from './kit/resolve.ts';
 import { isOurQemu, readPidfile } from './kit/vm-state.ts';
 import { SessionPool } from './kit/session-pool.ts';
-import { collectStats } from './kit/stats.ts';
+import { collectStats, SampleMemo, takeBaselines } from './kit/stats.ts';
 import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './kit/stats-agent-client.ts';
 
 /** Idle this long (no request), the agent ends: GRAINCHART_AGENT_IDLE_S, default 10 minutes. */
 const idleMs = () => 1000 * (Number(process.env.GRAINCHART_AGENT_IDLE_S) || 600);
 const CHECK_MS = 5000;
+/** After a chart, start-of-window readings are taken this often, for this long; a chart's window starts at the latest. */
+const BASELINE_EVERY_MS = 1000;
+const BASELINES_FOR_MS = 60_000;
+const MEMO_MS = 2500;
 
 export async function run(ctx: TaskContext): Promise<void> {
   const labName = ctx.args[0]!;
@@ -28,15 +32,22 @@ export async function run(ctx: TaskContext): Promise<void> {
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
   if (!claimPidfile(labName, paths.pid)) return; // another agent serves this lab
   const pool = new SessionPool();
+  // For a minute after a chart, a fresh start-of-window reading per VM about once a second:
+  // the next chart's CPU window (the last second or so) is then open already and it need not
+  // sleep one.  It costs each guest one small exec a second, and only while someone charts.
+  const memo = new SampleMemo(MEMO_MS);
+  let baselinesUntil = 0;
+  let takingBaselines = false;
   let lastRequest = Date.now();
   let busy = 0;
   rmSync(paths.sock, { force: true });
   const server = createServer((conn) => {
     lastRequest = Date.now();
     busy++;
-    serve(conn, labName, spec, pool).finally(() => {
+    serve(conn, labName, spec, pool, memo).finally(() => {
       busy--;
       lastRequest = Date.now();
+      baselinesUntil = Date.now() + BASELINES_FOR_MS;
     });
   });
   let ended = false;
@@ -44,6 +55,7 @@ export async function run(ctx: TaskContext): Promise<void> {
     if (ended) return;
     ended = true;
     clearInterval(watchdog);
+    clearInterval(baselines);
     server.close();
     pool.closeAll();
     // Only our own files: a newer agent may have taken over after a takeover race.
@@ -65,12 +77,19 @@ export async function run(ctx: TaskContext): Promise<void> {
     const idle = busy === 0 && Date.now() - lastRequest > idleMs();
     if (sockGone || idle || agentPid(labName) !== process.pid || !labRunning(lab)) end();
   }, CHECK_MS);
+  const baselines = setInterval(() => {
+    if (busy > 0 || takingBaselines || Date.now() > baselinesUntil) return;
+    takingBaselines = true;
+    takeBaselines(lab, pool, memo)
+      .catch(() => undefined)
+      .finally(() => (takingBaselines = false));
+  }, BASELINE_EVERY_MS);
   process.once('SIGTERM', end);
   process.once('SIGINT', end);
   await new Promise<void>((resolve) => server.once('close', () => resolve()));
 }
 
-async function serve(conn: Socket, labName: string, spec: string | undefined, pool: SessionPool): Promise<void> {
+async function serve(conn: Socket, labName: string, spec: string | undefined, pool: SessionPool, memo: SampleMemo): Promise<void> {
   const reply = (r: AgentReply) => new Promise<void>((resolve) => conn.end(JSON.stringify(r) + '\n', () => resolve()));
   conn.on('error', () => undefined);
   try {
@@ -80,12 +99,12 @@ async function serve(conn: Socket, labName: string, spec: string | undefined, po
     if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
     const lab = await loadLab(spec ? undefined : labName, { spec });
     if (lab.name !== labName) return reply({ ok: false, error: `the spec now holds lab ${lab.name}` });
-    let stats = await collectStats(lab, req.only, pool, req.sampleMs);
+    let stats = await collectStats(lab, req.only, { pool, sampleMs: req.sampleMs, memo });
     // A session that went stale (the VM restored from a snapshot, or rebooted) fails once and
     // is dropped from the pool; ask those VMs again on fresh sessions before answering.
     const stale = stats.filter((s) => s.state === 'running' && !s.guest.ok).map((s) => s.name);
     if (stale.length) {
-      const again = await collectStats(lab, stale, pool, req.sampleMs);
+      const again = await collectStats(lab, stale, { pool, sampleMs: req.sampleMs, memo });
       stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
     }
     await reply({ ok: true, stats });

@@ -4,7 +4,7 @@
 // samples.
 import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
-import { collectStats, type VmStats } from './kit/stats.ts';
+import { collectStats, SampleMemo, type VmStats } from './kit/stats.ts';
 import { SessionPool } from './kit/session-pool.ts';
 import { chartOptions, glyphs, type ChartOptions } from './chart/style.ts';
 import { renderTable } from './chart/table.ts';
@@ -52,6 +52,8 @@ export async function run(ctx: TaskContext): Promise<void> {
   const cells = Math.max(5, Math.min(30, Math.round(60 / interval)));
   const history = new Map<string, History>();
   const pool = new SessionPool();
+  // After the first sample, each CPU figure covers the whole interval since the last one.
+  const memo = new SampleMemo((interval + 10) * 1000);
   let stop = false;
   let wake: () => void = () => {};
   const onSigint = () => {
@@ -62,7 +64,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   try {
     for (let n = 0; n < count && !stop; n++) {
       const t0 = Date.now();
-      const stats = await collectStats(lab, undefined, pool);
+      const stats = await collectStats(lab, undefined, { pool, memo });
       for (const s of stats) {
         const h = history.get(s.name) ?? { cpu: [], mem: [] };
         const g = s.guest.ok ? s.guest.value : undefined;

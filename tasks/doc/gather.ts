@@ -102,7 +102,7 @@ async function sampleStats(lab: LabResolved, names: string[], n: number): Promis
   try {
     for (let i = 0; i < n; i++) {
       const t0 = Date.now();
-      out.push(await collectStats(lab, names, pool));
+      out.push(await collectStats(lab, names, { pool }));
       if (i < n - 1) await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - t0))));
     }
   } finally {

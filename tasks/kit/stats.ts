@@ -6,14 +6,14 @@
 //   guest      one SSH command: CPU busy % from two /proc/stat reads, memory, root df,
 //              load average, uptime (as Multipass' info does)
 //   network    the forwarded port opens, and the SSH round trip
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { LabResolved, VmPlace } from './resolve.ts';
 import { findVm, walkVms } from './resolve.ts';
 import { kitPaths } from './paths.ts';
 import { imageRootDisk } from './qemu-args.ts';
 import { imgInfo } from './disk-image.ts';
-import { isOurQemu, liveStatus, readState, type VmStatus } from './vm-state.ts';
+import { isOurQemu, liveStatus, readPidfile, readState, type VmStatus } from './vm-state.ts';
 import { expandPath } from './paths.ts';
 import { QmpClient } from './qmp.ts';
 import { classifyNested, innerPaths, qmpManyIn, qmpPortOf, readInner } from './nested-status.ts';
@@ -104,15 +104,16 @@ export function busyPercent(a: string, b: string): number {
   return dt > 0 ? Math.round((1000 * (dt - (idle(y) - idle(x)))) / dt) / 10 : 0;
 }
 
-/** The guest's side, in one command: two /proc/stat reads `sampleMs` apart, then the rest;
- * every line is tagged so parsing never guesses which command printed it.  POSIX shell
- * builtins (`read`, `case`) rather than grep and cat: under TCG each fork costs milliseconds. */
-export const guestScript = (sampleMs = SAMPLE_MS) =>
+/** The guest's side, in one command: two /proc/stat reads `sampleMs` apart (or only the
+ * second, when the window starts at a remembered earlier one), then the rest; every line is tagged
+ * so parsing never guesses which command printed it.  POSIX shell builtins (`read`, `case`)
+ * rather than grep and cat: under TCG each fork costs milliseconds. */
+export const guestScript = (sampleMs = SAMPLE_MS, readStart = true) =>
   [
-    'read -r c0 < /proc/stat',
-    `sleep ${sampleMs / 1000}`,
+    ...(readStart ? ['read -r c0 < /proc/stat', 'echo "cpu0: $c0"'] : []),
+    ...(sampleMs > 0 ? [`sleep ${sampleMs / 1000}`] : []),
     'read -r c1 < /proc/stat',
-    'echo "cpu0: $c0"; echo "cpu1: $c1"',
+    'echo "cpu1: $c1"',
     'm=; while read -r k v u; do case $k in MemTotal:|MemAvailable:) m="$m$k $v $u ";; esac; done < /proc/meminfo; echo "mem: $m"',
     'df -Pk / | { read -r h; read -r d; echo "df: $d"; }',
     'read -r l < /proc/loadavg; echo "load: $l"',
@@ -120,9 +121,13 @@ export const guestScript = (sampleMs = SAMPLE_MS) =>
   ].join('; ');
 export const GUEST_SCRIPT = guestScript();
 
-export function parseGuest(out: string): GuestSide {
-  const tag = (t: string) => out.split('\n').find((l) => l.startsWith(`${t}: `))?.slice(t.length + 2).trim();
-  const [cpu0, cpu1, mem, df, load, up] = ['cpu0', 'cpu1', 'mem', 'df', 'load', 'uptime'].map(tag);
+const tagOf = (out: string, t: string) => out.split('\n').find((l) => l.startsWith(`${t}: `))?.slice(t.length + 2).trim();
+
+/** `priorCpu`: the `cpu` line of an earlier sample, the window's start when the script read only once. */
+export function parseGuest(out: string, priorCpu?: string): GuestSide {
+  const tag = (t: string) => tagOf(out, t);
+  const [cpu1, mem, df, load, up] = ['cpu1', 'mem', 'df', 'load', 'uptime'].map(tag);
+  const cpu0 = tag('cpu0') ?? priorCpu;
   if (!cpu0 || !cpu1 || !mem || !df || !load || !up) throw new Error(`unexpected guest output: ${out.slice(0, 80)}`);
   const memKiB = (k: string) => Number(new RegExp(`${k}: (\\d+)`).exec(mem)?.[1] ?? NaN);
   // df: FILESYSTEM 1K-BLOCKS USED AVAILABLE USE% MOUNTPOINT
@@ -138,19 +143,22 @@ export function parseGuest(out: string): GuestSide {
   };
 }
 
-/** Host side of a VM on this host: /proc of its QEMU (and of each vCPU thread), twice, `sampleMs` apart. */
-async function hostSideLocal(pid: number, vcpuThreads: () => Promise<number[]>, sampleMs: number): Promise<HostSide> {
+/** Host side of a VM on this host: /proc of its QEMU (and of each vCPU thread), twice, `sampleMs` apart (or since a remembered reading). */
+async function hostSideLocal(pid: number, vcpuThreads: () => Promise<number[]>, sampling: Sampling, key: string): Promise<HostSide> {
+  type HostPrior = { at: number; pid: number; ticks: number; vcpu: Record<number, number> };
   const ticks = () => cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   const threads = await vcpuThreads().catch(() => [] as number[]);
   const tticks = (tid: number) => cpuTicks(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
-  const t0 = ticks();
-  const v0 = threads.map(tticks);
-  const start = Date.now();
-  await sleep(sampleMs);
-  const secs = (Date.now() - start) / 1000;
+  const remembered = sampling.memo?.prior<HostPrior>(key, sampling.sampleMs);
+  const prior = remembered && remembered.value.pid === pid && threads.every((t) => t in remembered.value.vcpu) ? remembered : undefined;
+  const start = prior?.value ?? { at: Date.now(), pid, ticks: ticks(), vcpu: Object.fromEntries(threads.map((t) => [t, tticks(t)])) };
+  await sleep(prior ? prior.waitMs : sampling.sampleMs);
+  const end = { at: Date.now(), pid, ticks: ticks(), vcpu: Object.fromEntries(threads.map((t) => [t, tticks(t)])) };
+  sampling.memo?.keep(key, end);
+  const secs = (end.at - start.at) / 1000;
   const pct = (d: number) => Math.round((d / 100 / secs) * 1000) / 10;
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  return { cpuPercent: pct(ticks() - t0), rssMiB: Math.round(rss), vcpuPercent: threads.map((tid, i) => pct(tticks(tid) - v0[i]!)) };
+  return { cpuPercent: pct(end.ticks - start.ticks), rssMiB: Math.round(rss), vcpuPercent: threads.map((t) => pct(end.vcpu[t]! - start.vcpu[t]!)) };
 }
 
 type Blockstats = Array<{ stats: { rd_bytes: number; wr_bytes: number } }>;
@@ -182,28 +190,64 @@ function portOpen(host: string, port: number): Promise<boolean> {
 }
 
 /**
+ * The last readings per VM, kept by a caller that samples again and again (watch, the stats
+ * agent): the next CPU window then starts at that reading, as top's does, and only what is
+ * missing of the window is slept (often nothing).  A reading older than `maxAgeMs` is not
+ * used: that sample takes a fresh window of its own.
+ */
+export class SampleMemo {
+  private readings = new Map<string, { at: number; value: unknown }>();
+  constructor(readonly maxAgeMs = 10_000) {}
+
+  /** The remembered reading and how much of a `windowMs` window is still to wait. */
+  prior<T>(key: string, windowMs: number): { value: T; waitMs: number } | undefined {
+    const r = this.readings.get(key);
+    const age = r ? Date.now() - r.at : Infinity;
+    return r && age <= this.maxAgeMs ? { value: r.value as T, waitMs: Math.max(0, windowMs - age) } : undefined;
+  }
+
+  keep(key: string, value: unknown): void {
+    this.readings.set(key, { at: Date.now(), value });
+  }
+}
+
+export interface StatsOptions {
+  /** Sessions to use and keep (watch, the agent); else this call opens and closes its own. */
+  pool?: SessionPool;
+  /** The CPU window when no remembered reading starts it (default SAMPLE_MS). */
+  sampleMs?: number;
+  memo?: SampleMemo;
+}
+
+interface Sampling {
+  sampleMs: number;
+  memo?: SampleMemo;
+}
+
+/**
  * Every VM of a lab, in parallel; each VM's sources in parallel.  Sessions come from `pool`
  * (watch keeps one between samples), else from a pool of this call's own, so a nested VM's
  * parent is connected to once, not once for itself and again for each child.
  */
-export async function collectStats(lab: LabResolved, only?: string[], pool?: SessionPool, sampleMs = SAMPLE_MS): Promise<VmStats[]> {
+export async function collectStats(lab: LabResolved, only?: string[], opts: StatsOptions = {}): Promise<VmStats[]> {
   const places = [...walkVms(lab.vms)].filter((p) => !only || only.includes(p.vm.name));
-  const sessions = pool ?? new SessionPool();
+  const sessions = opts.pool ?? new SessionPool();
+  const sampling = { sampleMs: opts.sampleMs ?? SAMPLE_MS, memo: opts.memo };
   try {
-    return await Promise.all(places.map((p) => vmStats(lab, p, sessions, sampleMs)));
+    return await Promise.all(places.map((p) => vmStats(lab, p, sessions, sampling)));
   } finally {
-    if (!pool) sessions.closeAll();
+    if (!opts.pool) sessions.closeAll();
   }
 }
 
 type Base = Omit<VmStats, 'state' | 'host' | 'qmp' | 'disk' | 'guest' | 'network'>;
 
-async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, sampleMs: number): Promise<VmStats> {
+async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
   const vm = place.vm;
   const paths = kitPaths(lab.name, vm.name).vm;
   const state = readState(paths);
   const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: state?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
-  const stats = place.depth === 1 ? await localStats(lab, place, base, pool, sampleMs) : await nestedStats(lab, place, base, pool, sampleMs);
+  const stats = place.depth === 1 ? await localStats(lab, place, base, pool, sampling) : await nestedStats(lab, place, base, pool, sampling);
   // A pooled session that failed a command is replaced next time.
   if (!stats.guest.ok) pool.drop(vm.name);
   return stats;
@@ -215,12 +259,17 @@ const notRunningStats = (base: Base, state: VmStats['state']): VmStats => {
 };
 
 /** The guest's own figures and the SSH round trip, over its pooled session. */
-function guestSide(session: Promise<Reading<Guest>>, sampleMs: number, openWithout: () => Promise<boolean>, port?: number): [Promise<Reading<GuestSide>>, Promise<Reading<NetSide>>] {
+function guestSide(key: string, session: Promise<Reading<Guest>>, sampling: Sampling, openWithout: () => Promise<boolean>, port?: number): [Promise<Reading<GuestSide>>, Promise<Reading<NetSide>>] {
   return [
     reading('guest', TIMEOUT_MS.guest, async () => {
       const s = await session;
       if (!s.ok) throw new Error(s.reason);
-      return parseGuest(await s.value.succeed(guestScript(sampleMs)));
+      // The guest's own jiffies make the window: a cpu line from an earlier sample needs no clock.
+      const prior = sampling.memo?.prior<string>(`${key}/guest`, sampling.sampleMs);
+      const out = await s.value.succeed(prior ? guestScript(prior.waitMs, false) : guestScript(sampling.sampleMs));
+      const g = parseGuest(out, prior?.value);
+      sampling.memo?.keep(`${key}/guest`, tagOf(out, 'cpu1'));
+      return g;
     }),
     reading('network', TIMEOUT_MS.network, async () => {
       const s = await session;
@@ -233,7 +282,7 @@ function guestSide(session: Promise<Reading<Guest>>, sampleMs: number, openWitho
 }
 
 /** A VM on this host: /proc and QMP here, qemu-img here, the guest over SSH. */
-async function localStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampleMs: number): Promise<VmStats> {
+async function localStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
   const vm = place.vm;
   const kp = kitPaths(lab.name, vm.name);
   const status = await liveStatus(kp.vm, { lab: lab.name, name: vm.name, depth: 1 });
@@ -241,14 +290,14 @@ async function localStats(lab: LabResolved, place: VmPlace, base: Base, pool: Se
   const pid = status.pid!;
   const ssh = readState(kp.vm)?.ssh;
   const session = reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, place, TIMEOUT_MS.guest + 500));
-  const [guest, network] = guestSide(session, sampleMs, () => (ssh ? portOpen(ssh.host, ssh.port) : Promise.resolve(false)), ssh?.port);
+  const [guest, network] = guestSide(vm.name, session, sampling, () => (ssh ? portOpen(ssh.host, ssh.port) : Promise.resolve(false)), ssh?.port);
   // One QMP connection for the vCPU threads and the QMP figures: QEMU's monitor serves one client at a time.
   const monitor = QmpClient.connect(kp.vm.qmp, 1500);
   monitor.catch(() => undefined);
   const [host, qmp, disk] = await Promise.all([
     reading('host /proc', TIMEOUT_MS.host, () => {
       if (!isOurQemu(pid, kp.vm)) throw new Error('QEMU is gone');
-      return hostSideLocal(pid, async () => (await (await monitor).execute<Array<{ 'thread-id': number }>>('query-cpus-fast')).map((v) => v['thread-id']), sampleMs);
+      return hostSideLocal(pid, async () => (await (await monitor).execute<Array<{ 'thread-id': number }>>('query-cpus-fast')).map((v) => v['thread-id']), sampling, `${vm.name}/host`);
     }),
     reading('QMP', TIMEOUT_MS.qmp, async () => qmpSide(async (cmd) => (await monitor).execute(cmd))),
     reading('qemu-img', TIMEOUT_MS.disk, async () => {
@@ -267,7 +316,7 @@ async function localStats(lab: LabResolved, place: VmPlace, base: Base, pool: Se
  * CPU sample; a qcow2 header holds the virtual size, 8 bytes big-endian at offset 24), one
  * QMP connection asks three questions, and the guest answers over its own session — all at once.
  */
-async function nestedStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampleMs: number): Promise<VmStats> {
+async function nestedStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
   const vm = place.vm;
   const state = readState(kitPaths(lab.name, vm.name).vm);
   const parentSession = await reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, findVm(lab, place.parent!.name)!, TIMEOUT_MS.guest + 500));
@@ -275,11 +324,15 @@ async function nestedStats(lab: LabResolved, place: VmPlace, base: Base, pool: S
   const parent = parentSession.value;
   const claimed = state?.phase === 'running' || state?.phase === 'booting';
   const session = claimed ? reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, place, TIMEOUT_MS.guest + 500)) : Promise.resolve(notRunning<Guest>(state?.phase ?? 'stopped'));
-  const [guest, network] = guestSide(session, sampleMs, async () => (await session).ok, state?.ssh?.port);
+  const [guest, network] = guestSide(vm.name, session, sampling, async () => (await session).ok, state?.ssh?.port);
+  // The QEMU's ticks in the parent, over the parent's uptime: from a remembered reading, or a fresh window.
+  type InnerPrior = { pid: number; uptime: number; stat: string };
+  const prior = sampling.memo?.prior<InnerPrior>(`${vm.name}/host`, sampling.sampleMs);
+  const waitMs = prior ? prior.waitMs : sampling.sampleMs;
   const file = shellQuote(`${innerPaths(lab.name, vm.name).dir}/root.qcow2`);
   // Runs after readInner's first /proc read; `printf KEY=` before a command keeps its output on the key's line.
   const sample = [
-    `    sleep ${sampleMs / 1000}; read -r s < /proc/$pid/stat; echo "stat1=$s"`,
+    `    ${waitMs > 0 ? `sleep ${waitMs / 1000}; ` : ''}read -r s < /proc/$pid/stat; read -r up r < /proc/uptime; echo "stat1=$s"; echo "hostuptime1=$up"`,
     `    printf qcow2=; od -An -tx1 -j24 -N8 ${file} 2>/dev/null || echo`,
     `    printf du=; du -k ${file} 2>/dev/null || echo`,
   ].join('\n');
@@ -291,8 +344,13 @@ async function nestedStats(lab: LabResolved, place: VmPlace, base: Base, pool: S
   if (status.state !== 'running' || !live) return notRunningStats(base, status.state);
   const kv = live.kv;
   const host = parseFigures('host /proc', () => {
-    const secs = sampleMs / 1000;
-    return { cpuPercent: Math.round(((cpuTicks(kv.stat1!) - cpuTicks(live.stat!)) / 100 / secs) * 1000) / 10, rssMiB: Math.round((live.rssKiB ?? NaN) / 1024) };
+    const end = { stat: kv.stat1!, uptime: Number(kv.hostuptime1) };
+    const start = prior?.value ?? { pid: live.pid, stat: live.stat!, uptime: Number(kv.hostuptime) };
+    sampling.memo?.keep(`${vm.name}/host`, { pid: live.pid, ...end });
+    if (start.pid !== live.pid) throw new Error('QEMU restarted since the last sample');
+    const secs = end.uptime - start.uptime;
+    if (!(secs > 0)) throw new Error('no time passed between the readings');
+    return { cpuPercent: Math.round(((cpuTicks(end.stat) - cpuTicks(start.stat)) / 100 / secs) * 1000) / 10, rssMiB: Math.round((live.rssKiB ?? NaN) / 1024) };
   });
   const qmp: Reading<QmpSide> =
     answers instanceof Error ? { ok: false, reason: answers.message.split('\n')[0]! } : answers[0] ? { ok: true, value: qmpFigures(answers[0], answers[1], answers[2] ?? []) } : { ok: false, reason: 'QMP query-status failed' };
@@ -312,4 +370,41 @@ function parseFigures<T>(what: string, f: () => T): Reading<T> {
   } catch (err) {
     return { ok: false, reason: `${what}: ${(err as Error).message}` };
   }
+}
+
+/**
+ * Start-of-window readings for every running VM, kept in `memo` (the stats agent takes them
+ * about once a second for a minute after each chart): the next chart then ends a window that
+ * is already open instead of sleeping one.  No QMP here (each command takes QEMU's big lock):
+ * every thread's ticks are read, the vCPU ones among them.  A VM that cannot be read is skipped.
+ */
+export async function takeBaselines(lab: LabResolved, pool: SessionPool, memo: SampleMemo): Promise<void> {
+  await Promise.all(
+    [...walkVms(lab.vms)].map((place) =>
+      reading('baseline', TIMEOUT_MS.guest, async () => {
+        const name = place.vm.name;
+        const paths = kitPaths(lab.name, name).vm;
+        const state = readState(paths);
+        if (state?.phase !== 'running') return;
+        const host = async () => {
+          if (place.depth === 1) {
+            const pid = readPidfile(paths);
+            if (!pid || !isOurQemu(pid, paths)) return false;
+            const vcpu = Object.fromEntries(readdirSync(`/proc/${pid}/task`).map((t) => [Number(t), cpuTicks(readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8'))]));
+            memo.keep(`${name}/host`, { at: Date.now(), pid, ticks: cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')), vcpu });
+            return true;
+          }
+          const parent = await pool.get(lab, findVm(lab, place.parent!.name)!, TIMEOUT_MS.guest);
+          const live = await readInner(parent, innerPaths(lab.name, name), state.pid);
+          if (!live.alive || !live.stat) return false;
+          memo.keep(`${name}/host`, { pid: live.pid, stat: live.stat, uptime: Number(live.kv.hostuptime) });
+          return true;
+        };
+        if (!(await host())) return;
+        const g = await pool.get(lab, place, TIMEOUT_MS.guest);
+        const line = tagOf(await g.succeed('read -r c1 < /proc/stat; echo "cpu1: $c1"'), 'cpu1');
+        if (line) memo.keep(`${name}/guest`, line);
+      }),
+    ),
+  );
 }

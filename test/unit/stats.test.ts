@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { busyPercent, cpuTicks, parseGuest, type VmStats } from '../../tasks/kit/stats.ts';
+import { busyPercent, cpuTicks, guestScript, parseGuest, SampleMemo, type VmStats } from '../../tasks/kit/stats.ts';
+import { processUptime } from '../../tasks/kit/nested-status.ts';
 import { renderCard, renderCards } from '../../tasks/chart/card.ts';
 import { width } from '../../tasks/chart/text.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,33 @@ describe('stat parsers', () => {
     ].join('\n');
     assert.deepEqual(parseGuest(out), { cpuBusyPercent: 66.9, memTotalMiB: 1979, memAvailableMiB: 1654, rootTotalMiB: 185, rootUsedMiB: 81, load1: 0.69, uptimeS: 60.48 });
     assert.throws(() => parseGuest('garbage'), /unexpected guest output/);
+  });
+  it('starts the window at a remembered cpu line when the script read only the end', () => {
+    const out = ['cpu1: cpu  1700 0 2150 6300 8 0 342 0 1103 0', 'mem: MemTotal: 2026008 kB MemAvailable: 1693804 kB ', 'df: /dev/vda 189882 83253 92089 47% /', 'load: 0.69 0.25 0.09 2/68 568', 'uptime: 60.48 63.60'].join('\n');
+    assert.equal(parseGuest(out, 'cpu  1644 0 2119 6257 8 0 342 0 1103 0').cpuBusyPercent, 66.9);
+    assert.throws(() => parseGuest(out), /unexpected guest output/, 'no start of the window at all');
+    assert.doesNotMatch(guestScript(0, false), /sleep|c0/);
+    assert.match(guestScript(120, false), /sleep 0\.12; read -r c1/);
+    assert.match(guestScript(250), /^read -r c0 < \/proc\/stat; echo "cpu0: \$c0"; sleep 0\.25; read -r c1/);
+  });
+  it('remembers readings: the wait left of a window, and nothing once too old', async () => {
+    const memo = new SampleMemo(200);
+    assert.equal(memo.prior('l1/guest', 250), undefined);
+    memo.keep('l1/guest', 'cpu  1 2 3 4');
+    const fresh = memo.prior<string>('l1/guest', 250)!;
+    assert.equal(fresh.value, 'cpu  1 2 3 4');
+    assert.ok(fresh.waitMs > 200 && fresh.waitMs <= 250, `wait ${fresh.waitMs}`);
+    await new Promise((r) => setTimeout(r, 120));
+    const older = memo.prior<string>('l1/guest', 100)!;
+    assert.equal(older.waitMs, 0, 'the window is open long enough already');
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(memo.prior('l1/guest', 100), undefined, 'older than maxAgeMs');
+  });
+  it('reads a nested QEMU’s uptime from its /proc stat and the parent’s uptime', () => {
+    // Field 22, starttime, in 100 Hz ticks: 1234 → 12 s after the parent booted.
+    const stat = `190 (qemu-system-x86) S 1 189 189 0 -1 4194624 ${Array.from({ length: 12 }, () => 0).join(' ')} 1234 1073741824 40000`;
+    assert.equal(processUptime(stat, 100.7), 88);
+    assert.equal(processUptime(stat, 5), undefined);
   });
 });
 
