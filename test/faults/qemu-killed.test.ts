@@ -61,6 +61,9 @@ describe('QEMU killed', () => {
   });
 
   it('while snapshotting: the snapshot fails, the earlier snapshot stays, stop and boot recover', async () => {
+    // 150 MB of guest memory that is not zero pages, so the live snapshot's state takes
+    // seconds to write and the kill lands inside it (an idle tiny guest saves in ~0.1 s).
+    ok(k('exec', 'q1', '--', 'yes | head -c 157286400 > /tmp/fill'));
     ok(k('snapshot', 'q1', '--name', 'before'));
     const snap = kitInBackground(['--spec', lab.spec, 'snapshot', 'q1', '--name', 'during'], lab.env);
     // Kill QEMU once the kit says the live snapshot is starting.
