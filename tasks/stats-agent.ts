@@ -1,7 +1,7 @@
 // `stats-agent LAB` (hidden; started by chart-vm): keeps the lab's SSH sessions open and
 // answers stats requests on the lab's agent socket.  See kit/stats-agent-client.ts for why.
 // One per lab: the pidfile is created exclusively; a stale one (its process gone) is taken over.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { UsageError } from './kit/errors.ts';
@@ -73,7 +73,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   chmodSync(paths.sock, 0o600);
   const sockIno = statSync(paths.sock).ino;
   const watchdog = setInterval(() => {
-    const sockGone = !existsSync(paths.sock) || statSync(paths.sock).ino !== sockIno;
+    const sockGone = statSync(paths.sock, { throwIfNoEntry: false })?.ino !== sockIno;
     const idle = busy === 0 && Date.now() - lastRequest > idleMs();
     if (sockGone || idle || agentPid(labName) !== process.pid || !labRunning(lab)) end();
   }, CHECK_MS);
