@@ -12,6 +12,7 @@ import type { LabResolved } from './kit/resolve.ts';
 import { isOurQemu, readPidfile } from './kit/vm-state.ts';
 import { SessionPool } from './kit/session-pool.ts';
 import { collectStats, SampleMemo, takeBaselines } from './kit/stats.ts';
+import { labLocked } from './kit/lab-lock.ts';
 import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './kit/stats-agent-client.ts';
 
 /** Idle this long (no request), the agent ends: GRAINCHART_AGENT_IDLE_S, default 10 minutes. */
@@ -78,7 +79,7 @@ export async function run(ctx: TaskContext): Promise<void> {
     if (sockGone || idle || agentPid(labName) !== process.pid || !labRunning(lab)) end();
   }, CHECK_MS);
   const baselines = setInterval(() => {
-    if (busy > 0 || takingBaselines || Date.now() > baselinesUntil) return;
+    if (busy > 0 || takingBaselines || Date.now() > baselinesUntil || labLocked(labName)) return;
     takingBaselines = true;
     takeBaselines(lab, pool, memo)
       .catch(() => undefined)
@@ -97,6 +98,8 @@ async function serve(conn: Socket, labName: string, spec: string | undefined, po
     const req = JSON.parse(line) as AgentRequest;
     if (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000)) return reply({ ok: false, error: 'bad request' });
     if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
+    // Another kit process is changing the lab (a restore, say): keep off its guests.
+    if (labLocked(labName)) return reply({ ok: false, error: `lab ${labName} is locked by another kit process` });
     const lab = await loadLab(spec ? undefined : labName, { spec });
     if (lab.name !== labName) return reply({ ok: false, error: `the spec now holds lab ${lab.name}` });
     let stats = await collectStats(lab, req.only, { pool, sampleMs: req.sampleMs, memo });

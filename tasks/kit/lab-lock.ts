@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { TaskError } from './errors.ts';
 import { stateRoot } from './paths.ts';
+import { stopAgent } from './stats-agent-client.ts';
 
 export interface LockHolder {
   pid: number;
@@ -24,6 +25,16 @@ export function lockHolder(lab: string, root = stateRoot()): LockHolder | undefi
     return JSON.parse(readFileSync(files(lab, root).holder, 'utf8')) as LockHolder;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether a kit process holds the lab's lock right now (the stats agent keeps off the guests then). */
+export function labLocked(lab: string): boolean {
+  const f = files(lab);
+  try {
+    return existsSync(f.target) && lockfile.checkSync(f.target, { stale: 15_000, realpath: false });
+  } catch {
+    return false;
   }
 }
 
@@ -54,6 +65,11 @@ export async function withLabLock<T>(lab: string, task: string, fn: () => Promis
   }
   writeFileSync(f.holder, JSON.stringify({ pid: process.pid, task, since: new Date().toISOString() } satisfies LockHolder) + '\n', { mode: 0o600 });
   try {
+    // The lab's stats agent talks to its guests once a second; traffic into a guest while
+    // QEMU loads a snapshot can leave its virtio-net state inconsistent (snapshot-load
+    // failing with EINVAL), and most changes break the agent's sessions anyway.  It ends
+    // here, and does nothing while the lock is held (labLocked) until it ends on its own.
+    await stopAgent(lab);
     return await fn();
   } finally {
     rmSync(f.holder, { force: true });

@@ -37,7 +37,8 @@ describe('a full disk', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /snapshot-save of big failed in f1: .*(No space|space|I\/O|Input\/output)/i);
     assert.match(r.stderr, /hint: is the disk full\?/);
-    assert.equal(k('stop', 'f1', '--force').status, 0);
+    const stop = k('stop', 'f1', '--force');
+    assert.equal(stop.status, 0, stop.stderr);
     const names = JSON.parse(k('snapshots', 'f1', '--json').stdout).map((s: { name: string }) => s.name);
     assert.deepEqual(names, ['small']);
     const check = spawnSync('qemu-img', ['check', join(mnt, 'state', 'full', 'f1', 'root.qcow2')], { encoding: 'utf8' });
