@@ -50,6 +50,15 @@ export function imageHash(packages: Pkg[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
+let builds = 0;
+/**
+ * A build's own work folder beside the image's.  One per call, not one per process: `up` of
+ * a lab with two tiny VMs builds the same image twice at once on a cold cache, and a shared
+ * folder was wiped by one build under the other.  The first to finish publishes; publish()
+ * keeps the image already in place for the second.
+ */
+export const workDirFor = (dir: string) => `${dir}.build-${process.pid}-${++builds}`;
+
 export function readManifest(dir: string): ImageManifest | undefined {
   const file = join(dir, 'manifest.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ImageManifest) : undefined;
@@ -85,7 +94,7 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
       title: 'Unpack and assemble the guest tree',
       skip: (c) => !!c.result,
       task: async (c) => {
-        c.work = `${c.dir}.build-${process.pid}`;
+        c.work = workDirFor(c.dir);
         rmSync(c.work, { recursive: true, force: true });
         mkdirSync(c.work, { recursive: true });
         await unpackDebs(c.debs, join(c.work, 'extract'));
@@ -187,7 +196,7 @@ export async function buildNestImage(opts: { quiet?: boolean; force?: boolean } 
       title: 'Assemble the nest tree: tiny guest + QEMU + firmware + kvm modules + child image',
       skip: (c) => !!c.result,
       task: async (c) => {
-        c.work = `${c.dir}.build-${process.pid}`;
+        c.work = workDirFor(c.dir);
         rmSync(c.work, { recursive: true, force: true });
         mkdirSync(c.work, { recursive: true });
         const debs = await downloadDebs(join(root, 'debs'), c.tiny.packages);

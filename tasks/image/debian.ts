@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { shell } from './shell.ts';
 import { TaskError } from '../kit/errors.ts';
 import { progressList } from '../kit/progress.ts';
-import { cacheRoot } from './build.ts';
+import { cacheRoot, workDirFor } from './build.ts';
 
 export const DEBIAN_SUITE = 'bookworm';
 export const DEBIAN_PACKAGES = [
@@ -54,7 +54,7 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean 
   const p = paths(dir);
   if (existsSync(p.manifest) && !opts.force) return { ...(JSON.parse(readFileSync(p.manifest, 'utf8')) as DebianImage), dir, ...paths(dir), cached: true };
   const started = Date.now();
-  const work = `${dir}.build-${process.pid}`;
+  const work = workDirFor(dir);
   const rootfs = join(work, 'rootfs');
   const q = await shell({ timeout: '30m' });
   let kernelVersion = '';
