@@ -14,7 +14,6 @@ import { options } from './chart/cli-options.ts';
 import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from './chart/lab-charts.ts';
 import { dirname } from 'node:path';
 
-/** --ascii and --width, checked; shared by every chart task. */
 export function hostTotals(lab: LabResolved, p: HostProbe): HostTotals {
   return {
     title: lab.host.title,

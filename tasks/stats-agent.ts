@@ -9,7 +9,7 @@ import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
 import { kitPaths } from './kit/paths.ts';
 import type { LabResolved } from './kit/resolve.ts';
-import { isOurQemu, readPidfile } from './kit/vm-state.ts';
+import { runningQemuPid } from './kit/vm-state.ts';
 import { SessionPool } from './kit/session-pool.ts';
 import { collectStats, SampleMemo, takeBaselines } from './kit/stats.ts';
 import { labLocked } from './kit/lab-lock.ts';
@@ -131,11 +131,7 @@ function firstLine(conn: Socket): Promise<string> {
 
 /** Any of the lab's host-level VMs running (its QEMU alive, by pidfile)?  Nested ones live in those. */
 function labRunning(lab: LabResolved): boolean {
-  return lab.vms.some((vm) => {
-    const vp = kitPaths(lab.name, vm.name).vm;
-    const pid = readPidfile(vp);
-    return !!pid && isOurQemu(pid, vp);
-  });
+  return lab.vms.some((vm) => runningQemuPid(kitPaths(lab.name, vm.name).vm) !== undefined);
 }
 
 /** Creates the pidfile exclusively; takes over a stale one.  False when a live agent holds it. */

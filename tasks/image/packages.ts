@@ -10,7 +10,6 @@ export interface Pkg {
   version: string;
 }
 
-
 /** The candidate version apt would install, or undefined when apt does not know the package. */
 async function candidate(name: string): Promise<string | undefined> {
   const r = await (await shell())`apt-cache policy ${name}`;

@@ -6,7 +6,6 @@ import { shell } from './shell.ts';
 import { TaskError } from '../kit/errors.ts';
 import { FILES, INIT, ROOT_DISK_MODULES, VIRTIO_MODULES } from './init-scripts.ts';
 
-
 async function must<R extends { exitCode: number | null; stderr: string }>(p: Promise<R>, what: string): Promise<R> {
   const r = await p;
   if (r.exitCode !== 0) throw new TaskError(`${what} failed`, { exitCode: r.exitCode, stderr: r.stderr });

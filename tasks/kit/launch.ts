@@ -19,7 +19,7 @@ import { qmpOnce, type QmpStatus } from './qmp.ts';
 import { hostKeyAlias, labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
 import { Guest, HostKeyMismatch } from './guest.ts';
 import { portFree, portHolder } from './ports.ts';
-import { cleanRuntimeFiles, isOurQemu, liveStatus, readPidfile, readState, updateState, writeState, type BootMetrics, type Forward, type VmState } from './vm-state.ts';
+import { cleanRuntimeFiles, isOurQemu, liveStatus, readPidfile, readState, runningQemuPid, updateState, writeState, type BootMetrics, type Forward, type VmState } from './vm-state.ts';
 import { createDisk, imgInfo } from './disk-image.ts';
 import { progressList } from './progress.ts';
 import { stageTasks, type Stage } from './readiness.ts';
@@ -219,9 +219,8 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
       hint: 'QEMU exited: see qemu.stderr in the VM folder',
       maxMs: 5000,
       check: async () => {
-        const pid = readPidfile(paths.vm);
-        if (pid && isOurQemu(pid, paths.vm)) return (c.pid = pid);
-        return undefined;
+        const pid = runningQemuPid(paths.vm);
+        return pid ? (c.pid = pid) : undefined;
       },
     },
     {

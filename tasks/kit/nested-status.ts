@@ -7,7 +7,7 @@ import { QmpClient } from './qmp.ts';
 import { type Guest, shellQuote } from './guest.ts';
 import { labKeys } from './keys.ts';
 import { kitPaths, type VmPaths } from './paths.ts';
-import { readState, type VmState, type VmStatus } from './vm-state.ts';
+import { DEAD_QMP, readState, statFields, type VmState, type VmStatus } from './vm-state.ts';
 
 /** Where nested VMs keep their runtime files inside their parent. */
 export const GUEST_STATE_DIR = '/var/lib/grainchart/vms';
@@ -28,12 +28,6 @@ export const isOurQemuIn = (pid: number | string, pidfile: string) =>
 export async function pidAlive(parent: Guest, pid: number | undefined, inner: VmPaths): Promise<boolean> {
   if (!pid) return false;
   return (await parent.exec(isOurQemuIn(pid, inner.pid))).code === 0;
-}
-
-export async function readPidIn(parent: Guest, inner: VmPaths): Promise<number | undefined> {
-  const r = await parent.exec(`cat ${shellQuote(inner.pid)} 2>/dev/null`);
-  const n = Number(r.stdout.trim());
-  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 export async function qmpIn<T>(parent: Guest, port: number, command: string, args?: Record<string, unknown>, timeoutMs = 2000): Promise<T> {
@@ -110,12 +104,10 @@ export async function readInner(parent: Guest, inner: VmPaths, fallbackPid?: num
 
 /** Seconds since a process started: the system's uptime less its start time (field 22 of /proc/PID/stat, in 100 Hz ticks). */
 export function processUptime(stat: string, systemUptimeS: number): number | undefined {
-  const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  const start = Number(statFields(stat)[19]);
   const up = Math.floor(systemUptimeS) - Math.floor(start / 100);
   return Number.isFinite(up) && up > 0 ? up : undefined;
 }
-
-const DEAD_QMP = ['internal-error', 'guest-panicked', 'shutdown'];
 
 /** The state a nested VM is in, from the host's record, a read inside its parent and QEMU's own word. */
 export function classifyNested(lab: LabResolved, place: VmPlace, s: VmState | undefined, live: InnerLive | undefined, qmpStatus: string | undefined, parentState?: VmStatus['state']): VmStatus {
@@ -127,7 +119,7 @@ export function classifyNested(lab: LabResolved, place: VmPlace, s: VmState | un
   }
   const pid = live.pid ?? s?.pid;
   if (live.alive) {
-    if (qmpStatus && DEAD_QMP.includes(qmpStatus)) return { ...base, state: 'crashed', pid, qmpStatus, reason: `QEMU reports ${qmpStatus}` };
+    if (qmpStatus && DEAD_QMP.has(qmpStatus)) return { ...base, state: 'crashed', pid, qmpStatus, reason: `QEMU reports ${qmpStatus}` };
     return { ...base, state: s?.phase === 'booting' ? 'booting' : 'running', pid, qmpStatus, uptimeS: live.uptimeS };
   }
   if (claimed) return { ...base, state: 'crashed', reason: `its QEMU (pid ${pid ?? '?'}) is gone inside ${place.parent?.name}` };

@@ -18,7 +18,7 @@ import { stageTasks, type Stage } from './readiness.ts';
 import { bannerPoller, type BootResult } from './launch.ts';
 import { buildNestImage, childOf } from '../image/build.ts';
 import { GUEST_IMAGE_DIR, KVM_MODULES } from '../image/nest.ts';
-import { guestTarget, innerPaths, isOurQemuIn, nestedStatus, pidAlive, qmpIn, qmpPortOf, readPidIn } from './nested-status.ts';
+import { guestTarget, innerPaths, isOurQemuIn, nestedStatus, pidAlive, qmpIn, qmpPortOf, readInner } from './nested-status.ts';
 
 export interface ParentProbe {
   facts: KvmFacts;
@@ -106,7 +106,17 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
   const budgetMs = (opts.timeoutS ?? 0) * 1000 || 300_000;
 
   const stages: Stage[] = [
-    { description: `QEMU alive inside ${parentVm.name}`, hint: 'see qemu.stderr in the parent', maxMs: 5000, check: async () => (c.pid ||= (await readPidIn(parent, inner)) ?? 0) && (await pidAlive(parent, c.pid, inner)) },
+    {
+      description: `QEMU alive inside ${parentVm.name}`,
+      hint: 'see qemu.stderr in the parent',
+      maxMs: 5000,
+      // Pidfile and liveness in one exec: every exec forks under the parent's TCG.
+      check: async () => {
+        const live = await readInner(parent, inner);
+        c.pid ||= live.pid ?? 0;
+        return live.alive || undefined;
+      },
+    },
     { description: 'QMP answers "running"', hint: `QMP on ${parentVm.name}'s 127.0.0.1:${qmpPort}`, maxMs: 15_000, record: 'qmpS', check: async () => (await qmpIn<QmpStatus>(parent, qmpPort, 'query-status', undefined, 1000)).status === 'running' || undefined },
     { description: `port ${ssh.host} accepts inside ${parentVm.name}`, hint: 'QEMU’s user network did not open the forward', maxMs: 10_000, record: 'portS', check: async () => (await parent.forwardOut(ssh.host)).destroy() || true },
     { description: 'SSH banner', hint: 'the child did not start sshd: see its serial log', maxMs: 280_000, record: 'bannerS', check: () => banners.poll() },
@@ -233,8 +243,9 @@ export async function stopNested(lab: LabResolved, place: VmPlace, parent: Guest
   };
   if (!parent) return done(s?.phase === 'running' || s?.phase === 'booting' ? 'parent-down' : 'already-stopped');
   const inner = innerPaths(lab.name, place.vm.name);
-  const pid = (await readPidIn(parent, inner)) ?? s?.pid;
-  if (!pid || !(await pidAlive(parent, pid, inner))) return done('already-stopped');
+  const live = await readInner(parent, inner, s?.pid);
+  if (!live.alive || !live.pid) return done('already-stopped');
+  const pid = live.pid;
   const port = s?.qmpPort ?? qmpPortOf(place);
   const gone = async (ms: number) => {
     const until = Date.now() + ms;

@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT, stateRoot } from './paths.ts';
 import type { VmStats } from './stats.ts';
+import { statFields } from './vm-state.ts';
 
 export interface AgentRequest {
   op: 'stats';
@@ -105,8 +106,7 @@ export async function stopAgent(lab: string): Promise<boolean> {
 /** Alive and not a zombie (a detached agent's parent is whatever adopted it, which may reap late). */
 function running(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] !== 'Z';
   } catch {
     return false;
   }

@@ -13,7 +13,7 @@ import { findVm, walkVms } from './resolve.ts';
 import { kitPaths } from './paths.ts';
 import { imageRootDisk } from './qemu-args.ts';
 import { imgInfo } from './disk-image.ts';
-import { isOurQemu, liveStatus, readPidfile, readState, type VmStatus } from './vm-state.ts';
+import { isOurQemu, liveStatus, readState, runningQemuPid, statFields, type VmStatus } from './vm-state.ts';
 import { expandPath } from './paths.ts';
 import { QmpClient } from './qmp.ts';
 import { classifyNested, innerPaths, qmpManyIn, qmpPortOf, readInner } from './nested-status.ts';
@@ -90,7 +90,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** utime + stime in clock ticks from a /proc/PID/stat line. */
 export function cpuTicks(stat: string): number {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const f = statFields(stat);
   return Number(f[11]) + Number(f[12]);
 }
 
@@ -119,7 +119,6 @@ export const guestScript = (sampleMs = SAMPLE_MS, readStart = true) =>
     'read -r l < /proc/loadavg; echo "load: $l"',
     'read -r u < /proc/uptime; echo "uptime: $u"',
   ].join('; ');
-export const GUEST_SCRIPT = guestScript();
 
 const tagOf = (out: string, t: string) => out.split('\n').find((l) => l.startsWith(`${t}: `))?.slice(t.length + 2).trim();
 
@@ -143,17 +142,22 @@ export function parseGuest(out: string, priorCpu?: string): GuestSide {
   };
 }
 
+type HostReading = { at: number; pid: number; ticks: number; vcpu: Record<number, number> };
+
+/** A local QEMU's CPU ticks now, and those of the given threads. */
+function hostReading(pid: number, threads: number[]): HostReading {
+  const ticks = (file: string) => cpuTicks(readFileSync(file, 'utf8'));
+  return { at: Date.now(), pid, ticks: ticks(`/proc/${pid}/stat`), vcpu: Object.fromEntries(threads.map((t) => [t, ticks(`/proc/${pid}/task/${t}/stat`)])) };
+}
+
 /** Host side of a VM on this host: /proc of its QEMU (and of each vCPU thread), twice, `sampleMs` apart (or since a remembered reading). */
 async function hostSideLocal(pid: number, vcpuThreads: () => Promise<number[]>, sampling: Sampling, key: string): Promise<HostSide> {
-  type HostPrior = { at: number; pid: number; ticks: number; vcpu: Record<number, number> };
-  const ticks = () => cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   const threads = await vcpuThreads().catch(() => [] as number[]);
-  const tticks = (tid: number) => cpuTicks(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
-  const remembered = sampling.memo?.prior<HostPrior>(key, sampling.sampleMs);
+  const remembered = sampling.memo?.prior<HostReading>(key, sampling.sampleMs);
   const prior = remembered && remembered.value.pid === pid && threads.every((t) => t in remembered.value.vcpu) ? remembered : undefined;
-  const start = prior?.value ?? { at: Date.now(), pid, ticks: ticks(), vcpu: Object.fromEntries(threads.map((t) => [t, tticks(t)])) };
+  const start = prior?.value ?? hostReading(pid, threads);
   await sleep(prior ? prior.waitMs : sampling.sampleMs);
-  const end = { at: Date.now(), pid, ticks: ticks(), vcpu: Object.fromEntries(threads.map((t) => [t, tticks(t)])) };
+  const end = hostReading(pid, threads);
   sampling.memo?.keep(key, end);
   const secs = (end.at - start.at) / 1000;
   const pct = (d: number) => Math.round((d / 100 / secs) * 1000) / 10;
@@ -388,10 +392,9 @@ export async function takeBaselines(lab: LabResolved, pool: SessionPool, memo: S
         if (state?.phase !== 'running') return;
         const host = async () => {
           if (place.depth === 1) {
-            const pid = readPidfile(paths);
-            if (!pid || !isOurQemu(pid, paths)) return false;
-            const vcpu = Object.fromEntries(readdirSync(`/proc/${pid}/task`).map((t) => [Number(t), cpuTicks(readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8'))]));
-            memo.keep(`${name}/host`, { at: Date.now(), pid, ticks: cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')), vcpu });
+            const pid = runningQemuPid(paths);
+            if (!pid) return false;
+            memo.keep(`${name}/host`, hostReading(pid, readdirSync(`/proc/${pid}/task`).map(Number)));
             return true;
           }
           const parent = await pool.get(lab, findVm(lab, place.parent!.name)!, TIMEOUT_MS.guest);

@@ -72,24 +72,35 @@ export function readPidfile(p: VmPaths): number | undefined {
   }
 }
 
+/**
+ * The fields of a /proc/PID/stat line after the command name (which may hold spaces and
+ * parentheses): [0] is field 3, the state; [11], [12] utime and stime; [19] starttime.
+ */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** True only when `pid` is a live QEMU whose command line names this VM's pidfile. */
 export function isOurQemu(pid: number, p: VmPaths): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const state = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0];
     return state !== 'Z' && /qemu-system/.test(argv[0] ?? '') && argv.includes(p.pid);
   } catch {
     return false;
   }
 }
 
+/** The pid of this VM's QEMU when its pidfile names one that runs. */
+export function runningQemuPid(p: VmPaths): number | undefined {
+  const pid = readPidfile(p);
+  return pid && isOurQemu(pid, p) ? pid : undefined;
+}
+
 /** Seconds the process has run, from /proc (clock ticks since boot). */
 export function processUptimeS(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const startTicks = Number(fields[19]);
+    const startTicks = Number(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[19]);
     const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
     return Math.max(0, uptime - startTicks / 100);
   } catch {
@@ -115,7 +126,7 @@ export interface VmStatus {
 }
 
 /** QMP states that mean the guest is dead even though QEMU still runs. */
-const DEAD_QMP = new Set(['internal-error', 'guest-panicked', 'shutdown']);
+export const DEAD_QMP = new Set(['internal-error', 'guest-panicked', 'shutdown']);
 
 export async function liveStatus(p: VmPaths, base: { lab: string; name: string; parent?: string; depth: number }): Promise<VmStatus> {
   const s = readState(p);
