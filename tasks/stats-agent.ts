@@ -13,6 +13,7 @@ import { runningQemuPid } from './kit/vm-state.ts';
 import { SessionPool } from './kit/session-pool.ts';
 import { collectStats, SampleMemo, takeBaselines } from './kit/stats.ts';
 import { labLocked } from './kit/lab-lock.ts';
+import { agentLogger } from './kit/agent-log.ts';
 import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './kit/stats-agent-client.ts';
 
 /** Idle this long (no request), the agent ends: GRAINCHART_AGENT_IDLE_S, default 10 minutes. */
@@ -32,7 +33,9 @@ export async function run(ctx: TaskContext): Promise<void> {
   if (lab.name !== labName) throw new UsageError(`${spec} holds lab ${lab.name}, not ${labName}`);
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
   if (!claimPidfile(labName, paths.pid)) return; // another agent serves this lab
-  const pool = new SessionPool();
+  const log = agentLogger(paths.log);
+  log(`started for ${spec ?? `specs/ lab ${labName}`}`);
+  const pool = new SessionPool(log);
   // For a minute after a chart, a fresh start-of-window reading per VM about once a second:
   // the next chart's CPU window (the last second or so) is then open already and it need not
   // sleep one.  It costs each guest one small exec a second, and only while someone charts.
@@ -45,16 +48,17 @@ export async function run(ctx: TaskContext): Promise<void> {
   const server = createServer((conn) => {
     lastRequest = Date.now();
     busy++;
-    serve(conn, labName, spec, pool, memo).finally(() => {
+    serve(conn, labName, spec, pool, memo, log).finally(() => {
       busy--;
       lastRequest = Date.now();
       baselinesUntil = Date.now() + BASELINES_FOR_MS;
     });
   });
   let ended = false;
-  const end = () => {
+  const end = (why: string) => {
     if (ended) return;
     ended = true;
+    log(`ending: ${why}`);
     clearInterval(watchdog);
     clearInterval(baselines);
     server.close();
@@ -74,9 +78,10 @@ export async function run(ctx: TaskContext): Promise<void> {
   chmodSync(paths.sock, 0o600);
   const sockIno = statSync(paths.sock).ino;
   const watchdog = setInterval(() => {
-    const sockGone = statSync(paths.sock, { throwIfNoEntry: false })?.ino !== sockIno;
-    const idle = busy === 0 && Date.now() - lastRequest > idleMs();
-    if (sockGone || idle || agentPid(labName) !== process.pid || !labRunning(lab)) end();
+    if (statSync(paths.sock, { throwIfNoEntry: false })?.ino !== sockIno) end('its socket is gone');
+    else if (busy === 0 && Date.now() - lastRequest > idleMs()) end('idle');
+    else if (agentPid(labName) !== process.pid) end('another agent took over');
+    else if (!labRunning(lab)) end('no VM of the lab is running');
   }, CHECK_MS);
   const baselines = setInterval(() => {
     if (busy > 0 || takingBaselines || Date.now() > baselinesUntil || labLocked(labName)) return;
@@ -85,13 +90,16 @@ export async function run(ctx: TaskContext): Promise<void> {
       .catch(() => undefined)
       .finally(() => (takingBaselines = false));
   }, BASELINE_EVERY_MS);
-  process.once('SIGTERM', end);
-  process.once('SIGINT', end);
+  process.once('SIGTERM', () => end('SIGTERM'));
+  process.once('SIGINT', () => end('SIGINT'));
   await new Promise<void>((resolve) => server.once('close', () => resolve()));
 }
 
-async function serve(conn: Socket, labName: string, spec: string | undefined, pool: SessionPool, memo: SampleMemo): Promise<void> {
-  const reply = (r: AgentReply) => new Promise<void>((resolve) => conn.end(JSON.stringify(r) + '\n', () => resolve()));
+async function serve(conn: Socket, labName: string, spec: string | undefined, pool: SessionPool, memo: SampleMemo, log: (line: string) => void): Promise<void> {
+  const reply = (r: AgentReply) => {
+    if (!r.ok) log(`refused: ${r.error}`);
+    return new Promise<void>((resolve) => conn.end(JSON.stringify(r) + '\n', () => resolve()));
+  };
   conn.on('error', () => undefined);
   try {
     const line = await firstLine(conn);
@@ -107,6 +115,7 @@ async function serve(conn: Socket, labName: string, spec: string | undefined, po
     // is dropped from the pool; ask those VMs again on fresh sessions before answering.
     const stale = stats.filter((s) => s.state === 'running' && !s.guest.ok).map((s) => s.name);
     if (stale.length) {
+      for (const s of stats.filter((s) => stale.includes(s.name))) log(`${s.name}: ${s.guest.ok ? '' : s.guest.reason}; asking again on a fresh session`);
       const again = await collectStats(lab, stale, { pool, sampleMs: req.sampleMs, memo });
       stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
     }

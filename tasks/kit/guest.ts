@@ -37,6 +37,15 @@ export class Guest {
   parent?: Guest;
   /** Closing this guest closes its parent too (not when the parent is shared, as a pool's are). */
   private ownsParent = true;
+  /**
+   * The end of the last command or SFTP session asked for: the next one starts after it.
+   * Dropbear 2022.83 (Debian 12's) closes a channel whose exec request it has not read yet
+   * when another channel's process exits at that moment; the exec is then refused, or the
+   * whole connection ends on "Failed assertion (common-channel.c:705)" (mkj/dropbear#321,
+   * fixed in 2024.86).  One channel at a time per connection leaves no other process to exit.
+   * Port forwards (nested guests' connections) carry no process and are not queued.
+   */
+  private lastChannel: Promise<unknown> = Promise.resolve();
 
   private constructor(readonly target: GuestTarget, readonly client: Client) {}
 
@@ -98,8 +107,8 @@ export class Guest {
 
   /**
    * Runs a command.  A refused exec request (ssh2's "Unable to exec": the server turned the
-   * channel down, so the command never started — dropbear does that now and then while a
-   * previous channel is still closing) is asked again, up to three times.
+   * channel down, so the command never started — see lastChannel for dropbear's reason) is
+   * asked again, up to three times, in case a dropbear refuses one for a reason of its own.
    */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     for (let attempt = 1; ; attempt++) {
@@ -113,7 +122,18 @@ export class Guest {
     }
   }
 
+  /** Runs `f` once every channel asked for before has closed. */
+  private oneChannelAtATime<T>(f: () => Promise<T>): Promise<T> {
+    const mine = this.lastChannel.then(f, f);
+    this.lastChannel = mine.catch(() => undefined);
+    return mine;
+  }
+
   private execOnce(command: string, opts: ExecOptions): Promise<ExecResult> {
+    return this.oneChannelAtATime(() => this.execNow(command, opts));
+  }
+
+  private execNow(command: string, opts: ExecOptions): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, opts.pty ? { pty: true } : {}, (err, stream: ClientChannel) => {
         if (err) return reject(err);
@@ -157,7 +177,15 @@ export class Guest {
     return new Promise<import('ssh2').SFTPWrapper>((resolve, reject) => this.client.sftp((err, s) => (err ? reject(err) : resolve(s))));
   }
 
-  async put(local: string, remote: string): Promise<void> {
+  put(local: string, remote: string): Promise<void> {
+    return this.oneChannelAtATime(() => this.putNow(local, remote));
+  }
+
+  get(remote: string, local: string): Promise<void> {
+    return this.oneChannelAtATime(() => this.getNow(remote, local));
+  }
+
+  private async putNow(local: string, remote: string): Promise<void> {
     const s = await this.sftp();
     try {
       await new Promise<void>((resolve, reject) => s.fastPut(local, remote, (err) => (err ? reject(err) : resolve())));
@@ -166,7 +194,7 @@ export class Guest {
     }
   }
 
-  async get(remote: string, local: string): Promise<void> {
+  private async getNow(remote: string, local: string): Promise<void> {
     const s = await this.sftp();
     try {
       await new Promise<void>((resolve, reject) => s.fastGet(remote, local, (err) => (err ? reject(err) : resolve())));

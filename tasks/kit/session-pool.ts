@@ -8,6 +8,9 @@ import { connectPlace } from './target.ts';
 export class SessionPool {
   private sessions = new Map<string, Promise<Guest>>();
 
+  /** `log` hears each session's life (the stats agent keeps it in agent.log): opened, failed, closed, dropped. */
+  constructor(private log: (line: string) => void = () => undefined) {}
+
   /** A nested VM's session goes through its parent's pooled one, so a lab opens each VM once. */
   get(lab: LabResolved, place: VmPlace, timeoutMs: number): Promise<Guest> {
     let p = this.sessions.get(place.vm.name);
@@ -16,23 +19,35 @@ export class SessionPool {
       p = parentPlace ? this.get(lab, parentPlace, timeoutMs).then((parent) => connectPlace(lab, place, timeoutMs, parent)) : connectPlace(lab, place, timeoutMs);
       const name = place.vm.name;
       const mine = p;
+      const t0 = Date.now();
       mine.then(
         // A session the guest or the network ended (a reboot, a snapshot restore) leaves the pool.
-        (g) => g.client.once('close', () => this.sessions.get(name) === mine && this.sessions.delete(name)),
-        () => this.sessions.get(name) === mine && this.sessions.delete(name),
+        (g) => {
+          this.log(`${name}: session opened in ${Date.now() - t0} ms`);
+          g.client.once('close', () => {
+            const current = this.sessions.get(name) === mine;
+            this.log(`${name}: session closed${current ? ' by the guest or the network' : ''}`);
+            if (current) this.sessions.delete(name);
+          });
+        },
+        (err: Error) => {
+          this.log(`${name}: session failed: ${err.message.split('\n')[0]}`);
+          if (this.sessions.get(name) === mine) this.sessions.delete(name);
+        },
       );
       this.sessions.set(name, p);
     }
     return p;
   }
 
-  drop(name: string): void {
+  drop(name: string, why: string): void {
     const p = this.sessions.get(name);
+    if (p) this.log(`${name}: session dropped: ${why}`);
     this.sessions.delete(name);
     p?.then((g) => g.close(), () => undefined);
   }
 
   closeAll(): void {
-    for (const name of [...this.sessions.keys()]) this.drop(name);
+    for (const name of [...this.sessions.keys()]) this.drop(name, 'closing all');
   }
 }

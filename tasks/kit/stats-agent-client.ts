@@ -24,7 +24,7 @@ export type AgentReply = { ok: true; stats: VmStats[] } | { ok: false; error: st
 
 export const agentPaths = (lab: string) => {
   const dir = join(stateRoot(), lab);
-  return { dir, sock: join(dir, 'agent.sock'), pid: join(dir, 'agent.pid') };
+  return { dir, sock: join(dir, 'agent.sock'), pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
 };
 
 /** Off with GRAINCHART_AGENT=0 (every chart then samples on its own). */

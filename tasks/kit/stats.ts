@@ -253,7 +253,7 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: state?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
   const stats = place.depth === 1 ? await localStats(lab, place, base, pool, sampling) : await nestedStats(lab, place, base, pool, sampling);
   // A pooled session that failed a command is replaced next time.
-  if (!stats.guest.ok) pool.drop(vm.name);
+  if (!stats.guest.ok) pool.drop(vm.name, stats.guest.reason);
   return stats;
 }
 

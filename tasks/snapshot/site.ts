@@ -35,7 +35,7 @@ export class Parents {
 
   /** Sessions made before a parent was restored point at a guest that no longer exists. */
   forget(name: string): void {
-    this.pool.drop(name);
+    this.pool.drop(name, 'its parent was restored');
   }
 
   closeAll(): void {

@@ -72,8 +72,12 @@ describe('live charts', () => {
     const all = JSON.parse(ok(k('chart-vm', '--json')).stdout);
     assert.deepEqual(all.map((s: { name: string; guest: { ok: boolean } }) => [s.name, s.guest.ok]), [['c1', true], ['c2', true]]);
     // Between charts its sessions stay open: established connections from the agent to both forwards.
-    const established = spawnSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(`pid=${pid},`));
-    for (const vm of ['c1', 'c2']) assert.ok(established.some((l) => new RegExp(`127\\.0\\.0\\.1:${lab.ports[vm]}\\s`).test(l)), `no session from the agent to ${vm}: ${established.join(' | ')}`);
+    const established = () => spawnSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(`pid=${pid},`));
+    const to = (vm: string) => established().some((l) => new RegExp(`127\\.0\\.0\\.1:${lab.ports[vm]}\\s`).test(l));
+    const agentLog = () => readFileSync(join(dir, 'agent.log'), 'utf8');
+    for (const vm of ['c1', 'c2']) assert.ok(to(vm), `no session from the agent to ${vm}: ${established().join(' | ')}\nagent.log:\n${agentLog()}`);
+    assert.equal(statSync(join(dir, 'agent.log')).mode & 0o777, 0o600);
+    assert.match(agentLog(), /c1: session opened in \d+ ms/);
     // Its protocol: one JSON line each way; a request for another spec is refused.
     const one = await askSocket(sock, { op: 'stats', sampleMs: 100, spec: lab.spec, only: ['c1'] });
     assert.equal(one.ok, true, one.error);
@@ -117,6 +121,11 @@ describe('live charts', () => {
     assert.equal(r.status, 0);
     assert.equal(JSON.parse(r.stdout).lab, 'charts');
     assert.doesNotMatch(r.stderr, /Error|at /);
+  });
+
+  it('never trips dropbear 2022.83 on concurrent channels of one connection', () => {
+    // The charts above ran commands on shared sessions; unqueued, dropbear ended them on this.
+    for (const vm of ['c1', 'c2']) assert.doesNotMatch(readFileSync(join(lab.home, 'charts', vm, 'serial.log'), 'utf8'), /Failed assertion/, vm);
   });
 
   it('leaves no QEMU and no stats agent behind after down', () => {
