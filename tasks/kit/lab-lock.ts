@@ -63,7 +63,13 @@ export async function withLabLock<T>(lab: string, task: string, fn: () => Promis
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-  writeFileSync(f.holder, JSON.stringify({ pid: process.pid, task, since: new Date().toISOString() } satisfies LockHolder) + '\n', { mode: 0o600 });
+  try {
+    writeFileSync(f.holder, JSON.stringify({ pid: process.pid, task, since: new Date().toISOString() } satisfies LockHolder) + '\n', { mode: 0o600 });
+  } catch {
+    // Only who holds the lock, for the message of a process that waits: a full disk must not
+    // stop `stop` from freeing it.  Waiters then say "another kit process".
+    rmSync(f.holder, { force: true });
+  }
   try {
     // The lab's stats agent talks to its guests once a second; traffic into a guest while
     // QEMU loads a snapshot can leave its virtio-net state inconsistent (snapshot-load

@@ -46,13 +46,24 @@ export function readState(p: VmPaths): VmState | undefined {
   }
 }
 
-/** Written whole to a temporary file, then renamed: a reader never sees half a state. */
+/**
+ * Written whole to a temporary file, then renamed: a reader never sees half a state.  On a
+ * full filesystem there is no room for the copy, but the record must still say what is true
+ * (QEMU was stopped, say): the old file's own blocks then take the new text in place.
+ */
 export function writeState(p: VmPaths, s: VmState): void {
   mkdirSync(p.dir, { recursive: true, mode: 0o700 });
   chmodSync(p.dir, 0o700);
+  const text = JSON.stringify(s, null, 2) + '\n';
   const tmp = `${stateFile(p)}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, stateFile(p));
+  try {
+    writeFileSync(tmp, text, { mode: 0o600 });
+    renameSync(tmp, stateFile(p));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || !existsSync(stateFile(p))) throw err;
+    writeFileSync(stateFile(p), text, { mode: 0o600 });
+  }
 }
 
 export function updateState(p: VmPaths, change: Partial<VmState>): VmState | undefined {

@@ -45,6 +45,23 @@ describe('a full disk', () => {
     assert.ok(check.status === 0 || check.status === 3, check.stdout + check.stderr);
   });
 
+  it('stopping a VM on a full filesystem still records it stopped, and leaves no temporary file', () => {
+    assert.equal(k('boot', 'f1', '--quiet').status, 0);
+    const filler = join(mnt, 'filler');
+    spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=64'], { encoding: 'utf8' });
+    try {
+      const stop = k('stop', 'f1', '--force');
+      assert.equal(stop.status, 0, stop.stderr);
+      const status = k('status', '--json');
+      const f1 = JSON.parse(status.stdout).find((v: { name: string }) => v.name === 'f1');
+      assert.equal(f1?.state, 'stopped', status.stdout + status.stderr);
+      assert.deepEqual(readdirSync(join(mnt, 'state', 'full', 'f1')).filter((f) => f.endsWith('.tmp')), []);
+      assert.deepEqual(qemusUnder(mnt), []);
+    } finally {
+      rmSync(filler);
+    }
+  });
+
   it('creating a disk on a full filesystem fails clearly and leaves no half-made image', () => {
     // Fill what is left, then ask for a 16 TiB qcow2, whose tables need more than a few bytes.
     const filler = join(mnt, 'filler');
