@@ -86,21 +86,33 @@ export class Guest {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let settled = false;
-      client.once('ready', () => {
+      const fail = (err: Error) => {
+        if (settled) return;
         settled = true;
+        clearTimeout(backstop);
+        client.end();
+        reject(err);
+      };
+      // ssh2 clears its readyTimeout when the stream ends or closes before the handshake and
+      // then reports neither ready nor error: a forward into a guest whose sshd is not up yet
+      // (slirp accepts, then drops it) would leave this promise waiting forever.
+      const keyRefused = () => new HostKeyMismatch(`${target.name}: the host key of ${target.host}:${target.port} does not match the pinned one`, { hint: 'another machine answers on this port, or the guest image changed; check known_hosts in the lab folder' });
+      const early = () => fail(mismatch ? keyRefused() : new Error(`${target.name}: the connection to ${target.host}:${target.port} closed before the SSH handshake finished`));
+      client.once('end', early);
+      client.once('close', early);
+      const backstop = setTimeout(() => fail(new Error(`${target.name}: timed out after ${timeoutMs} ms waiting for the SSH handshake`)), timeoutMs + 1000);
+      client.once('ready', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(backstop);
+        client.off('end', early);
+        client.off('close', early);
         resolve(new Guest(target, client));
       });
       // Always listening: ssh2 may report more than one error (a lost connection after a
       // failed handshake, a reset after ready), and an unheard 'error' would end the process.
       // After ready, errors surface through the failing exec/sftp call instead.
-      client.on('error', (err) => {
-        if (settled) return;
-        settled = true;
-        client.end();
-        if (mismatch)
-          reject(new HostKeyMismatch(`${target.name}: the host key of ${target.host}:${target.port} does not match the pinned one`, { hint: 'another machine answers on this port, or the guest image changed; check known_hosts in the lab folder' }));
-        else reject(err);
-      });
+      client.on('error', (err) => fail(mismatch ? keyRefused() : err));
       client.connect(config);
     });
   }
