@@ -113,10 +113,10 @@ async function serve(conn: Socket, labName: string, spec: string | undefined, po
     let stats = await collectStats(lab, req.only, { pool, sampleMs: req.sampleMs, memo });
     // A session that went stale (the VM restored from a snapshot, or rebooted) fails once and
     // is dropped from the pool; ask those VMs again on fresh sessions before answering.
-    const stale = stats.filter((s) => s.state === 'running' && !s.guest.ok).map((s) => s.name);
+    const stale = stats.filter((s) => s.state === 'running' && !s.guest.ok);
     if (stale.length) {
-      for (const s of stats.filter((s) => stale.includes(s.name))) log(`${s.name}: ${s.guest.ok ? '' : s.guest.reason}; asking again on a fresh session`);
-      const again = await collectStats(lab, stale, { pool, sampleMs: req.sampleMs, memo });
+      for (const s of stale) log(`${s.name}: ${s.guest.ok ? '' : s.guest.reason}; asking again on a fresh session`);
+      const again = await collectStats(lab, stale.map((s) => s.name), { pool, sampleMs: req.sampleMs, memo });
       stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
     }
     await reply({ ok: true, stats });

@@ -14,6 +14,16 @@ describe('a full disk', () => {
   let spec: string;
   const env = { GRAINCHART_HOME: join(mnt, 'state') };
   const k = (...args: string[]) => kit(['--spec', spec, ...args], { env });
+  /** Runs `f` with the tmpfs filled to its last byte, and frees the room again after. */
+  const whileFull = (f: () => void) => {
+    const filler = join(mnt, 'filler');
+    spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=64'], { encoding: 'utf8' });
+    try {
+      f();
+    } finally {
+      rmSync(filler);
+    }
+  };
   before(async () => {
     // 48 MiB: room for the guest's overlay and a disk-only snapshot, not for its RAM.
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=0700', 'tmpfs', mnt]);
@@ -47,9 +57,7 @@ describe('a full disk', () => {
 
   it('stopping a VM on a full filesystem still records it stopped, and leaves no temporary file', () => {
     assert.equal(k('boot', 'f1', '--quiet').status, 0);
-    const filler = join(mnt, 'filler');
-    spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=64'], { encoding: 'utf8' });
-    try {
+    whileFull(() => {
       const stop = k('stop', 'f1', '--force');
       assert.equal(stop.status, 0, stop.stderr);
       const status = k('status', '--json');
@@ -57,19 +65,16 @@ describe('a full disk', () => {
       assert.equal(f1?.state, 'stopped', status.stdout + status.stderr);
       assert.deepEqual(readdirSync(join(mnt, 'state', 'full', 'f1')).filter((f) => f.endsWith('.tmp')), []);
       assert.deepEqual(qemusUnder(mnt), []);
-    } finally {
-      rmSync(filler);
-    }
+    });
   });
 
   it('creating a disk on a full filesystem fails clearly and leaves no half-made image', () => {
     // Fill what is left, then ask for a 16 TiB qcow2, whose tables need more than a few bytes.
-    const filler = join(mnt, 'filler');
-    spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'count=64'], { encoding: 'utf8' });
-    const r = k('disk-create', 'f2');
-    assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /qemu-img failed[\s\S]*(No space left|space)/i);
-    assert.ok(!existsSync(join(mnt, 'state', 'full', 'f2', 'big.qcow2')), `left: ${readdirSync(join(mnt, 'state', 'full', 'f2')).join(', ')}`);
-    rmSync(filler);
+    whileFull(() => {
+      const r = k('disk-create', 'f2');
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /qemu-img failed[\s\S]*(No space left|space)/i);
+      assert.ok(!existsSync(join(mnt, 'state', 'full', 'f2', 'big.qcow2')), `left: ${readdirSync(join(mnt, 'state', 'full', 'f2')).join(', ')}`);
+    });
   });
 });
