@@ -2,6 +2,7 @@
 // once, then the disk — with a screen: a GTK window where there is a display, else VNC on
 // 127.0.0.1 (the port is printed).  After the installer powers off, `boot VM` starts the
 // installed system from the disk.
+import { explainRefusal } from './kit/qemu-refusal.ts';
 import { withLabLock } from './kit/lab-lock.ts';
 import type { LabResolved, VmPlace, VmResolved } from './kit/resolve.ts';
 import { existsSync, mkdirSync, chmodSync } from 'node:fs';
@@ -60,7 +61,7 @@ async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace,
   );
   const args = plan.flatMap((s) => s.args);
   const started = Date.now();
-  await launch(paths, probe, args);
+  await launch(paths, probe, args, (stderr) => explainRefusal(stderr, chooseAccel(vm, probe.kvm).accel, probe.kvm, vm.name));
   const pid = readPidfile(paths.vm);
   // QEMU is up when QMP says so; then ask it where VNC listens.
   let status: QmpStatus | undefined;

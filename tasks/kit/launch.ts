@@ -27,6 +27,10 @@ import { buildImage, imagePaths, readManifest, type BuiltImage } from '../image/
 import { stopQemu } from './shutdown.ts';
 import { prepareCloudImage } from '../cloud/prepare.ts';
 import { prepareFirmware } from './firmware.ts';
+import { explainRefusal, type Refusal } from './qemu-refusal.ts';
+
+/** QEMU exited while starting: its own stderr says why, so no serial log is added. */
+class QemuRefused extends TaskError {}
 
 export interface BootOptions {
   quiet?: boolean;
@@ -327,7 +331,7 @@ export async function bootVm(lab: LabResolved, place: VmPlace, opts: BootOptions
         title: `${vm.name}: launch QEMU`,
         task: async () => {
           c.started = Date.now();
-          await launch(paths, probe, c.args);
+          await launch(paths, probe, c.args, (stderr) => explainRefusal(stderr, accel.accel, probe.kvm, vm.name));
           c.pid = readPidfile(paths.vm) ?? 0;
           writeState(paths.vm, {
             lab: lab.name,
@@ -446,7 +450,7 @@ async function imageOfOverlay(name: string, overlay: string, current: BuiltImage
 }
 
 /** Starts QEMU daemonized; its own errors go to qemu.stderr, which -daemonize would otherwise lose. */
-export async function launch(paths: KitPaths, probe: HostProbe, args: string[]): Promise<void> {
+export async function launch(paths: KitPaths, probe: HostProbe, args: string[], explain: (stderr: string) => Refusal): Promise<void> {
   cleanRuntimeFiles(paths.vm);
   // QEMU would create the serial log 0640; made here first, it keeps 0600.
   closeSync(openSync(paths.vm.serial, 'w', 0o600));
@@ -462,13 +466,12 @@ export async function launch(paths: KitPaths, probe: HostProbe, args: string[]):
   // -daemonize sets umask 027, so QEMU makes the socket and pidfile group-readable;
   // the folder is 0700 already, and these become owner-only too.
   for (const f of [paths.vm.qmp, paths.vm.pid]) if (existsSync(f)) chmodSync(f, 0o600);
-  if (code !== 0)
-    throw new TaskError('QEMU refused to start', {
-      command: [probe.qemu.path!, ...args],
-      exitCode: code,
-      stderr: tail(paths.vm.stderr, 20),
-      hint: 'see the message above; the spec or the host is missing something QEMU needs',
-    });
+  if (code !== 0) {
+    const stderr = tail(paths.vm.stderr, 20);
+    const why = explain(stderr);
+    cleanRuntimeFiles(paths.vm); // a pidfile written before the refusal would read as a crash
+    throw new QemuRefused(why.message, { command: [probe.qemu.path!, ...args], exitCode: code, stderr, hint: why.hint });
+  }
 }
 
 async function failBoot(lab: string, vm: string, paths: KitPaths, pid: number, err: unknown, started: number, opts: BootOptions): Promise<TaskError> {
@@ -478,8 +481,10 @@ async function failBoot(lab: string, vm: string, paths: KitPaths, pid: number, e
   const serial = tail(paths.vm.serial, 20);
   const stderr = tail(paths.vm.stderr, 20);
   if (!opts.keepOnFailure && pid) await stopQemu(paths.vm, pid, { graceful: false });
-  updateState(paths.vm, { phase: 'failed', failure: message, pid: opts.keepOnFailure ? pid : undefined });
-  if (err instanceof TaskError && err.message.startsWith('QEMU refused')) return err;
+  // A QEMU that refused to start left no record yet: write one, so `status` says why.
+  const failed = { phase: 'failed' as const, failure: message, pid: opts.keepOnFailure ? pid : undefined };
+  if (!updateState(paths.vm, failed)) writeState(paths.vm, { lab, vm, ...failed });
+  if (err instanceof QemuRefused) return err;
   return new TaskError(
     `${lab}/${vm} failed to boot after ${elapsed} s: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
     { hint, cause: err },

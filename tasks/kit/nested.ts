@@ -8,6 +8,7 @@ import { chooseAccel, imageRootDisk, qemuArgs } from './qemu-args.ts';
 import type { LabResolved, VmPlace } from './resolve.ts';
 import { forwardsOf } from './resolve.ts';
 import { FatalError } from './retry.ts';
+import { explainRefusal } from './qemu-refusal.ts';
 import { QmpClient, type QmpStatus } from './qmp.ts';
 import { Guest, HostKeyMismatch, shellQuote } from './guest.ts';
 import { hostKeyAlias, labKeys, pinHostKey } from './keys.ts';
@@ -88,7 +89,7 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
     throw new UsageError(`${vm.name}: nested VMs boot the tiny image their parent carries; set boot: {image: "tiny"}`);
   if (!ssh) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${parentVm.name}) to be reached`);
 
-  const c = { started: 0, pid: 0, metrics: {} as BootMetrics, uname: '', accel: 'tcg' as 'kvm' | 'tcg', args: [] as string[], hostKey: '' };
+  const c = { started: 0, pid: 0, metrics: {} as BootMetrics, uname: '', accel: 'tcg' as 'kvm' | 'tcg', kvm: undefined as KvmVerdict | undefined, args: [] as string[], hostKey: '' };
   // Through a parent under TCG, opening the tunnel alone can take a few hundred ms.
   const banners = bannerPoller(() => parent.forwardOut(ssh.host), 1500);
   // Checked at most once a second: each check forks processes in the parent, whose CPU
@@ -159,6 +160,7 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
           const probe = await probeParent(parent, prepare);
           const accel = chooseAccel(vm, probe.kvm);
           c.accel = accel.accel;
+          c.kvm = probe.kvm;
           if (accel.accel === 'tcg') opts.warn?.(`${vm.name}: no usable KVM inside ${parentVm.name} (${probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
           if (vm.memory > probe.memoryMiB) throw new UsageError(`${place.path}.memory: ${vm.memory} MiB is more than ${parentVm.name} has (${probe.memoryMiB} MiB)`);
           // The child image is the one inside the image the parent really runs (a parent keeps
@@ -183,7 +185,8 @@ export async function nestVm(lab: LabResolved, place: VmPlace, parent: Guest, op
           const r = await parent.exec(cmd);
           if (r.code !== 0) {
             const err = await parent.exec(`tail -n 20 ${shellQuote(inner.stderr)}`);
-            throw new TaskError(`QEMU refused to start inside ${parentVm.name}`, { command: ['qemu-system-x86_64', ...c.args], exitCode: r.code, stderr: err.stdout, hint: 'see the message above' });
+            const why = explainRefusal(err.stdout, c.accel, c.kvm!, vm.name, parentVm.name);
+            throw new TaskError(why.message, { command: ['qemu-system-x86_64', ...c.args], exitCode: r.code, stderr: err.stdout, hint: why.hint });
           }
           c.pid = Number(r.stdout.trim()) || 0;
           writeState(hostPaths, {

@@ -1,0 +1,27 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { explainRefusal } from '../../tasks/kit/qemu-refusal.ts';
+import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
+
+const pvm: KvmVerdict = { state: 'unusable', reason: 'kvm_pvm: paravirtual KVM', hint: 'tcg' };
+const usable: KvmVerdict = { state: 'usable', vendor: 'amd', nested: true, reason: 'kvm_amd loaded' };
+const msr = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
+
+describe('explainRefusal', () => {
+  it('names KVM and hints at auto/tcg when KVM is unusable and accel=kvm was forced', () => {
+    const r = explainRefusal(msr, 'kvm', pvm, 'k1');
+    assert.equal(r.message, 'QEMU refused to start under accel=kvm: KVM is unusable here (kvm_pvm: paravirtual KVM)');
+    assert.equal(r.hint, 'set accel: auto or tcg for k1');
+  });
+  it('blames KVM from the stderr alone when the probe thought it usable', () => {
+    const r = explainRefusal(msr, 'kvm', usable, 'l2', 'l1');
+    assert.equal(r.message, 'QEMU refused to start under accel=kvm: KVM inside l1 could not run the vCPU');
+    assert.equal(r.hint, 'set accel: auto or tcg for l2');
+  });
+  it('does not blame KVM for an ordinary refusal under TCG or usable KVM', () => {
+    const bad = "qemu-system-x86_64: -drive file=x.qcow2: Could not open 'x.qcow2': No such file or directory";
+    assert.equal(explainRefusal(bad, 'tcg', pvm, 'k1').message, 'QEMU refused to start');
+    assert.equal(explainRefusal(bad, 'kvm', usable, 'k1').message, 'QEMU refused to start');
+    assert.match(explainRefusal(bad, 'kvm', usable, 'k1', 'l1').message, /inside l1$/);
+  });
+});
