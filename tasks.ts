@@ -61,7 +61,7 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'boot',
-    doc: 'Boot a VM and wait until SSH answers (staged readiness with timeouts and hints)',
+    doc: 'Boot a VM on its machine (this host, or inside its running parent) and wait until SSH answers (staged readiness with timeouts and hints)',
     args: [vm],
     options: [
       labOpt,

@@ -9,13 +9,14 @@ import { Client } from 'ssh2';
 import { readFileSync } from 'node:fs';
 import { resolveLab, findVm } from '../tasks/kit/resolve.ts';
 import { localHostFacts } from '../tasks/kit/load.ts';
-import { bootVm } from '../tasks/kit/launch.ts';
+import { bootVm } from '../tasks/vm/boot.ts';
+import { hostMachine } from '../tasks/kit/machine-host.ts';
 import { kitPaths } from '../tasks/kit/paths.ts';
 import { qemuArgs } from '../tasks/kit/qemu-args.ts';
 import { probeHost } from '../tasks/kit/host-probe.ts';
 import { labKeys } from '../tasks/kit/keys.ts';
 import { buildTinyImage, imagePaths } from '../tasks/image/build.ts';
-import { stopQemu } from '../tasks/kit/shutdown.ts';
+import { stopQemu } from '../tasks/kit/stop.ts';
 import { readPidfile } from '../tasks/kit/vm-state.ts';
 import { createDisk } from '../tasks/kit/disk-image.ts';
 import { timeIt, type Row } from './stats.ts';
@@ -57,8 +58,8 @@ export async function benchBoot(runs = 7, port = 10522): Promise<Row[]> {
     for (let i = 0; i < runs; i++) {
       // The kit, from a fresh overlay each time.
       rmSync(join(paths.vm.dir, 'root.qcow2'), { force: true });
-      kit.push(await timeIt(() => bootVm(lab, place, { quiet: true })));
-      await stopQemu(paths.vm, readPidfile(paths.vm), { graceful: false });
+      kit.push(await timeIt(() => bootVm(hostMachine, lab, place, { quiet: true })));
+      await stopQemu(hostMachine, hostMachine.ref(lab, place), readPidfile(paths.vm), { graceful: false });
       // Raw: the same argv, spawned by hand, then poll SSH.
       rmSync(join(paths.vm.dir, 'root.qcow2'), { force: true });
       await createDisk(join(paths.vm.dir, 'root.qcow2'), { format: 'qcow2', backing: ip.rootDisk });
@@ -69,7 +70,7 @@ export async function benchBoot(runs = 7, port = 10522): Promise<Row[]> {
           while (!(await sshUname(port, key))) await sleep(100);
         }),
       );
-      await stopQemu(paths.vm, readPidfile(paths.vm), { graceful: false });
+      await stopQemu(hostMachine, hostMachine.ref(lab, place), readPidfile(paths.vm), { graceful: false });
     }
     return [
       { name: 'raw qemu + ssh poll → uname', samples: raw },

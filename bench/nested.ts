@@ -15,7 +15,7 @@ import { hostKeyAlias, labKeys, pinHostKey } from '../tasks/kit/keys.ts';
 import { buildNestImage, childOf, imagePaths } from '../tasks/image/build.ts';
 import { createDisk } from '../tasks/kit/disk-image.ts';
 import { Guest, shellQuote } from '../tasks/kit/guest.ts';
-import { innerPaths, qmpPortOf } from '../tasks/kit/nested-status.ts';
+import { guestRef } from '../tasks/kit/machine-guest.ts';
 import { GUEST_IMAGE_DIR } from '../tasks/image/nest.ts';
 import { downLab, upLab } from '../tasks/lab.ts';
 import { readLabInput } from '../tasks/kit/load.ts';
@@ -64,8 +64,9 @@ export async function benchNested(runs = 5): Promise<Row[]> {
       rmSync(overlay, { force: true });
       await createDisk(overlay, { format: 'qcow2', backing: ip.rootDisk });
       const a1 = qemuArgs(l1.vm, probe.kvm, { ...p1, authorizedKey: keys.publicKey, images: { 'tiny-nest': { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } } });
-      const inner = innerPaths(lab.name, 'l2');
-      const a2 = qemuArgs(l2.vm, KVM_IN_L1, { home: '/root', vm: inner, authorizedKey: keys.publicKey, qmpTcpPort: qmpPortOf(l2), images: { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } } });
+      const l2ref = guestRef(lab, l2, 'root');
+      const inner = l2ref.paths;
+      const a2 = qemuArgs(l2.vm, KVM_IN_L1, { home: '/root', vm: inner, authorizedKey: keys.publicKey, qmpTcpPort: l2ref.qmpPort, images: { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } } });
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, a1, { stdio: 'ignore' }).on('exit', r));

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveLab, findVm } from '../tasks/kit/resolve.ts';
 import { localHostFacts } from '../tasks/kit/load.ts';
-import { bootVm } from '../tasks/kit/launch.ts';
+import { bootVm } from '../tasks/vm/boot.ts';
+import { hostMachine } from '../tasks/kit/machine-host.ts';
 import { kitPaths } from '../tasks/kit/paths.ts';
-import { stopQemu } from '../tasks/kit/shutdown.ts';
+import { stopQemu } from '../tasks/kit/stop.ts';
 import { readPidfile } from '../tasks/kit/vm-state.ts';
 import { connectPlace } from '../tasks/kit/target.ts';
 import { openSite, Parents } from '../tasks/snapshot/site.ts';
@@ -31,7 +32,7 @@ export async function benchReset(runs = 5, port = 10523): Promise<Row[]> {
     }
   };
   try {
-    await bootVm(lab, place, { quiet: true });
+    await bootVm(hostMachine, lab, place, { quiet: true });
     await saveSnapshot(await openSite(lab, place, parents), 'golden');
     const restore: number[] = [];
     const restoreSsh: number[] = [];
@@ -44,8 +45,8 @@ export async function benchReset(runs = 5, port = 10523): Promise<Row[]> {
         await uname();
       }));
       reboot.push(await timeIt(async () => {
-        await stopQemu(paths.vm, readPidfile(paths.vm), { graceful: false });
-        await bootVm(lab, place, { quiet: true });
+        await stopQemu(hostMachine, hostMachine.ref(lab, place), readPidfile(paths.vm), { graceful: false });
+        await bootVm(hostMachine, lab, place, { quiet: true });
       }));
     }
     return [
@@ -55,7 +56,7 @@ export async function benchReset(runs = 5, port = 10523): Promise<Row[]> {
     ];
   } finally {
     parents.closeAll();
-    await stopQemu(paths.vm, readPidfile(paths.vm), { graceful: false }).catch(() => undefined);
+    await stopQemu(hostMachine, hostMachine.ref(lab, place), readPidfile(paths.vm), { graceful: false }).catch(() => undefined);
     rmSync(home, { recursive: true, force: true });
   }
 }

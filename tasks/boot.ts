@@ -1,12 +1,14 @@
-// `boot VM`: launch one VM and wait until SSH works; `stop VM`: power it off.
+// `boot VM`: launch one VM on its machine (this host, or inside its running parent) and
+// wait until SSH works; `stop VM`: power it off, at any layer.
 import { withLabLock } from './kit/lab-lock.ts';
 import type { TaskContext } from './kit/registry.ts';
-import { connectPlace, vmTarget, type VmTarget } from './kit/target.ts';
-import { stopNested } from './kit/nested.ts';
-import { findVm } from './kit/resolve.ts';
-import { bootVm } from './kit/launch.ts';
-import { stopHostVm } from './kit/shutdown.ts';
-import { liveStatus } from './kit/vm-state.ts';
+import { vmTarget, type VmTarget } from './kit/target.ts';
+import { bootVm } from './vm/boot.ts';
+import { stopVm } from './kit/stop.ts';
+import { vmStatus } from './kit/vm-status.ts';
+import { machineFor, machineOrNone } from './kit/machine-for.ts';
+import { SessionPool } from './kit/session-pool.ts';
+import type { Machine } from './kit/machine.ts';
 import { UsageError } from './kit/errors.ts';
 import { spinner } from './kit/spinner.ts';
 
@@ -20,15 +22,29 @@ function seconds(ctx: TaskContext, opt: string): number | undefined {
 
 export async function boot(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
-  const r = await withLabLock(t.lab.name, `boot ${t.place.vm.name}`, () => bootVm(t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, fresh: ctx.opts.fresh === true, warn: ctx.out.warn }), { say: ctx.out.info });
+  const r = await withLabLock(t.lab.name, `boot ${t.place.vm.name}`, () => onMachine(t, (machine) => bootVm(machine, t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, fresh: ctx.opts.fresh === true, warn: ctx.out.warn })), { say: ctx.out.info });
   const ssh = r.forwards.find((f) => f.guest === 22);
+  const where = t.place.parent ? ` inside ${t.place.parent.name}` : '';
   ctx.out.result(r, () =>
     [
-      `${r.vm} is up (pid ${r.pid}, accel ${r.accel}${ssh ? `, ssh ${ssh.bind}:${ssh.host}` : ''})`,
+      `${r.vm} is up${where} (pid ${r.pid}, accel ${r.accel}${ssh ? `, ssh ${ssh.bind}:${ssh.host}` : ''})`,
       `  ${r.uname}`,
       `  QMP ${r.metrics.qmpS ?? '?'} s · port ${r.metrics.portS ?? '?'} s · banner ${r.metrics.bannerS ?? '?'} s · SSH ${r.metrics.sshS ?? '?'} s after launch`,
     ].join('\n'),
   );
+}
+
+/**
+ * Runs `f` with the machine the VM's QEMU runs on (a nested VM's parent must be running),
+ * closing the parent's session after.
+ */
+async function onMachine<T>(t: VmTarget, f: (m: Machine) => Promise<T>): Promise<T> {
+  const sessions = new SessionPool();
+  try {
+    return await f(await machineFor(t.lab, t.place, (p) => sessions.get(t.lab, p, 10_000)));
+  } finally {
+    sessions.closeAll();
+  }
 }
 
 export async function stop(ctx: TaskContext): Promise<void> {
@@ -36,27 +52,22 @@ export async function stop(ctx: TaskContext): Promise<void> {
   return withLabLock(t.lab.name, `stop ${t.place.vm.name}`, () => stopLocked(ctx, t), { say: ctx.out.info });
 }
 
+/** Any layer: a nested VM is stopped inside its parent; if the parent is down, so is the child. */
 async function stopLocked(ctx: TaskContext, t: VmTarget): Promise<void> {
   const vm = t.place.vm;
-  if (t.place.depth > 1) return stopChild(ctx, t);
-  const before = await liveStatus(t.paths.vm, { lab: t.lab.name, name: vm.name, depth: t.place.depth });
-  const spin = before.state === 'running' || before.state === 'booting' ? await spinner(`${vm.name}: stopping…`, ctx.quiet || ctx.json) : undefined;
-  const how = await stopHostVm(t.paths.vm, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') }).catch((err) => {
-    spin?.fail(`${vm.name}: stop failed`);
-    throw err;
-  });
-  spin?.succeed(`${vm.name}: stopped (${how})`);
-  const result = { lab: t.lab.name, vm: vm.name, was: before.state, how };
-  ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`));
-}
-
-/** A nested VM: stopped through its parent; if the parent is down, so is the child. */
-async function stopChild(ctx: TaskContext, t: VmTarget): Promise<void> {
-  const parent = await connectPlace(t.lab, findVm(t.lab, t.place.parent!.name)!).catch(() => undefined);
+  const sessions = new SessionPool();
   try {
-    const how = await stopNested(t.lab, t.place, parent, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') });
-    ctx.out.result({ lab: t.lab.name, vm: t.place.vm.name, parent: t.place.parent!.name, how }, () => `${t.place.vm.name}: ${how}`);
+    const machine = await machineOrNone(t.lab, t.place, (p) => sessions.get(t.lab, p, 10_000));
+    const before = await vmStatus(machine, t.lab, t.place);
+    const spin = before.state === 'running' || before.state === 'booting' ? await spinner(`${vm.name}: stopping…`, ctx.quiet || ctx.json) : undefined;
+    const how = await stopVm(machine, t.lab, t.place, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') }).catch((err) => {
+      spin?.fail(`${vm.name}: stop failed`);
+      throw err;
+    });
+    spin?.succeed(`${vm.name}: stopped (${how})`);
+    const result = { lab: t.lab.name, vm: vm.name, ...(t.place.parent ? { parent: t.place.parent.name } : {}), was: before.state, how };
+    ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`));
   } finally {
-    parent?.close();
+    sessions.closeAll();
   }
 }

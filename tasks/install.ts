@@ -14,13 +14,14 @@ import { expandPath, kitPaths } from './kit/paths.ts';
 import { probeHost } from './kit/host-probe.ts';
 import { chooseAccel, qemuPlan } from './kit/qemu-args.ts';
 import { forwardsOf } from './kit/resolve.ts';
-import { liveStatus, readPidfile, writeState } from './kit/vm-state.ts';
+import { writeState } from './kit/vm-state.ts';
 import { createDisk } from './kit/disk-image.ts';
 import { prepareFirmware } from './kit/firmware.ts';
-import { checkPorts, launch } from './kit/launch.ts';
 import { qmpOnce, type QmpStatus } from './kit/qmp.ts';
 import { labKeys } from './kit/keys.ts';
-import { stopQemu } from './kit/shutdown.ts';
+import { stopQemu } from './kit/stop.ts';
+import { vmStatus } from './kit/vm-status.ts';
+import { hostMachine } from './kit/machine-host.ts';
 
 export async function install(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
@@ -29,7 +30,7 @@ export async function install(ctx: TaskContext): Promise<void> {
   if (typeof isoOpt !== 'string' || !isoOpt) throw new UsageError('install needs --iso FILE, the installer image');
   const iso = resolve(isoOpt);
   if (!existsSync(iso)) throw new UsageError(`--iso: ${iso} does not exist`);
-  if (place.depth !== 1) throw new UsageError(`${vm.name} is nested; install runs guests of the host (nested VMs boot the kit's image)`);
+  if (place.parent) throw new UsageError(`${vm.name} is nested; install runs guests of the host (nested VMs boot the kit's image)`);
   const disk0 = vm.disk;
   if (!disk0) throw new UsageError(`${vm.name} has no disk to install onto (${place.path}.disk is not set)`, 'add disk: { file: "VM.qcow2", size: "20G" } to the VM');
   return withLabLock(lab.name, `install ${vm.name}`, () => installLocked(ctx, lab, place, iso, disk0), { say: ctx.out.info });
@@ -38,10 +39,13 @@ export async function install(ctx: TaskContext): Promise<void> {
 async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace, iso: string, diskSpec: NonNullable<VmResolved['disk']>): Promise<void> {
   const vm = place.vm;
   const paths = kitPaths(lab.name, vm.name);
-  const live = await liveStatus(paths.vm, { lab: lab.name, name: vm.name, depth: 1 });
+  const machine = hostMachine;
+  const ref = machine.ref(lab, place);
+  const live = await vmStatus(machine, lab, place);
   if (live.state === 'running' || live.state === 'booting') throw new TaskError(`${vm.name} is already ${live.state} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
   const forwards = forwardsOf(vm);
-  await checkPorts(forwards);
+  const taken = (await machine.probe(forwards)).taken[0];
+  if (taken) throw new TaskError(`port ${taken.forward.bind}:${taken.forward.host} is taken${taken.holder ? ` by ${taken.holder}` : ''}; not starting QEMU`, { hint: 'stop what holds it, or change network.sshPort/forwards in the spec' });
   const probe = await probeHost();
   if (!probe.qemu.path) throw new TaskError('qemu-system-x86_64 is not installed', { hint: 'bash scripts/setup-host.sh' });
 
@@ -61,8 +65,14 @@ async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace,
   );
   const args = plan.flatMap((s) => s.args);
   const started = Date.now();
-  await launch(paths, probe, args, (stderr) => explainRefusal(stderr, chooseAccel(vm, probe.kvm).accel, probe.kvm, vm.name));
-  const pid = readPidfile(paths.vm);
+  await machine.prepare(ref);
+  const launched = await machine.start(ref, args);
+  if (launched.code !== 0) {
+    await machine.cleanRuntime(ref);
+    const why = explainRefusal(launched.stderr, chooseAccel(vm, probe.kvm).accel, probe.kvm, vm.name);
+    throw new TaskError(why.message, { command: launched.command, exitCode: launched.code, stderr: launched.stderr, hint: why.hint });
+  }
+  const pid = launched.pid;
   // QEMU is up when QMP says so; then ask it where VNC listens.
   let status: QmpStatus | undefined;
   for (let i = 0; i < 50 && status?.status !== 'running'; i++) {
@@ -70,7 +80,7 @@ async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace,
     if (status?.status !== 'running') await new Promise((r) => setTimeout(r, 200));
   }
   if (status?.status !== 'running') {
-    await stopQemu(paths.vm, pid, { graceful: false });
+    await stopQemu(machine, ref, pid, { graceful: false });
     throw new TaskError(`${vm.name}: QEMU started but QMP does not report it running`, { hint: 'see qemu.stderr in the VM folder' });
   }
   const vnc = display === 'vnc' ? await qmpOnce<{ enabled: boolean; host?: string; service?: string }>(paths.vm.qmp, 'query-vnc') : undefined;

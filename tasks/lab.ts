@@ -4,20 +4,18 @@
 import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
 import { findVm, walkVms, type LabResolved, type VmPlace } from './kit/resolve.ts';
-import { kitPaths } from './kit/paths.ts';
-import { bootVm, type BootResult } from './kit/launch.ts';
-import { nestVm, stopNested } from './kit/nested.ts';
-import { nestedStatus } from './kit/nested-status.ts';
+import { bootVm, type BootResult } from './vm/boot.ts';
+import { stopVm } from './kit/stop.ts';
+import { vmStatus } from './kit/vm-status.ts';
+import { machineFor, machineInside, machineOrNone } from './kit/machine-for.ts';
+import { SessionPool } from './kit/session-pool.ts';
 import { stopAgent } from './kit/stats-agent-client.ts';
 import { connectPlace, vmTarget } from './kit/target.ts';
-import { liveStatus } from './kit/vm-state.ts';
-import { stopHostVm } from './kit/shutdown.ts';
 import { UsageError } from './kit/errors.ts';
 import { withLabLock } from './kit/lab-lock.ts';
 import { probeHost } from './kit/host-probe.ts';
 import { hostKeyAlias, labKeys } from './kit/keys.ts';
 import { labStatus, renderStatus } from './status.ts';
-import type { Guest } from './kit/guest.ts';
 
 export interface UpStep {
   vm: string;
@@ -27,60 +25,51 @@ export interface UpStep {
   result?: BootResult;
 }
 
-/** Boots every VM of the lab that is not running, parents before children. */
+/**
+ * Boots every VM of the lab that is not running, layer by layer, parents before children, at
+ * any depth: each VM on its machine (this host, or inside its parent over one pooled session
+ * per parent).  The host's VMs boot in parallel when their memory fits what is free; a
+ * parent's children one after another (they share the parent's emulated CPUs).
+ */
 export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void; signal?: AbortSignal } = {}): Promise<UpStep[]> {
   const steps: UpStep[] = [];
   const record = (s: UpStep) => {
     steps.push(s);
     opts.onStep?.(s);
-    return steps.length;
   };
   const places = [...walkVms(lab.vms)];
-  const probe = await probeHost();
-  // Layer 1 on the host: in parallel when their memory fits what is free, else one by one.
-  const top = places.filter((p) => p.depth === 1);
-  const fits = top.reduce((sum, p) => sum + p.vm.memory, 0) < probe.freeMemoryMiB * 0.8;
-  const bootTop = async (p: VmPlace) => {
-    const t0 = Date.now();
-    const live = await liveStatus(kitPaths(lab.name, p.vm.name).vm, { lab: lab.name, name: p.vm.name, depth: 1 });
-    if (live.state === 'running') return record({ vm: p.vm.name, action: 'kept', seconds: 0 });
-    if (opts.signal?.aborted) throw new UsageError('interrupted');
-    const result = await bootVm(lab, p, { quiet: opts.quiet || (fits && top.length > 1), warn: opts.warn, signal: opts.signal });
-    record({ vm: p.vm.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
-  };
-  if (fits) await Promise.all(top.map(bootTop));
-  else for (const p of top) await bootTop(p);
-  // Deeper layers inside their parents, one parent connection per parent.
-  for (const depth of [2, 3, 4]) {
-    const layer = places.filter((p) => p.depth === depth);
-    await Promise.all(
-      groupByParent(layer).map(async ([parentName, children]) => {
-        const parent = await connectPlace(lab, findVm(lab, parentName)!);
-        try {
-          for (const child of children) {
+  const free = (await probeHost()).freeMemoryMiB;
+  const sessions = new SessionPool();
+  try {
+    for (let depth = 1; depth <= Math.max(0, ...places.map((p) => p.depth)); depth++) {
+      await Promise.all(
+        groupByParent(places.filter((p) => p.depth === depth)).map(async (group) => {
+          const machine = await machineFor(lab, group[0]!, (p) => sessions.get(lab, p, 10_000));
+          const parallel = !group[0]!.parent && group.length > 1 && group.reduce((sum, p) => sum + p.vm.memory, 0) < free * 0.8;
+          const bootOne = async (p: VmPlace) => {
             const t0 = Date.now();
-            const live = await nestedStatus(lab, child, parent);
-            if (live.state === 'running') {
-              record({ vm: child.vm.name, parent: parentName, action: 'kept', seconds: 0 });
-              continue;
-            }
+            const live = await vmStatus(machine, lab, p);
+            if (live.state === 'running') return record({ vm: p.vm.name, parent: p.parent?.name, action: 'kept', seconds: 0 });
             if (opts.signal?.aborted) throw new UsageError('interrupted');
-            const result = await nestVm(lab, child, parent, { quiet: opts.quiet, warn: opts.warn, checked: true, signal: opts.signal });
-            record({ vm: child.vm.name, parent: parentName, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
-          }
-        } finally {
-          parent.close();
-        }
-      }),
-    );
+            const result = await bootVm(machine, lab, p, { quiet: opts.quiet || parallel, warn: opts.warn, signal: opts.signal, checked: live.state === 'stopped' });
+            record({ vm: p.vm.name, parent: p.parent?.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
+          };
+          if (parallel) await Promise.all(group.map(bootOne));
+          else for (const p of group) await bootOne(p);
+        }),
+      );
+    }
+  } finally {
+    sessions.closeAll();
   }
   return steps;
 }
 
-function groupByParent(places: VmPlace[]): Array<[string, VmPlace[]]> {
+/** Siblings together: the host's VMs in one group, each parent's children in one. */
+function groupByParent(places: VmPlace[]): VmPlace[][] {
   const m = new Map<string, VmPlace[]>();
-  for (const p of places) m.set(p.parent!.name, [...(m.get(p.parent!.name) ?? []), p]);
-  return [...m];
+  for (const p of places) m.set(p.parent?.name ?? '', [...(m.get(p.parent?.name ?? '') ?? []), p]);
+  return [...m.values()];
 }
 
 export interface DownStep {
@@ -92,36 +81,25 @@ export interface DownStep {
  * its QEMU runs inside the parent and ends with it. */
 export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?: (s: DownStep) => void; only?: Set<string> } = {}): Promise<DownStep[]> {
   const steps: DownStep[] = [];
-  const record = (s: DownStep) => {
-    steps.push(s);
-    opts.onStep?.(s);
-  };
   const places = [...walkVms(lab.vms)].filter((p) => !opts.only || opts.only.has(p.vm.name));
   // The stats agent's sessions would only see their guests go away: end it first.
   if (!opts.only) await stopAgent(lab.name);
-  if (!places.length) return steps;
-  const maxDepth = Math.max(...places.map((p) => p.depth));
-  for (let depth = maxDepth; depth >= 1; depth--) {
-    const layer = places.filter((p) => p.depth === depth);
-    await Promise.all(
-      layer.map(async (p) => {
-        if (depth === 1) {
-          record({ vm: p.vm.name, how: await stopHostVm(kitPaths(lab.name, p.vm.name).vm, { graceful: !opts.force }) });
-          return;
-        }
-        let parent: Guest | undefined;
-        try {
-          parent = await connectPlace(lab, findVm(lab, p.parent!.name)!);
-        } catch {
-          parent = undefined; // unreachable: the child goes down with it
-        }
-        try {
-          record({ vm: p.vm.name, how: await stopNested(lab, p, parent, { graceful: !opts.force }) });
-        } finally {
-          parent?.close();
-        }
-      }),
-    );
+  const sessions = new SessionPool();
+  try {
+    for (let depth = Math.max(0, ...places.map((p) => p.depth)); depth >= 1; depth--) {
+      await Promise.all(
+        places
+          .filter((p) => p.depth === depth)
+          .map(async (p) => {
+            const machine = await machineOrNone(lab, p, (parent) => sessions.get(lab, parent, 10_000));
+            const step = { vm: p.vm.name, how: await stopVm(machine, lab, p, { graceful: !opts.force }) };
+            steps.push(step);
+            opts.onStep?.(step);
+          }),
+      );
+    }
+  } finally {
+    sessions.closeAll();
   }
   return steps;
 }
@@ -189,7 +167,8 @@ export async function nest(ctx: TaskContext): Promise<void> {
   if (t.place.parent?.name !== parentName) throw new UsageError(`${childName} is not a child of ${parentName} in lab ${t.lab.name}${t.place.parent ? ` (its parent is ${t.place.parent.name})` : ' (it runs on the host)'}`);
   const parent = await connectPlace(t.lab, findVm(t.lab, parentName)!);
   try {
-    const r = await withLabLock(t.lab.name, `nest ${childName}`, () => nestVm(t.lab, t.place, parent, { quiet: ctx.quiet, warn: ctx.out.warn }), { say: ctx.out.info });
+    const machine = machineInside(parent, parentName);
+    const r = await withLabLock(t.lab.name, `nest ${childName}`, () => bootVm(machine, t.lab, t.place, { quiet: ctx.quiet, warn: ctx.out.warn }), { say: ctx.out.info });
     ctx.out.result(r, () => `${r.vm} is up inside ${parentName} (pid ${r.pid} there, accel ${r.accel})\n  ${r.uname}\n  QMP ${r.metrics.qmpS} s · banner ${r.metrics.bannerS} s · SSH ${r.metrics.sshS} s after launch`);
   } finally {
     parent.close();

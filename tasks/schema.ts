@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { TaskContext } from './kit/registry.ts';
 import { UsageError } from './kit/errors.ts';
-import { Snapshots, Spec, Stats, Status } from './kit/shapes.ts';
+import { Snapshots, Spec, Stats, Status } from './shapes.ts';
 
 export const SCHEMAS = {
   spec: { schema: Spec, doc: 'a lab spec as written (input: sizes as "8G" or numbers; defaults optional)', io: 'input' },

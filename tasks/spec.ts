@@ -1,7 +1,7 @@
 // `spec LAB`: the lab with every default filled in; `labs`: the labs in specs/.
 import type { TaskContext } from './kit/registry.ts';
 import { listLabs, loadLab, localHostFacts } from './kit/load.ts';
-import { labTree } from './kit/describe.ts';
+import { labTree } from './chart/describe.ts';
 import { renderTree } from './chart/tree.ts';
 import { formatBytes, MiB } from './kit/size.ts';
 import { walkVms } from './kit/resolve.ts';

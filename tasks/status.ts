@@ -2,36 +2,29 @@
 // live state, accelerator, pid, ports, uptime and boot metrics.  `--json`: an array.
 import type { TaskContext } from './kit/registry.ts';
 import { listLabs, loadLab } from './kit/load.ts';
-import { kitPaths } from './kit/paths.ts';
-import { findVm, walkVms, type LabResolved } from './kit/resolve.ts';
-import { liveStatus, type VmStatus } from './kit/vm-state.ts';
-import { connectPlace } from './kit/target.ts';
-import { nestedStatus } from './kit/nested-status.ts';
-import type { Guest } from './kit/guest.ts';
+import { walkVms, type LabResolved } from './kit/resolve.ts';
+import type { VmStatus } from './kit/vm-state.ts';
+import { vmStatus } from './kit/vm-status.ts';
+import { machineOrNone } from './kit/machine-for.ts';
+import { SessionPool } from './kit/session-pool.ts';
 import { chartOptions, glyphs, type ChartOptions } from './chart/style.ts';
 import { renderTable, type Column } from './chart/table.ts';
 
-/** Parents first, so a nested VM is read inside its parent over one connection per parent. */
+/** Parents first, so a nested VM is read inside its running parent, over one session per parent. */
 export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
   const rows: VmStatus[] = [];
   const byName = new Map<string, VmStatus>();
-  const sessions = new Map<string, Guest | undefined>();
+  const sessions = new SessionPool();
   try {
     for (const place of walkVms(lab.vms)) {
-      const { vm, parent, depth } = place;
-      let row: VmStatus;
-      if (!parent) row = await liveStatus(kitPaths(lab.name, vm.name).vm, { lab: lab.name, name: vm.name, depth });
-      else {
-        const ps = byName.get(parent.name)!;
-        if (ps.state === 'running' && !sessions.has(parent.name)) sessions.set(parent.name, await connectPlace(lab, findVm(lab, parent.name)!).catch(() => undefined));
-        const session = ps.state === 'running' ? sessions.get(parent.name) : undefined;
-        row = await nestedStatus(lab, place, session, ps.state);
-      }
-      byName.set(vm.name, row);
+      const parentState = place.parent ? byName.get(place.parent.name)!.state : undefined;
+      const machine = parentState === undefined || parentState === 'running' ? await machineOrNone(lab, place, (p) => sessions.get(lab, p, 10_000)) : undefined;
+      const row = await vmStatus(machine, lab, place, parentState);
+      byName.set(place.vm.name, row);
       rows.push(row);
     }
   } finally {
-    for (const s of sessions.values()) s?.close();
+    sessions.closeAll();
   }
   return rows;
 }

@@ -8,8 +8,8 @@ import { probeHost, type HostProbe } from '../kit/host-probe.ts';
 import { kitPaths, stateRoot } from '../kit/paths.ts';
 import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../kit/qemu-args.ts';
 import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
-import { probeParent } from '../kit/nested.ts';
-import { innerPaths, qmpPortOf } from '../kit/nested-status.ts';
+import { guestHome, guestRef } from '../kit/machine-guest.ts';
+import { machineInside } from '../kit/machine-for.ts';
 import { connectPlace } from '../kit/target.ts';
 import { buildImage, imagePaths } from '../image/build.ts';
 import { GUEST_IMAGE_DIR } from '../image/nest.ts';
@@ -60,15 +60,16 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
   if (opts.probeParents !== false) {
     const g = await connectPlace(lab, parent, 3000).catch(() => undefined);
     if (g) {
-      kvm = await probeParent(g).then((p) => p.kvm, () => undefined).finally(() => g.close());
+      kvm = await machineInside(g, parent.vm.name).probe().then((p) => p.kvm, () => undefined).finally(() => g.close());
     }
   }
+  const ref = guestRef(lab, place, parent.vm.ssh.user);
   const inputs: ArgInputs = {
-    home: '/root',
-    vm: innerPaths(lab.name, vm.name),
+    home: guestHome(parent.vm.ssh.user).home,
+    vm: ref.paths,
     images: { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } },
     authorizedKey,
-    qmpTcpPort: qmpPortOf(place),
+    qmpTcpPort: ref.qmpPort,
   };
   const verdict = kvm ?? impliedByParent(parent, host.kvm);
   return { vm: vm.name, lab: lab.name, depth: place.depth, binary: 'qemu-system-x86_64', kvm: verdict, kvmSource: kvm ? 'parent-probe' : 'parent-cpu', plan: qemuPlan(vm, verdict, inputs) };

@@ -9,12 +9,11 @@ import { execFileSync } from 'node:child_process';
 import { findOnPath } from '../kit/host-probe.ts';
 import { TaskError } from '../kit/errors.ts';
 import { copyWithLibs } from './tree.ts';
-import { GUEST_STATE_DIR } from '../kit/nested-status.ts';
+import { GUEST_STATE_DIR, KVM_MODULES } from '../kit/machine-guest.ts';
 
 /** Where the children's image lives inside a tiny-nest guest. */
 export const GUEST_IMAGE_DIR = '/var/lib/grainchart/image';
 
-export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel: 'kvm-intel' } as const;
 
 /** Debian's QEMU looks for firmware in these folders (qemu-system-x86_64 -L help). */
 const FIRMWARE = [

@@ -12,6 +12,8 @@ export interface Stage {
   maxMs: number;
   check: () => Promise<unknown>;
   record?: keyof BootMetrics;
+  /** Asked again just before the stage would run (a stage that depends on what preparing found). */
+  enabled?: () => boolean;
 }
 
 export interface StageClock {
@@ -24,6 +26,7 @@ export interface StageClock {
 export function stageTasks<Ctx>(vmName: string, stages: Stage[], clock: StageClock): ListrTask<Ctx>[] {
   return stages.map((stage) => ({
     title: `${vmName}: ${stage.description}`,
+    enabled: stage.enabled,
     task: async (_: Ctx, t: { title: string }) => {
       await retry(stage.check, {
         what: `${vmName}: ${stage.description}`,

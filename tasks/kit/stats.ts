@@ -1,25 +1,22 @@
 // Live statistics for charts, every source real and read in parallel, each with its own
 // timeout: a source that fails becomes `{ok: false, reason}` and the chart still renders.
-//   host side  the QEMU process: CPU % from two /proc/PID/stat reads, RSS; QMP status,
-//              balloon, block stats, vCPU threads (for a nested VM: read inside its parent)
-//   disk       qemu-img info -U: virtual and allocated size of the VM's root disk
+// The same for every layer: the machine the QEMU runs on (this host, or its parent) answers.
+//   host side  the QEMU process: CPU % from two /proc/PID/stat reads (each vCPU thread's
+//              too), RSS; QMP status, balloon, block stats, vCPU thread ids
+//   disk       the root disk's qcow2 header and blocks: virtual and allocated size
 //   guest      one SSH command: CPU busy % from two /proc/stat reads, memory, root df,
 //              load average, uptime (as Multipass' info does)
 //   network    the forwarded port opens, and the SSH round trip
-import { readdirSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import type { LabResolved, VmPlace } from './resolve.ts';
-import { findVm, walkVms } from './resolve.ts';
-import { kitPaths } from './paths.ts';
+import { walkVms } from './resolve.ts';
+import { expandPath, kitPaths } from './paths.ts';
 import { imageRootDisk } from './qemu-args.ts';
-import { imgInfo } from './disk-image.ts';
-import { isOurQemu, liveStatus, readState, runningQemuPid, statFields, type VmStatus } from './vm-state.ts';
-import { expandPath } from './paths.ts';
-import { QmpClient } from './qmp.ts';
-import { classifyNested, innerPaths, qmpManyIn, qmpPortOf, readInner } from './nested-status.ts';
+import { readState, statFields, type VmStatus } from './vm-state.ts';
 import type { Guest } from './guest.ts';
-import { shellQuote } from './guest.ts';
 import { SessionPool } from './session-pool.ts';
+import { withQmp, type Machine, type ProcReading, type QemuRef } from './machine.ts';
+import { machineFor } from './machine-for.ts';
+import { classifyStatus } from './vm-status.ts';
 
 export type Reading<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -142,37 +139,7 @@ export function parseGuest(out: string, priorCpu?: string): GuestSide {
   };
 }
 
-type HostReading = { at: number; pid: number; ticks: number; vcpu: Record<number, number> };
-
-/** A local QEMU's CPU ticks now, and those of the given threads. */
-function hostReading(pid: number, threads: number[]): HostReading {
-  const ticks = (file: string) => cpuTicks(readFileSync(file, 'utf8'));
-  return { at: Date.now(), pid, ticks: ticks(`/proc/${pid}/stat`), vcpu: Object.fromEntries(threads.map((t) => [t, ticks(`/proc/${pid}/task/${t}/stat`)])) };
-}
-
-/** Host side of a VM on this host: /proc of its QEMU (and of each vCPU thread), twice, `sampleMs` apart (or since a remembered reading). */
-async function hostSideLocal(pid: number, vcpuThreads: () => Promise<number[]>, sampling: Sampling, key: string): Promise<HostSide> {
-  const threads = await vcpuThreads().catch(() => [] as number[]);
-  const remembered = sampling.memo?.prior<HostReading>(key, sampling.sampleMs);
-  const prior = remembered && remembered.value.pid === pid && threads.every((t) => t in remembered.value.vcpu) ? remembered : undefined;
-  const start = prior?.value ?? hostReading(pid, threads);
-  await sleep(prior ? prior.waitMs : sampling.sampleMs);
-  const end = hostReading(pid, threads);
-  sampling.memo?.keep(key, end);
-  const secs = (end.at - start.at) / 1000;
-  const pct = (d: number) => Math.round((d / 100 / secs) * 1000) / 10;
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  return { cpuPercent: pct(end.ticks - start.ticks), rssMiB: Math.round(rss), vcpuPercent: threads.map((t) => pct(end.vcpu[t]! - start.vcpu[t]!)) };
-}
-
 type Blockstats = Array<{ stats: { rd_bytes: number; wr_bytes: number } }>;
-
-async function qmpSide(run: <T>(cmd: string) => Promise<T>): Promise<QmpSide> {
-  const status = await run<{ status: string }>('query-status');
-  const balloon = await run<{ actual: number }>('query-balloon').catch(() => undefined);
-  const blocks = await run<Blockstats>('query-blockstats').catch(() => []);
-  return qmpFigures(status, balloon, blocks);
-}
 
 function qmpFigures(status: { status: string }, balloon: { actual: number } | undefined, blocks: Blockstats): QmpSide {
   return {
@@ -181,16 +148,6 @@ function qmpFigures(status: { status: string }, balloon: { actual: number } | un
     readBytes: blocks.reduce((s, b) => s + b.stats.rd_bytes, 0),
     writtenBytes: blocks.reduce((s, b) => s + b.stats.wr_bytes, 0),
   };
-}
-
-function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
 
 /**
@@ -246,15 +203,67 @@ export async function collectStats(lab: LabResolved, only?: string[], opts: Stat
 
 type Base = Omit<VmStats, 'state' | 'host' | 'qmp' | 'disk' | 'guest' | 'network'>;
 
+/**
+ * One VM on its machine, every source at once: a sample there (liveness, two /proc readings
+ * of its QEMU with every thread, RSS, the root disk's figures: one exec inside a parent), one
+ * QMP connection for four questions, and the guest over its own pooled session.
+ */
 async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
   const vm = place.vm;
-  const paths = kitPaths(lab.name, vm.name).vm;
-  const state = readState(paths);
-  const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: state?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
-  const stats = place.depth === 1 ? await localStats(lab, place, base, pool, sampling) : await nestedStats(lab, place, base, pool, sampling);
-  // A pooled session that failed a command is replaced next time.
-  if (!stats.guest.ok) pool.drop(vm.name, stats.guest.reason);
-  return stats;
+  const record = readState(kitPaths(lab.name, vm.name).vm);
+  const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: record?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
+  const session = (p: VmPlace) => pool.get(lab, p, TIMEOUT_MS.guest + 500);
+  const on = await reading('SSH', TIMEOUT_MS.guest, () => machineFor(lab, place, session));
+  if (!on.ok) return notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state);
+  const machine = on.value;
+  const ref = machine.ref(lab, place, record);
+  const claimed = record?.phase === 'running' || record?.phase === 'booting';
+  const guestSession = claimed ? reading('SSH', TIMEOUT_MS.guest, () => session(place)) : Promise.resolve(notRunning<Guest>(record?.phase ?? 'stopped'));
+  const ssh = record?.ssh;
+  const dialOpen = () => (ssh ? machine.dial(ssh.port, ssh.host).then((s) => (s.destroy(), true), () => false) : Promise.resolve(false));
+  const [guest, network] = guestSide(vm.name, guestSession, sampling, dialOpen, ssh?.port);
+  // The QEMU's CPU window starts at a remembered reading, else at this sample's first one.
+  const prior = sampling.memo?.prior<HostMemo>(`${vm.name}/host`, sampling.sampleMs);
+  const disk = rootDiskOf(vm, machine, ref);
+  const [sample, answers] = await Promise.all([
+    machine.sample(ref, { fallbackPid: record?.pid, windowMs: prior ? prior.waitMs : sampling.sampleMs, disks: disk ? [disk] : [] }).catch((err: Error) => err),
+    claimed
+      ? withQmp(machine, ref, TIMEOUT_MS.qmp, async (c) => {
+          const ask = <T>(cmd: string) => c.execute<T>(cmd, undefined, TIMEOUT_MS.qmp).catch(() => undefined);
+          return [await ask<{ status: string }>('query-status'), await ask<{ actual: number }>('query-balloon'), await ask<Blockstats>('query-blockstats'), await ask<Array<{ 'thread-id': number }>>('query-cpus-fast')] as const;
+        }).catch((err: Error) => err)
+      : new Error('not running'),
+  ]);
+  if (sample instanceof Error) return notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state);
+  const qmpAnswer = answers instanceof Error ? { error: answers.message } : answers[0] ? { status: answers[0].status } : { error: 'query-status failed' };
+  const status = classifyStatus(base, { record, sample, qmp: sample.alive ? qmpAnswer : undefined, where: machine.kind === 'host' ? '' : machine.where });
+  if (status.state !== 'running') return notRunningStats(base, status.state);
+  const host = parseFigures('host /proc', () => {
+    const end = sample.end;
+    if (!end || !sample.pid) throw new Error('QEMU is gone');
+    const start = prior && prior.value.pid === sample.pid ? prior.value.reading : sample.start;
+    sampling.memo?.keep(`${vm.name}/host`, { pid: sample.pid, reading: end } satisfies HostMemo);
+    if (!start) throw new Error('QEMU restarted since the last sample');
+    const secs = end.uptimeS - start.uptimeS;
+    if (!(secs > 0)) throw new Error('no time passed between the readings');
+    const pct = (a: string | undefined, b: string | undefined) => (a && b ? Math.round(((cpuTicks(b) - cpuTicks(a)) / 100 / secs) * 1000) / 10 : NaN);
+    const threads = answers instanceof Error ? [] : (answers[3] ?? []).map((v) => v['thread-id']);
+    return { cpuPercent: pct(start.stat, end.stat), rssMiB: Math.round((sample.rssKiB ?? NaN) / 1024), vcpuPercent: threads.map((t) => pct(start.tasks[t], end.tasks[t])).filter((v) => !Number.isNaN(v)) };
+  });
+  const qmp: Reading<QmpSide> = answers instanceof Error ? { ok: false, reason: answers.message.split('\n')[0]! } : answers[0] ? { ok: true, value: qmpFigures(answers[0], answers[1], answers[2] ?? []) } : { ok: false, reason: 'QMP query-status failed' };
+  const figures = disk ? sample.disks[disk] : undefined;
+  const diskSide: Reading<DiskSide> = !figures ? { ok: false, reason: 'no disk' } : 'error' in figures ? { ok: false, reason: figures.error } : { ok: true, value: figures };
+  return { ...base, state: status.state, host, qmp, disk: diskSide, guest: await guest, network: await network };
+}
+
+/** The QEMU's last /proc reading, kept to start the next CPU window. */
+type HostMemo = { pid: number; reading: ProcReading };
+
+/** The file that holds the guest's root, as its machine names it. */
+function rootDiskOf(vm: VmPlace['vm'], machine: Machine, ref: QemuRef): string | undefined {
+  const boot = vm.boot;
+  if (typeof boot === 'object' && (('image' in boot && boot.root === 'disk') || 'cloudImage' in boot)) return imageRootDisk({ vm: ref.paths });
+  return vm.disk ? expandPath(vm.disk.file, { home: machine.home, vm: ref.paths }) : undefined;
 }
 
 const notRunningStats = (base: Base, state: VmStats['state']): VmStats => {
@@ -285,87 +294,6 @@ function guestSide(key: string, session: Promise<Reading<Guest>>, sampling: Samp
   ];
 }
 
-/** A VM on this host: /proc and QMP here, qemu-img here, the guest over SSH. */
-async function localStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
-  const vm = place.vm;
-  const kp = kitPaths(lab.name, vm.name);
-  const status = await liveStatus(kp.vm, { lab: lab.name, name: vm.name, depth: 1 });
-  if (status.state !== 'running') return notRunningStats(base, status.state);
-  const pid = status.pid!;
-  const ssh = readState(kp.vm)?.ssh;
-  const session = reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, place, TIMEOUT_MS.guest + 500));
-  const [guest, network] = guestSide(vm.name, session, sampling, () => (ssh ? portOpen(ssh.host, ssh.port) : Promise.resolve(false)), ssh?.port);
-  // One QMP connection for the vCPU threads and the QMP figures: QEMU's monitor serves one client at a time.
-  const monitor = QmpClient.connect(kp.vm.qmp, 1500);
-  monitor.catch(() => undefined);
-  const [host, qmp, disk] = await Promise.all([
-    reading('host /proc', TIMEOUT_MS.host, () => {
-      if (!isOurQemu(pid, kp.vm)) throw new Error('QEMU is gone');
-      return hostSideLocal(pid, async () => (await (await monitor).execute<Array<{ 'thread-id': number }>>('query-cpus-fast')).map((v) => v['thread-id']), sampling, `${vm.name}/host`);
-    }),
-    reading('QMP', TIMEOUT_MS.qmp, async () => qmpSide(async (cmd) => (await monitor).execute(cmd))),
-    reading('qemu-img', TIMEOUT_MS.disk, async () => {
-      const file = typeof vm.boot === 'object' && 'image' in vm.boot ? imageRootDisk(kp) : vm.disk ? expandPath(vm.disk.file, kp) : undefined;
-      if (!file) throw new Error('no disk');
-      const i = await imgInfo(file);
-      return { virtualBytes: i['virtual-size'], allocatedBytes: i['actual-size'] };
-    }),
-  ]).finally(() => monitor.then((c) => c.close(), () => undefined));
-  return { ...base, state: status.state, host, qmp, disk, guest: await guest, network: await network };
-}
-
-/**
- * A VM inside its parent: one exec there reads the QEMU's liveness, two /proc samples, RSS
- * and the disk (not qemu-img: starting it under the parent's TCG would skew the parent's own
- * CPU sample; a qcow2 header holds the virtual size, 8 bytes big-endian at offset 24), one
- * QMP connection asks three questions, and the guest answers over its own session — all at once.
- */
-async function nestedStats(lab: LabResolved, place: VmPlace, base: Base, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
-  const vm = place.vm;
-  const state = readState(kitPaths(lab.name, vm.name).vm);
-  const parentSession = await reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, findVm(lab, place.parent!.name)!, TIMEOUT_MS.guest + 500));
-  if (!parentSession.ok) return notRunningStats(base, classifyNested(lab, place, state, undefined, undefined).state);
-  const parent = parentSession.value;
-  const claimed = state?.phase === 'running' || state?.phase === 'booting';
-  const session = claimed ? reading('SSH', TIMEOUT_MS.guest, () => pool.get(lab, place, TIMEOUT_MS.guest + 500)) : Promise.resolve(notRunning<Guest>(state?.phase ?? 'stopped'));
-  const [guest, network] = guestSide(vm.name, session, sampling, async () => (await session).ok, state?.ssh?.port);
-  // The QEMU's ticks in the parent, over the parent's uptime: from a remembered reading, or a fresh window.
-  type InnerPrior = { pid: number; uptime: number; stat: string };
-  const prior = sampling.memo?.prior<InnerPrior>(`${vm.name}/host`, sampling.sampleMs);
-  const waitMs = prior ? prior.waitMs : sampling.sampleMs;
-  const file = shellQuote(`${innerPaths(lab.name, vm.name).dir}/root.qcow2`);
-  // Runs after readInner's first /proc read; `printf KEY=` before a command keeps its output on the key's line.
-  const sample = [
-    `    ${waitMs > 0 ? `sleep ${waitMs / 1000}; ` : ''}read -r s < /proc/$pid/stat; read -r up r < /proc/uptime; echo "stat1=$s"; echo "hostuptime1=$up"`,
-    `    printf qcow2=; od -An -tx1 -j24 -N8 ${file} 2>/dev/null || echo`,
-    `    printf du=; du -k ${file} 2>/dev/null || echo`,
-  ].join('\n');
-  const [live, answers] = await Promise.all([
-    readInner(parent, innerPaths(lab.name, vm.name), state?.pid, sample).catch(() => undefined),
-    qmpManyIn<[{ status: string } | undefined, { actual: number } | undefined, Blockstats | undefined]>(parent, state?.qmpPort ?? qmpPortOf(place), ['query-status', 'query-balloon', 'query-blockstats'], TIMEOUT_MS.qmp).catch((err: Error) => err),
-  ]);
-  const status = classifyNested(lab, place, state, live, answers instanceof Error ? undefined : answers[0]?.status);
-  if (status.state !== 'running' || !live) return notRunningStats(base, status.state);
-  const kv = live.kv;
-  const host = parseFigures('host /proc', () => {
-    const end = { stat: kv.stat1!, uptime: Number(kv.hostuptime1) };
-    const start = prior?.value ?? { pid: live.pid, stat: live.stat!, uptime: Number(kv.hostuptime) };
-    sampling.memo?.keep(`${vm.name}/host`, { pid: live.pid, ...end });
-    if (start.pid !== live.pid) throw new Error('QEMU restarted since the last sample');
-    const secs = end.uptime - start.uptime;
-    if (!(secs > 0)) throw new Error('no time passed between the readings');
-    return { cpuPercent: Math.round(((cpuTicks(end.stat) - cpuTicks(start.stat)) / 100 / secs) * 1000) / 10, rssMiB: Math.round((live.rssKiB ?? NaN) / 1024) };
-  });
-  const qmp: Reading<QmpSide> =
-    answers instanceof Error ? { ok: false, reason: answers.message.split('\n')[0]! } : answers[0] ? { ok: true, value: qmpFigures(answers[0], answers[1], answers[2] ?? []) } : { ok: false, reason: 'QMP query-status failed' };
-  const disk = parseFigures('disk', () => {
-    const hex = (kv.qcow2 ?? '').replace(/\s+/g, '');
-    if (!/^[0-9a-f]{16}$/.test(hex)) throw new Error(`no qcow2 header in ${file}`);
-    return { virtualBytes: parseInt(hex, 16), allocatedBytes: Number((kv.du ?? '').split(/\s+/)[0]) * 1024 };
-  });
-  return { ...base, state: status.state, host, qmp, disk, guest: await guest, network: await network };
-}
-
 function parseFigures<T>(what: string, f: () => T): Reading<T> {
   try {
     const value = f();
@@ -387,23 +315,12 @@ export async function takeBaselines(lab: LabResolved, pool: SessionPool, memo: S
     [...walkVms(lab.vms)].map((place) =>
       reading('baseline', TIMEOUT_MS.guest, async () => {
         const name = place.vm.name;
-        const paths = kitPaths(lab.name, name).vm;
-        const state = readState(paths);
-        if (state?.phase !== 'running') return;
-        const host = async () => {
-          if (place.depth === 1) {
-            const pid = runningQemuPid(paths);
-            if (!pid) return false;
-            memo.keep(`${name}/host`, hostReading(pid, readdirSync(`/proc/${pid}/task`).map(Number)));
-            return true;
-          }
-          const parent = await pool.get(lab, findVm(lab, place.parent!.name)!, TIMEOUT_MS.guest);
-          const live = await readInner(parent, innerPaths(lab.name, name), state.pid);
-          if (!live.alive || !live.stat) return false;
-          memo.keep(`${name}/host`, { pid: live.pid, stat: live.stat, uptime: Number(live.kv.hostuptime) });
-          return true;
-        };
-        if (!(await host())) return;
+        const record = readState(kitPaths(lab.name, name).vm);
+        if (record?.phase !== 'running') return;
+        const machine = await machineFor(lab, place, (p) => pool.get(lab, p, TIMEOUT_MS.guest));
+        const s = await machine.sample(machine.ref(lab, place, record), { fallbackPid: record.pid, windowMs: 0 });
+        if (!s.alive || !s.end || !s.pid) return;
+        memo.keep(`${name}/host`, { pid: s.pid, reading: s.end } satisfies HostMemo);
         const g = await pool.get(lab, place, TIMEOUT_MS.guest);
         const line = tagOf(await g.succeed('read -r c1 < /proc/stat; echo "cpu1: $c1"'), 'cpu1');
         if (line) memo.keep(`${name}/guest`, line);

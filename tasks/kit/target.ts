@@ -5,12 +5,14 @@ import type { TaskContext } from './registry.ts';
 import { loadVm } from './load.ts';
 import { kitPaths, type KitPaths } from './paths.ts';
 import { findVm, type LabResolved, type VmPlace } from './resolve.ts';
-import { liveStatus, readState, type VmStatus } from './vm-state.ts';
+import { readState, type VmStatus } from './vm-state.ts';
 import { TaskError } from './errors.ts';
 import { retry } from './retry.ts';
 import { hostKeyAlias, labKeys, pinnedHostKey } from './keys.ts';
 import { Guest } from './guest.ts';
-import { guestTarget, nestedStatus } from './nested-status.ts';
+import { vmStatus } from './vm-status.ts';
+import { hostMachine } from './machine-host.ts';
+import { machineInside } from './machine-for.ts';
 
 export interface VmTarget {
   lab: LabResolved;
@@ -49,37 +51,33 @@ async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number, 
   const keys = labKeys(lab.name);
   const alias = hostKeyAlias(lab.name, vm.name);
   const hostKey = pinnedHostKey(keys.knownHostsPath, alias);
-  if (place.depth === 1) {
-    const live = await liveStatus(kitPaths(lab.name, vm.name).vm, { lab: lab.name, name: vm.name, depth: 1 });
-    if (live.state !== 'running') throw notRunning(vm.name, live);
-    const ssh = readState(kitPaths(lab.name, vm.name).vm)?.ssh;
-    if (!ssh) throw new TaskError(`${vm.name} has no SSH forward`, { hint: `set network.sshPort for ${vm.name} in the spec` });
-    if (!hostKey) throw new TaskError(`no pinned host key for ${vm.name} (${alias}) in ${keys.knownHostsPath}`, { hint: 'the kit only connects to guests whose host key it knows' });
-    return Guest.connect({ name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey }, timeoutMs);
-  }
-  const parent = sharedParent ?? (await connectPlace(lab, findVm(lab, place.parent!.name)!, timeoutMs));
+  const parent = place.parent ? (sharedParent ?? (await connectPlace(lab, findVm(lab, place.parent.name)!, timeoutMs))) : undefined;
   try {
+    const machine = parent ? machineInside(parent, place.parent!.name) : hostMachine;
     const state = readState(kitPaths(lab.name, vm.name).vm);
-    // Why it cannot be reached, read live inside the parent: asked only when the host's
-    // record says it is not running, or when connecting fails (each check costs round trips).
+    // Why it cannot be reached, read live on its machine: on a slow machine (inside a parent)
+    // asked only when the record says it is not running, or when connecting fails.
     const whyNot = async () => {
-      const live = await nestedStatus(lab, place, parent);
+      const live = await vmStatus(machine, lab, place);
       return live.state === 'running' ? undefined : notRunning(vm.name, live);
     };
-    if (state?.phase !== 'running') {
+    if (!machine.slow || state?.phase !== 'running') {
       const no = await whyNot();
       if (no) throw no;
     }
     const ssh = state?.ssh;
-    if (!ssh || !hostKey) throw new TaskError(`${vm.name} has no SSH forward or pinned host key`);
+    if (!ssh) throw new TaskError(`${vm.name} has no SSH forward`, { hint: `set network.sshPort for ${vm.name} in the spec` });
+    if (!hostKey) throw new TaskError(`no pinned host key for ${vm.name} (${alias}) in ${keys.knownHostsPath}`, { hint: 'the kit only connects to guests whose host key it knows' });
+    const target = { name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey };
     try {
-      return await parent.connectChild(guestTarget(lab, vm.name, ssh.port, ssh.user, hostKey), timeoutMs, undefined, !!sharedParent);
+      const sock = await machine.dial(ssh.port, ssh.host);
+      return parent ? await parent.connectChild(target, timeoutMs, sock, !!sharedParent) : await Guest.connect(target, timeoutMs, sock);
     } catch (err) {
       if (err instanceof TaskError) throw err;
       throw (await whyNot().catch(() => undefined)) ?? err;
     }
   } catch (err) {
-    if (!sharedParent) parent.close();
+    if (parent && !sharedParent) parent.close();
     throw err;
   }
 }

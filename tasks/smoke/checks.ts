@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import type { CheckSpec, CommandCheckSpec } from '../kit/schema.ts';
 import type { VmResolved } from '../kit/resolve.ts';
 import type { ExecResult, Guest } from '../kit/guest.ts';
-import { probeParent } from '../kit/nested.ts';
+import { machineInside } from '../kit/machine-for.ts';
 
 export interface CheckResult {
   /** "host" for host.checks, else the VM's name. */
@@ -71,8 +71,8 @@ async function builtin(name: 'ssh' | 'kvm' | 'disk' | 'child-reachable', vm: VmR
     }
     case 'kvm': {
       // The same probe `nest` uses: modules loaded, /dev/kvm usable inside.
-      const p = await probeParent(g);
-      return p.kvm.state === 'usable' ? { ok: true, stdout: `KVM usable (${p.facts.modules.join(' ')})` } : { ok: false, message: `KVM is ${p.kvm.state} inside ${vm.name}: ${p.kvm.reason}` };
+      const p = await machineInside(g, vm.name).probe();
+      return p.kvm.state === 'usable' ? { ok: true, stdout: `KVM usable (${p.kvmFacts.modules.join(' ')})` } : { ok: false, message: `KVM is ${p.kvm.state} inside ${vm.name}: ${p.kvm.reason}` };
     }
     case 'child-reachable': {
       // Each child's sshd answers a connection made from inside this VM (its forward there).

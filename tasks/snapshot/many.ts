@@ -4,7 +4,8 @@
 import { UsageError } from '../kit/errors.ts';
 import { kitPaths } from '../kit/paths.ts';
 import type { LabResolved, VmPlace } from '../kit/resolve.ts';
-import { nestedStatus } from '../kit/nested-status.ts';
+import { vmStatus } from '../kit/vm-status.ts';
+import { machineInside } from '../kit/machine-for.ts';
 import { updateState } from '../kit/vm-state.ts';
 import { graintimeConfig } from '../graintime/config.ts';
 import { computeGraintime } from '../graintime/stamp.ts';
@@ -118,7 +119,7 @@ async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, parents
   const parent = await parents.get(parentPlace.vm.name);
   for (const [i, vm] of parentPlace.vm.children.entries()) {
     const place: VmPlace = { vm, parent: parentPlace.vm, depth: parentPlace.depth + 1, path: `${parentPlace.path}.children[${i}]` };
-    const live = await nestedStatus(lab, place, parent);
+    const live = await vmStatus(machineInside(parent, parentPlace.vm.name), lab, place);
     const paths = kitPaths(lab.name, vm.name).vm;
     if (live.state === 'crashed') {
       updateState(paths, { phase: 'stopped', pid: undefined, stoppedAt: new Date().toISOString() });

@@ -1,6 +1,5 @@
 // The snapshot verbs on one site: live through QMP's snapshot jobs (VM state included)
 // when QEMU runs, `qemu-img snapshot` on each disk when it does not.
-import { existsSync } from 'node:fs';
 import { TaskError, UsageError } from '../kit/errors.ts';
 import type { QmpClient } from '../kit/qmp.ts';
 import { decodeName } from './names.ts';
@@ -40,10 +39,10 @@ interface DiskSnapshots {
 async function readDisks(site: Site): Promise<DiskSnapshots[]> {
   const out: DiskSnapshots[] = [];
   for (const file of site.disks) {
-    if (site.where === 'the host' && !existsSync(file))
-      throw new TaskError(`${site.place.vm.name} has no disk yet: ${file} does not exist`, { hint: `booting it (or disk-create) makes it` });
     // -U: the image may be open in a running QEMU; reading its snapshot table is safe.
     const info = JSON.parse(await site.qemuImg(['info', '-U', '--output=json', file]).catch((err) => {
+      if (/No such file or directory/.test((err as TaskError).stderr ?? ''))
+        throw new TaskError(`${site.place.vm.name} has no disk yet: ${file} does not exist ${site.where}`, { hint: `booting it (or disk-create) makes it` });
       throw new TaskError(`cannot read ${file} (${site.where})`, { cause: err, hint: site.status.state === 'stopped' ? `has ${site.place.vm.name} ever booted? It makes its root disk on first boot` : undefined, stderr: (err as TaskError).stderr });
     })) as { 'virtual-size': number; snapshots?: QemuImgSnapshot[] };
     out.push({ file, virtualSize: info['virtual-size'], snapshots: info.snapshots ?? [] });

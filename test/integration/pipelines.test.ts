@@ -9,7 +9,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { kit, TASKS } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
-import { Snapshots, Stats, Status } from '../../tasks/kit/shapes.ts';
+import { Snapshots, Stats, Status } from '../../tasks/shapes.ts';
 
 const KIT = `${process.execPath} --import tsx ${TASKS}`;
 

@@ -2,10 +2,10 @@
 // the tests parse real output with them, and the type checks below fail the build when a
 // TypeScript interface and its schema drift apart.
 import { z } from 'zod';
-import type { VmStatus } from './vm-state.ts';
-import type { VmStats } from './stats.ts';
-import type { SnapshotInfo } from '../snapshot/ops.ts';
-import { NAKSHATRAS, SIGNS } from '../graintime/names.ts';
+import type { VmStatus } from './kit/vm-state.ts';
+import type { VmStats } from './kit/stats.ts';
+import type { SnapshotInfo } from './snapshot/ops.ts';
+import { NAKSHATRAS, SIGNS } from './graintime/names.ts';
 
 const Forward = z.strictObject({ proto: z.string().describe('tcp or udp'), bind: z.string(), host: z.number().int(), guest: z.number().int() });
 const Metrics = z.strictObject({ qmpS: z.number().optional(), portS: z.number().optional(), bannerS: z.number().optional(), sshS: z.number().optional() });
@@ -79,7 +79,7 @@ export const SnapshotShape = z
   .describe('one snapshot of one VM');
 export const Snapshots = z.array(SnapshotShape);
 
-export { Lab as Spec } from './schema.ts';
+export { Lab as Spec } from './kit/schema.ts';
 
 // Compile-time: each schema's type is exactly the interface the code uses.
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;

@@ -1,7 +1,7 @@
 // One-line descriptions of VMs and labs for trees and listings.
-import type { LabResolved, VmResolved } from './resolve.ts';
-import type { TreeNode } from '../chart/tree.ts';
-import { formatBytes, MiB } from './size.ts';
+import type { LabResolved, VmResolved } from '../kit/resolve.ts';
+import type { TreeNode } from './tree.ts';
+import { formatBytes, MiB } from '../kit/size.ts';
 
 export function describeBoot(vm: VmResolved): string {
   const b = vm.boot;

@@ -1,0 +1,10 @@
+// Booting a VM of a lab with what the kit builds: the one boot path of the kit, fed by the
+// inputs that make the kit's images, cloud images and disks ready on the VM's machine.
+import { bootOn, type BootOptions, type BootResult } from '../kit/boot-vm.ts';
+import type { Machine } from '../kit/machine.ts';
+import type { LabResolved, VmPlace } from '../kit/resolve.ts';
+import { prepareInputs } from './inputs.ts';
+
+export type { BootOptions, BootResult };
+
+export const bootVm = (machine: Machine, lab: LabResolved, place: VmPlace, opts: BootOptions = {}): Promise<BootResult> => bootOn(machine, lab, place, prepareInputs, opts);

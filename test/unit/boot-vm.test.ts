@@ -1,0 +1,96 @@
+// The boot stages, written once for every machine, against a fake one: what is refused
+// before QEMU starts, how a start that fails or a guest that dies is reported, and that a
+// failed boot never leaves its QEMU behind.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/kit/boot-vm.ts';
+import { resolveLab, findVm } from '../../tasks/kit/resolve.ts';
+import { kitPaths } from '../../tasks/kit/paths.ts';
+import { readState } from '../../tasks/kit/vm-state.ts';
+import { FakeMachine, type FakeBehaviour } from '../helpers/fake-machine.ts';
+
+const msr = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
+const noInputs: PrepareInputs = async () => ({ inputs: {} });
+
+describe('bootOn', () => {
+  let home: string;
+  before(() => {
+    home = mkdtempSync(join(tmpdir(), 'gc-bootvm-'));
+    process.env.GRAINCHART_HOME = home;
+  });
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  // No SSH forward: ready when QEMU lives and QMP says running, so no guest is needed.
+  const lab = (extra: Record<string, unknown> = {}) => resolveLab({ name: 'b', vms: [{ name: 'v', boot: { kernel: '/k', append: '' }, memory: 256, ...extra }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
+  const boot = async (b: FakeBehaviour, extra: Record<string, unknown> = {}) => {
+    const m = new FakeMachine(home, b);
+    const l = lab(extra);
+    const result = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true, timeoutS: 5 }).then((r) => r, (e: Error & { hint?: string }) => e);
+    return { m, result, record: readState(kitPaths('b', 'v').vm) };
+  };
+
+  it('boots when QEMU lives and QMP says running, and records it running', async () => {
+    const { m, result, record } = await boot({});
+    assert.ok(!(result instanceof Error), String(result));
+    assert.equal(result.pid, 4242);
+    assert.deepEqual(m.calls.slice(0, 2), ['prepare', 'start']);
+    assert.equal(record?.phase, 'running');
+    assert.equal(m.alive, true);
+  });
+  it('names KVM as the cause when QEMU refuses to start under accel=kvm, and records why', async () => {
+    const { m, result, record } = await boot({ refuse: { code: 1, stderr: msr } }, { accel: 'kvm' });
+    assert.ok(result instanceof Error);
+    assert.match(result.message, /^QEMU refused to start under accel=kvm: KVM is unusable here/);
+    assert.equal(result.hint, 'set accel: auto or tcg for v');
+    assert.ok(m.calls.includes('clean'), 'a refused start leaves no runtime files');
+    assert.deepEqual([record?.phase, record?.failure?.slice(0, 22)], ['failed', 'QEMU refused to start ']);
+  });
+  it('fails at once when QEMU dies during boot, with the serial log and no stop needed', async () => {
+    const { result, record, m } = await boot({ diesAfterSamples: 1 });
+    assert.ok(result instanceof Error);
+    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s: QEMU exited during boot\n  serial console/);
+    assert.equal(record?.phase, 'failed');
+    assert.ok(!m.calls.includes('SIGTERM'));
+  });
+  it('fails when QMP reports internal-error, and stops the QEMU it started', async () => {
+    const { result, m } = await boot({ qmpStatus: 'internal-error', honoursQuit: true }, { accel: 'kvm' });
+    assert.ok(result instanceof Error);
+    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s: the guest stopped: QMP status internal-error\n/);
+    assert.match(result.hint ?? '', /KVM is unusable here .*: set accel: auto or tcg for v/);
+    assert.equal(m.alive, false, 'the QEMU of a failed boot is stopped');
+    assert.ok(m.calls.includes('quit'));
+  });
+  it('refuses a taken port, and memory the machine lacks, before QEMU starts', async () => {
+    const port = await boot({ taken: [2300] }, { network: { sshPort: 2300 } });
+    assert.ok(port.result instanceof Error);
+    assert.match(port.result.message, /^port 127\.0\.0\.1:2300 is taken by pid 1 \(fake\); not starting QEMU$/);
+    assert.ok(!port.m.calls.includes('start'));
+    const mem = await boot({}, { memory: 8192 });
+    assert.ok(mem.result instanceof Error);
+    assert.match(mem.result.message, /^vms\[0\]\.memory: 8192 MiB is more than this host has \(4096 MiB\)$/);
+    assert.ok(!mem.m.calls.includes('start'));
+  });
+  it('refuses a VM that already runs on its machine', async () => {
+    const first = await boot({});
+    assert.ok(!(first.result instanceof Error));
+    const m = new FakeMachine(home, {});
+    m.alive = true;
+    const l = lab();
+    const again = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true }).catch((e: Error) => e);
+    assert.ok(again instanceof Error);
+    assert.match(again.message, /^v is already running \(pid 4242\)$/);
+  });
+});
+
+describe('bootBudgetMs', () => {
+  const pvm = { state: 'unusable' as const, reason: 'kvm_pvm', hint: '' };
+  it('gives forced KVM that cannot work a short leash, a slow machine and cloud-init more', () => {
+    assert.equal(bootBudgetMs('kvm', pvm, {}), 20_000);
+    assert.equal(bootBudgetMs('tcg', pvm, {}), 180_000);
+    assert.equal(bootBudgetMs('tcg', pvm, { slowMachine: true, slow: true }), 1_200_000);
+    assert.equal(bootBudgetMs('kvm', pvm, { timeoutS: 7 }), 7000);
+  });
+});
