@@ -54,8 +54,8 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'image',
-    doc: 'Build a kit image from Debian packages (cached by content hash): tiny (default), tiny-nest, or debian (mmdebstrap, systemd, OpenSSH, cloud-init)',
-    args: [{ name: 'NAME', doc: 'tiny, tiny-nest or debian', optional: true }],
+    doc: 'Build a kit image from Debian packages (cached by content hash): tiny (default), tiny-nest, debian (mmdebstrap, systemd, OpenSSH, cloud-init), or debian-nest (debian plus QEMU, to run children)',
+    args: [{ name: 'NAME', doc: 'tiny, tiny-nest, debian or debian-nest', optional: true }],
     options: [{ name: 'force', type: 'boolean', doc: 'rebuild even when the cache has it' }],
     run: async (ctx) => (await import('./tasks/image.ts')).run(ctx),
   },

@@ -1,14 +1,12 @@
-// Before a cloud-image boot: the image (the user's file, or the kit's `debian`), a qcow2
-// overlay on it in the VM's folder (the image is only ever read), the VM's own SSH host
-// key (made once, kept beside the overlay, pinned), and the NoCloud seed that hands the
-// guest its user, the lab key and that host key.
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Before a cloud-image boot: the image (the user's file, or the kit's `debian` or
+// `debian-nest`; only ever read, a qcow2 overlay takes the guest's writes), the VM's own SSH
+// host key (made once, kept in the VM's folder on this host, pinned), and the NoCloud seed
+// that hands the guest its user, the lab key and that host key.
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../kit/errors.ts';
 import { expandPath, type KitPaths } from '../kit/paths.ts';
-import { imageRootDisk, type ArgInputs } from '../kit/qemu-args.ts';
 import type { VmResolved } from '../kit/resolve.ts';
-import { createDisk } from '../kit/disk-image.ts';
 import { newEd25519Pair } from '../kit/keys.ts';
 import { buildDebianImage } from '../image/debian.ts';
 import { makeSeedIso } from './seed.ts';
@@ -31,21 +29,22 @@ function vmHostKey(dir: string, vm: string): { privateOpenSsh: string; publicOpe
   return { privateOpenSsh: readFileSync(file, 'utf8'), publicOpenSsh: readFileSync(`${file}.pub`, 'utf8').trim() };
 }
 
-export async function prepareCloudImage(lab: string, vm: VmResolved, boot: CloudBoot, paths: KitPaths, authorizedKey: string, fresh: boolean): Promise<{ inputs: NonNullable<ArgInputs['cloud']>; hostKey: string }> {
-  const kit = boot.cloudImage === 'debian' ? await buildDebianImage({ quiet: true }) : undefined;
+/** The image file a cloud boot backs onto (the kit's built here), and its kernel and initramfs when booted directly. */
+export async function cloudImageFiles(vm: VmResolved, boot: CloudBoot, paths: Pick<KitPaths, 'home' | 'vm'>): Promise<{ image: string; kernel?: string; initrd?: string }> {
+  const kit = boot.cloudImage === 'debian' || boot.cloudImage === 'debian-nest' ? await buildDebianImage({ quiet: true, kind: boot.cloudImage }) : undefined;
   const image = kit ? kit.rootDisk : expandPath(boot.cloudImage, paths);
-  if (!existsSync(image)) throw new UsageError(`${vm.name}: boot.cloudImage ${image} does not exist`, 'give the path of a qcow2 or raw cloud image, or "debian" for the kit’s own');
+  if (!existsSync(image)) throw new UsageError(`${vm.name}: boot.cloudImage ${image} does not exist`, 'give the path of a qcow2 or raw cloud image, or "debian" / "debian-nest" for the kit’s own');
   const kernel = boot.kernel ? expandPath(boot.kernel, paths) : kit?.kernel;
   const initrd = boot.initrd ? expandPath(boot.initrd, paths) : kit?.initrd;
   for (const f of [kernel, initrd]) if (f && !existsSync(f)) throw new UsageError(`${vm.name}: ${f} does not exist`);
-  const overlay = imageRootDisk(paths);
-  if (fresh) rmSync(overlay, { force: true });
-  if (!existsSync(overlay)) {
-    await createDisk(overlay, { format: 'qcow2', backing: image, size: boot.size });
-    chmodSync(overlay, 0o600);
-  }
-  const hostKey = vmHostKey(paths.vm.dir, vm.name);
-  const seed = join(paths.vm.dir, 'seed.iso');
+  return { image, kernel, initrd };
+}
+
+/** The VM's own SSH host key (made once, kept in `dir`) and the NoCloud seed that hands it over with the user and the lab key. */
+export async function cloudSeed(lab: string, vm: VmResolved, dir: string, authorizedKey: string): Promise<{ seed: string; hostKey: string }> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const hostKey = vmHostKey(dir, vm.name);
+  const seed = join(dir, 'seed.iso');
   await makeSeedIso(seed, { lab, vm: vm.name, user: vm.ssh.user, authorizedKey, hostKey });
-  return { inputs: { seed, kernel, initrd }, hostKey: hostKey.publicOpenSsh.split(' ').slice(0, 2).join(' ') };
+  return { seed, hostKey: hostKey.publicOpenSsh.split(' ').slice(0, 2).join(' ') };
 }

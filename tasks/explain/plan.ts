@@ -1,6 +1,6 @@
-// The inputs `boot` and `nest` give qemuArgs, gathered without booting anything: the host
-// probe (or, for a nested VM, its parent's), the VM's state paths, the image paths, the
-// lab key.  So `explain` shows the argv a boot would run, not a look-alike.
+// The inputs a boot gives qemuArgs, gathered without booting anything: the host probe (or,
+// for a nested VM, its parent's), the VM's paths on its machine, the boot's own inputs in a
+// dry run, the lab key.  So `explain` shows the argv a boot would run, not a look-alike.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KvmVerdict } from '../kit/host-probe.ts';
@@ -8,11 +8,12 @@ import { probeHost, type HostProbe } from '../kit/host-probe.ts';
 import { kitPaths, stateRoot } from '../kit/paths.ts';
 import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../kit/qemu-args.ts';
 import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
-import { guestHome, guestRef } from '../kit/machine-guest.ts';
+import { plannedGuest } from '../kit/machine-guest.ts';
+import { hostMachine } from '../kit/machine-host.ts';
 import { machineInside } from '../kit/machine-for.ts';
+import { readState } from '../kit/vm-state.ts';
 import { connectPlace } from '../kit/target.ts';
-import { buildImage, imagePaths } from '../image/build.ts';
-import { GUEST_IMAGE_DIR } from '../image/nest.ts';
+import { prepareInputs } from '../vm/inputs.ts';
 
 export interface Explained {
   vm: string;
@@ -40,37 +41,26 @@ function impliedByParent(parent: VmPlace, hostKvm: KvmVerdict): KvmVerdict {
   return { state: 'absent', reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes no virtualization`, hint: 'give the parent -cpu max (TCG) or host with nesting (KVM)' };
 }
 
-/** `host`: a probe already made (doc explains every VM of a lab with one). */
+/**
+ * `host`: a probe already made (doc explains every VM of a lab with one).  The inputs are the
+ * boot's own (tasks/vm/inputs.ts) in a dry run: nothing is made, copied or started.
+ */
 export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeParents?: boolean; host?: HostProbe } = {}): Promise<Explained> {
   const host = opts.host ?? (await probeHost());
-  const binary = host.qemu.path ?? 'qemu-system-x86_64';
   const vm = place.vm;
   const authorizedKey = labPublicKey(lab.name);
-  if (place.depth === 1) {
-    const inputs: ArgInputs = { ...kitPaths(lab.name, vm.name), authorizedKey };
-    const boot = vm.boot;
-    if (typeof boot === 'object' && 'image' in boot) {
-      const ip = imagePaths(await buildImage(boot.image, { quiet: true }));
-      inputs.images = { [boot.image]: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } };
-    }
-    return { vm: vm.name, lab: lab.name, depth: 1, binary, kvm: host.kvm, kvmSource: 'host', plan: qemuPlan(vm, host.kvm, inputs) };
-  }
-  const parent = findVm(lab, place.parent!.name)!;
+  const parent = place.parent ? findVm(lab, place.parent.name)! : undefined;
+  const machine = parent ? plannedGuest(parent.vm.name, parent.vm.ssh.user) : hostMachine;
+  const ref = machine.ref(lab, place, readState(kitPaths(lab.name, vm.name).vm));
+  const given = await prepareInputs({ lab, place, machine, ref, fresh: false, dryRun: true });
+  const inputs: ArgInputs = { ...given.inputs, home: machine.home, vm: ref.paths, authorizedKey, qmpTcpPort: ref.qmpPort };
+  const as = { ...vm, ...given.as };
+  if (!parent) return { vm: vm.name, lab: lab.name, depth: 1, binary: host.qemu.path ?? 'qemu-system-x86_64', kvm: host.kvm, kvmSource: 'host', plan: qemuPlan(as, host.kvm, inputs) };
   let kvm: KvmVerdict | undefined;
   if (opts.probeParents !== false) {
     const g = await connectPlace(lab, parent, 3000).catch(() => undefined);
-    if (g) {
-      kvm = await machineInside(g, parent.vm.name).probe().then((p) => p.kvm, () => undefined).finally(() => g.close());
-    }
+    if (g) kvm = await machineInside(g, parent.vm.name).probe().then((p) => p.kvm, () => undefined).finally(() => g.close());
   }
-  const ref = guestRef(lab, place, parent.vm.ssh.user);
-  const inputs: ArgInputs = {
-    home: guestHome(parent.vm.ssh.user).home,
-    vm: ref.paths,
-    images: { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } },
-    authorizedKey,
-    qmpTcpPort: ref.qmpPort,
-  };
   const verdict = kvm ?? impliedByParent(parent, host.kvm);
-  return { vm: vm.name, lab: lab.name, depth: place.depth, binary: 'qemu-system-x86_64', kvm: verdict, kvmSource: kvm ? 'parent-probe' : 'parent-cpu', plan: qemuPlan(vm, verdict, inputs) };
+  return { vm: vm.name, lab: lab.name, depth: place.depth, binary: 'qemu-system-x86_64', kvm: verdict, kvmSource: kvm ? 'parent-probe' : 'parent-cpu', plan: qemuPlan(as, verdict, inputs) };
 }

@@ -1,6 +1,7 @@
 // `image debian`: a Debian stable root disk built with mmdebstrap from Debian's packages —
 // systemd, OpenSSH, the cloud kernel, cloud-init — into qcow2, plus its kernel and initramfs
-// for direct kernel boot.  Nothing is baked in for a lab: users, keys and host keys arrive
+// for direct kernel boot.  `image debian-nest` is the same plus QEMU, qemu-img and kmod from
+// Debian, so it can run children (KVM inside when its CPU offers svm/vmx: TCG's -cpu max does).  Nothing is baked in for a lab: users, keys and host keys arrive
 // at first boot from a cloud-init NoCloud seed, as with any cloud image.  Cached by a hash
 // of the package list, the suite and this builder; `--force` rebuilds (e.g. for new
 // point-release packages).
@@ -18,11 +19,15 @@ export const DEBIAN_PACKAGES = [
   'systemd-sysv', 'udev', 'dbus', 'openssh-server', 'linux-image-cloud-amd64', 'cloud-init',
   'netbase', 'iproute2', 'ifupdown', 'isc-dhcp-client', 'sudo', 'procps',
 ];
-/** Room for what the guest writes; sparse, so free until used. */
+/** What a parent needs to run children: QEMU and qemu-img, and modprobe for kvm_amd/kvm_intel. */
+export const NEST_PACKAGES = ['qemu-system-x86', 'qemu-utils', 'kmod'];
+export type DebianKind = 'debian' | 'debian-nest';
+const packagesOf = (kind: DebianKind) => (kind === 'debian-nest' ? [...DEBIAN_PACKAGES, ...NEST_PACKAGES] : DEBIAN_PACKAGES);
+/** Room for what the guest writes (a parent: its children's overlays too); sparse, so free until used. */
 const FREE_MIB = 2048;
 
 export interface DebianImage {
-  name: 'debian';
+  name: DebianKind;
   hash: string;
   dir: string;
   kernel: string;
@@ -33,9 +38,9 @@ export interface DebianImage {
   buildSeconds?: number;
 }
 
-function debianHash(): string {
+function debianHash(kind: DebianKind): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ suite: DEBIAN_SUITE, packages: DEBIAN_PACKAGES, free: FREE_MIB }));
+  h.update(JSON.stringify({ suite: DEBIAN_SUITE, packages: packagesOf(kind), free: FREE_MIB }));
   h.update(readFileSync(fileURLToPath(import.meta.url), 'utf8'));
   return h.digest('hex').slice(0, 16);
 }
@@ -48,9 +53,11 @@ async function must(p: Promise<{ exitCode: number | null; stderr: string; stdout
   return r;
 }
 
-export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean } = {}): Promise<DebianImage> {
-  const hash = debianHash();
-  const dir = join(cacheRoot(), 'images', `debian-${hash}`);
+export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean; kind?: DebianKind } = {}): Promise<DebianImage> {
+  const kind = opts.kind ?? 'debian';
+  const packages = packagesOf(kind);
+  const hash = debianHash(kind);
+  const dir = join(cacheRoot(), 'images', `${kind}-${hash}`);
   const p = paths(dir);
   if (existsSync(p.manifest) && !opts.force) return { ...(JSON.parse(readFileSync(p.manifest, 'utf8')) as DebianImage), dir, ...paths(dir), cached: true };
   const started = Date.now();
@@ -61,12 +68,12 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean 
   const list = progressList<Record<string, never>>(
     [
       {
-        title: `mmdebstrap ${DEBIAN_SUITE}: ${DEBIAN_PACKAGES.length} packages and their dependencies from Debian`,
+        title: `mmdebstrap ${DEBIAN_SUITE} (${kind}): ${packages.length} packages and their dependencies from Debian`,
         task: async () => {
           rmSync(work, { recursive: true, force: true });
           mkdirSync(work, { recursive: true });
           await must(
-            q`mmdebstrap --mode=root --variant=minbase --include=${DEBIAN_PACKAGES.join(',')} --components=main --aptopt=${'Acquire::Retries "3"'} --customize-hook=${'echo "/dev/vda / ext4 defaults,errors=remount-ro 0 1" > "$1/etc/fstab"'} --customize-hook=${'rm -f "$1/etc/machine-id" "$1/var/lib/dbus/machine-id"; touch "$1/etc/machine-id"'} --customize-hook=${'printf "datasource_list: [ NoCloud, None ]\\n# minbase has no locales package to generate from\\nlocale: false\\n" > "$1/etc/cloud/cloud.cfg.d/90-grainchart.cfg"'} ${DEBIAN_SUITE} ${rootfs}`,
+            q`mmdebstrap --mode=root --variant=minbase --include=${packages.join(',')} --components=main --aptopt=${'Acquire::Retries "3"'} --customize-hook=${'echo "/dev/vda / ext4 defaults,errors=remount-ro 0 1" > "$1/etc/fstab"'} --customize-hook=${'rm -f "$1/etc/machine-id" "$1/var/lib/dbus/machine-id"; touch "$1/etc/machine-id"'} --customize-hook=${'printf "datasource_list: [ NoCloud, None ]\\n# minbase has no locales package to generate from\\nlocale: false\\n" > "$1/etc/cloud/cloud.cfg.d/90-grainchart.cfg"'} ${DEBIAN_SUITE} ${rootfs}`,
             'mmdebstrap',
             'mmdebstrap comes with Debian’s mmdebstrap package (bash scripts/setup-host.sh); it needs root and a reachable Debian mirror',
           );
@@ -89,7 +96,7 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean 
           const raw = join(work, 'root.raw');
           await must(q`mkfs.ext4 -q -F -L debroot -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -d ${rootfs} ${raw} ${mb}M`, 'mkfs.ext4 -d');
           await must(q`qemu-img convert -O qcow2 ${raw} ${join(out, 'root.qcow2')}`, 'qemu-img convert');
-          const manifest = { name: 'debian', hash, kernelVersion, suite: DEBIAN_SUITE, packages: DEBIAN_PACKAGES, buildSeconds: Math.round((Date.now() - started) / 1000), builtAt: new Date().toISOString() };
+          const manifest = { name: kind, hash, kernelVersion, suite: DEBIAN_SUITE, packages, buildSeconds: Math.round((Date.now() - started) / 1000), builtAt: new Date().toISOString() };
           writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
           // Published by one rename: a failed build leaves no half image in the cache.
           rmSync(dir, { recursive: true, force: true });
@@ -104,5 +111,5 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean 
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  return { name: 'debian', hash, dir, ...paths(dir), kernelVersion, cached: false, buildSeconds: Math.round((Date.now() - started) / 1000) };
+  return { name: kind, hash, dir, ...paths(dir), kernelVersion, cached: false, buildSeconds: Math.round((Date.now() - started) / 1000) };
 }

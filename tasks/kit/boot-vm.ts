@@ -10,7 +10,7 @@ import { TaskError, UsageError } from './errors.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { kitPaths } from './paths.ts';
 import { chooseAccel, qemuArgs, type ArgInputs } from './qemu-args.ts';
-import { forwardsOf, type LabResolved, type VmPlace } from './resolve.ts';
+import { forwardsOf, type LabResolved, type VmPlace, type VmResolved } from './resolve.ts';
 import { FatalError } from './retry.ts';
 import type { QmpStatus } from './qmp.ts';
 import { hostKeyAlias, labKeys, pinHostKey, pinnedHostKey } from './keys.ts';
@@ -57,11 +57,17 @@ export interface BootInputs {
   image?: VmState['image'];
   /** Root overlays to make on the machine (kept when they exist, unless marked to replace). */
   overlays?: Overlay[];
+  /** The VM's boot and disk as its machine sees them (files delivered there), when not as the spec says. */
+  as?: Partial<Pick<VmResolved, 'boot' | 'disk'>>;
   /** A full distribution with cloud-init: minutes under TCG, and fewer, slower SSH attempts. */
   slow?: boolean;
 }
 
-export type PrepareInputs = (c: { lab: LabResolved; place: VmPlace; machine: Machine; ref: QemuRef; probe: MachineProbe; fresh: boolean; warn?: (m: string) => void }) => Promise<BootInputs>;
+/**
+ * `dryRun` (explain, doc): the same answer without making, copying or asking anything there —
+ * the argv `explain` prints is the one a boot would run.
+ */
+export type PrepareInputs = (c: { lab: LabResolved; place: VmPlace; machine: Machine; ref: QemuRef; fresh: boolean; dryRun?: boolean; warn?: (m: string) => void }) => Promise<BootInputs>;
 
 /** QEMU exited while starting: its own stderr says why, so no serial log is added. */
 class QemuRefused extends TaskError {}
@@ -204,10 +210,10 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
             opts.warn?.(`${vm.name}: accel=kvm but ${c.kvmHint}`);
           }
           if (accel.accel === 'tcg' && machine.kind !== 'host') opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
-          c.boot = await prepareInputs({ lab, place, machine, ref, probe: c.probe, fresh: opts.fresh === true, warn: opts.warn });
+          c.boot = await prepareInputs({ lab, place, machine, ref, fresh: opts.fresh === true, warn: opts.warn });
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = pinKey(lab, place, c.boot.hostKey);
-          c.args = qemuArgs(vm, c.probe.kvm, { ...c.boot.inputs, home: machine.home, vm: ref.paths, authorizedKey: labKeys(lab.name).publicKey, qmpTcpPort: ref.qmpPort });
+          c.args = qemuArgs({ ...vm, ...c.boot.as }, c.probe.kvm, { ...c.boot.inputs, home: machine.home, vm: ref.paths, authorizedKey: labKeys(lab.name).publicKey, qmpTcpPort: ref.qmpPort });
           c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow });
           if (sshForward) banners = bannerPoller(dialSsh, c.boot.slow ? 8000 : machine.slow ? 1500 : 500, c.boot.slow ? { gapMs: 2000, max: 2 } : {});
           t.title = `${vm.name}: prepared${at} (accel ${c.accel}${c.accel === 'tcg' && vm.accel === 'auto' ? `, KVM ${c.probe.kvm.state}` : c.probe.kvm.state === 'usable' ? `, ${c.probe.kvm.vendor}` : ''})`;

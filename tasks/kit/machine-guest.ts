@@ -3,13 +3,15 @@
 // unix sockets) and is reached by direct-tcpip, as the children's sshd is.  Each verb is one
 // exec, written with shell builtins (`read`, `case`, `for`) wherever they do: every fork
 // costs milliseconds on the guest's emulated CPU, and status and charts call these often.
+import { statSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { TaskError } from './errors.ts';
 import { classifyKvm, type KvmFacts } from './host-probe.ts';
 import { type Guest, shellQuote } from './guest.ts';
 import { QmpClient } from './qmp.ts';
 import type { VmPaths } from './paths.ts';
-import type { Forward, LabResolved, VmPlace } from './resolve.ts';
+import { CHILD_QMP_PORT_BASE, type Forward, type LabResolved, type VmPlace } from './resolve.ts';
 import type { VmState } from './vm-state.ts';
 import { diskFigures, type Machine, type MachineProbe, type Overlay, type ProcReading, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
 
@@ -20,8 +22,7 @@ export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel
 export const GUEST_STATE_DIR = '/var/lib/grainchart/vms';
 
 /** QMP of a child listens on its parent's loopback: 14000 + its index among its siblings. */
-export const QMP_PORT_BASE = 14000;
-export const qmpPortOf = (place: VmPlace) => QMP_PORT_BASE + place.parent!.children.indexOf(place.vm);
+export const qmpPortOf = (place: VmPlace) => CHILD_QMP_PORT_BASE + place.parent!.children.indexOf(place.vm);
 
 /** Shell test, run in the guest: is `pid` a live QEMU started with this pidfile (not a zombie)? */
 export const isOurQemuIn = (pid: number | string, pidfile: string) =>
@@ -172,7 +173,7 @@ export class GuestMachine implements Machine {
     const script = [
       `mkdir -p ${q(ref.paths.dir)} && chmod 700 ${q(ref.paths.dir)} && rm -f ${q(ref.paths.pid)} ${q(ref.paths.qmp)}`,
       `: > ${q(ref.paths.serial)} && chmod 600 ${q(ref.paths.serial)}`,
-      ...overlays.map((o) => `${o.replace ? `rm -f ${q(o.file)}; ` : ''}[ -e ${q(o.file)} ] || { qemu-img create -q -f qcow2 -b ${q(o.backing)} -F ${o.backingFormat} ${q(o.file)} && chmod 600 ${q(o.file)}; }`),
+      ...overlays.map((o) => `${o.replace ? `rm -f ${q(o.file)}; ` : ''}[ -e ${q(o.file)} ] || { qemu-img create -q -f qcow2${o.backing ? ` -b ${q(o.backing)} -F ${o.backingFormat ?? 'qcow2'}` : ''} ${q(o.file)}${o.size !== undefined ? ` ${o.size}` : ''} && chmod 600 ${q(o.file)}; }`),
     ].join(' && ');
     const r = await this.guest.exec(script);
     if (r.code !== 0) throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, { exitCode: r.code, stdout: r.stdout, stderr: r.stderr, hint: `is ${this.name}'s disk full, or qemu-img missing there?` });
@@ -184,6 +185,18 @@ export class GuestMachine implements Machine {
     const r = await this.guest.exec(`${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`);
     const pid = Number(r.stdout.trim()) || undefined;
     return { code: r.code, pid, stderr: r.code === 0 ? '' : await this.tail(ref.paths.stderr, 20), command };
+  }
+
+  async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
+    const q = shellQuote;
+    const size = statSync(local).size;
+    // One exec: make the folder, and say whether a copy of that size is there already.
+    const r = await this.guest.exec(`mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`);
+    if (r.code !== 0) throw new TaskError(`cannot make ${posix.dirname(remote)} ${this.where}`, { stderr: r.stderr });
+    if (opts.keep && r.stdout.trim() === 'same') return;
+    // Written beside, then renamed: a copy cut short is never taken for a whole one.
+    await this.guest.put(local, `${remote}.part`);
+    await this.run(['sh', '-c', `chmod 600 "$1" && mv -f "$1" "$2"`, 'sh', `${remote}.part`, remote]);
   }
 
   async cleanRuntime(ref: QemuRef): Promise<void> {
@@ -210,4 +223,10 @@ export function guestDisk(file: string, headHex: string, stat: string) {
   const [size, blocks] = stat.trim().split(/\s+/).map(Number);
   if (head.length === 0 || !Number.isFinite(size) || !Number.isFinite(blocks)) return { error: `${file}: ${stat.trim() || 'cannot be read'}` };
   return diskFigures(head, size!, blocks!);
+}
+
+/** A parent as `explain` sees it when it may not be running: where its children's files would be; nothing is asked. */
+export function plannedGuest(name: string, user: string): Machine {
+  const no = () => Promise.reject(new TaskError(`${name} is not asked: planning only`));
+  return { kind: 'guest', slow: true, where: `inside ${name}`, home: guestHome(user).home, ref: (lab, place, record) => guestRef(lab, place, user, record), probe: no, sample: no, signal: no, qmp: no, dial: no, tail: no, prepare: no, start: no, cleanRuntime: no, put: no, run: no };
 }

@@ -2,7 +2,7 @@
 // state folder, QMP is a unix socket, and /proc is read directly (no forks: status and
 // charts read it often).
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { TaskError } from './errors.ts';
@@ -15,7 +15,7 @@ import { createDisk } from './disk-image.ts';
 import { isOurQemu, processUptimeS, readPidfile, type VmState } from './vm-state.ts';
 import { diskFigures, type DiskFigures, type Machine, type MachineProbe, type Overlay, type ProcReading, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
 import type { Forward } from './resolve.ts';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tailOf = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
@@ -94,9 +94,17 @@ class HostMachine implements Machine {
     for (const o of overlays) {
       if (o.replace) rmSync(o.file, { force: true });
       if (existsSync(o.file)) continue;
-      await createDisk(o.file, { format: 'qcow2', backing: o.backing });
+      await createDisk(o.file, { format: 'qcow2', backing: o.backing, size: o.size });
       chmodSync(o.file, 0o600);
     }
+  }
+
+  async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
+    if (resolve(local) === resolve(remote)) return;
+    if (opts.keep && existsSync(remote) && statSync(remote).size === statSync(local).size) return;
+    mkdirSync(dirname(remote), { recursive: true, mode: 0o700 });
+    copyFileSync(local, remote);
+    chmodSync(remote, 0o600);
   }
 
   /** -daemonize: QEMU forks, and its own errors would be lost unless stderr goes to a file first. */

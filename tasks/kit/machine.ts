@@ -73,11 +73,14 @@ export interface SampleOptions {
   disks?: string[];
 }
 
+/** A qcow2 disk to make there: an overlay on `backing`, or a blank one of `size`. */
 export interface Overlay {
   file: string;
-  backing: string;
-  backingFormat: 'qcow2' | 'raw';
-  /** Replace an existing one (boot --fresh); else an existing overlay is kept. */
+  backing?: string;
+  backingFormat?: 'qcow2' | 'raw';
+  /** Bytes: a blank disk's size, or an overlay grown past its backing's. */
+  size?: number;
+  /** Replace an existing one (boot --fresh); else an existing disk is kept. */
   replace?: boolean;
 }
 
@@ -107,6 +110,8 @@ export interface Machine {
   start(ref: QemuRef, args: string[]): Promise<{ code: number | null; pid?: number; stderr: string; command: string[] }>;
   /** Removes what a dead QEMU leaves behind: pidfile and QMP socket. */
   cleanRuntime(ref: QemuRef): Promise<void>;
+  /** Copies a local file there (mode 0600); `keep`: not when a file of the same size is there already. */
+  put(local: string, remote: string, opts?: { keep?: boolean }): Promise<void>;
   /** Runs a program there (an argv, never a shell string); throws a TaskError when it fails. */
   run(argv: string[], timeoutMs?: number): Promise<string>;
 }

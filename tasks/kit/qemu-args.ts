@@ -33,6 +33,17 @@ export interface ArgInputs extends KitPaths {
   authorizedKey?: string;
   /** Cloud-image boots: the NoCloud seed ISO, and the kernel and initramfs when booted directly. */
   cloud?: { seed: string; kernel?: string; initrd?: string };
+  /** Files this VM's children boot from, handed to it as read-only disks it finds by their serial. */
+  carry?: CarriedDisk[];
+}
+
+/** PCI slots 0x10–0x1b of the root bus hold the carried disks (on q35, 0x1f is the chipset's). */
+export const CARRY_SLOTS = 12;
+
+export interface CarriedDisk {
+  file: string;
+  /** The virtio serial (≤ 20 bytes): inside, /sys/block/vdX/serial names it. */
+  serial: string;
 }
 
 /** UEFI firmware from Debian's ovmf package (4 MiB flash), and each VM's own variable store. */
@@ -135,6 +146,19 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
     if (boot.root === 'disk') args.push('-drive', `file=${optValue(imageRootDisk(p))},format=qcow2,if=virtio`);
     add('boot', args, `the kit's ${boot.image} image: direct kernel boot${boot.root === 'disk' ? ', root on a qcow2 overlay of the image' : ', root in RAM'}; the lab key arrives on the command line`);
   }
+
+  // Children's images: zero copy.  The files are handed over as read-only raw disks, so
+  // inside, a child's overlay takes the device itself as its backing file.  Not a 9p or
+  // virtiofs share: those block this VM's live snapshots and migration; a read-only disk does not.
+  // On PCI slots 0x10 and up: the VM's own disks, placed by QEMU in the lowest free slots,
+  // then come first and keep their names (root=/dev/vda); a carried disk in slot 2 would be vda.
+  if (p.carry && p.carry.length > CARRY_SLOTS) throw new Error(`at most ${CARRY_SLOTS} images can be handed to one VM for its children, got ${p.carry.length}`);
+  if (p.carry?.length)
+    add(
+      'carry',
+      p.carry.flatMap((c, i) => ['-drive', `file=${optValue(c.file)},format=raw,if=none,readonly=on,id=carry${i}`, '-device', `virtio-blk-pci,drive=carry${i},serial=${c.serial},addr=0x${(0x10 + i).toString(16)}`]),
+      `${p.carry.length} image${p.carry.length === 1 ? '' : 's'} for the children, read-only: their overlays inside back onto these disks (found by serial), nothing is copied, and live snapshots of this VM still work`,
+    );
 
   // Network: QEMU user networking (guest 10.0.2.15 behind NAT 10.0.2.2); forwards bind
   // the spec's address, 127.0.0.1 by default, never every interface.

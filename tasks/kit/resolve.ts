@@ -99,6 +99,9 @@ function checkVm(vm: VmResolved, path: string): SpecProblem[] {
   const image = typeof vm.boot === 'object' && 'image' in vm.boot ? vm.boot.image : undefined;
   if (vm.children.length > 0 && image === 'tiny')
     problems.push({ path: `${path}.boot.image`, message: 'a VM with children needs image "tiny-nest", which carries QEMU and the children’s image' });
+  if (vm.children.length > 0 && typeof vm.boot === 'object' && 'cloudImage' in vm.boot && vm.boot.cloudImage === 'debian')
+    problems.push({ path: `${path}.boot.cloudImage`, message: 'the kit’s "debian" has no QEMU to run children; use "debian-nest" (the same Debian plus qemu-system-x86 and qemu-utils)' });
+  problems.push(...checkChildren(vm, path));
   if (vm.children.length > 0 && !vm.nested)
     problems.push({ path: `${path}.nested`, message: 'is false but the VM has children; they need virtualization exposed' });
   for (const [i, child] of vm.children.entries()) {
@@ -123,6 +126,29 @@ function checkVm(vm: VmResolved, path: string): SpecProblem[] {
       path: `${path}.children`,
       message: `together ask ${formatBytes(childMemory * MiB)}, more than parent ${vm.name} has (${formatBytes(vm.memory * MiB)})`,
     });
+  return problems;
+}
+
+/** QMP of a child listens on its parent's loopback at this port + the child's index. */
+export const CHILD_QMP_PORT_BASE = 14000;
+
+/** What a parent can run: children it can carry images for, on ports that do not clash inside it. */
+function checkChildren(vm: VmResolved, path: string): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const parentImage = typeof vm.boot === 'object' && 'image' in vm.boot ? vm.boot.image : undefined;
+  const qmpPorts = vm.children.map((_, i) => CHILD_QMP_PORT_BASE + i);
+  for (const [i, child] of vm.children.entries()) {
+    const at = `${path}.children[${i}]`;
+    const boot = child.boot;
+    if (parentImage === 'tiny-nest' && !(typeof boot === 'object' && 'image' in boot && boot.image === 'tiny'))
+      problems.push({ path: `${at}.boot`, message: `${vm.name} boots "tiny-nest", which carries only the tiny image for its children; set boot: {image: "tiny"}, or give ${vm.name} boot: {cloudImage: "debian-nest"} to run any image` });
+    const net = child.network;
+    const ports: Array<[string, number]> = [...(net.sshPort !== undefined ? [[`${at}.network.sshPort`, net.sshPort] as [string, number]] : []), ...net.forwards.map((f, j) => [`${at}.network.forwards[${j}].host`, f.host] as [string, number])];
+    for (const [p, port] of ports) {
+      if (port === 22) problems.push({ path: p, message: `port 22 is ${vm.name}’s own sshd; a child’s forward inside ${vm.name} needs another port` });
+      else if (qmpPorts.includes(port)) problems.push({ path: p, message: `port ${port} is where the kit puts a child’s QMP inside ${vm.name} (${CHILD_QMP_PORT_BASE} + the child’s index); choose another` });
+    }
+  }
   return problems;
 }
 

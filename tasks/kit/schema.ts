@@ -59,10 +59,10 @@ export const Network = z.strictObject({
 });
 
 export const Disk = z.strictObject({
-  file: filePath.describe('image path; ~ is the home directory, a relative path is inside the VM’s state folder'),
+  file: filePath.describe('image path; ~ is the home directory, a relative path is inside the VM’s state folder — on the machine the VM runs on (a nested VM’s disk is inside its parent)'),
   size: size('B').optional().describe('virtual size, e.g. "40G"; needed unless a backing file gives it'),
   format: z.enum(['qcow2', 'raw']).default('qcow2'),
-  backing: filePath.optional().describe('backing image: the disk is a copy-on-write overlay on it'),
+  backing: filePath.optional().describe('backing image on this host: the disk is a copy-on-write overlay on it (a nested VM’s parent is handed it read-only)'),
   interface: z.enum(['virtio', 'ide', 'scsi']).default('virtio'),
 });
 
@@ -84,7 +84,7 @@ export const ImageBoot = z.strictObject({
  * brings the spec's user, the lab's key and a host key the kit pins.
  */
 export const CloudImageBoot = z.strictObject({
-  cloudImage: filePath.describe('the image: a file path, or "debian" for the kit’s own (image debian)'),
+  cloudImage: filePath.describe('the image: a file path, or "debian" / "debian-nest" for the kit’s own (image debian; debian-nest adds QEMU to run children)'),
   kernel: filePath.optional().describe('boot this kernel directly (images without a boot loader)'),
   initrd: filePath.optional(),
   append: z.string().optional().describe('extra kernel command-line words (with kernel)'),

@@ -1,60 +1,103 @@
 // What a VM boots, made ready on the machine its QEMU runs on: the kit's images (built and
-// cached here), cloud images with their seeds, firmware variables, disks, and the guest's
-// host key to pin.  The kit's boot path asks for this and never builds images itself.
-import { existsSync, mkdirSync, chmodSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { TaskError, UsageError } from '../kit/errors.ts';
-import { expandPath } from '../kit/paths.ts';
+// cached on this host), cloud images with their seeds, firmware variables, disks, and the
+// guest's host key to pin.  The kit's boot path asks for this and never builds images.
+//
+// A child boots inside its parent without hundreds of MB going through SSH: the parent was
+// started with its children's image files attached as read-only disks (carry.ts), so the
+// child's overlay backs onto that device.  Small files (kernel, initramfs, a cloud-init
+// seed) go over SFTP, kept by the parent between boots.  A `tiny-nest` parent carries the
+// tiny image inside its own image instead.
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
+import { TaskError } from '../kit/errors.ts';
+import { expandPath, kitPaths } from '../kit/paths.ts';
 import { imageRootDisk } from '../kit/qemu-args.ts';
-import { kitPaths } from '../kit/paths.ts';
 import { readState, type VmState } from '../kit/vm-state.ts';
 import { createDisk, imgInfo } from '../kit/disk-image.ts';
 import { prepareFirmware } from '../kit/firmware.ts';
 import { labKeys } from '../kit/keys.ts';
 import type { BootInputs, PrepareInputs } from '../kit/boot-vm.ts';
+import type { QemuRef } from '../kit/machine.ts';
+import type { VmPlace } from '../kit/resolve.ts';
 import { buildImage, buildNestImage, childOf, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { GUEST_IMAGE_DIR } from '../image/nest.ts';
-import { prepareCloudImage } from '../cloud/prepare.ts';
+import { cloudImageFiles, cloudSeed } from '../cloud/prepare.ts';
+import { carriedBy, carriesInside, carryFor, type Carried } from './carry.ts';
+
+type Ctx = Parameters<PrepareInputs>[0];
 
 export const prepareInputs: PrepareInputs = async (c) => {
-  const { place, machine, ref } = c;
-  const boot = place.vm.boot;
-  // A machine's files are reached through it; so far only this host builds and holds images.
-  if (machine.kind !== 'host') return insideParent(c);
-  const paths = { home: machine.home, vm: ref.paths };
-  mkdirSync(ref.paths.dir, { recursive: true, mode: 0o700 });
-  chmodSync(ref.paths.dir, 0o700);
-  await prepareFirmware(place.vm, paths);
-  if (typeof boot === 'object' && 'image' in boot) return kitImage(c, boot.image, boot.root === 'disk');
-  if (typeof boot === 'object' && 'cloudImage' in boot) {
-    const cloud = await prepareCloudImage(c.lab.name, place.vm, boot, paths, labKeys(c.lab.name).publicKey, c.fresh);
-    return { inputs: { cloud: cloud.inputs }, hostKey: cloud.hostKey, slow: true };
+  const boot = c.place.vm.boot;
+  // This host holds the images; a child's machine is handed them (see the head of this file).
+  const onHost = c.machine.kind === 'host';
+  if (!onHost && carriesInside(c.place.parent!)) return insideTinyNest(c);
+  const carry = onHost ? await carriedBy(c.lab, c.place) : [];
+  const hostPaths = kitPaths(c.lab.name, c.place.vm.name);
+  if (onHost && !c.dryRun) {
+    mkdirSync(c.ref.paths.dir, { recursive: true, mode: 0o700 });
+    chmodSync(c.ref.paths.dir, 0o700);
+    await prepareFirmware(c.place.vm, hostPaths);
   }
-  const disk = place.vm.disk;
-  if (disk) {
-    const file = expandPath(disk.file, paths);
-    if (!existsSync(file)) {
-      c.warn?.(`${place.vm.name}: creating its disk ${file}`);
-      await createDisk(file, { format: disk.format, size: disk.size, backing: disk.backing ? expandPath(disk.backing, paths) : undefined });
-    }
-  }
-  return { inputs: {} };
+  const mine = onHost ? undefined : await linkCarried(c, await carryFor(c.lab, c.place));
+  const given = (await (async (): Promise<BootInputs> => {
+    if (typeof boot === 'object' && 'image' in boot) return kitImage(c, boot.image, boot.root === 'disk', mine);
+    if (typeof boot === 'object' && 'cloudImage' in boot) return cloudImage(c, boot, mine);
+    return plainBoot(c, mine);
+  })()) as BootInputs;
+  return { ...given, inputs: { ...given.inputs, carry: carry.length ? carry : undefined } };
 };
 
-/** The kit's tiny or tiny-nest image: kernel and initramfs from the cache, a root overlay in the VM's folder. */
-async function kitImage(c: Parameters<PrepareInputs>[0], name: 'tiny' | 'tiny-nest', rootDisk: boolean): Promise<BootInputs> {
+/** Where a machine keeps what it was handed: beside its VMs' folders. */
+const baseOf = (ref: QemuRef) => posix.dirname(posix.dirname(posix.dirname(ref.paths.dir)));
+
+/**
+ * Inside the parent: each carried file's device, found by its serial, linked under a stable
+ * name (a device's vdX letter may change when the parent's disks do; the overlay names the link).
+ */
+async function linkCarried(c: Ctx, carried: Carried[]): Promise<Map<string, string>> {
+  const dir = `${baseOf(c.ref)}/carry`;
+  const links = new Map(carried.map((f) => [f.file, `${dir}/${f.serial}`]));
+  if (c.dryRun) return links;
+  const script = [
+    'dir=$1; shift; mkdir -p "$dir"',
+    'for s in "$@"; do d=; for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = "$s" ] && d=/dev/${b##*/}; done',
+    '  [ -n "$d" ] || { echo "no disk with serial $s" >&2; exit 3; }; ln -sfn "$d" "$dir/$s"; done',
+  ].join('\n');
+  if (carried.length)
+    await c.machine.run(['sh', '-c', script, 'sh', dir, ...carried.map((f) => f.serial)]).catch((err) => {
+      throw new TaskError(`${c.place.parent!.name} was not handed ${c.place.vm.name}'s image (${carried.map((f) => f.file).join(', ')})`, {
+        cause: err,
+        hint: `it was started before this child or its image was added or rebuilt: stop ${c.place.parent!.name} and run up again, so it boots with its children's images attached`,
+      });
+    });
+  return links;
+}
+
+/** A file of this host delivered to the machine (kept there between boots when `keep`), or as it is on this host. */
+async function deliver(c: Ctx, local: string, remote: string): Promise<string> {
+  if (c.machine.kind === 'host') return local;
+  if (!c.dryRun) await c.machine.put(local, remote, { keep: true });
+  return remote;
+}
+
+/** The kit's tiny or tiny-nest image: kernel and initramfs, and a root overlay in the VM's folder. */
+async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, carried?: Map<string, string>): Promise<BootInputs> {
   const current = await buildImage(name, { quiet: true });
   const overlay = imageRootDisk({ vm: c.ref.paths });
-  if (c.fresh) rmSync(overlay, { force: true });
-  // A root disk boots with the kernel and initramfs of the image it was made from.
-  const img = rootDisk && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
+  const onHost = c.machine.kind === 'host';
+  if (c.fresh && onHost && !c.dryRun) rmSync(overlay, { force: true });
+  // A root disk on this host boots with the kernel and initramfs of the image it was made from.
+  const img = onHost && rootDisk && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
   if (img.hash !== current.hash) c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
   const ip = imagePaths(img);
+  const there = (f: string) => `${baseOf(c.ref)}/images/${name}-${img.hash}/${posix.basename(f)}`;
+  const kernel = await deliver(c, ip.kernel, there(ip.kernel));
+  const initrd = rootDisk ? await deliver(c, ip.initrdDisk, there(ip.initrdDisk)) : await deliver(c, ip.initrd, there(ip.initrd));
   const image: VmState['image'] = { hash: img.hash, hostKeyPub: img.hostKeyPub, dir: img.dir };
   return {
-    inputs: { images: { [name]: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } } },
+    inputs: { images: { [name]: { kernel, initrd, initrdDisk: initrd } } },
     // The overlay keeps the guest's writes; the cached image stays untouched.
-    overlays: rootDisk ? [{ file: overlay, backing: ip.rootDisk, backingFormat: 'qcow2' }] : [],
+    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? ip.rootDisk, backingFormat: 'qcow2', replace: c.fresh && !onHost }] : [],
     hostKey: img.hostKeyPub,
     image,
   };
@@ -74,15 +117,63 @@ async function imageOfOverlay(name: string, overlay: string, current: BuiltImage
   return { ...old, dir };
 }
 
+/** A cloud image: an overlay on it, the seed (made here, with the host key kept here), kernel and initramfs for a direct boot. */
+async function cloudImage(c: Ctx, boot: Extract<VmPlace['vm']['boot'], { cloudImage: string }>, carried?: Map<string, string>): Promise<BootInputs> {
+  const vm = c.place.vm;
+  const hostPaths = kitPaths(c.lab.name, vm.name);
+  const files = await cloudImageFiles(vm, boot, hostPaths);
+  // A dry run names the seed it would make (and never makes keys).
+  const seed = c.dryRun ? { seed: join(hostPaths.vm.dir, 'seed.iso'), hostKey: undefined } : await cloudSeed(c.lab.name, vm, hostPaths.vm.dir, labKeys(c.lab.name).publicKey);
+  const inFolder = (f: string) => `${c.ref.paths.dir}/${posix.basename(f)}`;
+  const kitDir = (f: string) => `${baseOf(c.ref)}/images/${posix.basename(dirname(f))}/${posix.basename(f)}`;
+  const backing = carried?.get(files.image) ?? files.image;
+  return {
+    inputs: {
+      cloud: {
+        seed: await deliver(c, seed.seed, inFolder(seed.seed)),
+        kernel: files.kernel && (await deliver(c, files.kernel, kitDir(files.kernel))),
+        initrd: files.initrd && (await deliver(c, files.initrd, kitDir(files.initrd))),
+      },
+    },
+    overlays: [{ file: imageRootDisk({ vm: c.ref.paths }), backing, backingFormat: (await imgInfo(files.image)).format === 'raw' ? 'raw' : 'qcow2', size: boot.size, replace: c.fresh }],
+    hostKey: seed.hostKey,
+    slow: true,
+  };
+}
+
+/** A disk, kernel or ISO boot: the disk made where the VM runs (a child's in its folder in the parent), files delivered there. */
+async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInputs> {
+  const vm = c.place.vm;
+  const hostPaths = kitPaths(c.lab.name, vm.name);
+  const machinePaths = { home: c.machine.home, vm: c.ref.paths };
+  const boot = vm.boot;
+  let as: BootInputs['as'] = {};
+  if (typeof boot === 'object' && !('cloudImage' in boot) && 'kernel' in boot) {
+    const kernel = await deliver(c, expandPath(boot.kernel, hostPaths), `${c.ref.paths.dir}/kernel`);
+    const initrd = boot.initrd ? await deliver(c, expandPath(boot.initrd, hostPaths), `${c.ref.paths.dir}/initrd`) : undefined;
+    as = { boot: { ...boot, kernel, initrd } };
+  } else if (typeof boot === 'object' && 'iso' in boot && carried) as = { boot: { iso: carried.get(expandPath(boot.iso, hostPaths)) ?? boot.iso } };
+  const disk = vm.disk;
+  if (!disk) return { inputs: {}, as };
+  if (c.machine.kind === 'host') {
+    const file = expandPath(disk.file, hostPaths);
+    if (!existsSync(file) && !c.dryRun) {
+      c.warn?.(`${vm.name}: creating its disk ${file}`);
+      await createDisk(file, { format: disk.format, size: disk.size, backing: disk.backing ? expandPath(disk.backing, hostPaths) : undefined });
+    }
+    return { inputs: {}, as };
+  }
+  // Inside a parent: qcow2 in the VM's folder there, on a carried backing file or blank.
+  const file = expandPath(disk.file, machinePaths);
+  const backing = disk.backing ? carried?.get(expandPath(disk.backing, hostPaths)) : undefined;
+  const format = disk.backing ? ((await imgInfo(expandPath(disk.backing, hostPaths))).format === 'raw' ? 'raw' : 'qcow2') : undefined;
+  return { inputs: {}, overlays: [{ file, backing, backingFormat: format, size: disk.size, replace: c.fresh }], as: { ...as, disk: { ...disk, file, format: 'qcow2', backing: undefined } } };
+}
+
 /** A child of a tiny-nest parent boots the tiny image that parent carries, on an overlay inside it. */
-async function insideParent(c: Parameters<PrepareInputs>[0]): Promise<BootInputs> {
+async function insideTinyNest(c: Ctx): Promise<BootInputs> {
   const { lab, place, ref } = c;
-  const vm = place.vm;
   const parentVm = place.parent!;
-  if (!(typeof parentVm.boot === 'object' && 'image' in parentVm.boot && parentVm.boot.image === 'tiny-nest'))
-    throw new UsageError(`${vm.name}: its parent ${parentVm.name} must boot image "tiny-nest", which carries QEMU and the child image`);
-  if (!(typeof vm.boot === 'object' && 'image' in vm.boot && vm.boot.image === 'tiny'))
-    throw new UsageError(`${vm.name}: nested VMs boot the tiny image their parent carries; set boot: {image: "tiny"}`);
   // The child image is the one inside the image the parent really runs (a parent keeps the
   // image its root disk came from), not necessarily the newest.
   const parentImage = readState(kitPaths(lab.name, parentVm.name).vm)?.image;
@@ -93,3 +184,4 @@ async function insideParent(c: Parameters<PrepareInputs>[0]): Promise<BootInputs
   const overlays = [{ file: imageRootDisk({ vm: ref.paths }), backing: `${GUEST_IMAGE_DIR}/root.qcow2`, backingFormat: 'qcow2' as const, replace: c.fresh }];
   return { inputs: { images }, overlays, hostKey };
 }
+

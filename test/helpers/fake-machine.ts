@@ -109,6 +109,10 @@ export class FakeMachine implements Machine {
     this.calls.push('clean');
   }
 
+  async put(): Promise<void> {
+    this.calls.push('put');
+  }
+
   async run(): Promise<string> {
     return '';
   }
