@@ -40,6 +40,8 @@ export const VmStatsShape = z
     accel: z.string().optional(),
     cpus: z.number().int(),
     memoryMiB: z.number(),
+    forwards: z.array(Forward).describe('what the spec forwards to it, running or not'),
+    diskSizeBytes: z.number().optional().describe('the root disk’s size as the spec gives it'),
     host: reading(z.strictObject({ cpuPercent: z.number(), rssMiB: z.number(), vcpuPercent: z.array(z.number()).optional() })),
     qmp: reading(z.strictObject({ status: z.string(), balloonMiB: z.number().optional(), readBytes: z.number().optional(), writtenBytes: z.number().optional() })),
     disk: reading(z.strictObject({ virtualBytes: z.number(), allocatedBytes: z.number().optional() })),

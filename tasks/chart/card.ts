@@ -37,7 +37,7 @@ export function renderCard(s: VmStats, o: ChartOptions): string {
   const g = glyphs(o);
   const role = s.parent ? `nested VM in ${s.parent}` : 'guest VM';
   const head = truncate([`${s.name}${s.title ? ` "${s.title}"` : ''}`, role, s.state, s.accel].filter(Boolean).join(g.sep), o.width, o.ascii);
-  if (s.state !== 'running') return `${head}\n  not running`;
+  if (s.state !== 'running') return [head, ...givenLines(s, o)].join('\n');
   const net = s.network;
   const label = fit('Network', 7, o.ascii); // the widest label, as renderBars aligns them
   const netLine = net.ok
@@ -57,4 +57,21 @@ export function renderCards(all: VmStats[], o: ChartOptions): string {
   return depths
     .map((d) => [`${d === 1 ? 'Layer 1: on the host' : `Layer ${d}: nested`}`, ...all.filter((s) => s.depth === d).map((s) => renderCard(s, o))].join('\n\n'))
     .join('\n\n');
+}
+
+/**
+ * A VM that is not running: what it is given (CPUs, memory, its disk's size and, when the disk
+ * exists, how much of it is allocated) and its forwards, as the seed's card shows them.
+ */
+function givenLines(s: VmStats, o: ChartOptions): string[] {
+  const g = glyphs(o);
+  const disk = s.disk.ok
+    ? `disk ${formatBytes(s.disk.value.virtualBytes)}, ${formatBytes(s.disk.value.allocatedBytes ?? 0)} allocated`
+    : s.diskSizeBytes !== undefined
+      ? `disk ${formatBytes(s.diskSizeBytes)}, ${/ENOENT|No such file/.test(s.disk.reason) ? 'not made yet' : `allocation unknown: ${s.disk.reason}`}`
+      : undefined;
+  const given = [plural(s.cpus, 'CPU'), formatBytes(s.memoryMiB * MiB), disk].filter(Boolean).join(g.sep);
+  const arrow = g.arrow;
+  const fwd = s.forwards.map((f) => `${s.parent ? '' : `${f.bind}:`}${f.host}${arrow}${f.guest}${f.proto === 'tcp' ? '' : `/${f.proto}`}`).join(' ');
+  return [`  ${fit('Given', 9, o.ascii)}${given}`, ...(fwd ? [`  ${fit('Forwards', 9, o.ascii)}${fwd}${s.parent ? ` (inside ${s.parent})` : ''}`] : []), `  not running`].map((l) => truncate(l, o.width, o.ascii));
 }

@@ -7,7 +7,7 @@
 //   guest      one SSH command: CPU busy % from two /proc/stat reads, memory, root df,
 //              load average, uptime (as Multipass' info does)
 //   network    the forwarded port opens, and the SSH round trip
-import type { LabResolved, VmPlace } from './resolve.ts';
+import { forwardsOf, type Forward, type LabResolved, type VmPlace } from './resolve.ts';
 import { walkVms } from './resolve.ts';
 import { expandPath, kitPaths } from './paths.ts';
 import { imageRootDisk } from './qemu-args.ts';
@@ -60,6 +60,9 @@ export interface VmStats {
   accel?: string;
   cpus: number;
   memoryMiB: number;
+  /** What the spec gives it, shown even when it is not running: its forwards and its disk's size. */
+  forwards: Forward[];
+  diskSizeBytes?: number;
   host: Reading<HostSide>;
   qmp: Reading<QmpSide>;
   disk: Reading<DiskSide>;
@@ -211,10 +214,12 @@ type Base = Omit<VmStats, 'state' | 'host' | 'qmp' | 'disk' | 'guest' | 'network
 async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
   const vm = place.vm;
   const record = readState(kitPaths(lab.name, vm.name).vm);
-  const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: record?.accel, cpus: vm.cpus, memoryMiB: vm.memory };
+  const boot = vm.boot;
+  const diskSizeBytes = vm.disk?.size ?? (typeof boot === 'object' && 'cloudImage' in boot ? boot.size : undefined);
+  const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: record?.accel, cpus: vm.cpus, memoryMiB: vm.memory, forwards: forwardsOf(vm), ...(diskSizeBytes !== undefined ? { diskSizeBytes } : {}) };
   const session = (p: VmPlace) => pool.get(lab, p, TIMEOUT_MS.guest + 500);
   const on = await reading('SSH', TIMEOUT_MS.guest, () => machineFor(lab, place, session));
-  if (!on.ok) return notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state);
+  if (!on.ok) return { ...notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state), disk: { ok: false, reason: `it is inside ${place.parent?.name}, which cannot be reached` } };
   const machine = on.value;
   const ref = machine.ref(lab, place, record);
   const claimed = record?.phase === 'running' || record?.phase === 'booting';
@@ -237,7 +242,10 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   if (sample instanceof Error) return notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state);
   const qmpAnswer = answers instanceof Error ? { error: answers.message } : answers[0] ? { status: answers[0].status } : { error: 'query-status failed' };
   const status = classifyStatus(base, { record, sample, qmp: sample.alive ? qmpAnswer : undefined, where: machine.kind === 'host' ? '' : machine.where });
-  if (status.state !== 'running') return notRunningStats(base, status.state);
+  // The disk is read whatever the state: a stopped VM's card shows how much of it is allocated.
+  const figures = disk ? sample.disks[disk] : undefined;
+  const diskSide: Reading<DiskSide> = !figures ? { ok: false, reason: 'no disk' } : 'error' in figures ? { ok: false, reason: figures.error } : { ok: true, value: figures };
+  if (status.state !== 'running') return { ...notRunningStats(base, status.state), disk: diskSide };
   const host = parseFigures('host /proc', () => {
     const end = sample.end;
     if (!end || !sample.pid) throw new Error('QEMU is gone');
@@ -251,8 +259,6 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
     return { cpuPercent: pct(start.stat, end.stat), rssMiB: Math.round((sample.rssKiB ?? NaN) / 1024), vcpuPercent: threads.map((t) => pct(start.tasks[t], end.tasks[t])).filter((v) => !Number.isNaN(v)) };
   });
   const qmp: Reading<QmpSide> = answers instanceof Error ? { ok: false, reason: answers.message.split('\n')[0]! } : answers[0] ? { ok: true, value: qmpFigures(answers[0], answers[1], answers[2] ?? []) } : { ok: false, reason: 'QMP query-status failed' };
-  const figures = disk ? sample.disks[disk] : undefined;
-  const diskSide: Reading<DiskSide> = !figures ? { ok: false, reason: 'no disk' } : 'error' in figures ? { ok: false, reason: figures.error } : { ok: true, value: figures };
   return { ...base, state: status.state, host, qmp, disk: diskSide, guest: await guest, network: await network };
 }
 

@@ -5,7 +5,7 @@ import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
 
 export const TASKS = join(PROJECT_ROOT, 'tasks.ts');
 
-export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; preload?: string[] } = {}): SpawnSyncReturns<string> {
+export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; preload?: string[]; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
   const preload = (opts.preload ?? []).flatMap((p) => ['--import', p]);
   return spawnSync(process.execPath, ['--import', 'tsx', ...preload, TASKS, ...args], {
     cwd: PROJECT_ROOT,
@@ -13,6 +13,6 @@ export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: str
     input: opts.input ?? '',
     env: { ...process.env, ...opts.env },
     // Generous: a lab's `up` under TCG on a loaded 2-core machine can take a minute.
-    timeout: 180_000,
+    timeout: opts.timeoutMs ?? 180_000,
   });
 }

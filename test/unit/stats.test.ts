@@ -66,7 +66,7 @@ function golden(name: string, actual: string) {
 }
 
 const up: VmStats = {
-  lab: 'demo', name: 'l1', title: 'demo L1 🚀', depth: 1, state: 'running', accel: 'tcg', cpus: 2, memoryMiB: 2048,
+  lab: 'demo', name: 'l1', title: 'demo L1 🚀', depth: 1, state: 'running', accel: 'tcg', cpus: 2, memoryMiB: 2048, forwards: [{ bind: '127.0.0.1', host: 10022, guest: 22, proto: 'tcp' }],
   host: { ok: true, value: { cpuPercent: 45.5, rssMiB: 768 } },
   qmp: { ok: true, value: { status: 'running', balloonMiB: 2048 } },
   disk: { ok: true, value: { virtualBytes: 204 * 2 ** 20, allocatedBytes: 3 * 2 ** 20 } },
@@ -79,7 +79,21 @@ const blocked: VmStats = {
   network: { ok: false, reason: 'network timed out after 3 s' },
 };
 
+const stopped: VmStats = {
+  ...up, name: 'l3', title: undefined, state: 'stopped', accel: undefined, diskSizeBytes: 8 * 2 ** 30,
+  host: { ok: false, reason: 'VM is stopped' }, qmp: { ok: false, reason: 'VM is stopped' }, guest: { ok: false, reason: 'VM is stopped' }, network: { ok: false, reason: 'VM is stopped' },
+};
+
 describe('resource cards', () => {
+  it('shows a stopped VM with what it is given, its disk as allocated, and its forwards', () => {
+    const o = { width: 80, ascii: false, color: false };
+    assert.equal(renderCard(stopped, o), ['l3 · guest VM · stopped', '  Given    2 CPUs · 2 GiB · disk 204 MiB, 3 MiB allocated', '  Forwards 127.0.0.1:10022→22', '  not running'].join('\n'));
+    const fresh = renderCard({ ...stopped, disk: { ok: false, reason: '/x/root.qcow2: ENOENT' }, parent: 'l1', forwards: [] }, o);
+    assert.match(fresh, /Given    2 CPUs · 2 GiB · disk 8 GiB, not made yet\n  not running$/);
+    const away = renderCard({ ...stopped, disk: { ok: false, reason: 'it is inside l1, which cannot be reached' }, parent: 'l1' }, { ...o, width: 100 });
+    assert.match(away, /disk 8 GiB, allocation unknown: it is inside l1, which cannot be reached\n  Forwards 10022→22 \(inside l1\)\n/);
+  });
+
   for (const w of [40, 100])
     for (const ascii of [false, true])
       it(`at width ${w}${ascii ? ', ASCII' : ''}: bars for what was read, ? and the reason for what was not`, () => {
