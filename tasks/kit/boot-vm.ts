@@ -83,7 +83,7 @@ export function bootBudgetMs(accel: 'kvm' | 'tcg', kvm: KvmVerdict, o: { timeout
 /** Boots `place` on `machine` and waits until SSH runs `uname -a` (and cloud-init is done). */
 export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace, prepareInputs: PrepareInputs, opts: BootOptions = {}): Promise<BootResult> {
   const vm = place.vm;
-  const at = machine.kind === 'host' ? '' : ` ${machine.where}`;
+  const at = machine.at;
   const record = kitPaths(lab.name, vm.name).vm;
   const ref = machine.ref(lab, place);
   const forwards = forwardsOf(vm);
@@ -209,7 +209,7 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
             c.kvmHint = `KVM is ${c.probe.kvm.state}${at || ' here'} (${c.probe.kvm.reason}): set accel: auto or tcg for ${vm.name}`;
             opts.warn?.(`${vm.name}: accel=kvm but ${c.kvmHint}`);
           }
-          if (accel.accel === 'tcg' && machine.kind !== 'host') opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
+          if (accel.accel === 'tcg' && machine.inside) opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
           c.boot = await prepareInputs({ lab, place, machine, ref, fresh: opts.fresh === true, warn: opts.warn });
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = pinKey(lab, place, c.boot.hostKey);
@@ -226,7 +226,7 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
           const r = await machine.start(ref, c.args);
           if (r.code !== 0) {
             await machine.cleanRuntime(ref); // a pidfile written before the refusal would read as a crash
-            const why = explainRefusal(r.stderr, c.accel, c.probe.kvm, vm.name, machine.kind === 'host' ? '' : machine.where.replace(/^inside /, ''));
+            const why = explainRefusal(r.stderr, c.accel, c.probe.kvm, vm.name, machine.inside);
             throw new QemuRefused(why.message, { command: r.command, exitCode: r.code, stderr: r.stderr, hint: why.hint });
           }
           c.pid = r.pid ?? 0;
@@ -266,12 +266,11 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
 /** Before anything starts: QEMU there, the VM not already up, room for it, its ports free. */
 async function preflight(machine: Machine, lab: LabResolved, place: VmPlace, ref: QemuRef, forwards: Forward[], opts: BootOptions): Promise<MachineProbe> {
   const vm = place.vm;
-  const at = machine.kind === 'host' ? '' : ` ${machine.where}`;
+  const at = machine.at;
   const probe = await machine.probe(forwards);
-  if (!probe.qemu)
-    throw new TaskError(`qemu-system-x86_64 is not installed${at || ' on this host'}`, {
-      hint: machine.kind === 'host' ? 'bash scripts/setup-host.sh' : `install it in ${place.parent!.name} (Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; NixOS: the nix-config task's virtualisation lines)`,
-    });
+  // A parent makes its children's overlays with qemu-img; this host makes them in-process too.
+  const missing = [probe.qemu ? undefined : 'qemu-system-x86_64', probe.qemuImg || !machine.inside ? undefined : 'qemu-img'].filter(Boolean);
+  if (missing.length) throw new TaskError(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed ${machine.where}`, { hint: machine.installHint });
   if (!opts.checked) {
     const live = await vmStatus(machine, lab, place);
     if (live.state === 'running' || live.state === 'booting')
@@ -315,7 +314,7 @@ async function failBoot(machine: Machine, lab: LabResolved, place: VmPlace, ref:
   const failed = { phase: 'failed' as const, failure: message, pid: opts.keepOnFailure ? pid : undefined };
   if (!updateState(record, failed)) writeState(record, { lab: lab.name, vm: place.vm.name, ...failed });
   if (err instanceof QemuRefused) return err;
-  const at = machine.kind === 'host' ? '' : ` ${machine.where}`;
+  const at = machine.at;
   return new TaskError(
     `${lab.name}/${place.vm.name} failed to boot${at} after ${elapsed} s: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
     { hint, cause: err },

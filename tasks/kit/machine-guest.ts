@@ -51,15 +51,26 @@ export function guestRef(lab: { name: string }, place: VmPlace, user: string, re
   return { name: place.vm.name, paths, qmpPort: record?.qmpPort ?? qmpPortOf(place) };
 }
 
+/** QEMU for a parent: Debian's packages, or NixOS's virtualisation options. */
+const installHintFor = (name: string) => `install QEMU in ${name}: Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; NixOS: the nix-config task's virtualisation lines`;
+
 export class GuestMachine implements Machine {
   readonly kind = 'guest';
   readonly slow = true;
   readonly where: string;
+  readonly at: string;
+  readonly installHint: string;
   readonly home: string;
 
   constructor(readonly guest: Guest, readonly name: string) {
     this.where = `inside ${name}`;
+    this.at = ` inside ${name}`;
+    this.installHint = installHintFor(name);
     this.home = guestHome(guest.target.user).home;
+  }
+
+  get inside(): string {
+    return this.name;
   }
 
   ref(lab: LabResolved, place: VmPlace, record?: VmState): QemuRef {
@@ -228,5 +239,5 @@ export function guestDisk(file: string, headHex: string, stat: string) {
 /** A parent as `explain` sees it when it may not be running: where its children's files would be; nothing is asked. */
 export function plannedGuest(name: string, user: string): Machine {
   const no = () => Promise.reject(new TaskError(`${name} is not asked: planning only`));
-  return { kind: 'guest', slow: true, where: `inside ${name}`, home: guestHome(user).home, ref: (lab, place, record) => guestRef(lab, place, user, record), probe: no, sample: no, signal: no, qmp: no, dial: no, tail: no, prepare: no, start: no, cleanRuntime: no, put: no, run: no };
+  return { kind: 'guest', slow: true, where: `inside ${name}`, at: ` inside ${name}`, inside: name, installHint: installHintFor(name), home: guestHome(user).home, ref: (lab, place, record) => guestRef(lab, place, user, record), probe: no, sample: no, signal: no, qmp: no, dial: no, tail: no, prepare: no, start: no, cleanRuntime: no, put: no, run: no };
 }

@@ -24,6 +24,9 @@ class HostMachine implements Machine {
   readonly kind = 'host';
   readonly slow = false;
   readonly where = 'on this host';
+  readonly at = '';
+  readonly inside = undefined;
+  readonly installHint = 'bash scripts/setup-host.sh';
   get home(): string {
     return process.env.HOME ?? homedir();
   }

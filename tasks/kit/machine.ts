@@ -88,6 +88,12 @@ export interface Machine {
   readonly kind: 'host' | 'guest';
   /** For messages: "on this host", "inside l1". */
   readonly where: string;
+  /** Appended to messages about a VM there: '' on this host (the default place), " inside l1". */
+  readonly at: string;
+  /** The VM this machine is, for a guest; undefined for this host. */
+  readonly inside?: string;
+  /** What to do when QEMU is missing there. */
+  readonly installHint: string;
   /** Every call forks on an emulated CPU (a guest under TCG): poll it less often, give connections longer. */
   readonly slow: boolean;
   /** The home folder there, for `~/` in spec paths. */

@@ -17,7 +17,7 @@ const KVM_FAILURE = /failed to set MSR|kvm_buf_set_msrs|kvm_init_vcpu|KVM_CREATE
  * The message and hint for a QEMU that exited during start.  `accel` is what the argv asked
  * for; `kvm` the verdict of the machine QEMU runs on; `vm` the name the hint should use.
  */
-export function explainRefusal(stderr: string, accel: 'kvm' | 'tcg', kvm: KvmVerdict, vm: string, where = ''): Refusal {
+export function explainRefusal(stderr: string, accel: 'kvm' | 'tcg', kvm: KvmVerdict, vm: string, where?: string): Refusal {
   const at = where ? ` inside ${where}` : ' here';
   if (accel === 'kvm' && (kvm.state !== 'usable' || KVM_FAILURE.test(stderr))) {
     const why = kvm.state !== 'usable' ? `KVM is ${kvm.state}${at} (${kvm.reason})` : `KVM${where ? at : ""} could not run the vCPU`;

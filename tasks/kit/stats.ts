@@ -241,7 +241,7 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   ]);
   if (sample instanceof Error) return notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state);
   const qmpAnswer = answers instanceof Error ? { error: answers.message } : answers[0] ? { status: answers[0].status } : { error: 'query-status failed' };
-  const status = classifyStatus(base, { record, sample, qmp: sample.alive ? qmpAnswer : undefined, where: machine.kind === 'host' ? '' : machine.where });
+  const status = classifyStatus(base, { record, sample, qmp: sample.alive ? qmpAnswer : undefined, where: machine.at.trim() });
   // The disk is read whatever the state: a stopped VM's card shows how much of it is allocated.
   const figures = disk ? sample.disks[disk] : undefined;
   const diskSide: Reading<DiskSide> = !figures ? { ok: false, reason: 'no disk' } : 'error' in figures ? { ok: false, reason: figures.error } : { ok: true, value: figures };

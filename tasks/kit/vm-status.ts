@@ -52,7 +52,7 @@ export function classifyStatus(base: Pick<VmStatus, 'lab' | 'name' | 'parent' | 
 export async function vmStatus(machine: Machine | undefined, lab: LabResolved, place: VmPlace, parentState?: string): Promise<VmStatus> {
   const record = readState(kitPaths(lab.name, place.vm.name).vm);
   const base = { lab: lab.name, name: place.vm.name, parent: place.parent?.name, depth: place.depth };
-  const where = machine && machine.kind !== 'host' ? machine.where : '';
+  const where = machine?.at.trim() ?? '';
   if (!machine) return classifyStatus(base, { record, where, parentState });
   const ref = machine.ref(lab, place, record);
   const sample = await machine.sample(ref, { fallbackPid: record?.pid });

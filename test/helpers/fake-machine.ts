@@ -25,19 +25,27 @@ export interface FakeBehaviour {
   /** Ports taken on the machine. */
   taken?: number[];
   kvm?: KvmVerdict;
+  /** What the machine lacks. */
+  noQemu?: boolean;
+  noQemuImg?: boolean;
 }
 
 export class FakeMachine implements Machine {
   readonly kind = 'host';
   readonly slow = false;
   readonly where = 'on a fake machine';
+  readonly installHint = 'install it';
+  /** A guest machine when `inside` names the VM it is. */
+  readonly at: string;
   readonly home = '/home/fake';
   readonly calls: string[] = [];
   alive = false;
   readonly pid = 4242;
   private samples = 0;
 
-  constructor(readonly root: string, public b: FakeBehaviour = {}) {}
+  constructor(readonly root: string, public b: FakeBehaviour = {}, readonly inside?: string) {
+    this.at = inside ? ` inside ${inside}` : '';
+  }
 
   ref(_lab: unknown, place: { vm: { name: string } }): QemuRef {
     const dir = join(this.root, place.vm.name);
@@ -51,8 +59,8 @@ export class FakeMachine implements Machine {
       kvm,
       memoryMiB: 4096,
       cpus: 2,
-      qemu: '/usr/bin/qemu-system-x86_64',
-      qemuImg: true,
+      qemu: this.b.noQemu ? undefined : '/usr/bin/qemu-system-x86_64',
+      qemuImg: !this.b.noQemuImg,
       taken: forwards.filter((f) => this.b.taken?.includes(f.host)).map((forward) => ({ forward, holder: 'pid 1 (fake)' })),
     };
   }

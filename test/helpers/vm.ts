@@ -1,5 +1,6 @@
 // Helpers for tests that boot real guests: a free port, a throwaway state folder and lab,
 // and a census of QEMU processes started from that folder.
+import { before, after } from 'node:test';
 import { createServer } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,4 +65,15 @@ export async function tinyLab(name: string, vms: Array<{ name: string; extra?: o
       rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/** A GRAINCHART_HOME of the calling suite's own: made before its tests, removed after. */
+export function suiteHome(prefix: string): { readonly dir: string } {
+  const h = { dir: '' };
+  before(() => {
+    h.dir = mkdtempSync(join(tmpdir(), prefix));
+    process.env.GRAINCHART_HOME = h.dir;
+  });
+  after(() => rmSync(h.dir, { recursive: true, force: true }));
+  return h;
 }

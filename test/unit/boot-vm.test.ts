@@ -1,32 +1,25 @@
 // The boot stages, written once for every machine, against a fake one: what is refused
 // before QEMU starts, how a start that fails or a guest that dies is reported, and that a
 // failed boot never leaves its QEMU behind.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/kit/boot-vm.ts';
 import { resolveLab, findVm } from '../../tasks/kit/resolve.ts';
 import { kitPaths } from '../../tasks/kit/paths.ts';
 import { readState } from '../../tasks/kit/vm-state.ts';
 import { FakeMachine, type FakeBehaviour } from '../helpers/fake-machine.ts';
+import { suiteHome } from '../helpers/vm.ts';
 
 const msr = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
 const noInputs: PrepareInputs = async () => ({ inputs: {} });
 
 describe('bootOn', () => {
-  let home: string;
-  before(() => {
-    home = mkdtempSync(join(tmpdir(), 'gc-bootvm-'));
-    process.env.GRAINCHART_HOME = home;
-  });
-  after(() => rmSync(home, { recursive: true, force: true }));
+  const h = suiteHome('gc-bootvm-');
 
   // No SSH forward: ready when QEMU lives and QMP says running, so no guest is needed.
   const lab = (extra: Record<string, unknown> = {}) => resolveLab({ name: 'b', vms: [{ name: 'v', boot: { kernel: '/k', append: '' }, memory: 256, ...extra }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
   const boot = async (b: FakeBehaviour, extra: Record<string, unknown> = {}) => {
-    const m = new FakeMachine(home, b);
+    const m = new FakeMachine(h.dir, b);
     const l = lab(extra);
     const result = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true, timeoutS: 5 }).then((r) => r, (e: Error & { hint?: string }) => e);
     return { m, result, record: readState(kitPaths('b', 'v').vm) };
@@ -73,10 +66,25 @@ describe('bootOn', () => {
     assert.match(mem.result.message, /^vms\[0\]\.memory: 8192 MiB is more than this host has \(4096 MiB\)$/);
     assert.ok(!mem.m.calls.includes('start'));
   });
+  it('refuses a child before it starts when its parent lacks QEMU or qemu-img, saying what to install', async () => {
+    const l = resolveLab({ name: 'b', vms: [{ name: 'p', boot: { cloudImage: 'debian-nest' }, memory: 2048, children: [{ name: 'c', boot: { image: 'tiny' }, network: { sshPort: 2222 } }] }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
+    for (const [b, what] of [[{ noQemuImg: true }, 'qemu-img is'], [{ noQemu: true, noQemuImg: true }, 'qemu-system-x86_64 and qemu-img are']] as const) {
+      const m = new FakeMachine(h.dir, b, 'p');
+      const r = await bootOn(m, l, findVm(l, 'c')!, noInputs, { quiet: true }).catch((e: Error & { hint?: string }) => e);
+      assert.ok(r instanceof Error);
+      assert.equal(r.message, `${what} not installed on a fake machine`);
+      assert.equal(r.hint, 'install it');
+      assert.ok(!m.calls.includes('start'));
+    }
+    // This host makes overlays itself: only QEMU is needed there.
+    const host = new FakeMachine(h.dir, { noQemuImg: true });
+    assert.ok(!((await bootOn(host, lab(), findVm(lab(), 'v')!, noInputs, { quiet: true }).catch((e: Error) => e)) instanceof Error));
+    await host.signal(host.ref(null, { vm: { name: 'v' } }), host.pid, 'SIGKILL');
+  });
   it('refuses a VM that already runs on its machine', async () => {
     const first = await boot({});
     assert.ok(!(first.result instanceof Error));
-    const m = new FakeMachine(home, {});
+    const m = new FakeMachine(h.dir, {});
     m.alive = true;
     const l = lab();
     const again = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true }).catch((e: Error) => e);

@@ -1,15 +1,13 @@
 // The stop ladder, written once for every machine, against a fake one: each rung is tried
 // only while the pid is still that VM's QEMU, and the runtime files are cleaned after.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { stopQemu, stopVm } from '../../tasks/kit/stop.ts';
 import { resolveLab, findVm } from '../../tasks/kit/resolve.ts';
 import { kitPaths } from '../../tasks/kit/paths.ts';
 import { readState, writeState } from '../../tasks/kit/vm-state.ts';
 import { FakeMachine, type FakeBehaviour } from '../helpers/fake-machine.ts';
+import { suiteHome } from '../helpers/vm.ts';
 
 /** A virtual clock: sleeping advances it at once, so a 10 s power-off wait takes no time. */
 function clock() {
@@ -60,12 +58,7 @@ describe('stopQemu', () => {
 });
 
 describe('stopVm', () => {
-  let home: string;
-  before(() => {
-    home = mkdtempSync(join(tmpdir(), 'gc-stop-'));
-    process.env.GRAINCHART_HOME = home;
-  });
-  after(() => rmSync(home, { recursive: true, force: true }));
+  const h = suiteHome('gc-stop-');
   const lab = resolveLab({ name: 's', vms: [{ name: 'p', boot: { image: 'tiny-nest' }, memory: 1024, children: [{ name: 'c', boot: { image: 'tiny' }, network: { sshPort: 2222 } }] }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
 
   it('records a child of an unreachable parent stopped, as parent-down when it claimed to run', async () => {
@@ -77,7 +70,7 @@ describe('stopVm', () => {
     assert.equal(await stopVm(undefined, lab, findVm(lab, 'c')!, { graceful: true }), 'already-stopped');
   });
   it('stops the QEMU its machine finds and records it stopped', async () => {
-    const m = new FakeMachine(home, { honoursPowerdown: true });
+    const m = new FakeMachine(h.dir, { honoursPowerdown: true });
     m.alive = true;
     writeState(kitPaths('s', 'p').vm, { lab: 's', vm: 'p', phase: 'running', pid: m.pid });
     assert.equal(await stopVm(m, lab, findVm(lab, 'p')!, { graceful: true }), 'powerdown');
