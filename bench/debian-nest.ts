@@ -22,21 +22,11 @@ import { cloudImageFiles, cloudSeed } from '../tasks/cloud/prepare.ts';
 import { carriedBy } from '../tasks/vm/carry.ts';
 import { downLab, upLab } from '../tasks/lab.ts';
 import { timeIt, type Row } from './stats.ts';
+import { pollGuest } from './poll.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const KVM_IN_PARENT: KvmVerdict = { state: 'usable', vendor: 'amd', nested: true, reason: 'as the kit finds it in the parent' };
-
-/** A guest where cloud-init has finished, polled every 100 ms; a bench run never waits forever. */
-async function ready(what: string, connect: () => Promise<Guest>, timeoutMs = 600_000): Promise<Guest> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const g = await connect().catch(() => undefined);
-    if (g && (await g.exec('test -f /var/lib/cloud/instance/boot-finished').catch(() => ({ code: 1 }))).code === 0) return g;
-    g?.close();
-    await sleep(100);
-  }
-  throw new Error(`raw baseline: ${what} was not ready within ${timeoutMs / 1000} s`);
-}
+/** Ready: cloud-init has finished, in either layer (what the kit's boot waits for too). */
+const FINISHED = 'test -f /var/lib/cloud/instance/boot-finished';
 
 export async function benchDebianNest(runs = 3): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-debnest-'));
@@ -81,11 +71,11 @@ export async function benchDebianNest(runs = 3): Promise<Row[]> {
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, a1, { stdio: 'ignore' }).on('exit', r));
-          const g1 = await ready('nest', () => Guest.connect(target('nest', 10822, pSeed.hostKey), 2000));
+          const g1 = await pollGuest('nest', () => Guest.connect(target('nest', 10822, pSeed.hostKey), 2000), FINISHED, 600_000);
           await g1.succeed(`modprobe kvm_amd; mkdir -p ${d}; for b in /sys/block/vd*; do [ "$(cat $b/serial)" = ${carry[0]!.serial} ] && ln -sfn /dev/\${b##*/} ${link}; done; qemu-img create -q -f qcow2 -b ${link} -F qcow2 ${d}/root.qcow2 ${cBoot.size}`);
           for (const [local, name] of [[cSeed.seed, 'seed.iso'], [cf.kernel!, 'vmlinuz'], [cf.initrd!, 'initrd.img']] as const) await g1.put(local, `${d}/${name}`);
           await g1.succeed(`qemu-system-x86_64 ${a2.map(shellQuote).join(' ')}`);
-          const g2 = await ready('stable', () => g1.connectChild(target('stable', 2224, cSeed.hostKey), 2000));
+          const g2 = await pollGuest('stable', () => g1.connectChild(target('stable', 2224, cSeed.hostKey), 2000), FINISHED, 600_000);
           g2.parent = undefined;
           g2.close();
           g1.close();

@@ -20,21 +20,9 @@ import { GUEST_IMAGE_DIR } from '../tasks/image/nest.ts';
 import { downLab, upLab } from '../tasks/lab.ts';
 import { readLabInput } from '../tasks/kit/load.ts';
 import { timeIt, type Row } from './stats.ts';
+import { pollGuest } from './poll.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const KVM_IN_L1: KvmVerdict = { state: 'usable', vendor: 'amd', nested: true, reason: 'as the kit finds it in L1' };
-
-/** A guest that answers `uname -a`, polled every 100 ms; a bench run never waits forever. */
-async function poll(what: string, connect: () => Promise<Guest>, timeoutMs = 180_000): Promise<Guest> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const g = await connect().catch(() => undefined);
-    if (g && (await g.exec('uname -a')).code === 0) return g;
-    g?.close();
-    await sleep(100);
-  }
-  throw new Error(`raw baseline: ${what} did not answer SSH within ${timeoutMs / 1000} s`);
-}
 
 export async function benchNested(runs = 5): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-nest-'));
@@ -70,12 +58,12 @@ export async function benchNested(runs = 5): Promise<Row[]> {
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, a1, { stdio: 'ignore' }).on('exit', r));
-          const g1 = await poll('l1', () => Guest.connect(target('l1', 10722, img.hostKeyPub), 1000));
+          const g1 = await pollGuest('l1', () => Guest.connect(target('l1', 10722, img.hostKeyPub), 1000));
           await g1.succeed(
             `for m in irqbypass kvm kvm-amd; do insmod /lib/modules/gc/$m.ko 2>/dev/null; done; mkdir -p ${inner.dir}; rm -f ${inner.dir}/root.qcow2; ` +
               `qemu-img create -q -f qcow2 -b ${GUEST_IMAGE_DIR}/root.qcow2 -F qcow2 ${inner.dir}/root.qcow2 && qemu-system-x86_64 ${a2.map(shellQuote).join(' ')}`,
           );
-          const g2 = await poll('l2', () => g1.connectChild(target('l2', 2224, childKey), 1000));
+          const g2 = await pollGuest('l2', () => g1.connectChild(target('l2', 2224, childKey), 1000));
           g2.parent = undefined;
           g2.close();
           g1.close();
