@@ -8,7 +8,6 @@ import { stateRoot, kitPaths } from './kit/paths.ts';
 import { imageRootDisk } from './kit/qemu-args.ts';
 import { walkVms, type LabResolved } from './kit/resolve.ts';
 import { imgInfo } from './kit/disk-image.ts';
-import { UsageError } from './kit/errors.ts';
 import { labStatus } from './status.ts';
 import { options } from './chart/cli-options.ts';
 import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from './chart/lab-charts.ts';

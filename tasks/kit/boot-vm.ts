@@ -178,7 +178,14 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
   /** A status that means the guest is dead will not change by waiting. */
   const failIfDead = (status: string) => {
     if (DEAD_QMP.has(status))
-      throw new FatalError(`the guest stopped: QMP status ${status}`, status === 'internal-error' ? c.kvmHint ?? 'KVM could not run the guest; try accel: tcg' : 'see the serial log below');
+      throw new FatalError(
+        `the guest stopped: QMP status ${status}`,
+        status === 'internal-error'
+          ? c.kvmHint ?? 'KVM could not run the guest; try accel: tcg'
+          : status === 'io-error'
+            ? `QEMU could not write the VM's disk: is the filesystem that holds ${ref.paths.dir}${at} full? (df there; boot --fresh starts from a new overlay)`
+            : 'see the serial log below',
+      );
   };
 
   // Between tries: is QEMU still there, and is the guest alive by QMP's account?  QMP is

@@ -86,7 +86,6 @@ async function reading<T>(what: string, ms: number, f: () => Promise<T>): Promis
 }
 
 const notRunning = <T>(state: string): Reading<T> => ({ ok: false, reason: `VM is ${state}` });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** utime + stime in clock ticks from a /proc/PID/stat line. */
 export function cpuTicks(stat: string): number {

@@ -1,10 +1,10 @@
-// A VM's state on disk (state.json beside the pidfile) and what is true right now:
-// running, booting, stopped or crashed.  A pid is only trusted when /proc says that
-// process is a QEMU started with this VM's pidfile: we never signal anything else.
+// A VM's record on this host (state.json: what the kit did to it) and the /proc checks for
+// a QEMU of this host.  A pid is only trusted when /proc says that process is a QEMU
+// started with this VM's pidfile: we never signal anything else.  What is true right now,
+// at any layer, is vm-status.ts's to say.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VmPaths } from './paths.ts';
-import { qmpOnce, type QmpStatus } from './qmp.ts';
 
 import type { Forward } from './resolve.ts';
 export type { Forward };
@@ -136,32 +136,8 @@ export interface VmStatus {
   metrics?: BootMetrics;
 }
 
-/** QMP states that mean the guest is dead even though QEMU still runs. */
-export const DEAD_QMP = new Set(['internal-error', 'guest-panicked', 'shutdown']);
-
-export async function liveStatus(p: VmPaths, base: { lab: string; name: string; parent?: string; depth: number }): Promise<VmStatus> {
-  const s = readState(p);
-  const pid = readPidfile(p) ?? s?.pid;
-  const common = { ...base, accel: s?.accel, forwards: s?.forwards ?? [], metrics: s?.metrics };
-  if (pid && isOurQemu(pid, p)) {
-    let qmpStatus: string | undefined;
-    try {
-      qmpStatus = (await qmpOnce<QmpStatus>(p.qmp, 'query-status', undefined, 1500)).status;
-    } catch (err) {
-      qmpStatus = undefined;
-      if (s?.phase !== 'booting') return { ...common, state: 'running', pid, uptimeS: processUptimeS(pid), reason: `QMP did not answer: ${(err as Error).message}` };
-    }
-    if (qmpStatus && DEAD_QMP.has(qmpStatus)) return { ...common, state: 'crashed', pid, qmpStatus, reason: `QEMU reports ${qmpStatus}` };
-    return { ...common, state: s?.phase === 'booting' ? 'booting' : 'running', pid, qmpStatus, uptimeS: processUptimeS(pid) };
-  }
-  if (s && (s.phase === 'running' || s.phase === 'booting'))
-    return { ...common, state: 'crashed', reason: pid ? `QEMU (pid ${pid}) is gone but was never stopped` : 'state says running but there is no QEMU' };
-  if (existsSync(p.pid)) return { ...common, state: 'crashed', reason: `stale pidfile (pid ${pid ?? '?'}) without its QEMU` };
-  return { ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
-}
-
-/** Removes what a dead QEMU leaves behind: pidfile and QMP socket. */
-export function cleanRuntimeFiles(p: VmPaths): void {
-  rmSync(p.pid, { force: true });
-  rmSync(p.qmp, { force: true });
-}
+/**
+ * QMP states that mean the guest is dead even though QEMU still runs.  io-error: paused on a
+ * disk write that failed (most often a full filesystem under the VM's disk); it stays so.
+ */
+export const DEAD_QMP = new Set(['internal-error', 'guest-panicked', 'shutdown', 'io-error']);

@@ -74,7 +74,7 @@ describe('tasks.ts as a command', () => {
 
   it('every lab in specs/ validates', () => {
     const labs = JSON.parse(kit(['labs', '--json']).stdout) as string[];
-    assert.deepEqual(labs, ['demo', 'nixos-sway', 'nixos-test']);
+    assert.deepEqual(labs, ['debian-nest', 'demo', 'nixos-sway', 'nixos-test']);
     for (const lab of labs) assert.equal(kit(['spec', lab, '--json']).status, 0, lab);
   });
 });
