@@ -28,7 +28,7 @@ const KVM_IN_PARENT: KvmVerdict = { state: 'usable', vendor: 'amd', nested: true
 /** Ready: cloud-init has finished, in either layer (what the kit's boot waits for too). */
 const FINISHED = 'test -f /var/lib/cloud/instance/boot-finished';
 
-export async function benchDebianNest(runs = 3): Promise<Row[]> {
+export async function benchDebianNest(runs = Number(process.env.BENCH_RUNS) || 3): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-debnest-'));
   process.env.GRAINCHART_HOME = home;
   try {
@@ -49,6 +49,7 @@ export async function benchDebianNest(runs = 3): Promise<Row[]> {
     for (let i = 0; i < runs; i++) {
       fresh();
       kit.push(await timeIt(() => upLab(lab, { quiet: true })));
+      console.error(`debian-nest run ${i + 1}: kit ${kit.at(-1)!.toFixed(1)} s`);
       await downLab(lab, { force: true });
 
       // Raw: the same files and argv, made outside the timing.
@@ -71,16 +72,18 @@ export async function benchDebianNest(runs = 3): Promise<Row[]> {
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, a1, { stdio: 'ignore' }).on('exit', r));
-          const g1 = await pollGuest('nest', () => Guest.connect(target('nest', 10822, pSeed.hostKey), 2000), FINISHED, 600_000);
+          const g1 = await pollGuest('nest', () => Guest.connect(target('nest', 10822, pSeed.hostKey), 5000), FINISHED, 600_000);
           await g1.succeed(`modprobe kvm_amd; mkdir -p ${d}; for b in /sys/block/vd*; do [ "$(cat $b/serial)" = ${carry[0]!.serial} ] && ln -sfn /dev/\${b##*/} ${link}; done; qemu-img create -q -f qcow2 -b ${link} -F qcow2 ${d}/root.qcow2 ${cBoot.size}`);
           for (const [local, name] of [[cSeed.seed, 'seed.iso'], [cf.kernel!, 'vmlinuz'], [cf.initrd!, 'initrd.img']] as const) await g1.put(local, `${d}/${name}`);
           await g1.succeed(`qemu-system-x86_64 ${a2.map(shellQuote).join(' ')}`);
-          const g2 = await pollGuest('stable', () => g1.connectChild(target('stable', 2224, cSeed.hostKey), 2000), FINISHED, 600_000);
+          // A handshake through a TCG parent takes seconds: as long a wait per try as the kit gives it.
+          const g2 = await pollGuest('stable', () => g1.connectChild(target('stable', 2224, cSeed.hostKey), 8000), FINISHED, 600_000);
           g2.parent = undefined;
           g2.close();
           g1.close();
         }),
       );
+      console.error(`debian-nest run ${i + 1}: raw ${raw.at(-1)!.toFixed(1)} s`);
       await downLab(lab, { force: true });
     }
     return [
