@@ -75,7 +75,8 @@ export async function benchDebianNest(runs = Number(process.env.BENCH_RUNS) || 3
           const g1 = await pollGuest('nest', () => Guest.connect(target('nest', 10822, pSeed.hostKey), 5000), FINISHED, 600_000);
           await g1.succeed(`modprobe kvm_amd; mkdir -p ${d}; for b in /sys/block/vd*; do [ "$(cat $b/serial)" = ${carry[0]!.serial} ] && ln -sfn /dev/\${b##*/} ${link}; done; qemu-img create -q -f qcow2 -b ${link} -F qcow2 ${d}/root.qcow2 ${cBoot.size}`);
           for (const [local, name] of [[cSeed.seed, 'seed.iso'], [cf.kernel!, 'vmlinuz'], [cf.initrd!, 'initrd.img']] as const) await g1.put(local, `${d}/${name}`);
-          await g1.succeed(`qemu-system-x86_64 ${a2.map(shellQuote).join(' ')}`);
+          // Its output to a file, as a script would: a daemonized QEMU holding the channel's stderr keeps OpenSSH's exec open.
+          await g1.succeed(`qemu-system-x86_64 ${a2.map(shellQuote).join(' ')} >${d}/qemu.out 2>&1`);
           // A handshake through a TCG parent takes seconds: as long a wait per try as the kit gives it.
           const g2 = await pollGuest('stable', () => g1.connectChild(target('stable', 2224, cSeed.hostKey), 8000), FINISHED, 600_000);
           g2.parent = undefined;
