@@ -78,7 +78,8 @@ export async function benchDebianNest(runs = Number(process.env.BENCH_RUNS) || 3
           // Its output to a file, as a script would: a daemonized QEMU holding the channel's stderr keeps OpenSSH's exec open.
           await g1.succeed(`qemu-system-x86_64 ${a2.map(shellQuote).join(' ')} >${d}/qemu.out 2>&1`);
           // A handshake through a TCG parent takes seconds: as long a wait per try as the kit gives it.
-          const g2 = await pollGuest('stable', () => g1.connectChild(target('stable', 2224, cSeed.hostKey), 8000), FINISHED, 600_000);
+          // Shared: closing a try that came too early must not close the parent's connection.
+          const g2 = await pollGuest('stable', () => g1.connectChild(target('stable', 2224, cSeed.hostKey), 8000, undefined, true), FINISHED, 600_000);
           g2.parent = undefined;
           g2.close();
           g1.close();
