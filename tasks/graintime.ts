@@ -3,6 +3,7 @@ import type { TaskContext } from './kit/registry.ts';
 import { UsageError } from './kit/errors.ts';
 import { graintimeConfig } from './graintime/config.ts';
 import { computeGraintime, parseStamp, readableDate } from './graintime/stamp.ts';
+import { instantOf } from './graintime/local-time.ts';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
@@ -17,22 +18,30 @@ export function run(ctx: TaskContext): void {
     return;
   }
   if (action !== undefined) throw new UsageError(`unknown action ${JSON.stringify(action)}`, 'graintime [--at ISO-8601] prints a stamp; graintime parse STAMP checks one');
-  const at = parseInstant(str(ctx.opts.at));
   const config = graintimeConfig({ lat: str(ctx.opts.lat), lon: str(ctx.opts.lon), tz: str(ctx.opts.tz), author: str(ctx.opts.author) });
+  const at = parseInstant(str(ctx.opts.at), config.place.timeZone);
   const g = computeGraintime(at, config.place, config.author);
   ctx.out.result({ ...g, sources: config.sources }, g.stamp);
 }
 
-export function parseInstant(text: string | undefined): Date {
+/** An ISO-8601 instant; without an offset (or without a time) it is wall-clock time in `timeZone` (--tz), not in this process's zone. */
+export function parseInstant(text: string | undefined, timeZone = 'UTC'): Date {
   if (text === undefined) return new Date();
   // Date.parse accepts much; ISO-8601 with a date is what we promise.
-  const m = /^(\d{4})-(\d{2})-(\d{2})([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
-  const at = m ? new Date(text) : new Date(NaN);
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
+  const bad = () => new UsageError(`--at: ${JSON.stringify(text)} is not an ISO-8601 instant`, 'e.g. --at 2025-11-02T15:15:00-08:00, --at 2025-11-02T23:15Z, or --at 2025-11-02T15:15 (in --tz)');
+  if (!m) throw bad();
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number];
   // V8 rolls 2025-02-30 over to March; a day the month does not have is a typo, not a date.
-  const daysInMonth = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]), 0)).getUTCDate() : 0;
-  if (Number.isNaN(at.getTime()) || !m || Number(m[3]) < 1 || Number(m[3]) > daysInMonth) throw new UsageError(`--at: ${JSON.stringify(text)} is not an ISO-8601 instant`, 'e.g. --at 2025-11-02T15:15:00-08:00 or --at 2025-11-02T23:15Z');
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !leap(year) ? 1 : 0);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) throw bad();
+  const ms = Number((m[7] ?? '0').padEnd(3, '0'));
+  const at = m[8] ? new Date(text) : instantOf({ year, month, day, hour, minute, second, ms }, timeZone);
+  if (Number.isNaN(at.getTime())) throw bad();
   return at;
 }
+
+const leap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
 function describe(f: ReturnType<typeof parseStamp> extends infer R ? (R extends { ok: true; fields: infer F } ? F : never) : never, stamp: string): string {
   return [

@@ -31,7 +31,8 @@ export interface GraintimeConfig {
 }
 
 export function configFile(env: NodeJS.ProcessEnv = process.env): string {
-  return env.GRAINTIME_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config'), 'grainchart', 'graintime.json');
+  // An empty variable is an unset one, never the current folder.
+  return env.GRAINTIME_CONFIG || join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'grainchart', 'graintime.json');
 }
 
 const FLAG_NAMES = { latitude: '--lat', longitude: '--lon', timeZone: '--tz', author: '--author' };
