@@ -11,6 +11,7 @@ import type { VmStats } from './kit/stats.ts';
 import { agentEnabled, agentPaths, askAgent, startAgent, type AgentRequest } from './kit/stats-agent-client.ts';
 import { stateRoot } from './kit/paths.ts';
 import { UsageError } from './kit/errors.ts';
+import { VM_FILES } from './kit/spec-paths.ts';
 
 /** The one-shot CPU window: long enough for ~60 guest ticks at HZ 250, short enough to answer within a second. */
 const DEFAULT_SAMPLE_MS = 250;
@@ -70,7 +71,7 @@ function guessAgentRequest(name: string, sampleMs: number, spec?: string): { lab
   if (!spec && existsSync(agentPaths(name).sock)) return { lab: name, req: { op: 'stats', only: undefined, sampleMs, spec } };
   let labs: string[];
   try {
-    labs = readdirSync(stateRoot()).filter((l) => existsSync(agentPaths(l).sock) && existsSync(join(stateRoot(), l, name, 'state.json')));
+    labs = readdirSync(stateRoot()).filter((l) => existsSync(agentPaths(l).sock) && existsSync(join(stateRoot(), l, name, VM_FILES.state)));
   } catch {
     return undefined;
   }

@@ -1,6 +1,5 @@
 // `disk-create VM` and `disk-info VM`: the VM's image through qemu-img.
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { TaskContext } from './kit/registry.ts';
 import { loadVm } from './kit/load.ts';
 import { expandPath, kitPaths } from './kit/paths.ts';
@@ -11,10 +10,14 @@ async function diskOf(ctx: TaskContext) {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
   const disk = place.vm.disk;
   if (!disk) throw new UsageError(`VM ${place.vm.name} has no disk (${place.path}.disk is not set)`);
+  // A nested VM's disk is a file inside its parent, made there by the boot (on the backing
+  // image the parent is handed); a disk made here would never be the one it boots.
+  if (place.parent)
+    throw new UsageError(`${place.vm.name} runs inside ${place.parent.name}: its disk ${disk.file} is made there, not on this host`, `boot it and the disk is made inside ${place.parent.name}: npx tsx tasks.ts boot ${place.vm.name}`);
   const paths = kitPaths(lab.name, place.vm.name);
+  // The same paths the boot uses (inputs.ts): relative ones are in the VM's state folder.
   const file = expandPath(disk.file, paths);
-  // A relative backing path is beside the disk, as qemu-img reads it.
-  const backing = disk.backing ? expandPath(disk.backing, { home: paths.home, vm: { dir: dirname(file) } }) : undefined;
+  const backing = disk.backing ? expandPath(disk.backing, paths) : undefined;
   return { disk, file, backing };
 }
 

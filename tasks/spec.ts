@@ -4,7 +4,7 @@ import { listLabs, loadLab, localHostFacts } from './kit/load.ts';
 import { labTree } from './chart/describe.ts';
 import { renderTree } from './chart/tree.ts';
 import { formatBytes, MiB } from './kit/size.ts';
-import { walkVms } from './kit/resolve.ts';
+import { specWarnings, walkVms } from './kit/resolve.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const host = localHostFacts();
@@ -14,6 +14,7 @@ export async function run(ctx: TaskContext): Promise<void> {
     if (vm.memory > host.memoryMiB) ctx.out.warn(`${path}.memory: ${formatBytes(vm.memory * MiB)} is more than this host has (${formatBytes(host.memoryMiB * MiB)})`);
     if (vm.cpus > host.cpus) ctx.out.warn(`${path}.cpus: ${vm.cpus} is more than this host's ${host.cpus} CPUs (runs, but overcommitted)`);
   }
+  for (const w of specWarnings(lab)) ctx.out.warn(`${w.path}: ${w.message}`);
   ctx.out.result(lab, () => [`lab ${lab.name}${lab.description ? ` — ${lab.description}` : ''}`, renderTree([labTree(lab)])].join('\n'));
 }
 

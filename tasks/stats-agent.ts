@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { UsageError } from './kit/errors.ts';
 import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
-import { kitPaths } from './kit/paths.ts';
+import { ensureSocketDir, kitPaths } from './kit/paths.ts';
 import type { LabResolved } from './kit/resolve.ts';
 import { runningQemuPid } from './kit/vm-state.ts';
 import { SessionPool } from './kit/session-pool.ts';
@@ -44,6 +44,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   let takingBaselines = false;
   let lastRequest = Date.now();
   let busy = 0;
+  ensureSocketDir(paths.sock);
   rmSync(paths.sock, { force: true });
   const server = createServer((conn) => {
     lastRequest = Date.now();

@@ -79,11 +79,15 @@ export interface AllocData {
 
 /** The host keeps 1 GiB and no CPU unless the spec says otherwise (host.reserve). */
 export function allocData(lab: LabResolved, host: HostTotals, diskSizes: Record<string, number> = {}): AllocData {
-  const reserve = { memoryMiB: lab.host.reserve.memory ?? 1024, cpus: lab.host.reserve.cpus ?? 0 };
+  const asked = { memoryMiB: lab.host.reserve.memory ?? 1024, cpus: lab.host.reserve.cpus ?? 0 };
+  const warnings: string[] = [];
+  // A spec is portable: on a host smaller than its reserve, the reserve is all the host has (never a negative rest).
+  const reserve = { memoryMiB: Math.min(asked.memoryMiB, host.memoryMiB), cpus: Math.min(asked.cpus, host.cpus) };
+  if (asked.memoryMiB > host.memoryMiB) warnings.push(`host.reserve.memory (${formatBytes(asked.memoryMiB * MiB)}) is more than this host has (${formatBytes(host.memoryMiB * MiB)}); charted as all of it`);
+  if (asked.cpus > host.cpus) warnings.push(`host.reserve.cpus (${asked.cpus}) is more than this host's ${host.cpus} CPUs; charted as all of them`);
   const memory: AllocData['memory'] = [];
   const cpus: AllocData['cpus'] = [];
   const disks: AllocData['disks'] = [];
-  const warnings: string[] = [];
   const walk = (vm: VmResolved, parent?: VmResolved) => {
     memory.push({ name: vm.name, parent: parent?.name, memoryMiB: vm.memory });
     cpus.push({ name: vm.name, parent: parent?.name, cpus: vm.cpus });

@@ -10,6 +10,7 @@ import type { VmResolved } from '../kit/resolve.ts';
 import { newEd25519Pair } from '../kit/keys.ts';
 import { buildDebianImage } from '../image/debian.ts';
 import { makeSeedIso } from './seed.ts';
+import { VM_FILES } from '../kit/spec-paths.ts';
 
 interface CloudBoot {
   cloudImage: string;
@@ -19,7 +20,7 @@ interface CloudBoot {
 }
 
 function vmHostKey(dir: string, vm: string): { privateOpenSsh: string; publicOpenSsh: string } {
-  const file = join(dir, 'ssh_host_ed25519_key');
+  const file = join(dir, VM_FILES.hostKey);
   if (!existsSync(file)) {
     const pair = newEd25519Pair(`${vm}-host`);
     writeFileSync(file, pair.private, { mode: 0o600 });
@@ -44,7 +45,7 @@ export async function cloudImageFiles(vm: VmResolved, boot: CloudBoot, paths: Pi
 export async function cloudSeed(lab: string, vm: VmResolved, dir: string, authorizedKey: string): Promise<{ seed: string; hostKey: string }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const hostKey = vmHostKey(dir, vm.name);
-  const seed = join(dir, 'seed.iso');
+  const seed = join(dir, VM_FILES.seed);
   await makeSeedIso(seed, { lab, vm: vm.name, user: vm.ssh.user, authorizedKey, hostKey });
   return { seed, hostKey: hostKey.publicOpenSsh.split(' ').slice(0, 2).join(' ') };
 }

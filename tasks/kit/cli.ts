@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { exitCodeOf, formatError, UsageError } from './errors.ts';
 import { readStdin } from './stdin.ts';
+import { visible } from './text.ts';
 import { closestNames, GLOBAL_OPTIONS, isPublic, isRunnable, planRun, renderHelp, type OptDef, type Output, type TaskContext, type TaskDef } from './registry.ts';
 
 export interface Io {
@@ -25,7 +26,7 @@ export function makeOutput(json: boolean, quiet: boolean, io: Io): Output {
       if (!quiet) io.stderr(message + '\n');
     },
     warn(message) {
-      io.stderr(`warning: ${message}\n`);
+      io.stderr(`warning: ${visible(message, true)}\n`);
     },
   };
 }

@@ -1,5 +1,5 @@
 // Disk images through qemu-img: create (plain or as an overlay) and inspect.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { run } from './exec.ts';
 import { TaskError, UsageError } from './errors.ts';
@@ -40,6 +40,8 @@ export async function createDisk(file: string, disk: NewDisk, force = false): Pr
   const existed = existsSync(file);
   try {
     await run(cmd, { hint: 'check free space and permissions of the folder' });
+    // qemu-img honours the umask (0644 here); a guest's disk is its owner's alone.
+    chmodSync(file, 0o600);
   } catch (err) {
     // A failed create (a full disk, say) may leave a truncated image: never keep half a file.
     if (!existed) rmSync(file, { force: true });

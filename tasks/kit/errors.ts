@@ -1,5 +1,6 @@
 // Every failure the kit reports is one of these, formatted in one place (formatError),
 // so a message always names what failed, why, and what to try.
+import { visible } from './text.ts';
 
 /** Bad input or usage: exit 2, nothing written. */
 export class UsageError extends Error {
@@ -7,6 +8,17 @@ export class UsageError extends Error {
   constructor(message: string, readonly hint?: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * A spec file that cannot be read as one: missing, a folder, unreadable, not JSON or
+ * TypeScript, not parsing, throwing when loaded.  Exit 2; the message starts with the file.
+ */
+export class SpecFileError extends UsageError {
+  constructor(readonly file: string, readonly problem: string, hint?: string) {
+    super(`${file}: ${problem}`, hint);
+    this.name = 'SpecFileError';
   }
 }
 
@@ -59,8 +71,12 @@ export function exitCodeOf(err: unknown): number {
 
 const tail = (text: string, lines: number) => text.trimEnd().split('\n').slice(-lines).join('\n');
 
-/** Human text for any error: message, command, output tails, hint. */
+/** Human text for any error: message, command, output tails, hint; whatever a spec or argv put in it, no terminal sequence gets through. */
 export function formatError(err: unknown): string {
+  return visible(errorText(err), true);
+}
+
+function errorText(err: unknown): string {
   if (err instanceof SpecError) return `error: ${err.message}`;
   if (!(err instanceof Error)) return `error: ${String(err)}`;
   const out = [`error: ${err.message}`];

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { TaskError } from './errors.ts';
 import { run } from './exec.ts';
 import { probeHost } from './host-probe.ts';
-import { kitPaths, stateRoot } from './paths.ts';
+import { ensureSocketDir, kitPaths, stateRoot } from './paths.ts';
 import { portFree, portHolder } from './ports.ts';
 import { QmpClient } from './qmp.ts';
 import { createDisk } from './disk-image.ts';
@@ -16,6 +16,7 @@ import { isOurQemu, processUptimeS, readPidfile, type VmState } from './vm-state
 import { diskFigures, type DiskFigures, type Machine, type MachineProbe, type Overlay, type ProcReading, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
 import type { Forward } from './resolve.ts';
 import { dirname, join, resolve } from 'node:path';
+import { VM_FILES } from './spec-paths.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tailOf = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
@@ -90,6 +91,7 @@ class HostMachine implements Machine {
   async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
     mkdirSync(ref.paths.dir, { recursive: true, mode: 0o700 });
     chmodSync(ref.paths.dir, 0o700);
+    ensureSocketDir(ref.paths.qmp);
     await this.cleanRuntime(ref);
     // QEMU would create the serial log 0640; made here first, it keeps 0600.
     closeSync(openSync(ref.paths.serial, 'w', 0o600));
@@ -195,7 +197,7 @@ function ourVmOnPort(port: number): string | undefined {
     }
     for (const vm of vms) {
       try {
-        const s = JSON.parse(readFileSync(join(root, lab, vm, 'state.json'), 'utf8')) as VmState;
+        const s = JSON.parse(readFileSync(join(root, lab, vm, VM_FILES.state), 'utf8')) as VmState;
         if (s.pid && s.forwards?.some((f) => f.host === port) && existsSync(`/proc/${s.pid}`)) return `VM ${lab}/${vm} (pid ${s.pid})`;
       } catch {
         /* not a VM folder */

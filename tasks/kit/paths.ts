@@ -1,9 +1,12 @@
 // Where the kit keeps state: <root>/<lab>/<vm>/ holds the QMP socket, pidfile, serial log
 // and QEMU's stderr.  Root is $GRAINCHART_HOME, else .grainchart/ in the project folder.
-import { homedir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './errors.ts';
+import { VM_FILES } from './spec-paths.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -20,21 +23,36 @@ export interface KitPaths {
   vm: VmPaths;
 }
 
+/** $GRAINCHART_HOME (an empty one is unset, not the current folder), else .grainchart/ in the project. */
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.GRAINCHART_HOME ?? join(PROJECT_ROOT, '.grainchart'));
+  return resolve(env.GRAINCHART_HOME || join(PROJECT_ROOT, '.grainchart'));
 }
 
 // sockaddr_un.sun_path holds 108 bytes including the NUL.
-const MAX_SOCKET_PATH = 107;
+export const MAX_SOCKET_PATH = 107;
+
+/**
+ * A unix socket at `preferred`, or, when that path is too long for one (a deep
+ * GRAINCHART_HOME, 63-character lab and VM names), in a short folder of this user's under
+ * the temp folder, named by a hash of `preferred` so each socket keeps its own.
+ */
+export function socketPath(preferred: string, tmp = tmpdir()): string {
+  if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH) return preferred;
+  const short = join(shortSocketDir(tmp), `${createHash('sha256').update(preferred).digest('hex').slice(0, 24)}.sock`);
+  if (Buffer.byteLength(short) > MAX_SOCKET_PATH) throw new UsageError(`no unix socket path fits in ${MAX_SOCKET_PATH} bytes: ${preferred}`, 'set TMPDIR or GRAINCHART_HOME to a shorter folder');
+  return short;
+}
+
+/** The short folder for sockets whose own path is too long: one per user (made 0700 before QEMU starts). */
+export const shortSocketDir = (tmp = tmpdir()) => join(tmp, `grainchart-${process.getuid?.() ?? 'user'}`);
 
 export function vmPaths(root: string, lab: string, vm: string): VmPaths {
   const dir = join(root, lab, vm);
-  const paths = { dir, qmp: join(dir, 'qmp.sock'), pid: join(dir, 'qemu.pid'), serial: join(dir, 'serial.log'), stderr: join(dir, 'qemu.stderr') };
+  const at = (name: string) => join(dir, name);
+  const paths = { dir, qmp: socketPath(at(VM_FILES.qmp)), pid: at(VM_FILES.pid), serial: at(VM_FILES.serial), stderr: at(VM_FILES.stderr) };
   // QEMU option strings are comma-separated: a comma in the folder would split them.
   if (dir.includes(','))
     throw new UsageError(`state folder ${dir} contains a comma, which QEMU options cannot carry`, 'set GRAINCHART_HOME to a folder without commas');
-  if (Buffer.byteLength(paths.qmp) > MAX_SOCKET_PATH)
-    throw new UsageError(`QMP socket path is too long for a unix socket (${Buffer.byteLength(paths.qmp)} > ${MAX_SOCKET_PATH} bytes): ${paths.qmp}`, 'set GRAINCHART_HOME to a shorter folder');
   return paths;
 }
 
@@ -47,4 +65,18 @@ export function expandPath(file: string, paths: { home: string; vm: { dir: strin
   if (file === '~') return paths.home;
   if (file.startsWith('~/')) return join(paths.home, file.slice(2));
   return isAbsolute(file) ? file : join(paths.vm.dir, file);
+}
+
+/**
+ * The folder of a socket made ready before something listens there: its own folder, or the
+ * short one, which must be this user's alone (a folder someone else made in /tmp is refused).
+ */
+export function ensureSocketDir(socket: string): void {
+  const dir = dirname(socket);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid))
+    throw new UsageError(`${dir} is not a folder of this user's; a socket there is not safe`, 'remove it, or set TMPDIR to another folder');
+  if (dir === shortSocketDir(dirname(dir))) chmodSync(dir, 0o700);
 }

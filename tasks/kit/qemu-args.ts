@@ -4,6 +4,7 @@
 import { forwardsOf, type VmResolved } from './resolve.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { expandPath, type KitPaths } from './paths.ts';
+import { VM_FILES } from './spec-paths.ts';
 
 export interface ArgSection {
   section: string;
@@ -49,10 +50,10 @@ export interface CarriedDisk {
 /** UEFI firmware from Debian's ovmf package (4 MiB flash), and each VM's own variable store. */
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-export const efiVars = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/efivars.qcow2`;
+export const efiVars = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.efiVars}`;
 
 /** The per-VM copy-on-write root disk of an image boot, in the VM's state folder. */
-export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/root.qcow2`;
+export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.rootDisk}`;
 
 /** auto → KVM only when the probe found it usable; an explicit choice is honoured as is. */
 export function chooseAccel(vm: Pick<VmResolved, 'accel'>, kvm: KvmVerdict): AccelChoice {
@@ -83,7 +84,8 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   };
 
   // Identity: the title shows in window titles and `ps`.
-  add('name', ['-name', vm.title ?? vm.name], 'how QEMU names this VM in windows and process lists');
+  // -name is an option string (guest=…,process=…): a comma in the title is written twice.
+  add('name', ['-name', optValue(vm.title ?? vm.name)], 'how QEMU names this VM in windows and process lists');
 
   // Machine: the chipset, with the accelerator chosen per layer.
   add('machine', ['-machine', `type=${vm.machine},accel=${accel.accel}`], `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`);

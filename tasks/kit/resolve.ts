@@ -2,7 +2,8 @@
 // what the spec says wins; otherwise a default computed here from the spec and host facts.
 // All pure: the host facts come in as data, so tests can pass any host.
 import type { z } from 'zod';
-import { Lab, VM_KEYS, type BootSpec, type LabParsed, type VmParsed } from './schema.ts';
+import { posix } from 'node:path';
+import { Lab, MIN_MEMORY_MIB, VM_KEYS, type BootSpec, type LabParsed, type VmParsed } from './schema.ts';
 import { SpecError, type SpecProblem } from './errors.ts';
 import { formatBytes, MiB } from './size.ts';
 
@@ -29,10 +30,13 @@ export interface VmPlace {
 }
 
 export const defaultCpus = (host: HostFacts, parent?: { cpus: number }) => Math.max(1, Math.min(2, host.cpus, parent?.cpus ?? Infinity));
-export const defaultMemory = (parent?: { memory: number }) => Math.min(512, parent ? Math.floor(parent.memory / 2) : Infinity);
+export const defaultMemory = (parent?: { memory: number }) => Math.min(512, parent ? Math.max(MIN_MEMORY_MIB, Math.floor(parent.memory / 2)) : Infinity);
 
 /** Parses, fills defaults and checks a lab.  Throws SpecError naming every bad field. */
 export function resolveLab(input: unknown, host: HostFacts, source: string): LabResolved {
+  // zod walks the input recursively: a cycle or a very deep document would overflow its stack.
+  const shape = shapeProblem(input);
+  if (shape) throw new SpecError(source, [shape]);
   const parsed = Lab.safeParse(input);
   if (!parsed.success) throw new SpecError(source, zodProblems(parsed.error.issues));
   const lab: LabResolved = { ...parsed.data, vms: parsed.data.vms.map((vm) => fillVm(vm, host, undefined)) };
@@ -70,6 +74,24 @@ export function* walkVms(vms: VmResolved[], base = 'vms', parent?: VmResolved, d
   }
 }
 
+/** Deeper than any lab (a VM is 4 levels: vms, [i], children, [j]; a check 4 more), far below a stack overflow. */
+export const MAX_SPEC_DEPTH = 64;
+
+/** A cycle (a .ts spec's `vm.children = [vm]`) or nesting past MAX_SPEC_DEPTH, found without recursion. */
+export function shapeProblem(input: unknown): SpecProblem | undefined {
+  const stack: Array<{ value: unknown; path: PropertyKey[]; ancestors: Set<object> }> = [{ value: input, path: [], ancestors: new Set() }];
+  while (stack.length) {
+    const { value, path, ancestors } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (ancestors.has(value)) return { path: formatPath(path), message: 'refers back to a value that contains it (a cycle); a VM cannot be its own child' };
+    if (path.length > MAX_SPEC_DEPTH) return { path: formatPath(path.slice(0, 8)) + '…', message: `is nested more than ${MAX_SPEC_DEPTH} levels deep; no lab is` };
+    const inner = new Set(ancestors).add(value);
+    const entries: Array<[PropertyKey, unknown]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+    for (const [key, v] of entries) stack.push({ value: v, path: [...path, key], ancestors: inner });
+  }
+  return undefined;
+}
+
 /** Cross-field checks that zod's per-field shapes cannot express. */
 export function checkLab(lab: LabResolved): SpecProblem[] {
   const problems: SpecProblem[] = [];
@@ -83,7 +105,57 @@ export function checkLab(lab: LabResolved): SpecProblem[] {
   // Forwards listen in the parent's network: the host for top-level VMs, the parent VM for nested ones.
   problems.push(...checkPorts(lab.vms, 'vms'));
   for (const { vm, path } of walkVms(lab.vms)) problems.push(...checkPorts(vm.children, `${path}.children`));
+  // Disks are written on the machine the VMs run on: this host for top-level VMs, a parent for its children.
+  problems.push(...checkDisks(lab.vms, 'vms'));
+  for (const { vm, path } of walkVms(lab.vms)) problems.push(...checkDisks(vm.children, `${path}.children`));
   return problems;
+}
+
+/**
+ * One writable disk per VM: two VMs on one machine writing one image corrupt it, and a disk
+ * that is another VM's backing file or image breaks every overlay on it.  A relative path is
+ * in its own VM's folder, so only absolute and ~/ paths can meet.
+ */
+function checkDisks(vms: VmResolved[], base: string): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const key = (vm: VmResolved, file: string) => (file.startsWith('/') || file === '~' || file.startsWith('~/') ? posix.normalize(file) : posix.join('<state>', vm.name, file));
+  const readBy = new Map<string, string>();
+  for (const [i, vm] of vms.entries()) {
+    const boot = vm.boot;
+    const reads: Array<[string, string | undefined]> = [
+      ['disk.backing', vm.disk?.backing],
+      ['boot.cloudImage', typeof boot === 'object' && 'cloudImage' in boot ? boot.cloudImage : undefined],
+      ['boot.iso', typeof boot === 'object' && 'iso' in boot ? boot.iso : undefined],
+    ];
+    for (const [field, file] of reads) if (file && !readBy.has(key(vm, file))) readBy.set(key(vm, file), `${base}[${i}].${field}`);
+  }
+  const writtenBy = new Map<string, string>();
+  for (const [i, vm] of vms.entries()) {
+    if (!vm.disk) continue;
+    const path = `${base}[${i}].disk.file`;
+    const k = key(vm, vm.disk.file);
+    const first = writtenBy.get(k);
+    if (first) problems.push({ path, message: `${vm.disk.file} is also ${first}: two VMs writing one disk corrupt it; give each its own (a relative path is in the VM's own folder)` });
+    else writtenBy.set(k, path);
+    const read = readBy.get(k);
+    if (read) problems.push({ path, message: `${vm.disk.file} is also ${read}, which must stay unchanged; writing it would break what is built on it` });
+  }
+  return problems;
+}
+
+const LOOPBACK = /^127\./;
+
+/** What a spec may say but should not: each names its field.  Printed by `spec`, and by `boot` and `up` before they start a VM. */
+export function specWarnings(lab: LabResolved): SpecProblem[] {
+  const warnings: SpecProblem[] = [];
+  for (const { vm, path } of walkVms(lab.vms)) {
+    const net = vm.network;
+    const open = (field: string, bind: string) =>
+      warnings.push({ path: `${path}.network.${field}`, message: `${bind} is not loopback: the VM's forwards (its sshd among them) can be reached from ${bind === '0.0.0.0' ? 'every network this machine is on' : `the network of ${bind}`}; the kit's default is 127.0.0.1` });
+    if (!LOOPBACK.test(net.bind) && forwardsOf(vm).some((f) => f.bind === net.bind)) open('bind', net.bind);
+    for (const [j, f] of net.forwards.entries()) if (f.bind && !LOOPBACK.test(f.bind)) open(`forwards[${j}].bind`, f.bind);
+  }
+  return warnings;
 }
 
 function checkVm(vm: VmResolved, path: string): SpecProblem[] {
@@ -190,11 +262,13 @@ export function zodProblems(issues: readonly z.core.$ZodIssue[], prefix: Propert
   return out;
 }
 
+/** vms[0].children[1].memory; a key that is not a plain word is quoted (JSON), so no key can forge a line or a terminal sequence. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let s = '';
   for (const part of path) {
     if (typeof part === 'number') s += `[${part}]`;
-    else s += s ? `.${String(part)}` : String(part);
+    else if (typeof part === 'string' && /^[A-Za-z_$][\w$-]*$/.test(part)) s += s ? `.${part}` : part;
+    else s += `[${JSON.stringify(String(part))}]`;
   }
   return s;
 }

@@ -4,6 +4,8 @@
 // cross-field checks.  Bare numbers: memory in MiB (like `-m`), disk size in bytes (like qemu-img).
 import { z } from 'zod';
 import { parseSize, MiB } from './size.ts';
+import { textProblem, type TextKind } from './text.ts';
+import { RESERVED_VM_NAMES, specPathProblem } from './spec-paths.ts';
 
 /** Lowercase letters, digits and dashes, 1–63 long, no leading/trailing dash: safe in paths, hostnames and shells. */
 export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -14,11 +16,24 @@ const name = z
   .string(typeError('expected a name (lowercase letters, digits, dashes)'))
   .regex(NAME_RE, { error: (iss) => `must be lowercase letters, digits and dashes (max 63, no leading/trailing dash), got ${JSON.stringify(iss.input)}` });
 
+/** Text that reaches a command line, a generated file or a terminal: no control characters (text.ts). */
+const text = (kind: TextKind, max: number, message = kind === 'line' ? 'expected one line of text' : 'expected text') =>
+  z
+    .string(typeError(message))
+    .max(max)
+    .superRefine((value, ctx) => {
+      const problem = textProblem(value, kind);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+    });
+
+/** Below this no x86 Linux boots; a child's default (half its parent's) never goes under it either. */
+export const MIN_MEMORY_MIB = 32;
+
 /** A size that becomes MiB (memory) or bytes (disk). */
 /** Beyond these QEMU refuses anyway: RAM past what a 46-bit guest address space maps, qcow2 past 64 TiB. */
 const SIZE_MAX = { M: 16 * 2 ** 40, B: 64 * 2 ** 40 } as const;
 
-const size = (bareUnit: 'B' | 'M') =>
+const size = (bareUnit: 'B' | 'M', minMiB = 0) =>
   z.unknown().transform((value, ctx) => {
     const r = parseSize(value, bareUnit);
     if (!r.ok) {
@@ -29,7 +44,12 @@ const size = (bareUnit: 'B' | 'M') =>
       ctx.issues.push({ code: 'custom', message: `${JSON.stringify(value)} is more than ${bareUnit === 'M' ? 'QEMU can give a guest (16 TiB)' : 'a disk image can hold (64 TiB)'}`, input: value });
       return z.NEVER;
     }
-    return bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;
+    const out = bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;
+    if (bareUnit === 'M' && out < minMiB) {
+      ctx.issues.push({ code: 'custom', message: `${JSON.stringify(value)} is less than the ${minMiB} MiB a guest needs at least`, input: value });
+      return z.NEVER;
+    }
+    return out;
   })
   // A transform has no JSON Schema; `schema spec` reads this mark and writes number|string.
   .meta({ 'x-size': bareUnit === 'M' ? 'MiB' : 'bytes' });
@@ -38,11 +58,18 @@ const port = z.number(typeError('expected a TCP port number')).int().min(1).max(
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, {
   error: (iss) => `must be an IPv4 address such as 127.0.0.1, got ${JSON.stringify(iss.input)}`,
 });
-/** Paths reach QEMU's comma-separated options and the shell in `explain --shell`; refuse control characters. */
+/**
+ * Paths reach QEMU's options and the shell in `explain --shell`, and a relative one is inside
+ * the VM's state folder beside the kit's own files: one rule for all of them (spec-paths.ts).
+ */
 const filePath = z
   .string(typeError('expected a file path'))
   .min(1)
-  .regex(/^[^\0\n\r]+$/, { error: 'must not contain NUL or line breaks' });
+  .max(4096)
+  .superRefine((value, ctx) => {
+    const problem = specPathProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  });
 
 export const Forward = z.strictObject({
   host: port.describe('port on the parent side (the host, or the parent VM for nested guests)'),
@@ -69,14 +96,14 @@ export const Disk = z.strictObject({
 export const KernelBoot = z.strictObject({
   kernel: filePath,
   initrd: filePath.optional(),
-  append: z.string().default('console=ttyS0'),
+  append: text('line', 4000).default('console=ttyS0'),
 });
 export const IsoBoot = z.strictObject({ iso: filePath });
 /** The kit's own embedded guest image, built by the `image` task. */
 export const ImageBoot = z.strictObject({
   image: z.enum(['tiny', 'tiny-nest']).describe('tiny: busybox + dropbear; tiny-nest: the same plus QEMU and the tiny image, to run children'),
   root: z.enum(['disk', 'ram']).default('disk').describe('disk: a qcow2 overlay on the image (snapshots work); ram: the initramfs only'),
-  append: z.string().optional().describe('extra kernel command-line words'),
+  append: text('line', 4000).optional().describe('extra kernel command-line words'),
 });
 /**
  * A cloud image (Debian/Ubuntu genericcloud, or the kit's own `debian`): booted from a
@@ -87,7 +114,7 @@ export const CloudImageBoot = z.strictObject({
   cloudImage: filePath.describe('the image: a file path, or "debian" / "debian-nest" for the kit’s own (image debian; debian-nest adds QEMU to run children)'),
   kernel: filePath.optional().describe('boot this kernel directly (images without a boot loader)'),
   initrd: filePath.optional(),
-  append: z.string().optional().describe('extra kernel command-line words (with kernel)'),
+  append: text('line', 4000).optional().describe('extra kernel command-line words (with kernel)'),
   size: size('B').optional().describe('grow the overlay to this virtual size, e.g. "20G"'),
 });
 export const Boot = z.union([z.literal('disk'), KernelBoot, IsoBoot, ImageBoot, CloudImageBoot], {
@@ -113,8 +140,8 @@ const regexSource = z.string().refine(
   { error: (iss) => `is not a valid regular expression: ${JSON.stringify(iss.input)}` },
 );
 export const CommandCheck = z.strictObject({
-  name: z.string(typeError('expected a check name')).min(1).max(100).regex(/^[^\0\n\r]+$/, { error: 'must be one line' }),
-  run: z.string(typeError('expected a shell command')).min(1).describe('run by sh in the VM (on the host for host.checks)'),
+  name: text('line', 100, 'expected a check name').min(1),
+  run: text('lines', 20000, 'expected a shell command').min(1).describe('run by sh in the VM (on the host for host.checks)'),
   expect: z
     .strictObject({
       exitCode: z.number().int().min(0).max(255).default(0),
@@ -141,12 +168,17 @@ export const NixOs = z.strictObject({
     .describe('extra nixpkgs attributes for environment.systemPackages'),
 });
 
+/** A VM's folder sits beside the lab's own entries (its keys in ssh/): a VM cannot take their names. */
+const vmName = name.refine((n) => !(RESERVED_VM_NAMES as readonly string[]).includes(n), {
+  error: (iss) => `"${String(iss.input)}" is kept for the lab's own folder beside its VMs' (reserved: ${RESERVED_VM_NAMES.join(', ')}); choose another name`,
+});
+
 const vmFields = {
-  name,
-  title: z.string().max(200).optional().describe('display name, passed to QEMU -name'),
-  os: z.string().max(200).optional().describe('what runs inside, for charts and docs'),
+  name: vmName,
+  title: text('line', 200).optional().describe('display name, passed to QEMU -name'),
+  os: text('line', 200).optional().describe('what runs inside, for charts and docs'),
   cpus: z.number(typeError('expected a whole number of CPUs')).int().min(1).max(1024).optional(),
-  memory: size('M').optional().describe('RAM: 8192 (MiB), "8G" or "512M"'),
+  memory: size('M', MIN_MEMORY_MIB).optional().describe(`RAM: 8192 (MiB), "8G" or "512M"; at least ${MIN_MEMORY_MIB} MiB`),
   disk: Disk.optional(),
   boot: Boot.optional(),
   accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
@@ -162,7 +194,7 @@ const vmFields = {
   display: z.enum(['none', 'gtk', 'vnc']).default('none'),
   vga: z.enum(['virtio', 'std', 'none']).optional().describe('graphics card; QEMU’s default when absent'),
   ssh: Ssh.default({ user: 'root' }),
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: z.record(text('line', 100), text('line', 500)).default({}),
   checks: z.array(Check).default([]).describe('what `smoke` checks in this VM'),
   nixos: NixOs.optional().describe('a NixOS guest: what `nix-config` renders into nix/VM/configuration.nix'),
 };
@@ -180,8 +212,8 @@ export const Vm: z.ZodType<VmShape, VmInputShape> = VmBase.extend({
 });
 
 export const Host = z.strictObject({
-  title: z.string().max(200).default('this machine'),
-  os: z.string().max(200).optional(),
+  title: text('line', 200).default('this machine'),
+  os: text('line', 200).optional(),
   reserve: z
     .strictObject({ memory: size('M').optional(), cpus: z.number().int().min(0).optional() })
     .default({})
@@ -191,7 +223,7 @@ export const Host = z.strictObject({
 
 export const Lab = z.strictObject({
   name,
-  description: z.string().max(500).optional(),
+  description: text('lines', 500).optional(),
   host: Host.default({ title: 'this machine', reserve: {}, checks: [] }),
   vms: z.array(Vm).min(1, { error: 'a lab needs at least one VM' }),
 });

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { PROJECT_ROOT, stateRoot } from './paths.ts';
+import { PROJECT_ROOT, socketPath, stateRoot } from './paths.ts';
 import type { VmStats } from './stats.ts';
 import { statFields } from './vm-state.ts';
 
@@ -24,7 +24,7 @@ export type AgentReply = { ok: true; stats: VmStats[] } | { ok: false; error: st
 
 export const agentPaths = (lab: string) => {
   const dir = join(stateRoot(), lab);
-  return { dir, sock: join(dir, 'agent.sock'), pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
+  return { dir, sock: socketPath(join(dir, 'agent.sock')), pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
 };
 
 /** Off with GRAINCHART_AGENT=0 (every chart then samples on its own). */

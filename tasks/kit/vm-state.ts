@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { VmPaths } from './paths.ts';
 
 import type { Forward } from './resolve.ts';
+import { VM_FILES } from './spec-paths.ts';
 export type { Forward };
 
 export interface BootMetrics {
@@ -36,7 +37,7 @@ export interface VmState {
   qmpPort?: number;
 }
 
-const stateFile = (p: VmPaths) => join(p.dir, 'state.json');
+const stateFile = (p: VmPaths) => join(p.dir, VM_FILES.state);
 
 export function readState(p: VmPaths): VmState | undefined {
   try {

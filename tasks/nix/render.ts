@@ -11,6 +11,9 @@ export function nixString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$\{/g, '\\${').replace(/\n/g, '\\n')}"`;
 }
 
+/** Text in a `#` comment: a spec refuses line breaks in titles, and a render never trusts that alone. */
+const comment = (s: string) => s.replace(/[\r\n\u2028\u2029]+/g, ' ');
+
 /** Attribute names that are not plain identifiers are quoted. */
 const attr = (name: string) => (/^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name) ? name : nixString(name));
 const list = (items: string[]) => `[ ${items.join(' ')} ]`;
@@ -26,7 +29,7 @@ export function renderConfiguration(vm: VmResolved, lab: string): string {
   const lines: string[] = [];
   const push = (...l: string[]) => lines.push(...l);
   push(
-    `# ${vm.title ?? vm.name}: rendered by \`npx tsx tasks.ts nix-config ${vm.name}\` from lab ${lab}; edit the spec, not this file.`,
+    `# ${comment(vm.title ?? vm.name)}: rendered by \`npx tsx tasks.ts nix-config ${vm.name}\` from lab ${lab}; edit the spec, not this file.`,
     '#',
     `# Use: copy this folder (configuration.nix and ${KEY_FILE}) to /etc/nixos/ in the VM,`,
     '# then nixos-rebuild switch.  hardware-configuration.nix is made inside the VM (the',

@@ -2,9 +2,13 @@
 // inputs that make the kit's images, cloud images and disks ready on the VM's machine.
 import { bootOn, type BootOptions, type BootResult } from '../kit/boot-vm.ts';
 import type { Machine } from '../kit/machine.ts';
-import type { LabResolved, VmPlace } from '../kit/resolve.ts';
+import { specWarnings, type LabResolved, type VmPlace } from '../kit/resolve.ts';
 import { prepareInputs } from './inputs.ts';
 
 export type { BootOptions, BootResult };
 
-export const bootVm = (machine: Machine, lab: LabResolved, place: VmPlace, opts: BootOptions = {}): Promise<BootResult> => bootOn(machine, lab, place, prepareInputs, opts);
+export const bootVm = (machine: Machine, lab: LabResolved, place: VmPlace, opts: BootOptions = {}): Promise<BootResult> => {
+  // What the spec may say but should not (a forward on every interface) is said again as this VM starts.
+  for (const w of specWarnings(lab)) if (w.path.startsWith(`${place.path}.`)) opts.warn?.(`${w.path}: ${w.message}`);
+  return bootOn(machine, lab, place, prepareInputs, opts);
+};

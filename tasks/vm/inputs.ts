@@ -23,6 +23,7 @@ import { buildImage, buildNestImage, childOf, imagePaths, readManifest, type Bui
 import { GUEST_IMAGE_DIR } from '../image/nest.ts';
 import { cloudImageFiles, cloudSeed } from '../cloud/prepare.ts';
 import { carriedBy, carriesInside, carryFor, type Carried } from './carry.ts';
+import { VM_FILES } from '../kit/spec-paths.ts';
 
 type Ctx = Parameters<PrepareInputs>[0];
 
@@ -123,7 +124,7 @@ async function cloudImage(c: Ctx, boot: Extract<VmPlace['vm']['boot'], { cloudIm
   const hostPaths = kitPaths(c.lab.name, vm.name);
   const files = await cloudImageFiles(vm, boot, hostPaths);
   // A dry run names the seed it would make (and never makes keys).
-  const seed = c.dryRun ? { seed: join(hostPaths.vm.dir, 'seed.iso'), hostKey: undefined } : await cloudSeed(c.lab.name, vm, hostPaths.vm.dir, labKeys(c.lab.name).publicKey);
+  const seed = c.dryRun ? { seed: join(hostPaths.vm.dir, VM_FILES.seed), hostKey: undefined } : await cloudSeed(c.lab.name, vm, hostPaths.vm.dir, labKeys(c.lab.name).publicKey);
   const inFolder = (f: string) => `${c.ref.paths.dir}/${posix.basename(f)}`;
   const kitDir = (f: string) => `${baseOf(c.ref)}/images/${posix.basename(dirname(f))}/${posix.basename(f)}`;
   const backing = carried?.get(files.image) ?? files.image;
@@ -149,8 +150,8 @@ async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInp
   const boot = vm.boot;
   let as: BootInputs['as'] = {};
   if (typeof boot === 'object' && !('cloudImage' in boot) && 'kernel' in boot) {
-    const kernel = await deliver(c, expandPath(boot.kernel, hostPaths), `${c.ref.paths.dir}/kernel`);
-    const initrd = boot.initrd ? await deliver(c, expandPath(boot.initrd, hostPaths), `${c.ref.paths.dir}/initrd`) : undefined;
+    const kernel = await deliver(c, expandPath(boot.kernel, hostPaths), `${c.ref.paths.dir}/${VM_FILES.kernel}`);
+    const initrd = boot.initrd ? await deliver(c, expandPath(boot.initrd, hostPaths), `${c.ref.paths.dir}/${VM_FILES.initrd}`) : undefined;
     as = { boot: { ...boot, kernel, initrd } };
   } else if (typeof boot === 'object' && 'iso' in boot && carried) as = { boot: { iso: carried.get(expandPath(boot.iso, hostPaths)) ?? boot.iso } };
   const disk = vm.disk;

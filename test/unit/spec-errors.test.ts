@@ -54,7 +54,7 @@ const cases: Array<[string, (s: Spec) => void, string, RegExp]> = [
   ['disk without file', (s) => delete s.vms[0].disk.file, 'vms[0].disk.file', /expected a file path/],
   ['disk without size or backing', (s) => delete s.vms[0].disk.size, 'vms[0].disk.size', /needed unless `backing`/],
   ['raw overlay', (s) => Object.assign(s.vms[0].disk, { backing: 'base.qcow2', format: 'raw' }), 'vms[0].disk.format', /must be qcow2/],
-  ['line break in a file name', (s) => (s.vms[0].disk.file = 'a\nb.qcow2'), 'vms[0].disk.file', /line breaks/],
+  ['line break in a file name', (s) => (s.vms[0].disk.file = 'a\nb.qcow2'), 'vms[0].disk.file', /must not contain a line break/],
   ['unknown boot word', (s) => (s.vms[0].boot = 'cdrom'), 'vms[0].boot', /must be "disk", \{kernel/],
   ['kernel path of the wrong type', (s) => (s.vms[0].boot = { kernel: 5 }), 'vms[0].boot.kernel', /expected a file path/],
   ['child forward on the parent’s own sshd port', (s) => (s.vms[0].children[0].network.sshPort = 22), 'vms[0].children[0].network.sshPort', /port 22 is a’s own sshd/],
@@ -79,10 +79,30 @@ const cases: Array<[string, (s: Spec) => void, string, RegExp]> = [
   ['unknown lab key', (s) => (s.vm = []), 'vm', /unknown key/],
   ['misspelt network key', (s) => (s.vms[0].network.ssh_port = 22), 'vms[0].network.ssh_port', /unknown key/],
   ['unknown display', (s) => (s.vms[0].display = 'sdl'), 'vms[0].display', /"none"\|"gtk"\|"vnc"/],
-  ['label of the wrong type', (s) => (s.vms[0].labels = { tier: 3 }), 'vms[0].labels.tier', /expected string/],
+  ['label of the wrong type', (s) => (s.vms[0].labels = { tier: 3 }), 'vms[0].labels.tier', /expected one line of text/],
   ['bad SSH user', (s) => (s.vms[0].ssh = { user: 'Root!' }), 'vms[0].ssh.user', /Unix user name/],
   ['children under the plain tiny image', (s) => (s.vms[0].boot = { image: 'tiny' }), 'vms[0].boot.image', /needs image "tiny-nest"/],
   ['unknown image', (s) => (s.vms[0].boot = { image: 'alpine' }), 'vms[0].boot.image', /"tiny"\|"tiny-nest"/],
+  // Accepted once, impossible at run time (issue 16, class 1).
+  ['memory too small to boot', (s) => (s.vms[0].memory = 1), 'vms[0].memory', /less than the 32 MiB a guest needs/],
+  // Files where they must not go (class 2).
+  ['a disk outside the VM’s folder by ..', (s) => (s.vms[0].disk.file = '../../../escape.qcow2'), 'vms[0].disk.file', /leaves the VM's state folder/],
+  ['a disk on the serial log', (s) => (s.vms[0].disk.file = 'serial.log'), 'vms[0].disk.file', /kit's own serial\.log/],
+  ['a disk on the QMP socket', (s) => (s.vms[0].disk.file = 'qmp.sock'), 'vms[0].disk.file', /kit's own qmp\.sock/],
+  ['a disk on the state record', (s) => (s.vms[0].disk.file = './state.json'), 'vms[0].disk.file', /kit's own state\.json/],
+  ['a kernel named like the kit’s overlay', (s) => (s.vms[0].boot = { kernel: 'root.qcow2' }), 'vms[0].boot.kernel', /kit's own root\.qcow2/],
+  ['~user in a path', (s) => (s.vms[0].disk.file = '~bob/x.qcow2'), 'vms[0].disk.file', /only ~\/ /],
+  ['a VM named like the lab’s key folder', (s) => (s.vms[0].children[0].name = 'ssh'), 'vms[0].children[0].name', /reserved: ssh/],
+  ['two VMs writing one disk', (s) => { s.vms[0].disk.file = '/srv/shared.qcow2'; s.vms.push(second({ disk: { file: '/srv/shared.qcow2', size: '1G' } })); }, 'vms[1].disk.file', /two VMs writing one disk/],
+  ['a disk that is another VM’s backing file', (s) => { s.vms[0].disk.file = '~/base.qcow2'; s.vms.push(second({ disk: { file: 'c.qcow2', backing: '~/base.qcow2' } })); }, 'vms[0].disk.file', /vms\[1\]\.disk\.backing, which must stay unchanged/],
+  // Text that becomes syntax (class 3).
+  ['NUL in a title', (s) => (s.vms[0].title = 'a\u0000b'), 'vms[0].title', /must not contain a NUL/],
+  ['line break in a title', (s) => (s.vms[0].title = 'lab\n  foo = 1;'), 'vms[0].title', /line break/],
+  ['terminal escape in a host title', (s) => (s.host = { title: '\u001b[2J' }), 'host.title', /control character \\x1b/],
+  ['control character in a kernel command line', (s) => (s.vms[0].boot = { kernel: '/boot/vmlinuz', append: 'console=ttyS0\u0007' }), 'vms[0].boot.append', /control character \\x07/],
+  ['NUL in a check command', (s) => (s.vms[0].checks = [{ name: 'x', run: 'true\u0000' }]), 'vms[0].checks[0].run', /NUL/],
+  ['a label with a line break', (s) => (s.vms[0].labels = { tier: 'a\nb' }), 'vms[0].labels.tier', /line break/],
+  ['a key that is a terminal escape', (s) => (s.vms[0]['\u001b[31mok'] = 1), 'vms[0]["\\u001b[31mok"]', /unknown key/],
 ];
 
 describe('malformed specs', () => {
@@ -119,6 +139,7 @@ describe('malformed specs', () => {
       const line = err.split('\n').find((l) => l.trim().startsWith(`${path}: `));
       assert.ok(line, `no problem reported at ${path}:\n${err}`);
       assert.match(line, message);
+      assert.doesNotMatch(err, /\u001b/, 'a terminal escape reached stderr');
       assert.deepEqual(readdirSync(state), [], 'something was written to the state folder');
       assert.deepEqual(readdirSync(dir), ['spec.json'], 'something was written next to the spec');
     });
