@@ -2,7 +2,9 @@
 // changed.  (Malformed specs: test/unit/spec-errors.test.ts has 50 of them.)
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
 import { tinyLab, type TestLab } from '../helpers/vm.ts';
 
@@ -46,6 +48,58 @@ describe('bad input', () => {
     }
     // Nothing was made for the lab but its (empty) folder and keys, if that.
     assert.ok(!readdirSync(lab.home).some((f) => f.endsWith('.qcow2')));
+  });
+
+  // Each class of issue 16 at the command line: a file that is no spec, a path where the kit
+  // keeps its own files, text that would become syntax, shapes that overflowed the stack.
+  it('refuses each class of bad spec by its file and field, exit 2, writing nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-bad-'));
+    const state = join(dir, 'state');
+    try {
+      mkdirSync(join(dir, 'folder.json'));
+      writeFileSync(join(dir, 'lab.yaml'), 'name: x\n');
+      writeFileSync(join(dir, 'throws.ts'), "throw new Error('spec exploded');\n");
+      const vm = (extra: object) => JSON.stringify({ name: 'x', vms: [{ name: 'v', boot: { image: 'tiny' }, disk: { file: 'v.qcow2', size: '1G' }, ...extra }] });
+      const files: Array<[string, string[], RegExp]> = [
+        [join(dir, 'folder.json'), ['spec'], /folder\.json: is a folder/],
+        [join(dir, 'lab.yaml'), ['spec'], /lab\.yaml: is YAML/],
+        [join(dir, 'throws.ts'), ['spec'], /throws\.ts: could not be loaded: .*spec exploded/],
+      ];
+      for (const [file, args, message] of files) {
+        const r = kit(['--spec', file, ...args], { env: { GRAINCHART_HOME: state } });
+        assert.equal(r.status, 2, `${file}: exit ${r.status} ${r.stderr}`);
+        assert.match(r.stderr, message);
+      }
+      const specs: Array<[string, string[], RegExp]> = [
+        [vm({ disk: { file: 'serial.log', size: '1G' } }), ['disk-create', 'v'], /vms\[0\]\.disk\.file: "serial\.log" is the kit's own/],
+        [vm({ disk: { file: '../../escape.qcow2', size: '1G' } }), ['disk-create', 'v'], /leaves the VM's state folder/],
+        [vm({ name: 'ssh' }), ['disk-create', 'ssh'], /vms\[0\]\.name: "ssh" is kept for the lab's own folder/],
+        [vm({ title: 'a\u001b]0;pwned\u0007' }), ['explain', 'v'], /vms\[0\]\.title: must not contain the control character \\x1b/],
+        [vm({ memory: 1 }), ['spec'], /vms\[0\]\.memory: 1 is less than the 32 MiB/],
+        ['{"name":"x","vms":[' + '{"children":['.repeat(3000) + ']}'.repeat(3000) + ']}', ['spec'], /nested more than 64 levels/],
+        [JSON.stringify({ name: 'x', vms: [{ name: 'v', boot: { image: 'tiny' }, '\u001b[2Jforged': 1 }] }), ['spec'], /vms\[0\]\["\\u001b\[2Jforged"\]: unknown key/],
+      ];
+      for (const [input, args, message] of specs) {
+        const r = kit(['--spec', '-', ...args], { input, env: { GRAINCHART_HOME: state } });
+        assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+        assert.match(r.stderr, message, args.join(' '));
+        assert.doesNotMatch(r.stderr, /\u001b/, 'a terminal escape reached stderr');
+      }
+      assert.deepEqual(readdirSync(dir).sort(), ['folder.json', 'lab.yaml', 'throws.ts'], 'something was written');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts what is allowed but says what is risky, and quotes titles for QEMU', () => {
+    const spec = JSON.stringify({ name: 'x', vms: [{ name: 'v', title: 'My lab, v2', boot: { image: 'tiny' }, network: { sshPort: 2399, bind: '0.0.0.0' } }] });
+    const r = kit(['--spec', '-', 'spec', '--json'], { input: spec });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: vms\[0\]\.network\.bind: 0\.0\.0\.0 is not loopback/);
+    const e = kit(['--spec', '-', 'explain', 'v', '--json'], { input: spec });
+    assert.equal(e.status, 0, e.stderr);
+    const args = (JSON.parse(e.stdout) as Array<{ args: string[] }>).flatMap((section) => section.args);
+    assert.equal(args[args.indexOf('-name') + 1], 'My lab,, v2');
   });
 
   it('refuses oversized values in a spec', () => {
