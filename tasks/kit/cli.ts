@@ -44,7 +44,7 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
   const task = byName.get(name);
   if (!task || !isRunnable(task)) {
     const near = closestNames(name, tasks.filter(isPublic).map((t) => t.name));
-    io.stderr(`No such task: ${name}\n${near.length ? `Did you mean: ${near.join(', ')}\n` : ''}Run \`npx tsx tasks.ts tasks\` to list them.\n`);
+    io.stderr(`No such task: ${/^[\w.:-]+$/.test(name) ? name : visible(JSON.stringify(name))}\n${near.length ? `Did you mean: ${near.join(', ')}\n` : ''}Run \`npx tsx tasks.ts tasks\` to list them.\n`);
     return 1;
   }
   try {

@@ -111,36 +111,42 @@ export function checkLab(lab: LabResolved): SpecProblem[] {
   return problems;
 }
 
-/**
- * One writable disk per VM: two VMs on one machine writing one image corrupt it, and a disk
- * that is another VM's backing file or image breaks every overlay on it.  A relative path is
- * in its own VM's folder, so only absolute and ~/ paths can meet.
- */
+/** Where a VM's disk path points, to compare paths of VMs on one machine: a relative one is in the VM's own folder. */
+const diskKey = (vm: VmResolved, file: string) => (file.startsWith('/') || file === '~' || file.startsWith('~/') ? posix.normalize(file) : posix.join('<state>', vm.name, file));
+
+/** One writable disk per VM: two VMs on one machine writing one image corrupt it. */
 function checkDisks(vms: VmResolved[], base: string): SpecProblem[] {
   const problems: SpecProblem[] = [];
-  const key = (vm: VmResolved, file: string) => (file.startsWith('/') || file === '~' || file.startsWith('~/') ? posix.normalize(file) : posix.join('<state>', vm.name, file));
+  const writtenBy = new Map<string, string>();
+  for (const [i, vm] of vms.entries()) {
+    if (!vm.disk) continue;
+    const path = `${base}[${i}].disk.file`;
+    const k = diskKey(vm, vm.disk.file);
+    const first = writtenBy.get(k);
+    if (first) problems.push({ path, message: `${vm.disk.file} is also ${first}: two VMs writing one disk corrupt it; give each its own (a relative path is in the VM's own folder)` });
+    else writtenBy.set(k, path);
+  }
+  return problems;
+}
+
+/**
+ * A disk that is another VM's backing file or image: a base VM prepared for its clones is a
+ * real workflow, but booting it while the clones exist breaks them, so it is said.
+ */
+function backingWarnings(vms: VmResolved[], base: string): SpecProblem[] {
   const readBy = new Map<string, string>();
   for (const [i, vm] of vms.entries()) {
     const boot = vm.boot;
     const reads: Array<[string, string | undefined]> = [
       ['disk.backing', vm.disk?.backing],
       ['boot.cloudImage', typeof boot === 'object' && 'cloudImage' in boot ? boot.cloudImage : undefined],
-      ['boot.iso', typeof boot === 'object' && 'iso' in boot ? boot.iso : undefined],
     ];
-    for (const [field, file] of reads) if (file && !readBy.has(key(vm, file))) readBy.set(key(vm, file), `${base}[${i}].${field}`);
+    for (const [field, file] of reads) if (file && !readBy.has(diskKey(vm, file))) readBy.set(diskKey(vm, file), `${base}[${i}].${field}`);
   }
-  const writtenBy = new Map<string, string>();
-  for (const [i, vm] of vms.entries()) {
-    if (!vm.disk) continue;
-    const path = `${base}[${i}].disk.file`;
-    const k = key(vm, vm.disk.file);
-    const first = writtenBy.get(k);
-    if (first) problems.push({ path, message: `${vm.disk.file} is also ${first}: two VMs writing one disk corrupt it; give each its own (a relative path is in the VM's own folder)` });
-    else writtenBy.set(k, path);
-    const read = readBy.get(k);
-    if (read) problems.push({ path, message: `${vm.disk.file} is also ${read}, which must stay unchanged; writing it would break what is built on it` });
-  }
-  return problems;
+  return vms.flatMap((vm, i) => {
+    const read = vm.disk && readBy.get(diskKey(vm, vm.disk.file));
+    return read ? [{ path: `${base}[${i}].disk.file`, message: `${vm.disk!.file} is also ${read}: booting this VM changes the base its overlay is built on, which breaks that overlay; boot one or the other` }] : [];
+  });
 }
 
 const LOOPBACK = /^127\./;
@@ -148,7 +154,9 @@ const LOOPBACK = /^127\./;
 /** What a spec may say but should not: each names its field.  Printed by `spec`, and by `boot` and `up` before they start a VM. */
 export function specWarnings(lab: LabResolved): SpecProblem[] {
   const warnings: SpecProblem[] = [];
+  warnings.push(...backingWarnings(lab.vms, 'vms'));
   for (const { vm, path } of walkVms(lab.vms)) {
+    warnings.push(...backingWarnings(vm.children, `${path}.children`));
     const net = vm.network;
     const open = (field: string, bind: string) =>
       warnings.push({ path: `${path}.network.${field}`, message: `${bind} is not loopback: the VM's forwards (its sshd among them) can be reached from ${bind === '0.0.0.0' ? 'every network this machine is on' : `the network of ${bind}`}; the kit's default is 127.0.0.1` });

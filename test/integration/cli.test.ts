@@ -69,7 +69,7 @@ describe('tasks.ts as a command', () => {
     assert.match(r.stderr, /vms\[0\]\.memory: expected a size/);
     const notJson = kit(['spec', '--spec', '-'], { input: 'name: x' });
     assert.equal(notJson.status, 2);
-    assert.match(notJson.stderr, /stdin \(--spec -\) is not valid JSON/);
+    assert.match(notJson.stderr, /stdin \(--spec -\): is not valid JSON/);
   });
 
   it('every lab in specs/ validates', () => {

@@ -62,6 +62,12 @@ describe('class 1: cross-field rules', () => {
 });
 
 describe('class 2: files where they must not go', () => {
+  it('a disk that is another VM’s backing file is a warning (a base prepared for its clones), two writers one refusal', () => {
+    const l = resolveLab(lab([tinyVm({ name: 'base', disk: { file: '~/base.qcow2', size: '1G' } }), tinyVm({ name: 'clone', disk: { file: 'c.qcow2', backing: '~/base.qcow2' } })]), BIG_HOST, 't');
+    assert.deepEqual(specWarnings(l).map((w) => [w.path, /booting this VM changes the base/.test(w.message)]), [['vms[0].disk.file', true]]);
+    assert.throws(() => resolveLab(lab([tinyVm({ name: 'a', disk: { file: '/srv/one.qcow2', size: '1G' } }), tinyVm({ name: 'b', disk: { file: '/srv/./one.qcow2', size: '1G' } })]), BIG_HOST, 't'), /vms\[1\]\.disk\.file: \/srv\/\.\/one\.qcow2 is also vms\[0\]\.disk\.file: two VMs writing one disk/);
+  });
+
   it('a disk the kit creates is its owner’s alone (0600)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gc-disk-'));
     try {
@@ -109,7 +115,7 @@ describe('class 3: text that becomes syntax', () => {
   });
 
   it('Markdown: spec text is escaped, and a fence is longer than any backtick run inside it', () => {
-    assert.equal(mdText('a *b* [x](y) <img>'), 'a \\*b\\* \\[x\\]\\(y\\) \\<img\\>');
+    assert.equal(mdText('a *b* [x](y) <img> `c` (plain)'), 'a \\*b\\* \\[x\\](y) \\<img\\> \\`c\\` (plain)');
     const f = fence('title ``` ok ````');
     assert.ok(f.startsWith('`````text\n') && f.endsWith('\n`````'), f);
   });
