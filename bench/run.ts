@@ -14,6 +14,7 @@ import { benchChart } from './chart.ts';
 import { benchReset } from './reset.ts';
 import { benchMemory } from './memory.ts';
 import { benchDebianNest } from './debian-nest.ts';
+import { benchSuspend } from './suspend.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -23,6 +24,7 @@ if (want('startup')) rows.push(...(await benchStartup()));
 if (want('boot')) rows.push(...(await benchBoot()));
 if (want('nested')) rows.push(...(await benchNested()));
 if (want('reset')) rows.push(...(await benchReset()));
+if (want('suspend')) rows.push(...(await benchSuspend()));
 if (want('chart')) rows.push(...(await benchChart()));
 if (want('memory')) rows.push(...(await benchMemory()));
 if (only.includes('debian-nest')) rows.push(...(await benchDebianNest()));

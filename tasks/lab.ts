@@ -16,6 +16,9 @@ import { withLabLock } from './kit/lab-lock.ts';
 import { probeHost } from './kit/host-probe.ts';
 import { hostKeyAlias, labKeys } from './kit/keys.ts';
 import { labStatus, renderStatus } from './status.ts';
+import { releaseSaved, resumeLab, savedLoss, startFrom, suspendedPlaces } from './suspend/ops.ts';
+import { confirmLoss } from './confirm.ts';
+import { checkSnapshotName } from './snapshot/names.ts';
 
 export interface UpStep {
   vm: string;
@@ -106,7 +109,43 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
 
 export async function up(ctx: TaskContext): Promise<number | void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const from = ctx.opts.from;
+  if (from !== undefined) {
+    if (typeof from !== 'string' || !from) throw new UsageError('--from needs a snapshot NAME', `list them: npx tsx tasks.ts snapshots ${lab.name}`);
+    const bad = checkSnapshotName(from);
+    if (bad) throw new UsageError(`--from: ${bad}`);
+    if (ctx.opts.cold === true) throw new UsageError('--from and --cold ask for different starts; pick one');
+  }
   return withLabLock(lab.name, 'up', () => upLocked(ctx, lab), { say: ctx.out.info });
+}
+
+/**
+ * Before the cold boots: a suspended lab resumes (or, with --cold, boots cold and keeps its
+ * saved state as a snapshot); --from starts the stopped lab from a lab-wide snapshot.
+ */
+async function startSaved(ctx: TaskContext, lab: LabResolved): Promise<void> {
+  const from = ctx.opts.from as string | undefined;
+  const saved = suspendedPlaces(lab).map((s) => s.saved.snapshot);
+  const report = (r: Awaited<ReturnType<typeof resumeLab>>, how: string) => {
+    for (const s of r.steps) ctx.out.event({ event: how, lab: lab.name, vm: s.vm, snapshot: s.snapshot, seconds: s.seconds });
+    for (const l of r.layers) ctx.out.info(`${l.vm}: answers at ${l.readyS.toFixed(1)} s, clock set (was ${l.clockBehindS} s behind)`);
+  };
+  if (from) {
+    const loss = savedLoss(lab, `up --from ${from}`);
+    if (loss) {
+      await confirmLoss(ctx, loss.loss, loss.hint);
+      await releaseSaved(lab, !saved.includes(from));
+    }
+    return report(await startFrom(lab, from, { quiet: ctx.quiet, warn: ctx.out.warn, info: ctx.out.info }), 'started-from');
+  }
+  if (!saved.length) return;
+  if (ctx.opts.cold === true) {
+    await releaseSaved(lab, false);
+    ctx.out.info(`${lab.name} boots cold; its saved state stays as snapshot ${[...new Set(saved)].join(', ')} (restore ${lab.name} NAME, or up --from NAME, loads it)`);
+    return;
+  }
+  ctx.out.info(`${lab.name} is suspended: resuming it (up --cold boots it cold instead)`);
+  report(await resumeLab(lab, { quiet: ctx.quiet, warn: ctx.out.warn, info: ctx.out.info }), 'resumed');
 }
 
 /**
@@ -126,6 +165,7 @@ async function upLocked(ctx: TaskContext, lab: LabResolved): Promise<number | vo
   };
   process.on('SIGINT', onSigint);
   let steps: UpStep[];
+  await startSaved(ctx, lab);
   try {
     // --json: JSON Lines, a `step` record as each VM comes up, then one `done` record.
     steps = await upLab(lab, {
@@ -156,7 +196,20 @@ async function upLocked(ctx: TaskContext, lab: LabResolved): Promise<number | vo
 
 export async function down(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
-  const steps = await withLabLock(lab.name, 'down', () => downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) }), { say: ctx.out.info });
+  const steps = await withLabLock(
+    lab.name,
+    'down',
+    async () => {
+      // A suspended lab runs nothing, but its saved state is a lab someone may want back.
+      const loss = savedLoss(lab, 'down');
+      if (loss) {
+        await confirmLoss(ctx, loss.loss, loss.hint);
+        for (const gone of await releaseSaved(lab, true)) ctx.out.info(`discarded the saved state of ${gone}`);
+      }
+      return downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
+    },
+    { say: ctx.out.info },
+  );
   if (ctx.json) return ctx.out.event({ event: 'done', lab: lab.name, steps });
   ctx.out.result({ lab: lab.name, steps }, () => steps.map((s) => `${s.vm}: ${s.how}`).join('\n'));
 }

@@ -16,6 +16,8 @@ import { connectPlace } from './kit/target.ts';
 import { progressList } from './kit/progress.ts';
 import { downLab, upLab } from './lab.ts';
 import { removeAll, restoreAll, saveAll, withParents } from './snapshot/many.ts';
+import { startFrom } from './suspend/ops.ts';
+import { checkSnapshotName } from './snapshot/names.ts';
 import { checkName, failedSuite, runHostCheck, runVmCheck, type CheckResult } from './smoke/checks.ts';
 import { junitXml, tap } from './smoke/report.ts';
 import { writeReport } from './doc.ts';
@@ -54,6 +56,8 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
   if (ctx.opts.tap === true && ctx.json) throw new UsageError('--tap and --json both want stdout; pick one');
   const reuse = ctx.opts.reuse === true;
   const reset = ctx.opts.reset === true;
+  const from = typeof ctx.opts.from === 'string' ? ctx.opts.from : undefined;
+  if (ctx.opts.from !== undefined && (!from || checkSnapshotName(from))) throw new UsageError(`--from: ${from ? checkSnapshotName(from) : 'needs a snapshot NAME'}`);
   const places = [...walkVms(lab.vms)];
   const declared = lab.host.checks.length + places.reduce((n, p) => n + p.vm.checks.length, 0);
   if (!declared) ctx.out.warn(`lab ${lab.name} declares no checks (host.checks, or checks on a VM); nothing to test`);
@@ -108,14 +112,17 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
     const list = progressList<Record<string, never>>(
       [
         {
-          title: reuse ? `reuse ${lab.name} (up what is not running)` : `up ${lab.name}`,
+          title: from ? `${lab.name} from ${from}` : reuse ? `reuse ${lab.name} (up what is not running)` : `up ${lab.name}`,
           task: async (_, task) => {
+            if (from) await startFrom(lab, from, { quiet: true, warn: ctx.out.warn });
             const steps = await upLab(lab, { quiet: true, warn: ctx.out.warn });
             task.title = `${lab.name} up: ${steps.map((s) => `${s.vm} ${s.action}${s.action === 'booted' ? ` in ${s.seconds.toFixed(1)} s` : ''}`).join(', ')}`;
           },
         },
         {
           title: 'golden snapshot of every VM',
+          // --from: that snapshot is the golden state, and it is the user's to keep.
+          skip: () => !!from,
           task: async (_, task) => {
             const steps = await withParents(lab, (parents) => saveAll(lab, places, parents, quietLog));
             golden = steps[0]?.name;
@@ -127,7 +134,7 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
           title: `layer ${depth}: ${layer.map((p) => p.vm.name).join(', ')}`,
           task: (_, task) =>
             task.newListr(
-              layer.filter((p) => p.vm.checks.length).map((p) => suiteTask(p.vm.name, depth, () => vmSuite(lab, p, reset && golden ? golden : undefined))),
+              layer.filter((p) => p.vm.checks.length).map((p) => suiteTask(p.vm.name, depth, () => vmSuite(lab, p, reset ? (from ?? golden) : undefined))),
               { concurrent: true, exitOnError: false },
             ),
         })),

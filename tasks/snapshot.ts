@@ -2,7 +2,6 @@
 // live (QMP, VM state included) when it runs, offline (qemu-img) when it does not.
 // Nested VMs are handled inside their parent; the order rules live in snapshot/many.ts.
 import { withLabLock } from './kit/lab-lock.ts';
-import { createInterface } from 'node:readline/promises';
 import type { TaskContext } from './kit/registry.ts';
 import { TaskError, UsageError } from './kit/errors.ts';
 import { checkSnapshotName } from './snapshot/names.ts';
@@ -11,6 +10,8 @@ import { listSnapshots, type SnapshotInfo } from './snapshot/ops.ts';
 import { checkAllHave, removeAll, restoreAll, saveAll, withParents } from './snapshot/many.ts';
 import { snapshotTarget } from './snapshot/target.ts';
 import { renderSnapshotTable, renderSnapshotTree } from './snapshot/render.ts';
+import { releaseSaved, savedLoss, topOf } from './suspend/ops.ts';
+import { confirmLoss } from './confirm.ts';
 
 function nameOption(ctx: TaskContext): string | undefined {
   const name = ctx.opts.name;
@@ -57,16 +58,8 @@ const reasonOf = (err: unknown) => (err instanceof TaskError && err.hint ? `${er
 
 /** Restoring replaces the current state: only with --yes, --keep-current, or a yes at a terminal. */
 async function confirmRestore(ctx: TaskContext, what: string): Promise<void> {
-  if (ctx.opts.yes === true || ctx.opts['keep-current'] === true) return;
-  const question = `restore ${what}? The current state is lost (--keep-current snapshots it first) [y/N] `;
-  if (!process.stdin.isTTY || !process.stderr.isTTY)
-    throw new UsageError(`restoring ${what} replaces its current state; not doing that without --yes`, 'pass --yes, or --keep-current to snapshot the current state first');
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    if (!/^y(es)?$/i.test((await rl.question(question)).trim())) throw new UsageError('restore cancelled; nothing changed');
-  } finally {
-    rl.close();
-  }
+  if (ctx.opts['keep-current'] === true) return;
+  await confirmLoss(ctx, `restoring ${what} replaces its current state`, 'pass --yes, or --keep-current to snapshot the current state first');
 }
 
 export async function restore(ctx: TaskContext): Promise<void> {
@@ -75,6 +68,12 @@ export async function restore(ctx: TaskContext): Promise<void> {
   const t = await snapshotTarget(ctx, targetName);
   const steps = await withLabLock(t.lab.name, 'restore', () => withParents(t.lab, async (parents) => {
     const sites = await checkAllHave(t.lab, t.places, parents, name, t.wholeLab);
+    // Restoring a suspended lab's disks would leave a saved state that no longer matches them.
+    const loss = savedLoss(t.lab, `restoring ${name}`, new Set(t.places.map((p) => topOf(t.lab, p.vm.name)!)));
+    if (loss) {
+      await confirmLoss(ctx, loss.loss, loss.hint);
+      await releaseSaved(t.lab, false);
+    }
     await confirmRestore(ctx, `${t.wholeLab ? `lab ${t.lab.name}` : sites[0]!.place.vm.name} to ${name}`);
     if (ctx.opts['keep-current'] === true) {
       const kept = await saveAll(t.lab, sites.map((s) => s.place), parents, { info: () => undefined, warn: ctx.out.warn });

@@ -16,8 +16,8 @@ export function fence(s: string): string {
   return [`${bar}text`, s, bar].join('\n');
 }
 
-/** Spec text inline in Markdown: its punctuation escaped, so a title stays text (no links, emphasis, HTML, tables). */
-export const mdText = (s: string) => s.replace(/[\\`*_{}[\]<>()#|~!&$]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
+/** Spec text inline in Markdown: what could become syntax is escaped, so a title stays text (no links, emphasis, code, HTML, tables, entities). */
+export const mdText = (s: string) => s.replace(/[\\`*_[\]<>|~&]/g, (c) => `\\${c}`).replace(/\r?\n/g, ' ');
 
 function latest(stats: VmStats[] | undefined) {
   const last = stats?.at(-1);
@@ -84,7 +84,7 @@ const CSS = `body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width
 h1{margin-bottom:.2rem}h2{border-bottom:1px solid #cfd8dc;padding-bottom:.2rem;margin-top:2rem}
 .vm{border:1px solid #cfd8dc;border-radius:8px;padding:.2rem 1rem 1rem;margin:1.2rem 0}
 .state{font-weight:bold;padding:.1rem .5rem;border-radius:4px;color:#fff}
-.running{background:#2e7d32}.stopped{background:#757575}.crashed{background:#c62828}.booting{background:#f9a825}
+.running{background:#2e7d32}.stopped{background:#757575}.crashed{background:#c62828}.booting{background:#f9a825}.suspended{background:#1565c0}
 table{border-collapse:collapse}td,th{border:1px solid #cfd8dc;padding:.2rem .5rem;text-align:left}
 .pass{color:#2e7d32}.fail{color:#c62828;font-weight:bold}.spark{display:inline-block;margin-right:1.5rem}
 svg{max-width:100%;height:auto}`;

@@ -10,7 +10,7 @@ export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
 const FONT = 'font-family="ui-monospace, Menlo, Consolas, monospace" font-size="13"';
 const CHAR = 7.8; // px per character at 13px monospace, for box widths
-const STATE_COLOR: Record<string, string> = { running: '#2e7d32', booting: '#f9a825', stopped: '#757575', crashed: '#c62828', unknown: '#757575' };
+const STATE_COLOR: Record<string, string> = { running: '#2e7d32', booting: '#f9a825', stopped: '#757575', crashed: '#c62828', suspended: '#1565c0', unknown: '#757575' };
 
 function svg(w: number, h: number, body: string[], label: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(label)}" width="${Math.ceil(w)}" height="${Math.ceil(h)}" viewBox="0 0 ${Math.ceil(w)} ${Math.ceil(h)}" ${FONT}>${body.join('')}</svg>`;

@@ -37,7 +37,14 @@ export interface BootOptions {
   warn?: (message: string) => void;
   /** Aborted (Ctrl-C): the boot stops at its next check and the QEMU it started is stopped. */
   signal?: AbortSignal;
+  /** Start from this internal snapshot's VM state (-loadvm): a resume, or a lab's golden state. */
+  loadvm?: string;
+  /** The command line the saved state was made with: a different one now (spec or image changed) is refused. */
+  savedArgv?: string[];
 }
+
+/** A command line without its -loadvm, to compare the devices of two runs. */
+export const withoutLoadvm = (argv: string[]) => argv.filter((a, i) => a !== '-loadvm' && argv[i - 1] !== '-loadvm');
 
 export interface BootResult {
   lab: string;
@@ -221,6 +228,8 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = pinKey(lab, place, c.boot.hostKey);
           c.args = qemuArgs({ ...vm, ...c.boot.as }, c.probe.kvm, { ...c.boot.inputs, home: machine.home, vm: ref.paths, authorizedKey: labKeys(lab.name).publicKey, qmpTcpPort: ref.qmpPort });
+          if (opts.savedArgv) checkSameDevices(vm.name, withoutLoadvm(opts.savedArgv).slice(1), c.args);
+          if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
           c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow });
           if (sshForward) banners = bannerPoller(dialSsh, c.boot.slow ? 8000 : machine.slow ? 1500 : 500, c.boot.slow ? { gapMs: 2000, max: 2 } : {});
           t.title = `${vm.name}: prepared${at} (accel ${c.accel}${c.accel === 'tcg' && vm.accel === 'auto' ? `, KVM ${c.probe.kvm.state}` : c.probe.kvm.state === 'usable' ? `, ${c.probe.kvm.vendor}` : ''})`;
@@ -297,6 +306,14 @@ async function preflight(machine: Machine, lab: LabResolved, place: VmPlace, ref
       hint: 'stop what holds it, or change network.sshPort/forwards in the spec',
     });
   return probe;
+}
+
+/** QEMU loads a saved state only into the machine it was saved from: the same devices, disks and files. */
+function checkSameDevices(name: string, saved: string[], now: string[]): void {
+  const i = saved.findIndex((a, j) => a !== now[j]);
+  if (i === -1 && saved.length === now.length) return;
+  const at = i === -1 ? Math.min(saved.length, now.length) : i;
+  throw new UsageError(`${name}'s saved state was made with another command line: argument ${at + 1} was ${JSON.stringify(saved[at] ?? '(none)')}, now ${JSON.stringify(now[at] ?? '(none)')} (the spec or an image changed since)`, 'boot it cold instead: npx tsx tasks.ts up LAB --cold (the saved state is kept as a snapshot)');
 }
 
 /** Pins the guest's host key for the lab, or finds the one pinned before; the kit never connects to an unknown key. */

@@ -20,7 +20,7 @@ export interface BootMetrics {
 export interface VmState {
   lab: string;
   vm: string;
-  phase: 'booting' | 'running' | 'failed' | 'stopped';
+  phase: 'booting' | 'running' | 'failed' | 'stopped' | 'suspended';
   pid?: number;
   startedAt?: string;
   stoppedAt?: string;
@@ -35,6 +35,19 @@ export interface VmState {
   /** Nested VMs: the VM their QEMU runs in, and their QMP port on its loopback. */
   parent?: string;
   qmpPort?: number;
+  /** A suspended VM of the host: what `resume` loads (its children are saved inside it). */
+  saved?: SavedState;
+}
+
+/** A lab-wide suspend, as each top-level VM's record keeps it. */
+export interface SavedState {
+  /** The internal snapshot (VM state and disks) in the VM's qcow2, named by graintime. */
+  snapshot: string;
+  at: string;
+  /** QEMU loads only the state its own version wrote for the same machine. */
+  qemuVersion?: string;
+  /** The command line it ran (without -loadvm): a resume must run the same devices. */
+  argv: string[];
 }
 
 const stateFile = (p: VmPaths) => join(p.dir, VM_FILES.state);
@@ -120,7 +133,7 @@ export function processUptimeS(pid: number): number | undefined {
   }
 }
 
-export type LiveState = 'running' | 'booting' | 'stopped' | 'crashed';
+export type LiveState = 'running' | 'booting' | 'stopped' | 'crashed' | 'suspended';
 
 export interface VmStatus {
   lab: string;

@@ -25,7 +25,10 @@ export function classifyStatus(base: Pick<VmStatus, 'lab' | 'name' | 'parent' | 
   const s = f.record;
   const common = { ...base, accel: s?.accel, forwards: s?.forwards ?? [], metrics: s?.metrics };
   const claimed = s?.phase === 'running' || s?.phase === 'booting';
-  const stopped = (): VmStatus => ({ ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined });
+  const stopped = (): VmStatus =>
+    s?.phase === 'suspended'
+      ? { ...common, state: 'suspended', reason: s.saved ? `saved as ${s.saved.snapshot} at ${s.saved.at}` : `inside ${base.parent}, saved with it` }
+      : { ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
   if (!f.sample) {
     if (claimed) return { ...common, state: 'crashed', reason: `its parent ${base.parent} is ${f.parentState ?? 'not running'}` };
     return stopped();

@@ -6,7 +6,8 @@ import { kitPaths } from '../kit/paths.ts';
 import type { LabResolved, VmPlace } from '../kit/resolve.ts';
 import { vmStatus } from '../kit/vm-status.ts';
 import { machineInside } from '../kit/machine-for.ts';
-import { updateState } from '../kit/vm-state.ts';
+import { readState, updateState } from '../kit/vm-state.ts';
+import { withQmp, type QemuRef } from '../kit/machine.ts';
 import { graintimeConfig } from '../graintime/config.ts';
 import { computeGraintime } from '../graintime/stamp.ts';
 import { nextFreeName } from './names.ts';
@@ -66,7 +67,7 @@ export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Pare
   for (const s of sites) {
     log.info(`${s.place.vm.name}: ${s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`);
     try {
-      const [how, seconds] = await timed(() => saveSnapshot(s, name));
+      const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s.place, parents, () => saveSnapshot(s, name)) : saveSnapshot(s, name)));
       done.push({ vm: s.place.vm.name, name, how, seconds });
     } catch (err) {
       if (done.length) log.warn(`${name} was made on ${done.map((d) => d.vm).join(', ')} before ${s.place.vm.name} failed; those snapshots are kept (snapshot-rm removes them)`);
@@ -74,6 +75,37 @@ export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Pare
     }
   }
   return done;
+}
+
+/** The places of a VM's children, as walkVms makes them. */
+const childPlaces = (p: VmPlace): VmPlace[] => p.vm.children.map((vm, i) => ({ vm, parent: p.vm, depth: p.depth + 1, path: `${p.path}.children[${i}]` }));
+
+/**
+ * Runs `fn` (a live save of `place`) with its running children paused (QMP stop inside it),
+ * then lets them go on.  A vCPU saved while it ran a child (nested guest mode) cannot be
+ * loaded under TCG — QEMU 7.2 refuses: "vCPU set in guest-mode inconsistent with migrated
+ * kernel nested state" — and no vCPU of the parent is in guest mode while its children's
+ * are stopped.  The saved state holds them paused: reconcileChildren lets them go on after
+ * every load.
+ */
+async function withChildrenPaused<T>(lab: LabResolved, place: VmPlace, parents: Parents, fn: () => Promise<T>): Promise<T> {
+  if (!place.vm.children.length) return fn();
+  // A parent that cannot be reached over SSH has no children running that the kit knows of.
+  const session = await parents.get(place.vm.name).catch(() => undefined);
+  if (!session) return fn();
+  const machine = machineInside(session, place.vm.name);
+  const paused: QemuRef[] = [];
+  try {
+    for (const child of childPlaces(place)) {
+      if ((await vmStatus(machine, lab, child)).state !== 'running') continue;
+      const ref = machine.ref(lab, child, readState(kitPaths(lab.name, child.vm.name).vm));
+      await withQmp(machine, ref, 5000, (c) => c.execute('stop', undefined, 5000));
+      paused.push(ref);
+    }
+    return await fn();
+  } finally {
+    for (const ref of paused) await withQmp(machine, ref, 5000, (c) => c.execute('cont', undefined, 5000)).catch(() => undefined);
+  }
 }
 
 /** Checks that every place has `name` (nested ones only when their parent is reachable). */
@@ -115,16 +147,20 @@ export async function restoreAll(lab: LabResolved, places: VmPlace[], parents: P
  * After a parent's RAM is put back, its children run (or not) as they did then; the
  * host's records of them follow, so status and down stay true.
  */
-async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, parents: Parents, log: Log): Promise<void> {
-  const parent = await parents.get(parentPlace.vm.name);
-  for (const [i, vm] of parentPlace.vm.children.entries()) {
-    const place: VmPlace = { vm, parent: parentPlace.vm, depth: parentPlace.depth + 1, path: `${parentPlace.path}.children[${i}]` };
-    const live = await vmStatus(machineInside(parent, parentPlace.vm.name), lab, place);
+export async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, parents: Parents, log: Log): Promise<void> {
+  const machine = machineInside(await parents.get(parentPlace.vm.name), parentPlace.vm.name);
+  for (const place of childPlaces(parentPlace)) {
+    const vm = place.vm;
+    const live = await vmStatus(machine, lab, place);
     const paths = kitPaths(lab.name, vm.name).vm;
     if (live.state === 'crashed') {
       updateState(paths, { phase: 'stopped', pid: undefined, stoppedAt: new Date().toISOString() });
       log.info(`${vm.name}: was not running in ${parentPlace.vm.name}'s snapshot; recorded as stopped`);
-    } else if (live.state === 'running' && live.pid) updateState(paths, { phase: 'running', pid: live.pid });
+    } else if (live.state === 'running' && live.pid) {
+      updateState(paths, { phase: 'running', pid: live.pid });
+      // Saved paused (withChildrenPaused): it goes on now.
+      if (live.qmpStatus === 'paused') await withQmp(machine, machine.ref(lab, place, readState(paths)), 5000, (c) => c.execute('cont', undefined, 5000));
+    }
   }
 }
 

@@ -91,6 +91,27 @@ describe('bootOn', () => {
     assert.ok(again instanceof Error);
     assert.match(again.message, /^v is already running \(pid 4242\)$/);
   });
+  it('starts from a saved state with -loadvm, and refuses one made with another command line before QEMU starts', async () => {
+    const m = new FakeMachine(h.dir, {});
+    const l = lab();
+    const ok = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true, loadvm: 'sv1' });
+    assert.ok(!(ok instanceof Error));
+    const argv = readState(kitPaths('b', 'v').vm)!.argv!;
+    assert.deepEqual(argv.slice(-2), ['-loadvm', 'sv1']);
+    await m.signal(m.ref(null, { vm: { name: 'v' } }), m.pid, 'SIGKILL');
+    // The same devices: accepted (the saved argv's own -loadvm does not count).
+    const again = new FakeMachine(h.dir, {});
+    assert.ok(!((await bootOn(again, l, findVm(l, 'v')!, noInputs, { quiet: true, loadvm: 'sv2', savedArgv: argv }).catch((e: Error) => e)) instanceof Error));
+    await again.signal(again.ref(null, { vm: { name: 'v' } }), again.pid, 'SIGKILL');
+    // Other memory: another machine, which QEMU could not load the state into.
+    const other = new FakeMachine(h.dir, {});
+    const l2 = lab({ memory: 512 });
+    const refused = await bootOn(other, l2, findVm(l2, 'v')!, noInputs, { quiet: true, loadvm: 'sv3', savedArgv: argv }).catch((e: Error & { hint?: string }) => e);
+    assert.ok(refused instanceof Error);
+    assert.match(refused.message, /^v's saved state was made with another command line: argument \d+ was "256", now "512"/);
+    assert.match(refused.hint ?? '', /--cold/);
+    assert.ok(!other.calls.includes('start'), 'QEMU was started');
+  });
 });
 
 describe('bootBudgetMs', () => {

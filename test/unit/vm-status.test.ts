@@ -34,6 +34,13 @@ describe('classifyStatus', () => {
     assert.equal(at({ record: rec('running'), sample: gone }).reason, 'its QEMU (pid 50) is gone inside p but was never stopped');
     assert.equal(classifyStatus(base, { record: rec('running'), sample: gone, where: '' }).reason, 'its QEMU (pid 50) is gone but was never stopped');
   });
+  it('suspended: a saved top-level VM, and a child inside its saved parent; running again once its QEMU runs', () => {
+    const top = classifyStatus({ ...base, parent: undefined, depth: 1 }, { where: '', record: rec('suspended', { pid: undefined, saved: { snapshot: 's1', at: '2026-11-29T12:00:00Z', argv: [] } }), sample: gone });
+    assert.deepEqual([top.state, top.reason], ['suspended', 'saved as s1 at 2026-11-29T12:00:00Z']);
+    const child = at({ record: rec('suspended') });
+    assert.deepEqual([child.state, child.reason], ['suspended', 'inside p, saved with it']);
+    assert.equal(at({ record: rec('suspended'), sample: live, qmp: { status: 'running' } }).state, 'running');
+  });
   it('crashed on a stale pidfile, stopped on a clean stop, with a failed boot’s reason', () => {
     assert.equal(at({ record: rec('stopped'), sample: { ...gone, pidfile: true } }).state, 'crashed');
     assert.deepEqual([at({ record: rec('stopped'), sample: gone }).state, at({ record: rec('stopped'), sample: gone }).reason], ['stopped', undefined]);

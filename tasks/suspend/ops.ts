@@ -1,0 +1,236 @@
+// Suspending and resuming a whole lab.  A lab's top-level VMs hold everything below them —
+// a child's QEMU, its RAM and its disk live inside its parent — so one live snapshot of
+// each top-level VM (QMP snapshot-save: VM state and disks, named by graintime) saves the
+// whole tree; its QEMU then quits.  Resuming starts each one again with the same command
+// line plus -loadvm: the children run on inside with the same pids, ports and host keys.
+// Measured with raw QEMU on this machine: the Debian-in-Debian lab answered in its child
+// 4.45 s after the parent's QEMU started, against 88 s cold (../shared/lab-notes.md).
+import { TaskError, UsageError } from '../kit/errors.ts';
+import { hostMachine } from '../kit/machine-host.ts';
+import { kitPaths } from '../kit/paths.ts';
+import { walkVms, type LabResolved, type VmPlace } from '../kit/resolve.ts';
+import { readState, updateState, writeState, type SavedState, type VmState } from '../kit/vm-state.ts';
+import { vmStatus } from '../kit/vm-status.ts';
+import { stopQemu } from '../kit/stop.ts';
+import { withoutLoadvm } from '../kit/boot-vm.ts';
+import { stopAgent } from '../kit/stats-agent-client.ts';
+import { SessionPool } from '../kit/session-pool.ts';
+import { bootVm, type BootResult } from '../vm/boot.ts';
+import { reconcileChildren, saveAll, withParents, type Log } from '../snapshot/many.ts';
+import { openSite } from '../snapshot/site.ts';
+import { listSnapshots, removeSnapshot } from '../snapshot/ops.ts';
+
+/** The host's VMs: the places a lab is saved and resumed at. */
+export const topPlaces = (lab: LabResolved): VmPlace[] => lab.vms.map((vm, i) => ({ vm, path: `vms[${i}]`, depth: 1 }));
+
+const recordOf = (lab: LabResolved, place: VmPlace) => kitPaths(lab.name, place.vm.name).vm;
+
+/** The top-level VMs that are suspended, each with its saved state. */
+export function suspendedPlaces(lab: LabResolved): Array<{ place: VmPlace; saved: SavedState; record: VmState }> {
+  return topPlaces(lab).flatMap((place) => {
+    const record = readState(recordOf(lab, place));
+    return record?.phase === 'suspended' && record.saved ? [{ place, saved: record.saved, record }] : [];
+  });
+}
+
+export interface SuspendStep {
+  vm: string;
+  snapshot: string;
+  /** Seconds the live save took, then QEMU's quit. */
+  saveS: number;
+  stopS: number;
+}
+
+/**
+ * Saves every running top-level VM under one graintime name, then ends their QEMUs.  A VM is
+ * marked suspended only after its QEMU has ended: a suspend killed halfway leaves a lab
+ * whose record says running without a QEMU (crashed), which `up` boots cold.
+ */
+export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendStep[]> {
+  const places = topPlaces(lab);
+  const statuses = await Promise.all(places.map((p) => vmStatus(hostMachine, lab, p)));
+  const booting = statuses.find((s) => s.state === 'booting');
+  if (booting) throw new TaskError(`${booting.name} is still booting`, { hint: 'wait until `up` is done, then suspend' });
+  const running = places.filter((_, i) => statuses[i]!.state === 'running');
+  if (!running.length) {
+    if (statuses.some((s) => s.state === 'suspended')) throw new UsageError(`lab ${lab.name} is suspended already`, `resume it: npx tsx tasks.ts resume ${lab.name}`);
+    throw new UsageError(`nothing to suspend: no VM of lab ${lab.name} is running`, `start it: npx tsx tasks.ts up ${lab.name}`);
+  }
+  // The stats agent's sessions would only see their guests vanish.
+  await stopAgent(lab.name);
+  const qemuVersion = (await hostMachine.probe()).qemuVersion;
+  const saves = await withParents(lab, (parents) => saveAll(lab, running, parents, log));
+  const steps: SuspendStep[] = [];
+  for (const save of saves) {
+    const place = running.find((p) => p.vm.name === save.vm)!;
+    const paths = recordOf(lab, place);
+    const record = readState(paths);
+    const t0 = performance.now();
+    const ref = hostMachine.ref(lab, place, record);
+    await stopQemu(hostMachine, ref, statuses[places.indexOf(place)]!.pid, { graceful: false });
+    const at = new Date().toISOString();
+    updateState(paths, { phase: 'suspended', pid: undefined, stoppedAt: at, saved: { snapshot: save.name, at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) } });
+    // Its children stay as they were, inside its saved RAM.
+    for (const child of walkVms(place.vm.children, `${place.path}.children`, place.vm, 2)) {
+      const c = recordOf(lab, child);
+      const phase = readState(c)?.phase;
+      if (phase === 'running' || phase === 'booting') updateState(c, { phase: 'suspended' });
+    }
+    steps.push({ vm: place.vm.name, snapshot: save.name, saveS: save.seconds, stopS: Math.round(performance.now() - t0) / 1000 });
+  }
+  return steps;
+}
+
+export interface ResumeOptions {
+  quiet?: boolean;
+  warn?: (m: string) => void;
+  info?: (m: string) => void;
+  /** Keep the saved state as an ordinary snapshot after a good resume. */
+  keep?: boolean;
+}
+
+export interface ResumeStep {
+  vm: string;
+  snapshot: string;
+  /** Until the VM answered over SSH after its QEMU started from the saved state. */
+  seconds: number;
+  result: BootResult;
+}
+
+export interface LayerReady {
+  vm: string;
+  /** How far the guest's clock was behind the host's before it was set, in seconds. */
+  clockBehindS: number;
+  /** Until `exec` worked in this layer, from the start of the resume. */
+  readyS: number;
+}
+
+/**
+ * Starts every suspended top-level VM from its saved state, then makes sure each layer
+ * answers and sets its clock from the host's (a guest's clock is as old as the save).
+ * A refusal (another QEMU version, another command line, the snapshot gone) leaves the
+ * lab suspended and says how to boot it cold.
+ */
+export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+  const t0 = Date.now();
+  const suspended = suspendedPlaces(lab);
+  if (!suspended.length) throw new UsageError(`lab ${lab.name} is not suspended`, `start it: npx tsx tasks.ts up ${lab.name}`);
+  const qemuVersion = (await hostMachine.probe()).qemuVersion;
+  const cold = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is kept as a snapshot)`;
+  for (const { place, saved } of suspended) {
+    if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
+      throw new UsageError(`${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`, cold);
+    const names = await withParents(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
+    if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
+  }
+  const steps: ResumeStep[] = [];
+  for (const { place, saved, record } of suspended) {
+    opts.info?.(`${place.vm.name}: resuming from ${saved.snapshot}…`);
+    const started = Date.now();
+    try {
+      const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: saved.snapshot, savedArgv: saved.argv });
+      steps.push({ vm: place.vm.name, snapshot: saved.snapshot, seconds: (Date.now() - started) / 1000, result });
+    } catch (err) {
+      // Nothing lost: the record says suspended again, and the snapshot is still on the disk.
+      writeState(recordOf(lab, place), record);
+      throw err;
+    }
+  }
+  const layers = await afterStart(lab, suspended.map((s) => s.place), t0, opts.warn);
+  if (!opts.keep)
+    await withParents(lab, async (parents) => {
+      for (const s of steps) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
+    });
+  return { steps, layers };
+}
+
+/**
+ * After top-level VMs started from a saved state: the host's records of their children
+ * follow what runs inside, then every running layer answers `exec` and gets the host's time.
+ */
+export async function afterStart(lab: LabResolved, started: VmPlace[], t0: number, warn?: (m: string) => void): Promise<LayerReady[]> {
+  await withParents(lab, async (parents) => {
+    for (const p of started) if (p.vm.children.length) await reconcileChildren(lab, p, parents, { info: () => undefined, warn: () => undefined });
+  });
+  const layers: LayerReady[] = [];
+  const pool = new SessionPool();
+  try {
+    for (const top of started) {
+      // Parents first (walkVms order), so a child's clock is set inside a parent that is right already.
+      for (const place of [top, ...walkVms(top.vm.children, `${top.path}.children`, top.vm, 2)]) {
+        if (readState(recordOf(lab, place))?.phase !== 'running' || place.vm.network.sshPort === undefined) continue;
+        const g = await pool.get(lab, place, 60_000);
+        // One round trip: the guest's time, then the host's set (as root, or through sudo).
+        const now = Date.now() / 1000;
+        const set = `date -u -s @${Math.round(now)}`;
+        const [before, done] = (await g.succeed(`date +%s; { ${set} || sudo -n ${set}; } >/dev/null 2>&1 && echo set || echo unset`)).trim().split('\n');
+        if (done !== 'set') warn?.(`${place.vm.name}: could not set its clock (${Math.round(now - Number(before))} s behind): ${place.vm.ssh.user} is not root and has no sudo without a password`);
+        layers.push({ vm: place.vm.name, clockBehindS: Math.max(0, Math.round(now - Number(before))), readyS: (Date.now() - t0) / 1000 });
+      }
+    }
+  } finally {
+    pool.closeAll();
+  }
+  return layers;
+}
+
+/** The top-level VM a VM runs under (itself when it is one): the one that holds its saved state. */
+export function topOf(lab: LabResolved, name: string): string | undefined {
+  return lab.vms.find((top) => [...walkVms([top])].some((p) => p.vm.name === name))?.name;
+}
+
+/** What `what` would lose of the lab's saved state (only the VMs in `only`, when given), or undefined when nothing. */
+export function savedLoss(lab: LabResolved, what: string, only?: Set<string>): { loss: string; hint: string } | undefined {
+  const suspended = suspendedPlaces(lab).filter((s) => !only || only.has(s.place.vm.name));
+  if (!suspended.length) return undefined;
+  const names = [...new Set(suspended.map((s) => s.saved.snapshot))].join(', ');
+  return { loss: `lab ${lab.name} is suspended (saved as ${names}); ${what} discards that state`, hint: `resume it instead (npx tsx tasks.ts resume ${lab.name}), or pass --yes` };
+}
+
+/**
+ * Takes the suspended marks off the lab (its VMs and their children are stopped, their disks
+ * as they were saved); `remove` also deletes the saved snapshots (after a --yes), else they
+ * stay, listed by `snapshots` and loadable with `restore` or `up --from`.
+ */
+export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<string[]> {
+  const gone: string[] = [];
+  for (const { place, saved } of suspendedPlaces(lab)) {
+    if (remove) await withParents(lab, async (parents) => removeSnapshot(await openSite(lab, place, parents), saved.snapshot)).catch(() => undefined);
+    updateState(recordOf(lab, place), { phase: 'stopped', saved: undefined });
+    for (const child of walkVms(place.vm.children, `${place.path}.children`, place.vm, 2)) {
+      const c = recordOf(lab, child);
+      if (readState(c)?.phase === 'suspended') updateState(c, { phase: 'stopped', pid: undefined });
+    }
+    gone.push(`${place.vm.name}: ${saved.snapshot}`);
+  }
+  return gone;
+}
+
+/**
+ * `up --from NAME`: a stopped lab starts from a lab-wide live snapshot made earlier with
+ * `snapshot LAB` (a golden state for CI).  The snapshot stays; each top-level VM must hold
+ * it with its VM state (taken while the lab ran).
+ */
+export async function startFrom(lab: LabResolved, name: string, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+  const t0 = Date.now();
+  const places = topPlaces(lab);
+  const statuses = await Promise.all(places.map((p) => vmStatus(hostMachine, lab, p)));
+  const up = statuses.find((s) => s.state === 'running' || s.state === 'booting');
+  if (up) throw new UsageError(`${up.name} is ${up.state}: up --from starts a stopped lab`, `bring it down first: npx tsx tasks.ts down ${lab.name}`);
+  await withParents(lab, async (parents) => {
+    for (const place of places) {
+      const list = await listSnapshots(await openSite(lab, place, parents));
+      const hit = list.find((s) => s.name === name);
+      if (!hit) throw new UsageError(`${place.vm.name} has no snapshot named ${name}`, list.length ? `its snapshots: ${list.map((s) => s.name).join(', ')}` : `make one of the running lab: npx tsx tasks.ts snapshot ${lab.name}`);
+      if (!hit.vmStateSize) throw new UsageError(`${name} was taken with ${place.vm.name} stopped: it has no VM state to start from`, `take one while the lab runs (npx tsx tasks.ts snapshot ${lab.name}), or restore ${name} and boot cold`);
+    }
+  });
+  const steps: ResumeStep[] = [];
+  for (const place of places) {
+    opts.info?.(`${place.vm.name}: starting from ${name}…`);
+    const started = Date.now();
+    const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: name });
+    steps.push({ vm: place.vm.name, snapshot: name, seconds: (Date.now() - started) / 1000, result });
+  }
+  return { steps, layers: await afterStart(lab, places, t0, opts.warn) };
+}
