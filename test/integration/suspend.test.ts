@@ -98,6 +98,22 @@ describe('suspend and resume a nested lab', () => {
     assert.deepEqual(json(k('snapshots', 's1', '--json')), [], 'the saved state was not removed after a good resume');
   });
 
+  it('up on a suspended lab says it resumes, and does; --keep leaves the save as a snapshot', () => {
+    const name = json(k('suspend', '--json')).steps[0].snapshot as string;
+    const r = ok(k('up', '--json'));
+    assert.match(r.stderr, /susptest is suspended: resuming it/);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines[0], { event: 'resumed', lab: 'susptest', vm: 's1', snapshot: name, seconds: lines[0].seconds });
+    assert.deepEqual(lines.at(-1).steps.map((s: { vm: string; action: string }) => [s.vm, s.action]), [
+      ['s1', 'kept'],
+      ['s2', 'kept'],
+    ]);
+    const kept = json(k('suspend', '--json')).steps[0].snapshot as string;
+    ok(k('resume', '--keep'));
+    assert.deepEqual(json(k('snapshots', 's1', '--json')).map((s: { name: string }) => s.name), [kept]);
+    ok(k('snapshot-rm', 's1', kept));
+  });
+
   it('QEMU killed during a suspend: the lab is not marked suspended, its disk passes qemu-img check, and up boots it cold', async () => {
     const pid = qemusUnder(home)[0]!;
     const child = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', spec, 'suspend'], { cwd: PROJECT_ROOT, env: { ...process.env, ...env() } });
