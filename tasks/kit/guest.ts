@@ -28,6 +28,8 @@ export interface ExecOptions {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   pty?: boolean;
+  /** Give up (closing the channel) when the command has not ended by then: a guest that stopped answering. */
+  timeoutMs?: number;
 }
 
 export class HostKeyMismatch extends TaskError {}
@@ -159,7 +161,16 @@ export class Guest {
           code = c ?? -1;
           signal = sig;
         });
-        stream.on('close', () => resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') }));
+        const timer = opts.timeoutMs
+          ? setTimeout(() => {
+              stream.close();
+              reject(new TaskError(`${this.target.name}: \`${command}\` did not finish within ${opts.timeoutMs! / 1000} s`, { hint: `is ${this.target.name} still answering? npx tsx tasks.ts status` }));
+            }, opts.timeoutMs)
+          : undefined;
+        stream.on('close', () => {
+          clearTimeout(timer);
+          resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') });
+        });
         if (typeof opts.stdin === 'string') stream.end(opts.stdin);
         else if (opts.stdin) opts.stdin.pipe(stream);
         else stream.end();
@@ -168,8 +179,8 @@ export class Guest {
   }
 
   /** Runs the command; its stdout, or a TaskError with the output when it fails. */
-  async succeed(command: string): Promise<string> {
-    const r = await this.exec(command);
+  async succeed(command: string, timeoutMs?: number): Promise<string> {
+    const r = await this.exec(command, { timeoutMs });
     if (r.code !== 0) throw new TaskError(`${this.target.name}: \`${command}\` exited ${r.code}`, { exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
     return r.stdout;
   }

@@ -31,8 +31,8 @@ export class Parents {
   private pool = new SessionPool();
   constructor(private readonly lab: LabResolved) {}
 
-  get(name: string): Promise<Guest> {
-    return this.pool.get(this.lab, findVm(this.lab, name)!, 10_000);
+  get(name: string, timeoutMs = 10_000): Promise<Guest> {
+    return this.pool.get(this.lab, findVm(this.lab, name)!, timeoutMs);
   }
 
   /** Sessions made before a parent was restored point at a guest that no longer exists. */

@@ -14,7 +14,6 @@ import { vmStatus } from '../kit/vm-status.ts';
 import { stopQemu } from '../kit/stop.ts';
 import { withoutLoadvm } from '../kit/boot-vm.ts';
 import { stopAgent } from '../kit/stats-agent-client.ts';
-import { SessionPool } from '../kit/session-pool.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
 import { reconcileChildren, saveAll, withParents, type Log } from '../snapshot/many.ts';
 import { openSite } from '../snapshot/site.ts';
@@ -123,6 +122,8 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
     const names = await withParents(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
     if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
   }
+  // The children saved inside, to mark suspended again if the resume fails after the boot.
+  const savedChildren = suspended.flatMap(({ place }) => [...walkVms(place.vm.children, `${place.path}.children`, place.vm, 2)].filter((c) => readState(recordOf(lab, c))?.phase === 'suspended'));
   const steps: ResumeStep[] = [];
   for (const { place, saved, record } of suspended) {
     opts.info?.(`${place.vm.name}: resuming from ${saved.snapshot}…`);
@@ -136,7 +137,21 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
       throw err;
     }
   }
-  const layers = await afterStart(lab, suspended.map((s) => s.place), t0, opts.warn);
+  // How long each top-level guest had been up when it was saved (its kernel starts a moment after its QEMU).
+  const savedUptime = new Map(suspended.flatMap(({ place, saved, record }) => (record.startedAt ? [[place.vm.name, (Date.parse(saved.at) - Date.parse(record.startedAt)) / 1000 - 2] as [string, number]] : [])));
+  let layers: LayerReady[];
+  try {
+    layers = await afterStart(lab, suspended.map((s) => s.place), t0, opts.warn, savedUptime);
+  } catch (err) {
+    // Nothing lost: the QEMUs this resume started end, and the lab is suspended again.
+    for (const { place, record } of suspended) {
+      const ref = hostMachine.ref(lab, place, readState(recordOf(lab, place)));
+      await stopQemu(hostMachine, ref, steps.find((st) => st.vm === place.vm.name)?.result.pid, { graceful: false }).catch(() => undefined);
+      writeState(recordOf(lab, place), record);
+    }
+    for (const child of savedChildren) updateState(recordOf(lab, child), { phase: 'suspended' });
+    throw err;
+  }
   if (!opts.keep)
     await withParents(lab, async (parents) => {
       for (const s of steps) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
@@ -148,30 +163,35 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
  * After top-level VMs started from a saved state: the host's records of their children
  * follow what runs inside, then every running layer answers `exec` and gets the host's time.
  */
-export async function afterStart(lab: LabResolved, started: VmPlace[], t0: number, warn?: (m: string) => void): Promise<LayerReady[]> {
-  await withParents(lab, async (parents) => {
+export async function afterStart(lab: LabResolved, started: VmPlace[], t0: number, warn?: (m: string) => void, savedUptimeS?: Map<string, number>): Promise<LayerReady[]> {
+  // One pooled session per VM for all of it: each SSH handshake costs ~0.4 s under TCG.
+  return withParents(lab, async (parents) => {
     for (const p of started) if (p.vm.children.length) await reconcileChildren(lab, p, parents, { info: () => undefined, warn: () => undefined });
-  });
-  const layers: LayerReady[] = [];
-  const pool = new SessionPool();
-  try {
-    for (const top of started) {
-      // Parents first (walkVms order), so a child's clock is set inside a parent that is right already.
-      for (const place of [top, ...walkVms(top.vm.children, `${top.path}.children`, top.vm, 2)]) {
-        if (readState(recordOf(lab, place))?.phase !== 'running' || place.vm.network.sshPort === undefined) continue;
-        const g = await pool.get(lab, place, 60_000);
-        // One round trip: the guest's time, then the host's set (as root, or through sudo).
+    // Every layer at once: each is set from the host's clock, not its parent's, and a child's
+    // session goes through its parent's pooled one.
+    const places = started.flatMap((top) => [top, ...walkVms(top.vm.children, `${top.path}.children`, top.vm, 2)]);
+    const ready = places.filter((p) => readState(recordOf(lab, p))?.phase === 'running' && p.vm.network.sshPort !== undefined);
+    const layers = await Promise.all(
+      ready.map(async (place): Promise<LayerReady> => {
+        const g = await parents.get(place.vm.name, 60_000);
+        // One round trip: the guest's time, the host's set (as root, or through sudo), and uname
+        // as `up` asks of every layer.
         const now = Date.now() / 1000;
         const set = `date -u -s @${Math.round(now)}`;
-        const [before, done] = (await g.succeed(`date +%s; { ${set} || sudo -n ${set}; } >/dev/null 2>&1 && echo set || echo unset`)).trim().split('\n');
+        const out = await g.succeed(`date +%s; { ${set} || sudo -n ${set}; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`, 30_000);
+        const [before, done, uptime] = out.trim().split('\n');
+        // A guest that restarted instead of going on (QEMU reset it after the load) has been up
+        // only since this resume began; a resumed one for as long as it had been when saved.
+        const since = (Date.now() - t0) / 1000;
+        const expected = savedUptimeS?.get(place.vm.name);
+        if (expected !== undefined && expected > since + 5 && Number(uptime) < since + 2)
+          throw new TaskError(`${place.vm.name} restarted instead of resuming: up ${Number(uptime).toFixed(0)} s, where the saved state was ${expected.toFixed(0)} s in`, { hint: `its saved state is kept: resume again, or boot it cold (npx tsx tasks.ts up ${lab.name} --cold)` });
         if (done !== 'set') warn?.(`${place.vm.name}: could not set its clock (${Math.round(now - Number(before))} s behind): ${place.vm.ssh.user} is not root and has no sudo without a password`);
-        layers.push({ vm: place.vm.name, clockBehindS: Math.max(0, Math.round(now - Number(before))), readyS: (Date.now() - t0) / 1000 });
-      }
-    }
-  } finally {
-    pool.closeAll();
-  }
-  return layers;
+        return { vm: place.vm.name, clockBehindS: Math.max(0, Math.round(now - Number(before))), readyS: (Date.now() - t0) / 1000 };
+      }),
+    );
+    return layers;
+  });
 }
 
 /** The top-level VM a VM runs under (itself when it is one): the one that holds its saved state. */
