@@ -96,7 +96,7 @@ export class GuestMachine implements Machine {
       'echo "qemuversion=$(cat /etc/gc/qemu-version 2>/dev/null || qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
       ...(forwards.length ? ['for t in /proc/net/tcp /proc/net/tcp6; do [ -r $t ] && while read -r sl l r st rest; do [ "$st" = 0A ] && echo "listen=$l"; done < $t; done'] : []),
     ].join('\n');
-    const out = await this.guest.succeed(script, 60_000);
+    const out = await this.guest.succeed(script);
     const kv = keyValues(out);
     const facts: KvmFacts = {
       devKvm: (kv.devkvm as KvmFacts['devKvm']) || 'absent',
@@ -140,7 +140,7 @@ export class GuestMachine implements Machine {
       'fi',
       ...disks.flatMap((f, i) => [`printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`, `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`]),
     ].join('\n');
-    const r = await this.guest.exec(script, { timeoutMs: 60_000 });
+    const r = await this.guest.exec(script);
     const kv = keyValues(r.stdout);
     const lines = r.stdout.split('\n');
     const reading = (n: number): ProcReading | undefined => {
@@ -164,7 +164,7 @@ export class GuestMachine implements Machine {
   }
 
   async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
-    return (await this.guest.exec(`${isOurQemuIn(pid, ref.paths.pid)} && kill -${sig.slice(3)} ${pid}`, { timeoutMs: 30_000 })).code === 0;
+    return (await this.guest.exec(`${isOurQemuIn(pid, ref.paths.pid)} && kill -${sig.slice(3)} ${pid}`)).code === 0;
   }
 
   async qmp(ref: QemuRef, timeoutMs = 3000): Promise<QmpClient> {
@@ -176,7 +176,7 @@ export class GuestMachine implements Machine {
   }
 
   async tail(file: string, lines: number): Promise<string> {
-    return (await this.guest.exec(`tail -n ${lines} ${shellQuote(file)} 2>/dev/null`, { timeoutMs: 30_000 })).stdout.trimEnd();
+    return (await this.guest.exec(`tail -n ${lines} ${shellQuote(file)} 2>/dev/null`)).stdout.trimEnd();
   }
 
   async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
@@ -186,14 +186,14 @@ export class GuestMachine implements Machine {
       `: > ${q(ref.paths.serial)} && chmod 600 ${q(ref.paths.serial)}`,
       ...overlays.map((o) => `${o.replace ? `rm -f ${q(o.file)}; ` : ''}[ -e ${q(o.file)} ] || { qemu-img create -q -f qcow2${o.backing ? ` -b ${q(o.backing)} -F ${o.backingFormat ?? 'qcow2'}` : ''} ${q(o.file)}${o.size !== undefined ? ` ${o.size}` : ''} && chmod 600 ${q(o.file)}; }`),
     ].join(' && ');
-    const r = await this.guest.exec(script, { timeoutMs: 600_000 });
+    const r = await this.guest.exec(script);
     if (r.code !== 0) throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, { exitCode: r.code, stdout: r.stdout, stderr: r.stderr, hint: `is ${this.name}'s disk full, or qemu-img missing there?` });
   }
 
   async start(ref: QemuRef, args: string[]) {
     const q = (s: string) => shellQuote(s);
     const command = ['qemu-system-x86_64', ...args];
-    const r = await this.guest.exec(`${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`, { timeoutMs: 120_000 });
+    const r = await this.guest.exec(`${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`);
     const pid = Number(r.stdout.trim()) || undefined;
     return { code: r.code, pid, stderr: r.code === 0 ? '' : await this.tail(ref.paths.stderr, 20), command };
   }
@@ -202,7 +202,7 @@ export class GuestMachine implements Machine {
     const q = shellQuote;
     const size = statSync(local).size;
     // One exec: make the folder, and say whether a copy of that size is there already.
-    const r = await this.guest.exec(`mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`, { timeoutMs: 30_000 });
+    const r = await this.guest.exec(`mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`);
     if (r.code !== 0) throw new TaskError(`cannot make ${posix.dirname(remote)} ${this.where}`, { stderr: r.stderr });
     if (opts.keep && r.stdout.trim() === 'same') return;
     // Written beside, then renamed: a copy cut short is never taken for a whole one.
@@ -211,12 +211,11 @@ export class GuestMachine implements Machine {
   }
 
   async cleanRuntime(ref: QemuRef): Promise<void> {
-    await this.guest.exec(`rm -f ${shellQuote(ref.paths.pid)} ${shellQuote(ref.paths.qmp)}`, { timeoutMs: 30_000 });
+    await this.guest.exec(`rm -f ${shellQuote(ref.paths.pid)} ${shellQuote(ref.paths.qmp)}`);
   }
 
-  /** Every call here has a time limit: a parent that stopped answering fails the call instead of hanging it. */
-  async run(argv: string[], timeoutMs = 600_000): Promise<string> {
-    const r = await this.guest.exec(argv.map(shellQuote).join(' '), { timeoutMs });
+  async run(argv: string[]): Promise<string> {
+    const r = await this.guest.exec(argv.map(shellQuote).join(' '));
     if (r.code !== 0) throw new TaskError(`${argv[0]} failed ${this.where}`, { command: argv, exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
     return r.stdout;
   }

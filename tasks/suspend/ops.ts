@@ -178,7 +178,7 @@ export async function afterStart(lab: LabResolved, started: VmPlace[], t0: numbe
         // as `up` asks of every layer.
         const now = Date.now() / 1000;
         const set = `date -u -s @${Math.round(now)}`;
-        const out = await g.succeed(`date +%s; { ${set} || sudo -n ${set}; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`, 30_000);
+        const out = await g.succeed(`date +%s; { ${set} || sudo -n ${set}; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`, 120_000);
         const [before, done, uptime] = out.trim().split('\n');
         // A guest that restarted instead of going on (QEMU reset it after the load) has been up
         // only since this resume began; a resumed one for as long as it had been when saved.
