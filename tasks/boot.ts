@@ -11,8 +11,7 @@ import { SessionPool } from './kit/session-pool.ts';
 import type { Machine } from './kit/machine.ts';
 import { UsageError } from './kit/errors.ts';
 import { spinner } from './kit/spinner.ts';
-import { releaseSaved, savedLoss, topOf } from './suspend/ops.ts';
-import { confirmLoss } from './confirm.ts';
+import { releaseSavedFor } from './suspend/guard.ts';
 
 function seconds(ctx: TaskContext, opt: string): number | undefined {
   const v = ctx.opts[opt];
@@ -26,11 +25,7 @@ export async function boot(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
   const r = await withLabLock(t.lab.name, `boot ${t.place.vm.name}`, async () => {
     // Booting a suspended VM cold leaves its saved state behind (its snapshot stays on the disk, unless --fresh replaces the disk).
-    const loss = savedLoss(t.lab, `booting ${t.place.vm.name}${ctx.opts.fresh === true ? ' --fresh' : ' cold'}`, new Set([topOf(t.lab, t.place.vm.name)!]));
-    if (loss) {
-      await confirmLoss(ctx, loss.loss, loss.hint);
-      await releaseSaved(t.lab, false);
-    }
+    await releaseSavedFor(ctx, t.lab, `booting ${t.place.vm.name}${ctx.opts.fresh === true ? ' --fresh' : ' cold'}`, { vms: [t.place.vm.name], remove: false });
     return onMachine(t, (machine) => bootVm(machine, t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, fresh: ctx.opts.fresh === true, warn: ctx.out.warn }));
   }, { say: ctx.out.info });
   const ssh = r.forwards.find((f) => f.guest === 22);
@@ -63,11 +58,7 @@ export async function stop(ctx: TaskContext): Promise<void> {
     t.lab.name,
     `stop ${t.place.vm.name}`,
     async () => {
-      const loss = savedLoss(t.lab, `stopping ${t.place.vm.name}`, new Set([topOf(t.lab, t.place.vm.name)!]));
-      if (loss) {
-        await confirmLoss(ctx, loss.loss, loss.hint);
-        for (const gone of await releaseSaved(t.lab, true)) ctx.out.info(`discarded the saved state of ${gone}`);
-      }
+      await releaseSavedFor(ctx, t.lab, `stopping ${t.place.vm.name}`, { vms: [t.place.vm.name], remove: true });
       return stopLocked(ctx, t);
     },
     { say: ctx.out.info },

@@ -16,8 +16,8 @@ import { withLabLock } from './kit/lab-lock.ts';
 import { probeHost } from './kit/host-probe.ts';
 import { hostKeyAlias, labKeys } from './kit/keys.ts';
 import { labStatus, renderStatus } from './status.ts';
-import { releaseSaved, resumeLab, savedLoss, startFrom, suspendedPlaces } from './suspend/ops.ts';
-import { confirmLoss } from './confirm.ts';
+import { releaseSaved, resumeLab, startFrom, suspendedPlaces } from './suspend/ops.ts';
+import { releaseSavedFor } from './suspend/guard.ts';
 import { checkSnapshotName } from './snapshot/names.ts';
 
 export interface UpStep {
@@ -131,11 +131,7 @@ async function startSaved(ctx: TaskContext, lab: LabResolved): Promise<void> {
     for (const l of r.layers) ctx.out.info(`${l.vm}: answers at ${l.readyS.toFixed(1)} s, clock set (was ${l.clockBehindS} s behind)`);
   };
   if (from) {
-    const loss = savedLoss(lab, `up --from ${from}`);
-    if (loss) {
-      await confirmLoss(ctx, loss.loss, loss.hint);
-      await releaseSaved(lab, !saved.includes(from));
-    }
+    await releaseSavedFor(ctx, lab, `up --from ${from}`, { remove: !saved.includes(from) });
     return report(await startFrom(lab, from, { quiet: ctx.quiet, warn: ctx.out.warn, info: ctx.out.info }), 'started-from');
   }
   if (!saved.length) return;
@@ -201,11 +197,7 @@ export async function down(ctx: TaskContext): Promise<void> {
     'down',
     async () => {
       // A suspended lab runs nothing, but its saved state is a lab someone may want back.
-      const loss = savedLoss(lab, 'down');
-      if (loss) {
-        await confirmLoss(ctx, loss.loss, loss.hint);
-        for (const gone of await releaseSaved(lab, true)) ctx.out.info(`discarded the saved state of ${gone}`);
-      }
+      await releaseSavedFor(ctx, lab, 'down', { remove: true });
       return downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
     },
     { say: ctx.out.info },

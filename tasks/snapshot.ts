@@ -10,7 +10,7 @@ import { listSnapshots, type SnapshotInfo } from './snapshot/ops.ts';
 import { checkAllHave, removeAll, restoreAll, saveAll, withParents } from './snapshot/many.ts';
 import { snapshotTarget } from './snapshot/target.ts';
 import { renderSnapshotTable, renderSnapshotTree } from './snapshot/render.ts';
-import { releaseSaved, savedLoss, topOf } from './suspend/ops.ts';
+import { releaseSavedFor } from './suspend/guard.ts';
 import { confirmLoss } from './confirm.ts';
 
 function nameOption(ctx: TaskContext): string | undefined {
@@ -69,11 +69,7 @@ export async function restore(ctx: TaskContext): Promise<void> {
   const steps = await withLabLock(t.lab.name, 'restore', () => withParents(t.lab, async (parents) => {
     const sites = await checkAllHave(t.lab, t.places, parents, name, t.wholeLab);
     // Restoring a suspended lab's disks would leave a saved state that no longer matches them.
-    const loss = savedLoss(t.lab, `restoring ${name}`, new Set(t.places.map((p) => topOf(t.lab, p.vm.name)!)));
-    if (loss) {
-      await confirmLoss(ctx, loss.loss, loss.hint);
-      await releaseSaved(t.lab, false);
-    }
+    await releaseSavedFor(ctx, t.lab, `restoring ${name}`, { vms: t.places.map((p) => p.vm.name), remove: false });
     await confirmRestore(ctx, `${t.wholeLab ? `lab ${t.lab.name}` : sites[0]!.place.vm.name} to ${name}`);
     if (ctx.opts['keep-current'] === true) {
       const kept = await saveAll(t.lab, sites.map((s) => s.place), parents, { info: () => undefined, warn: ctx.out.warn });

@@ -74,6 +74,9 @@ export function* walkVms(vms: VmResolved[], base = 'vms', parent?: VmResolved, d
   }
 }
 
+/** Every VM below `place` (its children, theirs, …), placed as walkVms places them. */
+export const walkBelow = (place: VmPlace) => walkVms(place.vm.children, `${place.path}.children`, place.vm, place.depth + 1);
+
 /** Deeper than any lab (a VM is 4 levels: vms, [i], children, [j]; a check 4 more), far below a stack overflow. */
 export const MAX_SPEC_DEPTH = 64;
 

@@ -8,7 +8,7 @@
 import { TaskError, UsageError } from '../kit/errors.ts';
 import { hostMachine } from '../kit/machine-host.ts';
 import { kitPaths } from '../kit/paths.ts';
-import { walkVms, type LabResolved, type VmPlace } from '../kit/resolve.ts';
+import { walkBelow, walkVms, type LabResolved, type VmPlace } from '../kit/resolve.ts';
 import { readState, updateState, writeState, type SavedState, type VmState } from '../kit/vm-state.ts';
 import { vmStatus } from '../kit/vm-status.ts';
 import { stopQemu } from '../kit/stop.ts';
@@ -70,7 +70,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
     const at = new Date().toISOString();
     updateState(paths, { phase: 'suspended', pid: undefined, stoppedAt: at, saved: { snapshot: save.name, at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) } });
     // Its children stay as they were, inside its saved RAM.
-    for (const child of walkVms(place.vm.children, `${place.path}.children`, place.vm, 2)) {
+    for (const child of walkBelow(place)) {
       const c = recordOf(lab, child);
       const phase = readState(c)?.phase;
       if (phase === 'running' || phase === 'booting') updateState(c, { phase: 'suspended' });
@@ -123,7 +123,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
     if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
   }
   // The children saved inside, to mark suspended again if the resume fails after the boot.
-  const savedChildren = suspended.flatMap(({ place }) => [...walkVms(place.vm.children, `${place.path}.children`, place.vm, 2)].filter((c) => readState(recordOf(lab, c))?.phase === 'suspended'));
+  const savedChildren = suspended.flatMap(({ place }) => [...walkBelow(place)].filter((c) => readState(recordOf(lab, c))?.phase === 'suspended'));
   const steps: ResumeStep[] = [];
   for (const { place, saved, record } of suspended) {
     opts.info?.(`${place.vm.name}: resuming from ${saved.snapshot}…`);
@@ -169,7 +169,7 @@ export async function afterStart(lab: LabResolved, started: VmPlace[], t0: numbe
     for (const p of started) if (p.vm.children.length) await reconcileChildren(lab, p, parents, { info: () => undefined, warn: () => undefined });
     // Every layer at once: each is set from the host's clock, not its parent's, and a child's
     // session goes through its parent's pooled one.
-    const places = started.flatMap((top) => [top, ...walkVms(top.vm.children, `${top.path}.children`, top.vm, 2)]);
+    const places = started.flatMap((top) => [top, ...walkBelow(top)]);
     const ready = places.filter((p) => readState(recordOf(lab, p))?.phase === 'running' && p.vm.network.sshPort !== undefined);
     const layers = await Promise.all(
       ready.map(async (place): Promise<LayerReady> => {
@@ -217,7 +217,7 @@ export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<s
   for (const { place, saved } of suspendedPlaces(lab)) {
     if (remove) await withParents(lab, async (parents) => removeSnapshot(await openSite(lab, place, parents), saved.snapshot)).catch(() => undefined);
     updateState(recordOf(lab, place), { phase: 'stopped', saved: undefined });
-    for (const child of walkVms(place.vm.children, `${place.path}.children`, place.vm, 2)) {
+    for (const child of walkBelow(place)) {
       const c = recordOf(lab, child);
       if (readState(c)?.phase === 'suspended') updateState(c, { phase: 'stopped', pid: undefined });
     }
