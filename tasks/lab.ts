@@ -18,7 +18,7 @@ import { hostKeyAlias, labKeys } from './kit/keys.ts';
 import { labStatus, renderStatus } from './status.ts';
 import { releaseSaved, resumeLab, startFrom, suspendedPlaces } from './suspend/ops.ts';
 import { releaseSavedFor } from './suspend/guard.ts';
-import { checkSnapshotName } from './snapshot/names.ts';
+import { snapshotNameOption } from './snapshot/names.ts';
 
 export interface UpStep {
   vm: string;
@@ -109,13 +109,7 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
 
 export async function up(ctx: TaskContext): Promise<number | void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
-  const from = ctx.opts.from;
-  if (from !== undefined) {
-    if (typeof from !== 'string' || !from) throw new UsageError('--from needs a snapshot NAME', `list them: npx tsx tasks.ts snapshots ${lab.name}`);
-    const bad = checkSnapshotName(from);
-    if (bad) throw new UsageError(`--from: ${bad}`);
-    if (ctx.opts.cold === true) throw new UsageError('--from and --cold ask for different starts; pick one');
-  }
+  if (snapshotNameOption(ctx.opts, 'from') !== undefined && ctx.opts.cold === true) throw new UsageError('--from and --cold ask for different starts; pick one');
   return withLabLock(lab.name, 'up', () => upLocked(ctx, lab), { say: ctx.out.info });
 }
 

@@ -17,7 +17,7 @@ import { progressList } from './kit/progress.ts';
 import { downLab, upLab } from './lab.ts';
 import { removeAll, restoreAll, saveAll, withParents } from './snapshot/many.ts';
 import { startFrom } from './suspend/ops.ts';
-import { checkSnapshotName } from './snapshot/names.ts';
+import { snapshotNameOption } from './snapshot/names.ts';
 import { checkName, failedSuite, runHostCheck, runVmCheck, type CheckResult } from './smoke/checks.ts';
 import { junitXml, tap } from './smoke/report.ts';
 import { writeReport } from './doc.ts';
@@ -56,8 +56,7 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
   if (ctx.opts.tap === true && ctx.json) throw new UsageError('--tap and --json both want stdout; pick one');
   const reuse = ctx.opts.reuse === true;
   const reset = ctx.opts.reset === true;
-  const from = typeof ctx.opts.from === 'string' ? ctx.opts.from : undefined;
-  if (ctx.opts.from !== undefined && (!from || checkSnapshotName(from))) throw new UsageError(`--from: ${from ? checkSnapshotName(from) : 'needs a snapshot NAME'}`);
+  const from = snapshotNameOption(ctx.opts, 'from');
   const places = [...walkVms(lab.vms)];
   const declared = lab.host.checks.length + places.reduce((n, p) => n + p.vm.checks.length, 0);
   if (!declared) ctx.out.warn(`lab ${lab.name} declares no checks (host.checks, or checks on a VM); nothing to test`);

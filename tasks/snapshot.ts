@@ -4,7 +4,7 @@
 import { withLabLock } from './kit/lab-lock.ts';
 import type { TaskContext } from './kit/registry.ts';
 import { TaskError, UsageError } from './kit/errors.ts';
-import { checkSnapshotName } from './snapshot/names.ts';
+import { snapshotNameOption } from './snapshot/names.ts';
 import { openSite } from './snapshot/site.ts';
 import { listSnapshots, type SnapshotInfo } from './snapshot/ops.ts';
 import { checkAllHave, removeAll, restoreAll, saveAll, withParents } from './snapshot/many.ts';
@@ -13,18 +13,10 @@ import { renderSnapshotTable, renderSnapshotTree } from './snapshot/render.ts';
 import { releaseSavedFor } from './suspend/guard.ts';
 import { confirmLoss } from './confirm.ts';
 
-function nameOption(ctx: TaskContext): string | undefined {
-  const name = ctx.opts.name;
-  if (name === undefined) return undefined;
-  if (typeof name !== 'string' || !name) throw new UsageError('--name needs a value');
-  const bad = checkSnapshotName(name);
-  if (bad) throw new UsageError(`--name: ${bad}`);
-  return name;
-}
 
 export async function snapshot(ctx: TaskContext): Promise<void> {
   const t = await snapshotTarget(ctx, ctx.args[0]);
-  const explicit = nameOption(ctx);
+  const explicit = snapshotNameOption(ctx.opts, 'name');
   const steps = await withLabLock(t.lab.name, 'snapshot', () => withParents(t.lab, (parents) => saveAll(t.lab, t.places, parents, ctx.out, explicit)), { say: ctx.out.info });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: ${s.how} snapshot ${s.name} in ${s.seconds.toFixed(2)} s`).join('\n'));
 }

@@ -1,5 +1,6 @@
 // Snapshot names: what a qcow2 tag may be here, and how a graintime name is decoded.
 import { parseStamp, readableDate, type StampFields } from '../graintime/stamp.ts';
+import { UsageError } from '../kit/errors.ts';
 
 /**
  * Letters, digits, `_`, `-` and `.`, 1–127 long, not starting with `-` or `.`, no `..`,
@@ -24,4 +25,14 @@ export function nextFreeName(base: string, taken: Set<string>): string {
 export function decodeName(name: string): { fields: StampFields; date: string } | null {
   const r = parseStamp(name.replace(/\.\d+$/, ''));
   return r.ok ? { fields: r.fields, date: readableDate(r.fields) } : null;
+}
+
+/** A snapshot name given as `--OPT NAME` (--name, --from), checked; undefined when the option is absent. */
+export function snapshotNameOption(opts: Record<string, string | boolean | undefined>, opt: string): string | undefined {
+  const name = opts[opt];
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string' || !name) throw new UsageError(`--${opt} needs a snapshot NAME`);
+  const bad = checkSnapshotName(name);
+  if (bad) throw new UsageError(`--${opt}: ${bad}`);
+  return name;
 }
