@@ -1,7 +1,7 @@
 // `status [LAB]` and `list`: every VM, nested ones included with their parent, with its
 // live state, accelerator, pid, ports, uptime and boot metrics.  `--json`: an array.
 import type { TaskContext } from './kit/registry.ts';
-import { brokenLabsLine, loadAllLabs, loadLab } from './kit/load.ts';
+import { brokenLabsLine, loadLabsFor } from './kit/load.ts';
 import { walkVms, type LabResolved } from './kit/resolve.ts';
 import type { VmStatus } from './kit/vm-state.ts';
 import { vmStatus } from './kit/vm-status.ts';
@@ -54,7 +54,7 @@ export function renderStatus(rows: VmStatus[], o: ChartOptions = chartOptions())
 }
 
 export async function status(ctx: TaskContext): Promise<void> {
-  const all = ctx.args[0] || ctx.spec ? { labs: [await loadLab(ctx.args[0], { spec: ctx.spec })], broken: [] } : await loadAllLabs();
+  const all = await loadLabsFor(ctx.args[0], { spec: ctx.spec });
   // One bad file in specs/ is named, and the other labs still show.
   for (const b of all.broken) ctx.out.warn(`lab left out, ${brokenLabsLine([b])}`);
   const labs = all.labs;

@@ -69,24 +69,20 @@ async function readSpecFile(file: string): Promise<LabInputRead> {
   if (!stat) throw new SpecFileError(file, 'not found');
   if (stat.isDirectory()) throw new SpecFileError(file, 'is a folder, not a spec file', 'name a .json or .ts file');
   const ext = extname(file).toLowerCase();
-  if (ext === '.json') {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new SpecFileError(file, ioProblem(err));
-    }
-    return { input: parseJson(text, file), source: file };
-  }
   if (ext === '.yaml' || ext === '.yml') throw new SpecFileError(file, 'is YAML; a spec is JSON (.json) or TypeScript (.ts)', 'write it as JSON, or as TypeScript like specs/demo.ts');
-  if (ext !== '.ts' && ext !== '.mts') throw new SpecFileError(file, `is not a spec file (${ext || 'no extension'}); a spec is JSON (.json) or TypeScript (.ts)`);
+  if (ext !== '.json' && ext !== '.ts' && ext !== '.mts') throw new SpecFileError(file, `is not a spec file (${ext || 'no extension'}); a spec is JSON (.json) or TypeScript (.ts)`);
+  // Read first, either kind: an unreadable file says so, not a JSON or import error.
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SpecFileError(file, ioProblem(err));
+  }
+  if (ext === '.json') return { input: parseJson(text, file), source: file };
   let mod: { default?: unknown };
   try {
-    readFileSync(file); // an unreadable file says so, not an import error
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (err) {
-    const io = (err as NodeJS.ErrnoException).code;
-    if (io === 'EACCES' || io === 'EPERM') throw new SpecFileError(file, ioProblem(err));
     throw new SpecFileError(file, `could not be loaded: ${firstLine(err instanceof Error ? err.message : String(err))}`, `run it alone to see the whole error: npx tsx ${file}`);
   }
   if (mod.default === undefined) throw new SpecFileError(file, 'has no default export', 'export default defineLab({ … })');
@@ -125,6 +121,11 @@ export async function loadAllLabs(src: SpecSource = {}): Promise<{ labs: LabReso
   return { labs, broken };
 }
 
+/** The lab named (or --spec), else every lab in specs/ with the files that could not be loaded. */
+export async function loadLabsFor(ref: string | undefined, src: SpecSource = {}): Promise<{ labs: LabResolved[]; broken: Array<{ name: string; error: unknown }> }> {
+  return ref || src.spec ? { labs: [await loadLab(ref, src)], broken: [] } : loadAllLabs(src);
+}
+
 /** One line per lab that could not be loaded, for hints and warnings. */
 export const brokenLabsLine = (broken: Array<{ name: string; error: unknown }>) => broken.map((b) => `${b.name}: ${firstLine(b.error instanceof Error ? b.error.message : String(b.error))}`).join('; ');
 
@@ -133,7 +134,7 @@ export const brokenLabsLine = (broken: Array<{ name: string; error: unknown }>) 
  * specs/ (an error when more than one lab has it).
  */
 export async function loadVm(vmName: string, opts: SpecSource & { lab?: string } = {}): Promise<{ lab: LabResolved; place: VmPlace }> {
-  const { labs, broken } = opts.spec || opts.lab ? { labs: [await loadLab(opts.lab, opts)], broken: [] } : await loadAllLabs(opts);
+  const { labs, broken } = await loadLabsFor(opts.lab, opts);
   const hits = labs.flatMap((lab) => {
     const place = findVm(lab, vmName);
     return place ? [{ lab, place }] : [];
