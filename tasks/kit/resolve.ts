@@ -105,13 +105,15 @@ export function checkLab(lab: LabResolved): SpecProblem[] {
     else seen.set(vm.name, path);
     problems.push(...checkVm(vm, path));
   }
-  // Forwards listen in the parent's network: the host for top-level VMs, the parent VM for nested ones.
-  problems.push(...checkPorts(lab.vms, 'vms'));
-  for (const { vm, path } of walkVms(lab.vms)) problems.push(...checkPorts(vm.children, `${path}.children`));
-  // Disks are written on the machine the VMs run on: this host for top-level VMs, a parent for its children.
-  problems.push(...checkDisks(lab.vms, 'vms'));
-  for (const { vm, path } of walkVms(lab.vms)) problems.push(...checkDisks(vm.children, `${path}.children`));
+  // Forwards listen, and disks are written, on the machine the VMs run on.
+  for (const [vms, base] of machineGroups(lab)) problems.push(...checkPorts(vms, base), ...checkDisks(vms, base));
   return problems;
+}
+
+/** The VMs that share one machine, with the path of their list: the host's, then each parent's children. */
+function* machineGroups(lab: LabResolved): Generator<[VmResolved[], string]> {
+  yield [lab.vms, 'vms'];
+  for (const { vm, path } of walkVms(lab.vms)) yield [vm.children, `${path}.children`];
 }
 
 /** Where a VM's disk path points, to compare paths of VMs on one machine: a relative one is in the VM's own folder. */
@@ -157,9 +159,8 @@ const LOOPBACK = /^127\./;
 /** What a spec may say but should not: each names its field.  Printed by `spec`, and by `boot` and `up` before they start a VM. */
 export function specWarnings(lab: LabResolved): SpecProblem[] {
   const warnings: SpecProblem[] = [];
-  warnings.push(...backingWarnings(lab.vms, 'vms'));
+  for (const [vms, base] of machineGroups(lab)) warnings.push(...backingWarnings(vms, base));
   for (const { vm, path } of walkVms(lab.vms)) {
-    warnings.push(...backingWarnings(vm.children, `${path}.children`));
     const net = vm.network;
     const open = (field: string, bind: string) =>
       warnings.push({ path: `${path}.network.${field}`, message: `${bind} is not loopback: the VM's forwards (its sshd among them) can be reached from ${bind === '0.0.0.0' ? 'every network this machine is on' : `the network of ${bind}`}; the kit's default is 127.0.0.1` });
