@@ -3,7 +3,7 @@ import type { TaskContext } from './kit/registry.ts';
 import { UsageError } from './kit/errors.ts';
 import { graintimeConfig } from './graintime/config.ts';
 import { computeGraintime, parseStamp, readableDate } from './graintime/stamp.ts';
-import { instantOf } from './graintime/local-time.ts';
+import { daysInMonth, instantOf } from './graintime/local-time.ts';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
@@ -33,15 +33,12 @@ export function parseInstant(text: string | undefined, timeZone = 'UTC'): Date {
   if (!m) throw bad();
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number];
   // V8 rolls 2025-02-30 over to March; a day the month does not have is a typo, not a date.
-  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !leap(year) ? 1 : 0);
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) throw bad();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) throw bad();
   const ms = Number((m[7] ?? '0').padEnd(3, '0'));
   const at = m[8] ? new Date(text) : instantOf({ year, month, day, hour, minute, second, ms }, timeZone);
   if (Number.isNaN(at.getTime())) throw bad();
   return at;
 }
-
-const leap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
 function describe(f: ReturnType<typeof parseStamp> extends infer R ? (R extends { ok: true; fields: infer F } ? F : never) : never, stamp: string): string {
   return [

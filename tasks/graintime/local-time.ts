@@ -44,6 +44,13 @@ function utcOf(year: number, month: number, day: number, hour: number, minute: n
   return d.getTime();
 }
 
+/** Days in `month` (1–12) of `year`, any year (Date.UTC would read 0–99 as 1900–1999). */
+export function daysInMonth(year: number, month: number): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, month, 0);
+  return d.getUTCDate();
+}
+
 /** How far `timeZone`'s wall clock is ahead of UTC at `t` (local mean time has seconds too). */
 function offsetMs(t: number, timeZone: string): number {
   const parts = Object.fromEntries(formatter(timeZone).formatToParts(new Date(t)).map((p) => [p.type, p.value]));
