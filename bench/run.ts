@@ -14,7 +14,7 @@ import { benchChart } from './chart.ts';
 import { benchReset } from './reset.ts';
 import { benchMemory } from './memory.ts';
 import { benchDebianNest } from './debian-nest.ts';
-import { benchSuspend } from './suspend.ts';
+import { benchSuspend, benchSuspendDebianNest } from './suspend.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -28,6 +28,7 @@ if (want('suspend')) rows.push(...(await benchSuspend()));
 if (want('chart')) rows.push(...(await benchChart()));
 if (want('memory')) rows.push(...(await benchMemory()));
 if (only.includes('debian-nest')) rows.push(...(await benchDebianNest()));
+if (only.includes('suspend-debian-nest')) rows.push(...(await benchSuspendDebianNest()));
 
 const probe = await probeHost();
 const header = `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, QEMU ${probe.qemu.version}, KVM ${probe.kvm.state}${probe.kvm.state !== 'usable' ? ` (${probe.kvm.reason.split(':')[0]}) → TCG` : ''}. ${new Date().toISOString().slice(0, 16)}Z.`;

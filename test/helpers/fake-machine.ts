@@ -28,6 +28,8 @@ export interface FakeBehaviour {
   /** What the machine lacks. */
   noQemu?: boolean;
   noQemuImg?: boolean;
+  /** The guest's kernel panics (on the serial console) in this many boots, then boots. */
+  panics?: number;
 }
 
 export class FakeMachine implements Machine {
@@ -42,6 +44,7 @@ export class FakeMachine implements Machine {
   alive = false;
   readonly pid = 4242;
   private samples = 0;
+  private starts = 0;
 
   constructor(readonly root: string, public b: FakeBehaviour = {}, readonly inside?: string) {
     this.at = inside ? ` inside ${inside}` : '';
@@ -97,8 +100,9 @@ export class FakeMachine implements Machine {
     throw new Error('ECONNREFUSED');
   }
 
-  async tail(): Promise<string> {
-    return '';
+  async tail(file: string): Promise<string> {
+    const panicking = this.alive && file.endsWith('serial.log') && this.starts <= (this.b.panics ?? 0);
+    return panicking ? '[  108.494276]  </ENTRY_TRAMPOLINE>\n[  108.494276] Kernel panic - not syncing: Fatal exception in interrupt\n[  108.494276] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---' : '';
   }
 
   async prepare(): Promise<void> {
@@ -107,6 +111,7 @@ export class FakeMachine implements Machine {
 
   async start(_ref: QemuRef, args: string[]) {
     this.calls.push('start');
+    this.starts++;
     const command = ['qemu-system-x86_64', ...args];
     if (this.b.refuse) return { code: this.b.refuse.code, stderr: this.b.refuse.stderr, command };
     this.alive = true;

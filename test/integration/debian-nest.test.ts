@@ -2,7 +2,7 @@
 // QEMU on this host, Debian Stable and a tiny guest inside it) comes up with the children's
 // images handed to the parent as read-only disks; every layer answers by name; the Debian
 // child runs under KVM (the parent's emulated SVM); a file written in the child survives a
-// lab-wide snapshot and restore; down leaves no QEMU of ours.
+// lab-wide snapshot and restore, and a suspend and resume; down leaves no QEMU of ours.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -80,6 +80,21 @@ describe('a real Debian nested in a real Debian', () => {
     ok(k(['restore', 'dntest', 'golden', '--yes', '--quiet'], 600_000));
     assert.equal(out('stable', 'cat /root/marker'), 'before');
     assert.equal(out('tiny', 'hostname'), 'tiny');
+  });
+
+  it('suspends the whole lab and resumes it: no QEMU while suspended, the child’s file kept, every clock set', () => {
+    out('stable', 'echo suspended > /root/marker && sync');
+    const saved = JSON.parse(ok(k(['suspend', 'dntest', '--json'], 600_000)).stdout);
+    assert.deepEqual(saved.steps.map((s: { vm: string }) => s.vm), ['nest']);
+    assert.deepEqual(qemusUnder(home), [], 'the parent’s QEMU ended, and the children with it');
+    const rows = JSON.parse(ok(k(['status', '--json'])).stdout);
+    assert.deepEqual(rows.map((r: { name: string; state: string }) => [r.name, r.state]), [['nest', 'suspended'], ['stable', 'suspended'], ['tiny', 'suspended']]);
+    ok(k(['resume', 'dntest', '--quiet'], 600_000));
+    assert.equal(out('stable', 'cat /root/marker'), 'suspended');
+    for (const vm of ['nest', 'stable', 'tiny']) {
+      const skew = Math.abs(Number(out(vm, 'date +%s')) - Date.now() / 1000);
+      assert.ok(skew < 3, `${vm}'s clock is ${skew.toFixed(1)} s off the host's after resume`);
+    }
   });
 
   it('goes down children first and leaves no QEMU of its own', () => {

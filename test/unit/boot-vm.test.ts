@@ -3,7 +3,7 @@
 // failed boot never leaves its QEMU behind.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/kit/boot-vm.ts';
+import { bootOn, bootBudgetMs, kernelPanic, type PrepareInputs } from '../../tasks/kit/boot-vm.ts';
 import { resolveLab, findVm } from '../../tasks/kit/resolve.ts';
 import { kitPaths } from '../../tasks/kit/paths.ts';
 import { readState } from '../../tasks/kit/vm-state.ts';
@@ -18,11 +18,12 @@ describe('bootOn', () => {
 
   // No SSH forward: ready when QEMU lives and QMP says running, so no guest is needed.
   const lab = (extra: Record<string, unknown> = {}) => resolveLab({ name: 'b', vms: [{ name: 'v', boot: { kernel: '/k', append: '' }, memory: 256, ...extra }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
-  const boot = async (b: FakeBehaviour, extra: Record<string, unknown> = {}) => {
+  const boot = async (b: FakeBehaviour, extra: Record<string, unknown> = {}, more: { loadvm?: string } = {}) => {
     const m = new FakeMachine(h.dir, b);
     const l = lab(extra);
-    const result = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true, timeoutS: 5 }).then((r) => r, (e: Error & { hint?: string }) => e);
-    return { m, result, record: readState(kitPaths('b', 'v').vm) };
+    const warnings: string[] = [];
+    const result = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true, timeoutS: 5, warn: (w) => warnings.push(w), ...more }).then((r) => r, (e: Error & { hint?: string }) => e);
+    return { m, result, warnings, record: readState(kitPaths('b', 'v').vm) };
   };
 
   it('boots when QEMU lives and QMP says running, and records it running', async () => {
@@ -55,6 +56,27 @@ describe('bootOn', () => {
     assert.match(result.hint ?? '', /KVM is unusable here .*: set accel: auto or tcg for v/);
     assert.equal(m.alive, false, 'the QEMU of a failed boot is stopped');
     assert.ok(m.calls.includes('quit'));
+  });
+  it('stops a guest whose kernel panicked during boot and boots it once more, saying so', async () => {
+    const { m, result, warnings, record } = await boot({ panics: 1, honoursQuit: true });
+    assert.ok(!(result instanceof Error), String(result));
+    assert.deepEqual(m.calls.filter((c) => c === 'start' || c === 'quit'), ['start', 'quit', 'start']);
+    assert.deepEqual(warnings, ['v: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt; its QEMU was stopped, booting it once more']);
+    assert.equal(record?.phase, 'running');
+  });
+  it('gives up after the second panic, and never boots a resume again (that would drop its saved state)', async () => {
+    const twice = await boot({ panics: 2, honoursQuit: true });
+    assert.ok(twice.result instanceof Error);
+    assert.match(twice.result.message, /^b\/v failed to boot after \d+\.\d s: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt\n/);
+    assert.deepEqual([twice.m.calls.filter((c) => c === 'start').length, twice.m.alive, twice.record?.phase], [2, false, 'failed']);
+    const resume = await boot({ panics: 1, honoursQuit: true }, {}, { loadvm: 'saved' });
+    assert.ok(resume.result instanceof Error);
+    assert.deepEqual(resume.m.calls.filter((c) => c === 'start').length, 1);
+  });
+  it('reads a kernel panic from the serial console’s tail, and nothing else as one', () => {
+    assert.equal(kernelPanic('[ 1.0] x\n[ 2.5] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n[ 2.5] CPU: 0 PID: 1'), 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)');
+    assert.equal(kernelPanic('[ 9.1] ---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100 ]---'), 'Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100');
+    assert.equal(kernelPanic('[ 3.0] gc: network up, sshd starting\n[ 3.1] panic=-1 on the command line'), undefined);
   });
   it('refuses a taken port, and memory the machine lacks, before QEMU starts', async () => {
     const port = await boot({ taken: [2300] }, { network: { sshPort: 2300 } });
