@@ -1,7 +1,7 @@
 // chart: rendering tree and alloc for a generated 1,000-VM lab (pure: data → text), and
 // `chart-vm demo` wall time with the demo lab up (live sources, in parallel).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveLab } from '../tasks/kit/resolve.ts';
@@ -46,6 +46,12 @@ export async function benchChart(runs = 7): Promise<Row[]> {
   const cold: number[] = [];
   const warm: number[] = [];
   const list: number[] = [];
+  // The issue's own comparison: the command as a user types it, against `npx tsx` of an empty file.
+  const empty = join(home, 'empty.ts');
+  writeFileSync(empty, '');
+  const npx = (args: string[]) => async () => execFileSync('npx', ['tsx', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore', env: { ...process.env, GRAINCHART_HOME: home } });
+  const npxEmpty: number[] = [];
+  const npxWarm: number[] = [];
   try {
     await upLab(demo, { quiet: true });
     await run(['chart-vm', 'demo'])(); // leaves the agent behind
@@ -55,6 +61,10 @@ export async function benchChart(runs = 7): Promise<Row[]> {
     for (let i = 0; i < 5; i++) {
       list.push(await timeIt(run(['tasks'])));
       warm.push(await timeIt(run(['chart-vm', 'demo'])));
+    }
+    for (let i = 0; i < 5; i++) {
+      npxEmpty.push(await timeIt(npx([empty])));
+      npxWarm.push(await timeIt(npx(['tasks.ts', 'chart-vm', 'demo'])));
     }
     for (let i = 0; i < 5; i++) cold.push(await timeIt(run(['chart-vm', 'demo', '--no-agent'])));
   } finally {
@@ -67,6 +77,8 @@ export async function benchChart(runs = 7): Promise<Row[]> {
     { name: 'process start (list tasks)', samples: list },
     { name: 'chart-vm demo --no-agent, lab up (wall)', samples: cold, baseline: 'process start (list tasks)' },
     { name: 'chart-vm demo, stats agent warm (wall)', samples: warm, baseline: 'process start (list tasks)', goal: '≤ 1.0 s' },
+    { name: 'npx tsx empty.ts (chart bench)', samples: npxEmpty },
+    { name: 'npx tsx tasks.ts chart-vm demo, agent warm', samples: npxWarm, baseline: 'npx tsx empty.ts (chart bench)', goal: '≤ 1.15×' },
   ];
 }
 

@@ -13,6 +13,9 @@ describe('a nested lab', () => {
   let home: string;
   let spec: string;
   const k = (...args: string[]) => kit(['--spec', spec, ...args], { env: { GRAINCHART_HOME: home } });
+  // Longer than the kit's own budget for a child (300 s inside a parent), so a boot that
+  // fails there reports its stage and serial console instead of being killed by the test.
+  const up = () => kit(['--spec', spec, 'up', '--json'], { env: { GRAINCHART_HOME: home }, timeoutMs: 420_000 });
   const ok = (r: ReturnType<typeof kit>) => {
     assert.equal(r.status, 0, r.stderr);
     return r;
@@ -56,7 +59,7 @@ describe('a nested lab', () => {
   });
 
   it('comes up parents first, the child inside its parent', () => {
-    const r = done(k('up', '--json'));
+    const r = done(up());
     assert.deepEqual(
       r.steps.map((s: { vm: string; action: string; parent?: string }) => [s.vm, s.action, s.parent ?? '(host)']),
       [
@@ -142,7 +145,7 @@ describe('a nested lab', () => {
   });
 
   it('up again keeps the running parent and brings the child back', () => {
-    const r = done(k('up', '--json'));
+    const r = done(up());
     assert.deepEqual(
       r.steps.map((s: { vm: string; action: string }) => [s.vm, s.action]),
       [
