@@ -102,9 +102,10 @@ export function bootBudgetMs(accel: 'kvm' | 'tcg', kvm: KvmVerdict, o: { timeout
 /**
  * Boots `place` on `machine` and waits until SSH runs `uname -a` (and cloud-init is done).
  * A cold boot whose kernel panics is tried once more, saying so: under TCG's emulated SVM
- * (this host's only way to nest, QEMU 7.2) a nested Debian kernel sometimes takes a fault
- * in its interrupt entry and panics at a random point of its boot (measured here: once in
- * a handful of CI runs), and a second boot of the same disk then comes up.  A panic on a
+ * (this host's only way to nest, QEMU 7.2) a nested Debian kernel can take a page fault in
+ * its interrupt entry and panic at a random point of its boot (seen here in the debian-nest
+ * lab's Debian child: "Fatal exception in interrupt"), and a second boot of the same disk
+ * then comes up.  A panic on a
  * resume (-loadvm) is not retried: booting again would drop the saved state.
  */
 export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace, prepareInputs: PrepareInputs, opts: BootOptions = {}): Promise<BootResult> {
@@ -243,7 +244,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
       if (panic)
         throw new GuestPanicked(
           `its kernel panicked during boot: ${panic}`,
-          machine.inside && c.accel === 'kvm' ? `a guest nested under emulated SVM (its parent runs on TCG) sometimes panics at random; boot it again: npx tsx tasks.ts boot ${vm.name}` : 'see the serial log below',
+          machine.inside && c.accel === 'kvm' ? `a nested guest can panic at random when its parent's KVM is itself emulated (a parent on TCG); boot it again: npx tsx tasks.ts boot ${vm.name}` : 'see the serial log below',
         );
     }
     if (c.metrics.qmpS === undefined || Date.now() - lastQmp < 1000) return;
