@@ -1,7 +1,7 @@
 // chart: rendering tree and alloc for a generated 1,000-VM lab (pure: data → text), and
 // `chart-vm demo` wall time with the demo lab up (live sources, in parallel).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveLab } from '../tasks/kit/resolve.ts';
@@ -12,6 +12,7 @@ import { downLab, upLab } from '../tasks/lab.ts';
 import { loadLab } from '../tasks/kit/load.ts';
 import { askAgent } from '../tasks/kit/stats-agent-client.ts';
 import { timeIt, type Row } from './stats.ts';
+import { emptyTsFile, npxTsx } from './startup.ts';
 
 /** 100 top-level VMs with 9 children each. */
 function bigLab() {
@@ -47,9 +48,8 @@ export async function benchChart(runs = 7): Promise<Row[]> {
   const warm: number[] = [];
   const list: number[] = [];
   // The issue's own comparison: the command as a user types it, against `npx tsx` of an empty file.
-  const empty = join(home, 'empty.ts');
-  writeFileSync(empty, '');
-  const npx = (args: string[]) => async () => execFileSync('npx', ['tsx', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore', env: { ...process.env, GRAINCHART_HOME: home } });
+  const empty = emptyTsFile(home);
+  const npx = (args: string[]) => npxTsx(args, { ...process.env, GRAINCHART_HOME: home });
   const npxEmpty: number[] = [];
   const npxWarm: number[] = [];
   try {

@@ -6,17 +6,27 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../tasks/kit/paths.ts';
 import { timeIt, type Row } from './stats.ts';
 
-export async function benchStartup(runs = 7): Promise<Row[]> {
-  const empty = join(mkdtempSync(join(tmpdir(), 'gc-bench-')), 'empty.ts');
+/** An empty .ts file in `dir` (a new temporary folder by default): the baseline's script. */
+export function emptyTsFile(dir = mkdtempSync(join(tmpdir(), 'gc-bench-'))): string {
+  const empty = join(dir, 'empty.ts');
   writeFileSync(empty, '');
-  const npx = (args: string[]) => async () => execFileSync('npx', ['tsx', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore' });
+  return empty;
+}
+
+/** `npx tsx ARGS` in the project, as a user types it, output ignored: a step for timeIt. */
+export const npxTsx = (args: string[], env: NodeJS.ProcessEnv = process.env) => async () => {
+  execFileSync('npx', ['tsx', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore', env });
+};
+
+export async function benchStartup(runs = 7): Promise<Row[]> {
+  const empty = emptyTsFile();
   const base: number[] = [];
   const listing: number[] = [];
-  await npx([empty])(); // warm tsx's cache once
-  await npx(['tasks.ts'])();
+  await npxTsx([empty])(); // warm tsx's cache once
+  await npxTsx(['tasks.ts'])();
   for (let i = 0; i < runs; i++) {
-    base.push(await timeIt(npx([empty])));
-    listing.push(await timeIt(npx(['tasks.ts'])));
+    base.push(await timeIt(npxTsx([empty])));
+    listing.push(await timeIt(npxTsx(['tasks.ts'])));
   }
   return [
     { name: 'npx tsx empty.ts', samples: base },

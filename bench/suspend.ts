@@ -42,7 +42,8 @@ async function benchSuspendOf(s: Subject, runs: number): Promise<Row[]> {
     if (s.children !== undefined) input.vms[0]!.children = input.vms[0]!.children.slice(0, s.children);
     const lab = resolveLab(input, localHostFacts(), 'bench');
     const deepest = findVm(lab, s.deepest)!;
-    const overlays = [...lab.vms.map((v) => v.name), s.deepest].map((vm) => join(kitPaths(lab.name, vm).vm.dir, 'root.qcow2'));
+    // The top level's overlays: a child's lives inside its parent's, which goes with it.
+    const overlays = lab.vms.map((v) => join(kitPaths(lab.name, v.name).vm.dir, 'root.qcow2'));
     const unameInDeepest = async () => {
       const g = await connectPlace(lab, deepest, 30_000);
       try {

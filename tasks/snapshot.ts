@@ -13,7 +13,6 @@ import { renderSnapshotTable, renderSnapshotTree } from './snapshot/render.ts';
 import { releaseSavedFor } from './suspend/guard.ts';
 import { confirmLoss } from './confirm.ts';
 
-
 export async function snapshot(ctx: TaskContext): Promise<void> {
   const t = await snapshotTarget(ctx, ctx.args[0]);
   const explicit = snapshotNameOption(ctx.opts, 'name');

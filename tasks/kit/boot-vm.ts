@@ -105,8 +105,8 @@ export function bootBudgetMs(accel: 'kvm' | 'tcg', kvm: KvmVerdict, o: { timeout
  * (this host's only way to nest, QEMU 7.2) a nested Debian kernel can take a page fault in
  * its interrupt entry and panic at a random point of its boot (seen here in the debian-nest
  * lab's Debian child: "Fatal exception in interrupt"), and a second boot of the same disk
- * then comes up.  A panic on a
- * resume (-loadvm) is not retried: booting again would drop the saved state.
+ * then comes up.  A panic on a resume (-loadvm) is not retried: booting again would drop
+ * the saved state.
  */
 export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace, prepareInputs: PrepareInputs, opts: BootOptions = {}): Promise<BootResult> {
   try {
