@@ -80,6 +80,11 @@ export function writeState(p: VmPaths, s: VmState): void {
   }
 }
 
+/** The record gone, as for a VM that never booted. */
+export function removeState(p: VmPaths): void {
+  rmSync(stateFile(p), { force: true });
+}
+
 export function updateState(p: VmPaths, change: Partial<VmState>): VmState | undefined {
   const s = readState(p);
   if (!s) return undefined;

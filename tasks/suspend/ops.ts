@@ -9,7 +9,7 @@ import { TaskError, UsageError } from '../kit/errors.ts';
 import { hostMachine } from '../kit/machine-host.ts';
 import { kitPaths } from '../kit/paths.ts';
 import { walkBelow, walkVms, type LabResolved, type VmPlace } from '../kit/resolve.ts';
-import { readState, updateState, writeState, type SavedState, type VmState } from '../kit/vm-state.ts';
+import { readState, removeState, updateState, writeState, type SavedState, type VmState } from '../kit/vm-state.ts';
 import { vmStatus } from '../kit/vm-status.ts';
 import { stopQemu } from '../kit/stop.ts';
 import { withoutLoadvm } from '../kit/boot-vm.ts';
@@ -122,36 +122,10 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
     const names = await withParents(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
     if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
   }
-  // The children saved inside, to mark suspended again if the resume fails after the boot.
-  const savedChildren = suspended.flatMap(({ place }) => [...walkBelow(place)].filter((c) => readState(recordOf(lab, c))?.phase === 'suspended'));
-  const steps: ResumeStep[] = [];
-  for (const { place, saved, record } of suspended) {
-    opts.info?.(`${place.vm.name}: resuming from ${saved.snapshot}…`);
-    const started = Date.now();
-    try {
-      const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: saved.snapshot, savedArgv: saved.argv });
-      steps.push({ vm: place.vm.name, snapshot: saved.snapshot, seconds: (Date.now() - started) / 1000, result });
-    } catch (err) {
-      // Nothing lost: the record says suspended again, and the snapshot is still on the disk.
-      writeState(recordOf(lab, place), record);
-      throw err;
-    }
-  }
   // How long each top-level guest had been up when it was saved (its kernel starts a moment after its QEMU).
   const savedUptime = new Map(suspended.flatMap(({ place, saved, record }) => (record.startedAt ? [[place.vm.name, (Date.parse(saved.at) - Date.parse(record.startedAt)) / 1000 - 2] as [string, number]] : [])));
-  let layers: LayerReady[];
-  try {
-    layers = await afterStart(lab, suspended.map((s) => s.place), t0, opts.warn, savedUptime);
-  } catch (err) {
-    // Nothing lost: the QEMUs this resume started end, and the lab is suspended again.
-    for (const { place, record } of suspended) {
-      const ref = hostMachine.ref(lab, place, readState(recordOf(lab, place)));
-      await stopQemu(hostMachine, ref, steps.find((st) => st.vm === place.vm.name)?.result.pid, { graceful: false }).catch(() => undefined);
-      writeState(recordOf(lab, place), record);
-    }
-    for (const child of savedChildren) updateState(recordOf(lab, child), { phase: 'suspended' });
-    throw err;
-  }
+  const tops = suspended.map(({ place, saved }) => ({ place, snapshot: saved.snapshot, savedArgv: saved.argv }));
+  const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
   if (!opts.keep)
     await withParents(lab, async (parents) => {
       for (const s of steps) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
@@ -175,10 +149,11 @@ export async function afterStart(lab: LabResolved, started: VmPlace[], t0: numbe
       ready.map(async (place): Promise<LayerReady> => {
         const g = await parents.get(place.vm.name, 60_000);
         // One round trip: the guest's time, the host's set (as root, or through sudo), and uname
-        // as `up` asks of every layer.
+        // as `up` asks of every layer.  GNU date takes the host's time to the millisecond,
+        // busybox's (the tiny guests) whole seconds only.
         const now = Date.now() / 1000;
-        const set = `date -u -s @${Math.round(now)}`;
-        const out = await g.succeed(`date +%s; { ${set} || sudo -n ${set}; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`, 120_000);
+        const set = `{ date -u -s @${now.toFixed(3)} || date -u -s @${Math.round(now)}; }`;
+        const out = await g.succeed(`date +%s; { ${set} || sudo -n sh -c '${set}'; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`, 120_000);
         const [before, done, uptime] = out.trim().split('\n');
         // A guest that restarted instead of going on (QEMU reset it after the load) has been up
         // only since this resume began; a resumed one for as long as it had been when saved.
@@ -245,12 +220,40 @@ export async function startFrom(lab: LabResolved, name: string, opts: ResumeOpti
       if (!hit.vmStateSize) throw new UsageError(`${name} was taken with ${place.vm.name} stopped: it has no VM state to start from`, `take one while the lab runs (npx tsx tasks.ts snapshot ${lab.name}), or restore ${name} and boot cold`);
     }
   });
+  return startTops(lab, places.map((place) => ({ place, snapshot: name })), 'starting from', t0, opts);
+}
+
+/**
+ * Starts each top-level VM from its snapshot, then waits until every layer answers.  Nothing
+ * is lost when any of it fails: every QEMU it started ends (a failed boot has stopped its
+ * own), and every record of the lab is put back as it was, suspended or stopped, with the
+ * snapshots still on the disks, so the same command can be given again.
+ */
+async function startTops(lab: LabResolved, tops: Array<{ place: VmPlace; snapshot: string; savedArgv?: string[] }>, verb: string, t0: number, opts: ResumeOptions, savedUptime?: Map<string, number>): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+  const putBack = recordsAsNow(lab);
   const steps: ResumeStep[] = [];
-  for (const place of places) {
-    opts.info?.(`${place.vm.name}: starting from ${name}…`);
-    const started = Date.now();
-    const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: name });
-    steps.push({ vm: place.vm.name, snapshot: name, seconds: (Date.now() - started) / 1000, result });
+  try {
+    for (const { place, snapshot, savedArgv } of tops) {
+      opts.info?.(`${place.vm.name}: ${verb} ${snapshot}…`);
+      const started = Date.now();
+      const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv });
+      steps.push({ vm: place.vm.name, snapshot, seconds: (Date.now() - started) / 1000, result });
+    }
+    return { steps, layers: await afterStart(lab, tops.map((t) => t.place), t0, opts.warn, savedUptime) };
+  } catch (err) {
+    for (const step of steps) {
+      const place = tops.find((t) => t.place.vm.name === step.vm)!.place;
+      await stopQemu(hostMachine, hostMachine.ref(lab, place, readState(recordOf(lab, place))), step.result.pid, { graceful: false }).catch(() => undefined);
+    }
+    putBack();
+    throw err;
   }
-  return { steps, layers: await afterStart(lab, places, t0, opts.warn) };
+}
+
+/** Every VM record of the lab as it is now, and what puts them back so (a VM that had none gets none). */
+function recordsAsNow(lab: LabResolved): () => void {
+  const now = [...walkVms(lab.vms)].map((place) => ({ paths: recordOf(lab, place), record: readState(recordOf(lab, place)) }));
+  return () => {
+    for (const { paths, record } of now) (record ? writeState(paths, record) : removeState(paths));
+  };
 }
