@@ -5,6 +5,8 @@ import type { TaskContext } from './kit/registry.ts';
 import { loadLab } from './kit/load.ts';
 import { findVm, walkVms, type LabResolved, type VmPlace } from './kit/resolve.ts';
 import { bootVm, type BootResult } from './vm/boot.ts';
+import { ParentLost } from './kit/boot-vm.ts';
+import type { Machine } from './kit/machine.ts';
 import { stopVm } from './kit/stop.ts';
 import { vmStatus } from './kit/vm-status.ts';
 import { machineFor, machineInside, machineOrNone } from './kit/machine-for.ts';
@@ -36,32 +38,54 @@ export interface UpStep {
  */
 export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void; signal?: AbortSignal } = {}): Promise<UpStep[]> {
   const steps: UpStep[] = [];
+  // A VM booted again (after its parent was) keeps one step: its last.
   const record = (s: UpStep) => {
-    steps.push(s);
+    const i = steps.findIndex((x) => x.vm === s.vm);
+    if (i === -1) steps.push(s);
+    else steps[i] = s;
     opts.onStep?.(s);
   };
   const places = [...walkVms(lab.vms)];
   const free = (await probeHost()).freeMemoryMiB;
   const sessions = new SessionPool();
-  try {
-    for (let depth = 1; depth <= Math.max(0, ...places.map((p) => p.depth)); depth++) {
-      await Promise.all(
-        groupByParent(places.filter((p) => p.depth === depth)).map(async (group) => {
-          const machine = await machineFor(lab, group[0]!, (p) => sessions.get(lab, p, 10_000));
-          const parallel = !group[0]!.parent && group.length > 1 && group.reduce((sum, p) => sum + p.vm.memory, 0) < free * 0.8;
-          const bootOne = async (p: VmPlace) => {
-            const t0 = Date.now();
-            const live = await vmStatus(machine, lab, p);
-            if (live.state === 'running') return record({ vm: p.vm.name, parent: p.parent?.name, action: 'kept', seconds: 0 });
-            if (opts.signal?.aborted) throw new UsageError('interrupted');
-            const result = await bootVm(machine, lab, p, { quiet: opts.quiet || parallel, warn: opts.warn, signal: opts.signal, checked: live.state === 'stopped' });
-            record({ vm: p.vm.name, parent: p.parent?.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
-          };
-          if (parallel) await Promise.all(group.map(bootOne));
-          else for (const p of group) await bootOne(p);
-        }),
-      );
+  const session = (p: VmPlace) => sessions.get(lab, p, 10_000);
+  const bootOne = async (machine: Machine, p: VmPlace, quiet: boolean) => {
+    const t0 = Date.now();
+    const live = await vmStatus(machine, lab, p);
+    if (live.state === 'running') return record({ vm: p.vm.name, parent: p.parent?.name, action: 'kept', seconds: 0 });
+    if (opts.signal?.aborted) throw new UsageError('interrupted');
+    const result = await bootVm(machine, lab, p, { quiet, warn: opts.warn, signal: opts.signal, checked: live.state === 'stopped' });
+    record({ vm: p.vm.name, parent: p.parent?.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
+  };
+  const bootGroup = async (group: VmPlace[]) => {
+    const machine = await machineFor(lab, group[0]!, session);
+    const parallel = !group[0]!.parent && group.length > 1 && group.reduce((sum, p) => sum + p.vm.memory, 0) < free * 0.8;
+    if (parallel) await Promise.all(group.map((p) => bootOne(machine, p, true)));
+    else for (const p of group) await bootOne(machine, p, opts.quiet === true);
+  };
+  // A parent this `up` booted that is lost while its children boot (under TCG's emulated SVM a
+  // Debian parent's kernel can panic while it runs a child's KVM) boots once more, and its
+  // children after it: a cold boot loses nothing that the panicked kernel had not.
+  const again = new Set<string>();
+  const bootGroupOrParentAgain = async (group: VmPlace[]) => {
+    try {
+      await bootGroup(group);
+    } catch (err) {
+      if (!(err instanceof ParentLost)) throw err;
+      const parent = findVm(lab, err.parent);
+      if (!parent || again.has(parent.vm.name) || steps.find((s) => s.vm === parent.vm.name)?.action !== 'booted') throw err;
+      again.add(parent.vm.name);
+      opts.warn?.(`${err.message.split('\n')[0]}; booting ${parent.vm.name} again, once, then its children`);
+      sessions.drop(parent.vm.name, 'its guest was lost');
+      const machine = await machineFor(lab, parent, session);
+      await stopVm(machine, lab, parent, { graceful: false });
+      await bootOne(machine, parent, opts.quiet === true);
+      await bootGroup(group);
     }
+  };
+  try {
+    for (let depth = 1; depth <= Math.max(0, ...places.map((p) => p.depth)); depth++)
+      await Promise.all(groupByParent(places.filter((p) => p.depth === depth)).map(bootGroupOrParentAgain));
   } finally {
     sessions.closeAll();
   }

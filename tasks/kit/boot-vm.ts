@@ -19,6 +19,7 @@ import { DEAD_QMP, updateState, writeState, type BootMetrics, type Forward, type
 import { progressList } from './progress.ts';
 import { stageTasks, type Stage } from './readiness.ts';
 import { explainRefusal } from './qemu-refusal.ts';
+import { kernelPanic } from './kernel-panic.ts';
 import { bannerPoller } from './banner.ts';
 import { vmStatus } from './vm-status.ts';
 import { stopQemu } from './stop.ts';
@@ -82,13 +83,14 @@ class QemuRefused extends TaskError {}
 /** The guest's kernel panicked during the boot: its QEMU runs on, but the guest never will. */
 export class GuestPanicked extends FatalError {}
 
-/**
- * The panic line of a serial console's tail, if the kernel panicked.  Linux prints it last
- * ("Kernel panic - not syncing: …") and, without panic=N on its command line (Debian's
- * default), then halts with QEMU still running, so only the console tells.
- */
-export function kernelPanic(serialTail: string): string | undefined {
-  return /Kernel panic - not syncing: [^\n]*/.exec(serialTail)?.[0].replace(/\s*\]---$/, '').trim();
+/** The machine the guest boots on is gone (its parent's kernel panicked, or its QEMU ended), and the guest with it. */
+class MachineLost extends FatalError {}
+
+/** A boot that failed because the parent it ran in was lost: `up` may boot that parent again. */
+export class ParentLost extends TaskError {
+  constructor(message: string, readonly parent: string, hint: string, cause: unknown) {
+    super(message, { hint, cause });
+  }
 }
 
 /** The whole boot's time limit: a working TCG boot of the tiny guest takes ~5 s here; KVM that cannot work gets a short leash. */
@@ -233,8 +235,16 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   let lastAlive = 0;
   let lastQmp = 0;
   let lastSerial = 0;
+  let lastLost = 0;
   const watch = async () => {
     if (opts.signal?.aborted) throw new FatalError('interrupted', 'the QEMU this boot started is being stopped');
+    // Asked first and on its own clock: once the parent is gone, every call into it below
+    // would wait for its SSH session to time out.
+    if (machine.lost && Date.now() - lastLost >= 5000) {
+      lastLost = Date.now();
+      const gone = await machine.lost().catch(() => undefined);
+      if (gone) throw new MachineLost(`${gone}, and ${vm.name} with it`, lostHint(lab.name));
+    }
     if (!c.pid || (machine.slow && Date.now() - lastAlive < 1000)) return;
     lastAlive = Date.now();
     if (!(await machine.sample(ref, { pid: c.pid })).alive) throw new FatalError(`QEMU exited during boot${at}`, c.kvmHint);
@@ -373,6 +383,15 @@ async function failBoot(machine: Machine, lab: LabResolved, place: VmPlace, ref:
   const elapsed = ((Date.now() - started) / 1000).toFixed(1);
   const message = err instanceof Error ? err.message : String(err);
   const hint = (err as { hint?: string }).hint;
+  // A boot that failed for another reason first (an SSH session that timed out) may have lost its parent too.
+  const gone = err instanceof MachineLost ? message : await machine.lost?.().catch(() => undefined);
+  if (gone) {
+    // Nothing is left to read or stop there: the guest's QEMU ran inside the one that is gone.
+    const record = kitPaths(lab.name, place.vm.name).vm;
+    const failure = err instanceof MachineLost ? message : `${gone}, and ${place.vm.name} with it`;
+    if (!updateState(record, { phase: 'failed', failure, pid: undefined })) writeState(record, { lab: lab.name, vm: place.vm.name, phase: 'failed', failure });
+    return new ParentLost(`${lab.name}/${place.vm.name} failed to boot${machine.at} after ${elapsed} s: ${failure}`, machine.inside!, lostHint(lab.name), err);
+  }
   const [serial, stderr] = await Promise.all([machine.tail(ref.paths.serial, 20).catch(() => ''), machine.tail(ref.paths.stderr, 20).catch(() => '')]);
   if (!opts.keepOnFailure && pid) await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
   // A QEMU that refused to start left no record yet: write one, so `status` says why.
@@ -386,5 +405,7 @@ async function failBoot(machine: Machine, lab: LabResolved, place: VmPlace, ref:
     { hint, cause: err },
   );
 }
+
+const lostHint = (lab: string) => `its parent must boot again (a cold boot loses nothing a panicked kernel had not lost): npx tsx tasks.ts down ${lab} --force, then up ${lab}`;
 
 const indent = (t: string) => t.split('\n').map((l) => `    ${l}`).join('\n');

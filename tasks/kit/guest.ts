@@ -82,7 +82,11 @@ export class Guest {
         mismatch = !key.equals(expected);
         return !mismatch;
       },
-      keepaliveInterval: 0,
+      // A guest that died without closing its TCP connection (a kernel panic; slirp keeps the
+      // host's end open) would leave a session waiting forever: ask every 15 s and give up after
+      // 4 unanswered, a minute, which even a TCG guest loaded by its child's boot answers within.
+      keepaliveInterval: 15_000,
+      keepaliveCountMax: 4,
       ...(sock ? { sock: sock as import('node:stream').Readable } : {}),
     };
     return new Promise((resolve, reject) => {

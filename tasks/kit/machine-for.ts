@@ -6,6 +6,9 @@ import { findVm, type LabResolved, type VmPlace } from './resolve.ts';
 import type { Machine } from './machine.ts';
 import { hostMachine } from './machine-host.ts';
 import { GuestMachine } from './machine-guest.ts';
+import { kernelPanic } from './kernel-panic.ts';
+import { kitPaths } from './paths.ts';
+import { readState } from './vm-state.ts';
 
 /** An SSH session to a running VM (a pool's, or a fresh one the caller closes). */
 export type SessionFor = (place: VmPlace) => Promise<Guest>;
@@ -19,11 +22,35 @@ export function machineInside(session: Guest, name: string): GuestMachine {
   return m;
 }
 
-/** The machine `place`'s QEMU runs on; a parent that cannot be reached rejects. */
+/**
+ * The machine `place`'s QEMU runs on; a parent that cannot be reached rejects.  A parent's
+ * machine can tell when that parent is lost, read where the parent's own QEMU runs.
+ */
 export async function machineFor(lab: LabResolved, place: VmPlace, session: SessionFor): Promise<Machine> {
   if (!place.parent) return hostMachine;
   const parent = findVm(lab, place.parent.name)!;
-  return machineInside(await session(parent), parent.vm.name);
+  const machine = machineInside(await session(parent), parent.vm.name);
+  machine.lost ??= () => vmLost(lab, parent, session);
+  return machine;
+}
+
+/**
+ * Why `place`'s guest is gone, or undefined while it lives: its QEMU ended, its kernel
+ * panicked (under TCG's emulated SVM a Debian parent can panic while it runs a child's KVM),
+ * or the same of a VM it runs in.  On this host that is a read of /proc and of the serial log.
+ */
+async function vmLost(lab: LabResolved, place: VmPlace, session: SessionFor): Promise<string | undefined> {
+  const machine = await machineFor(lab, place, session);
+  const above = await machine.lost?.();
+  if (above) return above;
+  const record = readState(kitPaths(lab.name, place.vm.name).vm);
+  const ref = machine.ref(lab, place, record);
+  if (!(await machine.sample(ref, { fallbackPid: record?.pid })).alive) return `${place.vm.name}'s QEMU ended${machine.at}`;
+  // 200 lines: a kernel with panic=-1 (the tiny images) prints its trace and boots again at
+  // once, so the panic line soon sits ~40 lines up.  The log is emptied at each boot, so a
+  // panic in it is this QEMU's: a parent that panicked and rebooted has lost its children too.
+  const panic = kernelPanic(await machine.tail(ref.paths.serial, 200).catch(() => ''));
+  return panic ? `${place.vm.name}'s kernel panicked (${panic})` : undefined;
 }
 
 /** As machineFor, but a parent that cannot be reached gives undefined: its children are down with it. */

@@ -62,6 +62,9 @@ export class GuestMachine implements Machine {
   readonly installHint: string;
   readonly home: string;
 
+  /** Set by machineFor, which knows where this guest's own QEMU runs. */
+  lost?: () => Promise<string | undefined>;
+
   constructor(readonly guest: Guest, readonly name: string) {
     this.where = `inside ${name}`;
     this.at = ` inside ${name}`;

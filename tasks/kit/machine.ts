@@ -120,6 +120,12 @@ export interface Machine {
   put(local: string, remote: string, opts?: { keep?: boolean }): Promise<void>;
   /** Runs a program there (an argv, never a shell string); throws a TaskError when it fails. */
   run(argv: string[], timeoutMs?: number): Promise<string>;
+  /**
+   * Why this machine can run nothing any more — the VM it is ended, or its kernel panicked —
+   * read from where that VM's QEMU runs; undefined while it lives.  Only a guest has it: a
+   * panicked guest answers nothing, and its SSH session would only time out.
+   */
+  lost?(): Promise<string | undefined>;
 }
 
 /** QMP commands on one connection, closed after (QEMU's monitor serves one client at a time). */

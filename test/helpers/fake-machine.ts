@@ -30,6 +30,8 @@ export interface FakeBehaviour {
   noQemuImg?: boolean;
   /** The guest's kernel panics (on the serial console) in this many boots, then boots. */
   panics?: number;
+  /** A machine inside a parent: the parent is lost with this reason once QEMU started there. */
+  lost?: string;
 }
 
 export class FakeMachine implements Machine {
@@ -48,7 +50,14 @@ export class FakeMachine implements Machine {
 
   constructor(readonly root: string, public b: FakeBehaviour = {}, readonly inside?: string) {
     this.at = inside ? ` inside ${inside}` : '';
+    if (inside)
+      this.lost = async () => {
+        this.calls.push('lost?');
+        return this.starts > 0 ? this.b.lost : undefined;
+      };
   }
+
+  lost?: () => Promise<string | undefined>;
 
   ref(_lab: unknown, place: { vm: { name: string } }): QemuRef {
     const dir = join(this.root, place.vm.name);

@@ -3,7 +3,8 @@
 // failed boot never leaves its QEMU behind.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootOn, bootBudgetMs, kernelPanic, type PrepareInputs } from '../../tasks/kit/boot-vm.ts';
+import { bootOn, bootBudgetMs, ParentLost, type PrepareInputs } from '../../tasks/kit/boot-vm.ts';
+import { kernelPanic } from '../../tasks/kit/kernel-panic.ts';
 import { resolveLab, findVm } from '../../tasks/kit/resolve.ts';
 import { kitPaths } from '../../tasks/kit/paths.ts';
 import { readState } from '../../tasks/kit/vm-state.ts';
@@ -72,6 +73,29 @@ describe('bootOn', () => {
     const resume = await boot({ panics: 1, honoursQuit: true }, {}, { loadvm: 'saved' });
     assert.ok(resume.result instanceof Error);
     assert.deepEqual(resume.m.calls.filter((c) => c === 'start').length, 1);
+  });
+  it('fails at once when the parent it boots in is lost, touching nothing inside it, and says so for up to boot the parent again', async () => {
+    const l = resolveLab({ name: 'b', vms: [{ name: 'p', boot: { cloudImage: 'debian-nest' }, memory: 2048, children: [{ name: 'c', boot: { kernel: '/k', append: '' }, memory: 256, network: { sshPort: 2222 } }] }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
+    // QMP never says running: without the parent's watch this boot would wait out its budget.
+    const m = new FakeMachine(h.dir, { lost: "p's kernel panicked (Kernel panic - not syncing: corrupted stack end detected inside scheduler)", qmpStatus: 'paused' }, 'p');
+    const t0 = Date.now();
+    const keyed: PrepareInputs = async () => ({ inputs: {}, hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE5FFFtaE1q6aPUHWkuBXU801nxylULmqq/K65kyGJhp' });
+    const r = await bootOn(m, l, findVm(l, 'c')!, keyed, { quiet: true, timeoutS: 60 }).catch((e: Error) => e);
+    assert.ok(r instanceof ParentLost, String(r));
+    assert.equal(r.parent, 'p');
+    assert.match(r.message, /^b\/c failed to boot inside p after \d+\.\d s: p's kernel panicked \(Kernel panic - not syncing: corrupted stack end detected inside scheduler\), and c with it$/);
+    assert.match(r.hint ?? '', /down b --force, then up b/);
+    assert.ok(Date.now() - t0 < 10_000, 'the boot waited on after its parent was lost');
+    assert.ok(!m.calls.some((c) => ['quit', 'SIGTERM', 'SIGKILL'].includes(c)), `a stop was sent into the lost parent: ${m.calls.join(' ')}`);
+    assert.equal(readState(kitPaths('b', 'c').vm)?.phase, 'failed');
+    // A parent that lives is asked, and says nothing: the boot waits on (here until its own
+    // short budget, the fake's sshd never answering), and its QEMU is stopped as usual.
+    const live = new FakeMachine(h.dir, { honoursQuit: true }, 'p');
+    const waited = await bootOn(live, l, findVm(l, 'c')!, keyed, { quiet: true, timeoutS: 2 }).catch((e: Error) => e);
+    assert.ok(waited instanceof Error && !(waited instanceof ParentLost), String(waited));
+    assert.match(waited.message, /timed out/);
+    assert.ok(live.calls.includes('lost?'));
+    assert.ok(live.calls.includes('quit'));
   });
   it('reads a kernel panic from the serial console’s tail, and nothing else as one', () => {
     assert.equal(kernelPanic('[ 1.0] x\n[ 2.5] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n[ 2.5] CPU: 0 PID: 1'), 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)');
