@@ -7,6 +7,7 @@ import { findVm, walkVms, type LabResolved, type VmPlace } from './kit/resolve.t
 import { bootVm, type BootResult } from './vm/boot.ts';
 import { ParentLost } from './kit/boot-vm.ts';
 import type { Machine } from './kit/machine.ts';
+import type { Guest } from './kit/guest.ts';
 import { stopVm } from './kit/stop.ts';
 import { vmStatus } from './kit/vm-status.ts';
 import { machineFor, machineInside, machineOrNone } from './kit/machine-for.ts';
@@ -54,7 +55,9 @@ export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m
     const live = await vmStatus(machine, lab, p);
     if (live.state === 'running') return record({ vm: p.vm.name, parent: p.parent?.name, action: 'kept', seconds: 0 });
     if (opts.signal?.aborted) throw new UsageError('interrupted');
-    const result = await bootVm(machine, lab, p, { quiet, warn: opts.warn, signal: opts.signal, checked: live.state === 'stopped' });
+    // A parent's boot hands its SSH session to the pool its children are booted through.
+    const keepSession = p.vm.children.length ? (g: Guest) => sessions.adopt(p.vm.name, g) : undefined;
+    const result = await bootVm(machine, lab, p, { quiet, warn: opts.warn, signal: opts.signal, checked: live.state === 'stopped', keepSession });
     record({ vm: p.vm.name, parent: p.parent?.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
   };
   const bootGroup = async (group: VmPlace[]) => {

@@ -13,30 +13,36 @@ export class SessionPool {
 
   /** A nested VM's session goes through its parent's pooled one, so a lab opens each VM once. */
   get(lab: LabResolved, place: VmPlace, timeoutMs: number): Promise<Guest> {
-    let p = this.sessions.get(place.vm.name);
-    if (!p) {
-      const parentPlace = place.parent ? findVm(lab, place.parent.name) : undefined;
-      p = parentPlace ? this.get(lab, parentPlace, timeoutMs).then((parent) => connectPlace(lab, place, timeoutMs, parent)) : connectPlace(lab, place, timeoutMs);
-      const name = place.vm.name;
-      const mine = p;
-      const t0 = Date.now();
-      mine.then(
-        // A session the guest or the network ended (a reboot, a snapshot restore) leaves the pool.
-        (g) => {
-          this.log(`${name}: session opened in ${Date.now() - t0} ms`);
-          g.client.once('close', () => {
-            const current = this.sessions.get(name) === mine;
-            this.log(`${name}: session closed${current ? ' by the guest or the network' : ''}`);
-            if (current) this.sessions.delete(name);
-          });
-        },
-        (err: Error) => {
-          this.log(`${name}: session failed: ${err.message.split('\n')[0]}`);
-          if (this.sessions.get(name) === mine) this.sessions.delete(name);
-        },
-      );
-      this.sessions.set(name, p);
-    }
+    const p = this.sessions.get(place.vm.name);
+    if (p) return p;
+    const parentPlace = place.parent ? findVm(lab, place.parent.name) : undefined;
+    return this.keep(place.vm.name, parentPlace ? this.get(lab, parentPlace, timeoutMs).then((parent) => connectPlace(lab, place, timeoutMs, parent)) : connectPlace(lab, place, timeoutMs));
+  }
+
+  /** A session made elsewhere (the boot's own, which ran `uname -a`), kept as this VM's from now on. */
+  adopt(name: string, guest: Guest): void {
+    this.drop(name, 'another session was handed in');
+    this.keep(name, Promise.resolve(guest));
+  }
+
+  private keep(name: string, p: Promise<Guest>): Promise<Guest> {
+    const t0 = Date.now();
+    p.then(
+      // A session the guest or the network ended (a reboot, a snapshot restore) leaves the pool.
+      (g) => {
+        this.log(`${name}: session opened in ${Date.now() - t0} ms`);
+        g.client.once('close', () => {
+          const current = this.sessions.get(name) === p;
+          this.log(`${name}: session closed${current ? ' by the guest or the network' : ''}`);
+          if (current) this.sessions.delete(name);
+        });
+      },
+      (err: Error) => {
+        this.log(`${name}: session failed: ${err.message.split('\n')[0]}`);
+        if (this.sessions.get(name) === p) this.sessions.delete(name);
+      },
+    );
+    this.sessions.set(name, p);
     return p;
   }
 

@@ -35,6 +35,11 @@ export class Parents {
     return this.pool.get(this.lab, findVm(this.lab, name)!, timeoutMs);
   }
 
+  /** A session made elsewhere (a boot's own), used as this VM's from now on. */
+  adopt(name: string, guest: Guest): void {
+    this.pool.adopt(name, guest);
+  }
+
   /** Sessions made before a parent was restored point at a guest that no longer exists. */
   forget(name: string): void {
     this.pool.drop(name, 'its parent was restored');

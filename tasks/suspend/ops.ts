@@ -12,6 +12,7 @@ import { walkBelow, walkVms, type LabResolved, type VmPlace } from '../kit/resol
 import { readState, removeState, updateState, writeState, type SavedState, type VmState } from '../kit/vm-state.ts';
 import { vmStatus } from '../kit/vm-status.ts';
 import { stopQemu } from '../kit/stop.ts';
+import type { Guest } from '../kit/guest.ts';
 import { withoutLoadvm } from '../kit/boot-vm.ts';
 import { stopAgent } from '../kit/stats-agent-client.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
@@ -137,9 +138,10 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
  * After top-level VMs started from a saved state: the host's records of their children
  * follow what runs inside, then every running layer answers `exec` and gets the host's time.
  */
-export async function afterStart(lab: LabResolved, started: VmPlace[], t0: number, warn?: (m: string) => void, savedUptimeS?: Map<string, number>): Promise<LayerReady[]> {
-  // One pooled session per VM for all of it: each SSH handshake costs ~0.4 s under TCG.
+export async function afterStart(lab: LabResolved, started: VmPlace[], t0: number, warn?: (m: string) => void, savedUptimeS?: Map<string, number>, handed = new Map<string, Guest>()): Promise<LayerReady[]> {
+  // One pooled session per VM for all of it, the boots' own first: each SSH handshake costs ~0.4 s under TCG.
   return withParents(lab, async (parents) => {
+    for (const [name, g] of handed) parents.adopt(name, g);
     for (const p of started) if (p.vm.children.length) await reconcileChildren(lab, p, parents, { info: () => undefined, warn: () => undefined });
     // Every layer at once: each is set from the host's clock, not its parent's, and a child's
     // session goes through its parent's pooled one.
@@ -232,15 +234,18 @@ export async function startFrom(lab: LabResolved, name: string, opts: ResumeOpti
 async function startTops(lab: LabResolved, tops: Array<{ place: VmPlace; snapshot: string; savedArgv?: string[] }>, verb: string, t0: number, opts: ResumeOptions, savedUptime?: Map<string, number>): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
   const putBack = recordsAsNow(lab);
   const steps: ResumeStep[] = [];
+  // Each boot's SSH session goes on into the layer checks.
+  const handed = new Map<string, Guest>();
   try {
     for (const { place, snapshot, savedArgv } of tops) {
       opts.info?.(`${place.vm.name}: ${verb} ${snapshot}…`);
       const started = Date.now();
-      const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv });
+      const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
       steps.push({ vm: place.vm.name, snapshot, seconds: (Date.now() - started) / 1000, result });
     }
-    return { steps, layers: await afterStart(lab, tops.map((t) => t.place), t0, opts.warn, savedUptime) };
+    return { steps, layers: await afterStart(lab, tops.map((t) => t.place), t0, opts.warn, savedUptime, handed) };
   } catch (err) {
+    for (const g of handed.values()) g.close();
     for (const step of steps) {
       const place = tops.find((t) => t.place.vm.name === step.vm)!.place;
       await stopQemu(hostMachine, hostMachine.ref(lab, place, readState(recordOf(lab, place))), step.result.pid, { graceful: false }).catch(() => undefined);

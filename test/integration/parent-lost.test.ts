@@ -5,57 +5,36 @@
 // unknown_nmi_panic set) once its child's QEMU has started inside it: `up` must see the
 // parent's panic on its serial console at once, boot the parent again, then the child, and
 // finish with every layer answering.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { kit, TASKS } from '../helpers/cli.ts';
-import { freePort, qemusUnder } from '../helpers/vm.ts';
+import { TASKS } from '../helpers/cli.ts';
+import { freePort } from '../helpers/vm.ts';
+import { specLab } from '../helpers/spec-lab.ts';
 import { PROJECT_ROOT, vmPaths } from '../../tasks/kit/paths.ts';
 import { readState } from '../../tasks/kit/vm-state.ts';
 import { qmpOnce } from '../../tasks/kit/qmp.ts';
 
 describe('a parent lost while its child boots', () => {
-  let home: string;
-  let spec: string;
-  const env = () => ({ GRAINCHART_HOME: home });
-  const k = (...args: string[]) => kit(['--spec', spec, ...args], { env: env() });
-  const ok = (r: ReturnType<typeof kit>) => {
-    assert.equal(r.status, 0, r.stderr);
-    return r;
-  };
-
-  before(async () => {
-    home = mkdtempSync(join(tmpdir(), 'gc-plost-'));
-    spec = join(home, 'plost.json');
-    writeFileSync(
-      spec,
-      JSON.stringify({
-        name: 'pltest',
-        vms: [
-          {
-            name: 'p',
-            cpus: 2,
-            memory: '1536M',
-            boot: { image: 'tiny-nest' },
-            vga: 'none',
-            network: { sshPort: await freePort() },
-            children: [{ name: 'c', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
-          },
-        ],
-      }),
-    );
-  });
-  after(() => {
-    kit(['--spec', spec, 'down', '--force'], { env: env() });
-    for (const pid of qemusUnder(home)) process.kill(pid, 'SIGKILL');
-    rmSync(home, { recursive: true, force: true });
-  });
+  const lab = specLab('gc-plost-', async () => ({
+    name: 'pltest',
+    vms: [
+      {
+        name: 'p',
+        cpus: 2,
+        memory: '1536M',
+        boot: { image: 'tiny-nest' },
+        vga: 'none',
+        network: { sshPort: await freePort() },
+        children: [{ name: 'c', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
+      },
+    ],
+  }));
+  const { k, ok, states } = lab;
+  const kitAsync = (...args: string[]) => spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...lab.env }, stdio: ['ignore', 'pipe', 'pipe'] });
 
   it('up boots the parent again, once, then the child, when the parent panics during the child’s boot', async () => {
-    const up = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', spec, 'up'], { cwd: PROJECT_ROOT, env: { ...process.env, ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = kitAsync('up');
     let stderr = '';
     up.stderr.on('data', (d) => (stderr += d));
     up.stdout.resume();
@@ -63,23 +42,21 @@ describe('a parent lost while its child boots', () => {
     const limit = setTimeout(() => up.kill('SIGINT'), 420_000);
     try {
       // The child's QEMU has started inside the parent once its record says booting.
-      const child = vmPaths(home, 'pltest', 'c');
+      const child = vmPaths(lab.home, 'pltest', 'c');
       for (const t0 = Date.now(); readState(child)?.phase !== 'booting'; await new Promise((r) => setTimeout(r, 200)))
         assert.ok(Date.now() - t0 < 300_000, `c never began to boot:\n${stderr}`);
       const arm = await new Promise<number | null>((resolve) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', spec, 'exec', 'p', '--', 'echo 1 > /proc/sys/kernel/unknown_nmi_panic'], { cwd: PROJECT_ROOT, env: { ...process.env, ...env() }, stdio: 'ignore' });
-        p.once('exit', resolve);
+        kitAsync('exec', 'p', '--', 'echo 1 > /proc/sys/kernel/unknown_nmi_panic').once('exit', resolve);
       });
       assert.equal(arm, 0, 'could not arm the parent’s panic');
-      await qmpOnce(vmPaths(home, 'pltest', 'p').qmp, 'inject-nmi');
+      await qmpOnce(vmPaths(lab.home, 'pltest', 'p').qmp, 'inject-nmi');
       const code = await done;
       assert.equal(code, 0, `up failed:\n${stderr}`);
     } finally {
       clearTimeout(limit);
     }
     assert.match(stderr, /p's kernel panicked \(Kernel panic - not syncing: [^\n]*\), and c with it; booting p again, once, then its children/);
-    const rows = JSON.parse(ok(k('status', '--json')).stdout).map((r: { name: string; state: string }) => [r.name, r.state]);
-    assert.deepEqual(rows, [
+    assert.deepEqual(states(), [
       ['p', 'running'],
       ['c', 'running'],
     ]);

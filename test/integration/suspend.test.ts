@@ -3,56 +3,33 @@
 // suspended, every layer's clock is the host's again, nothing is discarded without --yes;
 // QEMU killed during a suspend leaves a lab that boots cold; and `up --from` starts a
 // stopped lab from a lab-wide snapshot.
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kit, TASKS } from '../helpers/cli.ts';
+import { TASKS } from '../helpers/cli.ts';
+import { specLab } from '../helpers/spec-lab.ts';
 import { freePort, qemusUnder } from '../helpers/vm.ts';
 import { assertClockWithin } from '../helpers/clock.ts';
 import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
 
 describe('suspend and resume a nested lab', () => {
-  let home: string;
-  let spec: string;
-  const env = () => ({ GRAINCHART_HOME: home });
-  const k = (...args: string[]) => kit(['--spec', spec, ...args], { env: env() });
-  const ok = (r: ReturnType<typeof kit>) => {
-    assert.equal(r.status, 0, r.stderr);
-    return r;
-  };
-  const json = (r: ReturnType<typeof kit>) => JSON.parse(ok(r).stdout);
-  const states = () => json(k('status', '--json')).map((r: { name: string; state: string }) => [r.name, r.state]);
-
-  before(async () => {
-    home = mkdtempSync(join(tmpdir(), 'gc-susp-'));
-    spec = join(home, 'susp.json');
-    writeFileSync(
-      spec,
-      JSON.stringify({
-        name: 'susptest',
-        vms: [
-          {
-            name: 's1',
-            cpus: 2,
-            memory: '1536M',
-            boot: { image: 'tiny-nest' },
-            vga: 'none',
-            network: { sshPort: await freePort() },
-            children: [{ name: 's2', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
-          },
-        ],
-      }),
-    );
-    ok(k('up'));
-  });
-  after(() => {
-    kit(['--spec', spec, 'down', '--force', '--yes'], { env: env() });
-    for (const pid of qemusUnder(home)) process.kill(pid, 'SIGKILL');
-    rmSync(home, { recursive: true, force: true });
-  });
+  const lab = specLab('gc-susp-', async () => ({
+    name: 'susptest',
+    vms: [
+      {
+        name: 's1',
+        cpus: 2,
+        memory: '1536M',
+        boot: { image: 'tiny-nest' },
+        vga: 'none',
+        network: { sshPort: await freePort() },
+        children: [{ name: 's2', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
+      },
+    ],
+  }));
+  const { k, ok, json, states } = lab;
+  before(() => ok(k('up')));
 
   it('suspends the whole tree: no QEMU of the lab left, every VM suspended, the save listed as a snapshot', () => {
     ok(k('exec', 's2', '--', 'echo before-suspend > /root/mark; sync'));
@@ -60,7 +37,7 @@ describe('suspend and resume a nested lab', () => {
     assert.deepEqual(r.steps.map((s: { vm: string }) => s.vm), ['s1']);
     const name = r.steps[0].snapshot as string;
     assert.match(name, /^1\d{4}-\d{2}-\d{2}--\d{4}--/, 'named by graintime');
-    assert.deepEqual(qemusUnder(home), [], 'a QEMU of the lab still runs');
+    assert.deepEqual(qemusUnder(lab.home), [], 'a QEMU of the lab still runs');
     assert.deepEqual(states(), [
       ['s1', 'suspended'],
       ['s2', 'suspended'],
@@ -111,8 +88,8 @@ describe('suspend and resume a nested lab', () => {
   });
 
   it('QEMU killed during a suspend: the lab is not marked suspended, its disk passes qemu-img check, and up boots it cold', async () => {
-    const pid = qemusUnder(home)[0]!;
-    const child = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', spec, 'suspend'], { cwd: PROJECT_ROOT, env: { ...process.env, ...env() } });
+    const pid = qemusUnder(lab.home)[0]!;
+    const child = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'suspend'], { cwd: PROJECT_ROOT, env: { ...process.env, ...lab.env } });
     let err = '';
     const code = await new Promise<number | null>((resolve) => {
       child.stderr.on('data', (d: Buffer) => {
@@ -131,7 +108,7 @@ describe('suspend and resume a nested lab', () => {
     assert.notEqual(code, 0, `suspend succeeded although its QEMU was killed:\n${err}`);
     assert.match(err, /live snapshot/, 'the kill came before the save began');
     assert.notDeepEqual(states()[0], ['s1', 'suspended']);
-    const check = spawnSync('qemu-img', ['check', join(home, 'susptest', 's1', 'root.qcow2')], { encoding: 'utf8' });
+    const check = spawnSync('qemu-img', ['check', join(lab.home, 'susptest', 's1', 'root.qcow2')], { encoding: 'utf8' });
     // 0: clean; 3: only leaked clusters (space, "no harm to data"); 2 would be corruption.
     assert.ok(check.status === 0 || check.status === 3, `qemu-img check: exit ${check.status}\n${check.stdout}${check.stderr}`);
     const up = ok(k('up', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l)).at(-1);

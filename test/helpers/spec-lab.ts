@@ -1,0 +1,52 @@
+// A lab of a suite's own, given as a spec: a state folder made before its tests, the kit run
+// against that spec as a user would, and after the tests the lab brought down, any QEMU of
+// that folder killed and the folder removed.
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kit } from './cli.ts';
+import { qemusUnder } from './vm.ts';
+
+export interface SpecLab {
+  readonly home: string;
+  readonly spec: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** `tasks.ts --spec SPEC ...args`, in the lab's state folder. */
+  k(...args: string[]): ReturnType<typeof kit>;
+  /** The run, after asserting it exited 0 (its stderr is the message otherwise). */
+  ok(r: ReturnType<typeof kit>): ReturnType<typeof kit>;
+  json(r: ReturnType<typeof kit>): any;
+  /** [name, state] of every VM, as `status --json` says. */
+  states(): Array<[string, string]>;
+}
+
+/** `lab()` makes the spec (it may ask for free ports) before the suite's tests. */
+export function specLab(prefix: string, lab: () => Promise<object> | object): SpecLab {
+  const l = {
+    home: '',
+    spec: '',
+    get env() {
+      return { GRAINCHART_HOME: l.home };
+    },
+    k: (...args: string[]) => kit(['--spec', l.spec, ...args], { env: l.env }),
+    ok: (r: ReturnType<typeof kit>) => {
+      assert.equal(r.status, 0, r.stderr);
+      return r;
+    },
+    json: (r: ReturnType<typeof kit>) => JSON.parse(l.ok(r).stdout),
+    states: () => l.json(l.k('status', '--json')).map((r: { name: string; state: string }) => [r.name, r.state]),
+  };
+  before(async () => {
+    l.home = mkdtempSync(join(tmpdir(), prefix));
+    l.spec = join(l.home, 'lab.json');
+    writeFileSync(l.spec, JSON.stringify(await lab()));
+  });
+  after(() => {
+    kit(['--spec', l.spec, 'down', '--force', '--yes'], { env: l.env });
+    for (const pid of qemusUnder(l.home)) process.kill(pid, 'SIGKILL');
+    rmSync(l.home, { recursive: true, force: true });
+  });
+  return l;
+}
