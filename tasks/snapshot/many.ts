@@ -6,7 +6,8 @@ import { kitPaths } from '../kit/paths.ts';
 import type { LabResolved, VmPlace } from '../kit/resolve.ts';
 import { vmStatus } from '../kit/vm-status.ts';
 import { machineInside } from '../kit/machine-for.ts';
-import { readState, updateState } from '../kit/vm-state.ts';
+import { DEAD_QMP, readState, updateState } from '../kit/vm-state.ts';
+import type { QmpStatus } from '../kit/qmp.ts';
 import { withQmp, type QemuRef } from '../kit/machine.ts';
 import { graintimeConfig } from '../graintime/config.ts';
 import { computeGraintime } from '../graintime/stamp.ts';
@@ -151,8 +152,23 @@ export async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, 
   const machine = machineInside(await parents.get(parentPlace.vm.name), parentPlace.vm.name);
   for (const place of childPlaces(parentPlace)) {
     const vm = place.vm;
-    const live = await vmStatus(machine, lab, place);
     const paths = kitPaths(lab.name, vm.name).vm;
+    // A child saved with its parent (suspend) runs on inside with the pid it had then: its
+    // QMP answering is proof enough, without a look at the parent's /proc (an exec fewer in
+    // a TCG parent, ~0.3 s with a Debian).  After a restore the pid may be another's: asked in full.
+    const record = readState(paths);
+    if (record?.phase === 'suspended' && record.pid) {
+      const status = await withQmp(machine, machine.ref(lab, place, record), 5000, async (c) => {
+        const s = await c.execute<QmpStatus>('query-status', undefined, 5000);
+        if (s.status === 'paused') await c.execute('cont', undefined, 5000);
+        return s.status;
+      }).catch(() => undefined);
+      if (status && !DEAD_QMP.has(status)) {
+        updateState(paths, { phase: 'running' });
+        continue;
+      }
+    }
+    const live = await vmStatus(machine, lab, place);
     if (live.state === 'crashed') {
       updateState(paths, { phase: 'stopped', pid: undefined, stoppedAt: new Date().toISOString() });
       log.info(`${vm.name}: was not running in ${parentPlace.vm.name}'s snapshot; recorded as stopped`);
