@@ -234,6 +234,13 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/explain.ts')).run(ctx),
   },
   {
+    name: 'libvirt-xml',
+    doc: 'Print the libvirt domain a top-level VM would be, from the same plan as its QEMU command line (to virsh define yourself)',
+    args: [vm],
+    options: [labOpt],
+    run: async (ctx) => (await import('./tasks/libvirt-xml.ts')).run(ctx),
+  },
+  {
     name: 'nix-config',
     doc: 'Render a NixOS guest’s configuration.nix from its spec into nix/VM/ (SSH with the lab key, nesting, Sway, stateVersion)',
     args: [vm],

@@ -22,6 +22,9 @@ declare -A NEED=(
   [jq]=jq
   [chromium]=chromium
   [nix-instantiate]=nix-bin
+  # tests only: libvirt-xml's domains are checked against libvirt's own schema
+  [virt-xml-validate]=libvirt-clients
+  [xmllint]=libxml2-utils
 )
 
 missing=()

@@ -1,6 +1,6 @@
 // `explain VM`: the QEMU command line a boot would run, section by section with what each
 // part does and why this value (the notes live beside the code that emits each section).
-// `--json`: [{section, args, note}]; `--shell`: a command line to paste into sh.
+// `--json`: [{section, args, note, facts}]; `--shell`: a command line to paste into sh.
 import type { TaskContext } from './kit/registry.ts';
 import { UsageError } from './kit/errors.ts';
 import { loadVm } from './kit/load.ts';

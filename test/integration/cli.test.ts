@@ -32,6 +32,19 @@ describe('tasks.ts as a command', () => {
     assert.match(r.stdout, /--force/);
   });
 
+  it('prints a top-level VM as a libvirt domain (XML, or JSON with it), and refuses a nested one, exit 2', () => {
+    const xml = kit(['libvirt-xml', 'l1']);
+    assert.equal(xml.status, 0, xml.stderr);
+    assert.match(xml.stdout, /^<domain type='(kvm|qemu)' xmlns:qemu='http:\/\/libvirt.org\/schemas\/domain\/qemu\/1.0'>\n  <name>grainchart-demo-l1<\/name>/);
+    const json = JSON.parse(kit(['libvirt-xml', 'l1', '--json']).stdout);
+    assert.equal(json.domain, 'grainchart-demo-l1');
+    assert.equal(json.xml.trimEnd(), xml.stdout.trimEnd());
+    const nested = kit(['libvirt-xml', 'l2']);
+    assert.equal(nested.status, 2);
+    assert.match(nested.stderr, /l2 runs inside l1: only a lab's top-level VMs become libvirt domains/);
+    assert.match(kit(['libvirt-xml', '--help']).stdout, /^Usage: npx tsx tasks.ts libvirt-xml VM/);
+  });
+
   it('loads no zx, ssh2, listr2 or zod to list tasks (and the trace does see zod when a task needs it)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gc-trace-'));
     try {

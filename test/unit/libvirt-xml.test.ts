@@ -1,0 +1,111 @@
+// libvirt-xml: a VM's plan as a libvirt domain, for the seed's labs and the demo on a KVM host
+// and on this kind of host, and a cloud-image parent carrying its children's images.  Every
+// domain must pass libvirt's own schema (virt-xml-validate), and say what the QEMU command
+// line from the same plan says: kernel, initrd, command line, every disk, the forwards.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { qemuArgs, qemuPlan, type ArgInputs } from '../../tasks/kit/qemu-args.ts';
+import { cpuXml, domainXml, xmlText } from '../../tasks/kit/libvirt-xml.ts';
+import { resolveLab, findVm, type VmResolved } from '../../tasks/kit/resolve.ts';
+import { readLabInput } from '../../tasks/kit/load.ts';
+import { vmPaths } from '../../tasks/kit/paths.ts';
+import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
+import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
+
+const inputs = (lab: string, vm: string): ArgInputs => ({
+  home: '/home/lover',
+  vm: vmPaths('/var/lib/gc', lab, vm),
+  authorizedKey: 'ssh-ed25519 AAAAkey grainchart-test',
+  images: {
+    tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img', initrdDisk: '/img/initrd-disk.img' },
+    'tiny-nest': { kernel: '/nest/vmlinuz', initrd: '/nest/initrd.img', initrdDisk: '/nest/initrd-disk.img' },
+  },
+});
+
+/** libvirt's own schema says yes, or the test fails with what it said. */
+function assertValid(xml: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'gc-virtxml-'));
+  try {
+    writeFileSync(join(dir, 'domain.xml'), xml);
+    const r = spawnSync('virt-xml-validate', [join(dir, 'domain.xml'), 'domain'], { encoding: 'utf8' });
+    assert.ok(!r.error, `virt-xml-validate: ${r.error?.message} (scripts/setup-host.sh installs libvirt-clients and libxml2-utils)`);
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}\n${xml}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const after = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
+const driveFiles = (argv: string[]) => after(argv, '-drive').flatMap((d) => (/(?:^|,)file=((?:[^,]|,,)*)/.exec(d)?.[1] ?? '').replaceAll(',,', ',') || []);
+const sources = (xml: string) => [...xml.matchAll(/<source file='([^']*)'\/>/g)].map((m) => m[1]);
+
+/** What the domain must say that the argv from the same plan says. */
+function assertSameAsArgv(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs, lab: string): string {
+  const argv = qemuArgs(vm, kvm, p);
+  const xml = domainXml(qemuPlan(vm, kvm, p), { lab, emulator: '/usr/bin/qemu-system-x86_64' });
+  assertValid(xml);
+  assert.match(xml, new RegExp(`^<domain type='${argv.includes('-enable-kvm') ? 'kvm' : 'qemu'}'`));
+  assert.match(xml, new RegExp(`<name>grainchart-${lab}-${vm.name}</name>`));
+  assert.match(xml, new RegExp(`<memory unit='MiB'>${after(argv, '-m')[0]}</memory>`));
+  assert.match(xml, new RegExp(`<vcpu>${after(argv, '-smp')[0]}</vcpu>`));
+  for (const [flag, tag] of [['-kernel', 'kernel'], ['-initrd', 'initrd'], ['-append', 'cmdline']] as const)
+    assert.deepEqual([...xml.matchAll(new RegExp(`<${tag}>([^<]*)</${tag}>`, 'g'))].map((m) => m[1]), after(argv, flag).map(xmlText), tag);
+  assert.deepEqual(sources(xml).filter((s) => !after(argv, '-cdrom').includes(s!)), driveFiles(argv).filter((f) => !f.includes('OVMF') && !f.endsWith('.fd') && !f.endsWith('efivars.qcow2')), 'the disks');
+  const netdev = after(argv, '-netdev')[0]!;
+  assert.ok(xml.includes(`<qemu:arg value='${netdev}'/>`), `netdev ${netdev}`);
+  return xml;
+}
+
+describe('libvirt-xml', () => {
+  const CASES: [string, string][] = [
+    ['nixos-sway', 'nixos-sway'],
+    ['nixos-test', 'nixos-test'],
+    ['demo', 'l1'],
+  ];
+  for (const [labName, vmName] of CASES)
+    for (const [hostName, kvm] of Object.entries({ kvm: KVM_USABLE, pvm: KVM_PVM }))
+      it(`${vmName} (${labName}) on a ${hostName} host: valid, and the same VM as its QEMU command line`, async () => {
+        const lab = resolveLab((await readLabInput(labName)).input, BIG_HOST, labName);
+        const vm = findVm(lab, vmName)!.vm;
+        const xml = assertSameAsArgv(vm, kvm, inputs(labName, vmName), labName);
+        if (vmName === 'l1') assert.match(xml, hostName === 'kvm' ? /<cpu mode='host-passthrough'\/>/ : /<cpu mode='maximum'\/>/);
+      });
+
+  it('a cloud-image parent: overlay, read-only seed, carried images with their serials on slots 0x10 and up, the NIC beside them', async () => {
+    const lab = resolveLab((await readLabInput('debian-nest')).input, BIG_HOST, 'debian-nest');
+    const vm = findVm(lab, 'nest')!.vm;
+    const p: ArgInputs = {
+      ...inputs('debian-nest', 'nest'),
+      cloud: { seed: '/var/lib/gc/debian-nest/nest/seed.iso', kernel: '/img/debian/vmlinuz', initrd: '/img/debian/initrd.img' },
+      carry: [
+        { file: '/img/debian/disk.raw', serial: 'gc-aaaa' },
+        { file: '/img/tiny/initrd.img', serial: 'gc-bbbb' },
+      ],
+    };
+    const xml = assertSameAsArgv(vm, KVM_PVM, p, 'debian-nest');
+    assert.match(xml, /<source file='\/var\/lib\/gc\/debian-nest\/nest\/seed.iso'\/>\n\s*<target dev='vdb' bus='virtio'\/>\n\s*<readonly\/>/);
+    assert.match(xml, /<serial>gc-aaaa<\/serial>\n\s*<address type='pci' domain='0x0000' bus='0x00' slot='0x10' function='0x0'\/>/);
+    assert.match(xml, /<serial>gc-bbbb<\/serial>\n\s*<address type='pci' domain='0x0000' bus='0x00' slot='0x11' function='0x0'\/>/);
+    assert.match(xml, /<qemu:arg value='virtio-net-pci,netdev=net0,bus=pcie.0,addr=0x1c'\/>/);
+  });
+
+  it('escapes what XML gives meaning to, and writes QEMU’s CPU flags as libvirt features', async () => {
+    const lab = resolveLab({ name: 'x', vms: [{ name: 'v', title: `Tom's <lab> & "v2"`, memory: 256, cpu: 'EPYC,+svm,-x2apic', boot: { image: 'tiny' } }] }, BIG_HOST, 'x');
+    const xml = domainXml(qemuPlan(lab.vms[0]!, KVM_USABLE, inputs('x', 'v')), { lab: 'x', emulator: '/usr/bin/qemu-system-x86_64' });
+    assertValid(xml);
+    assert.match(xml, /<title>Tom&apos;s &lt;lab&gt; &amp; &quot;v2&quot;<\/title>/);
+    assert.deepEqual(cpuXml('EPYC,+svm,-x2apic'), ["<cpu mode='custom' match='exact'>", "  <model fallback='forbid'>EPYC</model>", "  <feature policy='require' name='svm'/>", "  <feature policy='disable' name='x2apic'/>", '</cpu>']);
+    assert.throws(() => cpuXml('host,svm'), /cpu flag "svm" of "host,svm" is not \+name or -name/);
+  });
+
+  it('refuses what it cannot write yet (a SCSI disk, UEFI) instead of writing a domain that differs', async () => {
+    const lab = resolveLab({ name: 'x', vms: [{ name: 'v', memory: 256, disk: { file: 'd.qcow2', size: '1G', interface: 'scsi' }, boot: 'disk' }, { name: 'u', memory: 256, firmware: 'uefi', boot: { image: 'tiny' } }] }, BIG_HOST, 'x');
+    const domain = (i: number) => () => domainXml(qemuPlan(lab.vms[i]!, KVM_USABLE, inputs('x', lab.vms[i]!.name)), { lab: 'x', emulator: '/usr/bin/qemu-system-x86_64' });
+    assert.throws(domain(0), /SCSI disk/);
+    assert.throws(domain(1), /UEFI VM .*libvirt 9\.0 reads <nvram> as raw/);
+  });
+});
