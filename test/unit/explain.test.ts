@@ -7,21 +7,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { qemuArgs, qemuPlan } from '../../tasks/kit/qemu-args.ts';
 import { resolveLab, findVm, type LabResolved } from '../../tasks/kit/resolve.ts';
 import { readLabInput } from '../../tasks/kit/load.ts';
-import { vmPaths } from '../../tasks/kit/paths.ts';
 import { renderFlow, shellCommand, wrap } from '../../tasks/explain/render.ts';
 import { golden } from '../helpers/golden.ts';
+import { planInputs } from '../helpers/plan-inputs.ts';
 import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 
 
-const inputs = (lab: string, vm: string) => ({
-  home: '/home/lover',
-  vm: vmPaths('/var/lib/gc', lab, vm),
-  authorizedKey: 'ssh-ed25519 AAAAkey grainchart-test',
-  images: {
-    tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img', initrdDisk: '/img/initrd-disk.img' },
-    'tiny-nest': { kernel: '/nest/vmlinuz', initrd: '/nest/initrd.img', initrdDisk: '/nest/initrd-disk.img' },
-  },
-});
+const inputs = planInputs;
 const load = async (name: string): Promise<LabResolved> => resolveLab((await readLabInput(name)).input, BIG_HOST, name);
 const HOSTS = { kvm: KVM_USABLE, pvm: KVM_PVM };
 const CASES: [string, string][] = [

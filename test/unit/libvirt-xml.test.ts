@@ -12,19 +12,11 @@ import { qemuArgs, qemuPlan, type ArgInputs } from '../../tasks/kit/qemu-args.ts
 import { cpuXml, domainXml, xmlText } from '../../tasks/kit/libvirt-xml.ts';
 import { resolveLab, findVm, type VmResolved } from '../../tasks/kit/resolve.ts';
 import { readLabInput } from '../../tasks/kit/load.ts';
-import { vmPaths } from '../../tasks/kit/paths.ts';
 import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
+import { planInputs } from '../helpers/plan-inputs.ts';
 import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 
-const inputs = (lab: string, vm: string): ArgInputs => ({
-  home: '/home/lover',
-  vm: vmPaths('/var/lib/gc', lab, vm),
-  authorizedKey: 'ssh-ed25519 AAAAkey grainchart-test',
-  images: {
-    tiny: { kernel: '/img/vmlinuz', initrd: '/img/initrd.img', initrdDisk: '/img/initrd-disk.img' },
-    'tiny-nest': { kernel: '/nest/vmlinuz', initrd: '/nest/initrd.img', initrdDisk: '/nest/initrd-disk.img' },
-  },
-});
+const inputs = planInputs;
 
 /** libvirt's own schema says yes, or the test fails with what it said. */
 function assertValid(xml: string): void {
