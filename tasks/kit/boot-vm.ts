@@ -19,7 +19,7 @@ import { DEAD_QMP, updateState, writeState, type BootMetrics, type Forward, type
 import { progressList } from './progress.ts';
 import { stageTasks, type Stage } from './readiness.ts';
 import { explainRefusal } from './qemu-refusal.ts';
-import { kernelPanic } from './kernel-panic.ts';
+import { consolePanic } from './kernel-panic.ts';
 import { bannerPoller } from './banner.ts';
 import { vmStatus } from './vm-status.ts';
 import { stopQemu } from './stop.ts';
@@ -264,7 +264,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
     if (!(await machine.sample(ref, { pid: c.pid })).alive) throw new FatalError(`QEMU exited during boot${at}`, c.kvmHint);
     if (Date.now() - lastSerial >= (machine.slow ? 5000 : 2000)) {
       lastSerial = Date.now();
-      const panic = kernelPanic(await machine.tail(ref.paths.serial, 30).catch(() => ''));
+      const panic = await consolePanic(machine, ref, 30);
       if (panic)
         throw new GuestPanicked(
           `its kernel panicked during boot: ${panic}`,
@@ -400,20 +400,15 @@ async function failBoot(machine: Machine, lab: LabResolved, place: VmPlace, ref:
   const message = err instanceof Error ? err.message : String(err);
   const hint = (err as { hint?: string }).hint;
   // A boot that failed for another reason first (an SSH session that timed out) may have lost its parent too.
-  const gone = err instanceof MachineLost ? message : await machine.lost?.().catch(() => undefined);
-  if (gone) {
-    // Nothing is left to read or stop there: the guest's QEMU ran inside the one that is gone.
-    const record = kitPaths(lab.name, place.vm.name).vm;
-    const failure = err instanceof MachineLost ? message : `${gone}, and ${place.vm.name} with it`;
-    if (!updateState(record, { phase: 'failed', failure, pid: undefined })) writeState(record, { lab: lab.name, vm: place.vm.name, phase: 'failed', failure });
-    return new ParentLost(`${lab.name}/${place.vm.name} failed to boot${machine.at} after ${elapsed} s: ${failure}`, machine.inside!, lostHint(lab.name), err);
-  }
-  const [serial, stderr] = await Promise.all([machine.tail(ref.paths.serial, 20).catch(() => ''), machine.tail(ref.paths.stderr, 20).catch(() => '')]);
-  if (!opts.keepOnFailure && pid) await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
+  const lost = err instanceof MachineLost ? message : await machine.lost?.().then((gone) => gone && `${gone}, and ${place.vm.name} with it`, () => undefined);
+  // Inside a lost parent nothing is left to read or stop: the guest's QEMU ran in the one that is gone.
+  const [serial, stderr] = lost ? ['', ''] : await Promise.all([machine.tail(ref.paths.serial, 20).catch(() => ''), machine.tail(ref.paths.stderr, 20).catch(() => '')]);
+  if (!lost && !opts.keepOnFailure && pid) await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
   // A QEMU that refused to start left no record yet: write one, so `status` says why.
   const record = kitPaths(lab.name, place.vm.name).vm;
-  const failed = { phase: 'failed' as const, failure: message, pid: opts.keepOnFailure ? pid : undefined };
+  const failed = { phase: 'failed' as const, failure: lost ?? message, pid: opts.keepOnFailure && !lost ? pid : undefined };
   if (!updateState(record, failed)) writeState(record, { lab: lab.name, vm: place.vm.name, ...failed });
+  if (lost) return new ParentLost(`${lab.name}/${place.vm.name} failed to boot${machine.at} after ${elapsed} s: ${lost}`, machine.inside!, lostHint(lab.name), err);
   if (err instanceof QemuRefused) return err;
   const at = machine.at;
   return new TaskError(

@@ -6,7 +6,7 @@ import { findVm, type LabResolved, type VmPlace } from './resolve.ts';
 import type { Machine } from './machine.ts';
 import { hostMachine } from './machine-host.ts';
 import { GuestMachine } from './machine-guest.ts';
-import { kernelPanic } from './kernel-panic.ts';
+import { consolePanic } from './kernel-panic.ts';
 import { kitPaths } from './paths.ts';
 import { readState } from './vm-state.ts';
 
@@ -49,7 +49,7 @@ async function vmLost(lab: LabResolved, place: VmPlace, session: SessionFor): Pr
   // 200 lines: a kernel with panic=-1 (the tiny images) prints its trace and boots again at
   // once, so the panic line soon sits ~40 lines up.  The log is emptied at each boot, so a
   // panic in it is this QEMU's: a parent that panicked and rebooted has lost its children too.
-  const panic = kernelPanic(await machine.tail(ref.paths.serial, 200).catch(() => ''));
+  const panic = await consolePanic(machine, ref, 200);
   return panic ? `${place.vm.name}'s kernel panicked (${panic})` : undefined;
 }
 

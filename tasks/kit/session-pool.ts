@@ -22,15 +22,16 @@ export class SessionPool {
   /** A session made elsewhere (the boot's own, which ran `uname -a`), kept as this VM's from now on. */
   adopt(name: string, guest: Guest): void {
     this.drop(name, 'another session was handed in');
-    this.keep(name, Promise.resolve(guest));
+    this.keep(name, Promise.resolve(guest), 'handed in');
   }
 
-  private keep(name: string, p: Promise<Guest>): Promise<Guest> {
+  /** `how`: what the log says of its start (default: how long it took to open). */
+  private keep(name: string, p: Promise<Guest>, how?: string): Promise<Guest> {
     const t0 = Date.now();
     p.then(
       // A session the guest or the network ended (a reboot, a snapshot restore) leaves the pool.
       (g) => {
-        this.log(`${name}: session opened in ${Date.now() - t0} ms`);
+        this.log(`${name}: session ${how ?? `opened in ${Date.now() - t0} ms`}`);
         g.client.once('close', () => {
           const current = this.sessions.get(name) === p;
           this.log(`${name}: session closed${current ? ' by the guest or the network' : ''}`);

@@ -153,16 +153,19 @@ export async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, 
   for (const place of childPlaces(parentPlace)) {
     const vm = place.vm;
     const paths = kitPaths(lab.name, vm.name).vm;
+    // Saved paused (withChildrenPaused), a child goes on now; its QMP status as it was found.
+    const goOn = () =>
+      withQmp(machine, machine.ref(lab, place, readState(paths)), 5000, async (c) => {
+        const s = await c.execute<QmpStatus>('query-status', undefined, 5000);
+        if (s.status === 'paused') await c.execute('cont', undefined, 5000);
+        return s.status;
+      });
     // A child saved with its parent (suspend) runs on inside with the pid it had then: its
     // QMP answering is proof enough, without a look at the parent's /proc (an exec fewer in
     // a TCG parent, ~0.3 s with a Debian).  After a restore the pid may be another's: asked in full.
     const record = readState(paths);
     if (record?.phase === 'suspended' && record.pid) {
-      const status = await withQmp(machine, machine.ref(lab, place, record), 5000, async (c) => {
-        const s = await c.execute<QmpStatus>('query-status', undefined, 5000);
-        if (s.status === 'paused') await c.execute('cont', undefined, 5000);
-        return s.status;
-      }).catch(() => undefined);
+      const status = await goOn().catch(() => undefined);
       if (status && !DEAD_QMP.has(status)) {
         updateState(paths, { phase: 'running' });
         continue;
@@ -174,8 +177,7 @@ export async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, 
       log.info(`${vm.name}: was not running in ${parentPlace.vm.name}'s snapshot; recorded as stopped`);
     } else if (live.state === 'running' && live.pid) {
       updateState(paths, { phase: 'running', pid: live.pid });
-      // Saved paused (withChildrenPaused): it goes on now.
-      if (live.qmpStatus === 'paused') await withQmp(machine, machine.ref(lab, place, readState(paths)), 5000, (c) => c.execute('cont', undefined, 5000));
+      if (live.qmpStatus === 'paused') await goOn();
     }
   }
 }
