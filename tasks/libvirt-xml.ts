@@ -4,7 +4,7 @@
 import type { TaskContext } from './kit/registry.ts';
 import { UsageError } from './kit/errors.ts';
 import { loadVm } from './kit/load.ts';
-import { domainName, domainXml } from './kit/libvirt-xml.ts';
+import { domainName, domainType, domainXml } from './kit/libvirt-xml.ts';
 import { explainVm } from './explain/plan.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
@@ -14,5 +14,5 @@ export async function run(ctx: TaskContext): Promise<void> {
   // libvirt wants the emulator's absolute path; Debian's when the probe found none.
   const emulator = e.binary.startsWith('/') ? e.binary : '/usr/bin/qemu-system-x86_64';
   const xml = domainXml(e.plan, { lab: lab.name, emulator });
-  ctx.out.result({ lab: lab.name, vm: e.vm, domain: domainName(lab.name, e.vm), type: xml.match(/^<domain type='(\w+)'/)![1], xml }, xml.trimEnd());
+  ctx.out.result({ lab: lab.name, vm: e.vm, domain: domainName(lab.name, e.vm), type: domainType(e.plan), xml }, xml.trimEnd());
 }

@@ -21,10 +21,10 @@ export const xmlText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&l
 const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
 
 /** libvirt's disk names by bus: vda, vdb, … on virtio; sda, … on SATA (q35's IDE) and SCSI. */
-function targets(drives: PlanDrive[]): string[] {
+function targets(buses: PlanDrive['bus'][]): string[] {
   const next: Record<string, number> = {};
-  return drives.map((d) => {
-    const prefix = d.bus === 'virtio' ? 'vd' : 'sd';
+  return buses.map((bus) => {
+    const prefix = bus === 'virtio' ? 'vd' : 'sd';
     const i = (next[prefix] = (next[prefix] ?? -1) + 1);
     return prefix + String.fromCharCode(97 + i);
   });
@@ -48,6 +48,9 @@ export function cpuXml(model: string): string[] {
   return inner.length ? [`${open}>`, ...inner, '</cpu>'] : [`${open}/>`];
 }
 
+/** libvirt's domain type for the plan: 'kvm' only where it chose KVM, else 'qemu' (TCG). */
+export const domainType = (plan: ArgSection[]): 'kvm' | 'qemu' => (planFacts(plan).accel === 'kvm' ? 'kvm' : 'qemu');
+
 export interface DomainOptions {
   lab: string;
   /** The emulator libvirt should run (the host's qemu-system-x86_64). */
@@ -63,13 +66,13 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   // The kit keeps UEFI variables in qcow2 (so snapshots take them along); libvirt 9.0's <nvram>
   // has no format and reads raw, so that domain would boot with its variables unreadable.
   if (f.firmware) throw new Error('a UEFI VM has no libvirt domain here yet: its variable store is qcow2, and libvirt 9.0 reads <nvram> as raw');
-  const names = targets(drives);
+  // The CD-ROM after every disk, on SATA (q35's IDE).
+  const names = targets([...drives.map((d) => d.bus), ...(f.cdrom ? ['ide' as const] : [])]);
   const a = xmlText;
   const lines: string[] = [];
   const put = (depth: number, line: string) => lines.push('  '.repeat(depth) + line);
 
-  // type='kvm' only where the plan chose KVM: under TCG, libvirt's 'qemu' type.
-  put(0, `<domain type='${f.accel === 'kvm' ? 'kvm' : 'qemu'}' xmlns:qemu='${QEMU_NS}'>`);
+  put(0, `<domain type='${domainType(plan)}' xmlns:qemu='${QEMU_NS}'>`);
   put(1, `<name>${a(domainName(o.lab, f.name))}</name>`);
   put(1, `<title>${a(f.title ?? f.name)}</title>`);
   put(1, `<description>grainchart lab ${a(o.lab)}, VM ${a(f.name)}</description>`);
@@ -109,7 +112,7 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
     put(2, `<disk type='file' device='cdrom'>`);
     put(3, `<driver name='qemu' type='raw'/>`);
     put(3, `<source file='${a(f.cdrom)}'/>`);
-    put(3, `<target dev='sd${String.fromCharCode(97 + names.filter((n) => n.startsWith('sd')).length)}' bus='sata'/>`);
+    put(3, `<target dev='${names[drives.length]}' bus='sata'/>`);
     put(3, '<readonly/>');
     put(2, '</disk>');
   }
@@ -126,11 +129,10 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   if (f.balloon) put(2, `<memballoon model='virtio'/>`);
   if (f.rng) put(2, `<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>`);
   put(1, '</devices>');
-  // User-mode networking with the plan's forwards (127.0.0.1 unless the spec says otherwise).
-  const hostfwd = (f.forwards ?? []).map((x) => `hostfwd=${x.proto}:${x.bind}:${x.host}-:${x.guest}`);
+  // User-mode networking with the plan's forwards, as the plan's own -netdev has them.
   put(1, '<qemu:commandline>');
   const rootBus = f.machine.startsWith('pc') ? 'pci.0' : 'pcie.0';
-  for (const arg of ['-netdev', ['user', 'id=net0', ...hostfwd].join(','), '-device', `${f.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`]) put(2, `<qemu:arg value='${a(arg)}'/>`);
+  for (const arg of ['-netdev', f.netdev ?? 'user,id=net0', '-device', `${f.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`]) put(2, `<qemu:arg value='${a(arg)}'/>`);
   put(1, '</qemu:commandline>');
   put(0, '</domain>');
   return lines.join('\n') + '\n';

@@ -1,7 +1,7 @@
 // Spec + host probe + paths → QEMU argv.  Pure: no files read, nothing spawned.
 // Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
 // `explain` prints them, so the docs and the command line cannot drift apart.
-import { forwardsOf, type Forward, type VmResolved } from './resolve.ts';
+import { forwardsOf, type VmResolved } from './resolve.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { expandPath, type KitPaths } from './paths.ts';
 import { VM_FILES } from './spec-paths.ts';
@@ -40,7 +40,8 @@ export interface PlanFacts {
   cdrom?: string;
   kernel?: { kernel: string; initrd?: string; append: string };
   bootFrom?: 'hd' | 'cdrom';
-  forwards?: Forward[];
+  /** The -netdev value: user-mode NAT with the forwards (127.0.0.1 unless the spec says otherwise). */
+  netdev?: string;
   nic?: string;
   display?: 'none' | 'gtk' | 'vnc';
   vga?: 'virtio' | 'std' | 'none';
@@ -84,6 +85,7 @@ export interface ArgInputs extends KitPaths {
 
 /** PCI slots 0x10–0x1b of the root bus hold the carried disks (on q35, 0x1f is the chipset's). */
 export const CARRY_SLOTS = 12;
+const carrySlot = (i: number) => 0x10 + i;
 
 export interface CarriedDisk {
   file: string;
@@ -212,9 +214,9 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   if (p.carry?.length)
     add(
       'carry',
-      p.carry.flatMap((c, i) => ['-drive', `file=${optValue(c.file)},format=raw,if=none,readonly=on,id=carry${i}`, '-device', `virtio-blk-pci,drive=carry${i},serial=${c.serial},addr=0x${(0x10 + i).toString(16)}`]),
+      p.carry.flatMap((c, i) => ['-drive', `file=${optValue(c.file)},format=raw,if=none,readonly=on,id=carry${i}`, '-device', `virtio-blk-pci,drive=carry${i},serial=${c.serial},addr=0x${carrySlot(i).toString(16)}`]),
       `${p.carry.length} image${p.carry.length === 1 ? '' : 's'} for the children, read-only: their overlays inside back onto these disks (found by serial), nothing is copied, and live snapshots of this VM still work`,
-      { drives: p.carry.map((c, i) => ({ file: c.file, format: 'raw', bus: 'virtio', readonly: true, serial: c.serial, pciSlot: 0x10 + i })) },
+      { drives: p.carry.map((c, i) => ({ file: c.file, format: 'raw', bus: 'virtio', readonly: true, serial: c.serial, pciSlot: carrySlot(i) })) },
     );
 
   // Network: QEMU user networking (guest 10.0.2.15 behind NAT 10.0.2.2); forwards bind
@@ -222,11 +224,12 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   const net = vm.network;
   const forwards = forwardsOf(vm);
   const hostfwd = forwards.map((f) => `hostfwd=${f.proto}:${f.bind}:${f.host}-:${f.guest}`);
+  const netdev = ['user', 'id=net0', ...hostfwd].join(',');
   add(
     'network',
-    ['-netdev', ['user', 'id=net0', ...hostfwd].join(','), '-device', `${net.nic},netdev=net0`],
+    ['-netdev', netdev, '-device', `${net.nic},netdev=net0`],
     `user-mode NAT${forwards.length ? `, ${forwards.map((f) => `${f.bind}:${f.host} → ${f.guest}`).join(', ')}` : ''}; ${net.nic}`,
-    { forwards, nic: net.nic },
+    { netdev, nic: net.nic },
   );
 
   // Display and graphics.
