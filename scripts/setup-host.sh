@@ -2,7 +2,19 @@
 # Installs what grainchart needs on a Debian host, only what is missing.
 # Idempotent and quick when all is there (it only looks), so `npm test` runs it first.
 # Needs root (or sudo) only when something must be installed.
+#   --quiet    say nothing when all is there
+#   --libvirt  also libvirt's daemon with its QEMU driver (a lab with host.libvirt or
+#              vms[].libvirt, and the tests), and start virtlogd and libvirtd where they do
+#              not run and there is no systemd to start them
 set -euo pipefail
+quiet=false libvirt=false
+for arg in "$@"; do
+  case $arg in
+    --quiet) quiet=true ;;
+    --libvirt) libvirt=true ;;
+    *) echo "setup-host: unknown option $arg (use --quiet, --libvirt)" >&2; exit 2 ;;
+  esac
+done
 
 # command → Debian package that provides it
 declare -A NEED=(
@@ -26,6 +38,44 @@ declare -A NEED=(
   [virt-xml-validate]=libvirt-clients
   [xmllint]=libxml2-utils
 )
+if $libvirt; then
+  NEED[libvirtd]=libvirt-daemon-system
+  NEED[virsh]=libvirt-clients
+  # A recommend of libvirt-daemon, so --no-install-recommends would leave it out.
+  NEED[/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so]=libvirt-daemon-driver-qemu
+fi
+
+# libvirt's daemons, started once installed: by systemd where it runs, else by hand (-d
+# daemonizes; each writes its pidfile in /run, which is how a running one is known).
+start_libvirt() {
+  $libvirt || return 0
+  # /dev/kvm as Debian's udev rule makes it (root:kvm 0660; libvirt-qemu is in kvm).  Without
+  # udev it stays root-only, and libvirt 9.0 then finds KVM in every probe of QEMU it makes
+  # as root but not for its QEMU user, drops the probe as stale, and probes again, forever:
+  # `virsh define` never returns (measured here).
+  if [ -c /dev/kvm ] && getent group kvm >/dev/null && [ "$(stat -c %G /dev/kvm)" = root ]; then
+    $quiet || echo "setup-host: /dev/kvm to group kvm, mode 0660 (as udev would)"
+    $SUDO chgrp kvm /dev/kvm && $SUDO chmod 0660 /dev/kvm
+  fi
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl start virtlogd libvirtd
+  else
+    for d in virtlogd libvirtd; do
+      pid=$(cat "/run/$d.pid" 2>/dev/null || true)
+      if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then continue; fi
+      $quiet || echo "setup-host: starting $d"
+      $SUDO "$d" -d
+    done
+  fi
+  for _ in $(seq 1 50); do
+    [ -S /run/libvirt/libvirt-sock ] && return 0
+    sleep 0.2
+  done
+  echo "setup-host: libvirtd did not open /run/libvirt/libvirt-sock within 10 s" >&2
+  exit 1
+}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -40,19 +90,19 @@ if command -v qemu-system-x86_64 >/dev/null 2>&1 && [ -d /usr/lib/x86_64-linux-g
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-  [ "${1:-}" = "--quiet" ] || echo "setup-host: everything needed is installed"
+  $quiet || echo "setup-host: everything needed is installed"
+  start_libvirt
   exit 0
 fi
 
 mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
 echo "setup-host: installing ${pkgs[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
+if [ -n "$SUDO" ]; then
   command -v sudo >/dev/null 2>&1 || { echo "setup-host: need root to install ${pkgs[*]}" >&2; exit 1; }
-  SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # --no-install-recommends: QEMU's recommends pull in ~150 desktop/audio packages we never use.
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 echo "setup-host: done"
+start_libvirt

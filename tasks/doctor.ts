@@ -4,6 +4,8 @@ import { probeHost, type HostProbe } from './kit/host-probe.ts';
 import { stateRoot } from './kit/paths.ts';
 import { formatBytes, GiB, MiB } from './kit/size.ts';
 import { TaskError } from './kit/errors.ts';
+import { probeLibvirt, type LibvirtProbe } from './kit/libvirt-probe.ts';
+import { POOL } from './kit/machine-libvirt.ts';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -37,6 +39,15 @@ export function doctorChecks(p: HostProbe): Check[] {
   return checks;
 }
 
+/** Pure: libvirt's probe → its lines.  libvirt is optional (a lab asks for it), so nothing here fails. */
+export function libvirtChecks(l: LibvirtProbe): Check[] {
+  const hint = 'bash scripts/setup-host.sh --libvirt (needed only by labs with host.libvirt or vms[].libvirt)';
+  if (!l.daemon) return [{ status: 'WARN', name: 'libvirt', detail: l.virsh ? `does not answer at ${l.uri}: ${l.error}` : 'not installed', hint }];
+  const checks: Check[] = [{ status: 'OK', name: 'libvirt', detail: `${l.daemon} answers at ${l.uri}${l.hypervisor ? ` (${l.hypervisor})` : ''}; pool ${POOL}: ${l.pool ?? 'made at the first boot'}` }];
+  if (l.kvmRootOnly) checks.push({ status: 'WARN', name: 'libvirt kvm', detail: '/dev/kvm is root’s alone: libvirt 9.0 then probes QEMU again at every call, and virsh define never returns', hint });
+  return checks;
+}
+
 export function renderChecks(checks: Check[]): string {
   const w = Math.max(...checks.map((c) => c.name.length));
   return checks.map((c) => `${c.status.padEnd(4)} ${c.name.padEnd(w)}  ${c.detail}${c.hint ? `\n     ${''.padEnd(w)}  hint: ${c.hint}` : ''}`).join('\n');
@@ -46,8 +57,9 @@ export async function run(ctx: TaskContext): Promise<void> {
   let root = stateRoot();
   while (!existsSync(root)) root = dirname(root);
   const probe = await probeHost({ diskPath: root });
-  const checks = doctorChecks(probe);
-  ctx.out.result({ checks, probe }, () => renderChecks(checks));
+  const libvirt = await probeLibvirt();
+  const checks = [...doctorChecks(probe), ...libvirtChecks(libvirt)];
+  ctx.out.result({ checks, probe, libvirt }, () => renderChecks(checks));
   const failed = checks.filter((c) => c.status === 'FAIL');
   if (failed.length) throw new TaskError(`doctor: ${failed.map((c) => c.name).join(', ')} failed`, { hint: failed[0]!.hint });
 }

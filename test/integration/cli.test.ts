@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { kit, TASKS } from '../helpers/cli.ts';
 import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
 import { classifyKvm, readKvmFacts } from '../../tasks/kit/host-probe.ts';
+import { libvirtChecks } from '../../tasks/doctor.ts';
 
 describe('tasks.ts as a command', () => {
   it('lists the public tasks', () => {
@@ -109,5 +110,23 @@ describe('doctor on this machine', () => {
     }
     const qemu = checks.find((c) => c.name === 'qemu-system-x86_64')!;
     assert.equal(qemu.status, 'OK', 'run scripts/setup-host.sh to install QEMU');
+  });
+
+  it('reports libvirt as it answers on qemu:///system (the tests set it up and start it), and says when it does not', () => {
+    const r = kit(['doctor', '--json']);
+    const { checks, libvirt } = JSON.parse(r.stdout) as { checks: Array<{ status: string; name: string; detail: string; hint?: string }>; libvirt: { daemon?: string } };
+    const line = checks.find((c) => c.name === 'libvirt')!;
+    const version = spawnSync('virsh', ['-c', 'qemu:///system', 'version'], { encoding: 'utf8' });
+    assert.equal(version.status, 0, `libvirtd should answer here (npm test's pretest starts it): ${version.stderr}`);
+    assert.equal(line.status, 'OK', line.detail);
+    assert.equal(libvirt.daemon, /Using library: libvirt (\S+)/.exec(version.stdout)?.[1]);
+    assert.match(line.detail, new RegExp(`^${libvirt.daemon!.replace(/\./g, '\\.')} answers at qemu:///system \\(QEMU [\\d.]+\\); pool grainchart: `));
+    // A connection nothing answers on, the same pure lines doctor prints.
+    const none = libvirtChecks({ uri: 'qemu:///system', virsh: true, error: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory", kvmRootOnly: false });
+    assert.deepEqual(none.map((c) => [c.status, c.name]), [['WARN', 'libvirt']]);
+    assert.match(none[0]!.detail, /^does not answer at qemu:\/\/\/system: Failed to connect socket/);
+    assert.match(none[0]!.hint!, /setup-host\.sh --libvirt/);
+    const rootOnly = libvirtChecks({ uri: 'qemu:///system', virsh: true, daemon: '9.0.0', kvmRootOnly: true });
+    assert.deepEqual(rootOnly.map((c) => [c.status, c.name]), [['OK', 'libvirt'], ['WARN', 'libvirt kvm']]);
   });
 });
