@@ -104,6 +104,7 @@ export const tasks: TaskDef[] = [
     options: [
       { name: 'force', type: 'boolean', doc: 'skip the graceful power-offs' },
       { name: 'yes', type: 'boolean', doc: 'a suspended lab: discard its saved state without asking' },
+      { name: 'undefine', type: 'boolean', doc: 'libvirt VMs: also undefine their domains and remove their disks from the pool (down alone keeps them defined)' },
     ],
     run: async (ctx) => (await import('./tasks/lab.ts')).down(ctx),
   },

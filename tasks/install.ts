@@ -13,7 +13,7 @@ import { loadVm } from './kit/load.ts';
 import { expandPath, kitPaths } from './kit/paths.ts';
 import { probeHost } from './kit/host-probe.ts';
 import { chooseAccel, qemuPlan } from './kit/qemu-args.ts';
-import { forwardsOf } from './kit/resolve.ts';
+import { forwardsOf, libvirtUri } from './kit/resolve.ts';
 import { writeState } from './kit/vm-state.ts';
 import { createDisk } from './kit/disk-image.ts';
 import { prepareFirmware } from './kit/firmware.ts';
@@ -31,6 +31,7 @@ export async function install(ctx: TaskContext): Promise<void> {
   const iso = resolve(isoOpt);
   if (!existsSync(iso)) throw new UsageError(`--iso: ${iso} does not exist`);
   if (place.parent) throw new UsageError(`${vm.name} is nested; install runs guests of the host (nested VMs boot the kit's image)`);
+  if (libvirtUri(lab, place)) throw new UsageError(`${vm.name} runs on libvirt (${libvirtUri(lab, place)}); install runs the kit's own QEMU`, 'install onto a libvirt domain with virt-install, or drop libvirt from the spec to install with the kit');
   const disk0 = vm.disk;
   if (!disk0) throw new UsageError(`${vm.name} has no disk to install onto (${place.path}.disk is not set)`, 'add disk: { file: "VM.qcow2", size: "20G" } to the VM');
   return withLabLock(lab.name, `install ${vm.name}`, () => installLocked(ctx, lab, place, iso, disk0), { say: ctx.out.info });

@@ -10,7 +10,7 @@ import type { Machine } from './kit/machine.ts';
 import type { Guest } from './kit/guest.ts';
 import { stopVm } from './kit/stop.ts';
 import { vmStatus } from './kit/vm-status.ts';
-import { machineFor, machineInside, machineOrNone } from './kit/machine-for.ts';
+import { machineFor, machineInside, machineOrNone, topMachine } from './kit/machine-for.ts';
 import { SessionPool } from './kit/session-pool.ts';
 import { stopAgent } from './kit/stats-agent-client.ts';
 import { connectPlace, vmTarget } from './kit/target.ts';
@@ -134,6 +134,18 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
   return steps;
 }
 
+/** After down: each top-level VM its machine keeps a record of (a libvirt domain) is forgotten there, disks and all. */
+async function forgetLab(lab: LabResolved): Promise<DownStep[]> {
+  const steps: DownStep[] = [];
+  for (const place of walkVms(lab.vms)) {
+    if (place.parent) continue;
+    const machine = topMachine(lab, place);
+    const how = await machine.forget?.(machine.ref(lab, place));
+    if (how) steps.push({ vm: place.vm.name, how });
+  }
+  return steps;
+}
+
 export async function up(ctx: TaskContext): Promise<number | void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
   if (snapshotNameOption(ctx.opts, 'from') !== undefined && ctx.opts.cold === true) throw new UsageError('--from and --cold ask for different starts; pick one');
@@ -219,7 +231,8 @@ export async function down(ctx: TaskContext): Promise<void> {
     async () => {
       // A suspended lab runs nothing, but its saved state is a lab someone may want back.
       await releaseSavedFor(ctx, lab, 'down', { remove: true });
-      return downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
+      const steps = await downLab(lab, { force: ctx.opts.force === true, onStep: (s) => ctx.out.event({ event: 'step', lab: lab.name, ...s }) });
+      return ctx.opts.undefine === true ? [...steps, ...(await forgetLab(lab))] : steps;
     },
     { say: ctx.out.info },
   );

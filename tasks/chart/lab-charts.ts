@@ -1,7 +1,7 @@
 // The lab charts that need no guest statistics: the hierarchy tree, the allocation of
 // the host's CPUs, memory and disk, and the network topology.  Pure: (lab, host, live
 // status) → data → text; the tasks print the text, or the data with --json.
-import { forwardsOf, type LabResolved, type VmResolved } from '../kit/resolve.ts';
+import { forwardsOf, libvirtUri, type LabResolved, type VmResolved } from '../kit/resolve.ts';
 import type { VmStatus } from '../kit/vm-state.ts';
 import { formatBytes, MiB } from '../kit/size.ts';
 import { renderTree, type TreeNode } from './tree.ts';
@@ -25,7 +25,7 @@ const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
 
 export interface TreeData {
   host: HostTotals;
-  vms: Array<{ name: string; title?: string; parent?: string; depth: number; state: string; accel?: string; cpus: number; memoryMiB: number; ssh?: string }>;
+  vms: Array<{ name: string; title?: string; parent?: string; depth: number; state: string; accel?: string; cpus: number; memoryMiB: number; ssh?: string; libvirt?: string }>;
 }
 
 export function treeData(lab: LabResolved, host: HostTotals, rows: VmStatus[]): TreeData {
@@ -44,6 +44,7 @@ export function treeData(lab: LabResolved, host: HostTotals, rows: VmStatus[]): 
       cpus: vm.cpus,
       memoryMiB: vm.memory,
       ssh: port === undefined ? undefined : parent ? `${port} via ${parent.name}` : `${vm.network.bind}:${port}`,
+      libvirt: libvirtUri(lab, { vm, parent }),
     });
     for (const c of vm.children) walk(c, vm, depth + 1);
   };
@@ -57,7 +58,7 @@ export function renderLabTree(d: TreeData, o: ChartOptions): string {
   for (const v of d.vms) if (v.parent) kids.set(v.parent, [...(kids.get(v.parent) ?? []), v.name]);
   const node = (name: string): TreeNode => {
     const v = byName.get(name)!;
-    const role = v.depth === 1 ? 'guest VM' : 'nested VM';
+    const role = v.depth === 1 ? `guest VM${v.libvirt ? ` on libvirt ${v.libvirt}` : ''}` : 'nested VM';
     const facts = [v.state, v.accel, plural(v.cpus, 'CPU'), formatBytes(v.memoryMiB * MiB), v.ssh && `SSH ${v.ssh}`].filter(Boolean).join(glyphs(o).sep);
     return { label: `${v.name}${v.title ? ` "${v.title}"` : ''} (${role}) ${facts}`, children: (kids.get(name) ?? []).map(node) };
   };

@@ -9,7 +9,7 @@
 import { TaskError, UsageError } from './errors.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { kitPaths } from './paths.ts';
-import { chooseAccel, qemuArgs, type ArgInputs } from './qemu-args.ts';
+import { chooseAccel, qemuPlan, type ArgInputs, type ArgSection } from './qemu-args.ts';
 import { forwardsOf, type LabResolved, type VmPlace, type VmResolved } from './resolve.ts';
 import { FatalError } from './retry.ts';
 import type { QmpStatus } from './qmp.ts';
@@ -137,7 +137,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   if (place.parent && !sshForward) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${place.parent.name}) to be reached`);
 
   const c = { started: 0, pid: 0, metrics: {} as BootMetrics, uname: '', args: [] as string[] } as {
-    started: number; pid: number; metrics: BootMetrics; uname: string; args: string[]; probe: MachineProbe; accel: 'kvm' | 'tcg'; budgetMs: number; hostKey?: string; kvmHint?: string; boot: BootInputs;
+    started: number; pid: number; metrics: BootMetrics; uname: string; args: string[]; plan: ArgSection[]; probe: MachineProbe; accel: 'kvm' | 'tcg'; budgetMs: number; hostKey?: string; kvmHint?: string; boot: BootInputs;
     /** The session that ran `uname -a`: cloud-init's check uses it too, then it is handed on (keepSession) or closed. */
     guest?: Guest;
   };
@@ -293,7 +293,8 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           c.boot = await prepareInputs({ lab, place, machine, ref, fresh: opts.fresh === true, warn: opts.warn });
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = pinKey(lab, place, c.boot.hostKey);
-          c.args = qemuArgs({ ...vm, ...c.boot.as }, c.probe.kvm, { ...c.boot.inputs, home: machine.home, vm: ref.paths, authorizedKey: labKeys(lab.name).publicKey, qmpTcpPort: ref.qmpPort });
+          c.plan = qemuPlan({ ...vm, ...c.boot.as }, c.probe.kvm, { ...c.boot.inputs, home: machine.home, vm: ref.paths, authorizedKey: labKeys(lab.name).publicKey, qmpTcpPort: ref.qmpPort });
+          c.args = c.plan.flatMap((s) => s.args);
           if (opts.savedArgv) checkSameDevices(vm.name, withoutLoadvm(opts.savedArgv).slice(1), c.args);
           if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
           c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow });
@@ -305,7 +306,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
         title: `${vm.name}: launch QEMU${at}`,
         task: async () => {
           c.started = Date.now();
-          const r = await machine.start(ref, c.args);
+          const r = await machine.start(ref, c.args, c.plan);
           if (r.code !== 0) {
             await machine.cleanRuntime(ref); // a pidfile written before the refusal would read as a crash
             const why = explainRefusal(r.stderr, c.accel, c.probe.kvm, vm.name, machine.inside);

@@ -55,6 +55,16 @@ export interface DomainOptions {
   lab: string;
   /** The emulator libvirt should run (the host's qemu-system-x86_64). */
   emulator: string;
+  /**
+   * The kit's own QMP socket and pidfile beside libvirt's monitor, when the kit runs the
+   * domain: its boot, stop ladder, status and charts then read the QEMU as they read one of
+   * their own (libvirt keeps its monitor to itself, and writes no pidfile QEMU names).
+   */
+  runtime?: { qmp: string; pidfile: string };
+  /** QEMU arguments after the plan's (-loadvm on a resume). */
+  extra?: string[];
+  /** The domain's UUID when it is defined already: libvirt redefines a name only with its own UUID. */
+  uuid?: string;
 }
 
 /** The domain XML for `plan` (explain's plan for the VM: the boot's own inputs). */
@@ -74,6 +84,7 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
 
   put(0, `<domain type='${domainType(plan)}' xmlns:qemu='${QEMU_NS}'>`);
   put(1, `<name>${a(domainName(o.lab, f.name))}</name>`);
+  if (o.uuid) put(1, `<uuid>${a(o.uuid)}</uuid>`);
   put(1, `<title>${a(f.title ?? f.name)}</title>`);
   put(1, `<description>grainchart lab ${a(o.lab)}, VM ${a(f.name)}</description>`);
   put(1, `<memory unit='MiB'>${f.memoryMiB}</memory>`);
@@ -98,6 +109,8 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   put(1, '<on_crash>destroy</on_crash>');
   put(1, '<devices>');
   put(2, `<emulator>${a(o.emulator)}</emulator>`);
+  // The kit's QEMU has no USB controller; libvirt adds one unless told (a device fewer to boot).
+  put(2, `<controller type='usb' model='none'/>`);
   drives.forEach((d, i) => {
     put(2, `<disk type='file' device='disk'>`);
     put(3, `<driver name='qemu' type='${d.format}'/>`);
@@ -132,7 +145,9 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   // User-mode networking with the plan's forwards, as the plan's own -netdev has them.
   put(1, '<qemu:commandline>');
   const rootBus = f.machine.startsWith('pc') ? 'pci.0' : 'pcie.0';
-  for (const arg of ['-netdev', f.netdev ?? 'user,id=net0', '-device', `${f.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`]) put(2, `<qemu:arg value='${a(arg)}'/>`);
+  const runtime = o.runtime ? ['-qmp', `unix:${o.runtime.qmp},server=on,wait=off`, '-pidfile', o.runtime.pidfile] : [];
+  const nic = ['-netdev', f.netdev ?? 'user,id=net0', '-device', `${f.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`];
+  for (const arg of [...nic, ...runtime, ...(o.extra ?? [])]) put(2, `<qemu:arg value='${a(arg)}'/>`);
   put(1, '</qemu:commandline>');
   put(0, '</domain>');
   return lines.join('\n') + '\n';

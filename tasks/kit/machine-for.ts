@@ -1,10 +1,11 @@
-// Where a VM's QEMU runs, decided once: a VM of the lab's top level runs on this host, a
-// child inside its parent.  Everything below is told which machine it has and never asks
-// for the VM's depth again.
+// Where a VM's QEMU runs, decided once: a VM of the lab's top level runs on this host (its
+// own QEMU, or a libvirt domain when the spec says so), a child inside its parent.
+// Everything below is told which machine it has and never asks for the VM's depth again.
 import type { Guest } from './guest.ts';
-import { findVm, type LabResolved, type VmPlace } from './resolve.ts';
+import { findVm, libvirtUri, type LabResolved, type VmPlace } from './resolve.ts';
 import type { Machine } from './machine.ts';
 import { hostMachine } from './machine-host.ts';
+import { libvirtMachine } from './machine-libvirt.ts';
 import { GuestMachine } from './machine-guest.ts';
 import { consolePanic } from './kernel-panic.ts';
 import { kitPaths } from './paths.ts';
@@ -22,12 +23,18 @@ export function machineInside(session: Guest, name: string): GuestMachine {
   return m;
 }
 
+/** The machine a top-level VM runs on: this host's libvirtd when the spec says so, else this host. */
+export function topMachine(lab: LabResolved, place: VmPlace): Machine {
+  const uri = libvirtUri(lab, place);
+  return uri ? libvirtMachine(uri) : hostMachine;
+}
+
 /**
  * The machine `place`'s QEMU runs on; a parent that cannot be reached rejects.  A parent's
  * machine can tell when that parent is lost, read where the parent's own QEMU runs.
  */
 export async function machineFor(lab: LabResolved, place: VmPlace, session: SessionFor): Promise<Machine> {
-  if (!place.parent) return hostMachine;
+  if (!place.parent) return topMachine(lab, place);
   const parent = findVm(lab, place.parent.name)!;
   const machine = machineInside(await session(parent), parent.vm.name);
   machine.lost ??= () => vmLost(lab, parent, session);

@@ -14,25 +14,26 @@ import { QmpClient } from './qmp.ts';
 import { createDisk } from './disk-image.ts';
 import { isOurQemu, processUptimeS, readPidfile, type VmState } from './vm-state.ts';
 import { diskFigures, type DiskFigures, type Machine, type MachineProbe, type Overlay, type ProcReading, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
-import type { Forward } from './resolve.ts';
+import type { Forward, LabResolved, VmPlace } from './resolve.ts';
+import type { ArgSection } from './qemu-args.ts';
 import { dirname, join, resolve } from 'node:path';
 import { VM_FILES } from './spec-paths.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tailOf = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
 
-class HostMachine implements Machine {
-  readonly kind = 'host';
+export class HostMachine implements Machine {
+  readonly kind: Machine['kind'] = 'host';
   readonly slow = false;
-  readonly where = 'on this host';
-  readonly at = '';
+  readonly where: string = 'on this host';
+  readonly at: string = '';
   readonly inside = undefined;
-  readonly installHint = 'bash scripts/setup-host.sh';
+  readonly installHint: string = 'bash scripts/setup-host.sh';
   get home(): string {
     return process.env.HOME ?? homedir();
   }
 
-  ref(lab: { name: string }, place: { vm: { name: string } }): QemuRef {
+  ref(lab: LabResolved, place: VmPlace): QemuRef {
     return { name: place.vm.name, paths: kitPaths(lab.name, place.vm.name).vm };
   }
 
@@ -89,31 +90,34 @@ class HostMachine implements Machine {
   }
 
   async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    mkdirSync(ref.paths.dir, { recursive: true, mode: 0o700 });
-    chmodSync(ref.paths.dir, 0o700);
-    ensureSocketDir(ref.paths.qmp);
+    this.prepareFolder(ref);
     await this.cleanRuntime(ref);
     // QEMU would create the serial log 0640; made here first, it keeps 0600.
     closeSync(openSync(ref.paths.serial, 'w', 0o600));
     chmodSync(ref.paths.serial, 0o600);
-    for (const o of overlays) {
-      if (o.replace) rmSync(o.file, { force: true });
-      if (existsSync(o.file)) continue;
-      await createDisk(o.file, { format: 'qcow2', backing: o.backing, size: o.size });
-      chmodSync(o.file, 0o600);
-    }
+    await makeOverlays(overlays);
   }
+
+  /** The VM's folder, this user's alone, and its QMP socket's. */
+  protected prepareFolder(ref: QemuRef): void {
+    mkdirSync(ref.paths.dir, { recursive: true, mode: 0o700 });
+    chmodSync(ref.paths.dir, 0o700);
+    ensureSocketDir(ref.paths.qmp);
+  }
+
+  /** Folders `put` makes: this user's alone here. */
+  protected readonly putFolderMode: number = 0o700;
 
   async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
     if (resolve(local) === resolve(remote)) return;
     if (opts.keep && existsSync(remote) && statSync(remote).size === statSync(local).size) return;
-    mkdirSync(dirname(remote), { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(remote), { recursive: true, mode: this.putFolderMode });
     copyFileSync(local, remote);
     chmodSync(remote, 0o600);
   }
 
   /** -daemonize: QEMU forks, and its own errors would be lost unless stderr goes to a file first. */
-  async start(ref: QemuRef, args: string[]) {
+  async start(ref: QemuRef, args: string[], _plan?: ArgSection[]): Promise<{ code: number | null; pid?: number; stderr: string; command: string[] }> {
     const qemu = (await probeHost()).qemu.path ?? 'qemu-system-x86_64';
     const errFd = openSync(ref.paths.stderr, 'w', 0o600);
     let code: number | null;
@@ -136,6 +140,16 @@ class HostMachine implements Machine {
 
   async run(argv: string[], timeoutMs = 120_000): Promise<string> {
     return (await run(argv, { timeoutMs, hint: argv[0] === 'qemu-img' ? 'is another program holding the image? is the disk full?' : undefined })).stdout;
+  }
+}
+
+/** Overlays on this host (0600): made, or kept when they exist and are not to be replaced. */
+async function makeOverlays(overlays: Overlay[]): Promise<void> {
+  for (const o of overlays) {
+    if (o.replace) rmSync(o.file, { force: true });
+    if (existsSync(o.file)) continue;
+    await createDisk(o.file, { format: 'qcow2', backing: o.backing, size: o.size });
+    chmodSync(o.file, 0o600);
   }
 }
 

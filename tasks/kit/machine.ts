@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { KvmFacts, KvmVerdict } from './host-probe.ts';
 import type { VmPaths } from './paths.ts';
 import type { QmpClient } from './qmp.ts';
+import type { ArgSection } from './qemu-args.ts';
 import type { Forward, LabResolved, VmPlace } from './resolve.ts';
 import type { VmState } from './vm-state.ts';
 
@@ -17,6 +18,8 @@ export interface QemuRef {
   paths: VmPaths;
   /** QMP on this loopback TCP port of the machine (guests: reached through SSH); else the unix socket paths.qmp. */
   qmpPort?: number;
+  /** On a libvirt machine: the lab, and the domain it runs as. */
+  libvirt?: { lab: string; domain: string };
 }
 
 export interface MachineProbe {
@@ -85,8 +88,8 @@ export interface Overlay {
 }
 
 export interface Machine {
-  readonly kind: 'host' | 'guest';
-  /** For messages: "on this host", "inside l1". */
+  readonly kind: 'host' | 'guest' | 'libvirt';
+  /** For messages: "on this host", "inside l1", "on libvirt qemu:///system". */
   readonly where: string;
   /** Appended to messages about a VM there: '' on this host (the default place), " inside l1". */
   readonly at: string;
@@ -112,8 +115,11 @@ export interface Machine {
   tail(file: string, lines: number): Promise<string>;
   /** The VM's folder (0700) with no runtime files left and an empty serial log (0600); then the overlays (0600). */
   prepare(ref: QemuRef, overlays?: Overlay[]): Promise<void>;
-  /** Starts QEMU daemonized with `args`; its stderr is kept in ref.paths.stderr. */
-  start(ref: QemuRef, args: string[]): Promise<{ code: number | null; pid?: number; stderr: string; command: string[] }>;
+  /**
+   * Starts QEMU daemonized with `args`, which are `plan`'s followed by any extra (-loadvm);
+   * its stderr is kept in ref.paths.stderr.  A libvirt machine defines a domain from the plan.
+   */
+  start(ref: QemuRef, args: string[], plan?: ArgSection[]): Promise<{ code: number | null; pid?: number; stderr: string; command: string[] }>;
   /** Removes what a dead QEMU leaves behind: pidfile and QMP socket. */
   cleanRuntime(ref: QemuRef): Promise<void>;
   /** Copies a local file there (mode 0600); `keep`: not when a file of the same size is there already. */
@@ -126,6 +132,12 @@ export interface Machine {
    * panicked guest answers nothing, and its SSH session would only time out.
    */
   lost?(): Promise<string | undefined>;
+  /**
+   * Forgets a stopped VM the machine keeps a record of its own for (a libvirt domain's
+   * definition, and its disks and files in the pool); what it removed, or undefined when it
+   * keeps nothing of the kind.
+   */
+  forget?(ref: QemuRef): Promise<string | undefined>;
 }
 
 /** QMP commands on one connection, closed after (QEMU's monitor serves one client at a time). */

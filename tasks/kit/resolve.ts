@@ -77,6 +77,10 @@ export function* walkVms(vms: VmResolved[], base = 'vms', parent?: VmResolved, d
 /** Every VM below `place` (its children, theirs, …), placed as walkVms places them. */
 export const walkBelow = (place: VmPlace) => walkVms(place.vm.children, `${place.path}.children`, place.vm, place.depth + 1);
 
+/** The libvirt connection `place` runs on: its own, else the lab's; none for a child (it runs in its parent) or by default. */
+export const libvirtUri = (lab: Pick<LabResolved, 'host'>, place: Pick<VmPlace, 'vm' | 'parent'>): string | undefined =>
+  place.parent ? undefined : (place.vm.libvirt?.uri ?? lab.host.libvirt?.uri);
+
 /** Deeper than any lab (a VM is 4 levels: vms, [i], children, [j]; a check 4 more), far below a stack overflow. */
 export const MAX_SPEC_DEPTH = 64;
 
@@ -105,6 +109,8 @@ export function checkLab(lab: LabResolved): SpecProblem[] {
     else seen.set(vm.name, path);
     problems.push(...checkVm(vm, path));
   }
+  for (const { vm, path, parent } of walkVms(lab.vms))
+    if (parent && vm.libvirt) problems.push({ path: `${path}.libvirt`, message: `only a top-level VM runs on a libvirt connection; ${vm.name} nests inside ${parent.name} (put libvirt on ${parent.name})` });
   // Forwards listen, and disks are written, on the machine the VMs run on.
   for (const [vms, base] of machineGroups(lab)) problems.push(...checkPorts(vms, base), ...checkDisks(vms, base));
   return problems;

@@ -168,6 +168,17 @@ export const NixOs = z.strictObject({
     .describe('extra nixpkgs attributes for environment.systemPackages'),
 });
 
+/**
+ * A libvirt connection a top-level VM runs on.  This version drives this host's own libvirtd
+ * (qemu:///system): the kit reads the VM's QEMU, files and ports here as its own.
+ */
+export const Libvirt = z.strictObject({
+  uri: z
+    .string(typeError('expected a libvirt connection URI'))
+    .regex(/^qemu:\/\/\/system$/, { error: 'must be qemu:///system (this host\'s libvirtd); remote connections such as qemu+ssh://user@server/system are not supported yet' })
+    .describe('the libvirt connection: qemu:///system'),
+});
+
 /** A VM's folder sits beside the lab's own entries (its keys in ssh/): a VM cannot take their names. */
 const vmName = name.refine((n) => !(RESERVED_VM_NAMES as readonly string[]).includes(n), {
   error: (iss) => `"${String(iss.input)}" is kept for the lab's own folder beside its VMs' (reserved: ${RESERVED_VM_NAMES.join(', ')}); choose another name`,
@@ -197,6 +208,7 @@ const vmFields = {
   labels: z.record(text('line', 100), text('line', 500)).default({}),
   checks: z.array(Check).default([]).describe('what `smoke` checks in this VM'),
   nixos: NixOs.optional().describe('a NixOS guest: what `nix-config` renders into nix/VM/configuration.nix'),
+  libvirt: Libvirt.optional().describe('a top-level VM only: run it as a libvirt domain on this connection (overrides host.libvirt)'),
 };
 
 const VmBase = z.strictObject(vmFields);
@@ -219,6 +231,7 @@ export const Host = z.strictObject({
     .default({})
     .describe('what the host keeps for itself when charting allocation'),
   checks: z.array(CommandCheck).default([]).describe('what `smoke` checks on the host, before the VMs'),
+  libvirt: Libvirt.optional().describe('run the top-level VMs as libvirt domains on this connection (children still nest inside their parent)'),
 });
 
 export const Lab = z.strictObject({

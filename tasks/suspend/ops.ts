@@ -6,6 +6,7 @@
 // Measured with raw QEMU on this machine: the Debian-in-Debian lab answered in its child
 // 4.45 s after the parent's QEMU started, against 88 s cold (../shared/lab-notes.md).
 import { TaskError, UsageError } from '../kit/errors.ts';
+import { topMachine } from '../kit/machine-for.ts';
 import { hostMachine } from '../kit/machine-host.ts';
 import { kitPaths } from '../kit/paths.ts';
 import { walkBelow, walkVms, type LabResolved, type VmPlace } from '../kit/resolve.ts';
@@ -48,7 +49,7 @@ export interface SuspendStep {
  */
 export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendStep[]> {
   const places = topPlaces(lab);
-  const statuses = await Promise.all(places.map((p) => vmStatus(hostMachine, lab, p)));
+  const statuses = await Promise.all(places.map((p) => vmStatus(topMachine(lab, p), lab, p)));
   const booting = statuses.find((s) => s.state === 'booting');
   if (booting) throw new TaskError(`${booting.name} is still booting`, { hint: 'wait until `up` is done, then suspend' });
   const running = places.filter((_, i) => statuses[i]!.state === 'running');
@@ -66,8 +67,9 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
     const paths = recordOf(lab, place);
     const record = readState(paths);
     const t0 = performance.now();
-    const ref = hostMachine.ref(lab, place, record);
-    await stopQemu(hostMachine, ref, statuses[places.indexOf(place)]!.pid, { graceful: false });
+    const machine = topMachine(lab, place);
+    const ref = machine.ref(lab, place, record);
+    await stopQemu(machine, ref, statuses[places.indexOf(place)]!.pid, { graceful: false });
     const at = new Date().toISOString();
     updateState(paths, { phase: 'suspended', pid: undefined, stoppedAt: at, saved: { snapshot: save.name, at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) } });
     // Its children stay as they were, inside its saved RAM.
@@ -211,7 +213,7 @@ export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<s
 export async function startFrom(lab: LabResolved, name: string, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
   const t0 = Date.now();
   const places = topPlaces(lab);
-  const statuses = await Promise.all(places.map((p) => vmStatus(hostMachine, lab, p)));
+  const statuses = await Promise.all(places.map((p) => vmStatus(topMachine(lab, p), lab, p)));
   const up = statuses.find((s) => s.state === 'running' || s.state === 'booting');
   if (up) throw new UsageError(`${up.name} is ${up.state}: up --from starts a stopped lab`, `bring it down first: npx tsx tasks.ts down ${lab.name}`);
   await withParents(lab, async (parents) => {
@@ -240,7 +242,7 @@ async function startTops(lab: LabResolved, tops: Array<{ place: VmPlace; snapsho
     for (const { place, snapshot, savedArgv } of tops) {
       opts.info?.(`${place.vm.name}: ${verb} ${snapshot}…`);
       const started = Date.now();
-      const result = await bootVm(hostMachine, lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
+      const result = await bootVm(topMachine(lab, place), lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
       steps.push({ vm: place.vm.name, snapshot, seconds: (Date.now() - started) / 1000, result });
     }
     return { steps, layers: await afterStart(lab, tops.map((t) => t.place), t0, opts.warn, savedUptime, handed) };
@@ -248,7 +250,7 @@ async function startTops(lab: LabResolved, tops: Array<{ place: VmPlace; snapsho
     for (const g of handed.values()) g.close();
     for (const step of steps) {
       const place = tops.find((t) => t.place.vm.name === step.vm)!.place;
-      await stopQemu(hostMachine, hostMachine.ref(lab, place, readState(recordOf(lab, place))), step.result.pid, { graceful: false }).catch(() => undefined);
+      await stopQemu(topMachine(lab, place), topMachine(lab, place).ref(lab, place, readState(recordOf(lab, place))), step.result.pid, { graceful: false }).catch(() => undefined);
     }
     putBack();
     throw err;

@@ -6,7 +6,9 @@
 // started with its children's image files attached as read-only disks (carry.ts), so the
 // child's overlay backs onto that device.  Small files (kernel, initramfs, a cloud-init
 // seed) go over SFTP, kept by the parent between boots.  A `tiny-nest` parent carries the
-// tiny image inside its own image instead.
+// tiny image inside its own image instead.  A libvirt domain runs on this host but as
+// libvirt's own user, who may not read the kit's cache: its files are copied into the pool
+// (kept between boots), and its disks are made in its folder there.
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { TaskError } from '../kit/errors.ts';
@@ -30,11 +32,11 @@ type Ctx = Parameters<PrepareInputs>[0];
 export const prepareInputs: PrepareInputs = async (c) => {
   const boot = c.place.vm.boot;
   // This host holds the images; a child's machine is handed them (see the head of this file).
-  const onHost = c.machine.kind === 'host';
+  const onHost = c.machine.kind !== 'guest';
   if (!onHost && carriesInside(c.place.parent!)) return insideTinyNest(c);
-  const carry = onHost ? await carriedBy(c.lab, c.place) : [];
+  const carry = onHost ? await Promise.all((await carriedBy(c.lab, c.place)).map(async (f) => ({ ...f, file: await deliver(c, f.file, imageThere(c, f.file)) }))) : [];
   const hostPaths = kitPaths(c.lab.name, c.place.vm.name);
-  if (onHost && !c.dryRun) {
+  if (c.machine.kind === 'host' && !c.dryRun) {
     mkdirSync(c.ref.paths.dir, { recursive: true, mode: 0o700 });
     chmodSync(c.ref.paths.dir, 0o700);
     await prepareFirmware(c.place.vm, hostPaths);
@@ -74,7 +76,10 @@ async function linkCarried(c: Ctx, carried: Carried[]): Promise<Map<string, stri
   return links;
 }
 
-/** A file of this host delivered to the machine (kept there between boots when `keep`), or as it is on this host. */
+/** Where a machine keeps a file of the kit's image cache (or another of this host's images): by its folder's and its own name. */
+const imageThere = (c: Ctx, f: string) => `${baseOf(c.ref)}/images/${posix.basename(dirname(f))}/${posix.basename(f)}`;
+
+/** A file of this host delivered to the machine (kept there between boots), or as it is on this host. */
 async function deliver(c: Ctx, local: string, remote: string): Promise<string> {
   if (c.machine.kind === 'host') return local;
   if (!c.dryRun) await c.machine.put(local, remote, { keep: true });
@@ -85,7 +90,7 @@ async function deliver(c: Ctx, local: string, remote: string): Promise<string> {
 async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, carried?: Map<string, string>): Promise<BootInputs> {
   const current = await buildImage(name, { quiet: true });
   const overlay = imageRootDisk({ vm: c.ref.paths });
-  const onHost = c.machine.kind === 'host';
+  const onHost = c.machine.kind !== 'guest';
   if (c.fresh && onHost && !c.dryRun) rmSync(overlay, { force: true });
   // A root disk on this host boots with the kernel and initramfs of the image it was made from.
   const img = onHost && rootDisk && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
@@ -98,7 +103,7 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   return {
     inputs: { images: { [name]: { kernel, initrd, initrdDisk: initrd } } },
     // The overlay keeps the guest's writes; the cached image stays untouched.
-    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? ip.rootDisk, backingFormat: 'qcow2', replace: c.fresh && !onHost }] : [],
+    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? (await deliver(c, ip.rootDisk, there(ip.rootDisk))), backingFormat: 'qcow2', replace: c.fresh && !onHost }] : [],
     hostKey: img.hostKeyPub,
     image,
   };
@@ -108,8 +113,10 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
 async function imageOfOverlay(name: string, overlay: string, current: BuiltImage, state: VmState | undefined): Promise<Pick<BuiltImage, 'dir' | 'files' | 'hash' | 'hostKeyPub'>> {
   if (state?.image?.hash === current.hash) return current;
   const backing = (await imgInfo(overlay))['backing-filename'];
-  if (backing === imagePaths(current).rootDisk) return current;
-  const dir = backing ? dirname(backing) : '';
+  // Its image's folder in the cache: a libvirt domain's overlay backs onto the pool's copy,
+  // kept in a folder of the same name.
+  const dir = backing ? join(dirname(current.dir), posix.basename(dirname(backing))) : '';
+  if (dir === current.dir) return current;
   const old = dir ? readManifest(dir) : undefined;
   if (!old)
     throw new TaskError(`${name}'s root disk was made from an image that is no longer usable (${backing ?? 'no backing file'})`, {
@@ -126,8 +133,8 @@ async function cloudImage(c: Ctx, boot: Extract<VmPlace['vm']['boot'], { cloudIm
   // A dry run names the seed it would make (and never makes keys).
   const seed = c.dryRun ? { seed: join(hostPaths.vm.dir, VM_FILES.seed), hostKey: undefined } : await cloudSeed(c.lab.name, vm, hostPaths.vm.dir, labKeys(c.lab.name).publicKey);
   const inFolder = (f: string) => `${c.ref.paths.dir}/${posix.basename(f)}`;
-  const kitDir = (f: string) => `${baseOf(c.ref)}/images/${posix.basename(dirname(f))}/${posix.basename(f)}`;
-  const backing = carried?.get(files.image) ?? files.image;
+  const kitDir = (f: string) => imageThere(c, f);
+  const backing = carried?.get(files.image) ?? (await deliver(c, files.image, kitDir(files.image)));
   return {
     inputs: {
       cloud: {
@@ -156,13 +163,14 @@ async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInp
   } else if (typeof boot === 'object' && 'iso' in boot && carried) as = { boot: { iso: carried.get(expandPath(boot.iso, hostPaths)) ?? boot.iso } };
   const disk = vm.disk;
   if (!disk) return { inputs: {}, as };
-  if (c.machine.kind === 'host') {
-    const file = expandPath(disk.file, hostPaths);
+  if (c.machine.kind !== 'guest') {
+    // A libvirt domain's disk is in its folder in the pool, where libvirt's QEMU user may reach it.
+    const file = expandPath(disk.file, c.machine.kind === 'libvirt' ? machinePaths : hostPaths);
     if (!existsSync(file) && !c.dryRun) {
       c.warn?.(`${vm.name}: creating its disk ${file}`);
       await createDisk(file, { format: disk.format, size: disk.size, backing: disk.backing ? expandPath(disk.backing, hostPaths) : undefined });
     }
-    return { inputs: {}, as };
+    return { inputs: {}, as: c.machine.kind === 'libvirt' ? { ...as, disk: { ...disk, file } } : as };
   }
   // Inside a parent: qcow2 in the VM's folder there, on a carried backing file or blank.
   const file = expandPath(disk.file, machinePaths);

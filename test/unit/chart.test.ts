@@ -121,6 +121,19 @@ describe('lab chart goldens', () => {
         }
       });
     }
+  it('tree says which VMs run on a libvirt connection (the lab’s, or a VM’s own)', async () => {
+    const input = (await readLabInput('demo')).input as { host?: object; vms: object[] };
+    const second = { name: 'side', memory: 256, boot: { image: 'tiny' }, network: { sshPort: 10023 } };
+    const lab = resolveLab({ ...input, host: { libvirt: { uri: 'qemu:///system' } }, vms: [...input.vms, second] }, { cpus: 2, memoryMiB: 24064 }, 'demo');
+    const text = renderLabTree(treeData(lab, host, rows), { width: 200, ascii: false, color: false });
+    assert.match(text, /│  └─ l2 "demo L2" \(nested VM\) crashed/);
+    assert.match(text, /├─ l1 "demo L1" \(guest VM on libvirt qemu:\/\/\/system\) running/);
+    assert.match(text, /└─ side \(guest VM on libvirt qemu:\/\/\/system\) unknown/);
+    const own = resolveLab({ ...input, vms: [...input.vms, { ...second, libvirt: { uri: 'qemu:///system' } }] }, { cpus: 2, memoryMiB: 24064 }, 'demo');
+    const mixed = renderLabTree(treeData(own, host, rows), { width: 200, ascii: false, color: false });
+    assert.match(mixed, /├─ l1 "demo L1" \(guest VM\) running/);
+    assert.match(mixed, /└─ side \(guest VM on libvirt qemu:\/\/\/system\)/);
+  });
   it('alloc warns on overcommit and shows the seed’s layers', async () => {
     const d = allocData(await load('nixos-sway'), host);
     assert.deepEqual(d.warnings, ['CPUs overcommitted: guests ask 4 vCPUs, the host has 2 after its reserve (they share time)']);

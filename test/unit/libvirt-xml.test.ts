@@ -94,6 +94,20 @@ describe('libvirt-xml', () => {
     assert.throws(() => cpuXml('host,svm'), /cpu flag "svm" of "host,svm" is not \+name or -name/);
   });
 
+  it('a domain the kit runs: its own QMP socket and pidfile, then the extra arguments, its UUID once defined, no USB controller', async () => {
+    const lab = resolveLab((await readLabInput('demo')).input, BIG_HOST, 'demo');
+    const plan = qemuPlan(findVm(lab, 'l1')!.vm, KVM_PVM, inputs('demo', 'l1'));
+    const xml = domainXml(plan, { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64', runtime: { qmp: '/p/vms/demo/l1/qmp.sock', pidfile: '/p/vms/demo/l1/qemu.pid' }, extra: ['-loadvm', 'gc-suspend'], uuid: '2544aef3-f1b8-4388-8802-83694f92247a' });
+    assertValid(xml);
+    const args = [...xml.matchAll(/<qemu:arg value='([^']*)'\/>/g)].map((m) => m[1]);
+    assert.deepEqual(args.slice(4), ['-qmp', 'unix:/p/vms/demo/l1/qmp.sock,server=on,wait=off', '-pidfile', '/p/vms/demo/l1/qemu.pid', '-loadvm', 'gc-suspend']);
+    assert.match(xml, /<name>grainchart-demo-l1<\/name>\n\s*<uuid>2544aef3-f1b8-4388-8802-83694f92247a<\/uuid>/);
+    assert.match(xml, /<controller type='usb' model='none'\/>/);
+    // Written for people (libvirt-xml): libvirt's own monitor only, and no UUID to clash with.
+    const plain = domainXml(plan, { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64' });
+    assert.doesNotMatch(plain, /-qmp|-pidfile|<uuid>/);
+  });
+
   it('refuses what it cannot write yet (a SCSI disk, UEFI) instead of writing a domain that differs', async () => {
     const lab = resolveLab({ name: 'x', vms: [{ name: 'v', memory: 256, disk: { file: 'd.qcow2', size: '1G', interface: 'scsi' }, boot: 'disk' }, { name: 'u', memory: 256, firmware: 'uefi', boot: { image: 'tiny' } }] }, BIG_HOST, 'x');
     const domain = (i: number) => () => domainXml(qemuPlan(lab.vms[i]!, KVM_USABLE, inputs('x', lab.vms[i]!.name)), { lab: 'x', emulator: '/usr/bin/qemu-system-x86_64' });

@@ -94,6 +94,10 @@ const cases: Array<[string, (s: Spec) => void, string, RegExp]> = [
   ['~user in a path', (s) => (s.vms[0].disk.file = '~bob/x.qcow2'), 'vms[0].disk.file', /only ~\/ /],
   ['a VM named like the lab’s key folder', (s) => (s.vms[0].children[0].name = 'ssh'), 'vms[0].children[0].name', /reserved: ssh/],
   ['two VMs writing one disk', (s) => { s.vms[0].disk.file = '/srv/shared.qcow2'; s.vms.push(second({ disk: { file: '/srv/shared.qcow2', size: '1G' } })); }, 'vms[1].disk.file', /two VMs writing one disk/],
+  // Where a VM runs (libvirt).
+  ['a remote libvirt connection (not yet)', (s) => (s.host = { libvirt: { uri: 'qemu+ssh://me@server/system' } }), 'host.libvirt.uri', /must be qemu:\/\/\/system .*remote connections .* not supported yet/],
+  ['a libvirt connection that is not a URI', (s) => (s.vms[0].libvirt = { uri: 'system' }), 'vms[0].libvirt.uri', /must be qemu:\/\/\/system/],
+  ['a nested VM on a libvirt connection', (s) => (s.vms[0].children[0].libvirt = { uri: 'qemu:///system' }), 'vms[0].children[0].libvirt', /only a top-level VM runs on a libvirt connection; b nests inside a \(put libvirt on a\)/],
   // Text that becomes syntax (class 3).
   ['NUL in a title', (s) => (s.vms[0].title = 'a\u0000b'), 'vms[0].title', /must not contain a NUL/],
   ['line break in a title', (s) => (s.vms[0].title = 'lab\n  foo = 1;'), 'vms[0].title', /line break/],

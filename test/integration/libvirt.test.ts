@@ -1,0 +1,104 @@
+// A lab handed to this host's libvirtd (host.libvirt.uri qemu:///system), for real: l1 is a
+// libvirt domain that virsh lists, defined from the kit's own plan with its files in the
+// `grainchart` pool, and l2 nests inside it through the same machine seam as inside any
+// parent.  Charts, snapshots and restores read l1's QEMU as they read one of the kit's own.
+// `down` shuts the domain off and keeps it defined (a second `up` boots the same disk again);
+// `down --undefine` removes the domain and its folder in the pool.  npm test's pretest installs
+// and starts libvirtd (scripts/setup-host.sh --libvirt).
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { freePort } from '../helpers/vm.ts';
+import { specLab } from '../helpers/spec-lab.ts';
+import { poolDir } from '../../tasks/kit/machine-libvirt.ts';
+
+const DOMAIN = 'grainchart-lvtest-l1';
+const virsh = (...args: string[]) => spawnSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
+const domstate = () => virsh('domstate', DOMAIN).stdout.trim();
+
+describe('a lab on libvirt (qemu:///system)', () => {
+  const lab = specLab('gc-libvirt-', async () => ({
+    name: 'lvtest',
+    host: { libvirt: { uri: 'qemu:///system' } },
+    vms: [
+      {
+        name: 'l1',
+        title: 'libvirt L1',
+        cpus: 2,
+        memory: '2G',
+        boot: { image: 'tiny-nest' },
+        vga: 'none',
+        network: { sshPort: await freePort() },
+        children: [{ name: 'l2', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
+      },
+    ],
+  }));
+  const { k, ok, json, states } = lab;
+  const folder = `${poolDir()}/vms/lvtest/l1`;
+  // After specLab's own down: whatever a failed test left defined.
+  after(() => {
+    virsh('destroy', DOMAIN);
+    virsh('undefine', DOMAIN);
+    rmSync(`${poolDir()}/vms/lvtest`, { recursive: true, force: true });
+  });
+
+  it('up boots l1 as a libvirt domain from the pool, and l2 inside it', () => {
+    const before = spawnSync('virsh', ['-c', 'qemu:///system', 'version']);
+    assert.equal(before.status, 0, `libvirtd does not answer: ${before.stderr} (bash scripts/setup-host.sh --libvirt starts it)`);
+    ok(k('up'));
+    assert.equal(domstate(), 'running');
+    assert.deepEqual(states(), [
+      ['l1', 'running'],
+      ['l2', 'running'],
+    ]);
+    // The QEMU the kit reads is the one libvirt runs for the domain.
+    const pid = json(k('status', '--json')).find((r: { name: string }) => r.name === 'l1').pid;
+    assert.equal(Number(readFileSync(`/run/libvirt/qemu/${DOMAIN}.pid`, 'utf8')), pid);
+    const xml = virsh('dumpxml', DOMAIN).stdout;
+    assert.match(xml, /<title>libvirt L1<\/title>/);
+    assert.match(xml, new RegExp(`<source file='${folder}/root.qcow2'`));
+    // Its overlay backs onto the pool's copy of the image: libvirt's QEMU user cannot read the kit's cache in /root.
+    const info = JSON.parse(spawnSync('qemu-img', ['info', '-U', '--output=json', `${folder}/root.qcow2`], { encoding: 'utf8' }).stdout);
+    assert.ok(info['backing-filename'].startsWith(`${poolDir()}/images/tiny-nest-`), info['backing-filename']);
+    assert.match(virsh('pool-info', 'grainchart').stdout, /^State:\s+running/m);
+    assert.equal(ok(k('exec', 'l2', '--', 'hostname')).stdout.trim(), 'l2');
+    assert.match(ok(k('tree')).stdout, /l1 "libvirt L1" \(guest VM on libvirt qemu:\/\/\/system\) running/);
+  });
+
+  it('chart-vm reads l1 from every source, as for the kit’s own QEMU', () => {
+    const s = json(k('chart-vm', 'l1', '--json'));
+    for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(s[source].ok, true, `${source}: ${s[source].reason}`);
+    assert.equal(s.qmp.value.status, 'running');
+    assert.ok(s.guest.value.memTotalMiB > 1500, `l1 sees ${s.guest.value.memTotalMiB} MiB`);
+  });
+
+  it('a snapshot of the lab, then a restore, brings back what l2 had', () => {
+    ok(k('exec', 'l2', '--', 'echo before > /root/mark'));
+    ok(k('snapshot', 'lvtest', '--name', 'golden'));
+    ok(k('exec', 'l2', '--', 'echo after > /root/mark'));
+    ok(k('restore', 'lvtest', 'golden', '--yes'));
+    assert.equal(ok(k('exec', 'l2', '--', 'cat /root/mark')).stdout.trim(), 'before');
+    assert.equal(domstate(), 'running');
+  });
+
+  it('down shuts the domain off and keeps it defined; up boots the same disk again', () => {
+    ok(k('exec', 'l1', '--', 'echo kept > /root/kept; sync'));
+    ok(k('down'));
+    assert.equal(domstate(), 'shut off');
+    assert.deepEqual(states(), [
+      ['l1', 'stopped'],
+      ['l2', 'stopped'],
+    ]);
+    ok(k('up'));
+    assert.equal(domstate(), 'running');
+    assert.equal(ok(k('exec', 'l1', '--', 'cat /root/kept')).stdout.trim(), 'kept');
+  });
+
+  it('down --undefine removes the domain and its folder in the pool', () => {
+    const r = ok(k('down', '--undefine'));
+    assert.match(r.stdout, new RegExp(`l1: undefined ${DOMAIN}, removed ${folder}`));
+    assert.notEqual(virsh('domuuid', DOMAIN).status, 0, 'the domain is still defined');
+    assert.equal(existsSync(folder), false);
+  });
+});
