@@ -5,7 +5,7 @@ import { stateRoot } from './kit/paths.ts';
 import { formatBytes, GiB, MiB } from './kit/size.ts';
 import { TaskError } from './kit/errors.ts';
 import { probeLibvirt, type LibvirtProbe } from './kit/libvirt-probe.ts';
-import { POOL } from './kit/machine-libvirt.ts';
+import { POOL } from './kit/libvirt-connection.ts';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 

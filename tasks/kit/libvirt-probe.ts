@@ -3,7 +3,7 @@
 // probes QEMU forever: scripts/setup-host.sh).  Asked, never started: a probe changes nothing.
 import { statSync } from 'node:fs';
 import { run } from './exec.ts';
-import { POOL } from './machine-libvirt.ts';
+import { POOL } from './libvirt-connection.ts';
 
 export const SYSTEM_URI = 'qemu:///system';
 

@@ -1,0 +1,112 @@
+// One libvirt connection as virsh drives it: whether it answers, the kit's `grainchart` dir
+// pool, and a domain's define → start, destroy and undefine.  The same for this host's
+// libvirtd and a server's over qemu+ssh; the machines around it (machine-libvirt*.ts) say
+// where the files are and how QEMU is read.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TaskError } from './errors.ts';
+import { run } from './exec.ts';
+import { domainXml } from './libvirt-xml.ts';
+import type { QemuRef } from './machine.ts';
+import type { ArgSection } from './qemu-args.ts';
+
+/** The storage pool the kit's files go in, by that name in virsh and virt-manager. */
+export const POOL = 'grainchart';
+
+/** The pool's folder: in libvirt's own images folder, which its QEMU user may walk. */
+export const poolDir = (env: NodeJS.ProcessEnv = process.env) => env.GRAINCHART_LIBVIRT_DIR || '/var/lib/libvirt/images/grainchart';
+
+/** libvirt's per-domain folder belongs to the user it runs QEMU as (qemu.conf's `user`). */
+export const QEMU_HOME = '/var/lib/libvirt/qemu';
+
+/** QEMU's stderr for a domain: libvirt's log of it. */
+export const domainLog = (domain: string) => `/var/log/libvirt/qemu/${domain}.log`;
+
+export const START_HINT = 'start it: bash scripts/setup-host.sh --libvirt (installs libvirt-daemon-system, and starts virtlogd and libvirtd where there is no systemd)';
+
+export class LibvirtConnection {
+  private reachable?: Promise<void>;
+  private pooled?: Promise<void>;
+
+  /** `uri` as the spec says it (for messages); `connect` as virsh is given it (with the kit's SSH options). */
+  constructor(
+    readonly uri: string,
+    private readonly connect = uri,
+    private readonly hint = START_HINT,
+  ) {}
+
+  virsh(args: string[], timeoutMs = 60_000) {
+    return run(['virsh', '-c', this.connect, ...args], { timeoutMs, hint: `is libvirtd running at ${this.uri}? ${this.hint}` });
+  }
+
+  /** libvirtd answers on this connection (asked once per process). */
+  connected(): Promise<void> {
+    return (this.reachable ??= this.virsh(['uri'], 20_000).then(
+      () => undefined,
+      (err) => {
+        this.reachable = undefined;
+        throw new TaskError(`libvirt does not answer at ${this.uri}: ${((err as TaskError).stderr || (err as Error).message).trim().split('\n')[0]}`, { hint: this.hint, cause: err });
+      },
+    ));
+  }
+
+  /** The `grainchart` dir pool with its files in `dir` there, defined, started and autostarted once. */
+  pool(dir: string): Promise<void> {
+    return (this.pooled ??= (async () => {
+      const info = await this.virsh(['pool-info', POOL]).catch(() => undefined);
+      if (!info) await this.virsh(['pool-define-as', POOL, 'dir', '--target', dir]);
+      else {
+        const target = /<path>([^<]+)<\/path>/.exec((await this.virsh(['pool-dumpxml', POOL])).stdout)?.[1];
+        if (target !== dir) throw new TaskError(`libvirt's pool ${POOL} at ${this.uri} keeps its files in ${target}, not ${dir}`, { hint: `set GRAINCHART_LIBVIRT_DIR=${target}, or remove the pool: virsh pool-destroy ${POOL}; virsh pool-undefine ${POOL}` });
+      }
+      if (!/^State:\s+running/m.test(info?.stdout ?? '')) await this.virsh(['pool-start', POOL]);
+      if (!/^Autostart:\s+yes/m.test(info?.stdout ?? '')) await this.virsh(['pool-autostart', POOL]);
+    })().catch((err) => {
+      this.pooled = undefined;
+      throw err;
+    }));
+  }
+
+  /**
+   * Defines `ref`'s domain from the plan (again, with its UUID, when it exists: libvirt
+   * redefines a name only so) and starts it.  A refusal is returned as QEMU's would be: virsh's
+   * error, then the tail of libvirt's log of the domain (`logTail`).
+   */
+  async start(ref: QemuRef, args: string[], plan: ArgSection[], o: { emulator: string; poolDir: string; logTail: () => Promise<string> }) {
+    if (!ref.libvirt) throw new Error('a libvirt machine starts a domain from its ref');
+    await this.pool(o.poolDir);
+    const domain = ref.libvirt.domain;
+    const uuid = (await this.virsh(['domuuid', domain]).catch(() => undefined))?.stdout.trim() || undefined;
+    const extra = args.slice(plan.flatMap((s) => s.args).length);
+    const xml = domainXml(plan, { lab: ref.libvirt.lab, emulator: o.emulator, runtime: { qmp: ref.paths.qmp, pidfile: ref.paths.pid }, extra, uuid });
+    // virsh reads the file here and sends the XML over the connection.
+    const tmp = mkdtempSync(join(tmpdir(), 'gc-domain-'));
+    const command = [o.emulator, ...args];
+    try {
+      writeFileSync(join(tmp, 'domain.xml'), xml, { mode: 0o600 });
+      await this.virsh(['define', join(tmp, 'domain.xml')]);
+      await this.virsh(['pool-refresh', POOL]);
+      await this.virsh(['start', domain]);
+    } catch (err) {
+      const stderr = [((err as TaskError).stderr || (err as Error).message).trim(), await o.logTail().catch(() => '')].filter(Boolean).join('\n');
+      return { code: 1, stderr, command };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    return { code: 0, stderr: '', command };
+  }
+
+  /** Ends the domain: --graceful lets QEMU flush its disks first. */
+  async destroy(domain: string, graceful: boolean): Promise<void> {
+    await this.virsh(['destroy', ...(graceful ? ['--graceful'] : []), domain]).catch(() => undefined);
+  }
+
+  /** Undefines the domain (its snapshots' metadata and managed save with it); false when it was not defined. */
+  async undefine(domain: string): Promise<boolean> {
+    await this.connected();
+    const defined = await this.virsh(['domuuid', domain]).then(() => true, () => false);
+    if (defined) await this.virsh(['undefine', '--snapshots-metadata', '--managed-save', domain]);
+    return defined;
+  }
+}
