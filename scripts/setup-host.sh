@@ -43,6 +43,10 @@ if $libvirt; then
   NEED[virsh]=libvirt-clients
   # A recommend of libvirt-daemon, so --no-install-recommends would leave it out.
   NEED[/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so]=libvirt-daemon-driver-qemu
+  # qemu+ssh:// connections: virsh's transport runs ssh; the tests start an sshd of their own
+  # on a loopback port to be the "remote" server.
+  NEED[ssh]=openssh-client
+  NEED[/usr/sbin/sshd]=openssh-server
 fi
 
 # libvirt's daemons, started once installed: by systemd where it runs, else by hand (-d
@@ -101,6 +105,14 @@ if [ -n "$SUDO" ]; then
   command -v sudo >/dev/null 2>&1 || { echo "setup-host: need root to install ${pkgs[*]}" >&2; exit 1; }
 fi
 export DEBIAN_FRONTEND=noninteractive
+# openssh-server's install would start Debian's sshd on every address at port 22; the kit only
+# wants the binary (its tests run their own on 127.0.0.1).  A policy-rc.d that forbids every
+# start (exit 101) is Debian's way to say so, for the install only.
+if printf '%s\n' "${pkgs[@]}" | grep -qx openssh-server && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get update -qq
 # --no-install-recommends: QEMU's recommends pull in ~150 desktop/audio packages we never use.
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null

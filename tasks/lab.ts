@@ -139,7 +139,7 @@ async function forgetLab(lab: LabResolved): Promise<DownStep[]> {
   const steps: DownStep[] = [];
   for (const place of walkVms(lab.vms)) {
     if (place.parent) continue;
-    const machine = topMachine(lab, place);
+    const machine = await topMachine(lab, place);
     const how = await machine.forget?.(machine.ref(lab, place));
     if (how) steps.push({ vm: place.vm.name, how });
   }

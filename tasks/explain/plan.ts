@@ -9,7 +9,7 @@ import { kitPaths, stateRoot } from '../kit/paths.ts';
 import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../kit/qemu-args.ts';
 import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
 import { plannedGuest } from '../kit/machine-guest.ts';
-import { machineInside, topMachine } from '../kit/machine-for.ts';
+import { machineInside, plannedTop } from '../kit/machine-for.ts';
 import { readState } from '../kit/vm-state.ts';
 import { connectPlace } from '../kit/target.ts';
 import { prepareInputs } from '../vm/inputs.ts';
@@ -49,7 +49,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
   const vm = place.vm;
   const authorizedKey = labPublicKey(lab.name);
   const parent = place.parent ? findVm(lab, place.parent.name)! : undefined;
-  const machine = parent ? plannedGuest(parent.vm.name, parent.vm.ssh.user) : topMachine(lab, place);
+  const machine = parent ? plannedGuest(parent.vm.name, parent.vm.ssh.user) : await plannedTop(lab, place);
   const ref = machine.ref(lab, place, readState(kitPaths(lab.name, vm.name).vm));
   const given = await prepareInputs({ lab, place, machine, ref, fresh: false, dryRun: true });
   const inputs: ArgInputs = { ...given.inputs, home: machine.home, vm: ref.paths, authorizedKey, qmpTcpPort: ref.qmpPort };

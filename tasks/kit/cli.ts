@@ -1,5 +1,6 @@
 // The runner behind tasks.ts: parse argv, pick the task, run its dependencies, report.
 // Exit codes: 0 ok, 1 a task failed (or no such task, as bb does), 2 bad input or usage.
+import { closeAll } from './closers.ts';
 import { parseArgs } from 'node:util';
 import { exitCodeOf, formatError, UsageError } from './errors.ts';
 import { readStdin } from './stdin.ts';
@@ -70,6 +71,8 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
     const e = asUsage(err);
     io.stderr(formatError(e) + '\n');
     return exitCodeOf(e);
+  } finally {
+    closeAll();
   }
 }
 

@@ -56,6 +56,11 @@ export class Guest {
     return new Promise((resolve, reject) => this.client.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch))));
   }
 
+  /** A stream to a unix socket on the machine (OpenSSH's streamlocal; dropbear has none). */
+  forwardOutSocket(path: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => this.client.openssh_forwardOutStreamLocal(path, (err, ch) => (err ? reject(err) : resolve(ch))));
+  }
+
   /**
    * A guest reached through this one: its sshd at `target.port` inside this guest.  The
    * child closes this guest with it unless `shared` (the caller keeps this one open).

@@ -2,10 +2,11 @@
 // own QEMU, or a libvirt domain when the spec says so), a child inside its parent.
 // Everything below is told which machine it has and never asks for the VM's depth again.
 import type { Guest } from './guest.ts';
-import { findVm, libvirtUri, type LabResolved, type VmPlace } from './resolve.ts';
+import { findVm, libvirtOf, type LabResolved, type VmPlace } from './resolve.ts';
 import type { Machine } from './machine.ts';
 import { hostMachine } from './machine-host.ts';
 import { libvirtMachine } from './machine-libvirt.ts';
+import { plannedServer, remoteLibvirtMachine, sshServerOf } from './machine-libvirt-remote.ts';
 import { GuestMachine } from './machine-guest.ts';
 import { consolePanic } from './kernel-panic.ts';
 import { kitPaths } from './paths.ts';
@@ -23,10 +24,21 @@ export function machineInside(session: Guest, name: string): GuestMachine {
   return m;
 }
 
-/** The machine a top-level VM runs on: this host's libvirtd when the spec says so, else this host. */
-export function topMachine(lab: LabResolved, place: VmPlace): Machine {
-  const uri = libvirtUri(lab, place);
-  return uri ? libvirtMachine(uri) : hostMachine;
+/**
+ * The machine a top-level VM runs on: a libvirt connection when the spec says so (this
+ * host's libvirtd, or a server's over SSH, whose session is opened once per command), else
+ * this host.
+ */
+export async function topMachine(lab: LabResolved, place: VmPlace): Promise<Machine> {
+  const libvirt = libvirtOf(lab, place);
+  if (!libvirt) return hostMachine;
+  return sshServerOf(libvirt.uri) ? remoteLibvirtMachine(libvirt) : libvirtMachine(libvirt.uri);
+}
+
+/** As topMachine, but a server is only planned for (explain, doc): no session is opened. */
+export async function plannedTop(lab: LabResolved, place: VmPlace): Promise<Machine> {
+  const libvirt = libvirtOf(lab, place);
+  return libvirt && sshServerOf(libvirt.uri) ? plannedServer(libvirt) : topMachine(lab, place);
 }
 
 /**

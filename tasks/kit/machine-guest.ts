@@ -55,8 +55,9 @@ export function guestRef(lab: { name: string }, place: VmPlace, user: string, re
 const installHintFor = (name: string) => `install QEMU in ${name}: Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; NixOS: the nix-config task's virtualisation lines`;
 
 export class GuestMachine implements Machine {
-  readonly kind = 'guest';
-  readonly slow = true;
+  readonly kind: Machine['kind'] = 'guest';
+  readonly slow: boolean = true;
+  readonly local = false;
   readonly where: string;
   readonly at: string;
   readonly installHint: string;
@@ -72,7 +73,7 @@ export class GuestMachine implements Machine {
     this.home = guestHome(guest.target.user).home;
   }
 
-  get inside(): string {
+  get inside(): string | undefined {
     return this.name;
   }
 
@@ -242,5 +243,5 @@ export function guestDisk(file: string, headHex: string, stat: string) {
 /** A parent as `explain` sees it when it may not be running: where its children's files would be; nothing is asked. */
 export function plannedGuest(name: string, user: string): Machine {
   const no = () => Promise.reject(new TaskError(`${name} is not asked: planning only`));
-  return { kind: 'guest', slow: true, where: `inside ${name}`, at: ` inside ${name}`, inside: name, installHint: installHintFor(name), home: guestHome(user).home, ref: (lab, place, record) => guestRef(lab, place, user, record), probe: no, sample: no, signal: no, qmp: no, dial: no, tail: no, prepare: no, start: no, cleanRuntime: no, put: no, run: no };
+  return { kind: 'guest', slow: true, local: false, where: `inside ${name}`, at: ` inside ${name}`, inside: name, installHint: installHintFor(name), home: guestHome(user).home, ref: (lab, place, record) => guestRef(lab, place, user, record), probe: no, sample: no, signal: no, qmp: no, dial: no, tail: no, prepare: no, start: no, cleanRuntime: no, put: no, run: no };
 }

@@ -25,6 +25,7 @@ const tailOf = (file: string, n: number) => (existsSync(file) ? readFileSync(fil
 export class HostMachine implements Machine {
   readonly kind: Machine['kind'] = 'host';
   readonly slow = false;
+  readonly local = true;
   readonly where: string = 'on this host';
   readonly at: string = '';
   readonly inside = undefined;

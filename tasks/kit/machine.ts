@@ -99,6 +99,8 @@ export interface Machine {
   readonly installHint: string;
   /** Every call forks on an emulated CPU (a guest under TCG): poll it less often, give connections longer. */
   readonly slow: boolean;
+  /** Its files are this host's (this host, its libvirtd): made and read here, not through a session. */
+  readonly local: boolean;
   /** The home folder there, for `~/` in spec paths. */
   readonly home: string;
   /** The QEMU of `place` as this machine keeps it; `record` is the host's state file, which may name the QMP port. */

@@ -3,7 +3,7 @@
 // All pure: the host facts come in as data, so tests can pass any host.
 import type { z } from 'zod';
 import { posix } from 'node:path';
-import { Lab, MIN_MEMORY_MIB, VM_KEYS, type BootSpec, type LabParsed, type VmParsed } from './schema.ts';
+import { Lab, MIN_MEMORY_MIB, VM_KEYS, type BootSpec, type LabParsed, type LibvirtSpec, type VmParsed } from './schema.ts';
 import { SpecError, type SpecProblem } from './errors.ts';
 import { formatBytes, MiB } from './size.ts';
 
@@ -78,8 +78,10 @@ export function* walkVms(vms: VmResolved[], base = 'vms', parent?: VmResolved, d
 export const walkBelow = (place: VmPlace) => walkVms(place.vm.children, `${place.path}.children`, place.vm, place.depth + 1);
 
 /** The libvirt connection `place` runs on: its own, else the lab's; none for a child (it runs in its parent) or by default. */
-export const libvirtUri = (lab: Pick<LabResolved, 'host'>, place: Pick<VmPlace, 'vm' | 'parent'>): string | undefined =>
-  place.parent ? undefined : (place.vm.libvirt?.uri ?? lab.host.libvirt?.uri);
+export const libvirtOf = (lab: Pick<LabResolved, 'host'>, place: Pick<VmPlace, 'vm' | 'parent'>): LibvirtSpec | undefined =>
+  place.parent ? undefined : (place.vm.libvirt ?? lab.host.libvirt);
+
+export const libvirtUri = (lab: Pick<LabResolved, 'host'>, place: Pick<VmPlace, 'vm' | 'parent'>): string | undefined => libvirtOf(lab, place)?.uri;
 
 /** Deeper than any lab (a VM is 4 levels: vms, [i], children, [j]; a check 4 more), far below a stack overflow. */
 export const MAX_SPEC_DEPTH = 64;

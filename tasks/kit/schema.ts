@@ -169,14 +169,19 @@ export const NixOs = z.strictObject({
 });
 
 /**
- * A libvirt connection a top-level VM runs on.  This version drives this host's own libvirtd
- * (qemu:///system): the kit reads the VM's QEMU, files and ports here as its own.
+ * A libvirt connection a top-level VM runs on: this host's libvirtd (qemu:///system), or a
+ * server's over SSH (qemu+ssh://[user@]server[:port]/system), reached with `key` and checked
+ * against the host key `knownHosts` pins; the kit never connects to an unknown one.
  */
 export const Libvirt = z.strictObject({
   uri: z
     .string(typeError('expected a libvirt connection URI'))
-    .regex(/^qemu:\/\/\/system$/, { error: 'must be qemu:///system (this host\'s libvirtd); remote connections such as qemu+ssh://user@server/system are not supported yet' })
-    .describe('the libvirt connection: qemu:///system'),
+    .regex(/^(qemu:\/\/\/system|qemu\+ssh:\/\/([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?\/system)$/, {
+      error: 'must be qemu:///system (this host\'s libvirtd) or qemu+ssh://[user@]server[:port]/system',
+    })
+    .describe('the libvirt connection: qemu:///system, or qemu+ssh://[user@]server[:port]/system'),
+  key: filePath.optional().describe('qemu+ssh: the SSH private key for the server (default ~/.ssh/id_ed25519)'),
+  knownHosts: filePath.optional().describe('qemu+ssh: the known_hosts file that pins the server’s host key (default ~/.ssh/known_hosts)'),
 });
 
 /** A VM's folder sits beside the lab's own entries (its keys in ssh/): a VM cannot take their names. */
@@ -249,4 +254,5 @@ export type BootSpec = z.output<typeof Boot>;
 export type DiskSpec = z.output<typeof Disk>;
 export type CheckSpec = z.output<typeof Check>;
 export type NixOsSpec = z.output<typeof NixOs>;
+export type LibvirtSpec = z.output<typeof Libvirt>;
 export type CommandCheckSpec = z.output<typeof CommandCheck>;

@@ -52,7 +52,7 @@ async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number, 
   const hostKey = pinnedHostKey(keys.knownHostsPath, alias);
   const parent = place.parent ? (sharedParent ?? (await connectPlace(lab, findVm(lab, place.parent.name)!, timeoutMs))) : undefined;
   try {
-    const machine = parent ? machineInside(parent, place.parent!.name) : topMachine(lab, place);
+    const machine = parent ? machineInside(parent, place.parent!.name) : await topMachine(lab, place);
     const state = readState(kitPaths(lab.name, vm.name).vm);
     // Why it cannot be reached, read live on its machine: on a slow machine (inside a parent)
     // asked only when the record says it is not running, or when connecting fails.

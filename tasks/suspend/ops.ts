@@ -49,7 +49,7 @@ export interface SuspendStep {
  */
 export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendStep[]> {
   const places = topPlaces(lab);
-  const statuses = await Promise.all(places.map((p) => vmStatus(topMachine(lab, p), lab, p)));
+  const statuses = await Promise.all(places.map(async (p) => vmStatus(await topMachine(lab, p), lab, p)));
   const booting = statuses.find((s) => s.state === 'booting');
   if (booting) throw new TaskError(`${booting.name} is still booting`, { hint: 'wait until `up` is done, then suspend' });
   const running = places.filter((_, i) => statuses[i]!.state === 'running');
@@ -67,7 +67,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
     const paths = recordOf(lab, place);
     const record = readState(paths);
     const t0 = performance.now();
-    const machine = topMachine(lab, place);
+    const machine = await topMachine(lab, place);
     const ref = machine.ref(lab, place, record);
     await stopQemu(machine, ref, statuses[places.indexOf(place)]!.pid, { graceful: false });
     const at = new Date().toISOString();
@@ -213,7 +213,7 @@ export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<s
 export async function startFrom(lab: LabResolved, name: string, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
   const t0 = Date.now();
   const places = topPlaces(lab);
-  const statuses = await Promise.all(places.map((p) => vmStatus(topMachine(lab, p), lab, p)));
+  const statuses = await Promise.all(places.map(async (p) => vmStatus(await topMachine(lab, p), lab, p)));
   const up = statuses.find((s) => s.state === 'running' || s.state === 'booting');
   if (up) throw new UsageError(`${up.name} is ${up.state}: up --from starts a stopped lab`, `bring it down first: npx tsx tasks.ts down ${lab.name}`);
   await withParents(lab, async (parents) => {
@@ -242,7 +242,7 @@ async function startTops(lab: LabResolved, tops: Array<{ place: VmPlace; snapsho
     for (const { place, snapshot, savedArgv } of tops) {
       opts.info?.(`${place.vm.name}: ${verb} ${snapshot}…`);
       const started = Date.now();
-      const result = await bootVm(topMachine(lab, place), lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
+      const result = await bootVm(await topMachine(lab, place), lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
       steps.push({ vm: place.vm.name, snapshot, seconds: (Date.now() - started) / 1000, result });
     }
     return { steps, layers: await afterStart(lab, tops.map((t) => t.place), t0, opts.warn, savedUptime, handed) };
@@ -250,7 +250,8 @@ async function startTops(lab: LabResolved, tops: Array<{ place: VmPlace; snapsho
     for (const g of handed.values()) g.close();
     for (const step of steps) {
       const place = tops.find((t) => t.place.vm.name === step.vm)!.place;
-      await stopQemu(topMachine(lab, place), topMachine(lab, place).ref(lab, place, readState(recordOf(lab, place))), step.result.pid, { graceful: false }).catch(() => undefined);
+      const machine = await topMachine(lab, place);
+      await stopQemu(machine, machine.ref(lab, place, readState(recordOf(lab, place))), step.result.pid, { graceful: false }).catch(() => undefined);
     }
     putBack();
     throw err;

@@ -90,10 +90,10 @@ async function deliver(c: Ctx, local: string, remote: string): Promise<string> {
 async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, carried?: Map<string, string>): Promise<BootInputs> {
   const current = await buildImage(name, { quiet: true });
   const overlay = imageRootDisk({ vm: c.ref.paths });
-  const onHost = c.machine.kind !== 'guest';
-  if (c.fresh && onHost && !c.dryRun) rmSync(overlay, { force: true });
+  const local = c.machine.local;
+  if (c.fresh && local && !c.dryRun) rmSync(overlay, { force: true });
   // A root disk on this host boots with the kernel and initramfs of the image it was made from.
-  const img = onHost && rootDisk && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
+  const img = local && rootDisk && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
   if (img.hash !== current.hash) c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
   const ip = imagePaths(img);
   const there = (f: string) => `${baseOf(c.ref)}/images/${name}-${img.hash}/${posix.basename(f)}`;
@@ -103,7 +103,7 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   return {
     inputs: { images: { [name]: { kernel, initrd, initrdDisk: initrd } } },
     // The overlay keeps the guest's writes; the cached image stays untouched.
-    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? (await deliver(c, ip.rootDisk, there(ip.rootDisk))), backingFormat: 'qcow2', replace: c.fresh && !onHost }] : [],
+    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? (await deliver(c, ip.rootDisk, there(ip.rootDisk))), backingFormat: 'qcow2', replace: c.fresh && !local }] : [],
     hostKey: img.hostKeyPub,
     image,
   };
@@ -163,7 +163,7 @@ async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInp
   } else if (typeof boot === 'object' && 'iso' in boot && carried) as = { boot: { iso: carried.get(expandPath(boot.iso, hostPaths)) ?? boot.iso } };
   const disk = vm.disk;
   if (!disk) return { inputs: {}, as };
-  if (c.machine.kind !== 'guest') {
+  if (c.machine.local) {
     // A libvirt domain's disk is in its folder in the pool, where libvirt's QEMU user may reach it.
     const file = expandPath(disk.file, c.machine.kind === 'libvirt' ? machinePaths : hostPaths);
     if (!existsSync(file) && !c.dryRun) {
@@ -172,9 +172,11 @@ async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInp
     }
     return { inputs: {}, as: c.machine.kind === 'libvirt' ? { ...as, disk: { ...disk, file } } : as };
   }
-  // Inside a parent: qcow2 in the VM's folder there, on a carried backing file or blank.
+  // Inside a parent (or on a libvirt server): qcow2 in the VM's folder there, on a carried
+  // (or copied) backing file, or blank.
   const file = expandPath(disk.file, machinePaths);
-  const backing = disk.backing ? carried?.get(expandPath(disk.backing, hostPaths)) : undefined;
+  const from = disk.backing ? expandPath(disk.backing, hostPaths) : undefined;
+  const backing = from ? (carried?.get(from) ?? (c.machine.kind === 'libvirt' ? await deliver(c, from, imageThere(c, from)) : undefined)) : undefined;
   const format = disk.backing ? ((await imgInfo(expandPath(disk.backing, hostPaths))).format === 'raw' ? 'raw' : 'qcow2') : undefined;
   return { inputs: {}, overlays: [{ file, backing, backingFormat: format, size: disk.size, replace: c.fresh }], as: { ...as, disk: { ...disk, file, format: 'qcow2', backing: undefined } } };
 }

@@ -95,7 +95,8 @@ const cases: Array<[string, (s: Spec) => void, string, RegExp]> = [
   ['a VM named like the lab’s key folder', (s) => (s.vms[0].children[0].name = 'ssh'), 'vms[0].children[0].name', /reserved: ssh/],
   ['two VMs writing one disk', (s) => { s.vms[0].disk.file = '/srv/shared.qcow2'; s.vms.push(second({ disk: { file: '/srv/shared.qcow2', size: '1G' } })); }, 'vms[1].disk.file', /two VMs writing one disk/],
   // Where a VM runs (libvirt).
-  ['a remote libvirt connection (not yet)', (s) => (s.host = { libvirt: { uri: 'qemu+ssh://me@server/system' } }), 'host.libvirt.uri', /must be qemu:\/\/\/system .*remote connections .* not supported yet/],
+  ['a libvirt connection over another transport', (s) => (s.host = { libvirt: { uri: 'qemu+tcp://server/system' } }), 'host.libvirt.uri', /must be qemu:\/\/\/system \(this host's libvirtd\) or qemu\+ssh:\/\/\[user@\]server\[:port\]\/system/],
+  ['a libvirt connection with options in the URI', (s) => (s.host = { libvirt: { uri: 'qemu+ssh://me@server/system?no_verify=1' } }), 'host.libvirt.uri', /must be qemu:\/\/\/system/],
   ['a libvirt connection that is not a URI', (s) => (s.vms[0].libvirt = { uri: 'system' }), 'vms[0].libvirt.uri', /must be qemu:\/\/\/system/],
   ['a nested VM on a libvirt connection', (s) => (s.vms[0].children[0].libvirt = { uri: 'qemu:///system' }), 'vms[0].children[0].libvirt', /only a top-level VM runs on a libvirt connection; b nests inside a \(put libvirt on a\)/],
   // Text that becomes syntax (class 3).

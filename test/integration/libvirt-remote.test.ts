@@ -1,0 +1,157 @@
+// One lab on two libvirt connections, for real: `near` on this host's libvirtd
+// (vms[].libvirt qemu:///system) and `far` on a "server" reached over qemu+ssh — an OpenSSH
+// server this test starts on a loopback port, with a key of its own and its host key pinned
+// in a known_hosts file of the test's (no StrictHostKeyChecking=no anywhere).  The server is
+// this same host, so its libvirtd is the same one; every path to it still goes through SSH:
+// virsh over libvirt's qemu+ssh transport, and the kit's session for files, QMP, /proc and
+// the forwards.  `far` is a parent: its child nests inside the remote domain as inside any.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../helpers/vm.ts';
+import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
+import { kit } from '../helpers/cli.ts';
+import { poolDir } from '../../tasks/kit/libvirt-connection.ts';
+
+const virsh = (...args: string[]) => spawnSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
+const domstate = (d: string) => virsh('domstate', d).stdout.trim();
+const NEAR = 'grainchart-lvremote-near';
+const FAR = 'grainchart-lvremote-far';
+
+describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', () => {
+  const server = { port: 0, dir: '', uri: '', pid: 0 };
+  const lab = specLab('gc-lvremote-', async () => {
+    server.port = await freePort();
+    server.uri = `qemu+ssh://root@127.0.0.1:${server.port}/system`;
+    return {
+      name: 'lvremote',
+      vms: [
+        { name: 'near', memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: await freePort() }, libvirt: { uri: 'qemu:///system' } },
+        await tinyNestVm('far', 'farc', { libvirt: { uri: server.uri, key: join(lab.home, 'server', 'id_ed25519'), knownHosts: join(lab.home, 'server', 'known_hosts') } }),
+      ],
+    };
+  });
+  const { k, ok, json, states } = lab;
+
+  // The "remote" server: sshd on 127.0.0.1 with a host key and an authorized key of this test's.
+  before(() => {
+    server.dir = join(lab.home, 'server');
+    mkdirSync(server.dir, { recursive: true, mode: 0o700 });
+    const keygen = (file: string) => assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(server.dir, file)]).status, 0);
+    keygen('host_ed25519');
+    keygen('id_ed25519');
+    writeFileSync(join(server.dir, 'authorized_keys'), readFileSync(join(server.dir, 'id_ed25519.pub')));
+    const hostPub = readFileSync(join(server.dir, 'host_ed25519.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    writeFileSync(join(server.dir, 'known_hosts'), `[127.0.0.1]:${server.port} ${hostPub}\n`);
+    writeFileSync(
+      join(server.dir, 'sshd_config'),
+      [
+        `Port ${server.port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${join(server.dir, 'host_ed25519')}`,
+        `AuthorizedKeysFile ${join(server.dir, 'authorized_keys')}`,
+        `PidFile ${join(server.dir, 'sshd.pid')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'AllowTcpForwarding yes',
+        'AllowStreamLocalForwarding yes',
+        'Subsystem sftp internal-sftp',
+        'LogLevel INFO',
+        '',
+      ].join('\n'),
+    );
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation folder
+    const sshd = spawnSync('/usr/sbin/sshd', ['-f', join(server.dir, 'sshd_config'), '-E', join(server.dir, 'sshd.log')], { encoding: 'utf8' });
+    assert.equal(sshd.status, 0, `sshd did not start: ${sshd.stderr} (scripts/setup-host.sh --libvirt installs openssh-server)`);
+    // Read now: specLab's own `after` removes the lab folder, pidfile and all, before this suite's.
+    server.pid = Number(readFileSync(join(server.dir, 'sshd.pid'), 'utf8'));
+  });
+  after(() => {
+    for (const d of [NEAR, FAR]) {
+      virsh('destroy', d);
+      virsh('undefine', d);
+    }
+    rmSync(`${poolDir()}/vms/lvremote`, { recursive: true, force: true });
+    // Only the sshd this suite started: its pid, while that process still runs this suite's config.
+    const cmdline = (() => {
+      try {
+        return readFileSync(`/proc/${server.pid}/cmdline`, 'utf8');
+      } catch {
+        return ''; // it ended
+      }
+    })();
+    if (server.pid && cmdline.includes(join(server.dir, 'sshd_config'))) process.kill(server.pid, 'SIGTERM');
+  });
+
+  it('libvirt-xml writes far’s domain with its files in the server’s pool, without asking the server', () => {
+    const impostor = join(server.dir, 'nowhere_known_hosts');
+    writeFileSync(impostor, '');
+    // A known_hosts that pins nothing: any session to the server would be refused.
+    const spec = JSON.parse(readFileSync(lab.spec, 'utf8'));
+    spec.vms[1].libvirt.knownHosts = impostor;
+    const file = join(lab.home, 'planned.json');
+    writeFileSync(file, JSON.stringify(spec));
+    const xml = kit(['--spec', file, 'libvirt-xml', 'far'], { env: lab.env });
+    assert.equal(xml.status, 0, xml.stderr);
+    assert.match(xml.stdout, /<name>grainchart-lvremote-far<\/name>/);
+    assert.match(xml.stdout, new RegExp(`<source file='${poolDir()}/vms/lvremote/far/root\\.qcow2'/>`));
+  });
+
+  it('up boots near on this host’s libvirtd, far over qemu+ssh, and far’s child inside it', () => {
+    ok(k('up'));
+    assert.equal(domstate(NEAR), 'running');
+    assert.equal(domstate(FAR), 'running');
+    assert.deepEqual(states(), [
+      ['near', 'running'],
+      ['far', 'running'],
+      ['farc', 'running'],
+    ]);
+    assert.equal(ok(k('exec', 'farc', '--', 'hostname')).stdout.trim(), 'farc');
+    assert.equal(ok(k('exec', 'near', '--', 'hostname')).stdout.trim(), 'near');
+    const tree = ok(k('tree')).stdout;
+    assert.match(tree, /near \(guest VM on libvirt qemu:\/\/\/system\) running/);
+    assert.match(tree, new RegExp(`far \\(guest VM on libvirt qemu\\+ssh://root@127\\.0\\.0\\.1:${server.port}/system\\) running`));
+    // The server was reached through the test's sshd, by the kit's session and by virsh's ssh
+    // (each its own login, with the test's key), and nothing was refused on the way.
+    const log = readFileSync(join(server.dir, 'sshd.log'), 'utf8');
+    assert.ok((log.match(/Accepted publickey for root from 127\.0\.0\.1/g) ?? []).length >= 2, log);
+    assert.doesNotMatch(log, /refused|Invalid user|Connection closed by authenticating/);
+  });
+
+  it('chart-vm reads far through the server’s session', () => {
+    const s = json(k('chart-vm', 'far', '--json'));
+    for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(s[source].ok, true, `${source}: ${s[source].reason}`);
+    assert.equal(s.qmp.value.status, 'running');
+  });
+
+  it('a server whose host key is not the pinned one is refused before anything starts there', () => {
+    const spec = JSON.parse(readFileSync(lab.spec, 'utf8'));
+    const other = join(server.dir, 'other_known_hosts');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(server.dir, 'impostor')]);
+    writeFileSync(other, `[127.0.0.1]:${server.port} ${readFileSync(join(server.dir, 'impostor.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`);
+    spec.name = 'lvimpostor';
+    spec.vms = [{ ...spec.vms[1], name: 'imp', children: undefined, network: { sshPort: spec.vms[1].network.sshPort + 1 }, libvirt: { ...spec.vms[1].libvirt, knownHosts: other } }];
+    const file = join(lab.home, 'impostor.json');
+    writeFileSync(file, JSON.stringify(spec));
+    const r = kit(['--spec', file, 'up'], { env: lab.env });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /does not match the pinned one/);
+    assert.notEqual(virsh('domuuid', 'grainchart-lvimpostor-imp').status, 0, 'a domain was defined on the impostor');
+  });
+
+  it('down shuts both domains off and keeps them; down --undefine removes them and their folders on both', () => {
+    ok(k('down'));
+    assert.equal(domstate(NEAR), 'shut off');
+    assert.equal(domstate(FAR), 'shut off');
+    const r = ok(k('down', '--undefine'));
+    assert.match(r.stdout, new RegExp(`near: undefined ${NEAR}`));
+    assert.match(r.stdout, new RegExp(`far: undefined ${FAR}, removed ${poolDir()}/vms/lvremote/far on 127\\.0\\.0\\.1`));
+    for (const d of [NEAR, FAR]) assert.notEqual(virsh('domuuid', d).status, 0, `${d} is still defined`);
+    assert.equal(existsSync(`${poolDir()}/vms/lvremote/far`), false);
+  });
+});
