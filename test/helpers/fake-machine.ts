@@ -37,6 +37,7 @@ export interface FakeBehaviour {
 export class FakeMachine implements Machine {
   readonly kind = 'host';
   readonly slow = false;
+  readonly local = false;
   readonly where = 'on a fake machine';
   readonly installHint = 'install it';
   /** A guest machine when `inside` names the VM it is. */

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kit } from './cli.ts';
-import { qemusUnder } from './vm.ts';
+import { freePort, qemusUnder } from './vm.ts';
 
 export interface SpecLab {
   readonly home: string;
@@ -20,6 +20,23 @@ export interface SpecLab {
   json(r: ReturnType<typeof kit>): any;
   /** [name, state] of every VM, as `status --json` says. */
   states(): Array<[string, string]>;
+}
+
+/**
+ * The smallest nested pair, as most suites nest: a tiny-nest parent (2 CPUs, 1.5 GiB, on a
+ * free port) with a tiny child inside it on port 2224; `extra` joins the parent's fields.
+ */
+export async function tinyNestVm(parent: string, child: string, extra: object = {}): Promise<object> {
+  return {
+    name: parent,
+    cpus: 2,
+    memory: '1536M',
+    boot: { image: 'tiny-nest' },
+    vga: 'none',
+    network: { sshPort: await freePort() },
+    ...extra,
+    children: [{ name: child, cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
+  };
 }
 
 /** `lab()` makes the spec (it may ask for free ports) before the suite's tests. */

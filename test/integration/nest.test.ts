@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
-import { freePort, qemusUnder } from '../helpers/vm.ts';
+import { qemusUnder } from '../helpers/vm.ts';
+import { tinyNestVm } from '../helpers/spec-lab.ts';
 
 describe('a nested lab', () => {
   let home: string;
@@ -38,17 +39,7 @@ describe('a nested lab', () => {
       spec,
       JSON.stringify({
         name: 'nesttest',
-        vms: [
-          {
-            name: 'n1',
-            cpus: 2,
-            memory: '1536M',
-            boot: { image: 'tiny-nest' },
-            vga: 'none',
-            network: { sshPort: await freePort() },
-            children: [{ name: 'n2', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
-          },
-        ],
+        vms: [await tinyNestVm('n1', 'n2')],
       }),
     );
   });

@@ -9,8 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { TASKS } from '../helpers/cli.ts';
-import { freePort } from '../helpers/vm.ts';
-import { specLab } from '../helpers/spec-lab.ts';
+import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { PROJECT_ROOT, vmPaths } from '../../tasks/kit/paths.ts';
 import { readState } from '../../tasks/kit/vm-state.ts';
 import { qmpOnce } from '../../tasks/kit/qmp.ts';
@@ -18,17 +17,7 @@ import { qmpOnce } from '../../tasks/kit/qmp.ts';
 describe('a parent lost while its child boots', () => {
   const lab = specLab('gc-plost-', async () => ({
     name: 'pltest',
-    vms: [
-      {
-        name: 'p',
-        cpus: 2,
-        memory: '1536M',
-        boot: { image: 'tiny-nest' },
-        vga: 'none',
-        network: { sshPort: await freePort() },
-        children: [{ name: 'c', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
-      },
-    ],
+    vms: [await tinyNestVm('p', 'c')],
   }));
   const { k, ok, states } = lab;
   const kitAsync = (...args: string[]) => spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...lab.env }, stdio: ['ignore', 'pipe', 'pipe'] });

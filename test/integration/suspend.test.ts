@@ -8,25 +8,15 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TASKS } from '../helpers/cli.ts';
-import { specLab } from '../helpers/spec-lab.ts';
-import { freePort, qemusUnder } from '../helpers/vm.ts';
+import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
+import { qemusUnder } from '../helpers/vm.ts';
 import { assertClockWithin } from '../helpers/clock.ts';
 import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
 
 describe('suspend and resume a nested lab', () => {
   const lab = specLab('gc-susp-', async () => ({
     name: 'susptest',
-    vms: [
-      {
-        name: 's1',
-        cpus: 2,
-        memory: '1536M',
-        boot: { image: 'tiny-nest' },
-        vga: 'none',
-        network: { sshPort: await freePort() },
-        children: [{ name: 's2', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
-      },
-    ],
+    vms: [await tinyNestVm('s1', 's2')],
   }));
   const { k, ok, json, states } = lab;
   before(() => ok(k('up')));
