@@ -56,7 +56,8 @@ function flagLines(args: string[]): string[] {
   return out;
 }
 
-export function renderFlow(title: string, plan: ArgSection[], o: ChartOptions = chartOptions()): string {
+/** `domain`: per section, the libvirt domain lines it becomes (a VM on libvirt), shown under its note. */
+export function renderFlow(title: string, plan: ArgSection[], o: ChartOptions = chartOptions(), domain?: string[][]): string {
   const cols = Math.max(30, o.width);
   const down = o.ascii ? 'v' : '↓';
   const bar = o.ascii ? '|' : '│';
@@ -66,6 +67,7 @@ export function renderFlow(title: string, plan: ArgSection[], o: ChartOptions = 
     lines.push(truncate(head, cols, o.ascii));
     for (const f of flagLines(s.args)) lines.push(truncate(`    ${f}`, cols, o.ascii));
     for (const l of wrap(s.note, cols - 6)) lines.push(`    ${bar} ${l}`);
+    for (const l of domain?.[i] ?? []) lines.push(truncate(`    ${o.ascii ? '=>' : '⇒'} ${l}`, cols, o.ascii));
     if (i < plan.length - 1) lines.push(`    ${down}`);
   });
   return lines.join('\n');

@@ -67,8 +67,21 @@ export interface DomainOptions {
   uuid?: string;
 }
 
-/** The domain XML for `plan` (explain's plan for the VM: the boot's own inputs). */
-export function domainXml(plan: ArgSection[], o: DomainOptions): string {
+/** Where a section's lines go in the domain, each container's own lines (indented inside it). */
+export const DOMAIN_PLACES = ['top', 'os', 'cpu', 'devices', 'commandline'] as const;
+export type DomainPlace = (typeof DOMAIN_PLACES)[number];
+
+/** What one plan section becomes in the domain: its lines by where they go. */
+export interface DomainPart {
+  section: string;
+  lines: Record<DomainPlace, string[]>;
+}
+
+/**
+ * The domain, section by section of the plan, from each section's own facts: what `explain`
+ * shows beside the argv, and what domainXml assembles (so the two cannot differ).
+ */
+export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] {
   const f = planFacts(plan);
   if (!f.name || !f.machine || !f.accel || !f.cpuModel || !f.cpus || !f.memoryMiB) throw new Error('the plan lacks the name, machine, CPU or memory a domain needs');
   const drives = f.drives ?? [];
@@ -76,78 +89,88 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   // The kit keeps UEFI variables in qcow2 (so snapshots take them along); libvirt 9.0's <nvram>
   // has no format and reads raw, so that domain would boot with its variables unreadable.
   if (f.firmware) throw new Error('a UEFI VM has no libvirt domain here yet: its variable store is qcow2, and libvirt 9.0 reads <nvram> as raw');
-  // The CD-ROM after every disk, on SATA (q35's IDE).
+  // Disk names over the whole plan, the CD-ROM after every disk, on SATA (q35's IDE).
   const names = targets([...drives.map((d) => d.bus), ...(f.cdrom ? ['ide' as const] : [])]);
+  const rootBus = f.machine.startsWith('pc') ? 'pci.0' : 'pcie.0';
   const a = xmlText;
-  const lines: string[] = [];
-  const put = (depth: number, line: string) => lines.push('  '.repeat(depth) + line);
+  let drive = 0;
+  return plan.map(({ section, facts: x = {} }) => {
+    const l: Record<DomainPlace, string[]> = { top: [], os: [], cpu: [], devices: [], commandline: [] };
+    if (x.name) {
+      l.top.push(`<name>${a(domainName(o.lab, x.name))}</name>`);
+      if (o.uuid) l.top.push(`<uuid>${a(o.uuid)}</uuid>`);
+      l.top.push(`<title>${a(x.title ?? x.name)}</title>`, `<description>grainchart lab ${a(o.lab)}, VM ${a(x.name)}</description>`);
+    }
+    if (x.memoryMiB) l.top.push(`<memory unit='MiB'>${x.memoryMiB}</memory>`);
+    if (x.cpus) l.top.push(`<vcpu>${x.cpus}</vcpu>`);
+    if (x.machine) l.os.push(`<type arch='x86_64' machine='${a(x.machine)}'>hvm</type>`);
+    if (x.kernel) {
+      l.os.push(`<kernel>${a(x.kernel.kernel)}</kernel>`);
+      if (x.kernel.initrd) l.os.push(`<initrd>${a(x.kernel.initrd)}</initrd>`);
+      l.os.push(`<cmdline>${a(x.kernel.append)}</cmdline>`);
+    }
+    if (x.bootFrom) l.os.push(`<boot dev='${x.bootFrom}'/>`);
+    if (x.cpuModel) l.cpu.push(...cpuXml(x.cpuModel));
+    for (const d of x.drives ?? []) {
+      l.devices.push(`<disk type='file' device='disk'>`, `  <driver name='qemu' type='${d.format}'/>`, `  <source file='${a(d.file)}'/>`, `  <target dev='${names[drive++]}' bus='${d.bus === 'ide' ? 'sata' : d.bus}'/>`);
+      if (d.readonly) l.devices.push('  <readonly/>');
+      if (d.serial) l.devices.push(`  <serial>${a(d.serial)}</serial>`);
+      if (d.pciSlot !== undefined) l.devices.push(`  <address type='pci' domain='0x0000' bus='0x00' slot='${hex(d.pciSlot)}' function='0x0'/>`);
+      l.devices.push('</disk>');
+    }
+    if (x.cdrom) l.devices.push(`<disk type='file' device='cdrom'>`, `  <driver name='qemu' type='raw'/>`, `  <source file='${a(x.cdrom)}'/>`, `  <target dev='${names[drives.length]}' bus='sata'/>`, '  <readonly/>', '</disk>');
+    // The serial console in a file, as the kit's own QEMU keeps it: status and failed boots read it.
+    if (x.serialLog) l.devices.push(`<serial type='file'>`, `  <source path='${a(x.serialLog)}'/>`, `  <target port='0'/>`, '</serial>');
+    // A window (gtk) is what virt-manager's console is for under libvirt: VNC on 127.0.0.1 serves both.
+    if (x.display === 'vnc' || x.display === 'gtk') l.devices.push(`<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>`);
+    if (x.vga) l.devices.push(`<video><model type='${x.vga === 'std' ? 'vga' : x.vga}'/></video>`);
+    if (x.balloon) l.devices.push(`<memballoon model='virtio'/>`);
+    if (x.rng) l.devices.push(`<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>`);
+    // User-mode networking with the plan's forwards, as the plan's own -netdev has them.
+    if (x.netdev !== undefined || x.nic) l.commandline.push(...qemuArgLines(['-netdev', x.netdev ?? 'user,id=net0', '-device', `${x.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`]));
+    // The kit's own QMP socket and pidfile ride with the section that has QEMU's runtime files.
+    if (x.serialLog && o.runtime) l.commandline.push(...qemuArgLines(['-qmp', `unix:${o.runtime.qmp},server=on,wait=off`, '-pidfile', o.runtime.pidfile]));
+    return { section, lines: l };
+  });
+}
 
+/** A part's lines as they read in the domain: inside their container (<os>, <devices>, …) unless at the top. */
+export function partLines(part: DomainPart): string[] {
+  const open: Record<DomainPlace, string | undefined> = { top: undefined, cpu: undefined, os: 'os', devices: 'devices', commandline: 'qemu:commandline' };
+  return DOMAIN_PLACES.flatMap((place) => {
+    const ls = part.lines[place];
+    const tag = open[place];
+    return !ls.length ? [] : tag ? [`<${tag}>`, ...ls.map((l) => `  ${l}`), `</${tag}>`] : ls;
+  });
+}
+
+const qemuArgLines = (args: string[]) => args.map((arg) => `<qemu:arg value='${xmlText(arg)}'/>`);
+
+/** The domain XML for `plan` (explain's plan for the VM: the boot's own inputs). */
+export function domainXml(plan: ArgSection[], o: DomainOptions): string {
+  const parts = domainParts(plan, o);
+  const all = (place: DomainPlace) => parts.flatMap((p) => p.lines[place]);
+  const commandline = all('commandline');
+  // A plan without a network section still gets the NIC the kit's QEMU would have by default.
+  if (!commandline.some((l) => l.includes("value='-netdev'"))) commandline.unshift(...qemuArgLines(['-netdev', 'user,id=net0', '-device', `virtio-net-pci,netdev=net0,bus=${planFacts(plan).machine!.startsWith('pc') ? 'pci.0' : 'pcie.0'},addr=${hex(NIC_SLOT)}`]));
+  const lines: string[] = [];
+  const put = (depth: number, ...ls: string[]) => lines.push(...ls.map((l) => '  '.repeat(depth) + l));
   put(0, `<domain type='${domainType(plan)}' xmlns:qemu='${QEMU_NS}'>`);
-  put(1, `<name>${a(domainName(o.lab, f.name))}</name>`);
-  if (o.uuid) put(1, `<uuid>${a(o.uuid)}</uuid>`);
-  put(1, `<title>${a(f.title ?? f.name)}</title>`);
-  put(1, `<description>grainchart lab ${a(o.lab)}, VM ${a(f.name)}</description>`);
-  put(1, `<memory unit='MiB'>${f.memoryMiB}</memory>`);
-  put(1, `<vcpu>${f.cpus}</vcpu>`);
+  put(1, ...all('top'));
   put(1, '<os>');
-  put(2, `<type arch='x86_64' machine='${a(f.machine)}'>hvm</type>`);
-  if (f.kernel) {
-    put(2, `<kernel>${a(f.kernel.kernel)}</kernel>`);
-    if (f.kernel.initrd) put(2, `<initrd>${a(f.kernel.initrd)}</initrd>`);
-    put(2, `<cmdline>${a(f.kernel.append)}</cmdline>`);
-  }
-  if (f.bootFrom) put(2, `<boot dev='${f.bootFrom}'/>`);
+  put(2, ...all('os'));
   put(1, '</os>');
-  put(1, '<features>');
-  put(2, '<acpi/>');
-  put(2, '<apic/>');
-  put(1, '</features>');
-  for (const line of cpuXml(f.cpuModel)) put(1, line);
-  put(1, `<clock offset='utc'/>`);
-  put(1, '<on_poweroff>destroy</on_poweroff>');
-  put(1, '<on_reboot>restart</on_reboot>');
-  put(1, '<on_crash>destroy</on_crash>');
+  put(1, '<features>', '  <acpi/>', '  <apic/>', '</features>');
+  put(1, ...all('cpu'));
+  put(1, `<clock offset='utc'/>`, '<on_poweroff>destroy</on_poweroff>', '<on_reboot>restart</on_reboot>', '<on_crash>destroy</on_crash>');
   put(1, '<devices>');
-  put(2, `<emulator>${a(o.emulator)}</emulator>`);
+  put(2, `<emulator>${xmlText(o.emulator)}</emulator>`);
   // The kit's QEMU has no USB controller; libvirt adds one unless told (a device fewer to boot).
   put(2, `<controller type='usb' model='none'/>`);
-  drives.forEach((d, i) => {
-    put(2, `<disk type='file' device='disk'>`);
-    put(3, `<driver name='qemu' type='${d.format}'/>`);
-    put(3, `<source file='${a(d.file)}'/>`);
-    put(3, `<target dev='${names[i]}' bus='${d.bus === 'ide' ? 'sata' : d.bus}'/>`);
-    if (d.readonly) put(3, '<readonly/>');
-    if (d.serial) put(3, `<serial>${a(d.serial)}</serial>`);
-    if (d.pciSlot !== undefined) put(3, `<address type='pci' domain='0x0000' bus='0x00' slot='${hex(d.pciSlot)}' function='0x0'/>`);
-    put(2, '</disk>');
-  });
-  if (f.cdrom) {
-    put(2, `<disk type='file' device='cdrom'>`);
-    put(3, `<driver name='qemu' type='raw'/>`);
-    put(3, `<source file='${a(f.cdrom)}'/>`);
-    put(3, `<target dev='${names[drives.length]}' bus='sata'/>`);
-    put(3, '<readonly/>');
-    put(2, '</disk>');
-  }
-  // The serial console in a file, as the kit's own QEMU keeps it: status and failed boots read it.
-  if (f.serialLog) {
-    put(2, `<serial type='file'>`);
-    put(3, `<source path='${a(f.serialLog)}'/>`);
-    put(3, `<target port='0'/>`);
-    put(2, '</serial>');
-  }
-  // A window (gtk) is what virt-manager's console is for under libvirt: VNC on 127.0.0.1 serves both.
-  if (f.display === 'vnc' || f.display === 'gtk') put(2, `<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>`);
-  if (f.vga) put(2, `<video><model type='${f.vga === 'std' ? 'vga' : f.vga}'/></video>`);
-  if (f.balloon) put(2, `<memballoon model='virtio'/>`);
-  if (f.rng) put(2, `<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>`);
+  put(2, ...all('devices'));
   put(1, '</devices>');
-  // User-mode networking with the plan's forwards, as the plan's own -netdev has them.
   put(1, '<qemu:commandline>');
-  const rootBus = f.machine.startsWith('pc') ? 'pci.0' : 'pcie.0';
-  const runtime = o.runtime ? ['-qmp', `unix:${o.runtime.qmp},server=on,wait=off`, '-pidfile', o.runtime.pidfile] : [];
-  const nic = ['-netdev', f.netdev ?? 'user,id=net0', '-device', `${f.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`];
-  for (const arg of [...nic, ...runtime, ...(o.extra ?? [])]) put(2, `<qemu:arg value='${a(arg)}'/>`);
+  put(2, ...commandline, ...qemuArgLines(o.extra ?? []));
   put(1, '</qemu:commandline>');
   put(0, '</domain>');
   return lines.join('\n') + '\n';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemuArgs, qemuPlan, type ArgInputs } from '../../tasks/kit/qemu-args.ts';
-import { cpuXml, domainXml, xmlText } from '../../tasks/kit/libvirt-xml.ts';
+import { cpuXml, domainParts, domainXml, partLines, xmlText } from '../../tasks/kit/libvirt-xml.ts';
 import { resolveLab, findVm, type VmResolved } from '../../tasks/kit/resolve.ts';
 import { readLabInput } from '../../tasks/kit/load.ts';
 import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
@@ -106,6 +106,24 @@ describe('libvirt-xml', () => {
     // Written for people (libvirt-xml): libvirt's own monitor only, and no UUID to clash with.
     const plain = domainXml(plan, { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64' });
     assert.doesNotMatch(plain, /-qmp|-pidfile|<uuid>/);
+  });
+
+  it('explain’s view: each section’s own lines, which together are the whole domain but its fixed frame', async () => {
+    const lab = resolveLab((await readLabInput('demo')).input, BIG_HOST, 'demo');
+    const plan = qemuPlan(findVm(lab, 'l1')!.vm, KVM_PVM, inputs('demo', 'l1'));
+    const o = { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64', runtime: { qmp: '/p/qmp.sock', pidfile: '/p/qemu.pid' } };
+    const parts = domainParts(plan, o);
+    assert.deepEqual(parts.map((p) => p.section), plan.map((s) => s.section));
+    const of = (section: string) => partLines(parts.find((p) => p.section === section)!);
+    assert.deepEqual(of('smp'), ['<vcpu>2</vcpu>']);
+    assert.deepEqual(of('memory'), ["<memory unit='MiB'>2048</memory>"]);
+    assert.deepEqual(of('cpu'), ["<cpu mode='maximum'/>"]);
+    assert.deepEqual(of('machine'), ['<os>', "  <type arch='x86_64' machine='q35'>hvm</type>", '</os>']);
+    // Every line of the domain is one section's, or the frame every domain has.
+    const frame = /^<\/?(domain|os|features|acpi|apic|devices|qemu:commandline)\b|^<(clock|on_poweroff|on_reboot|on_crash|emulator|controller) /;
+    const fromParts = parts.flatMap((p) => Object.values(p.lines).flat());
+    const body = domainXml(plan, o).split('\n').map((l) => l.trim()).filter((l) => l && !frame.test(l) && !/^<(clock|on_\w+|emulator)[ >]/.test(l));
+    assert.deepEqual([...body].sort(), fromParts.map((l) => l.trim()).sort());
   });
 
   it('refuses what it cannot write yet (a SCSI disk, UEFI) instead of writing a domain that differs', async () => {
