@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TaskError } from './errors.ts';
 import { run } from './exec.ts';
-import { domainXml } from './libvirt-xml.ts';
+import { domainXml, xmlText } from './libvirt-xml.ts';
 import type { QemuRef } from './machine.ts';
 import type { ArgSection } from './qemu-args.ts';
 
@@ -100,6 +100,47 @@ export class LibvirtConnection {
   /** Ends the domain: --graceful lets QEMU flush its disks first. */
   async destroy(domain: string, graceful: boolean): Promise<void> {
     await this.virsh(['destroy', ...(graceful ? ['--graceful'] : []), domain]).catch(() => undefined);
+  }
+
+  /**
+   * Records a snapshot the kit made in the domain's qcow2 (QMP snapshot-save, or qemu-img
+   * offline) in libvirt's own list, as libvirt's --redefine is for: `virsh snapshot-list`,
+   * virt-manager and `virsh snapshot-revert` then know it.  The domain as it is now goes with
+   * it (what a revert would start).
+   */
+  async recordSnapshot(domain: string, name: string, live: boolean): Promise<void> {
+    const dom = (await this.virsh(['dumpxml', ...(live ? [] : ['--inactive']), domain])).stdout.trim();
+    const xml = [
+      '<domainsnapshot>',
+      `  <name>${xmlText(name)}</name>`,
+      '  <description>made by grainchart: an internal snapshot in the qcow2</description>',
+      `  <state>${live ? 'running' : 'shutoff'}</state>`,
+      `  <creationTime>${Math.floor(Date.now() / 1000)}</creationTime>`,
+      `  <memory snapshot='${live ? 'internal' : 'no'}'/>`,
+      dom,
+      '</domainsnapshot>',
+    ].join('\n');
+    const tmp = mkdtempSync(join(tmpdir(), 'gc-snapshot-'));
+    try {
+      writeFileSync(join(tmp, 'snapshot.xml'), xml, { mode: 0o600 });
+      await this.virsh(['snapshot-create', domain, join(tmp, 'snapshot.xml'), '--redefine']);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Machine.noteSnapshot for a domain of this connection. */
+  async noteSnapshot(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void> {
+    if (!ref.libvirt) return;
+    if (change.saved) await this.recordSnapshot(ref.libvirt.domain, name, change.live);
+    else await this.dropSnapshot(ref.libvirt.domain, name);
+  }
+
+  /** Drops a snapshot's entry from libvirt's list (the kit removed the snapshot itself); one libvirt never had is no error. */
+  async dropSnapshot(domain: string, name: string): Promise<void> {
+    await this.virsh(['snapshot-delete', domain, name, '--metadata']).catch((err: TaskError) => {
+      if (!/not found|no domain snapshot/i.test(err.stderr ?? '')) throw err;
+    });
   }
 
   /** Undefines the domain (its snapshots' metadata and managed save with it); false when it was not defined. */

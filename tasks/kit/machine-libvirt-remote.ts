@@ -132,6 +132,10 @@ export class RemoteLibvirtMachine extends GuestMachine {
     return true;
   }
 
+  noteSnapshot(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void> {
+    return this.conn.noteSnapshot(ref, name, change);
+  }
+
   async forget(ref: QemuRef): Promise<string | undefined> {
     if (!ref.libvirt) return undefined;
     const defined = await this.conn.undefine(ref.libvirt.domain);

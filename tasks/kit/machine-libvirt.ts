@@ -68,6 +68,10 @@ export class LibvirtMachine extends HostMachine {
     return { ...r, pid: r.code === 0 ? readPidfile(ref.paths) : undefined };
   }
 
+  noteSnapshot(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void> {
+    return this.conn.noteSnapshot(ref, name, change);
+  }
+
   /** Ends the domain through libvirt (so it knows), and only while `pid` is still ref's QEMU. */
   override async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
     if (!ref.libvirt || !isOurQemu(pid, ref.paths)) return false;

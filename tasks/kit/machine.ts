@@ -140,6 +140,12 @@ export interface Machine {
    * keeps nothing of the kind.
    */
   forget?(ref: QemuRef): Promise<string | undefined>;
+  /**
+   * A snapshot of ref's disks was made (`saved`, with the VM state when `live`) or removed by
+   * the kit, in the qcow2: a machine with a catalogue of its own (libvirt's, which virsh
+   * snapshot-list and virt-manager show) records it there as well.
+   */
+  noteSnapshot?(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void>;
 }
 
 /** QMP commands on one connection, closed after (QEMU's monitor serves one client at a time). */

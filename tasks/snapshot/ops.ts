@@ -91,7 +91,7 @@ export async function saveSnapshot(site: Site, name: string): Promise<How> {
   if (taken.has(name)) throw new UsageError(`${site.place.vm.name} already has a snapshot named ${name}`, 'choose another --name, or remove it: snapshot-rm');
   if (isLive(site)) {
     await withQmp(site, (q) => snapshotJob(q, 'snapshot-save', name, site));
-    return 'live';
+    return noted(site, name, { saved: true, live: true });
   }
   // Offline, disk by disk; if a later disk fails, the earlier ones are taken back so no
   // half snapshot is left to restore.
@@ -105,7 +105,18 @@ export async function saveSnapshot(site: Site, name: string): Promise<How> {
     for (const file of done) await site.qemuImg(['snapshot', '-d', name, file]).catch(() => undefined);
     throw err;
   }
-  return 'offline';
+  return noted(site, name, { saved: true, live: false });
+}
+
+/** The machine's own catalogue (libvirt's) told of a change made in the qcow2; a failure there loses nothing made. */
+async function noted(site: Site, name: string, change: { saved: boolean; live: boolean }): Promise<How> {
+  await site.machine.noteSnapshot?.(site.ref, name, change).catch((err) => {
+    throw new TaskError(`${site.place.vm.name}'s snapshot ${name} was ${change.saved ? 'made' : 'removed'}, but ${site.where}'s own list of snapshots could not be told: ${(err as Error).message}`, {
+      hint: change.saved ? 'the kit lists and restores it all the same; virsh snapshot-list will not show it' : `remove its entry there: virsh snapshot-delete DOMAIN ${name} --metadata`,
+      cause: err,
+    });
+  });
+  return change.live ? 'live' : 'offline';
 }
 
 export async function loadSnapshot(site: Site, name: string): Promise<How> {
@@ -128,13 +139,13 @@ export async function removeSnapshot(site: Site, name: string): Promise<How> {
   if (!namesOn(disks).has(name)) throw unknownSnapshot(site, name, snapshotInfos(site, disks));
   if (isLive(site)) {
     await withQmp(site, (q) => snapshotJob(q, 'snapshot-delete', name, site));
-    return 'live';
+    return noted(site, name, { saved: false, live: true });
   }
   for (const file of site.disks) await site.qemuImg(['snapshot', '-d', name, file]).catch((err) => {
     // Already gone from this disk (a partial snapshot): nothing to remove there.
     if (!/not found|Can't find/i.test((err as TaskError).stderr ?? '')) throw err;
   });
-  return 'offline';
+  return noted(site, name, { saved: false, live: false });
 }
 
 export function unknownSnapshot(site: Site, name: string, list: SnapshotInfo[]): UsageError {

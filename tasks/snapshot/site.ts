@@ -8,7 +8,7 @@ import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
 import { readState, type VmStatus } from '../kit/vm-state.ts';
 import { vmStatus } from '../kit/vm-status.ts';
 import { machineFor } from '../kit/machine-for.ts';
-import type { Machine } from '../kit/machine.ts';
+import type { Machine, QemuRef } from '../kit/machine.ts';
 import { SessionPool } from '../kit/session-pool.ts';
 import type { Guest } from '../kit/guest.ts';
 import { snapshotDisks } from './disks.ts';
@@ -21,6 +21,8 @@ export interface Site {
   disks: string[];
   /** The machine its QEMU runs on, and where that is for messages: "on this host", "inside l1". */
   machine: Machine;
+  /** Its QEMU as that machine keeps it. */
+  ref: QemuRef;
   where: string;
   qmp(timeoutMs?: number): Promise<QmpClient>;
   qemuImg(args: string[], timeoutMs?: number): Promise<string>;
@@ -66,6 +68,7 @@ export async function openSite(lab: LabResolved, place: VmPlace, parents: Parent
     status,
     disks,
     machine,
+    ref,
     where: machine.where,
     qmp: (timeoutMs = 3000) => machine.qmp(ref, timeoutMs),
     qemuImg: (args, timeoutMs = 120_000) => machine.run(['qemu-img', ...args], timeoutMs),

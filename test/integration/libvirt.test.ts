@@ -54,6 +54,16 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.match(ok(k('tree')).stdout, /l1 "libvirt L1" \(guest VM on libvirt qemu:\/\/\/system\) running/);
   });
 
+  it('explain shows what each section of the plan becomes in the domain libvirt runs', () => {
+    const sections = json(k('explain', 'l1', '--json')) as Array<{ section: string; domain?: string[] }>;
+    assert.deepEqual(sections.find((s) => s.section === 'smp')!.domain, ['<vcpu>2</vcpu>']);
+    const defined = virsh('dumpxml', '--inactive', DOMAIN).stdout;
+    // The disk explain names is the one the defined domain has.
+    const disk = sections.flatMap((s) => s.domain ?? []).find((l) => l.includes('<source file='))!.trim();
+    assert.ok(defined.includes(disk), `${disk} is not in the defined domain`);
+    assert.match(ok(k('explain', 'l1', '--width', '300')).stdout, new RegExp(`QEMU as libvirt domain ${DOMAIN} on qemu:///system[^]*⇒ <vcpu>2</vcpu>`));
+  });
+
   it('chart-vm reads l1 from every source, as for the kit’s own QEMU', () => {
     const s = json(k('chart-vm', 'l1', '--json'));
     for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(s[source].ok, true, `${source}: ${s[source].reason}`);
@@ -61,13 +71,19 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.ok(s.guest.value.memTotalMiB > 1200, `l1 sees ${s.guest.value.memTotalMiB} MiB`);
   });
 
-  it('a snapshot of the lab, then a restore, brings back what l2 had', () => {
+  it('a snapshot of the lab, listed by libvirt too; a restore brings back what l2 had; snapshot-rm takes it from both', () => {
     ok(k('exec', 'l2', '--', 'echo before > /root/mark'));
     ok(k('snapshot', 'lvtest', '--name', 'golden'));
+    // libvirt's own list knows it (virt-manager shows it), with the VM state it holds.
+    assert.match(virsh('snapshot-list', '--name', DOMAIN).stdout, /^golden$/m);
+    assert.match(virsh('snapshot-info', DOMAIN, 'golden').stdout, /^State:\s+running$/m);
     ok(k('exec', 'l2', '--', 'echo after > /root/mark'));
     ok(k('restore', 'lvtest', 'golden', '--yes'));
     assert.equal(ok(k('exec', 'l2', '--', 'cat /root/mark')).stdout.trim(), 'before');
     assert.equal(domstate(), 'running');
+    ok(k('snapshot-rm', 'lvtest', 'golden'));
+    assert.doesNotMatch(virsh('snapshot-list', '--name', DOMAIN).stdout, /golden/);
+    assert.deepEqual(json(k('snapshots', 'lvtest', '--json')).filter((x: { name: string }) => x.name === 'golden'), []);
   });
 
   it('down shuts the domain off and keeps it defined; up boots the same disk again', () => {
