@@ -108,7 +108,8 @@ export interface DownStep {
 }
 
 /** Stops every VM, deepest first.  A child whose parent is unreachable is recorded stopped:
- * its QEMU runs inside the parent and ends with it. */
+ * its QEMU runs inside the parent and ends with it — and with `force`, so is one whose parent
+ * stops answering while the child is being stopped (its parent is stopped next). */
 export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?: (s: DownStep) => void; only?: Set<string> } = {}): Promise<DownStep[]> {
   const steps: DownStep[] = [];
   const places = [...walkVms(lab.vms)].filter((p) => !opts.only || opts.only.has(p.vm.name));
@@ -122,7 +123,11 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
           .filter((p) => p.depth === depth)
           .map(async (p) => {
             const machine = await machineOrNone(lab, p, (parent) => sessions.get(lab, parent, 10_000));
-            const step = { vm: p.vm.name, how: await stopVm(machine, lab, p, { graceful: !opts.force }) };
+            const how = await stopVm(machine, lab, p, { graceful: !opts.force }).catch(async (err) => {
+              if (!opts.force || !p.parent) throw err;
+              return `${await stopVm(undefined, lab, p, { graceful: false })} (${p.parent.name} stopped answering: ${(err as Error).message})`;
+            });
+            const step = { vm: p.vm.name, how };
             steps.push(step);
             opts.onStep?.(step);
           }),

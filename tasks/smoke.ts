@@ -98,9 +98,15 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
         .catch((err) => ctx.out.warn(`could not remove the golden snapshot ${name}: ${(err as Error).message}`));
     }
     if (!reuse) {
+      // A parent that stops answering while its children are stopped (seen once in CI: "No
+      // response from server") must not leave the lab running: then down again by force, which
+      // ends the top-level QEMUs through their QMP and signals, with no session needed.
       const steps = await downLab(lab).catch((err) => {
-        ctx.out.warn(`down ${lab.name} failed: ${(err as Error).message}`);
-        return [];
+        ctx.out.warn(`down ${lab.name} failed (${(err as Error).message}); bringing it down by force`);
+        return downLab(lab, { force: true }).catch((again) => {
+          ctx.out.warn(`down --force ${lab.name} failed too: ${(again as Error).message}`);
+          return [];
+        });
       });
       cleanup.push(`${lab.name} down: ${steps.map((s) => `${s.vm} ${s.how}`).join(', ')}`);
     }
