@@ -163,20 +163,22 @@ async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInp
   } else if (typeof boot === 'object' && 'iso' in boot && carried) as = { boot: { iso: carried.get(expandPath(boot.iso, hostPaths)) ?? boot.iso } };
   const disk = vm.disk;
   if (!disk) return { inputs: {}, as };
+  const from = disk.backing ? expandPath(disk.backing, hostPaths) : undefined;
+  // A libvirt domain's backing file is copied into the pool, where libvirt's QEMU user may read it.
+  const copied = async (f: string) => (c.machine.kind === 'libvirt' ? deliver(c, f, imageThere(c, f)) : undefined);
   if (c.machine.local) {
-    // A libvirt domain's disk is in its folder in the pool, where libvirt's QEMU user may reach it.
+    // A libvirt domain's disk is in its folder in the pool too.
     const file = expandPath(disk.file, c.machine.kind === 'libvirt' ? machinePaths : hostPaths);
     if (!existsSync(file) && !c.dryRun) {
       c.warn?.(`${vm.name}: creating its disk ${file}`);
-      await createDisk(file, { format: disk.format, size: disk.size, backing: disk.backing ? expandPath(disk.backing, hostPaths) : undefined });
+      await createDisk(file, { format: disk.format, size: disk.size, backing: from && ((await copied(from)) ?? from) });
     }
     return { inputs: {}, as: c.machine.kind === 'libvirt' ? { ...as, disk: { ...disk, file } } : as };
   }
   // Inside a parent (or on a libvirt server): qcow2 in the VM's folder there, on a carried
   // (or copied) backing file, or blank.
   const file = expandPath(disk.file, machinePaths);
-  const from = disk.backing ? expandPath(disk.backing, hostPaths) : undefined;
-  const backing = from ? (carried?.get(from) ?? (c.machine.kind === 'libvirt' ? await deliver(c, from, imageThere(c, from)) : undefined)) : undefined;
+  const backing = from ? (carried?.get(from) ?? (await copied(from))) : undefined;
   const format = disk.backing ? ((await imgInfo(expandPath(disk.backing, hostPaths))).format === 'raw' ? 'raw' : 'qcow2') : undefined;
   return { inputs: {}, overlays: [{ file, backing, backingFormat: format, size: disk.size, replace: c.fresh }], as: { ...as, disk: { ...disk, file, format: 'qcow2', backing: undefined } } };
 }
