@@ -97,6 +97,18 @@ export class LibvirtConnection {
     return { code: 0, stderr: '', command };
   }
 
+  /**
+   * Waits (15 s at most) until libvirt itself has the domain off: its QEMU can be gone a
+   * moment before libvirt has handled that ("in shutdown"), and a start then finds the domain
+   * still active (seen in CI right after a down).
+   */
+  async settled(domain: string, timeoutMs = 15_000): Promise<void> {
+    for (const until = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 100))) {
+      const state = (await this.virsh(['domstate', domain]).catch(() => undefined))?.stdout.trim();
+      if (!state || state === 'shut off' || state === 'crashed' || Date.now() > until) return;
+    }
+  }
+
   /** Ends the domain: --graceful lets QEMU flush its disks first. */
   async destroy(domain: string, graceful: boolean): Promise<void> {
     await this.virsh(['destroy', ...(graceful ? ['--graceful'] : []), domain]).catch(() => undefined);

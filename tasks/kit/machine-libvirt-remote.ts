@@ -126,6 +126,12 @@ export class RemoteLibvirtMachine extends GuestMachine {
     return { ...r, pid: r.code === 0 ? (await this.sample(ref)).pid : undefined };
   }
 
+  /** Also waits for libvirt to have the domain off, once its QEMU is gone. */
+  override async cleanRuntime(ref: QemuRef): Promise<void> {
+    await super.cleanRuntime(ref);
+    if (ref.libvirt) await this.conn.settled(ref.libvirt.domain);
+  }
+
   override async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
     if (!ref.libvirt || !(await this.sample(ref, { pid })).alive) return false;
     await this.conn.destroy(ref.libvirt.domain, sig === 'SIGTERM');

@@ -72,6 +72,12 @@ export class LibvirtMachine extends HostMachine {
     return this.conn.noteSnapshot(ref, name, change);
   }
 
+  /** Also waits for libvirt to have the domain off, once its QEMU is gone. */
+  override async cleanRuntime(ref: QemuRef): Promise<void> {
+    await super.cleanRuntime(ref);
+    if (ref.libvirt) await this.conn.settled(ref.libvirt.domain);
+  }
+
   /** Ends the domain through libvirt (so it knows), and only while `pid` is still ref's QEMU. */
   override async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
     if (!ref.libvirt || !isOurQemu(pid, ref.paths)) return false;
