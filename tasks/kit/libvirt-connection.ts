@@ -155,11 +155,19 @@ export class LibvirtConnection {
     });
   }
 
-  /** Undefines the domain (its snapshots' metadata and managed save with it); false when it was not defined. */
-  async undefine(domain: string): Promise<boolean> {
+  /**
+   * Machine.forget for a domain of this connection: undefines it (its snapshots' metadata
+   * and managed save with it), then removes its folder in the pool (`removeFolder`, where
+   * the machine keeps it) and says what went; `on` names a server's host.
+   */
+  async forget(ref: QemuRef, removeFolder: (dir: string) => Promise<unknown>, on = ''): Promise<string | undefined> {
+    if (!ref.libvirt) return undefined;
+    const domain = ref.libvirt.domain;
     await this.connected();
     const defined = await this.virsh(['domuuid', domain]).then(() => true, () => false);
     if (defined) await this.virsh(['undefine', '--snapshots-metadata', '--managed-save', domain]);
-    return defined;
+    await removeFolder(ref.paths.dir);
+    await this.virsh(['pool-refresh', POOL]).catch(() => undefined);
+    return `${defined ? `undefined ${domain}, ` : ''}removed ${ref.paths.dir}${on}`;
   }
 }

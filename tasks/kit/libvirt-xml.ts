@@ -150,9 +150,6 @@ const qemuArgLines = (args: string[]) => args.map((arg) => `<qemu:arg value='${x
 export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   const parts = domainParts(plan, o);
   const all = (place: DomainPlace) => parts.flatMap((p) => p.lines[place]);
-  const commandline = all('commandline');
-  // A plan without a network section still gets the NIC the kit's QEMU would have by default.
-  if (!commandline.some((l) => l.includes("value='-netdev'"))) commandline.unshift(...qemuArgLines(['-netdev', 'user,id=net0', '-device', `virtio-net-pci,netdev=net0,bus=${planFacts(plan).machine!.startsWith('pc') ? 'pci.0' : 'pcie.0'},addr=${hex(NIC_SLOT)}`]));
   const lines: string[] = [];
   const put = (depth: number, ...ls: string[]) => lines.push(...ls.map((l) => '  '.repeat(depth) + l));
   put(0, `<domain type='${domainType(plan)}' xmlns:qemu='${QEMU_NS}'>`);
@@ -170,7 +167,7 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   put(2, ...all('devices'));
   put(1, '</devices>');
   put(1, '<qemu:commandline>');
-  put(2, ...commandline, ...qemuArgLines(o.extra ?? []));
+  put(2, ...all('commandline'), ...qemuArgLines(o.extra ?? []));
   put(1, '</qemu:commandline>');
   put(0, '</domain>');
   return lines.join('\n') + '\n';

@@ -11,6 +11,7 @@ import { classifyKvm, type KvmFacts } from './host-probe.ts';
 import { type Guest, shellQuote } from './guest.ts';
 import { QmpClient } from './qmp.ts';
 import type { VmPaths } from './paths.ts';
+import { VM_FILES } from './spec-paths.ts';
 import { CHILD_QMP_PORT_BASE, type Forward, type LabResolved, type VmPlace } from './resolve.ts';
 import type { VmState } from './vm-state.ts';
 import { diskFigures, type Machine, type MachineProbe, type Overlay, type ProcReading, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
@@ -44,11 +45,12 @@ export function guestHome(user: string): { home: string; stateDir: string } {
   return { home, stateDir: user === 'root' ? GUEST_STATE_DIR : `${home}/.local/state/grainchart/vms` };
 }
 
+/** A VM's runtime files in its folder on another machine (posix paths; no local fallback for long socket paths). */
+export const filesIn = (dir: string): VmPaths => ({ dir, qmp: `${dir}/${VM_FILES.qmp}`, pid: `${dir}/${VM_FILES.pid}`, serial: `${dir}/${VM_FILES.serial}`, stderr: `${dir}/${VM_FILES.stderr}` });
+
 /** A child's QEMU as the parent it runs in keeps it, for a parent logged into as `user`. */
 export function guestRef(lab: { name: string }, place: VmPlace, user: string, record?: VmState): QemuRef {
-  const dir = `${guestHome(user).stateDir}/${lab.name}/${place.vm.name}`;
-  const paths: VmPaths = { dir, qmp: `${dir}/qmp.sock`, pid: `${dir}/qemu.pid`, serial: `${dir}/serial.log`, stderr: `${dir}/qemu.stderr` };
-  return { name: place.vm.name, paths, qmpPort: record?.qmpPort ?? qmpPortOf(place) };
+  return { name: place.vm.name, paths: filesIn(`${guestHome(user).stateDir}/${lab.name}/${place.vm.name}`), qmpPort: record?.qmpPort ?? qmpPortOf(place) };
 }
 
 /** QEMU for a parent: Debian's packages, or NixOS's virtualisation options. */

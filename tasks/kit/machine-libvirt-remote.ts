@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { TaskError, UsageError } from './errors.ts';
 import { Guest, shellQuote } from './guest.ts';
-import { GuestMachine, guestHome } from './machine-guest.ts';
+import { filesIn, GuestMachine, guestHome } from './machine-guest.ts';
 import type { Machine, MachineProbe, Overlay, QemuRef } from './machine.ts';
 import { QmpClient } from './qmp.ts';
 import type { ArgSection } from './qemu-args.ts';
 import { domainName } from './libvirt-xml.ts';
-import { domainLog, LibvirtConnection, POOL, poolDir, QEMU_HOME } from './libvirt-connection.ts';
+import { domainLog, LibvirtConnection, poolDir, QEMU_HOME } from './libvirt-connection.ts';
 import { stateRoot } from './paths.ts';
 import type { Forward, LabResolved, VmPlace } from './resolve.ts';
 import type { LibvirtSpec } from './schema.ts';
@@ -59,8 +59,7 @@ export function virshUri(uri: string, key: string, wrapper: string): string {
 /** A VM's QEMU on a server: its folder in the server's pool, QEMU's stderr in libvirt's log there. */
 function serverRef(lab: LabResolved, place: VmPlace): QemuRef {
   const domain = domainName(lab.name, place.vm.name);
-  const dir = `${poolDir()}/vms/${lab.name}/${place.vm.name}`;
-  return { name: place.vm.name, paths: { dir, qmp: `${dir}/qmp.sock`, pid: `${dir}/qemu.pid`, serial: `${dir}/serial.log`, stderr: domainLog(domain) }, libvirt: { lab: lab.name, domain } };
+  return { name: place.vm.name, paths: { ...filesIn(`${poolDir()}/vms/${lab.name}/${place.vm.name}`), stderr: domainLog(domain) }, libvirt: { lab: lab.name, domain } };
 }
 
 /** A server as `explain` sees it: where the VM's files would be; nothing is asked (no session is opened). */
@@ -142,12 +141,8 @@ export class RemoteLibvirtMachine extends GuestMachine {
     return this.conn.noteSnapshot(ref, name, change);
   }
 
-  async forget(ref: QemuRef): Promise<string | undefined> {
-    if (!ref.libvirt) return undefined;
-    const defined = await this.conn.undefine(ref.libvirt.domain);
-    await this.run(['rm', '-rf', ref.paths.dir]);
-    await this.conn.virsh(['pool-refresh', POOL]).catch(() => undefined);
-    return `${defined ? `undefined ${ref.libvirt.domain}, ` : ''}removed ${ref.paths.dir} on ${this.guest.target.host}`;
+  forget(ref: QemuRef): Promise<string | undefined> {
+    return this.conn.forget(ref, (dir) => this.run(['rm', '-rf', dir]), ` on ${this.guest.target.host}`);
   }
 }
 

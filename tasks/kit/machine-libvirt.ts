@@ -18,7 +18,7 @@ import type { MachineProbe, QemuRef } from './machine.ts';
 import { vmPaths } from './paths.ts';
 import type { ArgSection } from './qemu-args.ts';
 import { domainName } from './libvirt-xml.ts';
-import { domainLog, LibvirtConnection, POOL, poolDir, QEMU_HOME, START_HINT } from './libvirt-connection.ts';
+import { domainLog, LibvirtConnection, poolDir, QEMU_HOME, START_HINT } from './libvirt-connection.ts';
 import type { Forward, LabResolved, VmPlace } from './resolve.ts';
 import { isOurQemu, readPidfile } from './vm-state.ts';
 
@@ -86,12 +86,8 @@ export class LibvirtMachine extends HostMachine {
   }
 
   /** Undefines the domain (snapshots' metadata with it) and removes its folder in the pool: its disks and files. */
-  async forget(ref: QemuRef): Promise<string | undefined> {
-    if (!ref.libvirt) return undefined;
-    const defined = await this.conn.undefine(ref.libvirt.domain);
-    rmSync(ref.paths.dir, { recursive: true, force: true });
-    await this.conn.virsh(['pool-refresh', POOL]).catch(() => undefined);
-    return `${defined ? `undefined ${ref.libvirt.domain}, ` : ''}removed ${ref.paths.dir}`;
+  forget(ref: QemuRef): Promise<string | undefined> {
+    return this.conn.forget(ref, async (dir) => rmSync(dir, { recursive: true, force: true }));
   }
 }
 
