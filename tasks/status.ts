@@ -49,7 +49,11 @@ export function renderStatus(rows: VmStatus[], o: ChartOptions = chartOptions())
     ]),
     o,
   );
-  const notes = rows.filter((r) => r.reason && r.state !== 'running').map((r) => `  ${r.name}: ${r.reason}`);
+  const notes = rows.flatMap((r) => [
+    ...(r.reason && r.state !== 'running' ? [`  ${r.name}: ${r.reason}`] : []),
+    // libvirt's own word, as virsh says it: it knows why a domain ended (destroyed, crashed, shutdown).
+    ...(r.domstate ? [`  ${r.name}: libvirt says ${r.domstate}`] : []),
+  ]);
   return [table, ...notes].join('\n');
 }
 

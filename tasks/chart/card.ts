@@ -36,7 +36,7 @@ export function cardRows(s: VmStats, o: Pick<ChartOptions, 'ascii'>): BarRow[] {
 export function renderCard(s: VmStats, o: ChartOptions): string {
   const g = glyphs(o);
   const role = s.parent ? `nested VM in ${s.parent}` : 'guest VM';
-  const head = truncate([`${s.name}${s.title ? ` "${s.title}"` : ''}`, role, s.state, s.accel].filter(Boolean).join(g.sep), o.width, o.ascii);
+  const head = truncate([`${s.name}${s.title ? ` "${s.title}"` : ''}`, role, s.state, s.accel, s.state === 'running' ? s.figuresFrom : undefined].filter(Boolean).join(g.sep), o.width, o.ascii);
   if (s.state !== 'running') return [head, ...givenLines(s, o)].join('\n');
   const net = s.network;
   const label = fit('Network', 7, o.ascii); // the widest label, as renderBars aligns them

@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TaskError } from './errors.ts';
 import { run } from './exec.ts';
+import { parseDomstats, type DomainReading } from './domstats.ts';
+import type { KvmVerdict } from './host-probe.ts';
 import { domainXml, xmlText } from './libvirt-xml.ts';
-import type { QemuRef } from './machine.ts';
+import type { MachineProbe, QemuRef } from './machine.ts';
 import type { ArgSection } from './qemu-args.ts';
 
 /** The storage pool the kit's files go in, by that name in virsh and virt-manager. */
@@ -28,6 +30,7 @@ export const START_HINT = 'start it: bash scripts/setup-host.sh --libvirt (insta
 export class LibvirtConnection {
   private reachable?: Promise<void>;
   private pooled?: Promise<void>;
+  private kvmOffered?: Promise<boolean>;
 
   /** `uri` as the spec says it (for messages); `connect` as virsh is given it (with the kit's SSH options). */
   constructor(
@@ -109,6 +112,31 @@ export class LibvirtConnection {
     }
   }
 
+  /** Machine.domainState: `virsh domstate --reason`, "running (booted)", "shut off (destroyed)"; undefined for a domain libvirt does not know. */
+  async domainState(ref: QemuRef): Promise<string | undefined> {
+    if (!ref.libvirt) return undefined;
+    return (await this.virsh(['domstate', '--reason', ref.libvirt.domain], 10_000).catch(() => undefined))?.stdout.trim() || undefined;
+  }
+
+  /** Machine.domainStats: one reading of libvirt's figures of the domain (`virsh domstats --raw`), and when it was taken. */
+  async domainStats(ref: QemuRef): Promise<{ at: number; reading: DomainReading }> {
+    if (!ref.libvirt) throw new Error('a libvirt machine reads a domain from its ref');
+    const t0 = performance.now();
+    const out = (await this.virsh(['domstats', '--raw', '--cpu-total', '--balloon', '--vcpu', '--block', '--interface', ref.libvirt.domain], 10_000)).stdout;
+    // The middle of the call: virsh's own start-up is on both sides of libvirt's read.
+    return { at: (t0 + performance.now()) / 2, reading: parseDomstats(out) };
+  }
+
+  /** The machine's probe, with KVM usable only when libvirt also offers a kvm domain there (asked once). */
+  async judged(p: MachineProbe): Promise<MachineProbe> {
+    if (p.kvm.state !== 'usable') return p;
+    this.kvmOffered ??= this.virsh(['domcapabilities', '--virttype', 'kvm'], 20_000).then(
+      (r) => /<domain>kvm<\/domain>/.test(r.stdout),
+      () => false,
+    );
+    return { ...p, kvm: kvmVerdict(p.kvm, await this.kvmOffered, this.uri) };
+  }
+
   /** Ends the domain: --graceful lets QEMU flush its disks first. */
   async destroy(domain: string, graceful: boolean): Promise<void> {
     await this.virsh(['destroy', ...(graceful ? ['--graceful'] : []), domain]).catch(() => undefined);
@@ -170,4 +198,14 @@ export class LibvirtConnection {
     await this.virsh(['pool-refresh', POOL]).catch(() => undefined);
     return `${defined ? `undefined ${domain}, ` : ''}removed ${ref.paths.dir}${on}`;
   }
+}
+
+/**
+ * The domain type follows both: the kit's probe of the machine (it knows KVM that exists but
+ * never boots a guest, kvm_pvm) and libvirt's domcapabilities (it may offer no kvm domain,
+ * as when its QEMU user cannot open /dev/kvm).
+ */
+export function kvmVerdict(kit: KvmVerdict, libvirtOffersKvm: boolean, uri: string): KvmVerdict {
+  if (kit.state !== 'usable' || libvirtOffersKvm) return kit;
+  return { state: 'unusable', reason: `libvirt at ${uri} offers no kvm domain (virsh domcapabilities --virttype kvm)`, hint: `its domains run under TCG; check that libvirt's QEMU user may open /dev/kvm (bash scripts/setup-host.sh --libvirt gives it to group kvm)` };
 }

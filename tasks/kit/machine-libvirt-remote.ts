@@ -102,7 +102,7 @@ export class RemoteLibvirtMachine extends GuestMachine {
 
   override async probe(forwards: Forward[] = []): Promise<MachineProbe> {
     await this.conn.connected();
-    return super.probe(forwards);
+    return this.conn.judged(await super.probe(forwards));
   }
 
   /** QMP through the session to the unix socket the domain's QEMU made (the kit's own, beside libvirt's). */
@@ -137,9 +137,10 @@ export class RemoteLibvirtMachine extends GuestMachine {
     return true;
   }
 
-  noteSnapshot(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void> {
-    return this.conn.noteSnapshot(ref, name, change);
-  }
+  // libvirt's own word on a domain, its figures, and its list of snapshots.
+  domainState = (ref: QemuRef) => this.conn.domainState(ref);
+  domainStats = (ref: QemuRef) => this.conn.domainStats(ref);
+  noteSnapshot = (ref: QemuRef, name: string, change: { saved: boolean; live: boolean }) => this.conn.noteSnapshot(ref, name, change);
 
   forget(ref: QemuRef): Promise<string | undefined> {
     return this.conn.forget(ref, (dir) => this.run(['rm', '-rf', dir]), ` on ${this.guest.target.host}`);

@@ -48,7 +48,7 @@ export class LibvirtMachine extends HostMachine {
 
   override async probe(forwards: Forward[] = []): Promise<MachineProbe> {
     await this.conn.connected();
-    return super.probe(forwards);
+    return this.conn.judged(await super.probe(forwards));
   }
 
   /** The VM's folder belongs to libvirt's QEMU user (it makes the socket and pidfile there); every folder above may be walked. */
@@ -68,9 +68,10 @@ export class LibvirtMachine extends HostMachine {
     return { ...r, pid: r.code === 0 ? readPidfile(ref.paths) : undefined };
   }
 
-  noteSnapshot(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void> {
-    return this.conn.noteSnapshot(ref, name, change);
-  }
+  // libvirt's own word on a domain, its figures, and its list of snapshots.
+  domainState = (ref: QemuRef) => this.conn.domainState(ref);
+  domainStats = (ref: QemuRef) => this.conn.domainStats(ref);
+  noteSnapshot = (ref: QemuRef, name: string, change: { saved: boolean; live: boolean }) => this.conn.noteSnapshot(ref, name, change);
 
   /** Also waits for libvirt to have the domain off, once its QEMU is gone. */
   override async cleanRuntime(ref: QemuRef): Promise<void> {

@@ -5,6 +5,7 @@
 // its own.  The verbs are coarse on purpose: inside a TCG parent every command forks on an
 // emulated CPU, so one `sample` answers liveness, CPU ticks, RSS, uptime and disk figures.
 import type { Duplex } from 'node:stream';
+import type { DomainReading } from './domstats.ts';
 import type { KvmFacts, KvmVerdict } from './host-probe.ts';
 import type { VmPaths } from './paths.ts';
 import type { QmpClient } from './qmp.ts';
@@ -146,6 +147,10 @@ export interface Machine {
    * snapshot-list and virt-manager show) records it there as well.
    */
   noteSnapshot?(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void>;
+  /** The word of a machine that runs VMs as domains of its own (libvirt's `domstate --reason`); undefined when it does not know ref. */
+  domainState?(ref: QemuRef): Promise<string | undefined>;
+  /** Such a machine's own figures of ref (libvirt's `domstats`), with when they were read (performance.now()). */
+  domainStats?(ref: QemuRef): Promise<{ at: number; reading: DomainReading }>;
 }
 
 /** QMP commands on one connection, closed after (QEMU's monitor serves one client at a time). */

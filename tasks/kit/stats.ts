@@ -7,6 +7,9 @@
 //   guest      one SSH command: CPU busy % from two /proc/stat reads, memory, root df,
 //              load average, uptime (as Multipass' info does)
 //   network    the forwarded port opens, and the SSH round trip
+// A VM on libvirt takes its host figures (CPU, vCPUs, RSS), balloon and block bytes from
+// libvirt's own `domstats` instead, the figures virt-top and the libvirt exporter show;
+// QMP still says its status.
 import { forwardsOf, type Forward, type LabResolved, type VmPlace } from './resolve.ts';
 import { walkVms } from './resolve.ts';
 import { expandPath, kitPaths } from './paths.ts';
@@ -17,6 +20,7 @@ import { SessionPool } from './session-pool.ts';
 import { withQmp, type Machine, type ProcReading, type QemuRef } from './machine.ts';
 import { machineFor } from './machine-for.ts';
 import { classifyStatus } from './vm-status.ts';
+import { domainFigures, type DomainFigures, type DomainReading } from './domstats.ts';
 
 export type Reading<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -58,6 +62,8 @@ export interface VmStats {
   depth: number;
   state: VmStatus['state'];
   accel?: string;
+  /** Where the host figures, balloon and block bytes come from when not the QEMU's /proc and QMP. */
+  figuresFrom?: 'libvirt domstats';
   cpus: number;
   memoryMiB: number;
   /** What the spec gives it, shown even when it is not running: its forwards and its disk's size. */
@@ -229,8 +235,10 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   // The QEMU's CPU window starts at a remembered reading, else at this sample's first one.
   const prior = sampling.memo?.prior<HostMemo>(`${vm.name}/host`, sampling.sampleMs);
   const disk = rootDiskOf(vm, machine, ref);
+  // libvirt's figures make their own window; /proc is then read for liveness only.
+  const domain = claimed && machine.domainStats ? reading('libvirt domstats', TIMEOUT_MS.host + sampling.sampleMs, () => domainWindow(machine, ref, vm.name, sampling)) : undefined;
   const [sample, answers] = await Promise.all([
-    machine.sample(ref, { fallbackPid: record?.pid, windowMs: prior ? prior.waitMs : sampling.sampleMs, disks: disk ? [disk] : [] }).catch((err: Error) => err),
+    machine.sample(ref, { fallbackPid: record?.pid, windowMs: domain ? undefined : prior ? prior.waitMs : sampling.sampleMs, disks: disk ? [disk] : [] }).catch((err: Error) => err),
     claimed
       ? withQmp(machine, ref, TIMEOUT_MS.qmp, async (c) => {
           const ask = <T>(cmd: string) => c.execute<T>(cmd, undefined, TIMEOUT_MS.qmp).catch(() => undefined);
@@ -245,6 +253,12 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   const figures = disk ? sample.disks[disk] : undefined;
   const diskSide: Reading<DiskSide> = !figures ? { ok: false, reason: 'no disk' } : 'error' in figures ? { ok: false, reason: figures.error } : { ok: true, value: figures };
   if (status.state !== 'running') return { ...notRunningStats(base, status.state), disk: diskSide };
+  if (domain) {
+    const d = await domain;
+    const qmp: Reading<QmpSide> = !d.ok ? d : qmpAnswer.status === undefined ? { ok: false, reason: qmpAnswer.error ?? 'QMP query-status failed' } : { ok: true, value: { status: qmpAnswer.status, balloonMiB: d.value.balloonMiB, readBytes: d.value.readBytes, writtenBytes: d.value.writtenBytes } };
+    const host: Reading<HostSide> = d.ok ? { ok: true, value: { cpuPercent: d.value.cpuPercent, rssMiB: d.value.rssMiB, vcpuPercent: d.value.vcpuPercent } } : d;
+    return { ...base, figuresFrom: 'libvirt domstats', state: status.state, host, qmp, disk: diskSide, guest: await guest, network: await network };
+  }
   const host = parseFigures('host /proc', () => {
     const end = sample.end;
     if (!end || !sample.pid) throw new Error('QEMU is gone');
@@ -263,6 +277,19 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
 
 /** The QEMU's last /proc reading, kept to start the next CPU window. */
 type HostMemo = { pid: number; reading: ProcReading };
+
+type DomainMemo = { at: number; reading: DomainReading };
+
+/** libvirt's figures over a window that starts at a remembered reading, else at one of its own. */
+async function domainWindow(machine: Machine, ref: QemuRef, key: string, sampling: Sampling): Promise<DomainFigures> {
+  const read = () => machine.domainStats!(ref);
+  const prior = sampling.memo?.prior<DomainMemo>(`${key}/domain`, sampling.sampleMs);
+  const start = prior?.value ?? (await read());
+  await new Promise((r) => setTimeout(r, prior ? prior.waitMs : sampling.sampleMs));
+  const end = await read();
+  sampling.memo?.keep(`${key}/domain`, end satisfies DomainMemo);
+  return domainFigures(start.reading, end.reading, (end.at - start.at) / 1000);
+}
 
 /** The file that holds the guest's root, as its machine names it. */
 function rootDiskOf(vm: VmPlace['vm'], machine: Machine, ref: QemuRef): string | undefined {
@@ -323,9 +350,13 @@ export async function takeBaselines(lab: LabResolved, pool: SessionPool, memo: S
         const record = readState(kitPaths(lab.name, name).vm);
         if (record?.phase !== 'running') return;
         const machine = await machineFor(lab, place, (p) => pool.get(lab, p, TIMEOUT_MS.guest));
-        const s = await machine.sample(machine.ref(lab, place, record), { fallbackPid: record.pid, windowMs: 0 });
-        if (!s.alive || !s.end || !s.pid) return;
-        memo.keep(`${name}/host`, { pid: s.pid, reading: s.end } satisfies HostMemo);
+        const ref = machine.ref(lab, place, record);
+        if (machine.domainStats) memo.keep(`${name}/domain`, (await machine.domainStats(ref)) satisfies DomainMemo);
+        else {
+          const s = await machine.sample(ref, { fallbackPid: record.pid, windowMs: 0 });
+          if (!s.alive || !s.end || !s.pid) return;
+          memo.keep(`${name}/host`, { pid: s.pid, reading: s.end } satisfies HostMemo);
+        }
         const g = await pool.get(lab, place, TIMEOUT_MS.guest);
         const line = tagOf(await g.succeed('read -r c1 < /proc/stat; echo "cpu1: $c1"'), 'cpu1');
         if (line) memo.keep(`${name}/guest`, line);

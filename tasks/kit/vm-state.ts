@@ -150,6 +150,8 @@ export interface VmStatus {
   pid?: number;
   accel?: string;
   qmpStatus?: string;
+  /** libvirt's word on the domain it runs as (`domstate --reason`), for a VM on libvirt. */
+  domstate?: string;
   forwards: Forward[];
   uptimeS?: number;
   metrics?: BootMetrics;

@@ -65,5 +65,6 @@ export async function vmStatus(machine: Machine | undefined, lab: LabResolved, p
         (err: Error) => ({ error: err.message }),
       )
     : undefined;
-  return classifyStatus(base, { record, sample, qmp, where });
+  const domstate = await machine.domainState?.(ref);
+  return { ...classifyStatus(base, { record, sample, qmp, where }), ...(domstate ? { domstate } : {}) };
 }

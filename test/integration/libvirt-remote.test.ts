@@ -127,6 +127,10 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     const s = json(k('chart-vm', 'far', '--json'));
     for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(s[source].ok, true, `${source}: ${s[source].reason}`);
     assert.equal(s.qmp.value.status, 'running');
+    // libvirt's figures, over its own qemu+ssh connection.
+    assert.equal(s.figuresFrom, 'libvirt domstats');
+    assert.ok(s.host.value.rssMiB > 100 && s.host.value.vcpuPercent.length > 0, JSON.stringify(s.host.value));
+    assert.equal(json(k('status', '--json')).find((r: { name: string }) => r.name === 'far').domstate, 'running (booted)');
   });
 
   it('a server whose host key is not the pinned one is refused before anything starts there', () => {

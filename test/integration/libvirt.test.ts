@@ -64,11 +64,28 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.match(ok(k('explain', 'l1', '--width', '300')).stdout, new RegExp(`QEMU as libvirt domain ${DOMAIN} on qemu:///system[^]*⇒ <vcpu>2</vcpu>`));
   });
 
-  it('chart-vm reads l1 from every source, as for the kit’s own QEMU', () => {
+  it('chart-vm reads l1 from every source, its host figures from libvirt’s domstats', () => {
     const s = json(k('chart-vm', 'l1', '--json'));
     for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(s[source].ok, true, `${source}: ${s[source].reason}`);
     assert.equal(s.qmp.value.status, 'running');
     assert.ok(s.guest.value.memTotalMiB > 1200, `l1 sees ${s.guest.value.memTotalMiB} MiB`);
+    assert.equal(s.figuresFrom, 'libvirt domstats');
+    // libvirt's figures are the QEMU's own: RSS as /proc says it, a CPU % per vCPU, the balloon
+    // at the spec's memory, and the bytes l1 has read from its disk since boot.
+    const pid = Number(readFileSync(`/run/libvirt/qemu/${DOMAIN}.pid`, 'utf8'));
+    const rssMiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    assert.ok(Math.abs(s.host.value.rssMiB - rssMiB) < 0.2 * rssMiB, `domstats RSS ${s.host.value.rssMiB} MiB, /proc ${rssMiB.toFixed(0)} MiB`);
+    assert.equal(s.host.value.vcpuPercent.length, 2);
+    assert.ok(s.host.value.cpuPercent > 0, `QEMU at ${s.host.value.cpuPercent}% with l2 running inside`);
+    assert.equal(s.qmp.value.balloonMiB, 1536);
+    assert.ok(s.qmp.value.readBytes > 1e6, `read ${s.qmp.value.readBytes} bytes`);
+    assert.match(ok(k('chart-vm', 'l1')).stdout, /l1 "libvirt L1" · guest VM · running · tcg · libvirt domstats/);
+  });
+
+  it('status carries libvirt’s own word on the domain', () => {
+    const row = json(k('status', '--json')).find((r: { name: string }) => r.name === 'l1');
+    assert.equal(row.domstate, 'running (booted)');
+    assert.match(ok(k('status')).stdout, /^  l1: libvirt says running \(booted\)$/m);
   });
 
   it('a snapshot of the lab, listed by libvirt too; a restore brings back what l2 had; snapshot-rm takes it from both', () => {
@@ -90,6 +107,7 @@ describe('a lab on libvirt (qemu:///system)', () => {
     ok(k('exec', 'l1', '--', 'echo kept > /root/kept; sync'));
     ok(k('down'));
     assert.equal(domstate(), 'shut off');
+    assert.match(json(k('status', '--json')).find((r: { name: string }) => r.name === 'l1').domstate, /^shut off \(/);
     assert.deepEqual(states(), [
       ['l1', 'stopped'],
       ['l2', 'stopped'],

@@ -94,6 +94,13 @@ describe('resource cards', () => {
     assert.match(away, /disk 8 GiB, allocation unknown: it is inside l1, which cannot be reached\n  Forwards 10022→22 \(inside l1\)\n/);
   });
 
+  it('names libvirt’s domstats in the head of a running VM whose figures come from it, and only then', () => {
+    const o = { width: 100, ascii: false, color: false };
+    assert.equal(renderCard({ ...up, figuresFrom: 'libvirt domstats' }, o).split('\n')[0], 'l1 "demo L1 🚀" · guest VM · running · tcg · libvirt domstats');
+    assert.equal(renderCard(up, o).split('\n')[0], 'l1 "demo L1 🚀" · guest VM · running · tcg');
+    assert.equal(renderCard({ ...stopped, figuresFrom: 'libvirt domstats' }, o).split('\n')[0], 'l3 · guest VM · stopped');
+  });
+
   for (const w of [40, 100])
     for (const ascii of [false, true])
       it(`at width ${w}${ascii ? ', ASCII' : ''}: bars for what was read, ? and the reason for what was not`, () => {

@@ -53,3 +53,20 @@ describe('classifyStatus', () => {
     assert.equal(at({ record: rec('stopped') }).state, 'stopped');
   });
 });
+
+import { renderStatus } from '../../tasks/status.ts';
+
+describe('renderStatus', () => {
+  it('adds libvirt’s own word under the table for a VM on libvirt, whatever its state', () => {
+    const row = { lab: 'l', name: 'a', depth: 1, forwards: [] };
+    const text = renderStatus(
+      [
+        { ...row, state: 'running', domstate: 'running (booted)' },
+        { ...row, name: 'b', state: 'stopped', reason: 'boot failed', domstate: 'shut off (destroyed)' },
+        { ...row, name: 'c', state: 'stopped' },
+      ],
+      { width: 100, ascii: false, color: false },
+    );
+    assert.deepEqual(text.split('\n').slice(-3), ['  a: libvirt says running (booted)', '  b: boot failed', '  b: libvirt says shut off (destroyed)']);
+  });
+});
