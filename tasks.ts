@@ -92,8 +92,8 @@ export const tasks: TaskDef[] = [
     args: [{ ...lab, optional: true }],
     options: [
       { name: 'from', type: 'string', doc: 'start the stopped lab from this lab-wide live snapshot (made with `snapshot LAB` while it ran)' },
-      { name: 'cold', type: 'boolean', doc: 'boot a suspended lab cold (its saved state stays as a snapshot)' },
-      { name: 'yes', type: 'boolean', doc: 'with --from on a suspended lab: discard its saved state without asking' },
+      { name: 'cold', type: 'boolean', doc: 'boot a suspended lab cold (its saved state stays as a snapshot; a libvirt managed save cannot, and is discarded after a yes)' },
+      { name: 'yes', type: 'boolean', doc: 'with --from, or --cold on libvirt, on a suspended lab: discard its saved state without asking' },
     ],
     run: async (ctx) => (await import('./tasks/lab.ts')).up(ctx),
   },
@@ -110,7 +110,7 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'suspend',
-    doc: 'Save a running lab whole (each top-level VM live, its children inside it, named by graintime) and end its QEMUs; resume brings it back in seconds',
+    doc: 'Save a running lab whole (each top-level VM live, its children inside it, named by graintime; a VM on libvirt by libvirt’s managed save) and end its QEMUs; resume brings it back in seconds',
     args: [{ ...lab, optional: true }],
     run: async (ctx) => (await import('./tasks/suspend.ts')).suspend(ctx),
   },
@@ -118,7 +118,7 @@ export const tasks: TaskDef[] = [
     name: 'resume',
     doc: 'Start a suspended lab from its saved state: every layer runs again with the same pids, ports and host keys; clocks set from the host',
     args: [{ ...lab, optional: true }],
-    options: [{ name: 'keep', type: 'boolean', doc: 'keep the saved state as a snapshot after a good resume' }],
+    options: [{ name: 'keep', type: 'boolean', doc: 'keep the saved state as a snapshot after a good resume (not a libvirt managed save, which libvirt removes once loaded)' }],
     run: async (ctx) => (await import('./tasks/suspend.ts')).resume(ctx),
   },
   {

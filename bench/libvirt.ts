@@ -12,6 +12,8 @@ import { bootVm } from '../tasks/vm/boot.ts';
 import { topMachine } from '../tasks/kit/machine-for.ts';
 import { PROJECT_ROOT } from '../tasks/kit/paths.ts';
 import { stopVm } from '../tasks/kit/stop.ts';
+import { downLab, upLab } from '../tasks/lab.ts';
+import { resumeLab, suspendLab } from '../tasks/suspend/ops.ts';
 import { timeIt, type Row } from './stats.ts';
 
 export async function benchLibvirt(runs = 5, port = 10532): Promise<Row[]> {
@@ -47,6 +49,51 @@ export async function benchLibvirt(runs = 5, port = 10532): Promise<Row[]> {
       const machine = await topMachine(lab, place);
       await stopVm(machine, lab, place, { graceful: false }).catch(() => undefined);
       if (k === 'libvirt') await machine.forget?.(machine.ref(lab, place)).catch(() => undefined);
+    }
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A nested lab (tiny-nest with a tiny child inside) suspended and resumed: with the parent on
+ * libvirt (managed save, `virsh start` loads it) against the kit's own QEMU (a live snapshot
+ * in the qcow2, `-loadvm`), alternating; resume ends when the child answers `uname -a`.
+ */
+export async function benchLibvirtSuspend(runs = 5, port = 10542): Promise<Row[]> {
+  const home = mkdtempSync(join(tmpdir(), 'gc-bench-libvirt-susp-'));
+  process.env.GRAINCHART_HOME = home;
+  const spec = (name: string, host: object) => ({
+    name,
+    host,
+    vms: [{ name: 'p', cpus: 2, memory: 1536, boot: { image: 'tiny-nest' }, vga: 'none', network: { sshPort: port }, children: [{ name: 'c', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }] }],
+  });
+  const labs: Record<'kit' | 'libvirt', LabResolved> = { kit: resolveLab(spec('benchsk', {}), localHostFacts(), 'kit'), libvirt: resolveLab(spec('benchsl', { libvirt: { uri: 'qemu:///system' } }), localHostFacts(), 'libvirt') };
+  const quiet = { info: () => undefined, warn: () => undefined };
+  const suspend = { kit: [] as number[], libvirt: [] as number[] };
+  const resume = { kit: [] as number[], libvirt: [] as number[] };
+  try {
+    for (let i = 0; i < runs; i++)
+      for (const k of ['kit', 'libvirt'] as const) {
+        const lab = labs[k];
+        await upLab(lab, { quiet: true });
+        suspend[k].push(await timeIt(() => suspendLab(lab, quiet)));
+        // resumeLab returns once every layer ran `uname -a` and had its clock set.
+        resume[k].push(await timeIt(() => resumeLab(lab, { quiet: true })));
+        await downLab(lab, { force: true });
+        console.error(`libvirt suspend run ${i + 1} ${k}: suspend ${suspend[k].at(-1)!.toFixed(2)} s, resume ${resume[k].at(-1)!.toFixed(2)} s`);
+      }
+    return [
+      { name: 'kit QEMU: suspend p (live snapshot in the qcow2, c inside)', samples: suspend.kit },
+      { name: 'libvirt: suspend p (managed save, c inside)', samples: suspend.libvirt, baseline: 'kit QEMU: suspend p (live snapshot in the qcow2, c inside)' },
+      { name: 'kit QEMU: resume → c uname (-loadvm)', samples: resume.kit },
+      { name: 'libvirt: resume → c uname (virsh start loads the managed save)', samples: resume.libvirt, baseline: 'kit QEMU: resume → c uname (-loadvm)' },
+    ];
+  } finally {
+    for (const lab of Object.values(labs)) {
+      await downLab(lab, { force: true }).catch(() => undefined);
+      const place = findVm(lab, 'p')!;
+      const machine = await topMachine(lab, place);
+      await machine.forget?.(machine.ref(lab, place)).catch(() => undefined);
     }
     rmSync(home, { recursive: true, force: true });
   }

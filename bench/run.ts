@@ -15,7 +15,7 @@ import { benchReset } from './reset.ts';
 import { benchMemory } from './memory.ts';
 import { benchDebianNest } from './debian-nest.ts';
 import { benchSuspend, benchSuspendDebianNest } from './suspend.ts';
-import { benchLibvirt } from './libvirt.ts';
+import { benchLibvirt, benchLibvirtSuspend } from './libvirt.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -28,7 +28,7 @@ if (want('reset')) rows.push(...(await benchReset()));
 if (want('suspend')) rows.push(...(await benchSuspend()));
 if (want('chart')) rows.push(...(await benchChart()));
 if (want('memory')) rows.push(...(await benchMemory()));
-if (want('libvirt')) rows.push(...(await benchLibvirt()));
+if (want('libvirt')) rows.push(...(await benchLibvirt()), ...(await benchLibvirtSuspend()));
 if (only.includes('debian-nest')) rows.push(...(await benchDebianNest()));
 if (only.includes('suspend-debian-nest')) rows.push(...(await benchSuspendDebianNest()));
 

@@ -174,8 +174,10 @@ async function startSaved(ctx: TaskContext, lab: LabResolved): Promise<void> {
   }
   if (!saved.length) return;
   if (ctx.opts.cold === true) {
-    await releaseSaved(lab, false);
-    ctx.out.info(`${lab.name} boots cold; its saved state stays as snapshot ${[...new Set(saved)].join(', ')} (restore ${lab.name} NAME, or up --from NAME, loads it)`);
+    // A managed save cannot stay as a snapshot (libvirt would load it at the start): booting cold discards it, so that is asked first.
+    const released = suspendedPlaces(lab).some((s) => s.saved.managed) ? await releaseSavedFor(ctx, lab, 'up --cold', { remove: false }) : await releaseSaved(lab, false);
+    const kept = [...new Set(released.filter((g) => !g.discarded).map((g) => g.snapshot))];
+    if (kept.length) ctx.out.info(`${lab.name} boots cold; its saved state stays as snapshot ${kept.join(', ')} (restore ${lab.name} NAME, or up --from NAME, loads it)`);
     return;
   }
   ctx.out.info(`${lab.name} is suspended: resuming it (up --cold boots it cold instead)`);

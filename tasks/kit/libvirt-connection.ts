@@ -4,13 +4,13 @@
 // where the files are and how QEMU is read.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { TaskError } from './errors.ts';
 import { run } from './exec.ts';
 import { parseDomstats, type DomainReading } from './domstats.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { domainXml, xmlText } from './libvirt-xml.ts';
-import type { MachineProbe, QemuRef } from './machine.ts';
+import type { Machine, MachineProbe, ManagedSave, QemuRef } from './machine.ts';
 import type { ArgSection } from './qemu-args.ts';
 
 /** The storage pool the kit's files go in, by that name in virsh and virt-manager. */
@@ -137,6 +137,14 @@ export class LibvirtConnection {
     return { ...p, kvm: kvmVerdict(p.kvm, await this.kvmOffered, this.uri) };
   }
 
+  /** Machine.managedSave for this connection's domains. */
+  readonly managed: ManagedSave = {
+    // --running: a restore lets the guest go on, as the kit's own resume does.  Its RAM is written, so it takes a while.
+    save: async (ref) => void (await this.virsh(['managedsave', '--running', domainOf(ref)], 600_000)),
+    has: async (ref) => /^Managed save:\s+yes/m.test((await this.virsh(['dominfo', domainOf(ref)], 10_000)).stdout),
+    drop: async (ref) => void (await this.virsh(['managedsave-remove', domainOf(ref)], 30_000)),
+  };
+
   /** Ends the domain: --graceful lets QEMU flush its disks first. */
   async destroy(domain: string, graceful: boolean): Promise<void> {
     await this.virsh(['destroy', ...(graceful ? ['--graceful'] : []), domain]).catch(() => undefined);
@@ -185,19 +193,26 @@ export class LibvirtConnection {
 
   /**
    * Machine.forget for a domain of this connection: undefines it (its snapshots' metadata
-   * and managed save with it), then removes its folder in the pool (`removeFolder`, where
-   * the machine keeps it) and says what went; `on` names a server's host.
+   * and managed save with it), then removes its folder in the pool, and the lab's folder
+   * above once that is empty, on the machine that keeps them (`there`); says what went, `on`
+   * naming a server's host.
    */
-  async forget(ref: QemuRef, removeFolder: (dir: string) => Promise<unknown>, on = ''): Promise<string | undefined> {
+  async forget(ref: QemuRef, there: Pick<Machine, 'run'>, on = ''): Promise<string | undefined> {
     if (!ref.libvirt) return undefined;
     const domain = ref.libvirt.domain;
     await this.connected();
     const defined = await this.virsh(['domuuid', domain]).then(() => true, () => false);
     if (defined) await this.virsh(['undefine', '--snapshots-metadata', '--managed-save', domain]);
-    await removeFolder(ref.paths.dir);
+    await there.run(['rm', '-rf', ref.paths.dir]);
+    await there.run(['rmdir', '--ignore-fail-on-non-empty', posix.dirname(ref.paths.dir)]).catch(() => undefined);
     await this.virsh(['pool-refresh', POOL]).catch(() => undefined);
     return `${defined ? `undefined ${domain}, ` : ''}removed ${ref.paths.dir}${on}`;
   }
+}
+
+function domainOf(ref: QemuRef): string {
+  if (!ref.libvirt) throw new Error('a libvirt machine knows a domain from its ref');
+  return ref.libvirt.domain;
 }
 
 /**

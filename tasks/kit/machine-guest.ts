@@ -100,7 +100,7 @@ export class GuestMachine implements Machine {
       'echo "qemuimg=$(command -v qemu-img)"',
       // Kit images record QEMU's version at build time; elsewhere, ask QEMU.
       'echo "qemuversion=$(cat /etc/gc/qemu-version 2>/dev/null || qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
-      ...(forwards.length ? ['for t in /proc/net/tcp /proc/net/tcp6; do [ -r $t ] && while read -r sl l r st rest; do [ "$st" = 0A ] && echo "listen=$l"; done < $t; done'] : []),
+      ...(forwards.length ? ['for t in /proc/net/tcp /proc/net/tcp6; do [ -r $t ] || continue; while read -r sl l r st rest; do if [ "$st" = 0A ]; then echo "listen=$l"; fi; done < $t; done'] : []),
     ].join('\n');
     const out = await this.guest.succeed(script);
     const kv = keyValues(out);

@@ -137,13 +137,16 @@ export class RemoteLibvirtMachine extends GuestMachine {
     return true;
   }
 
-  // libvirt's own word on a domain, its figures, and its list of snapshots.
+  // libvirt's own word on a domain, its figures, its list of snapshots and its managed save.
+  get managedSave() {
+    return this.conn.managed;
+  }
   domainState = (ref: QemuRef) => this.conn.domainState(ref);
   domainStats = (ref: QemuRef) => this.conn.domainStats(ref);
   noteSnapshot = (ref: QemuRef, name: string, change: { saved: boolean; live: boolean }) => this.conn.noteSnapshot(ref, name, change);
 
   forget(ref: QemuRef): Promise<string | undefined> {
-    return this.conn.forget(ref, (dir) => this.run(['rm', '-rf', dir]), ` on ${this.guest.target.host}`);
+    return this.conn.forget(ref, this, ` on ${this.guest.target.host}`);
   }
 }
 

@@ -9,7 +9,7 @@
 // (0711, as libvirt made it).  libvirt's DAC driver gives each disk, kernel and initrd to that
 // user while the domain runs; the VM's own folder belongs to that user so QEMU can make its
 // socket and pidfile there.  /etc/libvirt/qemu.conf and the security driver are never touched.
-import { chmodSync, chownSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TaskError, UsageError } from './errors.ts';
 import { probeHost } from './host-probe.ts';
@@ -68,7 +68,10 @@ export class LibvirtMachine extends HostMachine {
     return { ...r, pid: r.code === 0 ? readPidfile(ref.paths) : undefined };
   }
 
-  // libvirt's own word on a domain, its figures, and its list of snapshots.
+  // libvirt's own word on a domain, its figures, its list of snapshots and its managed save.
+  get managedSave() {
+    return this.conn.managed;
+  }
   domainState = (ref: QemuRef) => this.conn.domainState(ref);
   domainStats = (ref: QemuRef) => this.conn.domainStats(ref);
   noteSnapshot = (ref: QemuRef, name: string, change: { saved: boolean; live: boolean }) => this.conn.noteSnapshot(ref, name, change);
@@ -88,7 +91,7 @@ export class LibvirtMachine extends HostMachine {
 
   /** Undefines the domain (snapshots' metadata with it) and removes its folder in the pool: its disks and files. */
   forget(ref: QemuRef): Promise<string | undefined> {
-    return this.conn.forget(ref, async (dir) => rmSync(dir, { recursive: true, force: true }));
+    return this.conn.forget(ref, this);
   }
 }
 

@@ -88,6 +88,20 @@ export interface Overlay {
   replace?: boolean;
 }
 
+/**
+ * A machine's own way to save a running VM whole and start it from there later (libvirt's
+ * managed save: the domain's RAM in libvirt's file, which `virsh start` loads and then
+ * removes; virt-manager shows the domain as saved).
+ */
+export interface ManagedSave {
+  /** Saves ref's VM and ends its QEMU. */
+  save(ref: QemuRef): Promise<void>;
+  /** A save is waiting: the next start loads it. */
+  has(ref: QemuRef): Promise<boolean>;
+  /** Throws the save away: the next start boots cold. */
+  drop(ref: QemuRef): Promise<void>;
+}
+
 export interface Machine {
   readonly kind: 'host' | 'guest' | 'libvirt';
   /** For messages: "on this host", "inside l1", "on libvirt qemu:///system". */
@@ -147,6 +161,8 @@ export interface Machine {
    * snapshot-list and virt-manager show) records it there as well.
    */
   noteSnapshot?(ref: QemuRef, name: string, change: { saved: boolean; live: boolean }): Promise<void>;
+  /** `suspend` saves a top-level VM here this way, not as a snapshot in its qcow2. */
+  readonly managedSave?: ManagedSave;
   /** The word of a machine that runs VMs as domains of its own (libvirt's `domstate --reason`); undefined when it does not know ref. */
   domainState?(ref: QemuRef): Promise<string | undefined>;
   /** Such a machine's own figures of ref (libvirt's `domstats`), with when they were read (performance.now()). */

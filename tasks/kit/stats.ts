@@ -284,8 +284,10 @@ type DomainMemo = { at: number; reading: DomainReading };
 async function domainWindow(machine: Machine, ref: QemuRef, key: string, sampling: Sampling): Promise<DomainFigures> {
   const read = () => machine.domainStats!(ref);
   const prior = sampling.memo?.prior<DomainMemo>(`${key}/domain`, sampling.sampleMs);
+  const t0 = performance.now();
   const start = prior?.value ?? (await read());
-  await new Promise((r) => setTimeout(r, prior ? prior.waitMs : sampling.sampleMs));
+  // The window runs between the readings' middles: a first read's own time counts in it.
+  await new Promise((r) => setTimeout(r, prior ? prior.waitMs : Math.max(0, sampling.sampleMs - (performance.now() - t0))));
   const end = await read();
   sampling.memo?.keep(`${key}/domain`, end satisfies DomainMemo);
   return domainFigures(start.reading, end.reading, (end.at - start.at) / 1000);

@@ -41,8 +41,10 @@ export interface VmState {
 
 /** A lab-wide suspend, as each top-level VM's record keeps it. */
 export interface SavedState {
-  /** The internal snapshot (VM state and disks) in the VM's qcow2, named by graintime. */
+  /** The internal snapshot (VM state and disks) in the VM's qcow2, named by graintime (the suspend's name, with `managed`). */
   snapshot: string;
+  /** The machine's own managed save holds the VM state (libvirt), not a snapshot in the qcow2. */
+  managed?: boolean;
   at: string;
   /** QEMU loads only the state its own version wrote for the same machine. */
   qemuVersion?: string;

@@ -27,7 +27,7 @@ export function classifyStatus(base: Pick<VmStatus, 'lab' | 'name' | 'parent' | 
   const claimed = s?.phase === 'running' || s?.phase === 'booting';
   const stopped = (): VmStatus =>
     s?.phase === 'suspended'
-      ? { ...common, state: 'suspended', reason: s.saved ? `saved as ${s.saved.snapshot} at ${s.saved.at}` : `inside ${base.parent}, saved with it` }
+      ? { ...common, state: 'suspended', reason: s.saved ? `${s.saved.managed ? 'in its machine’s managed save' : `saved as ${s.saved.snapshot}`} at ${s.saved.at}` : `inside ${base.parent}, saved with it` }
       : { ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
   if (!f.sample) {
     if (claimed) return { ...common, state: 'crashed', reason: `its parent ${base.parent} is ${f.parentState ?? 'not running'}` };

@@ -18,7 +18,7 @@ import { listSnapshots, loadSnapshot, removeSnapshot, saveSnapshot, snapshotName
 export interface StepResult {
   vm: string;
   name: string;
-  how: How | 'skipped';
+  how: How | 'managed' | 'skipped';
   seconds: number;
   note?: string;
 }
@@ -57,7 +57,11 @@ export async function withParents<T>(lab: LabResolved, fn: (parents: Parents) =>
  * Every VM is checked first (can hold a snapshot, does not have the name); a failure
  * halfway keeps the snapshots already made and says which.
  */
-export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Parents, log: Log, explicit?: string): Promise<StepResult[]> {
+/**
+ * `managed` (suspend): a running VM whose machine has a managed save of its own (libvirt) is
+ * saved that way, which also ends its QEMU, and not as a snapshot in its qcow2.
+ */
+export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Parents, log: Log, explicit?: string, opts: { managed?: boolean } = {}): Promise<StepResult[]> {
   const sites: Site[] = [];
   for (const p of deepestFirst(places)) sites.push(await openSite(lab, p, parents));
   const taken = new Map<string, string[]>();
@@ -66,9 +70,11 @@ export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Pare
   if (taken.has(name)) throw new UsageError(`a snapshot named ${name} already exists on ${taken.get(name)!.join(', ')}`, 'choose another --name, or remove it: snapshot-rm');
   const done: StepResult[] = [];
   for (const s of sites) {
-    log.info(`${s.place.vm.name}: ${s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`);
+    const managed = opts.managed && s.status.state === 'running' ? s.machine.managedSave : undefined;
+    log.info(`${s.place.vm.name}: ${managed ? 'managed save (VM state, kept by the machine)' : s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`);
+    const save = managed ? () => managed.save(s.ref).then(() => 'managed' as const) : () => saveSnapshot(s, name);
     try {
-      const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s.place, parents, () => saveSnapshot(s, name)) : saveSnapshot(s, name)));
+      const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s.place, parents, save) : save()));
       done.push({ vm: s.place.vm.name, name, how, seconds });
     } catch (err) {
       if (done.length) log.warn(`${name} was made on ${done.map((d) => d.vm).join(', ')} before ${s.place.vm.name} failed; those snapshots are kept (snapshot-rm removes them)`);

@@ -3,16 +3,18 @@
 import type { TaskContext } from '../kit/registry.ts';
 import type { LabResolved } from '../kit/resolve.ts';
 import { confirmLoss } from '../confirm.ts';
-import { releaseSaved, savedLoss, topOf } from './ops.ts';
+import { releaseSaved, savedLoss, topOf, type Released } from './ops.ts';
 
 /**
  * Before `what` on `lab` (touching the VMs named in `vms`, all of them when absent): nothing
  * when no saved state is in the way; else a yes first.  `remove`: the saved snapshots go
  * too (each said), else they stay as ordinary snapshots.
  */
-export async function releaseSavedFor(ctx: TaskContext, lab: LabResolved, what: string, opts: { vms?: string[]; remove: boolean }): Promise<void> {
+export async function releaseSavedFor(ctx: TaskContext, lab: LabResolved, what: string, opts: { vms?: string[]; remove: boolean }): Promise<Released[]> {
   const loss = savedLoss(lab, what, opts.vms && new Set(opts.vms.map((n) => topOf(lab, n)!)));
-  if (!loss) return;
+  if (!loss) return [];
   await confirmLoss(ctx, loss.loss, loss.hint);
-  for (const gone of await releaseSaved(lab, opts.remove)) if (opts.remove) ctx.out.info(`discarded the saved state of ${gone}`);
+  const released = await releaseSaved(lab, opts.remove);
+  for (const gone of released) if (gone.discarded) ctx.out.info(`discarded the saved state of ${gone.vm}: ${gone.snapshot}`);
+  return released;
 }

@@ -5,6 +5,8 @@
 // line plus -loadvm: the children run on inside with the same pids, ports and host keys.
 // Measured with raw QEMU on this machine: the Debian-in-Debian lab answered in its child
 // 4.45 s after the parent's QEMU started, against 88 s cold (../shared/lab-notes.md).
+// A VM on libvirt is saved with libvirt's managed save instead (virt-manager shows it saved,
+// `virsh start` would load it); its children are paused inside it first all the same.
 import { TaskError, UsageError } from '../kit/errors.ts';
 import { topMachine } from '../kit/machine-for.ts';
 import { hostMachine } from '../kit/machine-host.ts';
@@ -37,6 +39,8 @@ export function suspendedPlaces(lab: LabResolved): Array<{ place: VmPlace; saved
 export interface SuspendStep {
   vm: string;
   snapshot: string;
+  /** Saved by its machine's managed save (libvirt), not as `snapshot` in its qcow2. */
+  managed?: boolean;
   /** Seconds the live save took, then QEMU's quit. */
   saveS: number;
   stopS: number;
@@ -60,7 +64,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
   // The stats agent's sessions would only see their guests vanish.
   await stopAgent(lab.name);
   const qemuVersion = (await hostMachine.probe()).qemuVersion;
-  const saves = await withParents(lab, (parents) => saveAll(lab, running, parents, log));
+  const saves = await withParents(lab, (parents) => saveAll(lab, running, parents, log, undefined, { managed: true }));
   const steps: SuspendStep[] = [];
   for (const save of saves) {
     const place = running.find((p) => p.vm.name === save.vm)!;
@@ -71,14 +75,14 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
     const ref = machine.ref(lab, place, record);
     await stopQemu(machine, ref, statuses[places.indexOf(place)]!.pid, { graceful: false });
     const at = new Date().toISOString();
-    updateState(paths, { phase: 'suspended', pid: undefined, stoppedAt: at, saved: { snapshot: save.name, at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) } });
+    updateState(paths, { phase: 'suspended', pid: undefined, stoppedAt: at, saved: { snapshot: save.name, ...(save.how === 'managed' ? { managed: true } : {}), at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) } });
     // Its children stay as they were, inside its saved RAM.
     for (const child of walkBelow(place)) {
       const c = recordOf(lab, child);
       const phase = readState(c)?.phase;
       if (phase === 'running' || phase === 'booting') updateState(c, { phase: 'suspended' });
     }
-    steps.push({ vm: place.vm.name, snapshot: save.name, saveS: save.seconds, stopS: Math.round(performance.now() - t0) / 1000 });
+    steps.push({ vm: place.vm.name, snapshot: save.name, ...(save.how === 'managed' ? { managed: true } : {}), saveS: save.seconds, stopS: Math.round(performance.now() - t0) / 1000 });
   }
   return steps;
 }
@@ -94,6 +98,8 @@ export interface ResumeOptions {
 export interface ResumeStep {
   vm: string;
   snapshot: string;
+  /** Loaded from its machine's managed save. */
+  managed?: boolean;
   /** Until the VM answered over SSH after its QEMU started from the saved state. */
   seconds: number;
   result: BootResult;
@@ -120,6 +126,11 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
   const qemuVersion = (await hostMachine.probe()).qemuVersion;
   const cold = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is kept as a snapshot)`;
   for (const { place, saved } of suspended) {
+    if (saved.managed) {
+      const machine = await topMachine(lab, place);
+      if (!(await machine.managedSave?.has(machine.ref(lab, place)))) throw new TaskError(`${place.vm.name}'s managed save is no longer kept ${machine.where}`, { hint: `boot it cold: npx tsx tasks.ts up ${lab.name} --cold` });
+      continue;
+    }
     if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
       throw new UsageError(`${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`, cold);
     const names = await withParents(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
@@ -127,11 +138,14 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
   }
   // How long each top-level guest had been up when it was saved (its kernel starts a moment after its QEMU).
   const savedUptime = new Map(suspended.flatMap(({ place, saved, record }) => (record.startedAt ? [[place.vm.name, (Date.parse(saved.at) - Date.parse(record.startedAt)) / 1000 - 2] as [string, number]] : [])));
-  const tops = suspended.map(({ place, saved }) => ({ place, snapshot: saved.snapshot, savedArgv: saved.argv }));
+  const tops: Top[] = suspended.map(({ place, saved }) => ({ place, snapshot: saved.snapshot, savedArgv: saved.argv, managed: saved.managed }));
   const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
+  // libvirt removes a managed save once it has loaded it.
+  const own = steps.filter((s) => !tops.find((t) => t.place.vm.name === s.vm)!.managed);
+  if (opts.keep && own.length < steps.length) opts.warn?.(`--keep keeps only saves in a qcow2: libvirt removed its managed save of ${steps.filter((s) => !own.includes(s)).map((s) => s.vm).join(', ')} when it loaded it`);
   if (!opts.keep)
     await withParents(lab, async (parents) => {
-      for (const s of steps) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
+      for (const s of own) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
     });
   return { steps, layers };
 }
@@ -186,21 +200,32 @@ export function savedLoss(lab: LabResolved, what: string, only?: Set<string>): {
   return { loss: `lab ${lab.name} is suspended (saved as ${names}); ${what} discards that state`, hint: `resume it instead (npx tsx tasks.ts resume ${lab.name}), or pass --yes` };
 }
 
+/** A top-level VM's saved state, no longer its suspend: `discarded`, or kept as a snapshot. */
+export interface Released {
+  vm: string;
+  snapshot: string;
+  discarded: boolean;
+}
+
 /**
  * Takes the suspended marks off the lab (its VMs and their children are stopped, their disks
  * as they were saved); `remove` also deletes the saved snapshots (after a --yes), else they
- * stay, listed by `snapshots` and loadable with `restore` or `up --from`.
+ * stay, listed by `snapshots` and loadable with `restore` or `up --from`.  A managed save
+ * always goes: the machine would load it at the next start instead of booting cold.
  */
-export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<string[]> {
-  const gone: string[] = [];
+export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<Released[]> {
+  const gone: Released[] = [];
   for (const { place, saved } of suspendedPlaces(lab)) {
-    if (remove) await withParents(lab, async (parents) => removeSnapshot(await openSite(lab, place, parents), saved.snapshot)).catch(() => undefined);
+    if (saved.managed) {
+      const machine = await topMachine(lab, place);
+      await machine.managedSave?.drop(machine.ref(lab, place));
+    } else if (remove) await withParents(lab, async (parents) => removeSnapshot(await openSite(lab, place, parents), saved.snapshot)).catch(() => undefined);
     updateState(recordOf(lab, place), { phase: 'stopped', saved: undefined });
     for (const child of walkBelow(place)) {
       const c = recordOf(lab, child);
       if (readState(c)?.phase === 'suspended') updateState(c, { phase: 'stopped', pid: undefined });
     }
-    gone.push(`${place.vm.name}: ${saved.snapshot}`);
+    gone.push({ vm: place.vm.name, snapshot: saved.managed ? 'managed save' : saved.snapshot, discarded: remove || !!saved.managed });
   }
   return gone;
 }
@@ -228,34 +253,61 @@ export async function startFrom(lab: LabResolved, name: string, opts: ResumeOpti
 }
 
 /**
- * Starts each top-level VM from its snapshot, then waits until every layer answers.  Nothing
- * is lost when any of it fails: every QEMU it started ends (a failed boot has stopped its
- * own), and every record of the lab is put back as it was, suspended or stopped, with the
- * snapshots still on the disks, so the same command can be given again.
+ * Starts each top-level VM from its snapshot (or its machine's managed save), then waits
+ * until every layer answers.  Nothing is lost when any of it fails: every record of the lab
+ * is put back as it was, suspended or stopped, and the same command can be given again.  A
+ * QEMU started from a qcow2 snapshot ends (the snapshot is still on the disk); one that
+ * loaded a managed save (which libvirt removed then) is saved that way again before it ends.
  */
-async function startTops(lab: LabResolved, tops: Array<{ place: VmPlace; snapshot: string; savedArgv?: string[] }>, verb: string, t0: number, opts: ResumeOptions, savedUptime?: Map<string, number>): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number, opts: ResumeOptions, savedUptime?: Map<string, number>): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
   const putBack = recordsAsNow(lab);
   const steps: ResumeStep[] = [];
+  const begun: Top[] = [];
   // Each boot's SSH session goes on into the layer checks.
   const handed = new Map<string, Guest>();
   try {
-    for (const { place, snapshot, savedArgv } of tops) {
-      opts.info?.(`${place.vm.name}: ${verb} ${snapshot}…`);
+    for (const top of tops) {
+      const { place, snapshot, savedArgv, managed } = top;
+      opts.info?.(`${place.vm.name}: ${verb} ${managed ? 'its managed save' : snapshot}…`);
       const started = Date.now();
-      const result = await bootVm(await topMachine(lab, place), lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: snapshot, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
-      steps.push({ vm: place.vm.name, snapshot, seconds: (Date.now() - started) / 1000, result });
+      begun.push(top);
+      // A boot that fails after a managed save was loaded leaves its QEMU running, to be saved again.
+      const result = await bootVm(await topMachine(lab, place), lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: managed ? undefined : snapshot, keepOnFailure: managed, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
+      steps.push({ vm: place.vm.name, snapshot, ...(managed ? { managed } : {}), seconds: (Date.now() - started) / 1000, result });
     }
     return { steps, layers: await afterStart(lab, tops.map((t) => t.place), t0, opts.warn, savedUptime, handed) };
   } catch (err) {
     for (const g of handed.values()) g.close();
-    for (const step of steps) {
-      const place = tops.find((t) => t.place.vm.name === step.vm)!.place;
+    await saveAgain(lab, begun.filter((t) => t.managed), opts.warn);
+    for (const { place } of begun) {
       const machine = await topMachine(lab, place);
-      await stopQemu(machine, machine.ref(lab, place, readState(recordOf(lab, place))), step.result.pid, { graceful: false }).catch(() => undefined);
+      const ref = machine.ref(lab, place, readState(recordOf(lab, place)));
+      const pid = steps.find((s) => s.vm === place.vm.name)?.result.pid ?? readState(recordOf(lab, place))?.pid;
+      await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
     }
     putBack();
     throw err;
   }
+}
+
+interface Top {
+  place: VmPlace;
+  snapshot: string;
+  /** The command line the state was saved with. */
+  savedArgv?: string[];
+  /** Its machine's managed save holds the state, not the qcow2. */
+  managed?: boolean;
+}
+
+/** Saves again, by their machine's managed save, those of `tops` that run after loading theirs. */
+async function saveAgain(lab: LabResolved, tops: Top[], warn?: (m: string) => void): Promise<void> {
+  const running: VmPlace[] = [];
+  for (const { place } of tops) if ((await vmStatus(await topMachine(lab, place), lab, place)).state === 'running') running.push(place);
+  if (!running.length) return;
+  const quiet = { info: () => undefined, warn: warn ?? (() => undefined) };
+  await withParents(lab, (parents) => saveAll(lab, running, parents, quiet, undefined, { managed: true })).catch((err: Error) =>
+    warn?.(`${running.map((p) => p.vm.name).join(', ')} could not be saved again after the failed start (${err.message.split('\n')[0]}); its saved state is lost`),
+  );
 }
 
 /** Every VM record of the lab as it is now, and what puts them back so (a VM that had none gets none). */

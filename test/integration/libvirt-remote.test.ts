@@ -9,6 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../helpers/vm.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
@@ -133,6 +134,49 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     assert.equal(json(k('status', '--json')).find((r: { name: string }) => r.name === 'far').domstate, 'running (booted)');
   });
 
+  it('suspend saves both domains with libvirt’s managed save; a resume that fails half way loses neither; resume brings far’s child back', async () => {
+    ok(k('exec', 'farc', '--', 'echo inside > /root/mark'));
+    const r = ok(k('suspend'));
+    assert.match(r.stdout, /^near: saved by libvirt \(managed save\)/m);
+    assert.match(r.stdout, /^far: saved by libvirt \(managed save\)/m);
+    const managed = (d: string) => /^Managed save:\s+yes/m.test(virsh('dominfo', d).stdout);
+    for (const d of [NEAR, FAR]) {
+      assert.equal(domstate(d), 'shut off');
+      assert.ok(managed(d), `${d} has no managed save`);
+    }
+    assert.deepEqual(states(), [
+      ['near', 'suspended'],
+      ['far', 'suspended'],
+      ['farc', 'suspended'],
+    ]);
+    // Nothing of it went into the qcow2s.
+    assert.deepEqual(json(k('snapshots', 'lvremote', '--json')), []);
+
+    // far's port held by someone else (on the server, which is this host): near is loaded
+    // first, then far cannot start; near is saved again, and both stay suspended.
+    const farPort = JSON.parse(readFileSync(lab.spec, 'utf8')).vms[1].network.sshPort;
+    const holder: Server = createServer();
+    await new Promise<void>((resolve, reject) => holder.once('error', reject).listen(farPort, '127.0.0.1', resolve));
+    try {
+      const failed = k('resume');
+      assert.equal(failed.status, 1, failed.stderr);
+      assert.match(failed.stderr, new RegExp(`port 127\\.0\\.0\\.1:${farPort} is taken`));
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+    for (const d of [NEAR, FAR]) {
+      assert.equal(domstate(d), 'shut off');
+      assert.ok(managed(d), `${d}'s managed save was lost by the failed resume`);
+    }
+    assert.deepEqual(states().map(([, s]) => s), ['suspended', 'suspended', 'suspended']);
+
+    const back = ok(k('resume'));
+    assert.match(back.stdout, /^far: resumed from its managed save/m);
+    assert.equal(ok(k('exec', 'farc', '--', 'cat /root/mark')).stdout.trim(), 'inside');
+    for (const d of [NEAR, FAR]) assert.equal(managed(d), false, `libvirt still keeps ${d}'s managed save after loading it`);
+    assert.deepEqual(states().map(([, s]) => s), ['running', 'running', 'running']);
+  });
+
   it('a server whose host key is not the pinned one is refused before anything starts there', () => {
     const spec = JSON.parse(readFileSync(lab.spec, 'utf8'));
     const other = join(server.dir, 'other_known_hosts');
@@ -156,6 +200,6 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     assert.match(r.stdout, new RegExp(`near: undefined ${NEAR}`));
     assert.match(r.stdout, new RegExp(`far: undefined ${FAR}, removed ${poolDir()}/vms/lvremote/far on 127\\.0\\.0\\.1`));
     for (const d of [NEAR, FAR]) assert.notEqual(virsh('domuuid', d).status, 0, `${d} is still defined`);
-    assert.equal(existsSync(`${poolDir()}/vms/lvremote/far`), false);
+    assert.equal(existsSync(`${poolDir()}/vms/lvremote`), false, 'the lab’s folder in the pool is left behind');
   });
 });

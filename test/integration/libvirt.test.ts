@@ -88,6 +88,24 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.match(ok(k('status')).stdout, /^  l1: libvirt says running \(booted\)$/m);
   });
 
+  it('suspend is libvirt’s managed save; up --cold discards it only with --yes, and boots cold', () => {
+    const managed = () => /^Managed save:\s+yes/m.test(virsh('dominfo', DOMAIN).stdout);
+    assert.match(ok(k('suspend')).stdout, /^l1: saved by libvirt \(managed save\)/m);
+    assert.ok(managed(), 'no managed save');
+    assert.match(json(k('status', '--json')).find((r: { name: string }) => r.name === 'l1').reason, /^in its machine’s managed save at /);
+    const refused = k('up', '--cold');
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /lab lvtest is suspended .* up --cold discards that state; not doing that without --yes/);
+    assert.ok(managed(), 'the refused up --cold lost the managed save');
+    const r = ok(k('up', '--cold', '--yes'));
+    assert.match(r.stderr + r.stdout, /discarded the saved state of l1: managed save/);
+    assert.equal(managed(), false, 'libvirt would load the discarded save at the next start');
+    assert.deepEqual(states(), [
+      ['l1', 'running'],
+      ['l2', 'running'],
+    ]);
+  });
+
   it('a snapshot of the lab, listed by libvirt too; a restore brings back what l2 had; snapshot-rm takes it from both', () => {
     ok(k('exec', 'l2', '--', 'echo before > /root/mark'));
     ok(k('snapshot', 'lvtest', '--name', 'golden'));
@@ -122,5 +140,6 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.match(r.stdout, new RegExp(`l1: undefined ${DOMAIN}, removed ${folder}`));
     assert.notEqual(virsh('domuuid', DOMAIN).status, 0, 'the domain is still defined');
     assert.equal(existsSync(folder), false);
+    assert.equal(existsSync(`${poolDir()}/vms/lvtest`), false, 'the lab’s folder in the pool is left empty');
   });
 });
