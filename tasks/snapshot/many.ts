@@ -55,11 +55,9 @@ export async function withParents<T>(lab: LabResolved, fn: (parents: Parents) =>
 /**
  * Snapshots every place under one name (default: the graintime of now, `.2` if taken).
  * Every VM is checked first (can hold a snapshot, does not have the name); a failure
- * halfway keeps the snapshots already made and says which.
- */
-/**
- * `managed` (suspend): a running VM whose machine has a managed save of its own (libvirt) is
- * saved that way, which also ends its QEMU, and not as a snapshot in its qcow2.
+ * halfway keeps the snapshots already made and says which.  `managed` (suspend): a running
+ * VM whose machine has a managed save of its own (libvirt) is saved that way, which also ends
+ * its QEMU, and not as a snapshot in its qcow2.
  */
 export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Parents, log: Log, explicit?: string, opts: { managed?: boolean } = {}): Promise<StepResult[]> {
   const sites: Site[] = [];

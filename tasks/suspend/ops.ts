@@ -141,7 +141,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
   const tops: Top[] = suspended.map(({ place, saved }) => ({ place, snapshot: saved.snapshot, savedArgv: saved.argv, managed: saved.managed }));
   const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
   // libvirt removes a managed save once it has loaded it.
-  const own = steps.filter((s) => !tops.find((t) => t.place.vm.name === s.vm)!.managed);
+  const own = steps.filter((s) => !s.managed);
   if (opts.keep && own.length < steps.length) opts.warn?.(`--keep keeps only saves in a qcow2: libvirt removed its managed save of ${steps.filter((s) => !own.includes(s)).map((s) => s.vm).join(', ')} when it loaded it`);
   if (!opts.keep)
     await withParents(lab, async (parents) => {
