@@ -1,5 +1,7 @@
 // libvirt's own figures of a domain (`virsh domstats --raw`), what virt-top, cockpit and the
-// Prometheus libvirt exporter read, turned into the chart's host and disk figures.  Pure:
+// Prometheus libvirt exporter read, turned into the chart's host, balloon and block figures.
+// No net.*: the kit's NIC is QEMU's user-mode one in <qemu:commandline>, which libvirt does
+// not count (libvirt-xml.ts says why).  Pure:
 // the connection reads, this parses and subtracts, so every case is unit-tested.  CPU % is
 // a window, as top's: two readings, the cumulative `cpu.time` and `vcpu.N.time` (ns) apart
 // by the wall time between them.
@@ -27,12 +29,6 @@ export interface DomainFigures {
   /** Summed over the domain's disks since it started (block.N.rd.bytes / wr.bytes). */
   readBytes: number;
   writtenBytes: number;
-  /** The first disk (the root): its size, and how much of it is written (block.0.capacity / allocation). */
-  capacityBytes?: number;
-  allocationBytes?: number;
-  /** Over the NICs libvirt knows (net.N.rx.bytes / tx.bytes); undefined when it knows none. */
-  rxBytes?: number;
-  txBytes?: number;
 }
 
 const sum = (r: DomainReading, count: string, key: (i: number) => string) => Array.from({ length: r[count] ?? 0 }, (_, i) => r[key(i)] ?? 0).reduce((a, b) => a + b, 0);
@@ -49,7 +45,6 @@ export function domainFigures(start: DomainReading, end: DomainReading, secs: nu
   const cpu = need('cpu.time') - (start['cpu.time'] ?? NaN);
   if (!(cpu >= 0)) throw new Error('the domain restarted between the readings');
   const vcpus = end['vcpu.current'] ?? 0;
-  const nets = end['net.count'] ?? 0;
   return {
     cpuPercent: pct(cpu, secs),
     vcpuPercent: Array.from({ length: vcpus }, (_, i) => pct((end[`vcpu.${i}.time`] ?? NaN) - (start[`vcpu.${i}.time`] ?? NaN), secs)).filter((v) => !Number.isNaN(v)),
@@ -57,7 +52,5 @@ export function domainFigures(start: DomainReading, end: DomainReading, secs: nu
     ...(end['balloon.current'] !== undefined ? { balloonMiB: Math.round(end['balloon.current'] / 1024) } : {}),
     readBytes: sum(end, 'block.count', (i) => `block.${i}.rd.bytes`),
     writtenBytes: sum(end, 'block.count', (i) => `block.${i}.wr.bytes`),
-    ...(end['block.0.capacity'] !== undefined ? { capacityBytes: end['block.0.capacity'], allocationBytes: end['block.0.allocation'] } : {}),
-    ...(nets > 0 ? { rxBytes: sum(end, 'net.count', (i) => `net.${i}.rx.bytes`), txBytes: sum(end, 'net.count', (i) => `net.${i}.tx.bytes`) } : {}),
   };
 }
