@@ -242,6 +242,8 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
     claimed
       ? withQmp(machine, ref, TIMEOUT_MS.qmp, async (c) => {
           const ask = <T>(cmd: string) => c.execute<T>(cmd, undefined, TIMEOUT_MS.qmp).catch(() => undefined);
+          // A domain's balloon, disks and vCPUs come from domstats: QMP only says its status.
+          if (domain) return [await ask<{ status: string }>('query-status'), undefined, undefined, undefined] as const;
           return [await ask<{ status: string }>('query-status'), await ask<{ actual: number }>('query-balloon'), await ask<Blockstats>('query-blockstats'), await ask<Array<{ 'thread-id': number }>>('query-cpus-fast')] as const;
         }).catch((err: Error) => err)
       : new Error('not running'),

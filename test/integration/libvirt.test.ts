@@ -9,6 +9,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { poolDir } from '../../tasks/kit/libvirt-connection.ts';
 
@@ -20,7 +21,7 @@ describe('a lab on libvirt (qemu:///system)', () => {
   const lab = specLab('gc-libvirt-', async () => ({
     name: 'lvtest',
     host: { libvirt: { uri: 'qemu:///system' } },
-    vms: [await tinyNestVm('l1', 'l2', { title: 'libvirt L1' })],
+    vms: [await tinyNestVm('l1', 'l2', { title: 'libvirt L1', checks: ['ssh', 'kvm', 'child-reachable'] })],
   }));
   const { k, ok, json, states } = lab;
   const folder = `${poolDir()}/vms/lvtest/l1`;
@@ -86,6 +87,21 @@ describe('a lab on libvirt (qemu:///system)', () => {
     const row = json(k('status', '--json')).find((r: { name: string }) => r.name === 'l1');
     assert.equal(row.domstate, 'running (booted)');
     assert.match(ok(k('status')).stdout, /^  l1: libvirt says running \(booted\)$/m);
+  });
+
+  it('smoke --reuse runs its checks on the libvirt lab and removes its golden snapshot from both lists; doc reports the lab', () => {
+    const r = k('smoke', '--reuse', '--tap');
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^TAP version 13\n1\.\.3\nok 1 - l1: ssh\nok 2 - l1: kvm\nok 3 - l1: child-reachable\n/);
+    // It leaves the running lab up, as --reuse says, and its golden snapshot gone from both lists.
+    assert.equal(domstate(), 'running');
+    assert.equal(virsh('snapshot-list', '--name', DOMAIN).stdout.trim(), '');
+    assert.deepEqual(json(k('snapshots', 'lvtest', '--json')), []);
+    const out = join(lab.home, 'doc');
+    ok(k('doc', '--out', out));
+    const md = readFileSync(join(out, 'lvtest.md'), 'utf8');
+    assert.match(md, /l1 "libvirt L1" \(guest VM on libvirt qemu:\/\/\/system\) running/);
+    assert.match(md, /l2 .*running/);
   });
 
   it('suspend is libvirt’s managed save; up --cold discards it only with --yes, and boots cold', () => {
