@@ -82,7 +82,7 @@ async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number, 
 }
 
 /**
- * exec, cp, ssh and shell: 10 s for each layer on the way, as every hop's handshake runs on
+ * exec, cp, ssh and run-in: 10 s for each layer on the way, as every hop's handshake runs on
  * the layer below (a TCG parent takes seconds; a parent on a libvirt server adds the
  * server's session).  One 10 s budget for all of them ran out once in CI, for a nested guest
  * under a qemu+ssh parent just resumed.
