@@ -20,6 +20,9 @@ export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
       const parentState = place.parent ? byName.get(place.parent.name)!.state : undefined;
       const machine = parentState === undefined || parentState === 'running' ? await machineOrNone(lab, place, (p) => sessions.get(lab, p, 10_000)) : undefined;
       const row = await vmStatus(machine, lab, place, parentState);
+      // libvirt's own word, for the status shown only: vmStatus runs before every exec and boot.
+      const domstate = machine?.domainState && (await machine.domainState(machine.ref(lab, place)));
+      if (domstate) row.domstate = domstate;
       byName.set(place.vm.name, row);
       rows.push(row);
     }

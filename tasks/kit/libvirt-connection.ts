@@ -120,9 +120,8 @@ export class LibvirtConnection {
 
   /** Machine.domainStats: one reading of libvirt's figures of the domain (`virsh domstats --raw`), and when it was taken. */
   async domainStats(ref: QemuRef): Promise<{ at: number; reading: DomainReading }> {
-    if (!ref.libvirt) throw new Error('a libvirt machine reads a domain from its ref');
     const t0 = performance.now();
-    const out = (await this.virsh(['domstats', '--raw', '--cpu-total', '--balloon', '--vcpu', '--block', '--interface', ref.libvirt.domain], 10_000)).stdout;
+    const out = (await this.virsh(['domstats', '--raw', '--cpu-total', '--balloon', '--vcpu', '--block', '--interface', domainOf(ref)], 10_000)).stdout;
     // The middle of the call: virsh's own start-up is on both sides of libvirt's read.
     return { at: (t0 + performance.now()) / 2, reading: parseDomstats(out) };
   }

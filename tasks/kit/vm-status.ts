@@ -65,6 +65,5 @@ export async function vmStatus(machine: Machine | undefined, lab: LabResolved, p
         (err: Error) => ({ error: err.message }),
       )
     : undefined;
-  const domstate = await machine.domainState?.(ref);
-  return { ...classifyStatus(base, { record, sample, qmp, where }), ...(domstate ? { domstate } : {}) };
+  return classifyStatus(base, { record, sample, qmp, where });
 }

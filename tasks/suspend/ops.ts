@@ -279,11 +279,11 @@ async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number
   } catch (err) {
     for (const g of handed.values()) g.close();
     await saveAgain(lab, begun.filter((t) => t.managed), opts.warn);
+    // Each record names the pid its boot started (a failed boot's only when it kept its QEMU).
     for (const { place } of begun) {
       const machine = await topMachine(lab, place);
-      const ref = machine.ref(lab, place, readState(recordOf(lab, place)));
-      const pid = steps.find((s) => s.vm === place.vm.name)?.result.pid ?? readState(recordOf(lab, place))?.pid;
-      await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
+      const record = readState(recordOf(lab, place));
+      await stopQemu(machine, machine.ref(lab, place, record), record?.pid, { graceful: false }).catch(() => undefined);
     }
     putBack();
     throw err;
