@@ -37,7 +37,7 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
   const { k, ok, json, states } = lab;
 
   // The "remote" server: sshd on 127.0.0.1 with a host key and an authorized key of this test's.
-  before(() => {
+  before(async () => {
     server.dir = join(lab.home, 'server');
     mkdirSync(server.dir, { recursive: true, mode: 0o700 });
     const keygen = (file: string) => assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(server.dir, file)]).status, 0);
@@ -70,7 +70,11 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     const sshd = spawnSync('/usr/sbin/sshd', ['-f', join(server.dir, 'sshd_config'), '-E', join(server.dir, 'sshd.log')], { encoding: 'utf8' });
     assert.equal(sshd.status, 0, `sshd did not start: ${sshd.stderr} (scripts/setup-host.sh --libvirt installs openssh-server)`);
     // Read now: specLab's own `after` removes the lab folder, pidfile and all, before this suite's.
-    server.pid = Number(readFileSync(join(server.dir, 'sshd.pid'), 'utf8'));
+    // sshd's parent returns once it has forked; the daemon writes the pidfile a moment later
+    // (once in CI it was not there yet).
+    const pidfile = join(server.dir, 'sshd.pid');
+    for (const until = Date.now() + 10_000; !existsSync(pidfile) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    server.pid = Number(readFileSync(pidfile, 'utf8'));
   });
   after(() => {
     for (const d of [NEAR, FAR]) {
