@@ -1,16 +1,17 @@
 // One libvirt connection as virsh drives it: whether it answers, the kit's `grainchart` dir
-// pool, and a domain's define → start, destroy and undefine.  The same for this host's
+// pool and its volumes (images uploaded with vol-upload, root overlays made by vol-create on
+// them), and a domain's define → start, destroy and undefine.  The same for this host's
 // libvirtd and a server's over qemu+ssh; the machines around it (machine-libvirt*.ts) say
-// where the files are and how QEMU is read.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// where the other files are and how QEMU is read.
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { TaskError } from './errors.ts';
 import { run } from './exec.ts';
 import { parseDomstats, type DomainReading } from './domstats.ts';
 import type { KvmVerdict } from './host-probe.ts';
-import { domainXml, xmlText } from './libvirt-xml.ts';
-import type { Machine, MachineProbe, ManagedSave, QemuRef } from './machine.ts';
+import { domainXml, volumeAt, volumeXml, xmlText } from './libvirt-xml.ts';
+import type { Machine, MachineProbe, ManagedSave, Overlay, QemuRef } from './machine.ts';
 import type { ArgSection } from './qemu-args.ts';
 
 /** The storage pool the kit's files go in, by that name in virsh and virt-manager. */
@@ -21,6 +22,15 @@ export const poolDir = (env: NodeJS.ProcessEnv = process.env) => env.GRAINCHART_
 
 /** libvirt's per-domain folder belongs to the user it runs QEMU as (qemu.conf's `user`). */
 export const QEMU_HOME = '/var/lib/libvirt/qemu';
+
+/** A VM's root overlay as a volume of the pool: named after its domain, so virt-manager lists the two side by side. */
+export const rootVolume = (domain: string) => `${domain}-root.qcow2`;
+
+/** A file of the kit's image cache (or another of this host's image folders) as a volume: its folder's name, then its own. */
+export const imageVolume = (folder: string, file: string) => `${folder}--${file}`;
+
+/** The image folder an image volume came from (imageVolume's first part); undefined for any other file. */
+export const folderOfVolume = (volume: string): string | undefined => (volume.includes('--') ? volume.slice(0, volume.indexOf('--')) : undefined);
 
 /** QEMU's stderr for a domain: libvirt's log of it. */
 export const domainLog = (domain: string) => `/var/log/libvirt/qemu/${domain}.log`;
@@ -54,8 +64,8 @@ export class LibvirtConnection {
     ));
   }
 
-  /** The `grainchart` dir pool with its files in `dir` there, defined, started and autostarted once. */
-  pool(dir: string): Promise<void> {
+  /** The `grainchart` dir pool with its files in poolDir() there, defined, started and autostarted once. */
+  pool(dir = poolDir()): Promise<void> {
     return (this.pooled ??= (async () => {
       const info = await this.virsh(['pool-info', POOL]).catch(() => undefined);
       if (!info) await this.virsh(['pool-define-as', POOL, 'dir', '--target', dir]);
@@ -63,7 +73,11 @@ export class LibvirtConnection {
         const target = /<path>([^<]+)<\/path>/.exec((await this.virsh(['pool-dumpxml', POOL])).stdout)?.[1];
         if (target !== dir) throw new TaskError(`libvirt's pool ${POOL} at ${this.uri} keeps its files in ${target}, not ${dir}`, { hint: `set GRAINCHART_LIBVIRT_DIR=${target}, or remove the pool: virsh pool-destroy ${POOL}; virsh pool-undefine ${POOL}` });
       }
-      if (!/^State:\s+running/m.test(info?.stdout ?? '')) await this.virsh(['pool-start', POOL]);
+      // pool-build makes its folder where it is missing (0711, as libvirt makes it), and leaves one that is there.
+      if (!/^State:\s+running/m.test(info?.stdout ?? '')) {
+        await this.virsh(['pool-build', POOL]);
+        await this.virsh(['pool-start', POOL]);
+      }
       if (!/^Autostart:\s+yes/m.test(info?.stdout ?? '')) await this.virsh(['pool-autostart', POOL]);
     })().catch((err) => {
       this.pooled = undefined;
@@ -76,28 +90,82 @@ export class LibvirtConnection {
    * redefines a name only so) and starts it.  A refusal is returned as QEMU's would be: virsh's
    * error, then the tail of libvirt's log of the domain (`logTail`).
    */
-  async start(ref: QemuRef, args: string[], plan: ArgSection[], o: { emulator: string; poolDir: string; logTail: () => Promise<string> }) {
+  async start(ref: QemuRef, args: string[], plan: ArgSection[], o: { emulator: string; logTail: () => Promise<string> }) {
     if (!ref.libvirt) throw new Error('a libvirt machine starts a domain from its ref');
-    await this.pool(o.poolDir);
+    await this.pool();
     const domain = ref.libvirt.domain;
     const uuid = (await this.virsh(['domuuid', domain]).catch(() => undefined))?.stdout.trim() || undefined;
     const extra = args.slice(plan.flatMap((s) => s.args).length);
-    const xml = domainXml(plan, { lab: ref.libvirt.lab, emulator: o.emulator, runtime: { qmp: ref.paths.qmp, pidfile: ref.paths.pid }, extra, uuid });
-    // virsh reads the file here and sends the XML over the connection.
-    const tmp = mkdtempSync(join(tmpdir(), 'gc-domain-'));
+    const xml = domainXml(plan, { lab: ref.libvirt.lab, emulator: o.emulator, runtime: { qmp: ref.paths.qmp, pidfile: ref.paths.pid }, extra, uuid, pool: { name: POOL, dir: poolDir() } });
     const command = [o.emulator, ...args];
     try {
-      writeFileSync(join(tmp, 'domain.xml'), xml, { mode: 0o600 });
-      await this.virsh(['define', join(tmp, 'domain.xml')]);
+      await withXmlFile(xml, (file) => this.virsh(['define', file]));
       await this.virsh(['pool-refresh', POOL]);
       await this.virsh(['start', domain]);
     } catch (err) {
       const stderr = [((err as TaskError).stderr || (err as Error).message).trim(), await o.logTail().catch(() => '')].filter(Boolean).join('\n');
       return { code: 1, stderr, command };
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
     }
     return { code: 0, stderr: '', command };
+  }
+
+  /**
+   * Machine.put for a file that belongs in the pool (directly in its folder): copied there as
+   * its volume, unless `keep` and `sizeThere` (the machine that keeps the files says) is the
+   * local file's.  False for a file elsewhere, which the machine copies itself.
+   */
+  async putVolume(local: string, remote: string, keep: boolean | undefined, sizeThere: () => Promise<number | undefined>): Promise<boolean> {
+    const volume = volumeAt(remote, poolDir());
+    if (!volume) return false;
+    if (!keep || (await sizeThere()) !== statSync(local).size) await this.upload(local, volume);
+    return true;
+  }
+
+  /**
+   * Copies a local file there as a volume of the pool, over libvirt's own connection
+   * (`vol-upload`: a server needs no other way in).  The volume starts empty and grows with
+   * what arrives, so one cut short is smaller than its file, and putVolume's size check sends
+   * it again.
+   */
+  private async upload(local: string, volume: string): Promise<void> {
+    await this.pool();
+    // A file the pool has not listed yet would refuse the new volume's name.
+    await this.virsh(['pool-refresh', POOL]);
+    await this.dropVolume(volume);
+    await this.virsh(['vol-create-as', POOL, volume, '0', '--format', 'raw']);
+    await this.virsh(['vol-upload', '--pool', POOL, volume, local], 1_800_000);
+  }
+
+  /**
+   * Makes `overlays` that belong in the pool (directly in its folder) as volumes, each backed
+   * by its image's volume, when missing (`present` asks the machine that keeps the files) or to
+   * be replaced; returns the others, plain files the machine makes itself.
+   */
+  async makeOverlays(overlays: Overlay[], present: (file: string) => Promise<boolean>): Promise<Overlay[]> {
+    const files: Overlay[] = [];
+    for (const o of overlays) {
+      const volume = volumeAt(o.file, poolDir());
+      if (!volume) files.push(o);
+      else if (o.replace || !(await present(o.file))) await this.makeOverlay(o, volume);
+    }
+    return files;
+  }
+
+  private async makeOverlay(o: Overlay, volume: string): Promise<void> {
+    await this.pool();
+    await this.virsh(['pool-refresh', POOL]);
+    await this.dropVolume(volume);
+    // An overlay is as big as its image, or grown past it (a cloud VM's size).
+    const backingBytes = o.backing ? Number(/^Capacity:\s+(\d+) bytes/m.exec((await this.virsh(['vol-info', '--bytes', o.backing])).stdout)?.[1] ?? 0) : 0;
+    const xml = volumeXml({ name: volume, capacityBytes: Math.max(o.size ?? 0, backingBytes), backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined });
+    await withXmlFile(xml, (file) => this.virsh(['vol-create', POOL, file]));
+  }
+
+  /** Deletes a volume of the pool; one that is not there is no error. */
+  async dropVolume(volume: string): Promise<void> {
+    await this.virsh(['vol-delete', '--pool', POOL, volume]).catch((err: TaskError) => {
+      if (!/not found|no storage vol/i.test(err.stderr ?? '')) throw err;
+    });
   }
 
   /**
@@ -167,13 +235,7 @@ export class LibvirtConnection {
       dom,
       '</domainsnapshot>',
     ].join('\n');
-    const tmp = mkdtempSync(join(tmpdir(), 'gc-snapshot-'));
-    try {
-      writeFileSync(join(tmp, 'snapshot.xml'), xml, { mode: 0o600 });
-      await this.virsh(['snapshot-create', domain, join(tmp, 'snapshot.xml'), '--redefine']);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    await withXmlFile(xml, (file) => this.virsh(['snapshot-create', domain, file, '--redefine']));
   }
 
   /** Machine.noteSnapshot for a domain of this connection. */
@@ -193,8 +255,8 @@ export class LibvirtConnection {
   /**
    * Machine.forget for a domain of this connection: undefines it (its snapshots' metadata
    * and managed save with it), then removes its folder in the pool, and the lab's folder
-   * above once that is empty, on the machine that keeps them (`there`); says what went, `on`
-   * naming a server's host.
+   * above once that is empty, on the machine that keeps them (`there`), and its root volume;
+   * says what went, `on` naming a server's host.
    */
   async forget(ref: QemuRef, there: Pick<Machine, 'run'>, on = ''): Promise<string | undefined> {
     if (!ref.libvirt) return undefined;
@@ -205,7 +267,21 @@ export class LibvirtConnection {
     await there.run(['rm', '-rf', ref.paths.dir]);
     await there.run(['rmdir', '--ignore-fail-on-non-empty', posix.dirname(ref.paths.dir)]).catch(() => undefined);
     await this.virsh(['pool-refresh', POOL]).catch(() => undefined);
-    return `${defined ? `undefined ${domain}, ` : ''}removed ${ref.paths.dir}${on}`;
+    // The root overlay is a volume of the pool; the images under it stay, shared by every lab.
+    const volume = ref.paths.rootDisk && volumeAt(ref.paths.rootDisk, poolDir());
+    if (volume) await this.dropVolume(volume);
+    return `${defined ? `undefined ${domain}, ` : ''}removed ${ref.paths.dir}${volume ? ` and volume ${volume}` : ''}${on}`;
+  }
+}
+
+/** virsh reads an XML document from a file: written for it (0600) and removed after. */
+async function withXmlFile<T>(xml: string, f: (file: string) => Promise<T>): Promise<T> {
+  const tmp = mkdtempSync(join(tmpdir(), 'gc-xml-'));
+  try {
+    writeFileSync(join(tmp, 'doc.xml'), xml, { mode: 0o600 });
+    return await f(join(tmp, 'doc.xml'));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
 

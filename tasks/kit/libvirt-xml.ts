@@ -1,10 +1,12 @@
 // A VM's plan as a libvirt domain: the same sections `qemuArgs` flattens into QEMU's command
 // line, read through their facts, so the domain and the kit's own QEMU cannot drift apart.
 // Pure: nothing read, nothing spawned.  What libvirt has an element for is written as one
-// (kernel, disks, CPU, serial log, balloon, RNG); user-mode networking with host forwards is
+// (kernel, disks — the pool's volumes, where they are in it —, CPU, serial log, balloon, RNG),
+// and so are the overlay volumes the pool makes; user-mode networking with host forwards is
 // not (Debian 12's libvirt 9.0 refuses <backend type='passt'/>, libvirt issue 462, and SLIRP
 // has no <portForward>), so it goes in <qemu:commandline>, the NIC at a fixed PCI slot: left
 // to libvirt's root ports, it collides with them (measured here, ../shared/lab-notes.md).
+import { posix } from 'node:path';
 import { planFacts, type ArgSection, type PlanDrive } from './qemu-args.ts';
 
 /** libvirt's name for a kit VM: recognisable in `virsh list` and virt-manager, one per lab and VM. */
@@ -65,6 +67,8 @@ export interface DomainOptions {
   extra?: string[];
   /** The domain's UUID when it is defined already: libvirt redefines a name only with its own UUID. */
   uuid?: string;
+  /** The kit's storage pool: a disk directly in its folder is named as the pool's volume (virt-manager then shows it so). */
+  pool?: { name: string; dir: string };
 }
 
 /** Where a section's lines go in the domain, each container's own lines (indented inside it). */
@@ -112,7 +116,9 @@ export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] 
     if (x.bootFrom) l.os.push(`<boot dev='${x.bootFrom}'/>`);
     if (x.cpuModel) l.cpu.push(...cpuXml(x.cpuModel));
     for (const d of x.drives ?? []) {
-      l.devices.push(`<disk type='file' device='disk'>`, `  <driver name='qemu' type='${d.format}'/>`, `  <source file='${a(d.file)}'/>`, `  <target dev='${names[drive++]}' bus='${d.bus === 'ide' ? 'sata' : d.bus}'/>`);
+      const volume = o.pool && volumeAt(d.file, o.pool.dir);
+      const source = volume ? `  <source pool='${a(o.pool!.name)}' volume='${a(volume)}'/>` : `  <source file='${a(d.file)}'/>`;
+      l.devices.push(`<disk type='${volume ? 'volume' : 'file'}' device='disk'>`, `  <driver name='qemu' type='${d.format}'/>`, source, `  <target dev='${names[drive++]}' bus='${d.bus === 'ide' ? 'sata' : d.bus}'/>`);
       if (d.readonly) l.devices.push('  <readonly/>');
       if (d.serial) l.devices.push(`  <serial>${a(d.serial)}</serial>`);
       if (d.pciSlot !== undefined) l.devices.push(`  <address type='pci' domain='0x0000' bus='0x00' slot='${hex(d.pciSlot)}' function='0x0'/>`);
@@ -142,6 +148,34 @@ export function partLines(part: DomainPart): string[] {
     const tag = open[place];
     return !ls.length ? [] : tag ? [`<${tag}>`, ...ls.map((l) => `  ${l}`), `</${tag}>`] : ls;
   });
+}
+
+/** A file directly in a dir pool's folder is one of its volumes (libvirt lists no deeper): its name there. */
+export const volumeAt = (file: string, dir: string): string | undefined => (posix.dirname(file) === dir ? posix.basename(file) : undefined);
+
+export interface VolumeSpec {
+  name: string;
+  capacityBytes: number;
+  /** The volume it is an overlay of (its path), and that one's format. */
+  backing?: { path: string; format: 'qcow2' | 'raw' };
+}
+
+/**
+ * A qcow2 volume for `virsh vol-create`: an overlay backed by an image's volume, or blank.
+ * compat 1.1 as qemu-img makes them (vol-create-as would make 0.10, which cannot keep zero
+ * clusters).
+ */
+export function volumeXml(v: VolumeSpec): string {
+  const a = xmlText;
+  return [
+    '<volume>',
+    `  <name>${a(v.name)}</name>`,
+    `  <capacity unit='bytes'>${v.capacityBytes}</capacity>`,
+    `  <target><format type='qcow2'/><compat>1.1</compat></target>`,
+    ...(v.backing ? [`  <backingStore><path>${a(v.backing.path)}</path><format type='${v.backing.format}'/></backingStore>`] : []),
+    '</volume>',
+    '',
+  ].join('\n');
 }
 
 const qemuArgLines = (args: string[]) => args.map((arg) => `<qemu:arg value='${xmlText(arg)}'/>`);

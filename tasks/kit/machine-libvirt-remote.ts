@@ -1,10 +1,12 @@
 // A server's libvirtd over SSH (qemu+ssh://[user@]server[:port]/system) as a Machine: one
 // SSH session to the server (OpenSSH), through which its QEMU is read as a parent guest's is
 // (one exec per verb: /proc, files, qemu-img), its forwards and QMP socket are reached
-// (direct-tcpip, streamlocal), and files are copied (SFTP); while the domain itself is defined,
-// started and destroyed by virsh over libvirt's own qemu+ssh transport.  Both check the
-// server's host key against `knownHosts`: virsh's ssh is told so by a wrapper the kit writes
-// (libvirt's ssh transport passes no such option), the kit's session compares the key blob.
+// (direct-tcpip, streamlocal), and a VM's own small files are copied (SFTP); while the domain
+// itself is defined, started and destroyed, and images and root overlays become the pool's
+// volumes (vol-upload, vol-create), by virsh over libvirt's own qemu+ssh transport.  Both
+// check the server's host key against `knownHosts`: virsh's ssh is told so by a wrapper the
+// kit writes (libvirt's ssh transport passes no such option), the kit's session compares the
+// key blob.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +18,7 @@ import type { Machine, MachineProbe, Overlay, QemuRef } from './machine.ts';
 import { QmpClient } from './qmp.ts';
 import type { ArgSection } from './qemu-args.ts';
 import { domainName } from './libvirt-xml.ts';
-import { domainLog, LibvirtConnection, poolDir, QEMU_HOME } from './libvirt-connection.ts';
+import { domainLog, LibvirtConnection, poolDir, QEMU_HOME, rootVolume } from './libvirt-connection.ts';
 import { stateRoot } from './paths.ts';
 import type { Forward, LabResolved, VmPlace } from './resolve.ts';
 import type { LibvirtSpec } from './schema.ts';
@@ -59,7 +61,8 @@ export function virshUri(uri: string, key: string, wrapper: string): string {
 /** A VM's QEMU on a server: its folder in the server's pool, QEMU's stderr in libvirt's log there. */
 function serverRef(lab: LabResolved, place: VmPlace): QemuRef {
   const domain = domainName(lab.name, place.vm.name);
-  return { name: place.vm.name, paths: { ...filesIn(`${poolDir()}/vms/${lab.name}/${place.vm.name}`), stderr: domainLog(domain) }, libvirt: { lab: lab.name, domain } };
+  const paths = { ...filesIn(`${poolDir()}/vms/${lab.name}/${place.vm.name}`), stderr: domainLog(domain), rootDisk: `${poolDir()}/${rootVolume(domain)}` };
+  return { name: place.vm.name, paths, libvirt: { lab: lab.name, domain } };
 }
 
 /** A server as `explain` sees it: where the VM's files would be; nothing is asked (no session is opened). */
@@ -110,18 +113,24 @@ export class RemoteLibvirtMachine extends GuestMachine {
     return QmpClient.over(await this.guest.forwardOutSocket(ref.paths.qmp), `${ref.paths.qmp} ${this.where}`, timeoutMs);
   }
 
-  /** As in a parent, then the VM's folder given to libvirt's QEMU user (it makes the socket and pidfile there). */
+  /** Overlays in the pool made as its volumes, the rest as in a parent; then the VM's folder given to libvirt's QEMU user (it makes the socket and pidfile there). */
   override async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    await super.prepare(ref, overlays);
+    await super.prepare(ref, await this.conn.makeOverlays(overlays, async (f) => (await this.guest.exec(`[ -e ${shellQuote(f)} ]`)).code === 0));
     const d = shellQuote(ref.paths.dir);
     await this.run(['sh', '-c', `chown "$(stat -c %u:%g ${QEMU_HOME})" ${d} && chmod 700 ${d}`]);
+  }
+
+  /** A file for the pool goes in as its volume (vol-upload over libvirt's connection); the rest over SFTP. */
+  override async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
+    const sizeThere = async () => Number((await this.guest.exec(`stat -c %s ${shellQuote(remote)}`)).stdout.trim()) || undefined;
+    if (!(await this.conn.putVolume(local, remote, opts.keep, sizeThere))) await super.put(local, remote, opts);
   }
 
   override async start(ref: QemuRef, args: string[], plan?: ArgSection[]) {
     if (!plan) throw new Error('a libvirt machine starts a domain from its plan');
     const emulator = (await this.run(['sh', '-c', 'command -v qemu-system-x86_64'])).trim() || '/usr/bin/qemu-system-x86_64';
     await this.run(['mkdir', '-p', poolDir()]);
-    const r = await this.conn.start(ref, args, plan, { emulator, poolDir: poolDir(), logTail: () => this.tail(ref.paths.stderr, 10) });
+    const r = await this.conn.start(ref, args, plan, { emulator, logTail: () => this.tail(ref.paths.stderr, 10) });
     return { ...r, pid: r.code === 0 ? (await this.sample(ref)).pid : undefined };
   }
 

@@ -6,19 +6,20 @@
 // same code as for any machine.  What differs is who starts and kills QEMU, and where its
 // files sit: libvirt runs QEMU as its own user (libvirt-qemu on Debian), which may not read
 // /root, so images and disks live in a `grainchart` dir pool under /var/lib/libvirt/images
-// (0711, as libvirt made it).  libvirt's DAC driver gives each disk, kernel and initrd to that
+// (0711, as libvirt made it): images and root overlays as its volumes, the VM's other files in
+// its folder there (vms/LAB/VM).  libvirt's DAC driver gives each disk, kernel and initrd to that
 // user while the domain runs; the VM's own folder belongs to that user so QEMU can make its
 // socket and pidfile there.  /etc/libvirt/qemu.conf and the security driver are never touched.
-import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TaskError, UsageError } from './errors.ts';
 import { probeHost } from './host-probe.ts';
 import { HostMachine } from './machine-host.ts';
-import type { MachineProbe, QemuRef } from './machine.ts';
+import type { MachineProbe, Overlay, QemuRef } from './machine.ts';
 import { vmPaths } from './paths.ts';
 import type { ArgSection } from './qemu-args.ts';
+import { domainLog, LibvirtConnection, poolDir, QEMU_HOME, rootVolume, START_HINT } from './libvirt-connection.ts';
 import { domainName } from './libvirt-xml.ts';
-import { domainLog, LibvirtConnection, poolDir, QEMU_HOME, START_HINT } from './libvirt-connection.ts';
 import type { Forward, LabResolved, VmPlace } from './resolve.ts';
 import { isOurQemu, readPidfile } from './vm-state.ts';
 
@@ -40,7 +41,7 @@ export class LibvirtMachine extends HostMachine {
   override ref(lab: LabResolved, place: VmPlace): QemuRef {
     const domain = domainName(lab.name, place.vm.name);
     // QEMU's stderr is in libvirt's log of the domain (failed boots show its tail).
-    const paths = { ...vmPaths(join(poolDir(), 'vms'), lab.name, place.vm.name), stderr: domainLog(domain) };
+    const paths = { ...vmPaths(join(poolDir(), 'vms'), lab.name, place.vm.name), stderr: domainLog(domain), rootDisk: join(poolDir(), rootVolume(domain)) };
     // QEMU makes its socket as libvirt's user, in the VM's folder: the short fallback folder is this user's alone.
     if (dirname(paths.qmp) !== paths.dir) throw new UsageError(`${lab.name}/${place.vm.name}: its QMP socket path under ${poolDir()} is too long for a unix socket`, 'use shorter lab and VM names');
     return { name: place.vm.name, paths, libvirt: { lab: lab.name, domain } };
@@ -49,6 +50,16 @@ export class LibvirtMachine extends HostMachine {
   override async probe(forwards: Forward[] = []): Promise<MachineProbe> {
     await this.conn.connected();
     return this.conn.judged(await super.probe(forwards));
+  }
+
+  /** Overlays in the pool are made as its volumes; the rest as on this host. */
+  override async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
+    await super.prepare(ref, await this.conn.makeOverlays(overlays, async (f) => existsSync(f)));
+  }
+
+  /** A file for the pool goes in as its volume (vol-upload); the rest as on this host. */
+  override async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
+    if (!(await this.conn.putVolume(local, remote, opts.keep, async () => statSync(remote, { throwIfNoEntry: false })?.size))) await super.put(local, remote, opts);
   }
 
   /** The VM's folder belongs to libvirt's QEMU user (it makes the socket and pidfile there); every folder above may be walked. */
@@ -64,7 +75,7 @@ export class LibvirtMachine extends HostMachine {
     if (!plan) throw new Error('a libvirt machine starts a domain from its plan');
     mkdirSync(poolDir(), { recursive: true, mode: 0o711 });
     const emulator = (await probeHost()).qemu.path ?? '/usr/bin/qemu-system-x86_64';
-    const r = await this.conn.start(ref, args, plan, { emulator, poolDir: poolDir(), logTail: () => this.tail(ref.paths.stderr, 10) });
+    const r = await this.conn.start(ref, args, plan, { emulator, logTail: () => this.tail(ref.paths.stderr, 10) });
     return { ...r, pid: r.code === 0 ? readPidfile(ref.paths) : undefined };
   }
 

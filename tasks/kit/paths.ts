@@ -16,6 +16,8 @@ export interface VmPaths {
   pid: string;
   serial: string;
   stderr: string;
+  /** The root overlay of an image boot, where it is not the folder's root.qcow2 (a libvirt pool's volume). */
+  rootDisk?: string;
 }
 
 export interface KitPaths {

@@ -98,8 +98,8 @@ export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 export const efiVars = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.efiVars}`;
 
-/** The per-VM copy-on-write root disk of an image boot, in the VM's state folder. */
-export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.rootDisk}`;
+/** The per-VM copy-on-write root disk of an image boot: in the VM's state folder, or where its machine keeps it (paths.rootDisk). */
+export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => p.vm.rootDisk ?? `${p.vm.dir}/${VM_FILES.rootDisk}`;
 
 /** auto → KVM only when the probe found it usable; an explicit choice is honoured as is. */
 export function chooseAccel(vm: Pick<VmResolved, 'accel'>, kvm: KvmVerdict): AccelChoice {

@@ -6,9 +6,9 @@
 // started with its children's image files attached as read-only disks (carry.ts), so the
 // child's overlay backs onto that device.  Small files (kernel, initramfs, a cloud-init
 // seed) go over SFTP, kept by the parent between boots.  A `tiny-nest` parent carries the
-// tiny image inside its own image instead.  A libvirt domain runs on this host but as
-// libvirt's own user, who may not read the kit's cache: its files are copied into the pool
-// (kept between boots), and its disks are made in its folder there.
+// tiny image inside its own image instead.  A libvirt domain runs as libvirt's own user, who
+// may not read the kit's cache: its images become volumes of the pool (kept between boots),
+// its root overlay a volume on them, its other disks are made in its folder there.
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { TaskError } from '../kit/errors.ts';
@@ -26,6 +26,7 @@ import { GUEST_IMAGE_DIR } from '../image/nest.ts';
 import { cloudImageFiles, cloudSeed } from '../cloud/prepare.ts';
 import { carriedBy, carriesInside, carryFor, type Carried } from './carry.ts';
 import { VM_FILES } from '../kit/spec-paths.ts';
+import { folderOfVolume, imageVolume } from '../kit/libvirt-connection.ts';
 
 type Ctx = Parameters<PrepareInputs>[0];
 
@@ -77,7 +78,10 @@ async function linkCarried(c: Ctx, carried: Carried[]): Promise<Map<string, stri
 }
 
 /** Where a machine keeps a file of the kit's image cache (or another of this host's images): by its folder's and its own name. */
-const imageThere = (c: Ctx, f: string) => `${baseOf(c.ref)}/images/${posix.basename(dirname(f))}/${posix.basename(f)}`;
+const imageThere = (c: Ctx, f: string) => stashed(c, posix.basename(dirname(f)), posix.basename(f));
+
+/** A libvirt machine keeps it as a volume of its pool (the folder the VMs' folder is in); another in a folder of the same name. */
+const stashed = (c: Ctx, folder: string, file: string) => (c.machine.kind === 'libvirt' ? `${baseOf(c.ref)}/${imageVolume(folder, file)}` : `${baseOf(c.ref)}/images/${folder}/${file}`);
 
 /** A file of this host delivered to the machine (kept there between boots), or as it is on this host. */
 async function deliver(c: Ctx, local: string, remote: string): Promise<string> {
@@ -96,7 +100,7 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   const img = local && rootDisk && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
   if (img.hash !== current.hash) c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
   const ip = imagePaths(img);
-  const there = (f: string) => `${baseOf(c.ref)}/images/${name}-${img.hash}/${posix.basename(f)}`;
+  const there = (f: string) => stashed(c, `${name}-${img.hash}`, posix.basename(f));
   const kernel = await deliver(c, ip.kernel, there(ip.kernel));
   const initrd = rootDisk ? await deliver(c, ip.initrdDisk, there(ip.initrdDisk)) : await deliver(c, ip.initrd, there(ip.initrd));
   const image: VmState['image'] = { hash: img.hash, hostKeyPub: img.hostKeyPub, dir: img.dir };
@@ -114,8 +118,9 @@ async function imageOfOverlay(name: string, overlay: string, current: BuiltImage
   if (state?.image?.hash === current.hash) return current;
   const backing = (await imgInfo(overlay))['backing-filename'];
   // Its image's folder in the cache: a libvirt domain's overlay backs onto the pool's copy,
-  // kept in a folder of the same name.
-  const dir = backing ? join(dirname(current.dir), posix.basename(dirname(backing))) : '';
+  // a volume named after that folder.
+  const folder = backing && (folderOfVolume(posix.basename(backing)) ?? posix.basename(dirname(backing)));
+  const dir = folder ? join(dirname(current.dir), folder) : '';
   if (dir === current.dir) return current;
   const old = dir ? readManifest(dir) : undefined;
   if (!old)

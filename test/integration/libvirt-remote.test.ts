@@ -80,6 +80,7 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     for (const d of [NEAR, FAR]) {
       virsh('destroy', d);
       virsh('undefine', d);
+      virsh('vol-delete', '--pool', 'grainchart', `${d}-root.qcow2`);
     }
     rmSync(`${poolDir()}/vms/lvremote`, { recursive: true, force: true });
     // Only the sshd this suite started: its pid, while that process still runs this suite's config.
@@ -104,7 +105,7 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     const xml = kit(['--spec', file, 'libvirt-xml', 'far'], { env: lab.env });
     assert.equal(xml.status, 0, xml.stderr);
     assert.match(xml.stdout, /<name>grainchart-lvremote-far<\/name>/);
-    assert.match(xml.stdout, new RegExp(`<source file='${poolDir()}/vms/lvremote/far/root\\.qcow2'/>`));
+    assert.match(xml.stdout, new RegExp(`<source pool='grainchart' volume='${FAR}-root\\.qcow2'/>`));
   });
 
   it('up boots near on this host’s libvirtd, far over qemu+ssh, and far’s child inside it', () => {
@@ -118,6 +119,9 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     ]);
     assert.equal(ok(k('exec', 'farc', '--', 'hostname')).stdout.trim(), 'farc');
     assert.equal(ok(k('exec', 'near', '--', 'hostname')).stdout.trim(), 'near');
+    // far's root disk is a volume of the server's pool on its image's volume, both made over libvirt's connection.
+    const vol = virsh('vol-dumpxml', '--pool', 'grainchart', `${FAR}-root.qcow2`).stdout;
+    assert.match(vol, new RegExp(`<backingStore>\\s*<path>${poolDir()}/tiny-nest-[0-9a-f]+--root\\.qcow2</path>`), vol);
     const tree = ok(k('tree')).stdout;
     assert.match(tree, /near \(guest VM on libvirt qemu:\/\/\/system\) running/);
     assert.match(tree, new RegExp(`far \\(guest VM on libvirt qemu\\+ssh://root@127\\.0\\.0\\.1:${server.port}/system\\) running`));
@@ -196,14 +200,17 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     assert.notEqual(virsh('domuuid', 'grainchart-lvimpostor-imp').status, 0, 'a domain was defined on the impostor');
   });
 
-  it('down shuts both domains off and keeps them; down --undefine removes them and their folders on both', () => {
+  it('down shuts both domains off and keeps them; down --undefine removes them, their folders and their root volumes on both', () => {
     ok(k('down'));
     assert.equal(domstate(NEAR), 'shut off');
     assert.equal(domstate(FAR), 'shut off');
     const r = ok(k('down', '--undefine'));
-    assert.match(r.stdout, new RegExp(`near: undefined ${NEAR}`));
-    assert.match(r.stdout, new RegExp(`far: undefined ${FAR}, removed ${poolDir()}/vms/lvremote/far on 127\\.0\\.0\\.1`));
-    for (const d of [NEAR, FAR]) assert.notEqual(virsh('domuuid', d).status, 0, `${d} is still defined`);
+    assert.match(r.stdout, new RegExp(`near: undefined ${NEAR}, removed ${poolDir()}/vms/lvremote/near and volume ${NEAR}-root\\.qcow2`));
+    assert.match(r.stdout, new RegExp(`far: undefined ${FAR}, removed ${poolDir()}/vms/lvremote/far and volume ${FAR}-root\\.qcow2 on 127\\.0\\.0\\.1`));
+    for (const d of [NEAR, FAR]) {
+      assert.notEqual(virsh('domuuid', d).status, 0, `${d} is still defined`);
+      assert.notEqual(virsh('vol-info', '--pool', 'grainchart', `${d}-root.qcow2`).status, 0, `${d}'s root volume is still there`);
+    }
     assert.equal(existsSync(`${poolDir()}/vms/lvremote`), false, 'the lab’s folder in the pool is left behind');
   });
 });

@@ -14,6 +14,7 @@ import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { poolDir } from '../../tasks/kit/libvirt-connection.ts';
 
 const DOMAIN = 'grainchart-lvtest-l1';
+const ROOT = `${DOMAIN}-root.qcow2`;
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 const domstate = () => virsh('domstate', DOMAIN).stdout.trim();
 
@@ -30,6 +31,7 @@ describe('a lab on libvirt (qemu:///system)', () => {
     virsh('destroy', DOMAIN);
     virsh('undefine', DOMAIN);
     rmSync(`${poolDir()}/vms/lvtest`, { recursive: true, force: true });
+    virsh('vol-delete', '--pool', 'grainchart', ROOT);
   });
 
   it('up boots l1 as a libvirt domain from the pool, and l2 inside it', () => {
@@ -46,10 +48,12 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.equal(Number(readFileSync(`/run/libvirt/qemu/${DOMAIN}.pid`, 'utf8')), pid);
     const xml = virsh('dumpxml', DOMAIN).stdout;
     assert.match(xml, /<title>libvirt L1<\/title>/);
-    assert.match(xml, new RegExp(`<source file='${folder}/root.qcow2'`));
-    // Its overlay backs onto the pool's copy of the image: libvirt's QEMU user cannot read the kit's cache in /root.
-    const info = JSON.parse(spawnSync('qemu-img', ['info', '-U', '--output=json', `${folder}/root.qcow2`], { encoding: 'utf8' }).stdout);
-    assert.ok(info['backing-filename'].startsWith(`${poolDir()}/images/tiny-nest-`), info['backing-filename']);
+    // Its root disk is a volume of the pool, backed by the image's volume there: libvirt's QEMU user cannot read the kit's cache in /root.
+    assert.match(xml, new RegExp(`<disk type='volume' device='disk'>\\s*<driver name='qemu' type='qcow2'/>\\s*<source pool='grainchart' volume='${ROOT}'`));
+    const vol = virsh('vol-dumpxml', '--pool', 'grainchart', ROOT).stdout;
+    const backing = /<backingStore>\s*<path>([^<]+)<\/path>/.exec(vol)?.[1] ?? '';
+    assert.match(backing, new RegExp(`^${poolDir()}/tiny-nest-[0-9a-f]+--root\\.qcow2$`), vol);
+    assert.match(virsh('vol-list', 'grainchart').stdout, new RegExp(`^ ${backing.slice(poolDir().length + 1).replace(/\./g, '\\.')} `, 'm'), 'the image is a volume of the pool');
     assert.match(virsh('pool-info', 'grainchart').stdout, /^State:\s+running/m);
     assert.equal(ok(k('exec', 'l2', '--', 'hostname')).stdout.trim(), 'l2');
     assert.match(ok(k('tree')).stdout, /l1 "libvirt L1" \(guest VM on libvirt qemu:\/\/\/system\) running/);
@@ -60,7 +64,7 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.deepEqual(sections.find((s) => s.section === 'smp')!.domain, ['<vcpu>2</vcpu>']);
     const defined = virsh('dumpxml', '--inactive', DOMAIN).stdout;
     // The disk explain names is the one the defined domain has.
-    const disk = sections.flatMap((s) => s.domain ?? []).find((l) => l.includes('<source file='))!.trim();
+    const disk = sections.flatMap((s) => s.domain ?? []).find((l) => l.includes('<source pool='))!.trim();
     assert.ok(defined.includes(disk), `${disk} is not in the defined domain`);
     assert.match(ok(k('explain', 'l1', '--width', '300')).stdout, new RegExp(`QEMU as libvirt domain ${DOMAIN} on qemu:///system[^]*⇒ <vcpu>2</vcpu>`));
   });
@@ -151,10 +155,11 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.equal(ok(k('exec', 'l1', '--', 'cat /root/kept')).stdout.trim(), 'kept');
   });
 
-  it('down --undefine removes the domain and its folder in the pool', () => {
+  it('down --undefine removes the domain, its folder in the pool and its root volume', () => {
     const r = ok(k('down', '--undefine'));
-    assert.match(r.stdout, new RegExp(`l1: undefined ${DOMAIN}, removed ${folder}`));
+    assert.match(r.stdout, new RegExp(`l1: undefined ${DOMAIN}, removed ${folder} and volume ${ROOT}`));
     assert.notEqual(virsh('domuuid', DOMAIN).status, 0, 'the domain is still defined');
+    assert.notEqual(virsh('vol-info', '--pool', 'grainchart', ROOT).status, 0, 'the root volume is still there');
     assert.equal(existsSync(folder), false);
     assert.equal(existsSync(`${poolDir()}/vms/lvtest`), false, 'the lab’s folder in the pool is left empty');
   });

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemuArgs, qemuPlan, type ArgInputs } from '../../tasks/kit/qemu-args.ts';
-import { cpuXml, domainParts, domainXml, partLines, xmlText } from '../../tasks/kit/libvirt-xml.ts';
+import { cpuXml, domainParts, domainXml, partLines, volumeAt, volumeXml, xmlText } from '../../tasks/kit/libvirt-xml.ts';
+import { folderOfVolume, imageVolume, rootVolume } from '../../tasks/kit/libvirt-connection.ts';
 import { resolveLab, findVm, type VmResolved } from '../../tasks/kit/resolve.ts';
 import { readLabInput } from '../../tasks/kit/load.ts';
 import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
@@ -18,12 +19,12 @@ import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 
 const inputs = planInputs;
 
-/** libvirt's own schema says yes, or the test fails with what it said. */
-function assertValid(xml: string): void {
+/** libvirt's own schema (a domain's, or `storagevol`) says yes, or the test fails with what it said. */
+function assertValid(xml: string, schema = 'domain'): void {
   const dir = mkdtempSync(join(tmpdir(), 'gc-virtxml-'));
   try {
-    writeFileSync(join(dir, 'domain.xml'), xml);
-    const r = spawnSync('virt-xml-validate', [join(dir, 'domain.xml'), 'domain'], { encoding: 'utf8' });
+    writeFileSync(join(dir, 'doc.xml'), xml);
+    const r = spawnSync('virt-xml-validate', [join(dir, 'doc.xml'), schema], { encoding: 'utf8' });
     assert.ok(!r.error, `virt-xml-validate: ${r.error?.message} (scripts/setup-host.sh installs libvirt-clients and libxml2-utils)`);
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}\n${xml}`);
   } finally {
@@ -124,6 +125,33 @@ describe('libvirt-xml', () => {
     const fromParts = parts.flatMap((p) => Object.values(p.lines).flat());
     const body = domainXml(plan, o).split('\n').map((l) => l.trim()).filter((l) => l && !frame.test(l) && !/^<(clock|on_\w+|emulator)[ >]/.test(l));
     assert.deepEqual([...body].sort(), fromParts.map((l) => l.trim()).sort());
+  });
+
+  it('disks in the kit’s pool folder are named as its volumes (root overlay, carried image); a disk elsewhere stays a file', async () => {
+    const lab = resolveLab((await readLabInput('demo')).input, BIG_HOST, 'demo');
+    const p = inputs('demo', 'l1');
+    const root = `/pool/${rootVolume('grainchart-demo-l1')}`;
+    const plan = qemuPlan(findVm(lab, 'l1')!.vm, KVM_PVM, { ...p, vm: { ...p.vm, rootDisk: root }, carry: [{ file: `/pool/${imageVolume('tiny-4933d39a', 'root.qcow2')}`, serial: 'gc-aaaa' }, { file: '/elsewhere/x.img', serial: 'gc-bbbb' }] });
+    assert.ok(qemuArgs(findVm(lab, 'l1')!.vm, KVM_PVM, { ...p, vm: { ...p.vm, rootDisk: root } }).some((a) => a.startsWith(`file=${root},`)), 'QEMU’s own command line opens the volume’s file');
+    const xml = domainXml(plan, { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64', pool: { name: 'grainchart', dir: '/pool' } });
+    assertValid(xml);
+    assert.match(xml, /<disk type='volume' device='disk'>\n\s*<driver name='qemu' type='qcow2'\/>\n\s*<source pool='grainchart' volume='grainchart-demo-l1-root\.qcow2'\/>\n\s*<target dev='vda'/);
+    assert.match(xml, /<source pool='grainchart' volume='tiny-4933d39a--root\.qcow2'\/>\n\s*<target dev='vdb' bus='virtio'\/>\n\s*<readonly\/>/);
+    assert.match(xml, /<disk type='file' device='disk'>\n\s*<driver name='qemu' type='raw'\/>\n\s*<source file='\/elsewhere\/x\.img'\/>/);
+    // Without the pool (a domain written for people elsewhere), every disk is a file.
+    assert.doesNotMatch(domainXml(plan, { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64' }), /type='volume'/);
+  });
+
+  it('volumes: only a file directly in the pool’s folder is one; an overlay volume says its capacity, qcow2 1.1 and its backing; an image volume names its folder', () => {
+    assert.equal(volumeAt('/pool/a.qcow2', '/pool'), 'a.qcow2');
+    assert.equal(volumeAt('/pool/vms/lab/v/root.qcow2', '/pool'), undefined);
+    assert.equal(volumeAt('/poolx/a.qcow2', '/pool'), undefined);
+    const xml = volumeXml({ name: 'grainchart-demo-l1-root.qcow2', capacityBytes: 283115520, backing: { path: "/pool/tiny-49--root.qcow2", format: 'qcow2' } });
+    assertValid(xml, 'storagevol');
+    assert.match(xml, /<capacity unit='bytes'>283115520<\/capacity>\n\s*<target><format type='qcow2'\/><compat>1\.1<\/compat><\/target>\n\s*<backingStore><path>\/pool\/tiny-49--root\.qcow2<\/path><format type='qcow2'\/><\/backingStore>/);
+    assert.doesNotMatch(volumeXml({ name: 'blank.qcow2', capacityBytes: 1 << 30 }), /backingStore/);
+    assert.equal(folderOfVolume(imageVolume('tiny-nest-186bf4b8fa224e33', 'root.qcow2')), 'tiny-nest-186bf4b8fa224e33');
+    assert.equal(folderOfVolume(rootVolume('grainchart-demo-l1')), undefined);
   });
 
   it('refuses what it cannot write yet (a SCSI disk, UEFI) instead of writing a domain that differs', async () => {
