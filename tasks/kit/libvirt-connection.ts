@@ -129,7 +129,7 @@ export class LibvirtConnection {
    */
   private async upload(local: string, volume: string): Promise<void> {
     await this.pool();
-    // A file the pool has not listed yet would refuse the new volume's name.
+    // A file the pool has not listed would refuse the new volume's name: listed, then gone.
     await this.virsh(['pool-refresh', POOL]);
     await this.dropVolume(volume);
     await this.virsh(['vol-create-as', POOL, volume, '0', '--format', 'raw']);
@@ -153,19 +153,25 @@ export class LibvirtConnection {
 
   private async makeOverlay(o: Overlay, volume: string): Promise<void> {
     await this.pool();
-    await this.virsh(['pool-refresh', POOL]);
-    await this.dropVolume(volume);
-    // An overlay is as big as its image, or grown past it (a cloud VM's size).
-    const backingBytes = o.backing ? Number(/^Capacity:\s+(\d+) bytes/m.exec((await this.virsh(['vol-info', '--bytes', o.backing])).stdout)?.[1] ?? 0) : 0;
-    const xml = volumeXml({ name: volume, capacityBytes: Math.max(o.size ?? 0, backingBytes), backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined });
+    // One libvirt has not listed (a file made or removed behind its back) would refuse the name: listed again, then gone.
+    if (!(await this.dropVolume(volume))) {
+      await this.virsh(['pool-refresh', POOL]);
+      await this.dropVolume(volume);
+    }
+    // Capacity 0 makes it as big as its image, as qemu-img does; a size grows it past that (a cloud VM's).
+    const xml = volumeXml({ name: volume, capacityBytes: o.size ?? 0, backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined });
     await withXmlFile(xml, (file) => this.virsh(['vol-create', POOL, file]));
   }
 
-  /** Deletes a volume of the pool; one that is not there is no error. */
-  async dropVolume(volume: string): Promise<void> {
-    await this.virsh(['vol-delete', '--pool', POOL, volume]).catch((err: TaskError) => {
-      if (!/not found|no storage vol/i.test(err.stderr ?? '')) throw err;
-    });
+  /** Deletes a volume of the pool: true when it did; one libvirt does not list is no error. */
+  async dropVolume(volume: string): Promise<boolean> {
+    return this.virsh(['vol-delete', '--pool', POOL, volume]).then(
+      () => true,
+      (err: TaskError) => {
+        if (!/not found|no storage vol/i.test(err.stderr ?? '')) throw err;
+        return false;
+      },
+    );
   }
 
   /**

@@ -9,7 +9,7 @@
 // tiny image inside its own image instead.  A libvirt domain runs as libvirt's own user, who
 // may not read the kit's cache: its images become volumes of the pool (kept between boots),
 // its root overlay a volume on them, its other disks are made in its folder there.
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { TaskError } from '../kit/errors.ts';
 import { expandPath, kitPaths } from '../kit/paths.ts';
@@ -95,9 +95,8 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   const current = await buildImage(name, { quiet: true });
   const overlay = imageRootDisk({ vm: c.ref.paths });
   const local = c.machine.local;
-  if (c.fresh && local && !c.dryRun) rmSync(overlay, { force: true });
   // A root disk on this host boots with the kernel and initramfs of the image it was made from.
-  const img = local && rootDisk && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
+  const img = local && rootDisk && !c.fresh && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
   if (img.hash !== current.hash) c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
   const ip = imagePaths(img);
   const there = (f: string) => stashed(c, `${name}-${img.hash}`, posix.basename(f));
@@ -107,7 +106,7 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   return {
     inputs: { images: { [name]: { kernel, initrd, initrdDisk: initrd } } },
     // The overlay keeps the guest's writes; the cached image stays untouched.
-    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? (await deliver(c, ip.rootDisk, there(ip.rootDisk))), backingFormat: 'qcow2', replace: c.fresh && !local }] : [],
+    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? (await deliver(c, ip.rootDisk, there(ip.rootDisk))), backingFormat: 'qcow2', replace: c.fresh }] : [],
     hostKey: img.hostKeyPub,
     image,
   };

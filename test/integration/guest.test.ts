@@ -113,6 +113,22 @@ describe('a booted tiny guest', () => {
     assert.match(again.uname, /^Linux g1/);
   });
 
+  it('keeps what the guest wrote across a stop and boot; boot --fresh starts from a new root disk without it', () => {
+    const run = (cmd: string) => {
+      const r = k('exec', 'g1', '--', cmd);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    const step = (...args: string[]) => assert.equal(k(...args).status, 0, args.join(' '));
+    run('echo kept > /root/kept; sync');
+    step('stop', 'g1');
+    step('boot', 'g1', '--quiet');
+    assert.equal(run('cat /root/kept'), 'kept');
+    step('stop', 'g1');
+    step('boot', 'g1', '--quiet', '--fresh');
+    assert.equal(run('cat /root/kept 2>/dev/null || echo gone'), 'gone');
+  });
+
   it('stops gracefully and leaves no QEMU of its own', () => {
     const r = json(k('stop', 'g1', '--json'));
     assert.equal(r.was, 'running');

@@ -155,6 +155,13 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.equal(ok(k('exec', 'l1', '--', 'cat /root/kept')).stdout.trim(), 'kept');
   });
 
+  it('boot --fresh makes l1 a new root volume on the image: what it wrote is gone', () => {
+    ok(k('down'));
+    ok(k('boot', 'l1', '--fresh', '--quiet'));
+    assert.equal(ok(k('exec', 'l1', '--', 'cat /root/kept 2>/dev/null || echo gone')).stdout.trim(), 'gone');
+    assert.match(virsh('vol-dumpxml', '--pool', 'grainchart', ROOT).stdout, /<backingStore>\s*<path>[^<]*--root\.qcow2<\/path>/);
+  });
+
   it('down --undefine removes the domain, its folder in the pool and its root volume', () => {
     const r = ok(k('down', '--undefine'));
     assert.match(r.stdout, new RegExp(`l1: undefined ${DOMAIN}, removed ${folder} and volume ${ROOT}`));
