@@ -137,16 +137,20 @@ export class LibvirtConnection {
   }
 
   /**
-   * Makes `overlays` that belong in the pool (directly in its folder) as volumes, each backed
-   * by its image's volume, when missing (`present` asks the machine that keeps the files) or to
-   * be replaced; returns the others, plain files the machine makes itself.
+   * Makes ref's `overlays` that belong in the pool (directly in its folder) as volumes, each
+   * backed by its image's volume, when missing (`present` asks the machine that keeps the
+   * files) or to be replaced; returns the others, plain files the machine makes itself.
    */
-  async makeOverlays(overlays: Overlay[], present: (file: string) => Promise<boolean>): Promise<Overlay[]> {
+  async makeOverlays(ref: QemuRef, overlays: Overlay[], present: (file: string) => Promise<boolean>): Promise<Overlay[]> {
     const files: Overlay[] = [];
     for (const o of overlays) {
       const volume = volumeAt(o.file, poolDir());
       if (!volume) files.push(o);
-      else if (o.replace || !(await present(o.file))) await this.makeOverlay(o, volume);
+      else if (o.replace || !(await present(o.file))) {
+        await this.makeOverlay(o, volume);
+        // The snapshots were inside the volume it replaced: libvirt's list of them goes too.
+        if (ref.libvirt) await this.dropSnapshots(ref.libvirt.domain);
+      }
     }
     return files;
   }
@@ -249,6 +253,12 @@ export class LibvirtConnection {
     if (!ref.libvirt) return;
     if (change.saved) await this.recordSnapshot(ref.libvirt.domain, name, change.live);
     else await this.dropSnapshot(ref.libvirt.domain, name);
+  }
+
+  /** Drops every snapshot's entry from libvirt's list of a domain (none for a domain not defined yet). */
+  private async dropSnapshots(domain: string): Promise<void> {
+    const names = (await this.virsh(['snapshot-list', '--name', domain]).catch(() => undefined))?.stdout.split('\n').filter(Boolean) ?? [];
+    for (const name of names) await this.dropSnapshot(domain, name);
   }
 
   /** Drops a snapshot's entry from libvirt's list (the kit removed the snapshot itself); one libvirt never had is no error. */

@@ -115,7 +115,7 @@ export class RemoteLibvirtMachine extends GuestMachine {
 
   /** Overlays in the pool made as its volumes, the rest as in a parent; then the VM's folder given to libvirt's QEMU user (it makes the socket and pidfile there). */
   override async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    await super.prepare(ref, await this.conn.makeOverlays(overlays, async (f) => (await this.guest.exec(`[ -e ${shellQuote(f)} ]`)).code === 0));
+    await super.prepare(ref, await this.conn.makeOverlays(ref, overlays, async (f) => (await this.guest.exec(`[ -e ${shellQuote(f)} ]`)).code === 0));
     const d = shellQuote(ref.paths.dir);
     await this.run(['sh', '-c', `chown "$(stat -c %u:%g ${QEMU_HOME})" ${d} && chmod 700 ${d}`]);
   }

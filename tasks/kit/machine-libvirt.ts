@@ -54,7 +54,7 @@ export class LibvirtMachine extends HostMachine {
 
   /** Overlays in the pool are made as its volumes; the rest as on this host. */
   override async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    await super.prepare(ref, await this.conn.makeOverlays(overlays, async (f) => existsSync(f)));
+    await super.prepare(ref, await this.conn.makeOverlays(ref, overlays, async (f) => existsSync(f)));
   }
 
   /** A file for the pool goes in as its volume (vol-upload); the rest as on this host. */

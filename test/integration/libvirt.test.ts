@@ -155,9 +155,13 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.equal(ok(k('exec', 'l1', '--', 'cat /root/kept')).stdout.trim(), 'kept');
   });
 
-  it('boot --fresh makes l1 a new root volume on the image: what it wrote is gone', () => {
+  it('boot --fresh makes l1 a new root volume on the image: what it wrote is gone, and libvirt forgets the snapshots it held', () => {
     ok(k('down'));
+    ok(k('snapshot', 'l1', '--name', 'stale'));
+    assert.match(virsh('snapshot-list', '--name', DOMAIN).stdout, /^stale$/m);
     ok(k('boot', 'l1', '--fresh', '--quiet'));
+    assert.equal(virsh('snapshot-list', '--name', DOMAIN).stdout.trim(), '');
+    assert.deepEqual(json(k('snapshots', 'l1', '--json')), []);
     assert.equal(ok(k('exec', 'l1', '--', 'cat /root/kept 2>/dev/null || echo gone')).stdout.trim(), 'gone');
     assert.match(virsh('vol-dumpxml', '--pool', 'grainchart', ROOT).stdout, /<backingStore>\s*<path>[^<]*--root\.qcow2<\/path>/);
   });
