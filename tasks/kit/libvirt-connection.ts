@@ -65,8 +65,9 @@ export class LibvirtConnection {
   }
 
   /** The `grainchart` dir pool with its files in poolDir() there, defined, started and autostarted once. */
-  pool(dir = poolDir()): Promise<void> {
+  pool(): Promise<void> {
     return (this.pooled ??= (async () => {
+      const dir = poolDir();
       const info = await this.virsh(['pool-info', POOL]).catch(() => undefined);
       if (!info) await this.virsh(['pool-define-as', POOL, 'dir', '--target', dir]);
       else {
@@ -100,6 +101,8 @@ export class LibvirtConnection {
     const command = [o.emulator, ...args];
     try {
       await withXmlFile(xml, (file) => this.virsh(['define', file]));
+      // A volume's file kept from a boot before, if libvirt has lost it from its list, is listed
+      // again: the domain names its disks as volumes.
       await this.virsh(['pool-refresh', POOL]);
       await this.virsh(['start', domain]);
     } catch (err) {
@@ -168,7 +171,7 @@ export class LibvirtConnection {
   }
 
   /** Deletes a volume of the pool: true when it did; one libvirt does not list is no error. */
-  async dropVolume(volume: string): Promise<boolean> {
+  private async dropVolume(volume: string): Promise<boolean> {
     return this.virsh(['vol-delete', '--pool', POOL, volume]).then(
       () => true,
       (err: TaskError) => {
