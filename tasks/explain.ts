@@ -9,7 +9,7 @@ import { renderFlow, shellCommand } from './explain/render.ts';
 import { options } from './chart/cli-options.ts';
 import { libvirtOf } from './kit/resolve.ts';
 import { domainName, domainParts, partLines } from './kit/libvirt-xml.ts';
-import { POOL, poolDir } from './kit/libvirt-connection.ts';
+import { kitPool } from './kit/libvirt-connection.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
@@ -21,7 +21,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   }
   // A VM on libvirt: each section also says what it becomes in the domain (libvirt-xml's, the same plan).
   const libvirt = libvirtOf(lab, place);
-  const domain = libvirt ? domainParts(e.plan, { lab: lab.name, emulator: e.binary, pool: { name: POOL, dir: poolDir() } }).map(partLines) : undefined;
+  const domain = libvirt ? domainParts(e.plan, { lab: lab.name, emulator: e.binary, pool: kitPool() }).map(partLines) : undefined;
   const where = libvirt ? `as libvirt domain ${domainName(lab.name, e.vm)} on ${libvirt.uri}` : place.depth === 1 ? 'this host' : `inside ${place.parent!.name}`;
   const title = `Parameters flow: ${e.vm} (lab ${e.lab}) — QEMU ${where}; KVM ${e.kvm.state}: ${e.kvm.reason}`;
   const plan = domain ? e.plan.map((s, i) => ({ ...s, domain: domain[i] })) : e.plan;

@@ -6,7 +6,7 @@ import { UsageError } from './kit/errors.ts';
 import { loadVm } from './kit/load.ts';
 import { domainName, domainType, domainXml } from './kit/libvirt-xml.ts';
 import { explainVm } from './explain/plan.ts';
-import { POOL, poolDir } from './kit/libvirt-connection.ts';
+import { kitPool } from './kit/libvirt-connection.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
@@ -14,6 +14,6 @@ export async function run(ctx: TaskContext): Promise<void> {
   const e = await explainVm(lab, place);
   // libvirt wants the emulator's absolute path; Debian's when the probe found none.
   const emulator = e.binary.startsWith('/') ? e.binary : '/usr/bin/qemu-system-x86_64';
-  const xml = domainXml(e.plan, { lab: lab.name, emulator, pool: { name: POOL, dir: poolDir() } });
+  const xml = domainXml(e.plan, { lab: lab.name, emulator, pool: kitPool() });
   ctx.out.result({ lab: lab.name, vm: e.vm, domain: domainName(lab.name, e.vm), type: domainType(e.plan), xml }, xml.trimEnd());
 }

@@ -32,6 +32,9 @@ export const imageVolume = (folder: string, file: string) => `${folder}--${file}
 /** The image folder an image volume came from (imageVolume's first part); undefined for any other file. */
 export const folderOfVolume = (volume: string): string | undefined => (volume.includes('--') ? volume.slice(0, volume.indexOf('--')) : undefined);
 
+/** The pool as a domain names its volumes (libvirt-xml's `pool` option). */
+export const kitPool = () => ({ name: POOL, dir: poolDir() });
+
 /** QEMU's stderr for a domain: libvirt's log of it. */
 export const domainLog = (domain: string) => `/var/log/libvirt/qemu/${domain}.log`;
 
@@ -97,7 +100,7 @@ export class LibvirtConnection {
     const domain = ref.libvirt.domain;
     const uuid = (await this.virsh(['domuuid', domain]).catch(() => undefined))?.stdout.trim() || undefined;
     const extra = args.slice(plan.flatMap((s) => s.args).length);
-    const xml = domainXml(plan, { lab: ref.libvirt.lab, emulator: o.emulator, runtime: { qmp: ref.paths.qmp, pidfile: ref.paths.pid }, extra, uuid, pool: { name: POOL, dir: poolDir() } });
+    const xml = domainXml(plan, { lab: ref.libvirt.lab, emulator: o.emulator, runtime: { qmp: ref.paths.qmp, pidfile: ref.paths.pid }, extra, uuid, pool: kitPool() });
     const command = [o.emulator, ...args];
     try {
       await withXmlFile(xml, (file) => this.virsh(['define', file]));
@@ -132,9 +135,7 @@ export class LibvirtConnection {
    */
   private async upload(local: string, volume: string): Promise<void> {
     await this.pool();
-    // A file the pool has not listed would refuse the new volume's name: listed, then gone.
-    await this.virsh(['pool-refresh', POOL]);
-    await this.dropVolume(volume);
+    await this.clearVolume(volume);
     await this.virsh(['vol-create-as', POOL, volume, '0', '--format', 'raw']);
     await this.virsh(['vol-upload', '--pool', POOL, volume, local], 1_800_000);
   }
@@ -151,7 +152,7 @@ export class LibvirtConnection {
       if (!volume) files.push(o);
       else if (o.replace || !(await present(o.file))) {
         await this.makeOverlay(o, volume);
-        // The snapshots were inside the volume it replaced: libvirt's list of them goes too.
+        // The snapshots were inside the volume it replaced (or lost): libvirt's list of them goes too.
         if (ref.libvirt) await this.dropSnapshots(ref.libvirt.domain);
       }
     }
@@ -160,14 +161,22 @@ export class LibvirtConnection {
 
   private async makeOverlay(o: Overlay, volume: string): Promise<void> {
     await this.pool();
-    // One libvirt has not listed (a file made or removed behind its back) would refuse the name: listed again, then gone.
+    await this.clearVolume(volume);
+    // Capacity 0 makes it as big as its image, as qemu-img does; a size grows it past that (a cloud VM's).
+    const xml = volumeXml({ name: volume, capacityBytes: o.size ?? 0, backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined });
+    await withXmlFile(xml, (file) => this.virsh(['vol-create', POOL, file]));
+  }
+
+  /**
+   * Makes room for a new volume of that name: deletes the one there.  A file libvirt has not
+   * listed (made or removed behind its back) would refuse the name, so when libvirt knows none
+   * the pool is listed again and asked once more.
+   */
+  private async clearVolume(volume: string): Promise<void> {
     if (!(await this.dropVolume(volume))) {
       await this.virsh(['pool-refresh', POOL]);
       await this.dropVolume(volume);
     }
-    // Capacity 0 makes it as big as its image, as qemu-img does; a size grows it past that (a cloud VM's).
-    const xml = volumeXml({ name: volume, capacityBytes: o.size ?? 0, backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined });
-    await withXmlFile(xml, (file) => this.virsh(['vol-create', POOL, file]));
   }
 
   /** Deletes a volume of the pool: true when it did; one libvirt does not list is no error. */
