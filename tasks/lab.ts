@@ -10,7 +10,7 @@ import type { Machine } from './kit/machine.ts';
 import type { Guest } from './kit/guest.ts';
 import { stopVm } from './kit/stop.ts';
 import { vmStatus } from './kit/vm-status.ts';
-import { machineFor, machineInside, machineOrNone, topMachine } from './kit/machine-for.ts';
+import { MachineGone, machineFor, machineInside, machineOrNone, topMachine, unlessLost } from './kit/machine-for.ts';
 import { SessionPool } from './kit/session-pool.ts';
 import { stopAgent } from './kit/stats-agent-client.ts';
 import { connectPlace, vmTarget } from './kit/target.ts';
@@ -107,12 +107,17 @@ export interface DownStep {
   how: string;
 }
 
-/** Stops every VM, deepest first.  A child whose parent is unreachable is recorded stopped:
- * its QEMU runs inside the parent and ends with it — and with `force`, so is one whose parent
- * stops answering while the child is being stopped (its parent is stopped next). */
+/**
+ * Stops every VM, deepest first.  A child whose parent is unreachable is recorded stopped: its
+ * QEMU runs inside the parent and ends with it.  So is one whose parent stops answering, or is
+ * lost (its kernel panicked: seen in CI under TCG's emulated SVM), while the child is being
+ * stopped, when that parent is stopped next in this run (or with `force`): `down` must not
+ * end half way with the lab still running.
+ */
 export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?: (s: DownStep) => void; only?: Set<string> } = {}): Promise<DownStep[]> {
   const steps: DownStep[] = [];
-  const places = [...walkVms(lab.vms)].filter((p) => !opts.only || opts.only.has(p.vm.name));
+  const goesDown = (name: string) => !opts.only || opts.only.has(name);
+  const places = [...walkVms(lab.vms)].filter((p) => goesDown(p.vm.name));
   // The stats agent's sessions would only see their guests go away: end it first.
   if (!opts.only) await stopAgent(lab.name);
   const sessions = new SessionPool();
@@ -123,9 +128,10 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
           .filter((p) => p.depth === depth)
           .map(async (p) => {
             const machine = await machineOrNone(lab, p, (parent) => sessions.get(lab, parent, 10_000));
-            const how = await stopVm(machine, lab, p, { graceful: !opts.force }).catch(async (err) => {
-              if (!opts.force || !p.parent) throw err;
-              return `${await stopVm(undefined, lab, p, { graceful: false })} (${p.parent.name} stopped answering: ${(err as Error).message})`;
+            const how = await unlessLost(machine, stopVm(machine, lab, p, { graceful: !opts.force })).catch(async (err) => {
+              if (!p.parent || !(opts.force || goesDown(p.parent.name))) throw err;
+              const why = err instanceof MachineGone ? err.message : `${p.parent.name} stopped answering: ${(err as Error).message}`;
+              return `${await stopVm(undefined, lab, p, { graceful: false })} (${why})`;
             });
             const step = { vm: p.vm.name, how };
             steps.push(step);

@@ -98,9 +98,9 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
         .catch((err) => ctx.out.warn(`could not remove the golden snapshot ${name}: ${(err as Error).message}`));
     }
     if (!reuse) {
-      // A parent that stops answering while its children are stopped (seen once in CI: "No
-      // response from server") must not leave the lab running: then down again by force, which
-      // ends the top-level QEMUs through their QMP and signals, with no session needed.
+      // downLab takes a child down with a parent that stops answering; any other failure of
+      // the graceful down must not leave the lab running either: then down again by force,
+      // which ends the top-level QEMUs through their QMP and signals, with no session needed.
       const steps = await downLab(lab).catch((err) => {
         ctx.out.warn(`down ${lab.name} failed (${(err as Error).message}); bringing it down by force`);
         return downLab(lab, { force: true }).catch((again) => {

@@ -76,3 +76,34 @@ async function vmLost(lab: LabResolved, place: VmPlace, session: SessionFor): Pr
 export function machineOrNone(lab: LabResolved, place: VmPlace, session: SessionFor): Promise<Machine | undefined> {
   return machineFor(lab, place, session).catch(() => undefined);
 }
+
+/** The machine `work` ran on was lost while it ran: the reason is `machine.lost`'s. */
+export class MachineGone extends Error {}
+
+/**
+ * `work` on `machine`, given up (MachineGone) once the machine is lost, asked every `everyMs`:
+ * inside a parent whose kernel panicked, or whose QEMU ended, every call waits for its SSH
+ * session's keepalive to fail, a minute.  A machine that cannot be lost (this host) runs `work`
+ * as it is.
+ */
+export function unlessLost<T>(machine: Machine | undefined, work: Promise<T>, everyMs = 5000): Promise<T> {
+  const lost = machine?.lost?.bind(machine);
+  if (!lost) return work;
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const watch = new Promise<never>((_, reject) => {
+    const ask = () => {
+      timer = setTimeout(async () => {
+        const gone = await lost().catch(() => undefined);
+        if (settled) return;
+        if (gone) reject(new MachineGone(gone));
+        else ask();
+      }, everyMs);
+    };
+    ask();
+  });
+  return Promise.race([work, watch]).finally(() => {
+    settled = true;
+    clearTimeout(timer);
+  });
+}

@@ -4,12 +4,16 @@
 // tiny parent is made to panic on purpose (an NMI that no handler claims, with
 // unknown_nmi_panic set) once its child's QEMU has started inside it: `up` must see the
 // parent's panic on its serial console at once, boot the parent again, then the child, and
-// finish with every layer answering.
+// finish with every layer answering.  And when the parent panics while `down` stops its
+// child, down must say so within seconds (not wait a minute for the dead session) and still
+// bring the whole lab down.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { TASKS } from '../helpers/cli.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
+import { qemusUnder } from '../helpers/vm.ts';
 import { PROJECT_ROOT, vmPaths } from '../../tasks/kit/paths.ts';
 import { readState } from '../../tasks/kit/vm-state.ts';
 import { qmpOnce } from '../../tasks/kit/qmp.ts';
@@ -50,5 +54,42 @@ describe('a parent lost while its child boots', () => {
       ['c', 'running'],
     ]);
     assert.equal(ok(k('exec', 'c', '--', 'hostname')).stdout.trim(), 'c');
+  });
+
+  it('down takes the child down with its parent when the parent panics while the child is being stopped', async () => {
+    // c no longer hears its power button, so its stop waits out the 10 s power-off inside p.
+    ok(k('exec', 'c', '--', 'killall acpid'));
+    ok(k('exec', 'p', '--', 'echo 1 > /proc/sys/kernel/unknown_nmi_panic'));
+    const p = vmPaths(lab.home, 'pltest', 'p');
+    // dropbear logs each login on p's console: down's own session into p is the next one.
+    const logins = () => (readFileSync(p.serial, 'utf8').match(/Pubkey auth succeeded/g) ?? []).length;
+    const before = logins();
+    const down = kitAsync('down', '--json');
+    let stdout = '';
+    let stderr = '';
+    down.stdout.on('data', (d) => (stdout += d));
+    down.stderr.on('data', (d) => (stderr += d));
+    const done = new Promise<number | null>((resolve) => down.once('exit', resolve));
+    const limit = setTimeout(() => down.kill('SIGINT'), 180_000);
+    try {
+      for (const t0 = Date.now(); logins() === before; await new Promise((r) => setTimeout(r, 100)))
+        assert.ok(Date.now() - t0 < 60_000, `down never logged into p:\n${stderr}`);
+      // Inside c's power-off wait: c's QEMU was asked, and p is polled for it.
+      await new Promise((r) => setTimeout(r, 2000));
+      await qmpOnce(p.qmp, 'inject-nmi');
+      const code = await done;
+      assert.equal(code, 0, `down failed:\n${stderr}`);
+    } finally {
+      clearTimeout(limit);
+    }
+    const steps = stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'step');
+    // The panic is read off p's console; a down that waited for the dead session instead would say "p stopped answering".
+    const c = steps.find((s) => s.vm === 'c');
+    assert.match(c?.how ?? '', /^parent-down \(p's kernel panicked \(Kernel panic - not syncing: /, `c's step: ${JSON.stringify(c)}\n${stderr}`);
+    assert.deepEqual(states(), [
+      ['p', 'stopped'],
+      ['c', 'stopped'],
+    ]);
+    assert.deepEqual(qemusUnder(lab.home), [], 'a QEMU of the lab still runs');
   });
 });
