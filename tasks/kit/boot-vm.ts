@@ -400,8 +400,9 @@ async function failBoot(machine: Machine, lab: LabResolved, place: VmPlace, ref:
   const elapsed = ((Date.now() - started) / 1000).toFixed(1);
   const message = err instanceof Error ? err.message : String(err);
   const hint = (err as { hint?: string }).hint;
-  // A boot that failed for another reason first (an SSH session that timed out) may have lost its parent too.
-  const lost = err instanceof MachineLost ? message : await machine.lost?.().then((gone) => gone && `${gone}, and ${place.vm.name} with it`, () => undefined);
+  // A boot that failed for another reason first (an SSH session that timed out) may have lost
+  // its parent too, or the parent stopped answering: the deeper question, asked once here.
+  const lost = err instanceof MachineLost ? message : await machine.lost?.({ answering: true }).then((gone) => gone && `${gone}, and ${place.vm.name} with it`, () => undefined);
   // Inside a lost parent nothing is left to read or stop: the guest's QEMU ran in the one that is gone.
   const [serial, stderr] = lost ? ['', ''] : await Promise.all([machine.tail(ref.paths.serial, 20).catch(() => ''), machine.tail(ref.paths.stderr, 20).catch(() => '')]);
   if (!lost && !opts.keepOnFailure && pid) await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);

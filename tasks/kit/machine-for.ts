@@ -49,16 +49,20 @@ export async function machineFor(lab: LabResolved, place: VmPlace, session: Sess
   if (!place.parent) return topMachine(lab, place);
   const parent = findVm(lab, place.parent.name)!;
   const machine = machineInside(await session(parent), parent.vm.name);
-  machine.lost ??= () => vmLost(lab, parent, session);
+  machine.lost ??= (o) => vmLost(lab, parent, session, o);
   return machine;
 }
+
+/** How long a guest asked whether it still answers has to run one command. */
+const ANSWER_MS = 20_000;
 
 /**
  * Why `place`'s guest is gone, or undefined while it lives: its QEMU ended, its kernel
  * panicked (under TCG's emulated SVM a Debian parent can panic while it runs a child's KVM),
  * or the same of a VM it runs in.  On this host that is a read of /proc and of the serial log.
+ * `answering`: also when it runs no command within ANSWER_MS.
  */
-async function vmLost(lab: LabResolved, place: VmPlace, session: SessionFor): Promise<string | undefined> {
+async function vmLost(lab: LabResolved, place: VmPlace, session: SessionFor, o: { answering?: boolean } = {}): Promise<string | undefined> {
   const machine = await machineFor(lab, place, session);
   const above = await machine.lost?.();
   if (above) return above;
@@ -69,7 +73,14 @@ async function vmLost(lab: LabResolved, place: VmPlace, session: SessionFor): Pr
   // once, so the panic line soon sits ~40 lines up.  The log is emptied at each boot, so a
   // panic in it is this QEMU's: a parent that panicked and rebooted has lost its children too.
   const panic = await consolePanic(machine, ref, 200);
-  return panic ? `${place.vm.name}'s kernel panicked (${panic})` : undefined;
+  if (panic) return `${place.vm.name}'s kernel panicked (${panic})`;
+  if (!o.answering) return undefined;
+  // A guest can also hang with nothing on its console and its QEMU running on (seen here: a
+  // tiny parent on TCG that was starting its child's KVM QEMU never answered again).
+  const answers = await session(place)
+    .then((g) => g.exec(':', { timeoutMs: ANSWER_MS }))
+    .then(() => true, () => false);
+  return answers ? undefined : `${place.vm.name} stopped answering (no command ran in it within ${ANSWER_MS / 1000} s; its QEMU runs on${machine.at})`;
 }
 
 /** As machineFor, but a parent that cannot be reached gives undefined: its children are down with it. */

@@ -66,7 +66,7 @@ export class GuestMachine implements Machine {
   readonly home: string;
 
   /** Set by machineFor, which knows where this guest's own QEMU runs. */
-  lost?: () => Promise<string | undefined>;
+  lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
 
   constructor(readonly guest: Guest, readonly name: string) {
     this.where = `inside ${name}`;

@@ -146,9 +146,11 @@ export interface Machine {
   /**
    * Why this machine can run nothing any more — the VM it is ended, or its kernel panicked —
    * read from where that VM's QEMU runs; undefined while it lives.  Only a guest has it: a
-   * panicked guest answers nothing, and its SSH session would only time out.
+   * panicked guest answers nothing, and its SSH session would only time out.  `answering`
+   * (after something failed in it; it costs a command there): also lost when it runs no
+   * command within 20 s, a guest hung without a word on its console.
    */
-  lost?(): Promise<string | undefined>;
+  lost?(o?: { answering?: boolean }): Promise<string | undefined>;
   /**
    * Forgets a stopped VM the machine keeps a record of its own for (a libvirt domain's
    * definition, and its disks and files in the pool); what it removed, or undefined when it

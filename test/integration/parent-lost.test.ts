@@ -6,7 +6,10 @@
 // parent's panic on its serial console at once, boot the parent again, then the child, and
 // finish with every layer answering.  And when the parent panics while `down` stops its
 // child, down must say so within seconds (not wait a minute for the dead session) and still
-// bring the whole lab down.
+// bring the whole lab down.  A parent can also hang without a word on its console (seen here:
+// a tiny parent that was starting its child's KVM QEMU never answered again): here its vCPUs
+// are paused, and `up` must find, once the child's boot fails, that the parent runs nothing,
+// and boot it again the same way.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -91,5 +94,31 @@ describe('a parent lost while its child boots', () => {
       ['c', 'stopped'],
     ]);
     assert.deepEqual(qemusUnder(lab.home), [], 'a QEMU of the lab still runs');
+  });
+
+  it('up boots the parent again when it stops answering (its vCPUs paused) during the child’s boot', async () => {
+    const up = kitAsync('up');
+    let stderr = '';
+    up.stderr.on('data', (d) => (stderr += d));
+    up.stdout.resume();
+    const done = new Promise<number | null>((resolve) => up.once('exit', resolve));
+    const limit = setTimeout(() => up.kill('SIGINT'), 420_000);
+    try {
+      const child = vmPaths(lab.home, 'pltest', 'c');
+      for (const t0 = Date.now(); readState(child)?.phase !== 'booting'; await new Promise((r) => setTimeout(r, 200)))
+        assert.ok(Date.now() - t0 < 300_000, `c never began to boot:\n${stderr}`);
+      // QEMU runs on and says nothing; the guest answers nothing.
+      await qmpOnce(vmPaths(lab.home, 'pltest', 'p').qmp, 'stop');
+      const code = await done;
+      assert.equal(code, 0, `up failed:\n${stderr}`);
+    } finally {
+      clearTimeout(limit);
+    }
+    assert.match(stderr, /p stopped answering \(no command ran in it within 20 s; its QEMU runs on\), and c with it; booting p again, once, then its children/);
+    assert.deepEqual(states(), [
+      ['p', 'running'],
+      ['c', 'running'],
+    ]);
+    assert.equal(ok(k('exec', 'c', '--', 'hostname')).stdout.trim(), 'c');
   });
 });
