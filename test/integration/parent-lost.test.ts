@@ -28,29 +28,43 @@ describe('a parent lost while its child boots', () => {
   }));
   const { k, ok, states } = lab;
   const kitAsync = (...args: string[]) => spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...lab.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** p's files (its state folder is made before the tests). */
+  const parent = () => vmPaths(lab.home, 'pltest', 'p');
+
+  /** Runs the task in the background, does `meanwhile` to the lab as it runs, and asserts the task exited 0. */
+  async function whileRunning(args: string[], meanwhile: (stderr: () => string) => Promise<void>): Promise<{ stdout: string; stderr: string }> {
+    const task = kitAsync(...args);
+    let stdout = '';
+    let stderr = '';
+    task.stdout.on('data', (d) => (stdout += d));
+    task.stderr.on('data', (d) => (stderr += d));
+    const done = new Promise<number | null>((resolve) => task.once('exit', resolve));
+    const limit = setTimeout(() => task.kill('SIGINT'), 420_000);
+    try {
+      await meanwhile(() => stderr);
+      assert.equal(await done, 0, `${args[0]} failed:\n${stderr}`);
+    } finally {
+      clearTimeout(limit);
+    }
+    return { stdout, stderr };
+  }
+
+  /** The child's QEMU has started inside the parent once its record says booting. */
+  async function childBooting(stderr: () => string): Promise<void> {
+    const child = vmPaths(lab.home, 'pltest', 'c');
+    for (const t0 = Date.now(); readState(child)?.phase !== 'booting'; await sleep(200)) assert.ok(Date.now() - t0 < 300_000, `c never began to boot:\n${stderr()}`);
+  }
 
   it('up boots the parent again, once, then the child, when the parent panics during the child’s boot', async () => {
-    const up = kitAsync('up');
-    let stderr = '';
-    up.stderr.on('data', (d) => (stderr += d));
-    up.stdout.resume();
-    const done = new Promise<number | null>((resolve) => up.once('exit', resolve));
-    const limit = setTimeout(() => up.kill('SIGINT'), 420_000);
-    try {
-      // The child's QEMU has started inside the parent once its record says booting.
-      const child = vmPaths(lab.home, 'pltest', 'c');
-      for (const t0 = Date.now(); readState(child)?.phase !== 'booting'; await new Promise((r) => setTimeout(r, 200)))
-        assert.ok(Date.now() - t0 < 300_000, `c never began to boot:\n${stderr}`);
+    const { stderr } = await whileRunning(['up'], async (err) => {
+      await childBooting(err);
       const arm = await new Promise<number | null>((resolve) => {
         kitAsync('exec', 'p', '--', 'echo 1 > /proc/sys/kernel/unknown_nmi_panic').once('exit', resolve);
       });
       assert.equal(arm, 0, 'could not arm the parent’s panic');
-      await qmpOnce(vmPaths(lab.home, 'pltest', 'p').qmp, 'inject-nmi');
-      const code = await done;
-      assert.equal(code, 0, `up failed:\n${stderr}`);
-    } finally {
-      clearTimeout(limit);
-    }
+      await qmpOnce(parent().qmp, 'inject-nmi');
+    });
     assert.match(stderr, /p's kernel panicked \(Kernel panic - not syncing: [^\n]*\), and c with it; booting p again, once, then its children/);
     assert.deepEqual(states(), [
       ['p', 'running'],
@@ -63,28 +77,15 @@ describe('a parent lost while its child boots', () => {
     // c no longer hears its power button, so its stop waits out the 10 s power-off inside p.
     ok(k('exec', 'c', '--', 'killall acpid'));
     ok(k('exec', 'p', '--', 'echo 1 > /proc/sys/kernel/unknown_nmi_panic'));
-    const p = vmPaths(lab.home, 'pltest', 'p');
     // dropbear logs each login on p's console: down's own session into p is the next one.
-    const logins = () => (readFileSync(p.serial, 'utf8').match(/Pubkey auth succeeded/g) ?? []).length;
+    const logins = () => (readFileSync(parent().serial, 'utf8').match(/Pubkey auth succeeded/g) ?? []).length;
     const before = logins();
-    const down = kitAsync('down', '--json');
-    let stdout = '';
-    let stderr = '';
-    down.stdout.on('data', (d) => (stdout += d));
-    down.stderr.on('data', (d) => (stderr += d));
-    const done = new Promise<number | null>((resolve) => down.once('exit', resolve));
-    const limit = setTimeout(() => down.kill('SIGINT'), 180_000);
-    try {
-      for (const t0 = Date.now(); logins() === before; await new Promise((r) => setTimeout(r, 100)))
-        assert.ok(Date.now() - t0 < 60_000, `down never logged into p:\n${stderr}`);
+    const { stdout, stderr } = await whileRunning(['down', '--json'], async (err) => {
+      for (const t0 = Date.now(); logins() === before; await sleep(100)) assert.ok(Date.now() - t0 < 60_000, `down never logged into p:\n${err()}`);
       // Inside c's power-off wait: c's QEMU was asked, and p is polled for it.
-      await new Promise((r) => setTimeout(r, 2000));
-      await qmpOnce(p.qmp, 'inject-nmi');
-      const code = await done;
-      assert.equal(code, 0, `down failed:\n${stderr}`);
-    } finally {
-      clearTimeout(limit);
-    }
+      await sleep(2000);
+      await qmpOnce(parent().qmp, 'inject-nmi');
+    });
     const steps = stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'step');
     // The panic is read off p's console; a down that waited for the dead session instead would say "p stopped answering".
     const c = steps.find((s) => s.vm === 'c');
@@ -97,23 +98,11 @@ describe('a parent lost while its child boots', () => {
   });
 
   it('up boots the parent again when it stops answering (its vCPUs paused) during the child’s boot', async () => {
-    const up = kitAsync('up');
-    let stderr = '';
-    up.stderr.on('data', (d) => (stderr += d));
-    up.stdout.resume();
-    const done = new Promise<number | null>((resolve) => up.once('exit', resolve));
-    const limit = setTimeout(() => up.kill('SIGINT'), 420_000);
-    try {
-      const child = vmPaths(lab.home, 'pltest', 'c');
-      for (const t0 = Date.now(); readState(child)?.phase !== 'booting'; await new Promise((r) => setTimeout(r, 200)))
-        assert.ok(Date.now() - t0 < 300_000, `c never began to boot:\n${stderr}`);
+    const { stderr } = await whileRunning(['up'], async (err) => {
+      await childBooting(err);
       // QEMU runs on and says nothing; the guest answers nothing.
-      await qmpOnce(vmPaths(lab.home, 'pltest', 'p').qmp, 'stop');
-      const code = await done;
-      assert.equal(code, 0, `up failed:\n${stderr}`);
-    } finally {
-      clearTimeout(limit);
-    }
+      await qmpOnce(parent().qmp, 'stop');
+    });
     assert.match(stderr, /p stopped answering \(no command ran in it within 20 s; its QEMU runs on\), and c with it; booting p again, once, then its children/);
     assert.deepEqual(states(), [
       ['p', 'running'],
