@@ -15,6 +15,15 @@ export const domainName = (lab: string, vm: string) => `grainchart-${lab}-${vm}`
 /** The NIC's slot on the root bus: above the carried disks' 0x10–0x1b, below the chipset's 0x1f. */
 export const NIC_SLOT = 0x1c;
 
+/**
+ * On q35 every device sits on the root bus, as in the kit's own QEMU: left without an address,
+ * libvirt puts each behind a PCIe root port of its own (and adds a spare), hardware the same
+ * guest does not have under the kit's QEMU and must enumerate at every boot.  Disks from 0x02
+ * in the plan's order (video, if any, is libvirt's at 0x01), up to the carried disks' 0x10;
+ * the balloon and the RNG beside the NIC.
+ */
+export const Q35_SLOTS = { firstDisk: 0x02, lastDisk: 0x0f, balloon: 0x1d, rng: 0x1e } as const;
+
 const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
 
 /** Text and attribute values: the five characters XML gives meaning to. */
@@ -97,6 +106,11 @@ export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] 
   const names = targets([...drives.map((d) => d.bus), ...(f.cdrom ? ['ide' as const] : [])]);
   const rootBus = f.machine.startsWith('pc') ? 'pci.0' : 'pcie.0';
   const a = xmlText;
+  const onRootBus = (slot: number) => `<address type='pci' domain='0x0000' bus='0x00' slot='${hex(slot)}' function='0x0'/>`;
+  // i440fx ('pc') has no root ports to avoid, and libvirt's own slot rules there (video at 0x02).
+  const q35 = rootBus === 'pcie.0';
+  let diskSlot: number = Q35_SLOTS.firstDisk;
+  const slotOf = (d: PlanDrive) => d.pciSlot ?? (q35 && d.bus === 'virtio' && diskSlot <= Q35_SLOTS.lastDisk ? diskSlot++ : undefined);
   let drive = 0;
   return plan.map(({ section, facts: x = {} }) => {
     const l: Record<DomainPlace, string[]> = { top: [], os: [], cpu: [], devices: [], commandline: [] };
@@ -121,7 +135,8 @@ export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] 
       l.devices.push(`<disk type='${volume ? 'volume' : 'file'}' device='disk'>`, `  <driver name='qemu' type='${d.format}'/>`, source, `  <target dev='${names[drive++]}' bus='${d.bus === 'ide' ? 'sata' : d.bus}'/>`);
       if (d.readonly) l.devices.push('  <readonly/>');
       if (d.serial) l.devices.push(`  <serial>${a(d.serial)}</serial>`);
-      if (d.pciSlot !== undefined) l.devices.push(`  <address type='pci' domain='0x0000' bus='0x00' slot='${hex(d.pciSlot)}' function='0x0'/>`);
+      const slot = slotOf(d);
+      if (slot !== undefined) l.devices.push(`  ${onRootBus(slot)}`);
       l.devices.push('</disk>');
     }
     if (x.cdrom) l.devices.push(`<disk type='file' device='cdrom'>`, `  <driver name='qemu' type='raw'/>`, `  <source file='${a(x.cdrom)}'/>`, `  <target dev='${names[drives.length]}' bus='sata'/>`, '  <readonly/>', '</disk>');
@@ -130,8 +145,8 @@ export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] 
     // A window (gtk) is what virt-manager's console is for under libvirt: VNC on 127.0.0.1 serves both.
     if (x.display === 'vnc' || x.display === 'gtk') l.devices.push(`<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>`);
     if (x.vga) l.devices.push(`<video><model type='${x.vga === 'std' ? 'vga' : x.vga}'/></video>`);
-    if (x.balloon) l.devices.push(`<memballoon model='virtio'/>`);
-    if (x.rng) l.devices.push(`<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>`);
+    if (x.balloon) l.devices.push(...(q35 ? [`<memballoon model='virtio'>`, `  ${onRootBus(Q35_SLOTS.balloon)}`, '</memballoon>'] : [`<memballoon model='virtio'/>`]));
+    if (x.rng) l.devices.push(`<rng model='virtio'>`, `  <backend model='random'>/dev/urandom</backend>`, ...(q35 ? [`  ${onRootBus(Q35_SLOTS.rng)}`] : []), '</rng>');
     // User-mode networking with the plan's forwards, as the plan's own -netdev has them.
     if (x.netdev !== undefined || x.nic) l.commandline.push(...qemuArgLines(['-netdev', x.netdev ?? 'user,id=net0', '-device', `${x.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`]));
     // The kit's own QMP socket and pidfile ride with the section that has QEMU's runtime files.

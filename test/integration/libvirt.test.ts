@@ -46,6 +46,12 @@ describe('a lab on libvirt (qemu:///system)', () => {
     // The QEMU the kit reads is the one libvirt runs for the domain.
     const pid = json(k('status', '--json')).find((r: { name: string }) => r.name === 'l1').pid;
     assert.equal(Number(readFileSync(`/run/libvirt/qemu/${DOMAIN}.pid`, 'utf8')), pid);
+    // The guest's hardware is the kit's own QEMU's: every device on the root bus, none behind
+    // a PCIe root port of libvirt's (a guest would see a second bus).
+    assert.doesNotMatch(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /pcie-root-port/);
+    const devices = ok(k('exec', 'l1', '--', 'ls /sys/bus/pci/devices')).stdout.split(/\s+/).filter(Boolean);
+    assert.ok(devices.length >= 5, devices.join(' '));
+    assert.deepEqual(devices.filter((d) => !d.startsWith('0000:00:')), [], 'a PCI device of l1 is not on its root bus');
     const xml = virsh('dumpxml', DOMAIN).stdout;
     assert.match(xml, /<title>libvirt L1<\/title>/);
     // Its root disk is a volume of the pool, backed by the image's volume there: libvirt's QEMU user cannot read the kit's cache in /root.

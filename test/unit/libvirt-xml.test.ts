@@ -50,6 +50,14 @@ function assertSameAsArgv(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs, lab: st
   assert.deepEqual(sources(xml).filter((s) => !after(argv, '-cdrom').includes(s!)), driveFiles(argv).filter((f) => !f.includes('OVMF') && !f.endsWith('.fd') && !f.endsWith('efivars.qcow2')), 'the disks');
   const netdev = after(argv, '-netdev')[0]!;
   assert.ok(xml.includes(`<qemu:arg value='${netdev}'/>`), `netdev ${netdev}`);
+  if (xml.includes(`machine='q35'`)) {
+    // Every device on q35's root bus as in the kit's own QEMU, each on its own slot: one left
+    // without an address would sit behind a PCIe root port libvirt adds.
+    const slots = [...xml.matchAll(/<address type='pci' domain='0x0000' bus='0x00' slot='(0x[0-9a-f]{2})' function='0x0'\/>/g)].map((m) => m[1]);
+    const devices = xml.match(/<disk type='(file|volume)' device='disk'>|<memballoon model='virtio'>|<rng model='virtio'>/g) ?? [];
+    assert.equal(slots.length, devices.length, `a device without its slot on the root bus:\n${xml}`);
+    assert.equal(new Set([...slots, '0x1c', '0x1f']).size, slots.length + 2, `two devices on one slot, or on the NIC's or the chipset's: ${slots.join(' ')}`);
+  }
   return xml;
 }
 
