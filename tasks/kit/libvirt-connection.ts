@@ -104,10 +104,14 @@ export class LibvirtConnection {
     const command = [o.emulator, ...args];
     try {
       await withXmlFile(xml, (file) => this.virsh(['define', file]));
-      // A volume's file kept from a boot before, if libvirt has lost it from its list, is listed
-      // again: the domain names its disks as volumes.
-      await this.virsh(['pool-refresh', POOL]);
-      await this.virsh(['start', domain]);
+      // The domain names its disks as volumes: a volume's file kept from a boot before that
+      // libvirt has lost from its list (put back behind its back) is listed again, and the start
+      // asked once more.  Only then: a pool-refresh is one more virsh call on every boot.
+      await this.virsh(['start', domain]).catch(async (err: TaskError) => {
+        if (!/Storage volume not found|no storage vol/i.test(err.stderr ?? '')) throw err;
+        await this.virsh(['pool-refresh', POOL]);
+        await this.virsh(['start', domain]);
+      });
     } catch (err) {
       const stderr = [((err as TaskError).stderr || (err as Error).message).trim(), await o.logTail().catch(() => '')].filter(Boolean).join('\n');
       return { code: 1, stderr, command };

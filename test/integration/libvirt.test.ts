@@ -8,7 +8,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { poolDir } from '../../tasks/kit/libvirt-connection.ts';
@@ -156,6 +156,13 @@ describe('a lab on libvirt (qemu:///system)', () => {
       ['l1', 'stopped'],
       ['l2', 'stopped'],
     ]);
+    // The root volume's file taken away and put back behind libvirt's back: libvirt's list no
+    // longer has it, and the start must list the pool again rather than fail.
+    const file = join(poolDir(), ROOT);
+    renameSync(file, `${file}.away`);
+    assert.equal(virsh('pool-refresh', 'grainchart').status, 0);
+    renameSync(`${file}.away`, file);
+    assert.doesNotMatch(virsh('vol-list', 'grainchart').stdout, new RegExp(` ${ROOT.replace(/\./g, '\\.')} `), 'libvirt still lists the volume');
     ok(k('up'));
     assert.equal(domstate(), 'running');
     assert.equal(ok(k('exec', 'l1', '--', 'cat /root/kept')).stdout.trim(), 'kept');
