@@ -10,7 +10,7 @@ import type { Machine } from './kit/machine.ts';
 import type { Guest } from './kit/guest.ts';
 import { stopVm } from './kit/stop.ts';
 import { vmStatus } from './kit/vm-status.ts';
-import { MachineGone, machineFor, machineInside, machineOrNone, topMachine, unlessLost } from './kit/machine-for.ts';
+import { MachineLost, machineFor, machineInside, machineOrNone, topMachine, unlessLost } from './kit/machine-for.ts';
 import { SessionPool } from './kit/session-pool.ts';
 import { stopAgent } from './kit/stats-agent-client.ts';
 import { connectPlace, vmTarget } from './kit/target.ts';
@@ -130,7 +130,7 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
             const machine = await machineOrNone(lab, p, (parent) => sessions.get(lab, parent, 10_000));
             const how = await unlessLost(machine, stopVm(machine, lab, p, { graceful: !opts.force })).catch(async (err) => {
               if (!p.parent || !(opts.force || goesDown(p.parent.name))) throw err;
-              const why = err instanceof MachineGone ? err.message : `${p.parent.name} stopped answering: ${(err as Error).message}`;
+              const why = err instanceof MachineLost ? err.message : `${p.parent.name} stopped answering: ${(err as Error).message}`;
               return `${await stopVm(undefined, lab, p, { graceful: false })} (${why})`;
             });
             const step = { vm: p.vm.name, how };

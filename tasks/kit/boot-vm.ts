@@ -20,6 +20,7 @@ import { progressList } from './progress.ts';
 import { stageTasks, type Stage } from './readiness.ts';
 import { explainRefusal } from './qemu-refusal.ts';
 import { consolePanic } from './kernel-panic.ts';
+import { MachineLost } from './machine-for.ts';
 import { bannerPoller } from './banner.ts';
 import { vmStatus } from './vm-status.ts';
 import { stopQemu } from './stop.ts';
@@ -89,8 +90,6 @@ class QemuRefused extends TaskError {}
 /** The guest's kernel panicked during the boot: its QEMU runs on, but the guest never will. */
 export class GuestPanicked extends FatalError {}
 
-/** The machine the guest boots on is gone (its parent's kernel panicked, or its QEMU ended), and the guest with it. */
-class MachineLost extends FatalError {}
 
 /** A boot that failed because the parent it ran in was lost: `up` may boot that parent again. */
 export class ParentLost extends TaskError {

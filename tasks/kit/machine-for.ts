@@ -11,6 +11,7 @@ import { GuestMachine } from './machine-guest.ts';
 import { consolePanic } from './kernel-panic.ts';
 import { kitPaths } from './paths.ts';
 import { readState } from './vm-state.ts';
+import { FatalError } from './retry.ts';
 
 /** An SSH session to a running VM (a pool's, or a fresh one the caller closes). */
 export type SessionFor = (place: VmPlace) => Promise<Guest>;
@@ -88,11 +89,11 @@ export function machineOrNone(lab: LabResolved, place: VmPlace, session: Session
   return machineFor(lab, place, session).catch(() => undefined);
 }
 
-/** The machine `work` ran on was lost while it ran: the reason is `machine.lost`'s. */
-export class MachineGone extends Error {}
+/** The machine a boot or a stop ran on is gone (its VM's kernel panicked, or its QEMU ended), and what ran there with it. */
+export class MachineLost extends FatalError {}
 
 /**
- * `work` on `machine`, given up (MachineGone) once the machine is lost, asked every `everyMs`:
+ * `work` on `machine`, given up (MachineLost) once the machine is lost, asked every `everyMs`:
  * inside a parent whose kernel panicked, or whose QEMU ended, every call waits for its SSH
  * session's keepalive to fail, a minute.  A machine that cannot be lost (this host) runs `work`
  * as it is.
@@ -107,7 +108,7 @@ export function unlessLost<T>(machine: Machine | undefined, work: Promise<T>, ev
       timer = setTimeout(async () => {
         const gone = await lost().catch(() => undefined);
         if (settled) return;
-        if (gone) reject(new MachineGone(gone));
+        if (gone) reject(new MachineLost(gone));
         else ask();
       }, everyMs);
     };

@@ -2,7 +2,7 @@
 // own; work on a machine that cannot be lost runs as it is.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MachineGone, unlessLost } from '../../tasks/kit/machine-for.ts';
+import { MachineLost, unlessLost } from '../../tasks/kit/machine-for.ts';
 import type { Machine } from '../../tasks/kit/machine.ts';
 
 const never = new Promise<string>(() => undefined);
@@ -18,7 +18,7 @@ function losing(answers: Array<string | undefined>) {
 describe('unlessLost', () => {
   it('rejects with the machine’s reason once it is lost, while the work still waits', async () => {
     const m = losing([undefined, undefined, "p's kernel panicked (Kernel panic - not syncing: NMI)"]);
-    await assert.rejects(unlessLost(m.machine, never, 5), (err: Error) => err instanceof MachineGone && err.message === "p's kernel panicked (Kernel panic - not syncing: NMI)");
+    await assert.rejects(unlessLost(m.machine, never, 5), (err: Error) => err instanceof MachineLost && err.message === "p's kernel panicked (Kernel panic - not syncing: NMI)");
     assert.equal(m.asked(), 3);
   });
 
