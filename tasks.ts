@@ -1,13 +1,13 @@
 // The task registry: thin data, one entry per task, each importing its module only when
 // it runs, so listing tasks loads no ssh2, listr2 or zx.  Run: npx tsx tasks.ts [TASK] [--help]
 import { pathToFileURL } from 'node:url';
-import { main } from './tasks/kit/cli.ts';
-import type { TaskDef } from './tasks/kit/registry.ts';
+import { main } from './tasks/cli/main.ts';
+import type { TaskDef } from './tasks/cli/registry.ts';
 
 const lab = { name: 'LAB', doc: 'a lab name from specs/, or a spec file; - reads names from stdin', stdin: true };
 const vm = { name: 'VM', doc: 'a VM name from any lab in specs/ (or the --spec/--lab one); - reads names from stdin', stdin: true };
 const labOpt = { name: 'lab', type: 'string', doc: 'the lab to look the VM up in, when names clash' } as const;
-// Kept here, not imported from tasks/charts.ts, so listing tasks loads no chart code.
+// Kept here, not imported from tasks/cmd/lab/charts.ts, so listing tasks loads no chart code.
 const chartFlags = [
   { name: 'ascii', type: 'boolean', doc: 'ASCII only (#, -, |, +) for terminals without Unicode' },
   { name: 'width', type: 'string', doc: 'columns to fit (default: the terminal’s, else 80)' },
@@ -17,47 +17,47 @@ export const tasks: TaskDef[] = [
   {
     name: 'tasks',
     doc: 'List the tasks',
-    run: async (ctx) => (await import('./tasks/list.ts')).run(ctx, tasks),
+    run: async (ctx) => (await import('./tasks/cmd/list.ts')).run(ctx, tasks),
   },
   {
     name: 'demo',
     doc: 'Bring the demo lab up (host → L1 → L2), run uname -a in every layer, chart it, bring it down',
     depends: ['-setup'],
-    run: async (ctx) => (await import('./tasks/demo.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/demo.ts')).run(ctx),
   },
   {
     name: '-setup',
     doc: 'Install what the kit needs from Debian when it is missing (private)',
-    run: async (ctx) => (await import('./tasks/setup.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/setup.ts')).run(ctx),
   },
   {
     name: 'spec',
     doc: 'Print a lab spec with every default filled in (--json output is accepted back by --spec -)',
     args: [{ ...lab, optional: true }],
-    run: async (ctx) => (await import('./tasks/spec.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/spec.ts')).run(ctx),
   },
   {
     name: 'schema',
     doc: 'Print the JSON Schema of a spec or of a task’s --json output: spec, status, stats, snapshots',
     args: [{ name: 'NAME', doc: 'spec, status, stats or snapshots (none: list them)', optional: true }],
-    run: async (ctx) => (await import('./tasks/schema.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/schema.ts')).run(ctx),
   },
   {
     name: 'labs',
     doc: 'List the labs in specs/',
-    run: async (ctx) => (await import('./tasks/spec.ts')).runLabs(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/spec.ts')).runLabs(ctx),
   },
   {
     name: 'doctor',
     doc: 'Check this host: QEMU, qemu-img, KVM usability, nesting, memory and disk',
-    run: async (ctx) => (await import('./tasks/doctor.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/doctor.ts')).run(ctx),
   },
   {
     name: 'image',
     doc: 'Build a kit image from Debian packages (cached by content hash): tiny (default), tiny-nest, debian (mmdebstrap, systemd, OpenSSH, cloud-init), or debian-nest (debian plus QEMU, to run children)',
     args: [{ name: 'NAME', doc: 'tiny, tiny-nest, debian or debian-nest', optional: true }],
     options: [{ name: 'force', type: 'boolean', doc: 'rebuild even when the cache has it' }],
-    run: async (ctx) => (await import('./tasks/image.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/image.ts')).run(ctx),
   },
   {
     name: 'boot',
@@ -70,21 +70,21 @@ export const tasks: TaskDef[] = [
       { name: 'fresh', type: 'boolean', doc: 'a new root disk from the current image (the guest’s changes are lost)' },
       { name: 'yes', type: 'boolean', doc: 'boot a suspended VM cold without asking (its saved state is left behind)' },
     ],
-    run: async (ctx) => (await import('./tasks/boot.ts')).boot(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/boot.ts')).boot(ctx),
   },
   {
     name: 'install',
     doc: 'Boot a VM from an installer ISO (CD first, once; then its disk) with a screen: GTK where there is a display, else VNC on 127.0.0.1',
     args: [vm],
     options: [labOpt, { name: 'iso', type: 'string', doc: 'the installer ISO' }],
-    run: async (ctx) => (await import('./tasks/install.ts')).install(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/install.ts')).install(ctx),
   },
   {
     name: 'stop',
     doc: 'Stop a VM: ACPI power-off, then QMP quit, then signals to its own QEMU only',
     args: [vm],
     options: [labOpt, { name: 'force', type: 'boolean', doc: 'skip the graceful power-off' }, { name: 'timeout', type: 'string', doc: 'seconds to wait for the guest to power off (default 10)' }, { name: 'yes', type: 'boolean', doc: 'a suspended VM: discard its lab’s saved state without asking' }],
-    run: async (ctx) => (await import('./tasks/boot.ts')).stop(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/boot.ts')).stop(ctx),
   },
   {
     name: 'up',
@@ -95,7 +95,7 @@ export const tasks: TaskDef[] = [
       { name: 'cold', type: 'boolean', doc: 'boot a suspended lab cold (its saved state stays as a snapshot; a libvirt managed save cannot, and is discarded after a yes)' },
       { name: 'yes', type: 'boolean', doc: 'with --from, or --cold on libvirt, on a suspended lab: discard its saved state without asking' },
     ],
-    run: async (ctx) => (await import('./tasks/lab.ts')).up(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).up(ctx),
   },
   {
     name: 'down',
@@ -106,33 +106,33 @@ export const tasks: TaskDef[] = [
       { name: 'yes', type: 'boolean', doc: 'a suspended lab: discard its saved state without asking' },
       { name: 'undefine', type: 'boolean', doc: 'libvirt VMs: also undefine their domains and remove their disks from the pool (down alone keeps them defined)' },
     ],
-    run: async (ctx) => (await import('./tasks/lab.ts')).down(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).down(ctx),
   },
   {
     name: 'suspend',
     doc: 'Save a running lab whole (each top-level VM live, its children inside it, named by graintime; a VM on libvirt by libvirt’s managed save) and end its QEMUs; resume brings it back in seconds',
     args: [{ ...lab, optional: true }],
-    run: async (ctx) => (await import('./tasks/suspend.ts')).suspend(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/suspend.ts')).suspend(ctx),
   },
   {
     name: 'resume',
     doc: 'Start a suspended lab from its saved state: every layer runs again with the same pids, ports and host keys; clocks set from the host',
     args: [{ ...lab, optional: true }],
     options: [{ name: 'keep', type: 'boolean', doc: 'keep the saved state as a snapshot after a good resume (not a libvirt managed save, which libvirt removes once loaded)' }],
-    run: async (ctx) => (await import('./tasks/suspend.ts')).resume(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/suspend.ts')).resume(ctx),
   },
   {
     name: 'nest',
     doc: 'Boot a child VM inside its running parent (KVM inside when the parent offers it)',
     args: [{ name: 'PARENT', doc: 'the running parent VM' }, { name: 'CHILD', doc: 'its child in the spec' }],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/lab.ts')).nest(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).nest(ctx),
   },
   {
     name: 'ssh-config',
     doc: 'Print an OpenSSH config for a lab (ProxyJump for nested VMs, pinned host keys)',
     args: [{ ...lab, optional: true }],
-    run: async (ctx) => (await import('./tasks/lab.ts')).sshConfigTask(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).sshConfigTask(ctx),
   },
   {
     name: 'chart-vm',
@@ -145,14 +145,14 @@ export const tasks: TaskDef[] = [
       { name: 'no-agent', type: 'boolean', doc: 'sample on fresh SSH sessions; neither ask nor leave the lab’s background stats agent' },
     ],
     help: 'The first chart of a running lab leaves a stats agent behind (one background process per lab, like OpenSSH’s ControlPersist) that keeps the SSH sessions open, so later charts skip the handshakes. It ends after 10 minutes idle (GRAINCHART_AGENT_IDLE_S), when the lab is down, or with `down`; GRAINCHART_AGENT=0 turns it off.',
-    run: async (ctx) => (await import('./tasks/chart-vm.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/chart-vm.ts')).run(ctx),
   },
   {
     name: 'stats-agent',
     doc: 'Keep a lab’s SSH sessions open and answer chart-vm on the lab’s socket (started by chart-vm)',
     hidden: true,
     args: [{ name: 'LAB', doc: 'a lab name from specs/, or the name of the --spec FILE lab' }],
-    run: async (ctx) => (await import('./tasks/stats-agent.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/stats/agent.ts')).run(ctx),
   },
   {
     name: 'watch',
@@ -164,39 +164,39 @@ export const tasks: TaskDef[] = [
       { name: 'ascii', type: 'boolean', doc: 'ASCII only' },
     ],
     help: 'With --json: one JSON object per sample (JSON Lines), for pipelines.',
-    run: async (ctx) => (await import('./tasks/watch.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/watch.ts')).run(ctx),
   },
   {
     name: 'tree',
     doc: 'Chart the lab’s hierarchy: host → guests → nested, with live state, accelerator, SSH',
     args: [{ ...lab, optional: true }],
     options: [...chartFlags],
-    run: async (ctx) => (await import('./tasks/charts.ts')).tree(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/charts.ts')).tree(ctx),
   },
   {
     name: 'alloc',
     doc: 'Chart what each VM is given of the host’s memory, CPUs and disk; warns on overcommit',
     args: [{ ...lab, optional: true }],
     options: [...chartFlags],
-    run: async (ctx) => (await import('./tasks/charts.ts')).alloc(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/charts.ts')).alloc(ctx),
   },
   {
     name: 'topology',
     doc: 'Chart the lab’s network: user-mode NAT per VM, forwards, nested VMs behind their parent',
     args: [{ ...lab, optional: true }],
     options: [...chartFlags],
-    run: async (ctx) => (await import('./tasks/charts.ts')).topology(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/charts.ts')).topology(ctx),
   },
   {
     name: 'status',
     doc: 'Every VM of a lab (or of all labs) with state, accelerator, pid, ports, uptime, boot times',
     args: [{ ...lab, optional: true }],
-    run: async (ctx) => (await import('./tasks/status.ts')).status(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/status.ts')).status(ctx),
   },
   {
     name: 'list',
     doc: 'Every VM of every lab, as status shows them',
-    run: async (ctx) => (await import('./tasks/status.ts')).status(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/status.ts')).status(ctx),
   },
   {
     name: 'exec',
@@ -204,56 +204,56 @@ export const tasks: TaskDef[] = [
     args: [vm, { name: 'CMD', doc: 'after --: the command (one word is a shell snippet, several an argv)', variadic: true }],
     options: [labOpt],
     help: 'Example: npx tsx tasks.ts exec l1 -- uname -a',
-    run: async (ctx) => (await import('./tasks/guest-access.ts')).exec(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).exec(ctx),
   },
   {
     name: 'run-in',
     doc: 'Copy a local script into a VM over SFTP and run it there (any interpreter the guest has), streaming its output; exits with its code',
     args: [vm, { name: 'SCRIPT', doc: 'after --: the local script, then its arguments', variadic: true }],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/guest-access.ts')).runIn(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).runIn(ctx),
   },
   {
     name: 'ssh',
     doc: 'A shell in a VM (a pty on a terminal; otherwise commands from stdin)',
     args: [vm],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/guest-access.ts')).ssh(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).ssh(ctx),
   },
   {
     name: 'cp',
     doc: 'Copy a file into or out of a VM over SFTP: cp ./file VM:/path or cp VM:/path ./file',
     args: [{ name: 'SRC', doc: 'a local path or VM:path' }, { name: 'DST', doc: 'a local path or VM:path' }],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/guest-access.ts')).cp(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).cp(ctx),
   },
   {
     name: 'explain',
     doc: 'Show the QEMU command line a VM boots with, section by section: what each part does and why this value',
     args: [vm],
     options: [labOpt, { name: 'shell', type: 'boolean', doc: 'print it as a command line to paste into sh, every word quoted' }, ...chartFlags],
-    run: async (ctx) => (await import('./tasks/explain.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/explain.ts')).run(ctx),
   },
   {
     name: 'libvirt-xml',
     doc: 'Print the libvirt domain a top-level VM would be, from the same plan as its QEMU command line (to virsh define yourself)',
     args: [vm],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/libvirt-xml.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/libvirt-xml.ts')).run(ctx),
   },
   {
     name: 'nix-config',
     doc: 'Render a NixOS guest’s configuration.nix from its spec into nix/VM/ (SSH with the lab key, nesting, Sway, stateVersion)',
     args: [vm],
     options: [labOpt, { name: 'out', type: 'string', doc: 'the folder to write VM/configuration.nix in (default nix/)' }],
-    run: async (ctx) => (await import('./tasks/nix-config.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/nix-config.ts')).run(ctx),
   },
   {
     name: 'doc',
     doc: 'Write a report of the lab to docs/labs/LAB.md and a self-contained LAB.html: tree, allocation, network, parameters flows, snapshots, live stats',
     args: [{ ...lab, optional: true }],
     options: [{ name: 'out', type: 'string', doc: 'the folder to write to (default docs/labs)' }],
-    run: async (ctx) => (await import('./tasks/doc.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/doc.ts')).run(ctx),
   },
   {
     name: 'smoke',
@@ -268,21 +268,21 @@ export const tasks: TaskDef[] = [
       { name: 'from', type: 'string', doc: 'start the stopped lab from this lab-wide live snapshot (the golden state; kept, and --reset goes back to it)' },
     ],
     help: 'Checks live in the spec: host.checks (commands run on the host) and checks on each VM: built-ins "ssh", "kvm", "disk", "child-reachable", or {name, run, expect?: {exitCode?, stdout?: regex, within?: seconds}}.  Exit 0 only when every check passes.',
-    run: async (ctx) => (await import('./tasks/smoke.ts')).smoke(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/smoke.ts')).smoke(ctx),
   },
   {
     name: 'snapshot',
     doc: 'Snapshot a VM or every VM of a lab (live with VM state when running, qemu-img when stopped); named by graintime',
     args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for all its VMs under one name (nested ones inside their parent); - reads names from stdin', stdin: true }],
     options: [labOpt, { name: 'name', type: 'string', doc: 'the snapshot’s name (default: the graintime stamp of now)' }],
-    run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshot(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/snapshot.ts')).snapshot(ctx),
   },
   {
     name: 'snapshots',
     doc: 'List the snapshots of a VM or a lab: name, graintime decoded, VM-state size, disk size, age',
     args: [{ name: 'VM|LAB', doc: 'a VM, or a lab (a table and a tree); - reads names from stdin', stdin: true }],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshots(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/snapshot.ts')).snapshots(ctx),
   },
   {
     name: 'restore',
@@ -296,7 +296,7 @@ export const tasks: TaskDef[] = [
       { name: 'yes', type: 'boolean', doc: 'do not ask; replace the current state' },
       { name: 'keep-current', type: 'boolean', doc: 'snapshot the current state first (under the graintime of now), then restore' },
     ],
-    run: async (ctx) => (await import('./tasks/snapshot.ts')).restore(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/snapshot.ts')).restore(ctx),
   },
   {
     name: 'snapshot-rm',
@@ -306,7 +306,7 @@ export const tasks: TaskDef[] = [
       { name: 'NAME', doc: 'the snapshot' },
     ],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/snapshot.ts')).snapshotRm(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/lab/snapshot.ts')).snapshotRm(ctx),
   },
   {
     name: 'graintime',
@@ -323,21 +323,21 @@ export const tasks: TaskDef[] = [
       { name: 'author', type: 'string', doc: 'the stamp’s last word (default: config, GRAINTIME_AUTHOR, $USER)' },
     ],
     help: 'Config file: $GRAINTIME_CONFIG or ~/.config/grainchart/graintime.json, e.g. {"latitude": 52.52, "longitude": 13.40, "timeZone": "Europe/Berlin", "author": "ada"}',
-    run: async (ctx) => (await import('./tasks/graintime.ts')).run(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/graintime.ts')).run(ctx),
   },
   {
     name: 'disk-create',
     doc: "Create a VM's disk image with qemu-img (size, format, backing file from the spec)",
     args: [vm],
     options: [labOpt, { name: 'force', type: 'boolean', doc: 'replace an existing image (its data is lost)' }],
-    run: async (ctx) => (await import('./tasks/disk.ts')).create(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/disk.ts')).create(ctx),
   },
   {
     name: 'disk-info',
     doc: "Show a VM's disk image (qemu-img info; works while the VM runs)",
     args: [vm],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/disk.ts')).info(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/disk.ts')).info(ctx),
   },
 ];
 

@@ -5,11 +5,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../tasks/kit/paths.ts';
-import { downLab } from '../tasks/lab.ts';
-import { loadLab } from '../tasks/kit/load.ts';
+import { PROJECT_ROOT } from '../tasks/util/paths.ts';
+import { downLab } from '../tasks/cmd/lab/lab.ts';
+import { loadLab } from '../tasks/spec/load.ts';
 import type { Row } from './stats.ts';
-import { agentPid } from '../tasks/kit/stats-agent-client.ts';
+import { agentPid } from '../tasks/stats/agent-client.ts';
 import { waitForAgent } from './chart.ts';
 
 function hwmMiB(pid: number): number {

@@ -1,6 +1,6 @@
 // The raw baselines' wait, as a shell script would write it: connect, run a check, and try
 // again 0.1 s later until it passes; a bench run never waits forever.
-import type { Guest } from '../tasks/kit/guest.ts';
+import type { Guest } from '../tasks/ssh/guest.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

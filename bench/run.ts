@@ -4,8 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../tasks/kit/paths.ts';
-import { probeHost } from '../tasks/kit/host-probe.ts';
+import { PROJECT_ROOT } from '../tasks/util/paths.ts';
+import { probeHost } from '../tasks/qemu/host-probe.ts';
 import { table, type Row } from './stats.ts';
 import { benchStartup } from './startup.ts';
 import { benchBoot } from './boot.ts';

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../tasks/util/paths.ts';
 import { timeIt, type Row } from './stats.ts';
 
 /** An empty .ts file in `dir` (a new temporary folder by default): the baseline's script. */

@@ -8,11 +8,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveLab, findVm } from '../tasks/kit/resolve.ts';
-import { localHostFacts, readLabInput } from '../tasks/kit/load.ts';
-import { kitPaths } from '../tasks/kit/paths.ts';
-import { connectPlace } from '../tasks/kit/target.ts';
-import { downLab, upLab } from '../tasks/lab.ts';
+import { resolveLab, findVm } from '../tasks/spec/resolve.ts';
+import { localHostFacts, readLabInput } from '../tasks/spec/load.ts';
+import { kitPaths } from '../tasks/util/paths.ts';
+import { connectPlace } from '../tasks/vm/target.ts';
+import { downLab, upLab } from '../tasks/cmd/lab/lab.ts';
 import { resumeLab, suspendLab } from '../tasks/suspend/ops.ts';
 import { timeIt, type Row } from './stats.ts';
 

@@ -3,7 +3,7 @@
 // seed's NixOS, which cannot be built without its binary cache), and Debian Stable runs
 // nested inside it under KVM — the parent's emulated SVM when the host has only TCG.
 // A tiny guest runs beside it in the same parent.
-import { defineLab } from '../tasks/kit/define.ts';
+import { defineLab } from '../tasks/spec/define.ts';
 
 export default defineLab({
   name: 'debian-nest',

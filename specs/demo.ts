@@ -1,7 +1,7 @@
 // The embedded default lab: boots on any machine of this kind with nothing downloaded but
 // Debian packages.  A tiny guest (l1) under whatever accelerator the host offers, with a
 // tiny guest (l2) inside it that uses KVM when l1 exposes it (TCG's -cpu max does).
-import { defineLab } from '../tasks/kit/define.ts';
+import { defineLab } from '../tasks/spec/define.ts';
 
 export default defineLab({
   name: 'demo',

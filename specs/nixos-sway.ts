@@ -1,6 +1,6 @@
 // The seed's three layers: an Ubuntu 24.04 host runs "NixOS Sway" under KVM with nesting
 // exposed, and NixOS runs "Debian Stable" inside it.  Values are the seed's command lines'.
-import { defineLab } from '../tasks/kit/define.ts';
+import { defineLab } from '../tasks/spec/define.ts';
 
 export default defineLab({
   name: 'nixos-sway',

@@ -1,5 +1,5 @@
 // The seed's quick start: one NixOS test VM on a 40G disk, SSH on 2223.
-import { defineLab } from '../tasks/kit/define.ts';
+import { defineLab } from '../tasks/spec/define.ts';
 
 export default defineLab({
   name: 'nixos-test',

@@ -1,7 +1,7 @@
 // The chart tasks' shared flags (--ascii, --width) to ChartOptions.  Its own module so a
 // task that only renders (chart-vm, explain) does not load the lab-chart tasks' imports.
-import type { TaskContext } from '../kit/registry.ts';
-import { UsageError } from '../kit/errors.ts';
+import type { TaskContext } from '../cli/registry.ts';
+import { UsageError } from '../util/errors.ts';
 import { chartOptions, type ChartOptions } from './style.ts';
 
 export function options(ctx: TaskContext): ChartOptions {

@@ -1,7 +1,7 @@
 // One-line descriptions of VMs and labs for trees and listings.
-import type { LabResolved, VmResolved } from '../kit/resolve.ts';
+import type { LabResolved, VmResolved } from '../spec/resolve.ts';
 import type { TreeNode } from './tree.ts';
-import { formatBytes, MiB } from '../kit/size.ts';
+import { formatBytes, MiB } from '../spec/size.ts';
 
 export function describeBoot(vm: VmResolved): string {
   const b = vm.boot;

@@ -4,13 +4,13 @@
 // that hands the guest its user, the lab key and that host key.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../kit/errors.ts';
-import { expandPath, type KitPaths } from '../kit/paths.ts';
-import type { VmResolved } from '../kit/resolve.ts';
-import { newEd25519Pair } from '../kit/keys.ts';
+import { UsageError } from '../util/errors.ts';
+import { expandPath, type KitPaths } from '../util/paths.ts';
+import type { VmResolved } from '../spec/resolve.ts';
+import { newEd25519Pair } from '../ssh/keys.ts';
 import { buildDebianImage } from '../image/debian.ts';
 import { makeSeedIso } from './seed.ts';
-import { VM_FILES } from '../kit/spec-paths.ts';
+import { VM_FILES } from '../util/paths.ts';
 
 interface CloudBoot {
   cloudImage: string;

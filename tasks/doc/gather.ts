@@ -3,15 +3,15 @@
 // seconds of live stats.  Values that change from minute to minute on a stopped lab (free
 // disk, ages) are left out, so a stopped lab's report is the same on every render.
 import { homedir } from 'node:os';
-import type { LabResolved } from '../kit/resolve.ts';
-import { walkVms } from '../kit/resolve.ts';
-import { probeHost } from '../kit/host-probe.ts';
-import { PROJECT_ROOT } from '../kit/paths.ts';
-import type { ArgSection } from '../kit/qemu-args.ts';
-import type { VmStatus } from '../kit/vm-state.ts';
-import { collectStats, type VmStats } from '../kit/stats.ts';
-import { SessionPool } from '../kit/session-pool.ts';
-import { labStatus } from '../status.ts';
+import type { LabResolved } from '../spec/resolve.ts';
+import { walkVms } from '../spec/resolve.ts';
+import { probeHost } from '../qemu/host-probe.ts';
+import { PROJECT_ROOT } from '../util/paths.ts';
+import type { ArgSection } from '../qemu/args.ts';
+import type { VmStatus } from '../vm/status.ts';
+import { collectStats, type VmStats } from '../stats/stats.ts';
+import { SessionPool } from '../vm/session-pool.ts';
+import { labStatus } from '../lab/status.ts';
 import { allocData, topologyData, treeData, type AllocData, type HostTotals, type TopologyData, type TreeData } from '../chart/lab-charts.ts';
 import { explainVm } from '../explain/plan.ts';
 import { openSite, Parents } from '../snapshot/site.ts';

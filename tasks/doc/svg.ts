@@ -2,8 +2,8 @@
 // parameters flow, sparklines), for the HTML report: plain elements, inline styles, no
 // scripts or external assets, so the file reads the same offline.
 import type { AllocData, TopologyData, TreeData } from '../chart/lab-charts.ts';
-import type { ArgSection } from '../kit/qemu-args.ts';
-import { formatBytes, MiB } from '../kit/size.ts';
+import type { ArgSection } from '../qemu/args.ts';
+import { formatBytes, MiB } from '../spec/size.ts';
 import { wrap } from '../explain/render.ts';
 
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -3,15 +3,15 @@
 // dry run, the lab key.  So `explain` shows the argv a boot would run, not a look-alike.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KvmVerdict } from '../kit/host-probe.ts';
-import { probeHost, type HostProbe } from '../kit/host-probe.ts';
-import { kitPaths, stateRoot } from '../kit/paths.ts';
-import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../kit/qemu-args.ts';
-import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
-import { plannedGuest } from '../kit/machine-guest.ts';
-import { machineInside, plannedTop } from '../kit/machine-for.ts';
-import { readState } from '../kit/vm-state.ts';
-import { connectPlace } from '../kit/target.ts';
+import type { KvmVerdict } from '../qemu/host-probe.ts';
+import { probeHost, type HostProbe } from '../qemu/host-probe.ts';
+import { kitPaths, stateRoot } from '../util/paths.ts';
+import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../qemu/args.ts';
+import { findVm, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { plannedGuest } from '../machine/guest.ts';
+import { machineInside, plannedTop } from '../machine/machine-for.ts';
+import { readState } from '../machine/record.ts';
+import { connectPlace } from '../vm/target.ts';
 import { prepareInputs } from '../vm/inputs.ts';
 
 export interface Explained {

@@ -1,5 +1,5 @@
 // Wall-clock fields of an instant in an IANA time zone, from Node's Intl (full ICU).
-import { UsageError } from '../kit/errors.ts';
+import { UsageError } from '../util/errors.ts';
 
 export interface LocalTime {
   year: number;

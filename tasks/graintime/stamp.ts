@@ -2,7 +2,7 @@
 // qcow2 snapshot tags and git branch names.  computeGraintime asks the ephemeris;
 // formatStamp and parseStamp are pure and inverse to each other.
 //   12025-11-02--1515--pdt--moon-shatabhisha--asc-pisc00--sun-09h--kae3g
-import { UsageError } from '../kit/errors.ts';
+import { UsageError } from '../util/errors.ts';
 import { NAKSHATRAS, SIGNS, nakshatraOf, signOf, type Nakshatra, type Sign } from './names.ts';
 import { ascendantSidereal, moonSidereal, sunHouse, type Place, type SunHouse } from './sky.ts';
 import { localTime } from './local-time.ts';

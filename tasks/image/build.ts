@@ -7,12 +7,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { progressList } from '../kit/progress.ts';
+import { progressList } from '../cli/progress.ts';
 import type { ListrTask } from 'listr2';
 import { downloadDebs, resolveTinyPackages, unpackDebs, type Pkg } from './packages.ts';
 import { assembleRootDiskInitramfs, assembleTree, makeRootDisk, packInitramfs } from './tree.ts';
 import { addChildImage, addQemu } from './nest.ts';
-import { findOnPath } from '../kit/host-probe.ts';
+import { findOnPath } from '../qemu/host-probe.ts';
 
 export type ImageName = 'tiny' | 'tiny-nest';
 

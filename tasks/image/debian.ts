@@ -10,8 +10,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shell } from './shell.ts';
-import { TaskError } from '../kit/errors.ts';
-import { progressList } from '../kit/progress.ts';
+import { TaskError } from '../util/errors.ts';
+import { progressList } from '../cli/progress.ts';
 import { cacheRoot, workDirFor } from './build.ts';
 
 export const DEBIAN_SUITE = 'bookworm';

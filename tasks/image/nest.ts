@@ -6,10 +6,10 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { findOnPath } from '../kit/host-probe.ts';
-import { TaskError } from '../kit/errors.ts';
+import { findOnPath } from '../qemu/host-probe.ts';
+import { TaskError } from '../util/errors.ts';
 import { copyWithLibs } from './tree.ts';
-import { GUEST_STATE_DIR, KVM_MODULES } from '../kit/machine-guest.ts';
+import { GUEST_STATE_DIR, KVM_MODULES } from '../machine/guest.ts';
 
 /** Where the children's image lives inside a tiny-nest guest. */
 export const GUEST_IMAGE_DIR = '/var/lib/grainchart/image';

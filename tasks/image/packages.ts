@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { shell } from './shell.ts';
-import { TaskError } from '../kit/errors.ts';
+import { TaskError } from '../util/errors.ts';
 
 export interface Pkg {
   name: string;

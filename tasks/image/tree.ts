@@ -3,7 +3,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { shell } from './shell.ts';
-import { TaskError } from '../kit/errors.ts';
+import { TaskError } from '../util/errors.ts';
 import { FILES, INIT, ROOT_DISK_MODULES, VIRTIO_MODULES } from './init-scripts.ts';
 
 async function must<R extends { exitCode: number | null; stderr: string }>(p: Promise<R>, what: string): Promise<R> {

@@ -1,10 +1,10 @@
 // One check, run for real: a built-in (ssh, kvm, disk, child-reachable) or a command with
 // what its exit code and output must be, tried once or again until `within` seconds pass.
 import { spawn } from 'node:child_process';
-import type { CheckSpec, CommandCheckSpec } from '../kit/schema.ts';
-import type { VmResolved } from '../kit/resolve.ts';
-import type { ExecResult, Guest } from '../kit/guest.ts';
-import { machineInside } from '../kit/machine-for.ts';
+import type { CheckSpec, CommandCheckSpec } from '../spec/schema.ts';
+import type { VmResolved } from '../spec/resolve.ts';
+import type { ExecResult, Guest } from '../ssh/guest.ts';
+import { machineInside } from '../machine/machine-for.ts';
 
 export interface CheckResult {
   /** "host" for host.checks, else the VM's name. */

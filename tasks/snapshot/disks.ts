@@ -1,9 +1,9 @@
 // Which qcow2 files hold a VM's snapshots, in the filesystem its QEMU runs in (the host's,
 // or its parent's for a nested VM) — or why it cannot have any.
-import { UsageError } from '../kit/errors.ts';
-import { expandPath, type VmPaths } from '../kit/paths.ts';
-import { efiVars, imageRootDisk } from '../kit/qemu-args.ts';
-import type { VmResolved } from '../kit/resolve.ts';
+import { UsageError } from '../util/errors.ts';
+import { expandPath, type VmPaths } from '../util/paths.ts';
+import { efiVars, imageRootDisk } from '../qemu/args.ts';
+import type { VmResolved } from '../spec/resolve.ts';
 
 export function snapshotDisks(vm: VmResolved, paths: { home: string; vm: VmPaths }): string[] {
   const files: string[] = [];

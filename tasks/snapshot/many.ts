@@ -1,14 +1,15 @@
 // Snapshot verbs over several VMs of one lab, shared by the snapshot tasks and `smoke`:
 // save children before parents (a parent's snapshot then holds its children's), restore
 // parents before children (restoring a parent moves its children back in time).
-import { UsageError } from '../kit/errors.ts';
-import { kitPaths } from '../kit/paths.ts';
-import type { LabResolved, VmPlace } from '../kit/resolve.ts';
-import { vmStatus } from '../kit/vm-status.ts';
-import { machineInside } from '../kit/machine-for.ts';
-import { DEAD_QMP, readState, updateState } from '../kit/vm-state.ts';
-import type { QmpStatus } from '../kit/qmp.ts';
-import { withQmp, type QemuRef } from '../kit/machine.ts';
+import { UsageError } from '../util/errors.ts';
+import { kitPaths } from '../util/paths.ts';
+import type { LabResolved, VmPlace } from '../spec/resolve.ts';
+import { vmStatus } from '../vm/status.ts';
+import { machineInside } from '../machine/machine-for.ts';
+import { DEAD_QMP } from '../vm/status.ts';
+import { readState, updateState } from '../machine/record.ts';
+import type { QmpStatus } from '../qemu/qmp.ts';
+import { withQmp, type QemuRef } from '../machine/machine.ts';
 import { graintimeConfig } from '../graintime/config.ts';
 import { computeGraintime } from '../graintime/stamp.ts';
 import { nextFreeName } from './names.ts';

@@ -1,6 +1,6 @@
 // Snapshot names: what a qcow2 tag may be here, and how a graintime name is decoded.
 import { parseStamp, readableDate, type StampFields } from '../graintime/stamp.ts';
-import { UsageError } from '../kit/errors.ts';
+import { UsageError } from '../util/errors.ts';
 
 /**
  * Letters, digits, `_`, `-` and `.`, 1–127 long, not starting with `-` or `.`, no `..`,

@@ -1,7 +1,7 @@
 // The snapshot verbs on one site: live through QMP's snapshot jobs (VM state included)
 // when QEMU runs, `qemu-img snapshot` on each disk when it does not.
-import { TaskError, UsageError } from '../kit/errors.ts';
-import type { QmpClient } from '../kit/qmp.ts';
+import { TaskError, UsageError } from '../util/errors.ts';
+import type { QmpClient } from '../qemu/qmp.ts';
 import { decodeName } from './names.ts';
 import { isLive, type Site } from './site.ts';
 

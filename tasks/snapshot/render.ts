@@ -2,8 +2,8 @@
 import { chartOptions, type ChartOptions } from '../chart/style.ts';
 import { renderTable, type Column } from '../chart/table.ts';
 import { renderTree, type TreeNode } from '../chart/tree.ts';
-import { formatBytes } from '../kit/size.ts';
-import { fmtUptime } from '../status.ts';
+import { formatBytes } from '../spec/size.ts';
+import { fmtUptime } from '../chart/status-table.ts';
 import type { SnapshotInfo } from './ops.ts';
 
 const taken = (s: SnapshotInfo) => s.stamp?.date ?? `${s.date.slice(0, 16).replace('T', ' ')} utc`;

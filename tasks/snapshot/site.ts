@@ -1,16 +1,17 @@
 // Where a VM's snapshots are made: its QMP (when it runs) and qemu-img on the machine that
 // holds its disks — this host for a guest of the host, the parent (over SSH) for a nested
 // one.  The machine answers both, so every snapshot verb works at any layer.
-import { kitPaths } from '../kit/paths.ts';
-import { TaskError } from '../kit/errors.ts';
-import type { QmpClient } from '../kit/qmp.ts';
-import { findVm, type LabResolved, type VmPlace } from '../kit/resolve.ts';
-import { readState, type VmStatus } from '../kit/vm-state.ts';
-import { vmStatus } from '../kit/vm-status.ts';
-import { machineFor } from '../kit/machine-for.ts';
-import type { Machine, QemuRef } from '../kit/machine.ts';
-import { SessionPool } from '../kit/session-pool.ts';
-import type { Guest } from '../kit/guest.ts';
+import { kitPaths } from '../util/paths.ts';
+import { TaskError } from '../util/errors.ts';
+import type { QmpClient } from '../qemu/qmp.ts';
+import { findVm, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { readState } from '../machine/record.ts';
+import type { VmStatus } from '../vm/status.ts';
+import { vmStatus } from '../vm/status.ts';
+import { machineFor } from '../machine/machine-for.ts';
+import type { Machine, QemuRef } from '../machine/machine.ts';
+import { SessionPool } from '../vm/session-pool.ts';
+import type { Guest } from '../ssh/guest.ts';
 import { snapshotDisks } from './disks.ts';
 
 export interface Site {

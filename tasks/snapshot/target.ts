@@ -1,8 +1,8 @@
 // `snapshot X`, `restore X NAME`…: X is a lab (every VM of it) or one VM.
-import type { TaskContext } from '../kit/registry.ts';
-import { listLabs, loadLab, loadVm } from '../kit/load.ts';
-import { walkVms, type LabResolved, type VmPlace } from '../kit/resolve.ts';
-import { UsageError } from '../kit/errors.ts';
+import type { TaskContext } from '../cli/registry.ts';
+import { listLabs, loadLab, loadVm } from '../spec/load.ts';
+import { walkVms, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { UsageError } from '../util/errors.ts';
 
 export interface SnapshotTarget {
   lab: LabResolved;

@@ -1,8 +1,8 @@
 // The one guard every task that would leave a suspended lab's saved state behind goes through:
 // say what would be lost, ask (or refuse without --yes), then take the suspended marks off.
-import type { TaskContext } from '../kit/registry.ts';
-import type { LabResolved } from '../kit/resolve.ts';
-import { confirmLoss } from '../confirm.ts';
+import type { TaskContext } from '../cli/registry.ts';
+import type { LabResolved } from '../spec/resolve.ts';
+import { confirmLoss } from '../cli/confirm.ts';
 import { releaseSaved, savedLoss, topOf, type Released } from './ops.ts';
 
 /**

@@ -7,17 +7,17 @@
 // 4.45 s after the parent's QEMU started, against 88 s cold (../shared/lab-notes.md).
 // A VM on libvirt is saved with libvirt's managed save instead (virt-manager shows it saved,
 // `virsh start` would load it); its children are paused inside it first all the same.
-import { TaskError, UsageError } from '../kit/errors.ts';
-import { topMachine } from '../kit/machine-for.ts';
-import { hostMachine } from '../kit/machine-host.ts';
-import { kitPaths } from '../kit/paths.ts';
-import { walkBelow, walkVms, type LabResolved, type VmPlace } from '../kit/resolve.ts';
-import { readState, removeState, updateState, writeState, type SavedState, type VmState } from '../kit/vm-state.ts';
-import { vmStatus } from '../kit/vm-status.ts';
-import { stopQemu } from '../kit/stop.ts';
-import type { Guest } from '../kit/guest.ts';
-import { withoutLoadvm } from '../kit/boot-vm.ts';
-import { stopAgent } from '../kit/stats-agent-client.ts';
+import { TaskError, UsageError } from '../util/errors.ts';
+import { topMachine } from '../machine/machine-for.ts';
+import { hostMachine } from '../machine/host.ts';
+import { kitPaths } from '../util/paths.ts';
+import { walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { readState, removeState, updateState, writeState, type SavedState, type VmState } from '../machine/record.ts';
+import { vmStatus } from '../vm/status.ts';
+import { stopQemu } from '../vm/stop.ts';
+import type { Guest } from '../ssh/guest.ts';
+import { withoutLoadvm } from '../vm/boot-on.ts';
+import { stopAgent } from '../stats/agent-client.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
 import { reconcileChildren, saveAll, withParents, type Log } from '../snapshot/many.ts';
 import { openSite } from '../snapshot/site.ts';

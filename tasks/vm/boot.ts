@@ -1,8 +1,8 @@
 // Booting a VM of a lab with what the kit builds: the one boot path of the kit, fed by the
 // inputs that make the kit's images, cloud images and disks ready on the VM's machine.
-import { bootOn, type BootOptions, type BootResult } from '../kit/boot-vm.ts';
-import type { Machine } from '../kit/machine.ts';
-import { specWarnings, type LabResolved, type VmPlace } from '../kit/resolve.ts';
+import { bootOn, type BootOptions, type BootResult } from './boot-on.ts';
+import type { Machine } from '../machine/machine.ts';
+import { specWarnings, type LabResolved, type VmPlace } from '../spec/resolve.ts';
 import { prepareInputs } from './inputs.ts';
 
 export type { BootOptions, BootResult };

@@ -3,9 +3,9 @@
 // serial of its own, so that inside, the child's overlay backs onto the device: no copy.
 // A parent booting `tiny-nest` carries the tiny image inside its own image instead.
 import { createHash } from 'node:crypto';
-import { expandPath, kitPaths } from '../kit/paths.ts';
-import type { CarriedDisk } from '../kit/qemu-args.ts';
-import type { LabResolved, VmPlace, VmResolved } from '../kit/resolve.ts';
+import { expandPath, kitPaths } from '../util/paths.ts';
+import type { CarriedDisk } from '../qemu/args.ts';
+import type { LabResolved, VmPlace, VmResolved } from '../spec/resolve.ts';
 import { buildImage, imagePaths } from '../image/build.ts';
 import { cloudImageFiles } from '../cloud/prepare.ts';
 

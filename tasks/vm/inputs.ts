@@ -11,22 +11,22 @@
 // its root overlay a volume on them, its other disks are made in its folder there.
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
-import { TaskError } from '../kit/errors.ts';
-import { expandPath, kitPaths } from '../kit/paths.ts';
-import { imageRootDisk } from '../kit/qemu-args.ts';
-import { readState, type VmState } from '../kit/vm-state.ts';
-import { createDisk, imgInfo } from '../kit/disk-image.ts';
-import { prepareFirmware } from '../kit/firmware.ts';
-import { labKeys } from '../kit/keys.ts';
-import type { BootInputs, PrepareInputs } from '../kit/boot-vm.ts';
-import type { QemuRef } from '../kit/machine.ts';
-import type { VmPlace } from '../kit/resolve.ts';
+import { TaskError } from '../util/errors.ts';
+import { expandPath, kitPaths } from '../util/paths.ts';
+import { imageRootDisk } from '../qemu/args.ts';
+import { readState, type VmState } from '../machine/record.ts';
+import { createDisk, imgInfo } from '../qemu/disk-image.ts';
+import { prepareFirmware } from '../qemu/firmware.ts';
+import { labKeys } from '../ssh/keys.ts';
+import type { BootInputs, PrepareInputs } from './boot-on.ts';
+import type { QemuRef } from '../machine/machine.ts';
+import type { VmPlace } from '../spec/resolve.ts';
 import { buildImage, buildNestImage, childOf, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { GUEST_IMAGE_DIR } from '../image/nest.ts';
 import { cloudImageFiles, cloudSeed } from '../cloud/prepare.ts';
 import { carriedBy, carriesInside, carryFor, type Carried } from './carry.ts';
-import { VM_FILES } from '../kit/spec-paths.ts';
-import { folderOfVolume, imageVolume } from '../kit/libvirt-connection.ts';
+import { VM_FILES } from '../util/paths.ts';
+import { folderOfVolume, imageVolume } from '../machine/libvirt/connection.ts';
 
 type Ctx = Parameters<PrepareInputs>[0];
 

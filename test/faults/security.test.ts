@@ -7,7 +7,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
 import { tinyLab, type TestLab } from '../helpers/vm.ts';
-import { NAME_RE } from '../../tasks/kit/schema.ts';
+import { NAME_RE } from '../../tasks/spec/schema.ts';
 
 describe('security', () => {
   let lab: TestLab & { ports: Record<string, number> };

@@ -1,7 +1,7 @@
 // Runs tasks.ts in a child process, as a user would.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
 export const TASKS = join(PROJECT_ROOT, 'tasks.ts');
 

@@ -3,10 +3,10 @@
 // that flag; everything it was asked is recorded in `calls`, so tests assert on the order.
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
-import type { Machine, MachineProbe, QemuRef, QemuSample } from '../../tasks/kit/machine.ts';
-import type { QmpClient } from '../../tasks/kit/qmp.ts';
-import type { Forward } from '../../tasks/kit/resolve.ts';
+import type { KvmVerdict } from '../../tasks/qemu/host-probe.ts';
+import type { Machine, MachineProbe, QemuRef, QemuSample } from '../../tasks/machine/machine.ts';
+import type { QmpClient } from '../../tasks/qemu/qmp.ts';
+import type { Forward } from '../../tasks/spec/resolve.ts';
 
 export interface FakeBehaviour {
   /** QEMU exits at start with this code and stderr. */

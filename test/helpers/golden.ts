@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
 const GOLDEN = join(PROJECT_ROOT, 'test/golden');
 

@@ -1,7 +1,7 @@
 // The inputs a boot would give qemuPlan, made up for pure tests: fixed state paths, a lab key,
 // and the kit's images at short fake paths.
-import type { ArgInputs } from '../../tasks/kit/qemu-args.ts';
-import { vmPaths } from '../../tasks/kit/paths.ts';
+import type { ArgInputs } from '../../tasks/qemu/args.ts';
+import { vmPaths } from '../../tasks/util/paths.ts';
 
 export const planInputs = (lab: string, vm: string): ArgInputs => ({
   home: '/home/lover',

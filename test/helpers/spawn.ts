@@ -2,7 +2,7 @@
 // on files and processes with a deadline.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TASKS } from './cli.ts';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
 export interface Running {
   child: ChildProcess;

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
-import { classifyKvm, readKvmFacts } from '../../tasks/kit/host-probe.ts';
+import { classifyKvm, readKvmFacts } from '../../tasks/qemu/host-probe.ts';
 
 describe('a boot that cannot start', () => {
   let lab: TestLab & { ports: Record<string, number> };

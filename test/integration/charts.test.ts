@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { kit, TASKS } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/spawn.ts';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 
 describe('live charts', () => {

@@ -5,9 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kit, TASKS } from '../helpers/cli.ts';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
-import { classifyKvm, readKvmFacts } from '../../tasks/kit/host-probe.ts';
-import { libvirtChecks } from '../../tasks/doctor.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
+import { classifyKvm, readKvmFacts } from '../../tasks/qemu/host-probe.ts';
+import { libvirtChecks } from '../../tasks/cmd/doctor.ts';
 
 describe('tasks.ts as a command', () => {
   it('lists the public tasks', () => {
@@ -53,7 +53,7 @@ describe('tasks.ts as a command', () => {
       const preload = join(PROJECT_ROOT, 'test/helpers/trace-loads.mjs');
       assert.equal(kit(['tasks'], { env: { GC_TRACE_FILE: listing }, preload: [preload] }).status, 0);
       const loaded = readFileSync(listing, 'utf8');
-      assert.match(loaded, /tasks\/kit\/cli\.ts/);
+      assert.match(loaded, /tasks\/cli\/main\.ts/);
       for (const heavy of ['node_modules/zx/', 'node_modules/ssh2/', 'node_modules/listr2/', 'node_modules/zod/'])
         assert.ok(!loaded.includes(heavy), `listing loaded ${heavy}`);
       const info = join(dir, 'info.txt');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
 import { lookAt } from '../helpers/browser.ts';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
 describe('doc', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gc-doc-'));

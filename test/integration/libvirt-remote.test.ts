@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { freePort } from '../helpers/vm.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { kit } from '../helpers/cli.ts';
-import { poolDir } from '../../tasks/kit/libvirt-connection.ts';
+import { poolDir } from '../../tasks/machine/libvirt/connection.ts';
 
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 const domstate = (d: string) => virsh('domstate', d).stdout.trim();

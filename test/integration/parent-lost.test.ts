@@ -17,9 +17,9 @@ import { readFileSync } from 'node:fs';
 import { TASKS } from '../helpers/cli.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { qemusUnder } from '../helpers/vm.ts';
-import { PROJECT_ROOT, vmPaths } from '../../tasks/kit/paths.ts';
-import { readState } from '../../tasks/kit/vm-state.ts';
-import { qmpOnce } from '../../tasks/kit/qmp.ts';
+import { PROJECT_ROOT, vmPaths } from '../../tasks/util/paths.ts';
+import { readState } from '../../tasks/machine/record.ts';
+import { qmpOnce } from '../../tasks/qemu/qmp.ts';
 
 describe('a parent lost while its child boots', () => {
   const lab = specLab('gc-plost-', async () => ({

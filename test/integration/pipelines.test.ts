@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { kit, TASKS } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
-import { Snapshots, Stats, Status } from '../../tasks/shapes.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
+import { Snapshots, Stats, Status } from '../../tasks/cmd/shapes.ts';
 
 const KIT = `${process.execPath} --import tsx ${TASKS}`;
 

@@ -11,7 +11,7 @@ import { TASKS } from '../helpers/cli.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { qemusUnder } from '../helpers/vm.ts';
 import { assertClockWithin } from '../helpers/clock.ts';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
 describe('suspend and resume a nested lab', () => {
   const lab = specLab('gc-susp-', async () => ({

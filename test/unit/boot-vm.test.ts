@@ -3,11 +3,11 @@
 // failed boot never leaves its QEMU behind.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootOn, bootBudgetMs, ParentLost, type PrepareInputs } from '../../tasks/kit/boot-vm.ts';
-import { kernelPanic } from '../../tasks/kit/kernel-panic.ts';
-import { resolveLab, findVm } from '../../tasks/kit/resolve.ts';
-import { kitPaths } from '../../tasks/kit/paths.ts';
-import { readState } from '../../tasks/kit/vm-state.ts';
+import { bootOn, bootBudgetMs, ParentLost, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
+import { kernelPanic } from '../../tasks/machine/kernel-panic.ts';
+import { resolveLab, findVm } from '../../tasks/spec/resolve.ts';
+import { kitPaths } from '../../tasks/util/paths.ts';
+import { readState } from '../../tasks/machine/record.ts';
 import { FakeMachine, type FakeBehaviour } from '../helpers/fake-machine.ts';
 import { suiteHome } from '../helpers/vm.ts';
 

@@ -91,10 +91,10 @@ describe('chart details', () => {
 });
 
 import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from '../../tasks/chart/lab-charts.ts';
-import { resolveLab } from '../../tasks/kit/resolve.ts';
-import { readLabInput } from '../../tasks/kit/load.ts';
-import type { VmStatus } from '../../tasks/kit/vm-state.ts';
-import { GiB } from '../../tasks/kit/size.ts';
+import { resolveLab } from '../../tasks/spec/resolve.ts';
+import { readLabInput } from '../../tasks/spec/load.ts';
+import type { VmStatus } from '../../tasks/vm/status.ts';
+import { GiB } from '../../tasks/spec/size.ts';
 
 describe('lab chart goldens', () => {
   const host: HostTotals = { title: 'this machine', cpus: 2, memoryMiB: 24064, freeDiskBytes: 80 * GiB, accel: 'KVM unusable, TCG' };

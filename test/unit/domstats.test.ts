@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { domainFigures, parseDomstats } from '../../tasks/kit/domstats.ts';
-import { kvmVerdict } from '../../tasks/kit/libvirt-connection.ts';
+import { domainFigures, parseDomstats } from '../../tasks/machine/libvirt/domstats.ts';
+import { kvmVerdict } from '../../tasks/machine/libvirt/connection.ts';
 
 // Lines as libvirt 9.0's `virsh domstats --raw` printed them for a running tiny-nest domain.
 const reading = (cpuS: number, v0S: number, v1S: number) =>

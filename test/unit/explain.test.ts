@@ -4,9 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { qemuArgs, qemuPlan } from '../../tasks/kit/qemu-args.ts';
-import { resolveLab, findVm, type LabResolved } from '../../tasks/kit/resolve.ts';
-import { readLabInput } from '../../tasks/kit/load.ts';
+import { qemuArgs, qemuPlan } from '../../tasks/qemu/args.ts';
+import { resolveLab, findVm, type LabResolved } from '../../tasks/spec/resolve.ts';
+import { readLabInput } from '../../tasks/spec/load.ts';
 import { renderFlow, shellCommand, wrap } from '../../tasks/explain/render.ts';
 import { golden } from '../helpers/golden.ts';
 import { planInputs } from '../helpers/plan-inputs.ts';

@@ -8,7 +8,7 @@ import { createServer, connect, type Server, type AddressInfo, type Socket } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { Guest } from '../../tasks/kit/guest.ts';
+import { Guest } from '../../tasks/ssh/guest.ts';
 
 describe('Guest.connect', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gc-guest-'));

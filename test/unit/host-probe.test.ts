@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { classifyKvm, readKvmFacts, type KvmFacts } from '../../tasks/kit/host-probe.ts';
+import { classifyKvm, readKvmFacts, type KvmFacts } from '../../tasks/qemu/host-probe.ts';
 
 const facts = (f: Partial<KvmFacts>): KvmFacts => ({ devKvm: 'present', cpuFlags: { vmx: false, svm: false }, modules: [], ...f });
 

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import ssh2 from 'ssh2';
-import { newEd25519Pair } from '../../tasks/kit/keys.ts';
+import { newEd25519Pair } from '../../tasks/ssh/keys.ts';
 
 describe('newEd25519Pair', () => {
   it('makes 2,000 pairs that all parse, with 32-byte public keys (the raw generator fails ~1 in 400)', () => {

@@ -1,20 +1,53 @@
-// tasks/kit/ is the bottom layer: the kit's modules import each other and packages, never
-// the task groups above them (image, cloud, snapshot, chart, graintime, vm, …), so a
-// boot, stop, status or chart path cannot grow a hidden dependency on image building.
+// The rooms of tasks/ stand in layers: each imports only rooms of its own layer or below,
+// never one above, so a boot, stop, status or chart path cannot grow a hidden dependency on
+// something built over it (image building, reports, the tasks themselves).  Type-only
+// imports count too: a type from above is a sign the code sits in the wrong room.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
-const kit = join(PROJECT_ROOT, 'tasks', 'kit');
+/** Each room's layer, bottom first; rooms of one layer may import each other. */
+const LAYERS: string[][] = [
+  ['util'],
+  ['spec', 'cli'],
+  ['qemu'],
+  ['ssh'],
+  ['machine'],
+  ['image', 'cloud'],
+  ['vm'],
+  ['lab', 'stats'],
+  ['chart', 'graintime', 'nix', 'explain', 'smoke', 'snapshot', 'suspend', 'doc'],
+  ['cmd'],
+];
+const tasksDir = join(PROJECT_ROOT, 'tasks');
+const layerOf = (room: string) => LAYERS.findIndex((l) => l.includes(room));
 
-describe('tasks/kit', () => {
-  it('imports nothing from above it', () => {
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? sourceFiles(p) : n.endsWith('.ts') ? [p] : [];
+  });
+}
+const roomOf = (file: string) => relative(tasksDir, file).split('/')[0]!;
+
+describe('tasks/ rooms', () => {
+  it('every room has a layer, and no file sits loose in tasks/', () => {
+    const rooms = readdirSync(tasksDir);
+    assert.deepEqual(rooms.filter((r) => !statSync(join(tasksDir, r)).isDirectory()), []);
+    assert.deepEqual(rooms.filter((r) => layerOf(r) < 0), []);
+  });
+
+  it('imports nothing from a layer above its own', () => {
     const upward: string[] = [];
-    for (const f of readdirSync(kit).filter((n) => n.endsWith('.ts'))) {
-      const text = readFileSync(join(kit, f), 'utf8');
-      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.\.\/[^']+)'/g)) upward.push(`${f} → ${m[1]}`);
+    for (const f of sourceFiles(tasksDir)) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+        const target = resolve(dirname(f), m[1]!);
+        if (!target.startsWith(tasksDir + '/')) continue;
+        if (layerOf(roomOf(target)) > layerOf(roomOf(f))) upward.push(`${relative(tasksDir, f)} → ${relative(tasksDir, target)}`);
+      }
     }
     assert.deepEqual(upward, []);
   });

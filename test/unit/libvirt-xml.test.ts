@@ -8,12 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { qemuArgs, qemuPlan, type ArgInputs } from '../../tasks/kit/qemu-args.ts';
-import { cpuXml, domainParts, domainXml, partLines, volumeAt, volumeXml, xmlText } from '../../tasks/kit/libvirt-xml.ts';
-import { folderOfVolume, imageVolume, rootVolume } from '../../tasks/kit/libvirt-connection.ts';
-import { resolveLab, findVm, type VmResolved } from '../../tasks/kit/resolve.ts';
-import { readLabInput } from '../../tasks/kit/load.ts';
-import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
+import { qemuArgs, qemuPlan, type ArgInputs } from '../../tasks/qemu/args.ts';
+import { cpuXml, domainParts, domainXml, partLines, volumeAt, volumeXml, xmlText } from '../../tasks/machine/libvirt/xml.ts';
+import { folderOfVolume, imageVolume, rootVolume } from '../../tasks/machine/libvirt/connection.ts';
+import { resolveLab, findVm, type VmResolved } from '../../tasks/spec/resolve.ts';
+import { readLabInput } from '../../tasks/spec/load.ts';
+import type { KvmVerdict } from '../../tasks/qemu/host-probe.ts';
 import { planInputs } from '../helpers/plan-inputs.ts';
 import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 

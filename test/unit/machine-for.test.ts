@@ -2,8 +2,8 @@
 // own; work on a machine that cannot be lost runs as it is.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MachineLost, unlessLost } from '../../tasks/kit/machine-for.ts';
-import type { Machine } from '../../tasks/kit/machine.ts';
+import { MachineLost, unlessLost } from '../../tasks/machine/machine-for.ts';
+import type { Machine } from '../../tasks/machine/machine.ts';
 
 const never = new Promise<string>(() => undefined);
 const after = <T>(ms: number, value: T) => new Promise<T>((r) => setTimeout(() => r(value), ms));

@@ -6,9 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveLab, findVm, type VmResolved } from '../../tasks/kit/resolve.ts';
-import { readLabInput } from '../../tasks/kit/load.ts';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { resolveLab, findVm, type VmResolved } from '../../tasks/spec/resolve.ts';
+import { readLabInput } from '../../tasks/spec/load.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 import { nixString, renderConfiguration } from '../../tasks/nix/render.ts';
 import { BIG_HOST } from '../helpers/probes.ts';
 

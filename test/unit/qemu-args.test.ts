@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgs, qemuPlan, chooseAccel } from '../../tasks/kit/qemu-args.ts';
-import { resolveLab, findVm, type LabResolved } from '../../tasks/kit/resolve.ts';
-import { readLabInput } from '../../tasks/kit/load.ts';
-import { vmPaths } from '../../tasks/kit/paths.ts';
+import { qemuArgs, qemuPlan, chooseAccel } from '../../tasks/qemu/args.ts';
+import { resolveLab, findVm, type LabResolved } from '../../tasks/spec/resolve.ts';
+import { readLabInput } from '../../tasks/spec/load.ts';
+import { vmPaths } from '../../tasks/util/paths.ts';
 import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 
 const HOME = '/home/lover';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { explainRefusal } from '../../tasks/kit/qemu-refusal.ts';
-import type { KvmVerdict } from '../../tasks/kit/host-probe.ts';
+import { explainRefusal } from '../../tasks/qemu/refusal.ts';
+import type { KvmVerdict } from '../../tasks/qemu/host-probe.ts';
 
 const pvm: KvmVerdict = { state: 'unusable', reason: 'kvm_pvm: paravirtual KVM', hint: 'tcg' };
 const usable: KvmVerdict = { state: 'usable', vendor: 'amd', nested: true, reason: 'kvm_amd loaded' };

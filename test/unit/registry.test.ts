@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closestNames, planRun, renderHelp, renderTaskList, type TaskDef } from '../../tasks/kit/registry.ts';
-import { runCli } from '../../tasks/kit/cli.ts';
+import { closestNames, planRun, renderHelp, renderTaskList, type TaskDef } from '../../tasks/cli/registry.ts';
+import { runCli } from '../../tasks/cli/main.ts';
 
 const t = (name: string, depends?: string[], extra: Partial<TaskDef> = {}): TaskDef => ({ name, doc: `does ${name}`, depends, run: () => {}, ...extra });
 const map = (...ts: TaskDef[]) => new Map(ts.map((x) => [x.name, x]));

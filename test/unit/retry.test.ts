@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { retry, FatalError } from '../../tasks/kit/retry.ts';
-import { TaskError } from '../../tasks/kit/errors.ts';
+import { retry, FatalError } from '../../tasks/util/retry.ts';
+import { TaskError } from '../../tasks/util/errors.ts';
 
 /** A fake clock: sleeping advances it, so tests take no real time. */
 const clock = () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSize, formatBytes, GiB, MiB } from '../../tasks/kit/size.ts';
+import { parseSize, formatBytes, GiB, MiB } from '../../tasks/spec/size.ts';
 
 describe('parseSize', () => {
   it('reads units as binary, as QEMU does', () => {

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../tasks/kit/cli.ts';
+import { runCli } from '../../tasks/cli/main.ts';
 import { tasks } from '../../tasks.ts';
-import { resolveLab } from '../../tasks/kit/resolve.ts';
+import { resolveLab } from '../../tasks/spec/resolve.ts';
 import { BIG_HOST } from '../helpers/probes.ts';
 
 type Spec = Record<string, any>;

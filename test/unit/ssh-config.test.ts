@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sshConfig } from '../../tasks/lab.ts';
-import { resolveLab } from '../../tasks/kit/resolve.ts';
-import { readLabInput } from '../../tasks/kit/load.ts';
+import { sshConfig } from '../../tasks/cmd/lab/lab.ts';
+import { resolveLab } from '../../tasks/spec/resolve.ts';
+import { readLabInput } from '../../tasks/spec/load.ts';
 import { BIG_HOST } from '../helpers/probes.ts';
 
 describe('sshConfig', () => {

@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { busyPercent, cpuTicks, guestScript, parseGuest, SampleMemo, type VmStats } from '../../tasks/kit/stats.ts';
-import { processUptime } from '../../tasks/kit/machine-guest.ts';
+import { busyPercent, cpuTicks, guestScript, parseGuest, SampleMemo, type VmStats } from '../../tasks/stats/stats.ts';
+import { processUptime } from '../../tasks/machine/guest.ts';
 import { renderCard, renderCards } from '../../tasks/chart/card.ts';
 import { width } from '../../tasks/chart/text.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../tasks/kit/paths.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
 describe('stat parsers', () => {
   it('reads utime + stime from /proc/PID/stat, whatever the command name holds', () => {
@@ -112,7 +112,7 @@ describe('resource cards', () => {
       });
 });
 
-import { renderWatch } from '../../tasks/watch.ts';
+import { renderWatch } from '../../tasks/cmd/lab/watch.ts';
 
 describe('watch table', () => {
   it('shows each VM now and over the last minute, with ? where the guest could not be read', () => {

@@ -2,10 +2,10 @@
 // only while the pid is still that VM's QEMU, and the runtime files are cleaned after.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { stopQemu, stopVm } from '../../tasks/kit/stop.ts';
-import { resolveLab, findVm } from '../../tasks/kit/resolve.ts';
-import { kitPaths } from '../../tasks/kit/paths.ts';
-import { readState, writeState } from '../../tasks/kit/vm-state.ts';
+import { stopQemu, stopVm } from '../../tasks/vm/stop.ts';
+import { resolveLab, findVm } from '../../tasks/spec/resolve.ts';
+import { kitPaths } from '../../tasks/util/paths.ts';
+import { readState, writeState } from '../../tasks/machine/record.ts';
 import { FakeMachine, type FakeBehaviour } from '../helpers/fake-machine.ts';
 import { suiteHome } from '../helpers/vm.ts';
 

@@ -2,9 +2,9 @@
 // the VM's machine, and QEMU's own word.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyStatus, type StatusFacts } from '../../tasks/kit/vm-status.ts';
-import type { QemuSample } from '../../tasks/kit/machine.ts';
-import type { VmState } from '../../tasks/kit/vm-state.ts';
+import { classifyStatus, type StatusFacts } from '../../tasks/vm/status.ts';
+import type { QemuSample } from '../../tasks/machine/machine.ts';
+import type { VmState } from '../../tasks/machine/record.ts';
 
 const base = { lab: 'l', name: 'c', parent: 'p', depth: 2 };
 const rec = (phase: VmState['phase'], extra: Partial<VmState> = {}): VmState => ({ lab: 'l', vm: 'c', phase, pid: 50, accel: 'kvm', ...extra });
@@ -54,7 +54,7 @@ describe('classifyStatus', () => {
   });
 });
 
-import { renderStatus } from '../../tasks/status.ts';
+import { renderStatus } from '../../tasks/chart/status-table.ts';
 
 describe('renderStatus', () => {
   it('adds libvirt’s own word under the table for a VM on libvirt, whatever its state', () => {

@@ -1,0 +1,94 @@
+// A VM's record on this host (state.json): what the kit did to it — its phase, pid, argv,
+// forwards, and a suspend's saved state.  Written atomically (0600).  What is true right now,
+// at any layer, is vm/status.ts's to say; whether a pid is this VM's QEMU, qemu/process.ts's.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VmPaths } from '../util/paths.ts';
+
+import type { Forward } from '../spec/resolve.ts';
+import { VM_FILES } from '../util/paths.ts';
+
+export interface BootMetrics {
+  qmpS?: number;
+  portS?: number;
+  bannerS?: number;
+  sshS?: number;
+}
+
+export interface VmState {
+  lab: string;
+  vm: string;
+  phase: 'booting' | 'running' | 'failed' | 'stopped' | 'suspended';
+  pid?: number;
+  startedAt?: string;
+  stoppedAt?: string;
+  accel?: 'kvm' | 'tcg';
+  argv?: string[];
+  forwards?: Forward[];
+  ssh?: { host: string; port: number; user: string };
+  metrics?: BootMetrics;
+  /** The kit image this VM boots: its cache folder, hash and pinned host key. */
+  image?: { hash: string; hostKeyPub: string; dir?: string };
+  failure?: string;
+  /** Nested VMs: the VM their QEMU runs in, and their QMP port on its loopback. */
+  parent?: string;
+  qmpPort?: number;
+  /** A suspended VM of the host: what `resume` loads (its children are saved inside it). */
+  saved?: SavedState;
+}
+
+/** A lab-wide suspend, as each top-level VM's record keeps it. */
+export interface SavedState {
+  /** The internal snapshot (VM state and disks) in the VM's qcow2, named by graintime (the suspend's name, with `managed`). */
+  snapshot: string;
+  /** The machine's own managed save holds the VM state (libvirt), not a snapshot in the qcow2. */
+  managed?: boolean;
+  at: string;
+  /** QEMU loads only the state its own version wrote for the same machine. */
+  qemuVersion?: string;
+  /** The command line it ran (without -loadvm): a resume must run the same devices. */
+  argv: string[];
+}
+
+const stateFile = (p: VmPaths) => join(p.dir, VM_FILES.state);
+
+export function readState(p: VmPaths): VmState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(p), 'utf8')) as VmState;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Written whole to a temporary file, then renamed: a reader never sees half a state.  On a
+ * full filesystem there is no room for the copy, but the record must still say what is true
+ * (QEMU was stopped, say): the old file's own blocks then take the new text in place.
+ */
+export function writeState(p: VmPaths, s: VmState): void {
+  mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+  chmodSync(p.dir, 0o700);
+  const text = JSON.stringify(s, null, 2) + '\n';
+  const tmp = `${stateFile(p)}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text, { mode: 0o600 });
+    renameSync(tmp, stateFile(p));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || !existsSync(stateFile(p))) throw err;
+    writeFileSync(stateFile(p), text, { mode: 0o600 });
+  }
+}
+
+/** The record gone, as for a VM that never booted. */
+export function removeState(p: VmPaths): void {
+  rmSync(stateFile(p), { force: true });
+}
+
+export function updateState(p: VmPaths, change: Partial<VmState>): VmState | undefined {
+  const s = readState(p);
+  if (!s) return undefined;
+  const next = { ...s, ...change };
+  writeState(p, next);
+  return next;
+}

@@ -1,0 +1,113 @@
+// The lab's stats agent, from the client's side.  Like OpenSSH's ControlPersist: the first
+// `chart-vm` of a lab samples directly and leaves a small background process behind that
+// keeps the lab's SSH sessions open (a SessionPool), so the next charts skip the handshakes
+// — two of them in a row for a nested VM, through a parent that runs under TCG.  It answers
+// on a unix socket (0600, in the lab's 0700 state folder) and exits on its own: idle for
+// 10 minutes, no VM of the lab running, its socket removed, or `down` of the lab.
+// This module loads no ssh2: a warm chart needs none.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { PROJECT_ROOT, socketPath, stateRoot } from '../util/paths.ts';
+import type { VmStats } from './stats.ts';
+import { statFields } from '../qemu/process.ts';
+
+export interface AgentRequest {
+  op: 'stats';
+  only?: string[];
+  sampleMs: number;
+  /** The spec file the lab came from (absolute), when not from specs/: it must be the agent's own. */
+  spec?: string;
+}
+export type AgentReply = { ok: true; stats: VmStats[] } | { ok: false; error: string };
+
+export const agentPaths = (lab: string) => {
+  const dir = join(stateRoot(), lab);
+  return { dir, sock: socketPath(join(dir, 'agent.sock')), pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
+};
+
+/** Off with GRAINCHART_AGENT=0 (every chart then samples on its own). */
+export const agentEnabled = () => process.env.GRAINCHART_AGENT !== '0';
+
+/**
+ * The agent's answer, or undefined when there is no agent or it cannot answer in time —
+ * the caller then samples directly.  Never throws.
+ */
+export function askAgent(lab: string, req: AgentRequest, timeoutMs: number): Promise<VmStats[] | undefined> {
+  const { sock } = agentPaths(lab);
+  if (!existsSync(sock)) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const s = connect(sock);
+    let buf = '';
+    const done = (v: VmStats[] | undefined) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    s.on('connect', () => s.write(JSON.stringify(req) + '\n'));
+    s.on('data', (c) => {
+      buf += c.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        const reply = JSON.parse(buf.slice(0, nl)) as AgentReply;
+        done(reply.ok ? reply.stats : undefined);
+      } catch {
+        done(undefined);
+      }
+    });
+    s.on('error', () => done(undefined));
+    s.on('close', () => done(undefined));
+  });
+}
+
+/** The agent's pid when one runs for this lab (checked against its command line, never trusted from the file alone). */
+export function agentPid(lab: string): number | undefined {
+  const { pid: file } = agentPaths(lab);
+  let pid: number;
+  try {
+    pid = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = argv.indexOf('stats-agent');
+    return at >= 0 && argv[at + 1] === lab ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the lab's agent in the background (same node, loader and GRAINCHART_HOME), unless one runs. */
+export function startAgent(lab: string, spec?: string): void {
+  if (!agentEnabled() || agentPid(lab)) return;
+  const argv = [...process.execArgv, join(PROJECT_ROOT, 'tasks.ts'), 'stats-agent', lab, ...(spec ? ['--spec', spec] : [])];
+  const child = spawn(process.execPath, argv, { detached: true, stdio: 'ignore', env: process.env, cwd: PROJECT_ROOT });
+  child.unref();
+}
+
+/** Stops the lab's agent, if one runs, and waits (up to 3 s) until it is gone (`down` calls this). */
+export async function stopAgent(lab: string): Promise<boolean> {
+  const pid = agentPid(lab);
+  if (!pid) return false;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < 60 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  return true;
+}
+
+/** Alive and not a zombie (a detached agent's parent is whatever adopted it, which may reap late). */
+function running(pid: number): boolean {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
