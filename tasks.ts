@@ -83,7 +83,12 @@ export const tasks: TaskDef[] = [
     name: 'stop',
     doc: 'Stop a VM: ACPI power-off, then QMP quit, then signals to its own QEMU only',
     args: [vm],
-    options: [labOpt, { name: 'force', type: 'boolean', doc: 'skip the graceful power-off' }, { name: 'timeout', type: 'string', doc: 'seconds to wait for the guest to power off (default 10)' }, { name: 'yes', type: 'boolean', doc: 'a suspended VM: discard its lab’s saved state without asking' }],
+    options: [
+      labOpt,
+      { name: 'force', type: 'boolean', doc: 'skip the graceful power-off' },
+      { name: 'timeout', type: 'string', doc: 'seconds to wait for the guest to power off (default 10)' },
+      { name: 'yes', type: 'boolean', doc: 'a suspended VM: discard its lab’s saved state without asking' },
+    ],
     run: async (ctx) => (await import('./tasks/cmd/vm/boot.ts')).stop(ctx),
   },
   {
@@ -92,7 +97,11 @@ export const tasks: TaskDef[] = [
     args: [{ ...lab, optional: true }],
     options: [
       { name: 'from', type: 'string', doc: 'start the stopped lab from this lab-wide live snapshot (made with `snapshot LAB` while it ran)' },
-      { name: 'cold', type: 'boolean', doc: 'boot a suspended lab cold (its saved state stays as a snapshot; a libvirt managed save cannot, and is discarded after a yes)' },
+      {
+        name: 'cold',
+        type: 'boolean',
+        doc: 'boot a suspended lab cold (its saved state stays as a snapshot; a libvirt managed save cannot, and is discarded after a yes)',
+      },
       { name: 'yes', type: 'boolean', doc: 'with --from, or --cold on libvirt, on a suspended lab: discard its saved state without asking' },
     ],
     run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).up(ctx),
@@ -104,7 +113,11 @@ export const tasks: TaskDef[] = [
     options: [
       { name: 'force', type: 'boolean', doc: 'skip the graceful power-offs' },
       { name: 'yes', type: 'boolean', doc: 'a suspended lab: discard its saved state without asking' },
-      { name: 'undefine', type: 'boolean', doc: 'libvirt VMs: also undefine their domains and remove their disks from the pool (down alone keeps them defined)' },
+      {
+        name: 'undefine',
+        type: 'boolean',
+        doc: 'libvirt VMs: also undefine their domains and remove their disks from the pool (down alone keeps them defined)',
+      },
     ],
     run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).down(ctx),
   },
@@ -118,13 +131,22 @@ export const tasks: TaskDef[] = [
     name: 'resume',
     doc: 'Start a suspended lab from its saved state: every layer runs again with the same pids, ports and host keys; clocks set from the host',
     args: [{ ...lab, optional: true }],
-    options: [{ name: 'keep', type: 'boolean', doc: 'keep the saved state as a snapshot after a good resume (not a libvirt managed save, which libvirt removes once loaded)' }],
+    options: [
+      {
+        name: 'keep',
+        type: 'boolean',
+        doc: 'keep the saved state as a snapshot after a good resume (not a libvirt managed save, which libvirt removes once loaded)',
+      },
+    ],
     run: async (ctx) => (await import('./tasks/cmd/lab/suspend.ts')).resume(ctx),
   },
   {
     name: 'nest',
     doc: 'Boot a child VM inside its running parent (KVM inside when the parent offers it)',
-    args: [{ name: 'PARENT', doc: 'the running parent VM' }, { name: 'CHILD', doc: 'its child in the spec' }],
+    args: [
+      { name: 'PARENT', doc: 'the running parent VM' },
+      { name: 'CHILD', doc: 'its child in the spec' },
+    ],
     options: [labOpt],
     run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).nest(ctx),
   },
@@ -223,7 +245,10 @@ export const tasks: TaskDef[] = [
   {
     name: 'cp',
     doc: 'Copy a file into or out of a VM over SFTP: cp ./file VM:/path or cp VM:/path ./file',
-    args: [{ name: 'SRC', doc: 'a local path or VM:path' }, { name: 'DST', doc: 'a local path or VM:path' }],
+    args: [
+      { name: 'SRC', doc: 'a local path or VM:path' },
+      { name: 'DST', doc: 'a local path or VM:path' },
+    ],
     options: [labOpt],
     run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).cp(ctx),
   },

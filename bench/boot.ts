@@ -45,7 +45,11 @@ export async function benchBoot(runs = 7, port = 10522): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-boot-'));
   process.env.GRAINCHART_HOME = home;
   try {
-    const lab = resolveLab({ name: 'bench', vms: [{ name: 'b1', cpus: 1, memory: 512, boot: { image: 'tiny' }, network: { sshPort: port } }] }, localHostFacts(), 'bench');
+    const lab = resolveLab(
+      { name: 'bench', vms: [{ name: 'b1', cpus: 1, memory: 512, boot: { image: 'tiny' }, network: { sshPort: port } }] },
+      localHostFacts(),
+      'bench',
+    );
     const place = findVm(lab, 'b1')!;
     const paths = kitPaths('bench', 'b1');
     const probe = await probeHost();
@@ -63,7 +67,11 @@ export async function benchBoot(runs = 7, port = 10522): Promise<Row[]> {
       // Raw: the same argv, spawned by hand, then poll SSH.
       rmSync(join(paths.vm.dir, 'root.qcow2'), { force: true });
       await createDisk(join(paths.vm.dir, 'root.qcow2'), { format: 'qcow2', backing: ip.rootDisk });
-      const args = qemuArgs(place.vm, probe.kvm, { ...paths, authorizedKey: keys.publicKey, images: { tiny: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } } });
+      const args = qemuArgs(place.vm, probe.kvm, {
+        ...paths,
+        authorizedKey: keys.publicKey,
+        images: { tiny: { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } },
+      });
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, args, { stdio: 'ignore' }).on('exit', r));

@@ -43,7 +43,12 @@ export async function benchChart(runs = 7): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-chart-'));
   process.env.GRAINCHART_HOME = home;
   const demo = await loadLab('demo');
-  const run = (args: string[]) => async () => execFileSync(process.execPath, ['--import', 'tsx', 'tasks.ts', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore', env: { ...process.env, GRAINCHART_HOME: home } });
+  const run = (args: string[]) => async () =>
+    execFileSync(process.execPath, ['--import', 'tsx', 'tasks.ts', ...args], {
+      cwd: PROJECT_ROOT,
+      stdio: 'ignore',
+      env: { ...process.env, GRAINCHART_HOME: home },
+    });
   const cold: number[] = [];
   const warm: number[] = [];
   const list: number[] = [];

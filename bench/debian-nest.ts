@@ -45,7 +45,9 @@ export async function benchDebianNest(runs = Number(process.env.BENCH_RUNS) || 3
     const cp = kitPaths(lab.name, 'stable');
     const kit: number[] = [];
     const raw: number[] = [];
-    const fresh = () => ['nest', 'stable'].forEach((vm) => rmSync(join(kitPaths(lab.name, vm).vm.dir, 'root.qcow2'), { force: true }));
+    const fresh = () => {
+      for (const vm of ['nest', 'stable']) rmSync(join(kitPaths(lab.name, vm).vm.dir, 'root.qcow2'), { force: true });
+    };
     for (let i = 0; i < runs; i++) {
       fresh();
       kit.push(await timeIt(() => upLab(lab, { quiet: true })));
@@ -63,18 +65,43 @@ export async function benchDebianNest(runs = Number(process.env.BENCH_RUNS) || 3
       pinHostKey(keys.knownHostsPath, hostKeyAlias(lab.name, 'stable'), cSeed.hostKey);
       await createDisk(join(pp.vm.dir, 'root.qcow2'), { format: 'qcow2', backing: pf.image, size: pBoot.size });
       const carry = await carriedBy(lab, parent);
-      const a1 = qemuArgs(parent.vm, probe.kvm, { ...pp, authorizedKey: keys.publicKey, cloud: { seed: pSeed.seed, kernel: pf.kernel, initrd: pf.initrd }, carry });
+      const a1 = qemuArgs(parent.vm, probe.kvm, {
+        ...pp,
+        authorizedKey: keys.publicKey,
+        cloud: { seed: pSeed.seed, kernel: pf.kernel, initrd: pf.initrd },
+        carry,
+      });
       const ref = guestRef(lab, child, 'root');
       const d = ref.paths.dir;
-      const a2 = qemuArgs(child.vm, KVM_IN_PARENT, { home: '/root', vm: ref.paths, authorizedKey: keys.publicKey, qmpTcpPort: ref.qmpPort, cloud: { seed: `${d}/seed.iso`, kernel: `${d}/vmlinuz`, initrd: `${d}/initrd.img` } });
+      const a2 = qemuArgs(child.vm, KVM_IN_PARENT, {
+        home: '/root',
+        vm: ref.paths,
+        authorizedKey: keys.publicKey,
+        qmpTcpPort: ref.qmpPort,
+        cloud: { seed: `${d}/seed.iso`, kernel: `${d}/vmlinuz`, initrd: `${d}/initrd.img` },
+      });
       const link = `${d}/image`;
-      const target = (name: string, port: number, hostKey: string) => ({ name, host: '127.0.0.1', port, user: 'root', privateKeyPath: keys.privateKeyPath, hostKey });
+      const target = (name: string, port: number, hostKey: string) => ({
+        name,
+        host: '127.0.0.1',
+        port,
+        user: 'root',
+        privateKeyPath: keys.privateKeyPath,
+        hostKey,
+      });
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, a1, { stdio: 'ignore' }).on('exit', r));
           const g1 = await pollGuest('nest', () => Guest.connect(target('nest', 10822, pSeed.hostKey), 5000), FINISHED, 600_000);
-          await g1.succeed(`modprobe kvm_amd; mkdir -p ${d}; for b in /sys/block/vd*; do [ "$(cat $b/serial)" = ${carry[0]!.serial} ] && ln -sfn /dev/\${b##*/} ${link}; done; qemu-img create -q -f qcow2 -b ${link} -F qcow2 ${d}/root.qcow2 ${cBoot.size}`);
-          for (const [local, name] of [[cSeed.seed, 'seed.iso'], [cf.kernel!, 'vmlinuz'], [cf.initrd!, 'initrd.img']] as const) await g1.put(local, `${d}/${name}`);
+          await g1.succeed(
+            `modprobe kvm_amd; mkdir -p ${d}; for b in /sys/block/vd*; do [ "$(cat $b/serial)" = ${carry[0]!.serial} ] && ln -sfn /dev/\${b##*/} ${link}; done; qemu-img create -q -f qcow2 -b ${link} -F qcow2 ${d}/root.qcow2 ${cBoot.size}`,
+          );
+          for (const [local, name] of [
+            [cSeed.seed, 'seed.iso'],
+            [cf.kernel!, 'vmlinuz'],
+            [cf.initrd!, 'initrd.img'],
+          ] as const)
+            await g1.put(local, `${d}/${name}`);
           // Its output to a file, as a script would: a daemonized QEMU holding the channel's stderr keeps OpenSSH's exec open.
           await g1.succeed(`qemu-system-x86_64 ${a2.map(shellQuote).join(' ')} >${d}/qemu.out 2>&1`);
           // A handshake through a TCG parent takes seconds: as long a wait per try as the kit gives it.
@@ -90,7 +117,12 @@ export async function benchDebianNest(runs = Number(process.env.BENCH_RUNS) || 3
     }
     return [
       { name: 'raw: Debian parent + ssh/cloud-init poll, Debian child inside + poll', samples: raw },
-      { name: 'kit: cold up debian-nest → child ready', samples: kit, baseline: 'raw: Debian parent + ssh/cloud-init poll, Debian child inside + poll', goal: '≤ 1.05×' },
+      {
+        name: 'kit: cold up debian-nest → child ready',
+        samples: kit,
+        baseline: 'raw: Debian parent + ssh/cloud-init poll, Debian child inside + poll',
+        goal: '≤ 1.05×',
+      },
     ];
   } finally {
     rmSync(home, { recursive: true, force: true });

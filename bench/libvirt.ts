@@ -19,11 +19,20 @@ import { timeIt, type Row } from './stats.ts';
 export async function benchLibvirt(runs = 5, port = 10532): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-libvirt-'));
   process.env.GRAINCHART_HOME = home;
-  const spec = (name: string, host: object) => ({ name, host, vms: [{ name: 'b1', cpus: 1, memory: 512, boot: { image: 'tiny', root: 'disk' }, vga: 'none', network: { sshPort: port } }] });
+  const spec = (name: string, host: object) => ({
+    name,
+    host,
+    vms: [{ name: 'b1', cpus: 1, memory: 512, boot: { image: 'tiny', root: 'disk' }, vga: 'none', network: { sshPort: port } }],
+  });
   const labs = { kit: spec('benchk', {}), libvirt: spec('benchl', { libvirt: { uri: 'qemu:///system' } }) };
   const files = Object.fromEntries(Object.keys(labs).map((k) => [k, join(home, `${k}.json`)]));
   for (const [k, s] of Object.entries(labs)) writeFileSync(files[k]!, JSON.stringify(s));
-  const chart = (file: string) => async () => execFileSync(process.execPath, ['--import', 'tsx', 'tasks.ts', '--spec', file, 'chart-vm', 'b1', '--no-agent'], { cwd: PROJECT_ROOT, stdio: 'ignore', env: { ...process.env, GRAINCHART_HOME: home } });
+  const chart = (file: string) => async () =>
+    execFileSync(process.execPath, ['--import', 'tsx', 'tasks.ts', '--spec', file, 'chart-vm', 'b1', '--no-agent'], {
+      cwd: PROJECT_ROOT,
+      stdio: 'ignore',
+      env: { ...process.env, GRAINCHART_HOME: home },
+    });
   const boots = { kit: [] as number[], libvirt: [] as number[] };
   const charts = { kit: [] as number[], libvirt: [] as number[] };
   const resolved: Record<string, LabResolved> = Object.fromEntries(Object.entries(labs).map(([k, s]) => [k, resolveLab(s, localHostFacts(), k)]));
@@ -65,9 +74,22 @@ export async function benchLibvirtSuspend(runs = 5, port = 10542): Promise<Row[]
   const spec = (name: string, host: object) => ({
     name,
     host,
-    vms: [{ name: 'p', cpus: 2, memory: 1536, boot: { image: 'tiny-nest' }, vga: 'none', network: { sshPort: port }, children: [{ name: 'c', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }] }],
+    vms: [
+      {
+        name: 'p',
+        cpus: 2,
+        memory: 1536,
+        boot: { image: 'tiny-nest' },
+        vga: 'none',
+        network: { sshPort: port },
+        children: [{ name: 'c', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
+      },
+    ],
   });
-  const labs: Record<'kit' | 'libvirt', LabResolved> = { kit: resolveLab(spec('benchsk', {}), localHostFacts(), 'kit'), libvirt: resolveLab(spec('benchsl', { libvirt: { uri: 'qemu:///system' } }), localHostFacts(), 'libvirt') };
+  const labs: Record<'kit' | 'libvirt', LabResolved> = {
+    kit: resolveLab(spec('benchsk', {}), localHostFacts(), 'kit'),
+    libvirt: resolveLab(spec('benchsl', { libvirt: { uri: 'qemu:///system' } }), localHostFacts(), 'libvirt'),
+  };
   const quiet = { info: () => undefined, warn: () => undefined };
   const suspend = { kit: [] as number[], libvirt: [] as number[] };
   const resume = { kit: [] as number[], libvirt: [] as number[] };

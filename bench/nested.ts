@@ -41,7 +41,14 @@ export async function benchNested(runs = 5): Promise<Row[]> {
     pinHostKey(keys.knownHostsPath, hostKeyAlias(lab.name, 'l2'), childKey);
     const p1 = kitPaths(lab.name, 'l1');
     const overlay = join(p1.vm.dir, 'root.qcow2');
-    const target = (name: string, port: number, hostKey: string) => ({ name, host: '127.0.0.1', port, user: 'root', privateKeyPath: keys.privateKeyPath, hostKey });
+    const target = (name: string, port: number, hostKey: string) => ({
+      name,
+      host: '127.0.0.1',
+      port,
+      user: 'root',
+      privateKeyPath: keys.privateKeyPath,
+      hostKey,
+    });
     const kit: number[] = [];
     const raw: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -51,10 +58,20 @@ export async function benchNested(runs = 5): Promise<Row[]> {
 
       rmSync(overlay, { force: true });
       await createDisk(overlay, { format: 'qcow2', backing: ip.rootDisk });
-      const a1 = qemuArgs(l1.vm, probe.kvm, { ...p1, authorizedKey: keys.publicKey, images: { 'tiny-nest': { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } } });
+      const a1 = qemuArgs(l1.vm, probe.kvm, {
+        ...p1,
+        authorizedKey: keys.publicKey,
+        images: { 'tiny-nest': { kernel: ip.kernel, initrd: ip.initrd, initrdDisk: ip.initrdDisk } },
+      });
       const l2ref = guestRef(lab, l2, 'root');
       const inner = l2ref.paths;
-      const a2 = qemuArgs(l2.vm, KVM_IN_L1, { home: '/root', vm: inner, authorizedKey: keys.publicKey, qmpTcpPort: l2ref.qmpPort, images: { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } } });
+      const a2 = qemuArgs(l2.vm, KVM_IN_L1, {
+        home: '/root',
+        vm: inner,
+        authorizedKey: keys.publicKey,
+        qmpTcpPort: l2ref.qmpPort,
+        images: { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } },
+      });
       raw.push(
         await timeIt(async () => {
           await new Promise((r) => spawn(probe.qemu.path!, a1, { stdio: 'ignore' }).on('exit', r));

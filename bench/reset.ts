@@ -19,7 +19,11 @@ import { timeIt, type Row } from './stats.ts';
 export async function benchReset(runs = 5, port = 10523): Promise<Row[]> {
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-reset-'));
   process.env.GRAINCHART_HOME = home;
-  const lab = resolveLab({ name: 'bench', vms: [{ name: 'r1', cpus: 1, memory: 512, boot: { image: 'tiny' }, network: { sshPort: port } }] }, localHostFacts(), 'bench');
+  const lab = resolveLab(
+    { name: 'bench', vms: [{ name: 'r1', cpus: 1, memory: 512, boot: { image: 'tiny' }, network: { sshPort: port } }] },
+    localHostFacts(),
+    'bench',
+  );
   const place = findVm(lab, 'r1')!;
   const paths = kitPaths('bench', 'r1');
   const parents = new Parents(lab);
@@ -40,14 +44,18 @@ export async function benchReset(runs = 5, port = 10523): Promise<Row[]> {
     for (let i = 0; i < runs; i++) {
       const site = await openSite(lab, place, parents);
       restore.push(await timeIt(() => loadSnapshot(site, 'golden')));
-      restoreSsh.push(await timeIt(async () => {
-        await loadSnapshot(await openSite(lab, place, parents), 'golden');
-        await uname();
-      }));
-      reboot.push(await timeIt(async () => {
-        await stopQemu(hostMachine, hostMachine.ref(lab, place), readPidfile(paths.vm), { graceful: false });
-        await bootVm(hostMachine, lab, place, { quiet: true });
-      }));
+      restoreSsh.push(
+        await timeIt(async () => {
+          await loadSnapshot(await openSite(lab, place, parents), 'golden');
+          await uname();
+        }),
+      );
+      reboot.push(
+        await timeIt(async () => {
+          await stopQemu(hostMachine, hostMachine.ref(lab, place), readPidfile(paths.vm), { graceful: false });
+          await bootVm(hostMachine, lab, place, { quiet: true });
+        }),
+      );
     }
     return [
       { name: 'reboot (stop, boot → uname)', samples: reboot },

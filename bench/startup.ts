@@ -14,9 +14,11 @@ export function emptyTsFile(dir = mkdtempSync(join(tmpdir(), 'gc-bench-'))): str
 }
 
 /** `npx tsx ARGS` in the project, as a user types it, output ignored: a step for timeIt. */
-export const npxTsx = (args: string[], env: NodeJS.ProcessEnv = process.env) => async () => {
-  execFileSync('npx', ['tsx', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore', env });
-};
+export const npxTsx =
+  (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  async () => {
+    execFileSync('npx', ['tsx', ...args], { cwd: PROJECT_ROOT, stdio: 'ignore', env });
+  };
 
 export async function benchStartup(runs = 7): Promise<Row[]> {
   const empty = emptyTsFile();

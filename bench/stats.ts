@@ -27,7 +27,9 @@ export function table(rows: Row[]): string {
   for (const r of rows) {
     const base = r.baseline ? byName.get(r.baseline) : undefined;
     const ratio = base ? `${(median(r.samples) / median(base.samples)).toFixed(2)}× ${r.baseline}` : 'baseline';
-    lines.push(`| ${r.name} | ${r.samples.length} | ${f(median(r.samples), r.unit)} | ${f(Math.min(...r.samples), r.unit)} | ${f(Math.max(...r.samples), r.unit)} | ${ratio} | ${r.goal ?? ''} |`);
+    lines.push(
+      `| ${r.name} | ${r.samples.length} | ${f(median(r.samples), r.unit)} | ${f(Math.min(...r.samples), r.unit)} | ${f(Math.max(...r.samples), r.unit)} | ${ratio} | ${r.goal ?? ''} |`,
+    );
   }
   return lines.join('\n');
 }

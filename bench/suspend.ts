@@ -63,7 +63,9 @@ async function benchSuspendOf(s: Subject, runs: number): Promise<Row[]> {
       resume.push(await timeIt(() => resumeLab(lab, { quiet: true })));
       await unameInDeepest();
       await downLab(lab, { force: true });
-      console.error(`suspend ${s.lab} run ${i + 1}: cold ${cold.at(-1)!.toFixed(1)} s, suspend ${suspend.at(-1)!.toFixed(2)} s, resume ${resume.at(-1)!.toFixed(2)} s`);
+      console.error(
+        `suspend ${s.lab} run ${i + 1}: cold ${cold.at(-1)!.toFixed(1)} s, suspend ${suspend.at(-1)!.toFixed(2)} s, resume ${resume.at(-1)!.toFixed(2)} s`,
+      );
     }
     const base = `kit: cold up ${s.lab} → ${s.deepest} uname (suspend bench)`;
     return [

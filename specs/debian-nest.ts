@@ -20,7 +20,13 @@ export default defineLab({
       vga: 'none',
       network: { sshPort: 10122 },
       labels: { role: 'guest-vm' },
-      checks: ['ssh', 'disk', 'kvm', 'child-reachable', { name: 'systemd is up', run: 'systemctl is-system-running --wait', expect: { stdout: '^(running|degraded)$' } }],
+      checks: [
+        'ssh',
+        'disk',
+        'kvm',
+        'child-reachable',
+        { name: 'systemd is up', run: 'systemctl is-system-running --wait', expect: { stdout: '^(running|degraded)$' } },
+      ],
       children: [
         {
           name: 'stable',

@@ -11,7 +11,11 @@ export default defineLab({
     checks: [
       { name: 'qemu-img answers', run: 'qemu-img --version', expect: { stdout: '^qemu-img version \\d+\\.' } },
       // l1's SSH forward: listening, and on 127.0.0.1 only (every address it listens on, one line).
-      { name: 'l1 forward on 127.0.0.1 only', run: "ss -ltnH 'sport = :10022' | awk '{print $4}' | sort -u | tr '\\n' ' '", expect: { stdout: '^127\\.0\\.0\\.1:10022 $' } },
+      {
+        name: 'l1 forward on 127.0.0.1 only',
+        run: "ss -ltnH 'sport = :10022' | awk '{print $4}' | sort -u | tr '\\n' ' '",
+        expect: { stdout: '^127\\.0\\.0\\.1:10022 $' },
+      },
     ],
   },
   vms: [
@@ -27,13 +31,7 @@ export default defineLab({
       vga: 'none',
       network: { sshPort: 10022 },
       labels: { role: 'guest-vm' },
-      checks: [
-        'ssh',
-        'disk',
-        'kvm',
-        'child-reachable',
-        { name: 'boots the cloud kernel', run: 'uname -r', expect: { stdout: '-cloud-amd64$' } },
-      ],
+      checks: ['ssh', 'disk', 'kvm', 'child-reachable', { name: 'boots the cloud kernel', run: 'uname -r', expect: { stdout: '-cloud-amd64$' } }],
       children: [
         {
           name: 'l2',

@@ -14,20 +14,34 @@ export function cardRows(s: VmStats, o: Pick<ChartOptions, 'ascii'>): BarRow[] {
   const guest = s.guest.ok ? s.guest.value : undefined;
   const why = (r: { ok: boolean; reason?: string }) => (r.ok ? undefined : r.reason);
   const cpu: BarRow = guest
-    ? { label: 'CPU', fraction: guest.cpuBusyPercent / 100, detail: [plural(s.cpus, 'core'), `load ${guest.load1}`, host ? `QEMU ${host.cpuPercent}% of a host core` : undefined].filter(Boolean).join(sep) }
+    ? {
+        label: 'CPU',
+        fraction: guest.cpuBusyPercent / 100,
+        detail: [plural(s.cpus, 'core'), `load ${guest.load1}`, host ? `QEMU ${host.cpuPercent}% of a host core` : undefined].filter(Boolean).join(sep),
+      }
     : { label: 'CPU', reason: why(s.guest) };
   const mem: BarRow = guest
     ? {
         label: 'Memory',
         fraction: (guest.memTotalMiB - guest.memAvailableMiB) / guest.memTotalMiB,
-        detail: [`${formatBytes((guest.memTotalMiB - guest.memAvailableMiB) * MiB)} of ${formatBytes(guest.memTotalMiB * MiB)} used`, host ? `QEMU RSS ${formatBytes(host.rssMiB * MiB)}` : undefined].filter(Boolean).join(sep),
+        detail: [
+          `${formatBytes((guest.memTotalMiB - guest.memAvailableMiB) * MiB)} of ${formatBytes(guest.memTotalMiB * MiB)} used`,
+          host ? `QEMU RSS ${formatBytes(host.rssMiB * MiB)}` : undefined,
+        ]
+          .filter(Boolean)
+          .join(sep),
       }
     : { label: 'Memory', reason: why(s.guest) };
   const disk: BarRow = guest
     ? {
         label: 'Disk',
         fraction: guest.rootTotalMiB ? guest.rootUsedMiB / guest.rootTotalMiB : 0,
-        detail: [`/ ${formatBytes(guest.rootUsedMiB * MiB)} of ${formatBytes(guest.rootTotalMiB * MiB)}`, s.disk.ok ? `image ${formatBytes(s.disk.value.allocatedBytes ?? 0)} of ${formatBytes(s.disk.value.virtualBytes)}` : undefined].filter(Boolean).join(sep),
+        detail: [
+          `/ ${formatBytes(guest.rootUsedMiB * MiB)} of ${formatBytes(guest.rootTotalMiB * MiB)}`,
+          s.disk.ok ? `image ${formatBytes(s.disk.value.allocatedBytes ?? 0)} of ${formatBytes(s.disk.value.virtualBytes)}` : undefined,
+        ]
+          .filter(Boolean)
+          .join(sep),
       }
     : { label: 'Disk', reason: why(s.guest) };
   return [cpu, mem, disk];
@@ -36,7 +50,11 @@ export function cardRows(s: VmStats, o: Pick<ChartOptions, 'ascii'>): BarRow[] {
 export function renderCard(s: VmStats, o: ChartOptions): string {
   const g = glyphs(o);
   const role = s.parent ? `nested VM in ${s.parent}` : 'guest VM';
-  const head = truncate([`${s.name}${s.title ? ` "${s.title}"` : ''}`, role, s.state, s.accel, s.state === 'running' ? s.figuresFrom : undefined].filter(Boolean).join(g.sep), o.width, o.ascii);
+  const head = truncate(
+    [`${s.name}${s.title ? ` "${s.title}"` : ''}`, role, s.state, s.accel, s.state === 'running' ? s.figuresFrom : undefined].filter(Boolean).join(g.sep),
+    o.width,
+    o.ascii,
+  );
   if (s.state !== 'running') return [head, ...givenLines(s, o)].join('\n');
   const net = s.network;
   const label = fit('Network', 7, o.ascii); // the widest label, as renderBars aligns them
@@ -47,7 +65,10 @@ export function renderCard(s: VmStats, o: ChartOptions): string {
     : `?  ${net.reason}`;
   // The network line is not a bar, but its label joins the bars' so all four align: render
   // it as a fifth row for the label width, keep the three real bars.
-  const bars = renderBars([...cardRows(s, o), { label: 'Network', fraction: 0 }], o).split('\n').slice(0, 3).join('\n');
+  const bars = renderBars([...cardRows(s, o), { label: 'Network', fraction: 0 }], o)
+    .split('\n')
+    .slice(0, 3)
+    .join('\n');
   return [head, bars, o.color ? `${label}  ${netLine}` : truncate(`${label}  ${netLine}`, o.width, o.ascii)].join('\n');
 }
 
@@ -73,5 +94,9 @@ function givenLines(s: VmStats, o: ChartOptions): string[] {
   const given = [plural(s.cpus, 'CPU'), formatBytes(s.memoryMiB * MiB), disk].filter(Boolean).join(g.sep);
   const arrow = g.arrow;
   const fwd = s.forwards.map((f) => `${s.parent ? '' : `${f.bind}:`}${f.host}${arrow}${f.guest}${f.proto === 'tcp' ? '' : `/${f.proto}`}`).join(' ');
-  return [`  ${fit('Given', 9, o.ascii)}${given}`, ...(fwd ? [`  ${fit('Forwards', 9, o.ascii)}${fwd}${s.parent ? ` (inside ${s.parent})` : ''}`] : []), `  not running`].map((l) => truncate(l, o.width, o.ascii));
+  return [
+    `  ${fit('Given', 9, o.ascii)}${given}`,
+    ...(fwd ? [`  ${fit('Forwards', 9, o.ascii)}${fwd}${s.parent ? ` (inside ${s.parent})` : ''}`] : []),
+    `  not running`,
+  ].map((l) => truncate(l, o.width, o.ascii));
 }

@@ -7,6 +7,7 @@ import { chartOptions, type ChartOptions } from './style.ts';
 export function options(ctx: TaskContext): ChartOptions {
   const w = ctx.opts.width;
   const width = w === undefined ? undefined : Number(w);
-  if (width !== undefined && (!Number.isInteger(width) || width < 20 || width > 1000)) throw new UsageError(`--width takes a whole number of columns from 20 to 1000, got ${JSON.stringify(w)}`);
+  if (width !== undefined && (!Number.isInteger(width) || width < 20 || width > 1000))
+    throw new UsageError(`--width takes a whole number of columns from 20 to 1000, got ${JSON.stringify(w)}`);
   return chartOptions({ ascii: ctx.opts.ascii === true, width });
 }

@@ -25,7 +25,18 @@ const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
 
 export interface TreeData {
   host: HostTotals;
-  vms: Array<{ name: string; title?: string; parent?: string; depth: number; state: string; accel?: string; cpus: number; memoryMiB: number; ssh?: string; libvirt?: string }>;
+  vms: Array<{
+    name: string;
+    title?: string;
+    parent?: string;
+    depth: number;
+    state: string;
+    accel?: string;
+    cpus: number;
+    memoryMiB: number;
+    ssh?: string;
+    libvirt?: string;
+  }>;
 }
 
 export function treeData(lab: LabResolved, host: HostTotals, rows: VmStatus[]): TreeData {
@@ -63,7 +74,10 @@ export function renderLabTree(d: TreeData, o: ChartOptions): string {
     return { label: `${v.name}${v.title ? ` "${v.title}"` : ''} (${role}) ${facts}`, children: (kids.get(name) ?? []).map(node) };
   };
   const h = d.host;
-  const root = { label: [`${h.title} (host)`, plural(h.cpus, 'CPU'), formatBytes(h.memoryMiB * MiB), h.accel].join(glyphs(o).sep), children: d.vms.filter((v) => v.depth === 1).map((v) => node(v.name)) };
+  const root = {
+    label: [`${h.title} (host)`, plural(h.cpus, 'CPU'), formatBytes(h.memoryMiB * MiB), h.accel].join(glyphs(o).sep),
+    children: d.vms.filter((v) => v.depth === 1).map((v) => node(v.name)),
+  };
   return renderTree([root], o);
 }
 
@@ -84,7 +98,10 @@ export function allocData(lab: LabResolved, host: HostTotals, diskSizes: Record<
   const warnings: string[] = [];
   // A spec is portable: on a host smaller than its reserve, the reserve is all the host has (never a negative rest).
   const reserve = { memoryMiB: Math.min(asked.memoryMiB, host.memoryMiB), cpus: Math.min(asked.cpus, host.cpus) };
-  if (asked.memoryMiB > host.memoryMiB) warnings.push(`host.reserve.memory (${formatBytes(asked.memoryMiB * MiB)}) is more than this host has (${formatBytes(host.memoryMiB * MiB)}); charted as all of it`);
+  if (asked.memoryMiB > host.memoryMiB)
+    warnings.push(
+      `host.reserve.memory (${formatBytes(asked.memoryMiB * MiB)}) is more than this host has (${formatBytes(host.memoryMiB * MiB)}); charted as all of it`,
+    );
   if (asked.cpus > host.cpus) warnings.push(`host.reserve.cpus (${asked.cpus}) is more than this host's ${host.cpus} CPUs; charted as all of them`);
   const memory: AllocData['memory'] = [];
   const cpus: AllocData['cpus'] = [];
@@ -93,7 +110,7 @@ export function allocData(lab: LabResolved, host: HostTotals, diskSizes: Record<
     memory.push({ name: vm.name, parent: parent?.name, memoryMiB: vm.memory });
     cpus.push({ name: vm.name, parent: parent?.name, cpus: vm.cpus });
     const bytes = diskSizes[vm.name] ?? vm.disk?.size;
-    if (bytes !== undefined) disks.push({ name: vm.name, bytes, what: parent ? `inside ${parent.name}` : vm.disk?.file ?? 'root overlay' });
+    if (bytes !== undefined) disks.push({ name: vm.name, bytes, what: parent ? `inside ${parent.name}` : (vm.disk?.file ?? 'root overlay') });
     const kids = vm.children.reduce((s, c) => s + c.memory, 0);
     if (kids > vm.memory) warnings.push(`${vm.name}: its children ask ${formatBytes(kids * MiB)}, more than its ${formatBytes(vm.memory * MiB)}`);
     for (const c of vm.children) walk(c, vm);
@@ -101,9 +118,12 @@ export function allocData(lab: LabResolved, host: HostTotals, diskSizes: Record<
   for (const vm of lab.vms) walk(vm);
   const guestMemory = lab.vms.reduce((s, v) => s + v.memory, 0);
   if (guestMemory > host.memoryMiB - reserve.memoryMiB)
-    warnings.push(`memory overcommitted: guests ask ${formatBytes(guestMemory * MiB)}, the host has ${formatBytes((host.memoryMiB - reserve.memoryMiB) * MiB)} after its ${formatBytes(reserve.memoryMiB * MiB)} reserve`);
+    warnings.push(
+      `memory overcommitted: guests ask ${formatBytes(guestMemory * MiB)}, the host has ${formatBytes((host.memoryMiB - reserve.memoryMiB) * MiB)} after its ${formatBytes(reserve.memoryMiB * MiB)} reserve`,
+    );
   const guestCpus = lab.vms.reduce((s, v) => s + v.cpus, 0);
-  if (guestCpus > host.cpus - reserve.cpus) warnings.push(`CPUs overcommitted: guests ask ${guestCpus} vCPUs, the host has ${host.cpus - reserve.cpus} after its reserve (they share time)`);
+  if (guestCpus > host.cpus - reserve.cpus)
+    warnings.push(`CPUs overcommitted: guests ask ${guestCpus} vCPUs, the host has ${host.cpus - reserve.cpus} after its reserve (they share time)`);
   const diskTotal = disks.filter((d) => !d.what.startsWith('inside')).reduce((s, d) => s + d.bytes, 0);
   if (host.freeDiskBytes !== undefined && diskTotal > host.freeDiskBytes)
     warnings.push(`disk: the VMs' disks may grow to ${formatBytes(diskTotal)}, more than the ${formatBytes(host.freeDiskBytes)} free`);
@@ -127,7 +147,13 @@ export function renderAlloc(d: AllocData, o: ChartOptions): string {
     return { label: c.parent ? `  ${c.name} (in ${c.parent})` : c.name, fraction: c.cpus / of, detail: `${c.cpus} of ${of}` };
   });
   const sections = [
-    `${h.title} (host): ` + [`${formatBytes(h.memoryMiB * MiB)} RAM`, plural(h.cpus, 'CPU'), h.freeDiskBytes !== undefined ? `${formatBytes(h.freeDiskBytes)} disk free` : 'disk free unknown', h.accel].join(glyphs(o).sep),
+    `${h.title} (host): ` +
+      [
+        `${formatBytes(h.memoryMiB * MiB)} RAM`,
+        plural(h.cpus, 'CPU'),
+        h.freeDiskBytes !== undefined ? `${formatBytes(h.freeDiskBytes)} disk free` : 'disk free unknown',
+        h.accel,
+      ].join(glyphs(o).sep),
     '',
     'Memory',
     renderBars(memRows, o),
@@ -137,7 +163,14 @@ export function renderAlloc(d: AllocData, o: ChartOptions): string {
   ];
   if (d.disks.length) {
     const of = h.freeDiskBytes ?? Math.max(...d.disks.map((x) => x.bytes));
-    sections.push('', 'Disks (virtual size against free space)', renderBars(d.disks.map((x) => ({ label: x.name, fraction: x.bytes / of, detail: `${formatBytes(x.bytes)} ${x.what}` })), o));
+    sections.push(
+      '',
+      'Disks (virtual size against free space)',
+      renderBars(
+        d.disks.map((x) => ({ label: x.name, fraction: x.bytes / of, detail: `${formatBytes(x.bytes)} ${x.what}` })),
+        o,
+      ),
+    );
   }
   if (d.warnings.length) sections.push('', ...d.warnings.map((w) => `${o.ascii ? '!' : '⚠'} ${w}`));
   return sections
@@ -161,9 +194,19 @@ export function topologyData(lab: LabResolved, rows: VmStatus[], o: Pick<ChartOp
   const vms: TopologyData['vms'] = [];
   const listens: string[] = [];
   const walk = (vm: VmResolved, parent?: VmResolved) => {
-    const forwards = forwardsOf(vm).map((f) => `${f.bind}:${f.host} ${arrow} ${vm.name}:${f.guest}${f.proto === 'udp' ? '/udp' : ''}${parent ? ` (in ${parent.name})` : ''}`);
+    const forwards = forwardsOf(vm).map(
+      (f) => `${f.bind}:${f.host} ${arrow} ${vm.name}:${f.guest}${f.proto === 'udp' ? '/udp' : ''}${parent ? ` (in ${parent.name})` : ''}`,
+    );
     if (!parent) listens.push(...forwards);
-    vms.push({ name: vm.name, parent: parent?.name, address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3', forwards, state: st.get(vm.name)?.state ?? 'unknown' });
+    vms.push({
+      name: vm.name,
+      parent: parent?.name,
+      address: '10.0.2.15/24',
+      gateway: '10.0.2.2',
+      dns: '10.0.2.3',
+      forwards,
+      state: st.get(vm.name)?.state ?? 'unknown',
+    });
     for (const c of vm.children) walk(c, vm);
   };
   for (const vm of lab.vms) walk(vm);
@@ -174,7 +217,10 @@ export function renderTopology(d: TopologyData, o: ChartOptions): string {
   const node = (name: string): TreeNode => {
     const v = d.vms.find((x) => x.name === name)!;
     const body = [`${v.address} gw ${v.gateway} dns ${v.dns}`, ...v.forwards, v.state];
-    return { label: renderBox(`${v.name}${v.parent ? ` (nested in ${v.parent})` : ''}`, body, o), children: d.vms.filter((c) => c.parent === name).map((c) => node(c.name)) };
+    return {
+      label: renderBox(`${v.name}${v.parent ? ` (nested in ${v.parent})` : ''}`, body, o),
+      children: d.vms.filter((c) => c.parent === name).map((c) => node(c.name)),
+    };
   };
   const hostBox = renderBox(`${d.host.title} (host)`, d.host.listens.length ? d.host.listens : ['no forwarded ports'], o);
   return renderTree([{ label: hostBox, children: d.vms.filter((v) => !v.parent).map((v) => node(v.name)) }], o);

@@ -3,7 +3,12 @@ import { glyphs, type ChartOptions } from './style.ts';
 
 /** `values` scaled between min and max (default: 0 and the largest value), newest last,
  * the latest `cells` of them; a missing sample is a space. */
-export function sparkline(values: Array<number | undefined>, cells: number, o: Pick<ChartOptions, 'ascii'>, range: { min?: number; max?: number } = {}): string {
+export function sparkline(
+  values: Array<number | undefined>,
+  cells: number,
+  o: Pick<ChartOptions, 'ascii'>,
+  range: { min?: number; max?: number } = {},
+): string {
   const g = glyphs(o).spark;
   const shown = values.slice(-cells);
   const known = shown.filter((v): v is number => v !== undefined);

@@ -4,11 +4,22 @@ import type { VmStatus } from '../vm/status.ts';
 import { chartOptions, glyphs, type ChartOptions } from './style.ts';
 import { renderTable, type Column } from './table.ts';
 
-export const fmtUptime = (s?: number) => (s === undefined ? '-' : s < 90 ? `${s.toFixed(0)}s` : s < 5400 ? `${(s / 60).toFixed(0)}m` : `${(s / 3600).toFixed(1)}h`);
+export const fmtUptime = (s?: number) =>
+  s === undefined ? '-' : s < 90 ? `${s.toFixed(0)}s` : s < 5400 ? `${(s / 60).toFixed(0)}m` : `${(s / 3600).toFixed(1)}h`;
 
 export function renderStatus(rows: VmStatus[], o: ChartOptions = chartOptions()): string {
   const arrow = glyphs(o).arrow;
-  const columns: Column[] = [{ header: 'LAB' }, { header: 'VM' }, { header: 'PARENT' }, { header: 'STATE' }, { header: 'ACCEL' }, { header: 'PID', align: 'right' }, { header: 'PORTS' }, { header: 'UPTIME', align: 'right' }, { header: 'SSH AFTER', align: 'right' }];
+  const columns: Column[] = [
+    { header: 'LAB' },
+    { header: 'VM' },
+    { header: 'PARENT' },
+    { header: 'STATE' },
+    { header: 'ACCEL' },
+    { header: 'PID', align: 'right' },
+    { header: 'PORTS' },
+    { header: 'UPTIME', align: 'right' },
+    { header: 'SSH AFTER', align: 'right' },
+  ];
   const table = renderTable(
     columns,
     rows.map((r) => [

@@ -46,7 +46,9 @@ export const ASCII: Glyphs = {
 export const glyphs = (o: Pick<ChartOptions, 'ascii'>) => (o.ascii ? ASCII : UNICODE);
 
 /** Options from the terminal and environment; flags override. */
-export function chartOptions(opts: { ascii?: boolean; width?: number; stream?: { isTTY?: boolean; columns?: number }; env?: NodeJS.ProcessEnv } = {}): ChartOptions {
+export function chartOptions(
+  opts: { ascii?: boolean; width?: number; stream?: { isTTY?: boolean; columns?: number }; env?: NodeJS.ProcessEnv } = {},
+): ChartOptions {
   const stream = opts.stream ?? process.stdout;
   const env = opts.env ?? process.env;
   return {

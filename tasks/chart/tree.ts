@@ -19,8 +19,8 @@ export function renderTree(roots: TreeNode[], opts: Partial<ChartOptions> = {}):
     lines.push(cut(isRoot ? first : prefix + (isLast ? g.last : g.mid) + first));
     // Continuation lines sit right under the node's first line; its children branch below them.
     for (const more of rest) lines.push(cut(childPrefix + more));
-    kids.forEach((k, i) => walk(k, childPrefix, i === kids.length - 1, false));
+    for (const [i, k] of kids.entries()) walk(k, childPrefix, i === kids.length - 1, false);
   };
-  roots.forEach((r) => walk(r, '', true, true));
+  for (const r of roots) walk(r, '', true, true);
   return lines.join('\n');
 }

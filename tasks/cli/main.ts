@@ -5,7 +5,18 @@ import { parseArgs } from 'node:util';
 import { exitCodeOf, formatError, UsageError } from '../util/errors.ts';
 import { readStdin } from '../util/stdin.ts';
 import { visible } from '../util/text.ts';
-import { closestNames, GLOBAL_OPTIONS, isPublic, isRunnable, planRun, renderHelp, type OptDef, type Output, type TaskContext, type TaskDef } from './registry.ts';
+import {
+  closestNames,
+  GLOBAL_OPTIONS,
+  isPublic,
+  isRunnable,
+  planRun,
+  renderHelp,
+  type OptDef,
+  type Output,
+  type TaskContext,
+  type TaskDef,
+} from './registry.ts';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -17,14 +28,14 @@ const processIo: Io = { stdout: (t) => process.stdout.write(t), stderr: (t) => p
 export function makeOutput(json: boolean, quiet: boolean, io: Io): Output {
   return {
     result(data, human) {
-      if (json || human === undefined) io.stdout(JSON.stringify(data, null, 2) + '\n');
-      else io.stdout((typeof human === 'function' ? human() : human) + '\n');
+      if (json || human === undefined) io.stdout(`${JSON.stringify(data, null, 2)}\n`);
+      else io.stdout(`${typeof human === 'function' ? human() : human}\n`);
     },
     event(data) {
-      if (json) io.stdout(JSON.stringify(data) + '\n');
+      if (json) io.stdout(`${JSON.stringify(data)}\n`);
     },
     info(message) {
-      if (!quiet) io.stderr(message + '\n');
+      if (!quiet) io.stderr(`${message}\n`);
     },
     warn(message) {
       io.stderr(`warning: ${visible(message, true)}\n`);
@@ -44,8 +55,13 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
   const name = loose.positionals[0] ?? 'tasks';
   const task = byName.get(name);
   if (!task || !isRunnable(task)) {
-    const near = closestNames(name, tasks.filter(isPublic).map((t) => t.name));
-    io.stderr(`No such task: ${/^[\w.:-]+$/.test(name) ? name : visible(JSON.stringify(name))}\n${near.length ? `Did you mean: ${near.join(', ')}\n` : ''}Run \`npx tsx tasks.ts tasks\` to list them.\n`);
+    const near = closestNames(
+      name,
+      tasks.filter(isPublic).map((t) => t.name),
+    );
+    io.stderr(
+      `No such task: ${/^[\w.:-]+$/.test(name) ? name : visible(JSON.stringify(name))}\n${near.length ? `Did you mean: ${near.join(', ')}\n` : ''}Run \`npx tsx tasks.ts tasks\` to list them.\n`,
+    );
     return 1;
   }
   try {
@@ -53,7 +69,7 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
     const opts = parsed.values as Record<string, string | boolean | undefined>;
     const json = opts.json === true;
     if (opts.help) {
-      io.stdout(renderHelp(task) + '\n');
+      io.stdout(`${renderHelp(task)}\n`);
       return 0;
     }
     const args = parsed.positionals.slice(1);
@@ -63,13 +79,18 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
     let code = 0;
     for (const step of planRun(byName, name)) {
       const t = byName.get(step)!;
-      const r = step !== name ? await t.run({ ...ctx, task: step, args: [] }) : task.args?.[0]?.stdin && args[0] === '-' ? await runForStdinNames(task, ctx, io) : await t.run({ ...ctx, task: step });
+      const r =
+        step !== name
+          ? await t.run({ ...ctx, task: step, args: [] })
+          : task.args?.[0]?.stdin && args[0] === '-'
+            ? await runForStdinNames(task, ctx, io)
+            : await t.run({ ...ctx, task: step });
       if (typeof r === 'number') code = r;
     }
     return code;
   } catch (err) {
     const e = asUsage(err);
-    io.stderr(formatError(e) + '\n');
+    io.stderr(`${formatError(e)}\n`);
     return exitCodeOf(e);
   } finally {
     closeAll();
@@ -89,9 +110,11 @@ export function parseNames(text: string): string[] {
     if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw new UsageError('stdin: a JSON array of names must hold strings only');
     return list;
   }
-  return t.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return t
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
-
 
 /**
  * `task - …`: the task once per name read from stdin, in order, each failure reported and
@@ -130,9 +153,19 @@ function checkArity(task: TaskDef, args: string[]) {
   const required = defs.filter((a) => !a.optional && !a.variadic).length;
   const variadic = defs.some((a) => a.variadic);
   if (args.length < required)
-    throw new UsageError(`${task.name}: missing ${defs.slice(args.length).filter((a) => !a.optional).map((a) => a.name).join(', ')}`, `npx tsx tasks.ts ${task.name} --help`);
+    throw new UsageError(
+      `${task.name}: missing ${defs
+        .slice(args.length)
+        .filter((a) => !a.optional)
+        .map((a) => a.name)
+        .join(', ')}`,
+      `npx tsx tasks.ts ${task.name} --help`,
+    );
   if (!variadic && args.length > defs.length)
-    throw new UsageError(`${task.name}: unexpected argument${args.length - defs.length > 1 ? 's' : ''} ${args.slice(defs.length).join(' ')}`, `npx tsx tasks.ts ${task.name} --help`);
+    throw new UsageError(
+      `${task.name}: unexpected argument${args.length - defs.length > 1 ? 's' : ''} ${args.slice(defs.length).join(' ')}`,
+      `npx tsx tasks.ts ${task.name} --help`,
+    );
 }
 
 /** node:util's parse errors are usage errors (exit 2), with their message kept. */
@@ -150,4 +183,3 @@ export async function main(tasks: TaskDef[]): Promise<void> {
   });
   process.exitCode = await runCli(tasks, process.argv.slice(2));
 }
-

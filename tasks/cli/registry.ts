@@ -75,7 +75,7 @@ export function renderHelp(task: TaskDef, program = 'npx tsx tasks.ts'): string 
     const w = a.variadic ? `${a.name}...` : a.name;
     return a.optional ? `[${w}]` : w;
   });
-  const lines = [`Usage: ${program} ${task.name}${argWords.length ? ' ' + argWords.join(' ') : ''} [options]`, '', task.doc];
+  const lines = [`Usage: ${program} ${task.name}${argWords.length ? ` ${argWords.join(' ')}` : ''} [options]`, '', task.doc];
   if (task.args?.length) {
     lines.push('', 'Arguments:');
     const w = Math.max(...task.args.map((a) => a.name.length));

@@ -24,17 +24,25 @@ function vmHostKey(dir: string, vm: string): { privateOpenSsh: string; publicOpe
   if (!existsSync(file)) {
     const pair = newEd25519Pair(`${vm}-host`);
     writeFileSync(file, pair.private, { mode: 0o600 });
-    writeFileSync(`${file}.pub`, pair.public + '\n', { mode: 0o600 });
+    writeFileSync(`${file}.pub`, `${pair.public}\n`, { mode: 0o600 });
   }
   chmodSync(file, 0o600);
   return { privateOpenSsh: readFileSync(file, 'utf8'), publicOpenSsh: readFileSync(`${file}.pub`, 'utf8').trim() };
 }
 
 /** The image file a cloud boot backs onto (the kit's built here), and its kernel and initramfs when booted directly. */
-export async function cloudImageFiles(vm: VmResolved, boot: CloudBoot, paths: Pick<KitPaths, 'home' | 'vm'>): Promise<{ image: string; kernel?: string; initrd?: string }> {
+export async function cloudImageFiles(
+  vm: VmResolved,
+  boot: CloudBoot,
+  paths: Pick<KitPaths, 'home' | 'vm'>,
+): Promise<{ image: string; kernel?: string; initrd?: string }> {
   const kit = boot.cloudImage === 'debian' || boot.cloudImage === 'debian-nest' ? await buildDebianImage({ quiet: true, kind: boot.cloudImage }) : undefined;
   const image = kit ? kit.rootDisk : expandPath(boot.cloudImage, paths);
-  if (!existsSync(image)) throw new UsageError(`${vm.name}: boot.cloudImage ${image} does not exist`, 'give the path of a qcow2 or raw cloud image, or "debian" / "debian-nest" for the kit’s own');
+  if (!existsSync(image))
+    throw new UsageError(
+      `${vm.name}: boot.cloudImage ${image} does not exist`,
+      'give the path of a qcow2 or raw cloud image, or "debian" / "debian-nest" for the kit’s own',
+    );
   const kernel = boot.kernel ? expandPath(boot.kernel, paths) : kit?.kernel;
   const initrd = boot.initrd ? expandPath(boot.initrd, paths) : kit?.initrd;
   for (const f of [kernel, initrd]) if (f && !existsSync(f)) throw new UsageError(`${vm.name}: ${f} does not exist`);

@@ -19,7 +19,12 @@ export interface SeedInput {
 
 /** YAML's double-quoted scalar is JSON's string syntax: JSON.stringify quotes anything safely. */
 const q = (s: string) => JSON.stringify(s);
-const block = (s: string, indent: string) => s.trimEnd().split('\n').map((l) => `${indent}${l}`).join('\n');
+const block = (s: string, indent: string) =>
+  s
+    .trimEnd()
+    .split('\n')
+    .map((l) => `${indent}${l}`)
+    .join('\n');
 
 export function userData(s: SeedInput): string {
   const root = s.user === 'root';
@@ -33,7 +38,15 @@ export function userData(s: SeedInput): string {
     `disable_root: ${root ? 'false' : 'true'}`,
     ...(root
       ? ['ssh_authorized_keys:', `  - ${q(s.authorizedKey)}`]
-      : ['users:', `  - name: ${q(s.user)}`, '    shell: /bin/bash', "    sudo: 'ALL=(ALL) NOPASSWD:ALL'", '    lock_passwd: true', '    ssh_authorized_keys:', `      - ${q(s.authorizedKey)}`]),
+      : [
+          'users:',
+          `  - name: ${q(s.user)}`,
+          '    shell: /bin/bash',
+          "    sudo: 'ALL=(ALL) NOPASSWD:ALL'",
+          '    lock_passwd: true',
+          '    ssh_authorized_keys:',
+          `      - ${q(s.authorizedKey)}`,
+        ]),
     // The host key is ours, so the kit pins it before the first boot instead of trusting whatever answers.
     'ssh_deletekeys: true',
     "ssh_genkeytypes: ['ed25519']",
@@ -58,7 +71,9 @@ export async function makeSeedIso(out: string, s: SeedInput): Promise<void> {
     const ud = userData(s);
     writeFileSync(join(dir, 'user-data'), ud, { mode: 0o600 });
     writeFileSync(join(dir, 'meta-data'), metaData(s, ud));
-    await run(['genisoimage', '-quiet', '-output', `${out}.tmp`, '-volid', 'cidata', '-joliet', '-rock', join(dir, 'user-data'), join(dir, 'meta-data')], { hint: 'genisoimage comes with Debian’s genisoimage package: bash scripts/setup-host.sh' });
+    await run(['genisoimage', '-quiet', '-output', `${out}.tmp`, '-volid', 'cidata', '-joliet', '-rock', join(dir, 'user-data'), join(dir, 'meta-data')], {
+      hint: 'genisoimage comes with Debian’s genisoimage package: bash scripts/setup-host.sh',
+    });
     // It carries the guest's private host key: readable by us only.
     chmodSync(`${out}.tmp`, 0o600);
     renameSync(`${out}.tmp`, out);

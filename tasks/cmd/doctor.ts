@@ -20,22 +20,45 @@ export interface Check {
 export function doctorChecks(p: HostProbe): Check[] {
   const checks: Check[] = [];
   const tool = (name: string, t: HostProbe['qemu'], pkg: string) =>
-    checks.push(t.version ? { status: 'OK', name, detail: `${t.version} (${t.path})` } : { status: 'FAIL', name, detail: t.error ?? 'not found', hint: `apt-get install ${pkg} (or bash scripts/setup-host.sh)` });
+    checks.push(
+      t.version
+        ? { status: 'OK', name, detail: `${t.version} (${t.path})` }
+        : { status: 'FAIL', name, detail: t.error ?? 'not found', hint: `apt-get install ${pkg} (or bash scripts/setup-host.sh)` },
+    );
   tool('qemu-system-x86_64', p.qemu, 'qemu-system-x86');
   tool('qemu-img', p.qemuImg, 'qemu-utils');
-  if (p.tcgModule === 'missing') checks.push({ status: 'FAIL', name: 'tcg', detail: 'accel-tcg-x86_64 module missing: QEMU cannot emulate without KVM', hint: 'reinstall qemu-system-x86' });
+  if (p.tcgModule === 'missing')
+    checks.push({ status: 'FAIL', name: 'tcg', detail: 'accel-tcg-x86_64 module missing: QEMU cannot emulate without KVM', hint: 'reinstall qemu-system-x86' });
   const kvm = p.kvm;
   if (kvm.state === 'usable') {
     checks.push({ status: 'OK', name: 'kvm', detail: `usable: ${kvm.reason}` });
-    checks.push(kvm.nested ? { status: 'OK', name: 'nested', detail: `kvm_${kvm.vendor} nested=on: guests can run KVM guests` } : { status: 'WARN', name: 'nested', detail: `kvm_${kvm.vendor} nested=off: children fall back to TCG`, hint: `modprobe -r kvm_${kvm.vendor} && modprobe kvm_${kvm.vendor} nested=1` });
+    checks.push(
+      kvm.nested
+        ? { status: 'OK', name: 'nested', detail: `kvm_${kvm.vendor} nested=on: guests can run KVM guests` }
+        : {
+            status: 'WARN',
+            name: 'nested',
+            detail: `kvm_${kvm.vendor} nested=off: children fall back to TCG`,
+            hint: `modprobe -r kvm_${kvm.vendor} && modprobe kvm_${kvm.vendor} nested=1`,
+          },
+    );
   } else {
     checks.push({ status: 'WARN', name: 'kvm', detail: `${kvm.state}: ${kvm.reason}; guests use TCG (-cpu max)`, hint: kvm.hint });
     checks.push({ status: 'OK', name: 'nested', detail: 'TCG with -cpu max exposes svm: a child can use KVM inside its parent' });
   }
   checks.push({ status: 'OK', name: 'cpus', detail: String(p.cpus) });
-  checks.push(p.memoryMiB >= 2048 ? { status: 'OK', name: 'memory', detail: `${formatBytes(p.memoryMiB * MiB)} (${formatBytes(p.freeMemoryMiB * MiB)} free)` } : { status: 'WARN', name: 'memory', detail: `${formatBytes(p.memoryMiB * MiB)}: the demo lab wants 2 GiB`, hint: 'shrink the VMs’ memory in the spec' });
+  checks.push(
+    p.memoryMiB >= 2048
+      ? { status: 'OK', name: 'memory', detail: `${formatBytes(p.memoryMiB * MiB)} (${formatBytes(p.freeMemoryMiB * MiB)} free)` }
+      : { status: 'WARN', name: 'memory', detail: `${formatBytes(p.memoryMiB * MiB)}: the demo lab wants 2 GiB`, hint: 'shrink the VMs’ memory in the spec' },
+  );
   if (p.freeDiskBytes === undefined) checks.push({ status: 'WARN', name: 'disk', detail: 'free space unknown' });
-  else checks.push(p.freeDiskBytes >= 2 * GiB ? { status: 'OK', name: 'disk', detail: `${formatBytes(p.freeDiskBytes)} free for state` } : { status: 'WARN', name: 'disk', detail: `only ${formatBytes(p.freeDiskBytes)} free for state`, hint: 'set GRAINCHART_HOME to a roomier folder' });
+  else
+    checks.push(
+      p.freeDiskBytes >= 2 * GiB
+        ? { status: 'OK', name: 'disk', detail: `${formatBytes(p.freeDiskBytes)} free for state` }
+        : { status: 'WARN', name: 'disk', detail: `only ${formatBytes(p.freeDiskBytes)} free for state`, hint: 'set GRAINCHART_HOME to a roomier folder' },
+    );
   return checks;
 }
 
@@ -43,8 +66,20 @@ export function doctorChecks(p: HostProbe): Check[] {
 export function libvirtChecks(l: LibvirtProbe): Check[] {
   const hint = 'bash scripts/setup-host.sh --libvirt (needed only by labs with host.libvirt or vms[].libvirt)';
   if (!l.daemon) return [{ status: 'WARN', name: 'libvirt', detail: l.virsh ? `does not answer at ${l.uri}: ${l.error}` : 'not installed', hint }];
-  const checks: Check[] = [{ status: 'OK', name: 'libvirt', detail: `${l.daemon} answers at ${l.uri}${l.hypervisor ? ` (${l.hypervisor})` : ''}; pool ${POOL}: ${l.pool ?? 'made at the first boot'}` }];
-  if (l.kvmRootOnly) checks.push({ status: 'WARN', name: 'libvirt kvm', detail: '/dev/kvm is root’s alone: libvirt 9.0 then probes QEMU again at every call, and virsh define never returns', hint });
+  const checks: Check[] = [
+    {
+      status: 'OK',
+      name: 'libvirt',
+      detail: `${l.daemon} answers at ${l.uri}${l.hypervisor ? ` (${l.hypervisor})` : ''}; pool ${POOL}: ${l.pool ?? 'made at the first boot'}`,
+    },
+  ];
+  if (l.kvmRootOnly)
+    checks.push({
+      status: 'WARN',
+      name: 'libvirt kvm',
+      detail: '/dev/kvm is root’s alone: libvirt 9.0 then probes QEMU again at every call, and virsh define never returns',
+      hint,
+    });
   return checks;
 }
 

@@ -10,14 +10,19 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 export function run(ctx: TaskContext): void {
   const [action, stamp, ...extra] = ctx.args;
   if (action === 'parse') {
-    if (!stamp) throw new UsageError('graintime parse needs a STAMP', 'e.g. npx tsx tasks.ts graintime parse 12025-11-02--1515--pdt--moon-shatabhisha--asc-pisc00--sun-09h--kae3g');
+    if (!stamp)
+      throw new UsageError(
+        'graintime parse needs a STAMP',
+        'e.g. npx tsx tasks.ts graintime parse 12025-11-02--1515--pdt--moon-shatabhisha--asc-pisc00--sun-09h--kae3g',
+      );
     if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
     const r = parseStamp(stamp);
     if (!r.ok) throw new UsageError(`invalid graintime stamp ${JSON.stringify(stamp)}: ${r.reason}`);
     ctx.out.result({ stamp, ...r.fields, date: readableDate(r.fields) }, () => describe(r.fields, stamp));
     return;
   }
-  if (action !== undefined) throw new UsageError(`unknown action ${JSON.stringify(action)}`, 'graintime [--at ISO-8601] prints a stamp; graintime parse STAMP checks one');
+  if (action !== undefined)
+    throw new UsageError(`unknown action ${JSON.stringify(action)}`, 'graintime [--at ISO-8601] prints a stamp; graintime parse STAMP checks one');
   const config = graintimeConfig({ lat: str(ctx.opts.lat), lon: str(ctx.opts.lon), tz: str(ctx.opts.tz), author: str(ctx.opts.author) });
   const at = parseInstant(str(ctx.opts.at), config.place.timeZone);
   const g = computeGraintime(at, config.place, config.author);
@@ -29,7 +34,11 @@ export function parseInstant(text: string | undefined, timeZone = 'UTC'): Date {
   if (text === undefined) return new Date();
   // Date.parse accepts much; ISO-8601 with a date is what we promise.
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
-  const bad = () => new UsageError(`--at: ${JSON.stringify(text)} is not an ISO-8601 instant`, 'e.g. --at 2025-11-02T15:15:00-08:00, --at 2025-11-02T23:15Z, or --at 2025-11-02T15:15 (in --tz)');
+  const bad = () =>
+    new UsageError(
+      `--at: ${JSON.stringify(text)} is not an ISO-8601 instant`,
+      'e.g. --at 2025-11-02T15:15:00-08:00, --at 2025-11-02T23:15Z, or --at 2025-11-02T15:15 (in --tz)',
+    );
   if (!m) throw bad();
   const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number];
   // V8 rolls 2025-02-30 over to March; a day the month does not have is a typo, not a date.

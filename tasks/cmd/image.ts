@@ -7,13 +7,20 @@ import { formatBytes } from '../spec/size.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const name = ctx.args[0] ?? 'tiny';
-  if (!['tiny', 'tiny-nest', 'debian', 'debian-nest'].includes(name)) throw new UsageError(`no image named ${JSON.stringify(name)}`, 'images: tiny, tiny-nest, debian, debian-nest');
+  if (!['tiny', 'tiny-nest', 'debian', 'debian-nest'].includes(name))
+    throw new UsageError(`no image named ${JSON.stringify(name)}`, 'images: tiny, tiny-nest, debian, debian-nest');
   const started = Date.now();
   if (name === 'debian' || name === 'debian-nest') {
     const img = await buildDebianImage({ quiet: ctx.quiet, force: ctx.opts.force === true, kind: name });
     const seconds = (Date.now() - started) / 1000;
     ctx.out.result({ ...img, seconds }, () =>
-      [`${name} image ${img.hash}${img.cached ? ' (cached)' : ''} in ${img.dir}`, `  kernel     ${img.kernelVersion}`, `  root disk  ${img.rootDisk}`, `  ${img.cached ? 'looked up' : 'built'} in ${seconds.toFixed(1)} s`, `  boot it with boot: { cloudImage: "${name}" }`].join('\n'),
+      [
+        `${name} image ${img.hash}${img.cached ? ' (cached)' : ''} in ${img.dir}`,
+        `  kernel     ${img.kernelVersion}`,
+        `  root disk  ${img.rootDisk}`,
+        `  ${img.cached ? 'looked up' : 'built'} in ${seconds.toFixed(1)} s`,
+        `  boot it with boot: { cloudImage: "${name}" }`,
+      ].join('\n'),
     );
     return;
   }

@@ -11,5 +11,10 @@ export function run(ctx: TaskContext): void {
   const script = join(PROJECT_ROOT, 'scripts/setup-host.sh');
   // Its output is progress for people: stderr, so --json stdout stays clean.
   const r = spawnSync('bash', [script, '--quiet'], { stdio: ['ignore', ctx.quiet ? 'ignore' : process.stderr, process.stderr] });
-  if (r.status !== 0) throw new TaskError('installing what the kit needs failed', { command: ['bash', script], exitCode: r.status, hint: 'run it as root, with Debian’s package registry reachable' });
+  if (r.status !== 0)
+    throw new TaskError('installing what the kit needs failed', {
+      command: ['bash', script],
+      exitCode: r.status,
+      hint: 'run it as root, with Debian’s package registry reachable',
+    });
 }

@@ -29,7 +29,8 @@ export const StatusRow = z
   .describe('one VM’s live state (status --json prints an array)');
 export const Status = z.array(StatusRow);
 
-const reading = <T extends z.ZodType>(value: T) => z.union([z.strictObject({ ok: z.literal(true), value }), z.strictObject({ ok: z.literal(false), reason: z.string() })]);
+const reading = <T extends z.ZodType>(value: T) =>
+  z.union([z.strictObject({ ok: z.literal(true), value }), z.strictObject({ ok: z.literal(false), reason: z.string() })]);
 export const VmStatsShape = z
   .strictObject({
     lab: z.string(),
@@ -45,10 +46,20 @@ export const VmStatsShape = z
     forwards: z.array(Forward).describe('what the spec forwards to it, running or not'),
     diskSizeBytes: z.number().optional().describe('the root disk’s size as the spec gives it'),
     host: reading(z.strictObject({ cpuPercent: z.number(), rssMiB: z.number(), vcpuPercent: z.array(z.number()).optional() })),
-    qmp: reading(z.strictObject({ status: z.string(), balloonMiB: z.number().optional(), readBytes: z.number().optional(), writtenBytes: z.number().optional() })),
+    qmp: reading(
+      z.strictObject({ status: z.string(), balloonMiB: z.number().optional(), readBytes: z.number().optional(), writtenBytes: z.number().optional() }),
+    ),
     disk: reading(z.strictObject({ virtualBytes: z.number(), allocatedBytes: z.number().optional() })),
     guest: reading(
-      z.strictObject({ cpuBusyPercent: z.number(), memTotalMiB: z.number(), memAvailableMiB: z.number(), rootTotalMiB: z.number(), rootUsedMiB: z.number(), load1: z.number(), uptimeS: z.number() }),
+      z.strictObject({
+        cpuBusyPercent: z.number(),
+        memTotalMiB: z.number(),
+        memAvailableMiB: z.number(),
+        rootTotalMiB: z.number(),
+        rootUsedMiB: z.number(),
+        load1: z.number(),
+        uptimeS: z.number(),
+      }),
     ),
     network: reading(z.strictObject({ port: z.number().optional(), open: z.boolean(), sshRttMs: z.number().optional() })),
   })

@@ -50,7 +50,12 @@ export function portable(text: string): string {
 
 export async function gatherReport(lab: LabResolved, opts: { samples?: number; checks?: CheckResult[] } = {}): Promise<LabReport> {
   const [probe, rows] = await Promise.all([probeHost(), labStatus(lab)]);
-  const host: HostTotals = { title: lab.host.title, cpus: probe.cpus, memoryMiB: probe.memoryMiB, accel: probe.kvm.state === 'usable' ? 'KVM usable' : `KVM ${probe.kvm.state}, TCG` };
+  const host: HostTotals = {
+    title: lab.host.title,
+    cpus: probe.cpus,
+    memoryMiB: probe.memoryMiB,
+    accel: probe.kvm.state === 'usable' ? 'KVM usable' : `KVM ${probe.kvm.state}, TCG`,
+  };
   const byName = new Map(rows.map((r) => [r.name, r]));
   const running = rows.filter((r) => r.state === 'running').map((r) => r.name);
   const samples = running.length ? await sampleStats(lab, running, opts.samples ?? 5) : [];

@@ -10,7 +10,14 @@ export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
 const FONT = 'font-family="ui-monospace, Menlo, Consolas, monospace" font-size="13"';
 const CHAR = 7.8; // px per character at 13px monospace, for box widths
-const STATE_COLOR: Record<string, string> = { running: '#2e7d32', booting: '#f9a825', stopped: '#757575', crashed: '#c62828', suspended: '#1565c0', unknown: '#757575' };
+const STATE_COLOR: Record<string, string> = {
+  running: '#2e7d32',
+  booting: '#f9a825',
+  stopped: '#757575',
+  crashed: '#c62828',
+  suspended: '#1565c0',
+  unknown: '#757575',
+};
 
 function svg(w: number, h: number, body: string[], label: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(label)}" width="${Math.ceil(w)}" height="${Math.ceil(h)}" viewBox="0 0 ${Math.ceil(w)} ${Math.ceil(h)}" ${FONT}>${body.join('')}</svg>`;
@@ -44,7 +51,9 @@ export function svgTree(d: TreeData): string {
       const px = 4 + lines[l.parentRow]!.depth * 36 + 14;
       body.push(`<path d="M${px} ${4 + l.parentRow * rowH + 38} V${y + 19} H${x}" fill="none" stroke="#90a4ae"/>`);
     }
-    body.push(`<rect x="${x}" y="${y}" width="${boxW(l)}" height="38" rx="5" fill="#fafafa" stroke="${STATE_COLOR[l.state ?? ''] ?? '#37474f'}" stroke-width="1.5"/>`);
+    body.push(
+      `<rect x="${x}" y="${y}" width="${boxW(l)}" height="38" rx="5" fill="#fafafa" stroke="${STATE_COLOR[l.state ?? ''] ?? '#37474f'}" stroke-width="1.5"/>`,
+    );
     body.push(text(x + 10, y + 16, l.title, 'font-weight="bold"'), text(x + 10, y + 31, l.sub, 'fill="#455a64"'));
   });
   return svg(width, lines.length * rowH + 4, body, 'lab hierarchy');
@@ -56,8 +65,21 @@ export function svgAlloc(d: AllocData): string {
   const palette = ['#1e88e5', '#43a047', '#fb8c00', '#8e24aa', '#00897b', '#e53935', '#3949ab'];
   const body: string[] = [];
   const rows: [string, number, { name: string; value: number }[], (v: number) => string][] = [
-    ['memory', d.host.memoryMiB, [...d.memory.filter((m) => !m.parent).map((m) => ({ name: m.name, value: m.memoryMiB })), { name: 'host reserve', value: d.reserve.memoryMiB }], (v) => formatBytes(v * MiB)],
-    ['CPUs', d.host.cpus, [...d.cpus.filter((c) => !c.parent).map((c) => ({ name: c.name, value: c.cpus })), ...(d.reserve.cpus ? [{ name: 'host reserve', value: d.reserve.cpus }] : [])], (v) => `${v}`],
+    [
+      'memory',
+      d.host.memoryMiB,
+      [...d.memory.filter((m) => !m.parent).map((m) => ({ name: m.name, value: m.memoryMiB })), { name: 'host reserve', value: d.reserve.memoryMiB }],
+      (v) => formatBytes(v * MiB),
+    ],
+    [
+      'CPUs',
+      d.host.cpus,
+      [
+        ...d.cpus.filter((c) => !c.parent).map((c) => ({ name: c.name, value: c.cpus })),
+        ...(d.reserve.cpus ? [{ name: 'host reserve', value: d.reserve.cpus }] : []),
+      ],
+      (v) => `${v}`,
+    ],
   ];
   let y = 4;
   for (const [label, total, parts, fmt] of rows) {
@@ -101,7 +123,7 @@ export function svgTopology(d: TopologyData): string {
     const y0 = y;
     body.push(`<rect x="${x}" y="${y0}" width="${w}" height="${h}" rx="6" fill="#fff" stroke="${STATE_COLOR[v.state] ?? '#37474f'}" stroke-width="1.5"/>`);
     body.push(text(x + 10, y0 + 17, header(v), 'font-weight="bold"'));
-    v.forwards.forEach((f, i) => body.push(text(x + 10, y0 + 35 + i * 16, f, 'fill="#455a64"')));
+    for (const [i, f] of v.forwards.entries()) body.push(text(x + 10, y0 + 35 + i * 16, f, 'fill="#455a64"'));
     y = y0 + boxH(v);
     for (const c of kids) drawVm(c, x + 16);
     y = y0 + h + 12;
@@ -123,8 +145,8 @@ export function svgFlow(plan: ArgSection[]): string {
     const h = 22 + flagLines.length * 16 + noteLines.length * 15;
     body.push(`<rect x="4" y="${y}" width="${W}" height="${h}" rx="5" fill="#f5f7fa" stroke="#78909c"/>`);
     body.push(text(12, y + 16, `${i + 1}. ${s.section}`, 'font-weight="bold"'));
-    flagLines.forEach((l, j) => body.push(text(120, y + 16 + j * 16, l, 'fill="#0d47a1"')));
-    noteLines.forEach((l, j) => body.push(text(120, y + 20 + flagLines.length * 16 + j * 15, l, 'fill="#455a64" font-size="12"')));
+    for (const [j, l] of flagLines.entries()) body.push(text(120, y + 16 + j * 16, l, 'fill="#0d47a1"'));
+    for (const [j, l] of noteLines.entries()) body.push(text(120, y + 20 + flagLines.length * 16 + j * 15, l, 'fill="#455a64" font-size="12"'));
     y += h;
     if (i < plan.length - 1) {
       body.push(`<path d="M60 ${y} v12 m-5 -6 l5 6 l5 -6" fill="none" stroke="#78909c"/>`);
@@ -140,5 +162,10 @@ export function svgSparkline(values: number[], max: number, label: string): stri
   const H = 28;
   const n = Math.max(values.length - 1, 1);
   const pts = values.map((v, i) => `${((i / n) * (W - 4) + 2).toFixed(1)},${(H - 2 - (Math.min(v, max) / max) * (H - 4)).toFixed(1)}`).join(' ');
-  return svg(W, H, [`<rect x="0" y="0" width="${W}" height="${H}" fill="#fafafa"/>`, `<polyline points="${pts}" fill="none" stroke="#1e88e5" stroke-width="1.5"/>`], label);
+  return svg(
+    W,
+    H,
+    [`<rect x="0" y="0" width="${W}" height="${H}" fill="#fafafa"/>`, `<polyline points="${pts}" fill="none" stroke="#1e88e5" stroke-width="1.5"/>`],
+    label,
+  );
 }

@@ -36,8 +36,17 @@ function impliedByParent(parent: VmPlace, hostKvm: KvmVerdict): KvmVerdict {
   const accel = parent.vm.accel === 'tcg' || (parent.vm.accel === 'auto' && hostKvm.state !== 'usable') ? 'tcg' : 'kvm';
   const cpu = chooseCpu(parent.vm, accel).model;
   if (cpu === 'max' || /\+(svm|vmx)/.test(cpu) || (cpu.startsWith('host') && hostKvm.state === 'usable' && hostKvm.nested))
-    return { state: 'usable', vendor: cpu === 'max' || cpu.includes('svm') ? 'amd' : hostKvm.state === 'usable' ? hostKvm.vendor : 'intel', nested: false, reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes virtualization (probed for real when it boots)` };
-  return { state: 'absent', reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes no virtualization`, hint: 'give the parent -cpu max (TCG) or host with nesting (KVM)' };
+    return {
+      state: 'usable',
+      vendor: cpu === 'max' || cpu.includes('svm') ? 'amd' : hostKvm.state === 'usable' ? hostKvm.vendor : 'intel',
+      nested: false,
+      reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes virtualization (probed for real when it boots)`,
+    };
+  return {
+    state: 'absent',
+    reason: `expected: ${parent.vm.name} runs -cpu ${cpu}, which exposes no virtualization`,
+    hint: 'give the parent -cpu max (TCG) or host with nesting (KVM)',
+  };
 }
 
 /**
@@ -54,12 +63,36 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
   const given = await prepareInputs({ lab, place, machine, ref, fresh: false, dryRun: true });
   const inputs: ArgInputs = { ...given.inputs, home: machine.home, vm: ref.paths, authorizedKey, qmpTcpPort: ref.qmpPort };
   const as = { ...vm, ...given.as };
-  if (!parent) return { vm: vm.name, lab: lab.name, depth: 1, binary: host.qemu.path ?? 'qemu-system-x86_64', kvm: host.kvm, kvmSource: 'host', plan: qemuPlan(as, host.kvm, inputs) };
+  if (!parent)
+    return {
+      vm: vm.name,
+      lab: lab.name,
+      depth: 1,
+      binary: host.qemu.path ?? 'qemu-system-x86_64',
+      kvm: host.kvm,
+      kvmSource: 'host',
+      plan: qemuPlan(as, host.kvm, inputs),
+    };
   let kvm: KvmVerdict | undefined;
   if (opts.probeParents !== false) {
     const g = await connectPlace(lab, parent, 3000).catch(() => undefined);
-    if (g) kvm = await machineInside(g, parent.vm.name).probe().then((p) => p.kvm, () => undefined).finally(() => g.close());
+    if (g)
+      kvm = await machineInside(g, parent.vm.name)
+        .probe()
+        .then(
+          (p) => p.kvm,
+          () => undefined,
+        )
+        .finally(() => g.close());
   }
   const verdict = kvm ?? impliedByParent(parent, host.kvm);
-  return { vm: vm.name, lab: lab.name, depth: place.depth, binary: 'qemu-system-x86_64', kvm: verdict, kvmSource: kvm ? 'parent-probe' : 'parent-cpu', plan: qemuPlan(as, verdict, inputs) };
+  return {
+    vm: vm.name,
+    lab: lab.name,
+    depth: place.depth,
+    binary: 'qemu-system-x86_64',
+    kvm: verdict,
+    kvmSource: kvm ? 'parent-probe' : 'parent-cpu',
+    plan: qemuPlan(as, verdict, inputs),
+  };
 }

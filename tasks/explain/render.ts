@@ -75,8 +75,11 @@ export function renderFlow(title: string, plan: ArgSection[], o: ChartOptions = 
 
 /** `qemu-system-x86_64 \` then one option per line, each word quoted for sh. */
 export function shellCommand(binary: string, args: string[]): string {
-  return [shellQuote(binary), ...flagLines(args).map((l) => {
-    const [flag, ...rest] = l.split(' ');
-    return rest.length ? `${shellQuote(flag!)} ${shellQuote(l.slice(flag!.length + 1))}` : shellQuote(flag!);
-  })].join(' \\\n  ');
+  return [
+    shellQuote(binary),
+    ...flagLines(args).map((l) => {
+      const [flag, ...rest] = l.split(' ');
+      return rest.length ? `${shellQuote(flag!)} ${shellQuote(l.slice(flag!.length + 1))}` : shellQuote(flag!);
+    }),
+  ].join(' \\\n  ');
 }

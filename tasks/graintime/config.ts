@@ -77,8 +77,27 @@ export interface ConfigFlags {
 export function graintimeConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): GraintimeConfig {
   const file = configFile(env);
   const layers: [GraintimeConfig['sources']['author'], Settings][] = [
-    ['flag', parseSettings(drop({ latitude: num(flags.lat, '--lat'), longitude: num(flags.lon, '--lon'), timeZone: flags.tz, author: flags.author }), 'flags', FLAG_NAMES)],
-    ['env', parseSettings(drop({ latitude: num(env.GRAINTIME_LAT, 'GRAINTIME_LAT'), longitude: num(env.GRAINTIME_LON, 'GRAINTIME_LON'), timeZone: env.GRAINTIME_TZ || undefined, author: env.GRAINTIME_AUTHOR || undefined }), 'environment', ENV_NAMES)],
+    [
+      'flag',
+      parseSettings(
+        drop({ latitude: num(flags.lat, '--lat'), longitude: num(flags.lon, '--lon'), timeZone: flags.tz, author: flags.author }),
+        'flags',
+        FLAG_NAMES,
+      ),
+    ],
+    [
+      'env',
+      parseSettings(
+        drop({
+          latitude: num(env.GRAINTIME_LAT, 'GRAINTIME_LAT'),
+          longitude: num(env.GRAINTIME_LON, 'GRAINTIME_LON'),
+          timeZone: env.GRAINTIME_TZ || undefined,
+          author: env.GRAINTIME_AUTHOR || undefined,
+        }),
+        'environment',
+        ENV_NAMES,
+      ),
+    ],
     ['file', readFileSettings(file)],
   ];
   const pick = <K extends keyof Settings>(key: K, fallback: NonNullable<Settings[K]>) => {

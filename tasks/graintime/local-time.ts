@@ -53,7 +53,11 @@ export function daysInMonth(year: number, month: number): number {
 
 /** How far `timeZone`'s wall clock is ahead of UTC at `t` (local mean time has seconds too). */
 function offsetMs(t: number, timeZone: string): number {
-  const parts = Object.fromEntries(formatter(timeZone).formatToParts(new Date(t)).map((p) => [p.type, p.value]));
+  const parts = Object.fromEntries(
+    formatter(timeZone)
+      .formatToParts(new Date(t))
+      .map((p) => [p.type, p.value]),
+  );
   const year = parts.era === 'BC' || parts.era === 'B' ? 1 - Number(parts.year) : Number(parts.year);
   const at = new Date(t);
   return utcOf(year, Number(parts.month), Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second), at.getUTCMilliseconds()) - t;
@@ -76,7 +80,11 @@ export function checkTimeZone(timeZone: string): void {
 }
 
 export function localTime(at: Date, timeZone: string): LocalTime {
-  const parts = Object.fromEntries(formatter(timeZone).formatToParts(at).map((p) => [p.type, p.value]));
+  const parts = Object.fromEntries(
+    formatter(timeZone)
+      .formatToParts(at)
+      .map((p) => [p.type, p.value]),
+  );
   // Intl counts years by era (1 BC, 1 AD); the stamp's year is astronomical (year 0 = 1 BC).
   const eraYear = Number(parts.year);
   return {

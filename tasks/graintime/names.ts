@@ -2,9 +2,33 @@
 
 /** The 27 nakshatras from 0° sidereal, each 13°20′; purva_/uttara_ shortened to p_/u_ as the original did. */
 export const NAKSHATRAS = [
-  'ashwini', 'bharani', 'krittika', 'rohini', 'mrigashira', 'ardra', 'punarvasu', 'pushya', 'ashlesha',
-  'magha', 'p_phalguni', 'u_phalguni', 'hasta', 'chitra', 'swati', 'vishakha', 'anuradha', 'jyeshtha',
-  'mula', 'p_ashadha', 'u_ashadha', 'shravana', 'dhanishta', 'shatabhisha', 'p_bhadrapada', 'u_bhadrapada', 'revati',
+  'ashwini',
+  'bharani',
+  'krittika',
+  'rohini',
+  'mrigashira',
+  'ardra',
+  'punarvasu',
+  'pushya',
+  'ashlesha',
+  'magha',
+  'p_phalguni',
+  'u_phalguni',
+  'hasta',
+  'chitra',
+  'swati',
+  'vishakha',
+  'anuradha',
+  'jyeshtha',
+  'mula',
+  'p_ashadha',
+  'u_ashadha',
+  'shravana',
+  'dhanishta',
+  'shatabhisha',
+  'p_bhadrapada',
+  'u_bhadrapada',
+  'revati',
 ] as const;
 export type Nakshatra = (typeof NAKSHATRAS)[number];
 

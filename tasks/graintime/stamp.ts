@@ -36,8 +36,7 @@ export interface Graintime {
 /** An author word: lowercase letters, digits, underscores; single dashes between words. */
 export const AUTHOR_RE = /^[a-z0-9_]+(?:-[a-z0-9_]+)*$/;
 
-const STAMP_RE =
-  /^(\d{5})-(\d{2})-(\d{2})--(\d{2})(\d{2})--([a-z0-9_]+)--moon-([a-z_]+)--asc-([a-z_]{4})(\d{2})--sun-(\d{2})h--([a-z0-9_]+(?:-[a-z0-9_]+)*)$/;
+const STAMP_RE = /^(\d{5})-(\d{2})-(\d{2})--(\d{2})(\d{2})--([a-z0-9_]+)--moon-([a-z_]+)--asc-([a-z_]{4})(\d{2})--sun-(\d{2})h--([a-z0-9_]+(?:-[a-z0-9_]+)*)$/;
 
 /** Lowercase an author name and replace what a stamp cannot hold, so `$USER` always works. */
 export function authorWord(raw: string): string {
@@ -89,7 +88,8 @@ export function parseStamp(stamp: string): ParseResult {
   if (!m) {
     return {
       ok: false,
-      reason: 'not a graintime stamp: expected YYYYY-MM-DD--HHMM--zone--moon-NAKSHATRA--asc-SIGNDD--sun-HHh--author, e.g. 12025-11-02--1515--pdt--moon-shatabhisha--asc-pisc00--sun-09h--kae3g',
+      reason:
+        'not a graintime stamp: expected YYYYY-MM-DD--HHMM--zone--moon-NAKSHATRA--asc-SIGNDD--sun-HHh--author, e.g. 12025-11-02--1515--pdt--moon-shatabhisha--asc-pisc00--sun-09h--kae3g',
     };
   }
   const [, y, mo, d, h, mi, zone, moon, sign, deg, house, author] = m as unknown as string[];

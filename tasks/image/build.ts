@@ -68,7 +68,17 @@ export function readManifest(dir: string): ImageManifest | undefined {
 export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } = {}): Promise<BuiltImage> {
   const root = cacheRoot();
   const started = Date.now();
-  const ctx = {} as { packages: Pkg[]; kernel: Pkg; hash: string; dir: string; work: string; debs: string[]; result?: BuiltImage; hostKeyPub: string; kernelVersion: string };
+  const ctx = {} as {
+    packages: Pkg[];
+    kernel: Pkg;
+    hash: string;
+    dir: string;
+    work: string;
+    debs: string[];
+    result?: BuiltImage;
+    hostKeyPub: string;
+    kernelVersion: string;
+  };
   const steps: ListrTask<typeof ctx>[] = [
     {
       title: 'Resolve Debian package versions',
@@ -116,7 +126,14 @@ export async function buildTinyImage(opts: { quiet?: boolean; force?: boolean } 
           packInitramfs(join(c.work, 'boot-root'), join(out, 'initrd-disk.img')),
           makeRootDisk(join(c.work, 'root'), c.work, join(out, 'root.qcow2'), TINY_FREE_MIB),
         ]);
-        c.result = publish(out, c.dir, c.work, { name: 'tiny', hash: c.hash, kernelVersion: c.kernelVersion, packages: c.packages, hostKeyPub: c.hostKeyPub }, started, opts.force);
+        c.result = publish(
+          out,
+          c.dir,
+          c.work,
+          { name: 'tiny', hash: c.hash, kernelVersion: c.kernelVersion, packages: c.packages, hostKeyPub: c.hostKeyPub },
+          started,
+          opts.force,
+        );
       },
     },
   ];
@@ -138,7 +155,15 @@ async function runBuild<C extends { work?: string; result?: BuiltImage }>(steps:
  * Writes the manifest of the files in `out` and publishes `out` as `dir` in one rename, so
  * a reader never sees a half-built image; if another build won the race, theirs is kept.
  */
-function publish(out: string, dir: string, work: string, base: Pick<ImageManifest, 'name' | 'hash' | 'kernelVersion' | 'packages' | 'hostKeyPub'>, started: number, force?: boolean, extra: object = {}): BuiltImage {
+function publish(
+  out: string,
+  dir: string,
+  work: string,
+  base: Pick<ImageManifest, 'name' | 'hash' | 'kernelVersion' | 'packages' | 'hostKeyPub'>,
+  started: number,
+  force?: boolean,
+  extra: object = {},
+): BuiltImage {
   const size = (f: string) => statSync(join(out, f)).size;
   const manifest: ImageManifest = {
     ...base,
@@ -147,7 +172,7 @@ function publish(out: string, dir: string, work: string, base: Pick<ImageManifes
     buildSeconds: (Date.now() - started) / 1000,
     builtAt: new Date().toISOString(),
   };
-  writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...manifest, ...extra }, null, 2) + '\n');
+  writeFileSync(join(out, 'manifest.json'), `${JSON.stringify({ ...manifest, ...extra }, null, 2)}\n`);
   if (force) rmSync(dir, { recursive: true, force: true });
   if (!existsSync(dir)) renameSync(out, dir);
   rmSync(work, { recursive: true, force: true });
@@ -211,9 +236,17 @@ export async function buildNestImage(opts: { quiet?: boolean; force?: boolean } 
         copyFileSync(tp.kernel, join(out, 'vmlinuz'));
         copyFileSync(tp.initrdDisk, join(out, 'initrd-disk.img'));
         copyFileSync(tp.initrd, join(out, 'initrd.img'));
-        c.result = publish(out, c.dir, c.work, { name: 'tiny-nest', hash: c.hash, kernelVersion: tree.kernelVersion, packages: c.tiny.packages, hostKeyPub: tree.hostKeyPub }, started, opts.force, {
-          child: { hash: c.tiny.hash, hostKeyPub: c.tiny.hostKeyPub },
-        });
+        c.result = publish(
+          out,
+          c.dir,
+          c.work,
+          { name: 'tiny-nest', hash: c.hash, kernelVersion: tree.kernelVersion, packages: c.tiny.packages, hostKeyPub: tree.hostKeyPub },
+          started,
+          opts.force,
+          {
+            child: { hash: c.tiny.hash, hostKeyPub: c.tiny.hostKeyPub },
+          },
+        );
       },
     },
   ];
@@ -221,7 +254,8 @@ export async function buildNestImage(opts: { quiet?: boolean; force?: boolean } 
 }
 
 /** The image a spec names. */
-export const buildImage = (name: ImageName, opts: { quiet?: boolean; force?: boolean } = {}) => (name === 'tiny-nest' ? buildNestImage(opts) : buildTinyImage(opts));
+export const buildImage = (name: ImageName, opts: { quiet?: boolean; force?: boolean } = {}) =>
+  name === 'tiny-nest' ? buildNestImage(opts) : buildTinyImage(opts);
 
 /** The child image a tiny-nest image carries (its hash and host key). */
 export function childOf(img: Pick<BuiltImage, 'dir'>): { hash: string; hostKeyPub: string } | undefined {

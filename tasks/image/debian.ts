@@ -16,8 +16,18 @@ import { cacheRoot, workDirFor } from './build.ts';
 
 export const DEBIAN_SUITE = 'bookworm';
 export const DEBIAN_PACKAGES = [
-  'systemd-sysv', 'udev', 'dbus', 'openssh-server', 'linux-image-cloud-amd64', 'cloud-init',
-  'netbase', 'iproute2', 'ifupdown', 'isc-dhcp-client', 'sudo', 'procps',
+  'systemd-sysv',
+  'udev',
+  'dbus',
+  'openssh-server',
+  'linux-image-cloud-amd64',
+  'cloud-init',
+  'netbase',
+  'iproute2',
+  'ifupdown',
+  'isc-dhcp-client',
+  'sudo',
+  'procps',
 ];
 /** What a parent needs to run children: QEMU and qemu-img, and modprobe for kvm_amd/kvm_intel. */
 export const NEST_PACKAGES = ['qemu-system-x86', 'qemu-utils', 'kmod'];
@@ -45,7 +55,12 @@ function debianHash(kind: DebianKind): string {
   return h.digest('hex').slice(0, 16);
 }
 
-const paths = (dir: string) => ({ kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), rootDisk: join(dir, 'root.qcow2'), manifest: join(dir, 'manifest.json') });
+const paths = (dir: string) => ({
+  kernel: join(dir, 'vmlinuz'),
+  initrd: join(dir, 'initrd.img'),
+  rootDisk: join(dir, 'root.qcow2'),
+  manifest: join(dir, 'manifest.json'),
+});
 
 async function must(p: Promise<{ exitCode: number | null; stderr: string; stdout: string }>, what: string, hint?: string) {
   const r = await p;
@@ -96,8 +111,16 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean;
           const raw = join(work, 'root.raw');
           await must(q`mkfs.ext4 -q -F -L debroot -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -d ${rootfs} ${raw} ${mb}M`, 'mkfs.ext4 -d');
           await must(q`qemu-img convert -O qcow2 ${raw} ${join(out, 'root.qcow2')}`, 'qemu-img convert');
-          const manifest = { name: kind, hash, kernelVersion, suite: DEBIAN_SUITE, packages, buildSeconds: Math.round((Date.now() - started) / 1000), builtAt: new Date().toISOString() };
-          writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+          const manifest = {
+            name: kind,
+            hash,
+            kernelVersion,
+            suite: DEBIAN_SUITE,
+            packages,
+            buildSeconds: Math.round((Date.now() - started) / 1000),
+            builtAt: new Date().toISOString(),
+          };
+          writeFileSync(join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
           // Published by one rename: a failed build leaves no half image in the cache.
           rmSync(dir, { recursive: true, force: true });
           renameSync(out, dir);

@@ -7,10 +7,20 @@
 
 /** Modules in load order (from `modprobe --show-depends`, see shared/lab-notes.md). */
 export const VIRTIO_MODULES = [
-  'virtio_ring', 'virtio', 'failover', 'net_failover', 'virtio_net', 'virtio_blk',
-  'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_balloon', 'virtio-rng',
+  'virtio_ring',
+  'virtio',
+  'failover',
+  'net_failover',
+  'virtio_net',
+  'virtio_blk',
+  'virtio_pci_modern_dev',
+  'virtio_pci_legacy_dev',
+  'virtio_pci',
+  'virtio_balloon',
+  'virtio-rng',
   // The power button, so QMP system_powerdown reaches acpid and the guest powers off cleanly.
-  'button', 'evdev',
+  'button',
+  'evdev',
 ];
 
 /**
@@ -109,6 +119,6 @@ export const FILES: Record<string, { text: string; mode: number }> = {
   // dropbear refuses users whose shell is not listed here.
   'etc/shells': { text: '/bin/sh\n/bin/ash\n', mode: 0o644 },
   'etc/shadow': { text: 'root:*:19000:0:99999:7:::\n', mode: 0o600 },
-  'etc/gc/modules': { text: VIRTIO_MODULES.join('\n') + '\n', mode: 0o644 },
-  'etc/gc/modules-late': { text: VIRTIO_MODULES.filter((m) => !ROOT_DISK_MODULES.includes(m)).join('\n') + '\n', mode: 0o644 },
+  'etc/gc/modules': { text: `${VIRTIO_MODULES.join('\n')}\n`, mode: 0o644 },
+  'etc/gc/modules-late': { text: `${VIRTIO_MODULES.filter((m) => !ROOT_DISK_MODULES.includes(m)).join('\n')}\n`, mode: 0o644 },
 };

@@ -14,7 +14,6 @@ import { GUEST_STATE_DIR, KVM_MODULES } from '../machine/guest.ts';
 /** Where the children's image lives inside a tiny-nest guest. */
 export const GUEST_IMAGE_DIR = '/var/lib/grainchart/image';
 
-
 /** Debian's QEMU looks for firmware in these folders (qemu-system-x86_64 -L help). */
 const FIRMWARE = [
   { dir: '/usr/share/seabios', keep: (f: string) => /^(bios(-256k)?\.bin|vgabios-(stdvga|virtio)\.bin)$/.test(f) },
@@ -46,7 +45,7 @@ export async function addQemu(root: string, extract: string, kernelVersion: stri
   mkdirSync(join(root, GUEST_STATE_DIR), { recursive: true, mode: 0o700 });
   // Starting QEMU under TCG just to ask its version costs a second; the build knows it.
   const version = execFileSync(findOnPath('qemu-system-x86_64')!, ['--version'], { encoding: 'utf8' });
-  writeFileSync(join(root, 'etc/gc/qemu-version'), (/version\s+(\d+\.\d+(?:\.\d+)?)/.exec(version)?.[1] ?? '') + '\n');
+  writeFileSync(join(root, 'etc/gc/qemu-version'), `${/version\s+(\d+\.\d+(?:\.\d+)?)/.exec(version)?.[1] ?? ''}\n`);
 }
 
 /** Copies the child image's files into the tree. */

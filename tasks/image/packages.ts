@@ -20,7 +20,10 @@ async function candidate(name: string): Promise<string | undefined> {
 /** A meta package's first dependency: linux-image-cloud-amd64 → linux-image-6.1.0-NN-cloud-amd64. */
 async function dependencyOf(meta: string, prefix: string): Promise<string | undefined> {
   const r = await (await shell())`apt-cache depends ${meta}`;
-  return r.stdout.split('\n').map((l) => /Depends:\s*(\S+)/.exec(l)?.[1]).find((n) => n?.startsWith(prefix));
+  return r.stdout
+    .split('\n')
+    .map((l) => /Depends:\s*(\S+)/.exec(l)?.[1])
+    .find((n) => n?.startsWith(prefix));
 }
 
 let updated = false;
@@ -30,7 +33,13 @@ async function withLists<T>(look: () => Promise<T | undefined>, what: string): P
   if (found === undefined && !updated) {
     updated = true;
     const r = await (await shell())`apt-get update -qq`;
-    if (r.exitCode !== 0) throw new TaskError('apt-get update failed', { command: ['apt-get', 'update'], exitCode: r.exitCode, stderr: r.stderr, hint: 'building images needs root and Debian’s package registry' });
+    if (r.exitCode !== 0)
+      throw new TaskError('apt-get update failed', {
+        command: ['apt-get', 'update'],
+        exitCode: r.exitCode,
+        stderr: r.stderr,
+        hint: 'building images needs root and Debian’s package registry',
+      });
     found = await look();
   }
   if (found === undefined) throw new TaskError(`apt knows no package ${what}`, { hint: 'is this a Debian 12 host with its package registry reachable?' });
@@ -45,7 +54,10 @@ function aptListsState(dir = '/var/lib/apt/lists'): string | undefined {
   if (!existsSync(dir)) return undefined;
   const files = readdirSync(dir).filter((f) => f.endsWith('_Packages') || f.endsWith('Release'));
   if (!files.length) return undefined;
-  return files.sort().map((f) => `${f}:${statSync(join(dir, f)).mtimeMs}`).join('|');
+  return files
+    .sort()
+    .map((f) => `${f}:${statSync(join(dir, f)).mtimeMs}`)
+    .join('|');
 }
 
 /** What the tiny image is made of; the kernel's versioned package is looked up from its meta package. */
@@ -95,7 +107,13 @@ export async function downloadDebs(dir: string, pkgs: Pkg[]): Promise<string[]> 
     // As root, apt would hand the download to the _apt user, who cannot write our cache.
     const sandbox = process.getuid?.() === 0 ? ['-o', 'APT::Sandbox::User=root'] : [];
     const r = await (await shell({ cwd: dir }))`apt-get download -q ${sandbox} ${missing}`;
-    if (r.exitCode !== 0) throw new TaskError('apt-get download failed', { command: ['apt-get', 'download', ...missing], exitCode: r.exitCode, stderr: r.stderr, hint: 'is Debian’s package registry reachable?' });
+    if (r.exitCode !== 0)
+      throw new TaskError('apt-get download failed', {
+        command: ['apt-get', 'download', ...missing],
+        exitCode: r.exitCode,
+        stderr: r.stderr,
+        hint: 'is Debian’s package registry reachable?',
+      });
   }
   return pkgs.map((p) => {
     const f = cachedDeb(dir, p);

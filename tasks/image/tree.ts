@@ -84,7 +84,7 @@ export async function assembleTree(extract: string, root: string, extraModules: 
     writeFileSync(join(root, path), text, { mode });
     chmodSync(join(root, path), mode);
   }
-  if (extraModules.length) writeFileSync(join(root, 'etc/gc/modules-extra'), extraModules.join('\n') + '\n');
+  if (extraModules.length) writeFileSync(join(root, 'etc/gc/modules-extra'), `${extraModules.join('\n')}\n`);
 
   // The host key, made now so boots do no key generation; its public half is pinned by the kit.
   const env = { ...process.env, LD_LIBRARY_PATH: libDirs(extract).join(':') };
@@ -92,7 +92,12 @@ export async function assembleTree(extract: string, root: string, extraModules: 
   await must((await shell({ env }))`${join(extract, 'usr/bin/dropbearkey')} -t ed25519 -f ${keyFile}`, 'dropbearkey');
   chmodSync(keyFile, 0o600);
   const pub = (await must((await shell({ env }))`${join(extract, 'usr/bin/dropbearkey')} -y -f ${keyFile}`, 'dropbearkey -y')).stdout;
-  const hostKeyPub = pub.split('\n').find((l) => l.startsWith('ssh-ed25519 '))?.split(' ').slice(0, 2).join(' ');
+  const hostKeyPub = pub
+    .split('\n')
+    .find((l) => l.startsWith('ssh-ed25519 '))
+    ?.split(' ')
+    .slice(0, 2)
+    .join(' ');
   if (!hostKeyPub) throw new TaskError('dropbearkey printed no ssh-ed25519 public key', { stdout: pub });
   return { kernelVersion, hostKeyPub };
 }
@@ -101,9 +106,10 @@ export async function assembleTree(extract: string, root: string, extraModules: 
 export function assembleRootDiskInitramfs(full: string, root: string): void {
   for (const d of ['proc', 'sys', 'dev', 'newroot', 'lib/modules/gc', 'etc/gc']) mkdirSync(join(root, d), { recursive: true });
   copyInto(join(full, 'bin/busybox'), join(root, 'bin/busybox'));
-  for (const applet of ['sh', 'mount', 'insmod', 'sed', 'cat', 'mkdir', 'usleep', 'switch_root', 'echo', 'ls']) symlinkSync('busybox', join(root, 'bin', applet));
+  for (const applet of ['sh', 'mount', 'insmod', 'sed', 'cat', 'mkdir', 'usleep', 'switch_root', 'echo', 'ls'])
+    symlinkSync('busybox', join(root, 'bin', applet));
   for (const m of ROOT_DISK_MODULES) copyFileSync(join(full, 'lib/modules/gc', `${m}.ko`), join(root, 'lib/modules/gc', `${m}.ko`));
-  writeFileSync(join(root, 'etc/gc/modules'), ROOT_DISK_MODULES.join('\n') + '\n');
+  writeFileSync(join(root, 'etc/gc/modules'), `${ROOT_DISK_MODULES.join('\n')}\n`);
   writeFileSync(join(root, 'init'), INIT, { mode: 0o755 });
   chmodSync(join(root, 'init'), 0o755);
 }
@@ -123,6 +129,9 @@ export async function makeRootDisk(root: string, work: string, out: string, free
   const du = await must((await shell())`du -sm ${root}`, 'du');
   const mb = Number(du.stdout.split(/\s/)[0]) * 2 + freeMiB;
   const raw = join(work, 'root.raw');
-  await must((await shell())`mkfs.ext4 -q -F -L gcroot -i 65536 -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -d ${root} ${raw} ${mb}M`, 'mkfs.ext4 -d');
+  await must(
+    (await shell())`mkfs.ext4 -q -F -L gcroot -i 65536 -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1 -d ${root} ${raw} ${mb}M`,
+    'mkfs.ext4 -d',
+  );
   await must((await shell())`qemu-img convert -O qcow2 ${raw} ${out}`, 'qemu-img convert');
 }

@@ -64,7 +64,7 @@ export async function withLabLock<T>(lab: string, task: string, fn: () => Promis
     }
   }
   try {
-    writeFileSync(f.holder, JSON.stringify({ pid: process.pid, task, since: new Date().toISOString() } satisfies LockHolder) + '\n', { mode: 0o600 });
+    writeFileSync(f.holder, `${JSON.stringify({ pid: process.pid, task, since: new Date().toISOString() } satisfies LockHolder)}\n`, { mode: 0o600 });
   } catch {
     // Only who holds the lock, for the message of a process that waits: a full disk must not
     // stop `stop` from freeing it.  Waiters then say "another kit process".

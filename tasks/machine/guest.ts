@@ -31,12 +31,22 @@ export const isOurQemuIn = (pid: number | string, pidfile: string) =>
 
 /** key=value lines → a record (a key's first `=` splits it). */
 export function keyValues(out: string): Record<string, string> {
-  return Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+  return Object.fromEntries(
+    out
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+  );
 }
 
 /** Listening TCP ports from /proc/net/tcp{,6} lines printed as "listen=HEXADDR:HEXPORT". */
 export function listeningPorts(out: string): Set<number> {
-  return new Set(out.split('\n').filter((l) => l.startsWith('listen=')).map((l) => parseInt(l.slice(l.lastIndexOf(':') + 1), 16)));
+  return new Set(
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('listen='))
+      .map((l) => parseInt(l.slice(l.lastIndexOf(':') + 1), 16)),
+  );
 }
 
 /** Where a guest keeps its children's runtime files: root in /var/lib, another user in their home. */
@@ -46,7 +56,13 @@ export function guestHome(user: string): { home: string; stateDir: string } {
 }
 
 /** A VM's runtime files in its folder on another machine (posix paths; no local fallback for long socket paths). */
-export const filesIn = (dir: string): VmPaths => ({ dir, qmp: `${dir}/${VM_FILES.qmp}`, pid: `${dir}/${VM_FILES.pid}`, serial: `${dir}/${VM_FILES.serial}`, stderr: `${dir}/${VM_FILES.stderr}` });
+export const filesIn = (dir: string): VmPaths => ({
+  dir,
+  qmp: `${dir}/${VM_FILES.qmp}`,
+  pid: `${dir}/${VM_FILES.pid}`,
+  serial: `${dir}/${VM_FILES.serial}`,
+  stderr: `${dir}/${VM_FILES.stderr}`,
+});
 
 /** A child's QEMU as the parent it runs in keeps it, for a parent logged into as `user`. */
 export function guestRef(lab: { name: string }, place: VmPlace, user: string, record?: VmState): QemuRef {
@@ -54,7 +70,8 @@ export function guestRef(lab: { name: string }, place: VmPlace, user: string, re
 }
 
 /** QEMU for a parent: Debian's packages, or NixOS's virtualisation options. */
-const installHintFor = (name: string) => `install QEMU in ${name}: Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; NixOS: the nix-config task's virtualisation lines`;
+const installHintFor = (name: string) =>
+  `install QEMU in ${name}: Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; NixOS: the nix-config task's virtualisation lines`;
 
 export class GuestMachine implements Machine {
   readonly kind: Machine['kind'] = 'guest';
@@ -68,7 +85,10 @@ export class GuestMachine implements Machine {
   /** Set by machineFor, which knows where this guest's own QEMU runs. */
   lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
 
-  constructor(readonly guest: Guest, readonly name: string) {
+  constructor(
+    readonly guest: Guest,
+    readonly name: string,
+  ) {
     this.where = `inside ${name}`;
     this.at = ` inside ${name}`;
     this.installHint = installHintFor(name);
@@ -100,7 +120,11 @@ export class GuestMachine implements Machine {
       'echo "qemuimg=$(command -v qemu-img)"',
       // Kit images record QEMU's version at build time; elsewhere, ask QEMU.
       'echo "qemuversion=$(cat /etc/gc/qemu-version 2>/dev/null || qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
-      ...(forwards.length ? ['for t in /proc/net/tcp /proc/net/tcp6; do [ -r $t ] || continue; while read -r sl l r st rest; do if [ "$st" = 0A ]; then echo "listen=$l"; fi; done < $t; done'] : []),
+      ...(forwards.length
+        ? [
+            'for t in /proc/net/tcp /proc/net/tcp6; do [ -r $t ] || continue; while read -r sl l r st rest; do if [ "$st" = 0A ]; then echo "listen=$l"; fi; done < $t; done',
+          ]
+        : []),
     ].join('\n');
     const out = await this.guest.succeed(script);
     const kv = keyValues(out);
@@ -134,7 +158,9 @@ export class GuestMachine implements Machine {
     ];
     const disks = opts.disks ?? [];
     const script = [
-      opts.pid ? `pid=${opts.pid}` : `{ read -r pid < ${shellQuote(ref.paths.pid)}; } 2>/dev/null; case "$pid" in ''|*[!0-9]*) pid=${opts.fallbackPid ?? ''};; esac`,
+      opts.pid
+        ? `pid=${opts.pid}`
+        : `{ read -r pid < ${shellQuote(ref.paths.pid)}; } 2>/dev/null; case "$pid" in ''|*[!0-9]*) pid=${opts.fallbackPid ?? ''};; esac`,
       `[ -e ${shellQuote(ref.paths.pid)} ] && echo pidfile=1`,
       'echo "pid=$pid"',
       `if [ -n "$pid" ] && [ -d /proc/$pid ] && tr '\\0' '\\n' < /proc/$pid/cmdline | grep -qx ${shellQuote(ref.paths.pid)}; then`,
@@ -144,7 +170,10 @@ export class GuestMachine implements Machine {
       ...(opts.windowMs !== undefined ? [...(opts.windowMs > 0 ? [...procRead(0), `sleep ${opts.windowMs / 1000}`] : []), ...procRead(1)] : []),
       '  fi',
       'fi',
-      ...disks.flatMap((f, i) => [`printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`, `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`]),
+      ...disks.flatMap((f, i) => [
+        `printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`,
+        `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`,
+      ]),
     ].join('\n');
     const r = await this.guest.exec(script);
     const kv = keyValues(r.stdout);
@@ -152,7 +181,12 @@ export class GuestMachine implements Machine {
     const reading = (n: number): ProcReading | undefined => {
       const stat = kv[`stat${n}`];
       if (!stat) return undefined;
-      const tasks = Object.fromEntries(lines.filter((l) => l.startsWith(`task${n}=`)).map((l) => l.slice(6)).map((s) => [Number(s.split(' ')[0]), s]));
+      const tasks = Object.fromEntries(
+        lines
+          .filter((l) => l.startsWith(`task${n}=`))
+          .map((l) => l.slice(6))
+          .map((s) => [Number(s.split(' ')[0]), s]),
+      );
       return { uptimeS: Number(kv[`up${n}`]), stat, tasks };
     };
     const pid = Number(kv.pid);
@@ -190,16 +224,27 @@ export class GuestMachine implements Machine {
     const script = [
       `mkdir -p ${q(ref.paths.dir)} && chmod 700 ${q(ref.paths.dir)} && rm -f ${q(ref.paths.pid)} ${q(ref.paths.qmp)}`,
       `: > ${q(ref.paths.serial)} && chmod 600 ${q(ref.paths.serial)}`,
-      ...overlays.map((o) => `${o.replace ? `rm -f ${q(o.file)}; ` : ''}[ -e ${q(o.file)} ] || { qemu-img create -q -f qcow2${o.backing ? ` -b ${q(o.backing)} -F ${o.backingFormat ?? 'qcow2'}` : ''} ${q(o.file)}${o.size !== undefined ? ` ${o.size}` : ''} && chmod 600 ${q(o.file)}; }`),
+      ...overlays.map(
+        (o) =>
+          `${o.replace ? `rm -f ${q(o.file)}; ` : ''}[ -e ${q(o.file)} ] || { qemu-img create -q -f qcow2${o.backing ? ` -b ${q(o.backing)} -F ${o.backingFormat ?? 'qcow2'}` : ''} ${q(o.file)}${o.size !== undefined ? ` ${o.size}` : ''} && chmod 600 ${q(o.file)}; }`,
+      ),
     ].join(' && ');
     const r = await this.guest.exec(script);
-    if (r.code !== 0) throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, { exitCode: r.code, stdout: r.stdout, stderr: r.stderr, hint: `is ${this.name}'s disk full, or qemu-img missing there?` });
+    if (r.code !== 0)
+      throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, {
+        exitCode: r.code,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        hint: `is ${this.name}'s disk full, or qemu-img missing there?`,
+      });
   }
 
   async start(ref: QemuRef, args: string[]) {
     const q = (s: string) => shellQuote(s);
     const command = ['qemu-system-x86_64', ...args];
-    const r = await this.guest.exec(`${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`);
+    const r = await this.guest.exec(
+      `${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`,
+    );
     const pid = Number(r.stdout.trim()) || undefined;
     return { code: r.code, pid, stderr: r.code === 0 ? '' : await this.tail(ref.paths.stderr, 20), command };
   }
@@ -208,7 +253,9 @@ export class GuestMachine implements Machine {
     const q = shellQuote;
     const size = statSync(local).size;
     // One exec: make the folder, and say whether a copy of that size is there already.
-    const r = await this.guest.exec(`mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`);
+    const r = await this.guest.exec(
+      `mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`,
+    );
     if (r.code !== 0) throw new TaskError(`cannot make ${posix.dirname(remote)} ${this.where}`, { stderr: r.stderr });
     if (opts.keep && r.stdout.trim() === 'same') return;
     // Written beside, then renamed: a copy cut short is never taken for a whole one.
@@ -245,5 +292,26 @@ export function guestDisk(file: string, headHex: string, stat: string) {
 /** A parent as `explain` sees it when it may not be running: where its children's files would be; nothing is asked. */
 export function plannedGuest(name: string, user: string): Machine {
   const no = () => Promise.reject(new TaskError(`${name} is not asked: planning only`));
-  return { kind: 'guest', slow: true, local: false, where: `inside ${name}`, at: ` inside ${name}`, inside: name, installHint: installHintFor(name), home: guestHome(user).home, ref: (lab, place, record) => guestRef(lab, place, user, record), probe: no, sample: no, signal: no, qmp: no, dial: no, tail: no, prepare: no, start: no, cleanRuntime: no, put: no, run: no };
+  return {
+    kind: 'guest',
+    slow: true,
+    local: false,
+    where: `inside ${name}`,
+    at: ` inside ${name}`,
+    inside: name,
+    installHint: installHintFor(name),
+    home: guestHome(user).home,
+    ref: (lab, place, record) => guestRef(lab, place, user, record),
+    probe: no,
+    sample: no,
+    signal: no,
+    qmp: no,
+    dial: no,
+    tail: no,
+    prepare: no,
+    start: no,
+    cleanRuntime: no,
+    put: no,
+    run: no,
+  };
 }

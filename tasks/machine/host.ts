@@ -14,7 +14,17 @@ import { QmpClient } from '../qemu/qmp.ts';
 import { createDisk } from '../qemu/disk-image.ts';
 import { isOurQemu, processUptimeS, readPidfile } from '../qemu/process.ts';
 import type { VmState } from './record.ts';
-import { diskFigures, type DiskFigures, type Machine, type MachineProbe, type Overlay, type ProcReading, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
+import {
+  diskFigures,
+  type DiskFigures,
+  type Machine,
+  type MachineProbe,
+  type Overlay,
+  type ProcReading,
+  type QemuRef,
+  type QemuSample,
+  type SampleOptions,
+} from './machine.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
 import type { ArgSection } from '../qemu/args.ts';
 import { dirname, join, resolve } from 'node:path';
@@ -47,7 +57,16 @@ export class HostMachine implements Machine {
       const h = portHolder(f.host);
       taken.push({ forward: f, holder: ourVmOnPort(f.host) ?? (h ? `pid ${h.pid} (${h.command})` : undefined) });
     }
-    return { kvmFacts: p.kvmFacts, kvm: p.kvm, memoryMiB: p.memoryMiB, cpus: p.cpus, qemu: p.qemu.path, qemuVersion: p.qemu.version, qemuImg: !!p.qemuImg.path, taken };
+    return {
+      kvmFacts: p.kvmFacts,
+      kvm: p.kvm,
+      memoryMiB: p.memoryMiB,
+      cpus: p.cpus,
+      qemu: p.qemu.path,
+      qemuVersion: p.qemu.version,
+      qemuImg: !!p.qemuImg.path,
+      taken,
+    };
   }
 
   async sample(ref: QemuRef, opts: SampleOptions = {}): Promise<QemuSample> {

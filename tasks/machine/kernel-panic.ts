@@ -8,7 +8,10 @@ import type { Machine, QemuRef } from './machine.ts';
  * default), then halts with QEMU still running, so only the console tells.
  */
 export function kernelPanic(serialTail: string): string | undefined {
-  return /Kernel panic - not syncing: [^\n]*/.exec(serialTail)?.[0].replace(/\s*\]---$/, '').trim();
+  return /Kernel panic - not syncing: [^\n]*/
+    .exec(serialTail)?.[0]
+    .replace(/\s*\]---$/, '')
+    .trim();
 }
 
 /** The panic line in the last `lines` lines of `ref`'s serial log on its machine, if any. */

@@ -80,7 +80,10 @@ async function vmLost(lab: LabResolved, place: VmPlace, session: SessionFor, o: 
   // tiny parent on TCG that was starting its child's KVM QEMU never answered again).
   const answers = await session(place)
     .then((g) => g.exec(':', { timeoutMs: ANSWER_MS }))
-    .then(() => true, () => false);
+    .then(
+      () => true,
+      () => false,
+    );
   return answers ? undefined : `${place.vm.name} stopped answering (no command ran in it within ${ANSWER_MS / 1000} s; its QEMU runs on${machine.at})`;
 }
 

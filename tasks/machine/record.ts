@@ -68,7 +68,7 @@ export function readState(p: VmPaths): VmState | undefined {
 export function writeState(p: VmPaths, s: VmState): void {
   mkdirSync(p.dir, { recursive: true, mode: 0o700 });
   chmodSync(p.dir, 0o700);
-  const text = JSON.stringify(s, null, 2) + '\n';
+  const text = `${JSON.stringify(s, null, 2)}\n`;
   const tmp = `${stateFile(p)}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, text, { mode: 0o600 });

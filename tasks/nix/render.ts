@@ -41,7 +41,8 @@ export function renderConfiguration(vm: VmResolved, lab: string): string {
     '  imports = lib.optional (builtins.pathExists ./hardware-configuration.nix) ./hardware-configuration.nix;',
     '',
   );
-  if (n.bootloader === 'systemd-boot') push('  # Bootloader: systemd-boot on EFI', '  boot.loader.systemd-boot.enable = true;', '  boot.loader.efi.canTouchEfiVariables = true;');
+  if (n.bootloader === 'systemd-boot')
+    push('  # Bootloader: systemd-boot on EFI', '  boot.loader.systemd-boot.enable = true;', '  boot.loader.efi.canTouchEfiVariables = true;');
   else push('  # Bootloader: GRUB on the BIOS disk', '  boot.loader.grub.enable = true;', `  boot.loader.grub.device = ${nixString(n.grubDevice)};`);
   push('', '  # Networking', `  networking.hostName = ${nixString(vm.name)};`);
   if (n.networkmanager) push('  networking.networkmanager.enable = true;');
@@ -52,7 +53,7 @@ export function renderConfiguration(vm: VmResolved, lab: string): string {
       '',
       `  # Nested virtualization: this VM runs ${kids}`,
       `  boot.kernelModules = ${list(['"kvm-intel"', '"kvm-amd"'])};`,
-      '  boot.extraModprobeConfig = \'\'',
+      "  boot.extraModprobeConfig = ''",
       '    options kvm_intel nested=1',
       '    options kvm_amd nested=1',
       "  '';",
@@ -70,7 +71,7 @@ export function renderConfiguration(vm: VmResolved, lab: string): string {
       '  };',
     );
   const packages = [...(nests ? ['qemu_kvm', 'qemu-utils'] : []), ...(nests && n.desktop !== 'none' ? ['virt-manager'] : []), ...n.packages];
-  if (packages.length) push('', '  environment.systemPackages = with pkgs; ' + list(packages) + ';');
+  if (packages.length) push('', `  environment.systemPackages = with pkgs; ${list(packages)};`);
   push(
     '',
     `  # SSH: the lab's key for ${user}, no passwords`,
@@ -95,5 +96,5 @@ export function renderConfiguration(vm: VmResolved, lab: string): string {
     );
   }
   push('', `  system.stateVersion = ${nixString(n.stateVersion)};`, '}');
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -103,7 +103,8 @@ export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => p.vm.rootDisk ?? `${p.
 
 /** auto → KVM only when the probe found it usable; an explicit choice is honoured as is. */
 export function chooseAccel(vm: Pick<VmResolved, 'accel'>, kvm: KvmVerdict): AccelChoice {
-  if (vm.accel === 'kvm') return { accel: 'kvm', why: kvm.state === 'usable' ? 'the spec asks for KVM' : `the spec asks for KVM although it is ${kvm.state}: ${kvm.reason}` };
+  if (vm.accel === 'kvm')
+    return { accel: 'kvm', why: kvm.state === 'usable' ? 'the spec asks for KVM' : `the spec asks for KVM although it is ${kvm.state}: ${kvm.reason}` };
   if (vm.accel === 'tcg') return { accel: 'tcg', why: 'the spec asks for TCG' };
   if (kvm.state === 'usable') return { accel: 'kvm', why: `KVM is usable (${kvm.reason})` };
   return { accel: 'tcg', why: `KVM is ${kvm.state} (${kvm.reason}); falling back to TCG` };
@@ -134,12 +135,22 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   add('name', ['-name', optValue(vm.title ?? vm.name)], 'how QEMU names this VM in windows and process lists', { name: vm.name, title: vm.title ?? vm.name });
 
   // Machine: the chipset, with the accelerator chosen per layer.
-  add('machine', ['-machine', `type=${vm.machine},accel=${accel.accel}`], `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`, { machine: vm.machine, accel: accel.accel });
+  add(
+    'machine',
+    ['-machine', `type=${vm.machine},accel=${accel.accel}`],
+    `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`,
+    { machine: vm.machine, accel: accel.accel },
+  );
 
   // Firmware: SeaBIOS is QEMU's default; UEFI is two flash chips, the code read-only and
   // the variables this VM's own (qcow2, so snapshots take it along).
   if (vm.firmware === 'uefi')
-    add('firmware', ['-drive', `if=pflash,format=raw,readonly=on,file=${optValue(OVMF_CODE)}`, '-drive', `if=pflash,format=qcow2,file=${optValue(efiVars(p))}`], 'UEFI: OVMF from Debian’s ovmf package, with this VM’s own copy of the variable store (boot entries survive reboots)', { firmware: { code: OVMF_CODE, vars: efiVars(p) } });
+    add(
+      'firmware',
+      ['-drive', `if=pflash,format=raw,readonly=on,file=${optValue(OVMF_CODE)}`, '-drive', `if=pflash,format=qcow2,file=${optValue(efiVars(p))}`],
+      'UEFI: OVMF from Debian’s ovmf package, with this VM’s own copy of the variable store (boot entries survive reboots)',
+      { firmware: { code: OVMF_CODE, vars: efiVars(p) } },
+    );
 
   // CPU model and count.
   const fallback = accel.accel === 'tcg' && vm.accel === 'auto' ? `KVM is ${kvm.state} here (${kvm.reason.split(':')[0]}): ` : '';
@@ -159,14 +170,24 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   }
   const boot = vm.boot;
   if (typeof boot === 'object' && 'iso' in boot) disk.push('-cdrom', (diskFacts.cdrom = expandPath(boot.iso, p)));
-  add('disk', disk, vm.disk ? `${vm.disk.format} image on ${vm.disk.interface === 'virtio' ? 'virtio, the fastest paravirtual disk' : vm.disk.interface}` : 'no disk', diskFacts);
+  add(
+    'disk',
+    disk,
+    vm.disk ? `${vm.disk.format} image on ${vm.disk.interface === 'virtio' ? 'virtio, the fastest paravirtual disk' : vm.disk.interface}` : 'no disk',
+    diskFacts,
+  );
 
   if (boot === 'disk') add('boot', ['-boot', 'c'], 'boot from the first disk', { bootFrom: 'hd' });
   else if ('cloudImage' in boot) {
     const c = p.cloud;
     if (!c) throw new Error('cloud-image boots need the seed (and kernel) paths in ArgInputs.cloud');
     const args = ['-drive', `file=${optValue(imageRootDisk(p))},format=qcow2,if=virtio`, '-drive', `file=${optValue(c.seed)},format=raw,if=virtio,readonly=on`];
-    const facts: PlanFacts = { drives: [{ file: imageRootDisk(p), format: 'qcow2', bus: 'virtio' }, { file: c.seed, format: 'raw', bus: 'virtio', readonly: true }] };
+    const facts: PlanFacts = {
+      drives: [
+        { file: imageRootDisk(p), format: 'qcow2', bus: 'virtio' },
+        { file: c.seed, format: 'raw', bus: 'virtio', readonly: true },
+      ],
+    };
     if (c.kernel) {
       const append = ['root=/dev/vda', 'rw', 'console=ttyS0', 'quiet', ...(boot.append ? [boot.append] : [])].join(' ');
       args.push('-kernel', c.kernel);
@@ -177,7 +198,12 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
       args.push('-boot', 'c');
       facts.bootFrom = 'hd';
     }
-    add('boot', args, `cloud image on a qcow2 overlay (the image itself is never written), with a cloud-init NoCloud seed (user, lab key, host key) as a read-only disk${c.kernel ? '; direct kernel boot' : '; its own boot loader'}`, facts);
+    add(
+      'boot',
+      args,
+      `cloud image on a qcow2 overlay (the image itself is never written), with a cloud-init NoCloud seed (user, lab key, host key) as a read-only disk${c.kernel ? '; direct kernel boot' : '; its own boot loader'}`,
+      facts,
+    );
   } else if ('iso' in boot) add('boot', ['-boot', 'd'], 'boot from the CD-ROM (installer)', { bootFrom: 'cdrom' });
   else if ('kernel' in boot) {
     const kernel = { kernel: expandPath(boot.kernel, p), initrd: boot.initrd ? expandPath(boot.initrd, p) : undefined, append: boot.append };
@@ -201,8 +227,16 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
     const initrd = boot.root === 'disk' ? (image.initrdDisk ?? image.initrd) : image.initrd;
     const args = ['-kernel', image.kernel, '-initrd', initrd, '-append', words.join(' ')];
     if (boot.root === 'disk') args.push('-drive', `file=${optValue(imageRootDisk(p))},format=qcow2,if=virtio`);
-    const facts: PlanFacts = { kernel: { kernel: image.kernel, initrd, append: words.join(' ') }, drives: boot.root === 'disk' ? [{ file: imageRootDisk(p), format: 'qcow2', bus: 'virtio' }] : [] };
-    add('boot', args, `the kit's ${boot.image} image: direct kernel boot${boot.root === 'disk' ? ', root on a qcow2 overlay of the image' : ', root in RAM'}; the lab key arrives on the command line`, facts);
+    const facts: PlanFacts = {
+      kernel: { kernel: image.kernel, initrd, append: words.join(' ') },
+      drives: boot.root === 'disk' ? [{ file: imageRootDisk(p), format: 'qcow2', bus: 'virtio' }] : [],
+    };
+    add(
+      'boot',
+      args,
+      `the kit's ${boot.image} image: direct kernel boot${boot.root === 'disk' ? ', root on a qcow2 overlay of the image' : ', root in RAM'}; the lab key arrives on the command line`,
+      facts,
+    );
   }
 
   // Children's images: zero copy.  The files are handed over as read-only raw disks, so
@@ -214,7 +248,12 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   if (p.carry?.length)
     add(
       'carry',
-      p.carry.flatMap((c, i) => ['-drive', `file=${optValue(c.file)},format=raw,if=none,readonly=on,id=carry${i}`, '-device', `virtio-blk-pci,drive=carry${i},serial=${c.serial},addr=0x${carrySlot(i).toString(16)}`]),
+      p.carry.flatMap((c, i) => [
+        '-drive',
+        `file=${optValue(c.file)},format=raw,if=none,readonly=on,id=carry${i}`,
+        '-device',
+        `virtio-blk-pci,drive=carry${i},serial=${c.serial},addr=0x${carrySlot(i).toString(16)}`,
+      ]),
       `${p.carry.length} image${p.carry.length === 1 ? '' : 's'} for the children, read-only: their overlays inside back onto these disks (found by serial), nothing is copied, and live snapshots of this VM still work`,
       { drives: p.carry.map((c, i) => ({ file: c.file, format: 'raw', bus: 'virtio', readonly: true, serial: c.serial, pciSlot: carrySlot(i) })) },
     );
@@ -235,7 +274,10 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   // Display and graphics.
   const display = vm.display === 'vnc' ? ['-display', 'none', '-vnc', '127.0.0.1:0,to=99'] : ['-display', vm.display];
   if (vm.vga) display.push('-vga', vm.vga);
-  add('display', display, vm.display === 'gtk' ? 'a GTK window on the desktop' : vm.display === 'vnc' ? 'VNC on 127.0.0.1, first free display' : 'headless', { display: vm.display, vga: vm.vga });
+  add('display', display, vm.display === 'gtk' ? 'a GTK window on the desktop' : vm.display === 'vnc' ? 'VNC on 127.0.0.1, first free display' : 'headless', {
+    display: vm.display,
+    vga: vm.vga,
+  });
 
   // Accelerator switch, as the seed's command line has it (the same as accel=kvm above).
   if (accel.accel === 'kvm') add('accel', ['-enable-kvm'], 'hardware acceleration');
@@ -244,14 +286,25 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   // and stop it, a pidfile to find it, the serial console in a file to show on failure.
   add(
     'control',
-    ['-daemonize', '-qmp', p.qmpTcpPort ? `tcp:127.0.0.1:${p.qmpTcpPort},server=on,wait=off` : `unix:${p.vm.qmp},server=on,wait=off`, '-pidfile', p.vm.pid, '-serial', `file:${p.vm.serial}`],
+    [
+      '-daemonize',
+      '-qmp',
+      p.qmpTcpPort ? `tcp:127.0.0.1:${p.qmpTcpPort},server=on,wait=off` : `unix:${p.vm.qmp},server=on,wait=off`,
+      '-pidfile',
+      p.vm.pid,
+      '-serial',
+      `file:${p.vm.serial}`,
+    ],
     'run in the background; QMP socket, pidfile and serial log in the VM’s state folder',
     { serialLog: p.vm.serial },
   );
 
   // Devices for charts and fast boots: the balloon reports guest memory to QMP, the RNG
   // feeds the guest's entropy pool so sshd does not stall at boot.
-  add('devices', ['-device', 'virtio-balloon-pci', '-device', 'virtio-rng-pci'], 'memory statistics via the balloon; entropy from the host', { balloon: true, rng: true });
+  add('devices', ['-device', 'virtio-balloon-pci', '-device', 'virtio-rng-pci'], 'memory statistics via the balloon; entropy from the host', {
+    balloon: true,
+    rng: true,
+  });
 
   return sections;
 }

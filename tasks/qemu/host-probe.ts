@@ -20,8 +20,7 @@ export type KvmVerdict =
   | { state: 'absent'; reason: string; hint: string };
 
 export function classifyKvm(f: KvmFacts): KvmVerdict {
-  if (f.devKvm === 'absent')
-    return { state: 'absent', reason: '/dev/kvm does not exist', hint: 'load kvm_intel or kvm_amd, or run under TCG (slower)' };
+  if (f.devKvm === 'absent') return { state: 'absent', reason: '/dev/kvm does not exist', hint: 'load kvm_intel or kvm_amd, or run under TCG (slower)' };
   if (f.modules.includes('kvm_pvm'))
     return {
       state: 'unusable',
@@ -31,8 +30,7 @@ export function classifyKvm(f: KvmFacts): KvmVerdict {
   if (!f.cpuFlags.vmx && !f.cpuFlags.svm)
     return { state: 'unusable', reason: 'no vmx or svm flag in /proc/cpuinfo', hint: 'enable VT-x/AMD-V (or nested virtualization on the outer host)' };
   const vendor = f.modules.includes('kvm_intel') ? 'intel' : f.modules.includes('kvm_amd') ? 'amd' : undefined;
-  if (!vendor)
-    return { state: 'unusable', reason: 'neither kvm_intel nor kvm_amd is loaded', hint: `modprobe ${f.cpuFlags.vmx ? 'kvm_intel' : 'kvm_amd'}` };
+  if (!vendor) return { state: 'unusable', reason: 'neither kvm_intel nor kvm_amd is loaded', hint: `modprobe ${f.cpuFlags.vmx ? 'kvm_intel' : 'kvm_amd'}` };
   if (f.devKvm === 'no-access')
     return { state: 'unusable', reason: '/dev/kvm is not readable and writable by this user', hint: 'add the user to the kvm group' };
   const nested = f.nestedParam === 'Y' || f.nestedParam === '1';

@@ -12,7 +12,11 @@ export interface QmpEvent {
 }
 
 export class QmpError extends Error {
-  constructor(readonly command: string, readonly klass: string, message: string) {
+  constructor(
+    readonly command: string,
+    readonly klass: string,
+    message: string,
+  ) {
     super(`QMP ${command}: ${klass}: ${message}`);
     this.name = 'QmpError';
   }
@@ -134,7 +138,7 @@ export class QmpClient {
         reject(new Error(`QMP ${command}: no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, command, timer });
-      this.socket.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id }) + '\n');
+      this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
     });
   }
 

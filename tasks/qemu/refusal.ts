@@ -11,7 +11,8 @@ export interface Refusal {
 }
 
 /** stderr lines that only KVM's vCPU setup produces. */
-const KVM_FAILURE = /failed to set MSR|kvm_buf_set_msrs|kvm_init_vcpu|KVM_CREATE_VCPU|kvm_arch_init|failed to initialize kvm|Could not access KVM kernel module|kvm: .*(failed|error)/i;
+const KVM_FAILURE =
+  /failed to set MSR|kvm_buf_set_msrs|kvm_init_vcpu|KVM_CREATE_VCPU|kvm_arch_init|failed to initialize kvm|Could not access KVM kernel module|kvm: .*(failed|error)/i;
 
 /**
  * The message and hint for a QEMU that exited during start.  `accel` is what the argv asked
@@ -20,7 +21,7 @@ const KVM_FAILURE = /failed to set MSR|kvm_buf_set_msrs|kvm_init_vcpu|KVM_CREATE
 export function explainRefusal(stderr: string, accel: 'kvm' | 'tcg', kvm: KvmVerdict, vm: string, where?: string): Refusal {
   const at = where ? ` inside ${where}` : ' here';
   if (accel === 'kvm' && (kvm.state !== 'usable' || KVM_FAILURE.test(stderr))) {
-    const why = kvm.state !== 'usable' ? `KVM is ${kvm.state}${at} (${kvm.reason})` : `KVM${where ? at : ""} could not run the vCPU`;
+    const why = kvm.state !== 'usable' ? `KVM is ${kvm.state}${at} (${kvm.reason})` : `KVM${where ? at : ''} could not run the vCPU`;
     return { message: `QEMU refused to start under accel=kvm: ${why}`, hint: `set accel: auto or tcg for ${vm}` };
   }
   return { message: `QEMU refused to start${where ? at : ''}`, hint: 'see the message above; the spec or the machine is missing something QEMU needs' };

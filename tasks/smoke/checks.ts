@@ -25,7 +25,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 type Verdict = { ok: boolean; message?: string; stdout?: string; stderr?: string };
@@ -33,7 +36,12 @@ type Verdict = { ok: boolean; message?: string; stdout?: string; stderr?: string
 /** Judges one run of a command check. */
 export function judge(check: CommandCheckSpec, r: ExecResult): Verdict {
   const out = { stdout: r.stdout, stderr: r.stderr };
-  if (r.code !== check.expect.exitCode) return { ok: false, message: `exit code ${r.code}, expected ${check.expect.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').at(-1)}` : ''}`, ...out };
+  if (r.code !== check.expect.exitCode)
+    return {
+      ok: false,
+      message: `exit code ${r.code}, expected ${check.expect.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').at(-1)}` : ''}`,
+      ...out,
+    };
   if (check.expect.stdout !== undefined && !new RegExp(check.expect.stdout, 'm').test(r.stdout))
     return { ok: false, message: `stdout does not match /${check.expect.stdout}/: ${JSON.stringify(r.stdout.slice(0, 200))}`, ...out };
   return { ok: true, ...out };
@@ -72,7 +80,9 @@ async function builtin(name: 'ssh' | 'kvm' | 'disk' | 'child-reachable', vm: VmR
     case 'kvm': {
       // The same probe `nest` uses: modules loaded, /dev/kvm usable inside.
       const p = await machineInside(g, vm.name).probe();
-      return p.kvm.state === 'usable' ? { ok: true, stdout: `KVM usable (${p.kvmFacts.modules.join(' ')})` } : { ok: false, message: `KVM is ${p.kvm.state} inside ${vm.name}: ${p.kvm.reason}` };
+      return p.kvm.state === 'usable'
+        ? { ok: true, stdout: `KVM usable (${p.kvmFacts.modules.join(' ')})` }
+        : { ok: false, message: `KVM is ${p.kvm.state} inside ${vm.name}: ${p.kvm.reason}` };
     }
     case 'child-reachable': {
       // Each child's sshd answers a connection made from inside this VM (its forward there).
@@ -80,10 +90,13 @@ async function builtin(name: 'ssh' | 'kvm' | 'disk' | 'child-reachable', vm: VmR
       const seen: string[] = [];
       for (const child of vm.children) {
         const port = child.network.sshPort;
-        const banner = port === undefined ? 'no sshPort' : await withTimeout(readBanner(g, port), 10_000, `${child.name}:${port}`).catch((err: Error) => err.message);
+        const banner =
+          port === undefined ? 'no sshPort' : await withTimeout(readBanner(g, port), 10_000, `${child.name}:${port}`).catch((err: Error) => err.message);
         (banner.startsWith('SSH-') ? seen : missing).push(`${child.name} (${port}): ${banner}`);
       }
-      return missing.length ? { ok: false, message: `not answering inside ${vm.name}: ${missing.join('; ')}`, stdout: seen.join('\n') } : { ok: true, stdout: seen.join('\n') };
+      return missing.length
+        ? { ok: false, message: `not answering inside ${vm.name}: ${missing.join('; ')}`, stdout: seen.join('\n') }
+        : { ok: true, stdout: seen.join('\n') };
     }
   }
 }

@@ -23,7 +23,12 @@ export function junitXml(lab: string, results: CheckResult[]): string {
   return b.build();
 }
 
-const yamlBlock = (text: string) => text.trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
+const yamlBlock = (text: string) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 
 export function tap(results: CheckResult[]): string {
   const lines = ['TAP version 13', `1..${results.length}`];

@@ -60,23 +60,36 @@ export async function withParents<T>(lab: LabResolved, fn: (parents: Parents) =>
  * VM whose machine has a managed save of its own (libvirt) is saved that way, which also ends
  * its QEMU, and not as a snapshot in its qcow2.
  */
-export async function saveAll(lab: LabResolved, places: VmPlace[], parents: Parents, log: Log, explicit?: string, opts: { managed?: boolean } = {}): Promise<StepResult[]> {
+export async function saveAll(
+  lab: LabResolved,
+  places: VmPlace[],
+  parents: Parents,
+  log: Log,
+  explicit?: string,
+  opts: { managed?: boolean } = {},
+): Promise<StepResult[]> {
   const sites: Site[] = [];
   for (const p of deepestFirst(places)) sites.push(await openSite(lab, p, parents));
   const taken = new Map<string, string[]>();
   for (const s of sites) for (const n of await snapshotNames(s)) taken.set(n, [...(taken.get(n) ?? []), s.place.vm.name]);
   const name = explicit ?? nextFreeName(stampNow(), new Set(taken.keys()));
-  if (taken.has(name)) throw new UsageError(`a snapshot named ${name} already exists on ${taken.get(name)!.join(', ')}`, 'choose another --name, or remove it: snapshot-rm');
+  if (taken.has(name))
+    throw new UsageError(`a snapshot named ${name} already exists on ${taken.get(name)!.join(', ')}`, 'choose another --name, or remove it: snapshot-rm');
   const done: StepResult[] = [];
   for (const s of sites) {
     const managed = opts.managed && s.status.state === 'running' ? s.machine.managedSave : undefined;
-    log.info(`${s.place.vm.name}: ${managed ? 'managed save (VM state, kept by the machine)' : s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`);
+    log.info(
+      `${s.place.vm.name}: ${managed ? 'managed save (VM state, kept by the machine)' : s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`,
+    );
     const save = managed ? () => managed.save(s.ref).then(() => 'managed' as const) : () => saveSnapshot(s, name);
     try {
       const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s.place, parents, save) : save()));
       done.push({ vm: s.place.vm.name, name, how, seconds });
     } catch (err) {
-      if (done.length) log.warn(`${name} was made on ${done.map((d) => d.vm).join(', ')} before ${s.place.vm.name} failed; those snapshots are kept (snapshot-rm removes them)`);
+      if (done.length)
+        log.warn(
+          `${name} was made on ${done.map((d) => d.vm).join(', ')} before ${s.place.vm.name} failed; those snapshots are kept (snapshot-rm removes them)`,
+        );
       throw err;
     }
   }

@@ -40,11 +40,17 @@ async function readDisks(site: Site): Promise<DiskSnapshots[]> {
   const out: DiskSnapshots[] = [];
   for (const file of site.disks) {
     // -U: the image may be open in a running QEMU; reading its snapshot table is safe.
-    const info = JSON.parse(await site.qemuImg(['info', '-U', '--output=json', file]).catch((err) => {
-      if (/No such file or directory/.test((err as TaskError).stderr ?? ''))
-        throw new TaskError(`${site.place.vm.name} has no disk yet: ${file} does not exist ${site.where}`, { hint: `booting it (or disk-create) makes it` });
-      throw new TaskError(`cannot read ${file} (${site.where})`, { cause: err, hint: site.status.state === 'stopped' ? `has ${site.place.vm.name} ever booted? It makes its root disk on first boot` : undefined, stderr: (err as TaskError).stderr });
-    })) as { 'virtual-size': number; snapshots?: QemuImgSnapshot[] };
+    const info = JSON.parse(
+      await site.qemuImg(['info', '-U', '--output=json', file]).catch((err) => {
+        if (/No such file or directory/.test((err as TaskError).stderr ?? ''))
+          throw new TaskError(`${site.place.vm.name} has no disk yet: ${file} does not exist ${site.where}`, { hint: `booting it (or disk-create) makes it` });
+        throw new TaskError(`cannot read ${file} (${site.where})`, {
+          cause: err,
+          hint: site.status.state === 'stopped' ? `has ${site.place.vm.name} ever booted? It makes its root disk on first boot` : undefined,
+          stderr: (err as TaskError).stderr,
+        });
+      }),
+    ) as { 'virtual-size': number; snapshots?: QemuImgSnapshot[] };
     out.push({ file, virtualSize: info['virtual-size'], snapshots: info.snapshots ?? [] });
   }
   return out;
@@ -111,10 +117,15 @@ export async function saveSnapshot(site: Site, name: string): Promise<How> {
 /** The machine's own catalogue (libvirt's) told of a change made in the qcow2; a failure there loses nothing made. */
 async function noted(site: Site, name: string, change: { saved: boolean; live: boolean }): Promise<How> {
   await site.machine.noteSnapshot?.(site.ref, name, change).catch((err) => {
-    throw new TaskError(`${site.place.vm.name}'s snapshot ${name} was ${change.saved ? 'made' : 'removed'}, but ${site.where}'s own list of snapshots could not be told: ${(err as Error).message}`, {
-      hint: change.saved ? 'the kit lists and restores it all the same; virsh snapshot-list will not show it' : `remove its entry there: virsh snapshot-delete DOMAIN ${name} --metadata`,
-      cause: err,
-    });
+    throw new TaskError(
+      `${site.place.vm.name}'s snapshot ${name} was ${change.saved ? 'made' : 'removed'}, but ${site.where}'s own list of snapshots could not be told: ${(err as Error).message}`,
+      {
+        hint: change.saved
+          ? 'the kit lists and restores it all the same; virsh snapshot-list will not show it'
+          : `remove its entry there: virsh snapshot-delete DOMAIN ${name} --metadata`,
+        cause: err,
+      },
+    );
   });
   return change.live ? 'live' : 'offline';
 }
@@ -123,10 +134,16 @@ export async function loadSnapshot(site: Site, name: string): Promise<How> {
   const list = await listSnapshots(site);
   const hit = list.find((s) => s.name === name);
   if (!hit) throw unknownSnapshot(site, name, list);
-  if (!hit.complete) throw new TaskError(`${name} is not on every disk of ${site.place.vm.name}; it cannot be restored`, { hint: `remove it: npx tsx tasks.ts snapshot-rm ${site.place.vm.name} ${name}` });
+  if (!hit.complete)
+    throw new TaskError(`${name} is not on every disk of ${site.place.vm.name}; it cannot be restored`, {
+      hint: `remove it: npx tsx tasks.ts snapshot-rm ${site.place.vm.name} ${name}`,
+    });
   if (isLive(site)) {
     if (hit.vmStateSize === 0)
-      throw new UsageError(`${name} was taken with ${site.place.vm.name} stopped, so it has no VM state to load into the running VM`, `stop it first (npx tsx tasks.ts stop ${site.place.vm.name}), then restore: the next boot starts from that disk`);
+      throw new UsageError(
+        `${name} was taken with ${site.place.vm.name} stopped, so it has no VM state to load into the running VM`,
+        `stop it first (npx tsx tasks.ts stop ${site.place.vm.name}), then restore: the next boot starts from that disk`,
+      );
     await withQmp(site, (q) => snapshotJob(q, 'snapshot-load', name, site));
     return 'live';
   }
@@ -141,10 +158,11 @@ export async function removeSnapshot(site: Site, name: string): Promise<How> {
     await withQmp(site, (q) => snapshotJob(q, 'snapshot-delete', name, site));
     return noted(site, name, { saved: false, live: true });
   }
-  for (const file of site.disks) await site.qemuImg(['snapshot', '-d', name, file]).catch((err) => {
-    // Already gone from this disk (a partial snapshot): nothing to remove there.
-    if (!/not found|Can't find/i.test((err as TaskError).stderr ?? '')) throw err;
-  });
+  for (const file of site.disks)
+    await site.qemuImg(['snapshot', '-d', name, file]).catch((err) => {
+      // Already gone from this disk (a partial snapshot): nothing to remove there.
+      if (!/not found|Can't find/i.test((err as TaskError).stderr ?? '')) throw err;
+    });
   return noted(site, name, { saved: false, live: false });
 }
 
@@ -177,11 +195,18 @@ let jobCounter = 0;
  * the VM state in the first, and waits for it to conclude.  A job reports its failure in
  * query-jobs, not in the command's answer.
  */
-async function snapshotJob(q: QmpClient, command: 'snapshot-save' | 'snapshot-load' | 'snapshot-delete', tag: string, site: Site, timeoutMs = 300_000): Promise<void> {
+async function snapshotJob(
+  q: QmpClient,
+  command: 'snapshot-save' | 'snapshot-load' | 'snapshot-delete',
+  tag: string,
+  site: Site,
+  timeoutMs = 300_000,
+): Promise<void> {
   const blocks = await q.execute<BlockInfo[]>('query-block');
   const writable = blocks.filter((b) => b.inserted && !b.inserted.ro);
   const other = writable.find((b) => b.inserted!.drv !== 'qcow2');
-  if (other) throw new UsageError(`${site.place.vm.name}'s drive ${other.device} (${other.inserted!.file}) is ${other.inserted!.drv}; only qcow2 holds snapshots`);
+  if (other)
+    throw new UsageError(`${site.place.vm.name}'s drive ${other.device} (${other.inserted!.file}) is ${other.inserted!.drv}; only qcow2 holds snapshots`);
   // The VM state goes to a real disk, not the small UEFI variable flash (pflash1).
   writable.sort((a, b) => Number(a.device.startsWith('pflash')) - Number(b.device.startsWith('pflash')));
   const nodes = writable.map((b) => b.inserted!['node-name']);
@@ -199,11 +224,16 @@ async function snapshotJob(q: QmpClient, command: 'snapshot-save' | 'snapshot-lo
       const job = (await q.execute<{ id: string; status: string; error?: string }[]>('query-jobs', undefined, left())).find((j) => j.id === id);
       if (!job) throw new TaskError(`QMP ${command} job ${id} disappeared`);
       if (job.status === 'concluded') {
-        if (job.error) throw new TaskError(`${command} of ${tag} failed in ${site.place.vm.name}: ${job.error}`, { hint: 'is the disk full? see qemu.stderr in the VM state folder' });
+        if (job.error)
+          throw new TaskError(`${command} of ${tag} failed in ${site.place.vm.name}: ${job.error}`, {
+            hint: 'is the disk full? see qemu.stderr in the VM state folder',
+          });
         return;
       }
       if (Date.now() > deadline)
-        throw new TaskError(`${command} of ${tag} did not finish within ${timeoutMs / 1000} s`, { hint: 'a large VM state under TCG is slow to write; the job goes on in QEMU (query-jobs)' });
+        throw new TaskError(`${command} of ${tag} did not finish within ${timeoutMs / 1000} s`, {
+          hint: 'a large VM state under TCG is slow to write; the job goes on in QEMU (query-jobs)',
+        });
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {

@@ -11,13 +11,25 @@ const vmState = (s: SnapshotInfo) => (s.vmStateSize ? formatBytes(s.vmStateSize)
 
 export function renderSnapshotTable(list: SnapshotInfo[], o: ChartOptions = chartOptions()): string {
   if (!list.length) return 'no snapshots';
-  const columns: Column[] = [{ header: 'VM' }, { header: 'NAME' }, { header: 'TAKEN' }, { header: 'VM STATE', align: 'right' }, { header: 'DISK', align: 'right' }, { header: 'AGE', align: 'right' }];
+  const columns: Column[] = [
+    { header: 'VM' },
+    { header: 'NAME' },
+    { header: 'TAKEN' },
+    { header: 'VM STATE', align: 'right' },
+    { header: 'DISK', align: 'right' },
+    { header: 'AGE', align: 'right' },
+  ];
   const rows = list.map((s) => [s.vm, s.complete ? s.name : `${s.name} (partial)`, taken(s), vmState(s), formatBytes(s.diskSize), fmtUptime(s.ageS)]);
   return renderTable(columns, rows, o);
 }
 
 /** lab → VM (nested under its parent) → snapshot, with what each holds. */
-export function renderSnapshotTree(lab: string, vms: { name: string; parent?: string; note?: string }[], list: SnapshotInfo[], o: ChartOptions = chartOptions()): string {
+export function renderSnapshotTree(
+  lab: string,
+  vms: { name: string; parent?: string; note?: string }[],
+  list: SnapshotInfo[],
+  o: ChartOptions = chartOptions(),
+): string {
   const nodes = new Map<string, TreeNode>();
   const root: TreeNode = { label: `lab ${lab}`, children: [] };
   for (const vm of vms) {

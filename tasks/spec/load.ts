@@ -32,7 +32,8 @@ export function listLabs(specsDir = SPECS_DIR): string[] {
   return [...new Set(names)].sort();
 }
 
-const looksLikePath = (ref: string) => ref.includes('/') || SPEC_EXTS.includes(extname(ref).toLowerCase()) || ['.yaml', '.yml'].includes(extname(ref).toLowerCase());
+const looksLikePath = (ref: string) =>
+  ref.includes('/') || SPEC_EXTS.includes(extname(ref).toLowerCase()) || ['.yaml', '.yml'].includes(extname(ref).toLowerCase());
 
 /** Raw spec data, a label for messages, and the lab name its specs/ file promises. */
 export interface LabInputRead {
@@ -57,11 +58,19 @@ export async function readLabInput(ref: string | undefined, src: SpecSource = {}
   throw new UsageError(`no lab named ${JSON.stringify(ref)}`, `labs in ${dir}: ${listLabs(dir).join(', ') || '(none)'}`);
 }
 
-const firstLine = (text: string) => text.split('\n').find((l) => l.trim())?.trim() ?? text;
+const firstLine = (text: string) =>
+  text
+    .split('\n')
+    .find((l) => l.trim())
+    ?.trim() ?? text;
 
 const ioProblem = (err: unknown) => {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EACCES' || code === 'EPERM' ? 'cannot be read: permission denied' : code === 'ENOENT' ? 'not found' : `cannot be read: ${firstLine((err as Error).message)}`;
+  return code === 'EACCES' || code === 'EPERM'
+    ? 'cannot be read: permission denied'
+    : code === 'ENOENT'
+      ? 'not found'
+      : `cannot be read: ${firstLine((err as Error).message)}`;
 };
 
 async function readSpecFile(file: string): Promise<LabInputRead> {
@@ -69,8 +78,10 @@ async function readSpecFile(file: string): Promise<LabInputRead> {
   if (!stat) throw new SpecFileError(file, 'not found');
   if (stat.isDirectory()) throw new SpecFileError(file, 'is a folder, not a spec file', 'name a .json or .ts file');
   const ext = extname(file).toLowerCase();
-  if (ext === '.yaml' || ext === '.yml') throw new SpecFileError(file, 'is YAML; a spec is JSON (.json) or TypeScript (.ts)', 'write it as JSON, or as TypeScript like specs/demo.ts');
-  if (ext !== '.json' && ext !== '.ts' && ext !== '.mts') throw new SpecFileError(file, `is not a spec file (${ext || 'no extension'}); a spec is JSON (.json) or TypeScript (.ts)`);
+  if (ext === '.yaml' || ext === '.yml')
+    throw new SpecFileError(file, 'is YAML; a spec is JSON (.json) or TypeScript (.ts)', 'write it as JSON, or as TypeScript like specs/demo.ts');
+  if (ext !== '.json' && ext !== '.ts' && ext !== '.mts')
+    throw new SpecFileError(file, `is not a spec file (${ext || 'no extension'}); a spec is JSON (.json) or TypeScript (.ts)`);
   // Read first, either kind: an unreadable file says so, not a JSON or import error.
   let text: string;
   try {
@@ -83,7 +94,11 @@ async function readSpecFile(file: string): Promise<LabInputRead> {
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (err) {
-    throw new SpecFileError(file, `could not be loaded: ${firstLine(err instanceof Error ? err.message : String(err))}`, `run it alone to see the whole error: npx tsx ${file}`);
+    throw new SpecFileError(
+      file,
+      `could not be loaded: ${firstLine(err instanceof Error ? err.message : String(err))}`,
+      `run it alone to see the whole error: npx tsx ${file}`,
+    );
   }
   if (mod.default === undefined) throw new SpecFileError(file, 'has no default export', 'export default defineLab({ … })');
   return { input: mod.default, source: file };
@@ -104,7 +119,12 @@ export async function loadLab(ref: string | undefined, src: SpecSource = {}, hos
   const lab = resolveLab(input, host, source);
   // The lab's name is its state folder's: named after its file, no two files in specs/ share one.
   if (specsName !== undefined && lab.name !== specsName)
-    throw new SpecError(source, [{ path: 'name', message: `is "${lab.name}", but a lab in specs/ is named after its file (${specsName}), so that no two files share one lab's state folder (keys, lock, VMs); rename one of them` }]);
+    throw new SpecError(source, [
+      {
+        path: 'name',
+        message: `is "${lab.name}", but a lab in specs/ is named after its file (${specsName}), so that no two files share one lab's state folder (keys, lock, VMs); rename one of them`,
+      },
+    ]);
   return lab;
 }
 
@@ -122,12 +142,16 @@ export async function loadAllLabs(src: SpecSource = {}): Promise<{ labs: LabReso
 }
 
 /** The lab named (or --spec), else every lab in specs/ with the files that could not be loaded. */
-export async function loadLabsFor(ref: string | undefined, src: SpecSource = {}): Promise<{ labs: LabResolved[]; broken: Array<{ name: string; error: unknown }> }> {
+export async function loadLabsFor(
+  ref: string | undefined,
+  src: SpecSource = {},
+): Promise<{ labs: LabResolved[]; broken: Array<{ name: string; error: unknown }> }> {
   return ref || src.spec ? { labs: [await loadLab(ref, src)], broken: [] } : loadAllLabs(src);
 }
 
 /** One line per lab that could not be loaded, for hints and warnings. */
-export const brokenLabsLine = (broken: Array<{ name: string; error: unknown }>) => broken.map((b) => `${b.name}: ${firstLine(b.error instanceof Error ? b.error.message : String(b.error))}`).join('; ');
+export const brokenLabsLine = (broken: Array<{ name: string; error: unknown }>) =>
+  broken.map((b) => `${b.name}: ${firstLine(b.error instanceof Error ? b.error.message : String(b.error))}`).join('; ');
 
 /**
  * Finds a VM by name: in the --spec lab, in the lab named by --lab, or in every lab of
@@ -140,10 +164,14 @@ export async function loadVm(vmName: string, opts: SpecSource & { lab?: string }
     return place ? [{ lab, place }] : [];
   });
   if (hits.length === 1) return hits[0]!;
-  if (hits.length > 1) throw new UsageError(`VM ${JSON.stringify(vmName)} is in several labs: ${hits.map((h) => h.lab.name).join(', ')}`, 'choose one with --lab LAB');
+  if (hits.length > 1)
+    throw new UsageError(`VM ${JSON.stringify(vmName)} is in several labs: ${hits.map((h) => h.lab.name).join(', ')}`, 'choose one with --lab LAB');
   const known = labs.flatMap((lab) => [...allVmNames(lab)]);
   const unread = broken.length ? `; labs that could not be read (fix them, or name the lab with --lab): ${brokenLabsLine(broken)}` : '';
-  throw new UsageError(`no VM named ${JSON.stringify(vmName)}`, known.length || unread ? `${known.length ? `VMs: ${known.join(', ')}` : 'no VMs'}${unread}` : undefined);
+  throw new UsageError(
+    `no VM named ${JSON.stringify(vmName)}`,
+    known.length || unread ? `${known.length ? `VMs: ${known.join(', ')}` : 'no VMs'}${unread}` : undefined,
+  );
 }
 
 function* allVmNames(lab: LabResolved): Generator<string> {

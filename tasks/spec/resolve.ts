@@ -93,7 +93,8 @@ export function shapeProblem(input: unknown): SpecProblem | undefined {
     const { value, path, ancestors } = stack.pop()!;
     if (typeof value !== 'object' || value === null) continue;
     if (ancestors.has(value)) return { path: formatPath(path), message: 'refers back to a value that contains it (a cycle); a VM cannot be its own child' };
-    if (path.length > MAX_SPEC_DEPTH) return { path: formatPath(path.slice(0, 8)) + '…', message: `is nested more than ${MAX_SPEC_DEPTH} levels deep; no lab is` };
+    if (path.length > MAX_SPEC_DEPTH)
+      return { path: `${formatPath(path.slice(0, 8))}…`, message: `is nested more than ${MAX_SPEC_DEPTH} levels deep; no lab is` };
     const inner = new Set(ancestors).add(value);
     const entries: Array<[PropertyKey, unknown]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
     for (const [key, v] of entries) stack.push({ value: v, path: [...path, key], ancestors: inner });
@@ -112,7 +113,11 @@ export function checkLab(lab: LabResolved): SpecProblem[] {
     problems.push(...checkVm(vm, path));
   }
   for (const { vm, path, parent } of walkVms(lab.vms))
-    if (parent && vm.libvirt) problems.push({ path: `${path}.libvirt`, message: `only a top-level VM runs on a libvirt connection; ${vm.name} nests inside ${parent.name} (put libvirt on ${parent.name})` });
+    if (parent && vm.libvirt)
+      problems.push({
+        path: `${path}.libvirt`,
+        message: `only a top-level VM runs on a libvirt connection; ${vm.name} nests inside ${parent.name} (put libvirt on ${parent.name})`,
+      });
   // Forwards listen, and disks are written, on the machine the VMs run on.
   for (const [vms, base] of machineGroups(lab)) problems.push(...checkPorts(vms, base), ...checkDisks(vms, base));
   return problems;
@@ -125,7 +130,8 @@ function* machineGroups(lab: LabResolved): Generator<[VmResolved[], string]> {
 }
 
 /** Where a VM's disk path points, to compare paths of VMs on one machine: a relative one is in the VM's own folder. */
-const diskKey = (vm: VmResolved, file: string) => (file.startsWith('/') || file === '~' || file.startsWith('~/') ? posix.normalize(file) : posix.join('<state>', vm.name, file));
+const diskKey = (vm: VmResolved, file: string) =>
+  file.startsWith('/') || file === '~' || file.startsWith('~/') ? posix.normalize(file) : posix.join('<state>', vm.name, file);
 
 /** One writable disk per VM: two VMs on one machine writing one image corrupt it. */
 function checkDisks(vms: VmResolved[], base: string): SpecProblem[] {
@@ -136,7 +142,11 @@ function checkDisks(vms: VmResolved[], base: string): SpecProblem[] {
     const path = `${base}[${i}].disk.file`;
     const k = diskKey(vm, vm.disk.file);
     const first = writtenBy.get(k);
-    if (first) problems.push({ path, message: `${vm.disk.file} is also ${first}: two VMs writing one disk corrupt it; give each its own (a relative path is in the VM's own folder)` });
+    if (first)
+      problems.push({
+        path,
+        message: `${vm.disk.file} is also ${first}: two VMs writing one disk corrupt it; give each its own (a relative path is in the VM's own folder)`,
+      });
     else writtenBy.set(k, path);
   }
   return problems;
@@ -158,7 +168,14 @@ function backingWarnings(vms: VmResolved[], base: string): SpecProblem[] {
   }
   return vms.flatMap((vm, i) => {
     const read = vm.disk && readBy.get(diskKey(vm, vm.disk.file));
-    return read ? [{ path: `${base}[${i}].disk.file`, message: `${vm.disk!.file} is also ${read}: booting this VM changes the base its overlay is built on, which breaks that overlay; boot one or the other` }] : [];
+    return read
+      ? [
+          {
+            path: `${base}[${i}].disk.file`,
+            message: `${vm.disk!.file} is also ${read}: booting this VM changes the base its overlay is built on, which breaks that overlay; boot one or the other`,
+          },
+        ]
+      : [];
   });
 }
 
@@ -171,7 +188,10 @@ export function specWarnings(lab: LabResolved): SpecProblem[] {
   for (const { vm, path } of walkVms(lab.vms)) {
     const net = vm.network;
     const open = (field: string, bind: string) =>
-      warnings.push({ path: `${path}.network.${field}`, message: `${bind} is not loopback: the VM's forwards (its sshd among them) can be reached from ${bind === '0.0.0.0' ? 'every network this machine is on' : `the network of ${bind}`}; the kit's default is 127.0.0.1` });
+      warnings.push({
+        path: `${path}.network.${field}`,
+        message: `${bind} is not loopback: the VM's forwards (its sshd among them) can be reached from ${bind === '0.0.0.0' ? 'every network this machine is on' : `the network of ${bind}`}; the kit's default is 127.0.0.1`,
+      });
     if (!LOOPBACK.test(net.bind) && forwardsOf(vm).some((f) => f.bind === net.bind)) open('bind', net.bind);
     for (const [j, f] of net.forwards.entries()) if (f.bind && !LOOPBACK.test(f.bind)) open(`forwards[${j}].bind`, f.bind);
   }
@@ -192,7 +212,10 @@ function checkVm(vm: VmResolved, path: string): SpecProblem[] {
   if (vm.children.length > 0 && image === 'tiny')
     problems.push({ path: `${path}.boot.image`, message: 'a VM with children needs image "tiny-nest", which carries QEMU and the children’s image' });
   if (vm.children.length > 0 && typeof vm.boot === 'object' && 'cloudImage' in vm.boot && vm.boot.cloudImage === 'debian')
-    problems.push({ path: `${path}.boot.cloudImage`, message: 'the kit’s "debian" has no QEMU to run children; use "debian-nest" (the same Debian plus qemu-system-x86 and qemu-utils)' });
+    problems.push({
+      path: `${path}.boot.cloudImage`,
+      message: 'the kit’s "debian" has no QEMU to run children; use "debian-nest" (the same Debian plus qemu-system-x86 and qemu-utils)',
+    });
   problems.push(...checkChildren(vm, path));
   if (vm.children.length > 0 && !vm.nested)
     problems.push({ path: `${path}.nested`, message: 'is false but the VM has children; they need virtualization exposed' });
@@ -203,12 +226,13 @@ function checkVm(vm: VmResolved, path: string): SpecProblem[] {
         path: `${at}.memory`,
         message: `must fit in parent ${vm.name} (${formatBytes(vm.memory * MiB)}), got ${formatBytes(child.memory * MiB)}`,
       });
-    if (child.cpus > vm.cpus)
-      problems.push({ path: `${at}.cpus`, message: `must fit in parent ${vm.name} (${vm.cpus} CPUs), got ${child.cpus}` });
+    if (child.cpus > vm.cpus) problems.push({ path: `${at}.cpus`, message: `must fit in parent ${vm.name} (${vm.cpus} CPUs), got ${child.cpus}` });
   }
   for (const [i, check] of vm.checks.entries()) {
-    if (check === 'child-reachable' && !vm.children.length) problems.push({ path: `${path}.checks[${i}]`, message: 'child-reachable needs children to reach; this VM has none' });
-    if ((check === 'ssh' || check === 'child-reachable') && vm.network.sshPort === undefined) problems.push({ path: `${path}.checks[${i}]`, message: `${check} needs network.sshPort to reach the VM` });
+    if (check === 'child-reachable' && !vm.children.length)
+      problems.push({ path: `${path}.checks[${i}]`, message: 'child-reachable needs children to reach; this VM has none' });
+    if ((check === 'ssh' || check === 'child-reachable') && vm.network.sshPort === undefined)
+      problems.push({ path: `${path}.checks[${i}]`, message: `${check} needs network.sshPort to reach the VM` });
   }
   const names = vm.checks.map((c) => (typeof c === 'string' ? c : c.name));
   for (const [i, n] of names.entries()) if (names.indexOf(n) !== i) problems.push({ path: `${path}.checks[${i}]`, message: `duplicate check name "${n}"` });
@@ -233,12 +257,22 @@ function checkChildren(vm: VmResolved, path: string): SpecProblem[] {
     const at = `${path}.children[${i}]`;
     const boot = child.boot;
     if (parentImage === 'tiny-nest' && !(typeof boot === 'object' && 'image' in boot && boot.image === 'tiny'))
-      problems.push({ path: `${at}.boot`, message: `${vm.name} boots "tiny-nest", which carries only the tiny image for its children; set boot: {image: "tiny"}, or give ${vm.name} boot: {cloudImage: "debian-nest"} to run any image` });
+      problems.push({
+        path: `${at}.boot`,
+        message: `${vm.name} boots "tiny-nest", which carries only the tiny image for its children; set boot: {image: "tiny"}, or give ${vm.name} boot: {cloudImage: "debian-nest"} to run any image`,
+      });
     const net = child.network;
-    const ports: Array<[string, number]> = [...(net.sshPort !== undefined ? [[`${at}.network.sshPort`, net.sshPort] as [string, number]] : []), ...net.forwards.map((f, j) => [`${at}.network.forwards[${j}].host`, f.host] as [string, number])];
+    const ports: Array<[string, number]> = [
+      ...(net.sshPort !== undefined ? [[`${at}.network.sshPort`, net.sshPort] as [string, number]] : []),
+      ...net.forwards.map((f, j) => [`${at}.network.forwards[${j}].host`, f.host] as [string, number]),
+    ];
     for (const [p, port] of ports) {
       if (port === 22) problems.push({ path: p, message: `port 22 is ${vm.name}’s own sshd; a child’s forward inside ${vm.name} needs another port` });
-      else if (qmpPorts.includes(port)) problems.push({ path: p, message: `port ${port} is where the kit puts a child’s QMP inside ${vm.name} (${CHILD_QMP_PORT_BASE} + the child’s index); choose another` });
+      else if (qmpPorts.includes(port))
+        problems.push({
+          path: p,
+          message: `port ${port} is where the kit puts a child’s QMP inside ${vm.name} (${CHILD_QMP_PORT_BASE} + the child’s index); choose another`,
+        });
     }
   }
   return problems;

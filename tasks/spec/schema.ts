@@ -35,25 +35,31 @@ export const MIN_MEMORY_MIB = 32;
 const SIZE_MAX = { M: 16 * 2 ** 40, B: 64 * 2 ** 40 } as const;
 
 const size = (bareUnit: 'B' | 'M', minMiB = 0) =>
-  z.unknown().transform((value, ctx) => {
-    const r = parseSize(value, bareUnit);
-    if (!r.ok) {
-      ctx.issues.push({ code: 'custom', message: r.reason, input: value });
-      return z.NEVER;
-    }
-    if (r.bytes > SIZE_MAX[bareUnit]) {
-      ctx.issues.push({ code: 'custom', message: `${JSON.stringify(value)} is more than ${bareUnit === 'M' ? 'QEMU can give a guest (16 TiB)' : 'a disk image can hold (64 TiB)'}`, input: value });
-      return z.NEVER;
-    }
-    const out = bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;
-    if (bareUnit === 'M' && out < minMiB) {
-      ctx.issues.push({ code: 'custom', message: `${JSON.stringify(value)} is less than the ${minMiB} MiB a guest needs at least`, input: value });
-      return z.NEVER;
-    }
-    return out;
-  })
-  // A transform has no JSON Schema; `schema spec` reads this mark and writes number|string.
-  .meta({ 'x-size': bareUnit === 'M' ? 'MiB' : 'bytes' });
+  z
+    .unknown()
+    .transform((value, ctx) => {
+      const r = parseSize(value, bareUnit);
+      if (!r.ok) {
+        ctx.issues.push({ code: 'custom', message: r.reason, input: value });
+        return z.NEVER;
+      }
+      if (r.bytes > SIZE_MAX[bareUnit]) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `${JSON.stringify(value)} is more than ${bareUnit === 'M' ? 'QEMU can give a guest (16 TiB)' : 'a disk image can hold (64 TiB)'}`,
+          input: value,
+        });
+        return z.NEVER;
+      }
+      const out = bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;
+      if (bareUnit === 'M' && out < minMiB) {
+        ctx.issues.push({ code: 'custom', message: `${JSON.stringify(value)} is less than the ${minMiB} MiB a guest needs at least`, input: value });
+        return z.NEVER;
+      }
+      return out;
+    })
+    // A transform has no JSON Schema; `schema spec` reads this mark and writes number|string.
+    .meta({ 'x-size': bareUnit === 'M' ? 'MiB' : 'bytes' });
 
 const port = z.number(typeError('expected a TCP port number')).int().min(1).max(65535);
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, {
@@ -87,7 +93,9 @@ export const Network = z.strictObject({
 });
 
 export const Disk = z.strictObject({
-  file: filePath.describe('image path; ~ is the home directory, a relative path is inside the VM’s state folder — on the machine the VM runs on (a nested VM’s disk is inside its parent)'),
+  file: filePath.describe(
+    'image path; ~ is the home directory, a relative path is inside the VM’s state folder — on the machine the VM runs on (a nested VM’s disk is inside its parent)',
+  ),
   size: size('B').optional().describe('virtual size, e.g. "40G"; needed unless a backing file gives it'),
   format: z.enum(['qcow2', 'raw']).default('qcow2'),
   backing: filePath.optional().describe('backing image on this host: the disk is a copy-on-write overlay on it (a nested VM’s parent is handed it read-only)'),
@@ -123,7 +131,10 @@ export const Boot = z.union([z.literal('disk'), KernelBoot, IsoBoot, ImageBoot, 
 });
 
 export const Ssh = z.strictObject({
-  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a Unix user name' }).default('root'),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a Unix user name' })
+    .default('root'),
   key: filePath.optional().describe('private key; defaults to the lab key made by the kit'),
 });
 
@@ -157,14 +168,26 @@ export const Check = z.union([z.enum(BUILTIN_CHECKS), CommandCheck], {
 
 /** What `nix-config` renders for a NixOS guest (see tasks/nix/render.ts). */
 export const NixOs = z.strictObject({
-  stateVersion: z.string().regex(/^\d{2}\.\d{2}$/, { error: 'must be a NixOS release such as "23.11"' }).describe('system.stateVersion: the release the VM was first installed with'),
+  stateVersion: z
+    .string()
+    .regex(/^\d{2}\.\d{2}$/, { error: 'must be a NixOS release such as "23.11"' })
+    .describe('system.stateVersion: the release the VM was first installed with'),
   bootloader: z.enum(['systemd-boot', 'grub']).default('systemd-boot').describe('systemd-boot (EFI) or GRUB (BIOS)'),
-  grubDevice: z.string().regex(/^\/dev\/[a-z0-9]+$/, { error: 'must be a disk such as /dev/vda' }).default('/dev/vda').describe('where GRUB goes (grub only)'),
+  grubDevice: z
+    .string()
+    .regex(/^\/dev\/[a-z0-9]+$/, { error: 'must be a disk such as /dev/vda' })
+    .default('/dev/vda')
+    .describe('where GRUB goes (grub only)'),
   desktop: z.enum(['none', 'sway']).default('none').describe('sway: the seed’s Sway desktop with its extra packages'),
   networkmanager: z.boolean().default(true),
-  timeZone: z.string().regex(/^[A-Za-z_+-]+(\/[A-Za-z0-9_+-]+)*$/, { error: 'must be an IANA time zone such as Europe/Berlin' }).optional(),
+  timeZone: z
+    .string()
+    .regex(/^[A-Za-z_+-]+(\/[A-Za-z0-9_+-]+)*$/, { error: 'must be an IANA time zone such as Europe/Berlin' })
+    .optional(),
   packages: z
-    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/, { error: 'must be a nixpkgs attribute such as htop or python3Packages.pip' }))
+    .array(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/, { error: 'must be a nixpkgs attribute such as htop or python3Packages.pip' }),
+    )
     .default([])
     .describe('extra nixpkgs attributes for environment.systemPackages'),
 });
@@ -178,7 +201,7 @@ export const Libvirt = z.strictObject({
   uri: z
     .string(typeError('expected a libvirt connection URI'))
     .regex(/^(qemu:\/\/\/system|qemu\+ssh:\/\/([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?\/system)$/, {
-      error: 'must be qemu:///system (this host\'s libvirtd) or qemu+ssh://[user@]server[:port]/system',
+      error: "must be qemu:///system (this host's libvirtd) or qemu+ssh://[user@]server[:port]/system",
     })
     .describe('the libvirt connection: qemu:///system, or qemu+ssh://[user@]server[:port]/system'),
   key: filePath.optional().describe('qemu+ssh: the SSH private key for the server (default ~/.ssh/id_ed25519)'),
@@ -205,7 +228,10 @@ const vmFields = {
     .optional()
     .describe('CPU model; default host under KVM, max under TCG'),
   nested: z.boolean().optional().describe('expose virtualization to children; default true when the VM has children'),
-  machine: z.string().regex(/^[a-z0-9.-]+$/, { error: 'must be a QEMU machine type such as q35' }).default('q35'),
+  machine: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/, { error: 'must be a QEMU machine type such as q35' })
+    .default('q35'),
   firmware: z.enum(['bios', 'uefi']).default('bios').describe('uefi: OVMF (Debian’s ovmf package) with a per-VM copy of its variable store'),
   network: Network.default({ forwards: [], bind: '127.0.0.1', nic: 'virtio-net-pci' }),
   display: z.enum(['none', 'gtk', 'vnc']).default('none'),

@@ -49,7 +49,10 @@ export class Guest {
    */
   private lastChannel: Promise<unknown> = Promise.resolve();
 
-  private constructor(readonly target: GuestTarget, readonly client: Client) {}
+  private constructor(
+    readonly target: GuestTarget,
+    readonly client: Client,
+  ) {}
 
   /** A stream to host:port as seen from inside this guest (SSH direct-tcpip). */
   forwardOut(port: number, host = '127.0.0.1'): Promise<ClientChannel> {
@@ -107,8 +110,12 @@ export class Guest {
       // ssh2 clears its readyTimeout when the stream ends or closes before the handshake and
       // then reports neither ready nor error: a forward into a guest whose sshd is not up yet
       // (slirp accepts, then drops it) would leave this promise waiting forever.
-      const keyRefused = () => new HostKeyMismatch(`${target.name}: the host key of ${target.host}:${target.port} does not match the pinned one`, { hint: 'another machine answers on this port, or the guest image changed; check known_hosts in the lab folder' });
-      const early = () => fail(mismatch ? keyRefused() : new Error(`${target.name}: the connection to ${target.host}:${target.port} closed before the SSH handshake finished`));
+      const keyRefused = () =>
+        new HostKeyMismatch(`${target.name}: the host key of ${target.host}:${target.port} does not match the pinned one`, {
+          hint: 'another machine answers on this port, or the guest image changed; check known_hosts in the lab folder',
+        });
+      const early = () =>
+        fail(mismatch ? keyRefused() : new Error(`${target.name}: the connection to ${target.host}:${target.port} closed before the SSH handshake finished`));
       client.once('end', early);
       client.once('close', early);
       const backstop = setTimeout(() => fail(new Error(`${target.name}: timed out after ${timeoutMs} ms waiting for the SSH handshake`)), timeoutMs + 1000);
@@ -173,7 +180,11 @@ export class Guest {
         const timer = opts.timeoutMs
           ? setTimeout(() => {
               stream.close();
-              reject(new TaskError(`${this.target.name}: \`${command}\` did not finish within ${opts.timeoutMs! / 1000} s`, { hint: `is ${this.target.name} still answering? npx tsx tasks.ts status` }));
+              reject(
+                new TaskError(`${this.target.name}: \`${command}\` did not finish within ${opts.timeoutMs! / 1000} s`, {
+                  hint: `is ${this.target.name} still answering? npx tsx tasks.ts status`,
+                }),
+              );
             }, opts.timeoutMs)
           : undefined;
         stream.on('close', () => {

@@ -38,7 +38,7 @@ export function labKeys(lab: string, root = stateRoot()): LabKeys {
   if (!existsSync(privateKeyPath)) {
     const pair = newEd25519Pair(`grainchart-${lab}`);
     writeFileSync(privateKeyPath, pair.private, { mode: 0o600 });
-    writeFileSync(`${privateKeyPath}.pub`, pair.public + '\n', { mode: 0o644 });
+    writeFileSync(`${privateKeyPath}.pub`, `${pair.public}\n`, { mode: 0o644 });
   }
   const publicKey = readFileSync(`${privateKeyPath}.pub`, 'utf8').trim();
   return { privateKeyPath, publicKey, knownHostsPath: join(dir, 'known_hosts') };
@@ -52,14 +52,20 @@ export const hostKeyAlias = (lab: string, vm: string) => `${vm}.${lab}.grainchar
 
 /** Records (or replaces) the pinned key for a VM. */
 export function pinHostKey(knownHostsPath: string, alias: string, keyLine: string): void {
-  const lines = existsSync(knownHostsPath) ? readFileSync(knownHostsPath, 'utf8').split('\n').filter((l) => l && l.split(' ')[0] !== alias) : [];
+  const lines = existsSync(knownHostsPath)
+    ? readFileSync(knownHostsPath, 'utf8')
+        .split('\n')
+        .filter((l) => l && l.split(' ')[0] !== alias)
+    : [];
   lines.push(`${alias} ${keyLine.split(' ').slice(0, 2).join(' ')}`);
-  writeFileSync(knownHostsPath, lines.join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(knownHostsPath, `${lines.join('\n')}\n`, { mode: 0o600 });
 }
 
 /** The pinned key ("ssh-ed25519 AAAA…") of a VM, if any. */
 export function pinnedHostKey(knownHostsPath: string, alias: string): string | undefined {
   if (!existsSync(knownHostsPath)) return undefined;
-  const line = readFileSync(knownHostsPath, 'utf8').split('\n').find((l) => l.split(' ')[0] === alias);
+  const line = readFileSync(knownHostsPath, 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[0] === alias);
   return line?.split(' ').slice(1, 3).join(' ');
 }

@@ -46,7 +46,7 @@ export function askAgent(lab: string, req: AgentRequest, timeoutMs: number): Pro
       resolve(v);
     };
     const timer = setTimeout(() => done(undefined), timeoutMs);
-    s.on('connect', () => s.write(JSON.stringify(req) + '\n'));
+    s.on('connect', () => s.write(`${JSON.stringify(req)}\n`));
     s.on('data', (c) => {
       buf += c.toString('utf8');
       const nl = buf.indexOf('\n');

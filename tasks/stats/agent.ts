@@ -99,7 +99,7 @@ export async function run(ctx: TaskContext): Promise<void> {
 async function serve(conn: Socket, labName: string, spec: string | undefined, pool: SessionPool, memo: SampleMemo, log: (line: string) => void): Promise<void> {
   const reply = (r: AgentReply) => {
     if (!r.ok) log(`refused: ${r.error}`);
-    return new Promise<void>((resolve) => conn.end(JSON.stringify(r) + '\n', () => resolve()));
+    return new Promise<void>((resolve) => conn.end(`${JSON.stringify(r)}\n`, () => resolve()));
   };
   conn.on('error', () => undefined);
   try {
@@ -117,7 +117,11 @@ async function serve(conn: Socket, labName: string, spec: string | undefined, po
     const stale = stats.filter((s) => s.state === 'running' && !s.guest.ok);
     if (stale.length) {
       for (const s of stale) log(`${s.name}: ${s.guest.ok ? '' : s.guest.reason}; asking again on a fresh session`);
-      const again = await collectStats(lab, stale.map((s) => s.name), { pool, sampleMs: req.sampleMs, memo });
+      const again = await collectStats(
+        lab,
+        stale.map((s) => s.name),
+        { pool, sampleMs: req.sampleMs, memo },
+      );
       stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
     }
     await reply({ ok: true, stats });

@@ -84,7 +84,10 @@ const TIMEOUT_MS = { host: 3000, qmp: 3000, disk: 4000, guest: 4000, network: 30
 async function reading<T>(what: string, ms: number, f: () => Promise<T>): Promise<Reading<T>> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    const value = await Promise.race([f(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms)))]);
+    const value = await Promise.race([
+      f(),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms))),
+    ]);
     return { ok: true, value };
   } catch (err) {
     return { ok: false, reason: (err as Error).message.split('\n')[0]! };
@@ -127,7 +130,12 @@ export const guestScript = (sampleMs = SAMPLE_MS, readStart = true) =>
     'read -r u < /proc/uptime; echo "uptime: $u"',
   ].join('; ');
 
-const tagOf = (out: string, t: string) => out.split('\n').find((l) => l.startsWith(`${t}: `))?.slice(t.length + 2).trim();
+const tagOf = (out: string, t: string) =>
+  out
+    .split('\n')
+    .find((l) => l.startsWith(`${t}: `))
+    ?.slice(t.length + 2)
+    .trim();
 
 /** `priorCpu`: the `cpu` line of an earlier sample, the window's start when the script read only once. */
 export function parseGuest(out: string, priorCpu?: string): GuestSide {
@@ -223,30 +231,64 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   const record = readState(kitPaths(lab.name, vm.name).vm);
   const boot = vm.boot;
   const diskSizeBytes = vm.disk?.size ?? (typeof boot === 'object' && 'cloudImage' in boot ? boot.size : undefined);
-  const base: Base = { lab: lab.name, name: vm.name, title: vm.title, parent: place.parent?.name, depth: place.depth, accel: record?.accel, cpus: vm.cpus, memoryMiB: vm.memory, forwards: forwardsOf(vm), ...(diskSizeBytes !== undefined ? { diskSizeBytes } : {}) };
+  const base: Base = {
+    lab: lab.name,
+    name: vm.name,
+    title: vm.title,
+    parent: place.parent?.name,
+    depth: place.depth,
+    accel: record?.accel,
+    cpus: vm.cpus,
+    memoryMiB: vm.memory,
+    forwards: forwardsOf(vm),
+    ...(diskSizeBytes !== undefined ? { diskSizeBytes } : {}),
+  };
   const session = (p: VmPlace) => pool.get(lab, p, TIMEOUT_MS.guest + 500);
   const on = await reading('SSH', TIMEOUT_MS.guest, () => machineFor(lab, place, session));
-  if (!on.ok) return { ...notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state), disk: { ok: false, reason: `it is inside ${place.parent?.name}, which cannot be reached` } };
+  if (!on.ok)
+    return {
+      ...notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state),
+      disk: { ok: false, reason: `it is inside ${place.parent?.name}, which cannot be reached` },
+    };
   const machine = on.value;
   const ref = machine.ref(lab, place, record);
   const claimed = record?.phase === 'running' || record?.phase === 'booting';
   const guestSession = claimed ? reading('SSH', TIMEOUT_MS.guest, () => session(place)) : Promise.resolve(notRunning<Guest>(record?.phase ?? 'stopped'));
   const ssh = record?.ssh;
-  const dialOpen = () => (ssh ? machine.dial(ssh.port, ssh.host).then((s) => (s.destroy(), true), () => false) : Promise.resolve(false));
+  const dialOpen = () =>
+    ssh
+      ? machine.dial(ssh.port, ssh.host).then(
+          (s) => {
+            s.destroy();
+            return true;
+          },
+          () => false,
+        )
+      : Promise.resolve(false);
   const [guest, network] = guestSide(vm.name, guestSession, sampling, dialOpen, ssh?.port);
   // The QEMU's CPU window starts at a remembered reading, else at this sample's first one.
   const prior = sampling.memo?.prior<HostMemo>(`${vm.name}/host`, sampling.sampleMs);
   const disk = rootDiskOf(vm, machine, ref);
   // libvirt's figures make their own window; /proc is then read for liveness only.
-  const domain = claimed && machine.domainStats ? reading('libvirt domstats', TIMEOUT_MS.host + sampling.sampleMs, () => domainWindow(machine, ref, vm.name, sampling)) : undefined;
+  const domain =
+    claimed && machine.domainStats
+      ? reading('libvirt domstats', TIMEOUT_MS.host + sampling.sampleMs, () => domainWindow(machine, ref, vm.name, sampling))
+      : undefined;
   const [sample, answers] = await Promise.all([
-    machine.sample(ref, { fallbackPid: record?.pid, windowMs: domain ? undefined : prior ? prior.waitMs : sampling.sampleMs, disks: disk ? [disk] : [] }).catch((err: Error) => err),
+    machine
+      .sample(ref, { fallbackPid: record?.pid, windowMs: domain ? undefined : prior ? prior.waitMs : sampling.sampleMs, disks: disk ? [disk] : [] })
+      .catch((err: Error) => err),
     claimed
       ? withQmp(machine, ref, TIMEOUT_MS.qmp, async (c) => {
           const ask = <T>(cmd: string) => c.execute<T>(cmd, undefined, TIMEOUT_MS.qmp).catch(() => undefined);
           // A domain's balloon, disks and vCPUs come from domstats: QMP only says its status.
           if (domain) return [await ask<{ status: string }>('query-status'), undefined, undefined, undefined] as const;
-          return [await ask<{ status: string }>('query-status'), await ask<{ actual: number }>('query-balloon'), await ask<Blockstats>('query-blockstats'), await ask<Array<{ 'thread-id': number }>>('query-cpus-fast')] as const;
+          return [
+            await ask<{ status: string }>('query-status'),
+            await ask<{ actual: number }>('query-balloon'),
+            await ask<Blockstats>('query-blockstats'),
+            await ask<Array<{ 'thread-id': number }>>('query-cpus-fast'),
+          ] as const;
         }).catch((err: Error) => err)
       : new Error('not running'),
   ]);
@@ -255,12 +297,22 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   const status = classifyStatus(base, { record, sample, qmp: sample.alive ? qmpAnswer : undefined, where: machine.at.trim() });
   // The disk is read whatever the state: a stopped VM's card shows how much of it is allocated.
   const figures = disk ? sample.disks[disk] : undefined;
-  const diskSide: Reading<DiskSide> = !figures ? { ok: false, reason: 'no disk' } : 'error' in figures ? { ok: false, reason: figures.error } : { ok: true, value: figures };
+  const diskSide: Reading<DiskSide> = !figures
+    ? { ok: false, reason: 'no disk' }
+    : 'error' in figures
+      ? { ok: false, reason: figures.error }
+      : { ok: true, value: figures };
   if (status.state !== 'running') return { ...notRunningStats(base, status.state), disk: diskSide };
   if (domain) {
     const d = await domain;
-    const qmp: Reading<QmpSide> = !d.ok ? d : qmpAnswer.status === undefined ? { ok: false, reason: qmpAnswer.error ?? 'QMP query-status failed' } : { ok: true, value: { status: qmpAnswer.status, balloonMiB: d.value.balloonMiB, readBytes: d.value.readBytes, writtenBytes: d.value.writtenBytes } };
-    const host: Reading<HostSide> = d.ok ? { ok: true, value: { cpuPercent: d.value.cpuPercent, rssMiB: d.value.rssMiB, vcpuPercent: d.value.vcpuPercent } } : d;
+    const qmp: Reading<QmpSide> = !d.ok
+      ? d
+      : qmpAnswer.status === undefined
+        ? { ok: false, reason: qmpAnswer.error ?? 'QMP query-status failed' }
+        : { ok: true, value: { status: qmpAnswer.status, balloonMiB: d.value.balloonMiB, readBytes: d.value.readBytes, writtenBytes: d.value.writtenBytes } };
+    const host: Reading<HostSide> = d.ok
+      ? { ok: true, value: { cpuPercent: d.value.cpuPercent, rssMiB: d.value.rssMiB, vcpuPercent: d.value.vcpuPercent } }
+      : d;
     return { ...base, figuresFrom: 'libvirt domstats', state: status.state, host, qmp, disk: diskSide, guest: await guest, network: await network };
   }
   const host = parseFigures('host /proc', () => {
@@ -273,9 +325,18 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
     if (!(secs > 0)) throw new Error('no time passed between the readings');
     const pct = (a: string | undefined, b: string | undefined) => (a && b ? Math.round(((cpuTicks(b) - cpuTicks(a)) / 100 / secs) * 1000) / 10 : NaN);
     const threads = answers instanceof Error ? [] : (answers[3] ?? []).map((v) => v['thread-id']);
-    return { cpuPercent: pct(start.stat, end.stat), rssMiB: Math.round((sample.rssKiB ?? NaN) / 1024), vcpuPercent: threads.map((t) => pct(start.tasks[t], end.tasks[t])).filter((v) => !Number.isNaN(v)) };
+    return {
+      cpuPercent: pct(start.stat, end.stat),
+      rssMiB: Math.round((sample.rssKiB ?? NaN) / 1024),
+      vcpuPercent: threads.map((t) => pct(start.tasks[t], end.tasks[t])).filter((v) => !Number.isNaN(v)),
+    };
   });
-  const qmp: Reading<QmpSide> = answers instanceof Error ? { ok: false, reason: answers.message.split('\n')[0]! } : answers[0] ? { ok: true, value: qmpFigures(answers[0], answers[1], answers[2] ?? []) } : { ok: false, reason: 'QMP query-status failed' };
+  const qmp: Reading<QmpSide> =
+    answers instanceof Error
+      ? { ok: false, reason: answers.message.split('\n')[0]! }
+      : answers[0]
+        ? { ok: true, value: qmpFigures(answers[0], answers[1], answers[2] ?? []) }
+        : { ok: false, reason: 'QMP query-status failed' };
   return { ...base, state: status.state, host, qmp, disk: diskSide, guest: await guest, network: await network };
 }
 
@@ -310,7 +371,13 @@ const notRunningStats = (base: Base, state: VmStats['state']): VmStats => {
 };
 
 /** The guest's own figures and the SSH round trip, over its pooled session. */
-function guestSide(key: string, session: Promise<Reading<Guest>>, sampling: Sampling, openWithout: () => Promise<boolean>, port?: number): [Promise<Reading<GuestSide>>, Promise<Reading<NetSide>>] {
+function guestSide(
+  key: string,
+  session: Promise<Reading<Guest>>,
+  sampling: Sampling,
+  openWithout: () => Promise<boolean>,
+  port?: number,
+): [Promise<Reading<GuestSide>>, Promise<Reading<NetSide>>] {
   return [
     reading('guest', TIMEOUT_MS.guest, async () => {
       const s = await session;

@@ -58,7 +58,8 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
   if (booting) throw new TaskError(`${booting.name} is still booting`, { hint: 'wait until `up` is done, then suspend' });
   const running = places.filter((_, i) => statuses[i]!.state === 'running');
   if (!running.length) {
-    if (statuses.some((s) => s.state === 'suspended')) throw new UsageError(`lab ${lab.name} is suspended already`, `resume it: npx tsx tasks.ts resume ${lab.name}`);
+    if (statuses.some((s) => s.state === 'suspended'))
+      throw new UsageError(`lab ${lab.name} is suspended already`, `resume it: npx tsx tasks.ts resume ${lab.name}`);
     throw new UsageError(`nothing to suspend: no VM of lab ${lab.name} is running`, `start it: npx tsx tasks.ts up ${lab.name}`);
   }
   // The stats agent's sessions would only see their guests vanish.
@@ -75,14 +76,25 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
     const ref = machine.ref(lab, place, record);
     await stopQemu(machine, ref, statuses[places.indexOf(place)]!.pid, { graceful: false });
     const at = new Date().toISOString();
-    updateState(paths, { phase: 'suspended', pid: undefined, stoppedAt: at, saved: { snapshot: save.name, ...(save.how === 'managed' ? { managed: true } : {}), at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) } });
+    updateState(paths, {
+      phase: 'suspended',
+      pid: undefined,
+      stoppedAt: at,
+      saved: { snapshot: save.name, ...(save.how === 'managed' ? { managed: true } : {}), at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) },
+    });
     // Its children stay as they were, inside its saved RAM.
     for (const child of walkBelow(place)) {
       const c = recordOf(lab, child);
       const phase = readState(c)?.phase;
       if (phase === 'running' || phase === 'booting') updateState(c, { phase: 'suspended' });
     }
-    steps.push({ vm: place.vm.name, snapshot: save.name, ...(save.how === 'managed' ? { managed: true } : {}), saveS: save.seconds, stopS: Math.round(performance.now() - t0) / 1000 });
+    steps.push({
+      vm: place.vm.name,
+      snapshot: save.name,
+      ...(save.how === 'managed' ? { managed: true } : {}),
+      saveS: save.seconds,
+      stopS: Math.round(performance.now() - t0) / 1000,
+    });
   }
   return steps;
 }
@@ -128,21 +140,37 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
   for (const { place, saved } of suspended) {
     if (saved.managed) {
       const machine = await topMachine(lab, place);
-      if (!(await machine.managedSave?.has(machine.ref(lab, place)))) throw new TaskError(`${place.vm.name}'s managed save is no longer kept ${machine.where}`, { hint: `boot it cold: npx tsx tasks.ts up ${lab.name} --cold` });
+      if (!(await machine.managedSave?.has(machine.ref(lab, place))))
+        throw new TaskError(`${place.vm.name}'s managed save is no longer kept ${machine.where}`, {
+          hint: `boot it cold: npx tsx tasks.ts up ${lab.name} --cold`,
+        });
       continue;
     }
     if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
-      throw new UsageError(`${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`, cold);
+      throw new UsageError(
+        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`,
+        cold,
+      );
     const names = await withParents(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
     if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
   }
   // How long each top-level guest had been up when it was saved (its kernel starts a moment after its QEMU).
-  const savedUptime = new Map(suspended.flatMap(({ place, saved, record }) => (record.startedAt ? [[place.vm.name, (Date.parse(saved.at) - Date.parse(record.startedAt)) / 1000 - 2] as [string, number]] : [])));
+  const savedUptime = new Map(
+    suspended.flatMap(({ place, saved, record }) =>
+      record.startedAt ? [[place.vm.name, (Date.parse(saved.at) - Date.parse(record.startedAt)) / 1000 - 2] as [string, number]] : [],
+    ),
+  );
   const tops: Top[] = suspended.map(({ place, saved }) => ({ place, snapshot: saved.snapshot, savedArgv: saved.argv, managed: saved.managed }));
   const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
   // libvirt removes a managed save once it has loaded it.
   const own = steps.filter((s) => !s.managed);
-  if (opts.keep && own.length < steps.length) opts.warn?.(`--keep keeps only saves in a qcow2: libvirt removed its managed save of ${steps.filter((s) => !own.includes(s)).map((s) => s.vm).join(', ')} when it loaded it`);
+  if (opts.keep && own.length < steps.length)
+    opts.warn?.(
+      `--keep keeps only saves in a qcow2: libvirt removed its managed save of ${steps
+        .filter((s) => !own.includes(s))
+        .map((s) => s.vm)
+        .join(', ')} when it loaded it`,
+    );
   if (!opts.keep)
     await withParents(lab, async (parents) => {
       for (const s of own) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
@@ -154,7 +182,14 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
  * After top-level VMs started from a saved state: the host's records of their children
  * follow what runs inside, then every running layer answers `exec` and gets the host's time.
  */
-export async function afterStart(lab: LabResolved, started: VmPlace[], t0: number, warn?: (m: string) => void, savedUptimeS?: Map<string, number>, handed = new Map<string, Guest>()): Promise<LayerReady[]> {
+export async function afterStart(
+  lab: LabResolved,
+  started: VmPlace[],
+  t0: number,
+  warn?: (m: string) => void,
+  savedUptimeS?: Map<string, number>,
+  handed = new Map<string, Guest>(),
+): Promise<LayerReady[]> {
   // One pooled session per VM for all of it, the boots' own first: each SSH handshake costs ~0.4 s under TCG.
   return withParents(lab, async (parents) => {
     for (const [name, g] of handed) parents.adopt(name, g);
@@ -171,15 +206,24 @@ export async function afterStart(lab: LabResolved, started: VmPlace[], t0: numbe
         // busybox's (the tiny guests) whole seconds only.
         const now = Date.now() / 1000;
         const set = `{ date -u -s @${now.toFixed(3)} || date -u -s @${Math.round(now)}; }`;
-        const out = await g.succeed(`date +%s; { ${set} || sudo -n sh -c '${set}'; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`, 120_000);
+        const out = await g.succeed(
+          `date +%s; { ${set} || sudo -n sh -c '${set}'; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`,
+          120_000,
+        );
         const [before, done, uptime] = out.trim().split('\n');
         // A guest that restarted instead of going on (QEMU reset it after the load) has been up
         // only since this resume began; a resumed one for as long as it had been when saved.
         const since = (Date.now() - t0) / 1000;
         const expected = savedUptimeS?.get(place.vm.name);
         if (expected !== undefined && expected > since + 5 && Number(uptime) < since + 2)
-          throw new TaskError(`${place.vm.name} restarted instead of resuming: up ${Number(uptime).toFixed(0)} s, where the saved state was ${expected.toFixed(0)} s in`, { hint: `its saved state is kept: resume again, or boot it cold (npx tsx tasks.ts up ${lab.name} --cold)` });
-        if (done !== 'set') warn?.(`${place.vm.name}: could not set its clock (${Math.round(now - Number(before))} s behind): ${place.vm.ssh.user} is not root and has no sudo without a password`);
+          throw new TaskError(
+            `${place.vm.name} restarted instead of resuming: up ${Number(uptime).toFixed(0)} s, where the saved state was ${expected.toFixed(0)} s in`,
+            { hint: `its saved state is kept: resume again, or boot it cold (npx tsx tasks.ts up ${lab.name} --cold)` },
+          );
+        if (done !== 'set')
+          warn?.(
+            `${place.vm.name}: could not set its clock (${Math.round(now - Number(before))} s behind): ${place.vm.ssh.user} is not root and has no sudo without a password`,
+          );
         return { vm: place.vm.name, clockBehindS: Math.max(0, Math.round(now - Number(before))), readyS: (Date.now() - t0) / 1000 };
       }),
     );
@@ -197,7 +241,10 @@ export function savedLoss(lab: LabResolved, what: string, only?: Set<string>): {
   const suspended = suspendedPlaces(lab).filter((s) => !only || only.has(s.place.vm.name));
   if (!suspended.length) return undefined;
   const names = [...new Set(suspended.map((s) => s.saved.snapshot))].join(', ');
-  return { loss: `lab ${lab.name} is suspended (saved as ${names}); ${what} discards that state`, hint: `resume it instead (npx tsx tasks.ts resume ${lab.name}), or pass --yes` };
+  return {
+    loss: `lab ${lab.name} is suspended (saved as ${names}); ${what} discards that state`,
+    hint: `resume it instead (npx tsx tasks.ts resume ${lab.name}), or pass --yes`,
+  };
 }
 
 /** A top-level VM's saved state, no longer its suspend: `discarded`, or kept as a snapshot. */
@@ -245,11 +292,25 @@ export async function startFrom(lab: LabResolved, name: string, opts: ResumeOpti
     for (const place of places) {
       const list = await listSnapshots(await openSite(lab, place, parents));
       const hit = list.find((s) => s.name === name);
-      if (!hit) throw new UsageError(`${place.vm.name} has no snapshot named ${name}`, list.length ? `its snapshots: ${list.map((s) => s.name).join(', ')}` : `make one of the running lab: npx tsx tasks.ts snapshot ${lab.name}`);
-      if (!hit.vmStateSize) throw new UsageError(`${name} was taken with ${place.vm.name} stopped: it has no VM state to start from`, `take one while the lab runs (npx tsx tasks.ts snapshot ${lab.name}), or restore ${name} and boot cold`);
+      if (!hit)
+        throw new UsageError(
+          `${place.vm.name} has no snapshot named ${name}`,
+          list.length ? `its snapshots: ${list.map((s) => s.name).join(', ')}` : `make one of the running lab: npx tsx tasks.ts snapshot ${lab.name}`,
+        );
+      if (!hit.vmStateSize)
+        throw new UsageError(
+          `${name} was taken with ${place.vm.name} stopped: it has no VM state to start from`,
+          `take one while the lab runs (npx tsx tasks.ts snapshot ${lab.name}), or restore ${name} and boot cold`,
+        );
     }
   });
-  return startTops(lab, places.map((place) => ({ place, snapshot: name })), 'starting from', t0, opts);
+  return startTops(
+    lab,
+    places.map((place) => ({ place, snapshot: name })),
+    'starting from',
+    t0,
+    opts,
+  );
 }
 
 /**
@@ -259,7 +320,14 @@ export async function startFrom(lab: LabResolved, name: string, opts: ResumeOpti
  * QEMU started from a qcow2 snapshot ends (the snapshot is still on the disk); one that
  * loaded a managed save (which libvirt removed then) is saved that way again before it ends.
  */
-async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number, opts: ResumeOptions, savedUptime?: Map<string, number>): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+async function startTops(
+  lab: LabResolved,
+  tops: Top[],
+  verb: string,
+  t0: number,
+  opts: ResumeOptions,
+  savedUptime?: Map<string, number>,
+): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
   const putBack = recordsAsNow(lab);
   const steps: ResumeStep[] = [];
   const begun: Top[] = [];
@@ -272,13 +340,35 @@ async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number
       const started = Date.now();
       begun.push(top);
       // A boot that fails after a managed save was loaded leaves its QEMU running, to be saved again.
-      const result = await bootVm(await topMachine(lab, place), lab, place, { quiet: opts.quiet, warn: opts.warn, checked: true, loadvm: managed ? undefined : snapshot, keepOnFailure: managed, savedArgv, keepSession: (g) => handed.set(place.vm.name, g) });
+      const result = await bootVm(await topMachine(lab, place), lab, place, {
+        quiet: opts.quiet,
+        warn: opts.warn,
+        checked: true,
+        loadvm: managed ? undefined : snapshot,
+        keepOnFailure: managed,
+        savedArgv,
+        keepSession: (g) => handed.set(place.vm.name, g),
+      });
       steps.push({ vm: place.vm.name, snapshot, ...(managed ? { managed } : {}), seconds: (Date.now() - started) / 1000, result });
     }
-    return { steps, layers: await afterStart(lab, tops.map((t) => t.place), t0, opts.warn, savedUptime, handed) };
+    return {
+      steps,
+      layers: await afterStart(
+        lab,
+        tops.map((t) => t.place),
+        t0,
+        opts.warn,
+        savedUptime,
+        handed,
+      ),
+    };
   } catch (err) {
     for (const g of handed.values()) g.close();
-    await saveAgain(lab, begun.filter((t) => t.managed), opts.warn);
+    await saveAgain(
+      lab,
+      begun.filter((t) => t.managed),
+      opts.warn,
+    );
     // Each record names the pid its boot started (a failed boot's only when it kept its QEMU).
     for (const { place } of begun) {
       const machine = await topMachine(lab, place);
@@ -306,7 +396,9 @@ async function saveAgain(lab: LabResolved, tops: Top[], warn?: (m: string) => vo
   if (!running.length) return;
   const quiet = { info: () => undefined, warn: warn ?? (() => undefined) };
   await withParents(lab, (parents) => saveAll(lab, running, parents, quiet, undefined, { managed: true })).catch((err: Error) =>
-    warn?.(`${running.map((p) => p.vm.name).join(', ')} could not be saved again after the failed start (${err.message.split('\n')[0]}); its saved state is lost`),
+    warn?.(
+      `${running.map((p) => p.vm.name).join(', ')} could not be saved again after the failed start (${err.message.split('\n')[0]}); its saved state is lost`,
+    ),
   );
 }
 
@@ -314,6 +406,6 @@ async function saveAgain(lab: LabResolved, tops: Top[], warn?: (m: string) => vo
 function recordsAsNow(lab: LabResolved): () => void {
   const now = [...walkVms(lab.vms)].map((place) => ({ paths: recordOf(lab, place), record: readState(recordOf(lab, place)) }));
   return () => {
-    for (const { paths, record } of now) (record ? writeState(paths, record) : removeState(paths));
+    for (const { paths, record } of now) record ? writeState(paths, record) : removeState(paths);
   };
 }

@@ -5,7 +5,10 @@ import { visible } from './text.ts';
 /** Bad input or usage: exit 2, nothing written. */
 export class UsageError extends Error {
   readonly exitCode = 2;
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'UsageError';
   }
@@ -16,7 +19,11 @@ export class UsageError extends Error {
  * TypeScript, not parsing, throwing when loaded.  Exit 2; the message starts with the file.
  */
 export class SpecFileError extends UsageError {
-  constructor(readonly file: string, readonly problem: string, hint?: string) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+    hint?: string,
+  ) {
     super(`${file}: ${problem}`, hint);
     this.name = 'SpecFileError';
   }
@@ -30,7 +37,10 @@ export interface SpecProblem {
 /** A lab spec that does not validate: exit 2, each problem names its field path. */
 export class SpecError extends Error {
   readonly exitCode = 2;
-  constructor(readonly source: string, readonly problems: SpecProblem[]) {
+  constructor(
+    readonly source: string,
+    readonly problems: SpecProblem[],
+  ) {
     super(`${source}: invalid lab spec\n${problems.map((p) => `  ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
     this.name = 'SpecError';
   }
@@ -110,7 +120,11 @@ export function errorJson(err: unknown): Record<string, unknown> {
   return { error: 'internal', message: err instanceof Error ? err.message : String(err) };
 }
 
-const indent = (text: string) => text.split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 
 /** Shell-style quoting for showing a command; never used to run one. */
 export function quoteForDisplay(arg: string): string {

@@ -63,7 +63,8 @@ export const MAX_SOCKET_PATH = 107;
 export function socketPath(preferred: string, tmp = tmpdir()): string {
   if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH) return preferred;
   const short = join(shortSocketDir(tmp), `${createHash('sha256').update(preferred).digest('hex').slice(0, 24)}.sock`);
-  if (Buffer.byteLength(short) > MAX_SOCKET_PATH) throw new UsageError(`no unix socket path fits in ${MAX_SOCKET_PATH} bytes: ${preferred}`, 'set TMPDIR or GRAINCHART_HOME to a shorter folder');
+  if (Buffer.byteLength(short) > MAX_SOCKET_PATH)
+    throw new UsageError(`no unix socket path fits in ${MAX_SOCKET_PATH} bytes: ${preferred}`, 'set TMPDIR or GRAINCHART_HOME to a shorter folder');
   return short;
 }
 

@@ -5,7 +5,10 @@ import { TaskError } from './errors.ts';
 
 /** Thrown by a check (or a watch) when waiting longer cannot help. */
 export class FatalError extends Error {
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
     this.name = 'FatalError';
   }

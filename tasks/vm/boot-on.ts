@@ -84,7 +84,15 @@ export interface BootInputs {
  * `dryRun` (explain, doc): the same answer without making, copying or asking anything there —
  * the argv `explain` prints is the one a boot would run.
  */
-export type PrepareInputs = (c: { lab: LabResolved; place: VmPlace; machine: Machine; ref: QemuRef; fresh: boolean; dryRun?: boolean; warn?: (m: string) => void }) => Promise<BootInputs>;
+export type PrepareInputs = (c: {
+  lab: LabResolved;
+  place: VmPlace;
+  machine: Machine;
+  ref: QemuRef;
+  fresh: boolean;
+  dryRun?: boolean;
+  warn?: (m: string) => void;
+}) => Promise<BootInputs>;
 
 /** QEMU exited while starting: its own stderr says why, so no serial log is added. */
 class QemuRefused extends TaskError {}
@@ -92,10 +100,14 @@ class QemuRefused extends TaskError {}
 /** The guest's kernel panicked during the boot: its QEMU runs on, but the guest never will. */
 export class GuestPanicked extends FatalError {}
 
-
 /** A boot that failed because the parent it ran in was lost: `up` may boot that parent again. */
 export class ParentLost extends TaskError {
-  constructor(message: string, readonly parent: string, hint: string, cause: unknown) {
+  constructor(
+    message: string,
+    readonly parent: string,
+    hint: string,
+    cause: unknown,
+  ) {
     super(message, { hint, cause });
   }
 }
@@ -138,13 +150,31 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   if (place.parent && !sshForward) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${place.parent.name}) to be reached`);
 
   const c = { started: 0, pid: 0, metrics: {} as BootMetrics, uname: '', args: [] as string[] } as {
-    started: number; pid: number; metrics: BootMetrics; uname: string; args: string[]; plan: ArgSection[]; probe: MachineProbe; accel: 'kvm' | 'tcg'; budgetMs: number; hostKey?: string; kvmHint?: string; boot: BootInputs;
+    started: number;
+    pid: number;
+    metrics: BootMetrics;
+    uname: string;
+    args: string[];
+    plan: ArgSection[];
+    probe: MachineProbe;
+    accel: 'kvm' | 'tcg';
+    budgetMs: number;
+    hostKey?: string;
+    kvmHint?: string;
+    boot: BootInputs;
     /** The session that ran `uname -a`: cloud-init's check uses it too, then it is handed on (keepSession) or closed. */
     guest?: Guest;
   };
   const dialSsh = () => machine.dial(sshForward!.host, sshForward!.bind);
   let banners: ReturnType<typeof bannerPoller> | undefined;
-  const sshTarget = () => ({ name: vm.name, host: sshForward!.bind, port: sshForward!.host, user: vm.ssh.user, privateKeyPath: labKeys(lab.name).privateKeyPath, hostKey: c.hostKey! });
+  const sshTarget = () => ({
+    name: vm.name,
+    host: sshForward!.bind,
+    port: sshForward!.host,
+    user: vm.ssh.user,
+    privateKeyPath: labKeys(lab.name).privateKeyPath,
+    hostKey: c.hostKey!,
+  });
   const connect = async (sock?: import('node:stream').Duplex, timeoutMs = 5000) =>
     Guest.connect(sshTarget(), timeoutMs, sock ?? (await dialSsh())).catch((e) => {
       // A wrong host key will not become right by waiting.
@@ -209,23 +239,23 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             },
           },
           // A cloud image is ready when cloud-init has done its work (users, keys, packages).
-                {
-                  description: 'cloud-init finished',
-                  enabled: () => c.boot?.slow === true,
-                  hint: `cloud-init has not finished: see the serial log, or run \`cloud-init status --long\` in the guest (exec ${vm.name} -- cloud-init status --long)`,
-                  maxMs: 600_000,
-                  // On the session that ran uname: a handshake with a Debian under TCG costs ~0.7 s.
-                  check: async () => {
-                    const g = c.guest ?? (c.guest = await connect());
-                    try {
-                      return (await g.exec('test -f /var/lib/cloud/instance/boot-finished')).code === 0 || undefined;
-                    } catch (err) {
-                      g.close(); // a broken session: the next try makes a new one
-                      c.guest = undefined;
-                      throw err;
-                    }
-                  },
-                },
+          {
+            description: 'cloud-init finished',
+            enabled: () => c.boot?.slow === true,
+            hint: `cloud-init has not finished: see the serial log, or run \`cloud-init status --long\` in the guest (exec ${vm.name} -- cloud-init status --long)`,
+            maxMs: 600_000,
+            // On the session that ran uname: a handshake with a Debian under TCG costs ~0.7 s.
+            check: async () => {
+              const g = c.guest ?? (c.guest = await connect());
+              try {
+                return (await g.exec('test -f /var/lib/cloud/instance/boot-finished')).code === 0 || undefined;
+              } catch (err) {
+                g.close(); // a broken session: the next try makes a new one
+                c.guest = undefined;
+                throw err;
+              }
+            },
+          },
         ]
       : []),
   ];
@@ -236,7 +266,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
       throw new FatalError(
         `the guest stopped: QMP status ${status}`,
         status === 'internal-error'
-          ? c.kvmHint ?? 'KVM could not run the guest; try accel: tcg'
+          ? (c.kvmHint ?? 'KVM could not run the guest; try accel: tcg')
           : status === 'io-error'
             ? `QEMU could not write the VM's disk: is the filesystem that holds ${ref.paths.dir}${at} full? (df there; boot --fresh starts from a new overlay)`
             : 'see the serial log below',
@@ -269,7 +299,9 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
       if (panic)
         throw new GuestPanicked(
           `its kernel panicked during boot: ${panic}`,
-          machine.inside && c.accel === 'kvm' ? `a nested guest can panic at random when its parent's KVM is itself emulated (a parent on TCG); boot it again: npx tsx tasks.ts boot ${vm.name}` : 'see the serial log below',
+          machine.inside && c.accel === 'kvm'
+            ? `a nested guest can panic at random when its parent's KVM is itself emulated (a parent on TCG); boot it again: npx tsx tasks.ts boot ${vm.name}`
+            : 'see the serial log below',
         );
     }
     if (c.metrics.qmpS === undefined || Date.now() - lastQmp < 1000) return;
@@ -290,11 +322,18 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             c.kvmHint = `KVM is ${c.probe.kvm.state}${at || ' here'} (${c.probe.kvm.reason}): set accel: auto or tcg for ${vm.name}`;
             opts.warn?.(`${vm.name}: accel=kvm but ${c.kvmHint}`);
           }
-          if (accel.accel === 'tcg' && machine.inside) opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
+          if (accel.accel === 'tcg' && machine.inside)
+            opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
           c.boot = await prepareInputs({ lab, place, machine, ref, fresh: opts.fresh === true, warn: opts.warn });
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = pinKey(lab, place, c.boot.hostKey);
-          c.plan = qemuPlan({ ...vm, ...c.boot.as }, c.probe.kvm, { ...c.boot.inputs, home: machine.home, vm: ref.paths, authorizedKey: labKeys(lab.name).publicKey, qmpTcpPort: ref.qmpPort });
+          c.plan = qemuPlan({ ...vm, ...c.boot.as }, c.probe.kvm, {
+            ...c.boot.inputs,
+            home: machine.home,
+            vm: ref.paths,
+            authorizedKey: labKeys(lab.name).publicKey,
+            qmpTcpPort: ref.qmpPort,
+          });
           c.args = c.plan.flatMap((s) => s.args);
           if (opts.savedArgv) checkSameDevices(vm.name, withoutLoadvm(opts.savedArgv).slice(1), c.args);
           if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
@@ -356,14 +395,17 @@ async function preflight(machine: Machine, lab: LabResolved, place: VmPlace, ref
   const probe = await machine.probe(forwards);
   // A parent makes its children's overlays with qemu-img; this host makes them in-process too.
   const missing = [probe.qemu ? undefined : 'qemu-system-x86_64', probe.qemuImg || !machine.inside ? undefined : 'qemu-img'].filter(Boolean);
-  if (missing.length) throw new TaskError(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed ${machine.where}`, { hint: machine.installHint });
+  if (missing.length)
+    throw new TaskError(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed ${machine.where}`, { hint: machine.installHint });
   if (!opts.checked) {
     const live = await vmStatus(machine, lab, place);
     if (live.state === 'running' || live.state === 'booting')
       throw new TaskError(`${vm.name} is already ${live.state}${at} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
     if (live.state === 'crashed') {
       if (live.pid && (await machine.sample(ref, { pid: live.pid })).alive)
-        throw new TaskError(`${vm.name} crashed but its QEMU (pid ${live.pid}) still runs${at}: ${live.reason}`, { hint: `clean up first: npx tsx tasks.ts stop ${vm.name}` });
+        throw new TaskError(`${vm.name} crashed but its QEMU (pid ${live.pid}) still runs${at}: ${live.reason}`, {
+          hint: `clean up first: npx tsx tasks.ts stop ${vm.name}`,
+        });
       opts.warn?.(`${vm.name}: cleaning up after a crash (${live.reason})`);
       await machine.cleanRuntime(ref);
     }
@@ -383,7 +425,10 @@ function checkSameDevices(name: string, saved: string[], now: string[]): void {
   const i = saved.findIndex((a, j) => a !== now[j]);
   if (i === -1 && saved.length === now.length) return;
   const at = i === -1 ? Math.min(saved.length, now.length) : i;
-  throw new UsageError(`${name}'s saved state was made with another command line: argument ${at + 1} was ${JSON.stringify(saved[at] ?? '(none)')}, now ${JSON.stringify(now[at] ?? '(none)')} (the spec or an image changed since)`, 'boot it cold instead: npx tsx tasks.ts up LAB --cold (the saved state is kept as a snapshot)');
+  throw new UsageError(
+    `${name}'s saved state was made with another command line: argument ${at + 1} was ${JSON.stringify(saved[at] ?? '(none)')}, now ${JSON.stringify(now[at] ?? '(none)')} (the spec or an image changed since)`,
+    'boot it cold instead: npx tsx tasks.ts up LAB --cold (the saved state is kept as a snapshot)',
+  );
 }
 
 /** Pins the guest's host key for the lab, or finds the one pinned before; the kit never connects to an unknown key. */
@@ -393,25 +438,47 @@ function pinKey(lab: LabResolved, place: VmPlace, hostKey: string | undefined): 
   const alias = hostKeyAlias(lab.name, place.vm.name);
   if (hostKey) pinHostKey(keys.knownHostsPath, alias, hostKey);
   const pinned = hostKey ?? pinnedHostKey(keys.knownHostsPath, alias);
-  if (!pinned) throw new UsageError(`${place.vm.name}: no pinned SSH host key (${alias})`, `add "${alias} <key type> <key>" to ${keys.knownHostsPath}: the kit never connects to an unknown host key`);
+  if (!pinned)
+    throw new UsageError(
+      `${place.vm.name}: no pinned SSH host key (${alias})`,
+      `add "${alias} <key type> <key>" to ${keys.knownHostsPath}: the kit never connects to an unknown host key`,
+    );
   return pinned;
 }
 
-async function failBoot(machine: Machine, lab: LabResolved, place: VmPlace, ref: QemuRef, pid: number, err: unknown, started: number, opts: BootOptions): Promise<TaskError> {
+async function failBoot(
+  machine: Machine,
+  lab: LabResolved,
+  place: VmPlace,
+  ref: QemuRef,
+  pid: number,
+  err: unknown,
+  started: number,
+  opts: BootOptions,
+): Promise<TaskError> {
   const elapsed = ((Date.now() - started) / 1000).toFixed(1);
   const message = err instanceof Error ? err.message : String(err);
   const hint = (err as { hint?: string }).hint;
   // A boot that failed for another reason first (an SSH session that timed out) may have lost
   // its parent too, or the parent stopped answering: the deeper question, asked once here.
-  const lost = err instanceof MachineLost ? message : await machine.lost?.({ answering: true }).then((gone) => gone && `${gone}, and ${place.vm.name} with it`, () => undefined);
+  const lost =
+    err instanceof MachineLost
+      ? message
+      : await machine.lost?.({ answering: true }).then(
+          (gone) => gone && `${gone}, and ${place.vm.name} with it`,
+          () => undefined,
+        );
   // Inside a lost parent nothing is left to read or stop: the guest's QEMU ran in the one that is gone.
-  const [serial, stderr] = lost ? ['', ''] : await Promise.all([machine.tail(ref.paths.serial, 20).catch(() => ''), machine.tail(ref.paths.stderr, 20).catch(() => '')]);
+  const [serial, stderr] = lost
+    ? ['', '']
+    : await Promise.all([machine.tail(ref.paths.serial, 20).catch(() => ''), machine.tail(ref.paths.stderr, 20).catch(() => '')]);
   if (!lost && !opts.keepOnFailure && pid) await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
   // A QEMU that refused to start left no record yet: write one, so `status` says why.
   const record = kitPaths(lab.name, place.vm.name).vm;
   const failed = { phase: 'failed' as const, failure: lost ?? message, pid: opts.keepOnFailure && !lost ? pid : undefined };
   if (!updateState(record, failed)) writeState(record, { lab: lab.name, vm: place.vm.name, ...failed });
-  if (lost) return new ParentLost(`${lab.name}/${place.vm.name} failed to boot${machine.at} after ${elapsed} s: ${lost}`, machine.inside!, lostHint(lab.name), err);
+  if (lost)
+    return new ParentLost(`${lab.name}/${place.vm.name} failed to boot${machine.at} after ${elapsed} s: ${lost}`, machine.inside!, lostHint(lab.name), err);
   if (err instanceof QemuRefused) return err;
   const at = machine.at;
   return new TaskError(
@@ -420,6 +487,11 @@ async function failBoot(machine: Machine, lab: LabResolved, place: VmPlace, ref:
   );
 }
 
-const lostHint = (lab: string) => `its parent must boot again (a cold boot loses nothing a panicked kernel had not lost): npx tsx tasks.ts down ${lab} --force, then up ${lab}`;
+const lostHint = (lab: string) =>
+  `its parent must boot again (a cold boot loses nothing a panicked kernel had not lost): npx tsx tasks.ts down ${lab} --force, then up ${lab}`;
 
-const indent = (t: string) => t.split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (t: string) =>
+  t
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');

@@ -35,7 +35,9 @@ export const prepareInputs: PrepareInputs = async (c) => {
   // This host holds the images; a child's machine is handed them (see the head of this file).
   const onHost = c.machine.kind !== 'guest';
   if (!onHost && carriesInside(c.place.parent!)) return insideTinyNest(c);
-  const carry = onHost ? await Promise.all((await carriedBy(c.lab, c.place)).map(async (f) => ({ ...f, file: await deliver(c, f.file, imageThere(c, f.file)) }))) : [];
+  const carry = onHost
+    ? await Promise.all((await carriedBy(c.lab, c.place)).map(async (f) => ({ ...f, file: await deliver(c, f.file, imageThere(c, f.file)) })))
+    : [];
   const hostPaths = kitPaths(c.lab.name, c.place.vm.name);
   if (c.machine.kind === 'host' && !c.dryRun) {
     mkdirSync(c.ref.paths.dir, { recursive: true, mode: 0o700 });
@@ -64,6 +66,7 @@ async function linkCarried(c: Ctx, carried: Carried[]): Promise<Map<string, stri
   if (c.dryRun) return links;
   const script = [
     'dir=$1; shift; mkdir -p "$dir"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
     'for s in "$@"; do d=; for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = "$s" ] && d=/dev/${b##*/}; done',
     '  [ -n "$d" ] || { echo "no disk with serial $s" >&2; exit 3; }; ln -sfn "$d" "$dir/$s"; done',
   ].join('\n');
@@ -81,7 +84,8 @@ async function linkCarried(c: Ctx, carried: Carried[]): Promise<Map<string, stri
 const imageThere = (c: Ctx, f: string) => stashed(c, posix.basename(dirname(f)), posix.basename(f));
 
 /** A libvirt machine keeps it as a volume of its pool (the folder the VMs' folder is in); another in a folder of the same name. */
-const stashed = (c: Ctx, folder: string, file: string) => (c.machine.kind === 'libvirt' ? `${baseOf(c.ref)}/${imageVolume(folder, file)}` : `${baseOf(c.ref)}/images/${folder}/${file}`);
+const stashed = (c: Ctx, folder: string, file: string) =>
+  c.machine.kind === 'libvirt' ? `${baseOf(c.ref)}/${imageVolume(folder, file)}` : `${baseOf(c.ref)}/images/${folder}/${file}`;
 
 /** A file of this host delivered to the machine (kept there between boots), or as it is on this host. */
 async function deliver(c: Ctx, local: string, remote: string): Promise<string> {
@@ -96,8 +100,12 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   const overlay = imageRootDisk({ vm: c.ref.paths });
   const local = c.machine.local;
   // A root disk on this host boots with the kernel and initramfs of the image it was made from.
-  const img = local && rootDisk && !c.fresh && existsSync(overlay) ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm)) : current;
-  if (img.hash !== current.hash) c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
+  const img =
+    local && rootDisk && !c.fresh && existsSync(overlay)
+      ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm))
+      : current;
+  if (img.hash !== current.hash)
+    c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
   const ip = imagePaths(img);
   const there = (f: string) => stashed(c, `${name}-${img.hash}`, posix.basename(f));
   const kernel = await deliver(c, ip.kernel, there(ip.kernel));
@@ -106,14 +114,21 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   return {
     inputs: { images: { [name]: { kernel, initrd, initrdDisk: initrd } } },
     // The overlay keeps the guest's writes; the cached image stays untouched.
-    overlays: rootDisk ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? (await deliver(c, ip.rootDisk, there(ip.rootDisk))), backingFormat: 'qcow2', replace: c.fresh }] : [],
+    overlays: rootDisk
+      ? [{ file: overlay, backing: carried?.get(ip.rootDisk) ?? (await deliver(c, ip.rootDisk, there(ip.rootDisk))), backingFormat: 'qcow2', replace: c.fresh }]
+      : [],
     hostKey: img.hostKeyPub,
     image,
   };
 }
 
 /** The image an existing overlay was made from: the current one, or an older one still cached. */
-async function imageOfOverlay(name: string, overlay: string, current: BuiltImage, state: VmState | undefined): Promise<Pick<BuiltImage, 'dir' | 'files' | 'hash' | 'hostKeyPub'>> {
+async function imageOfOverlay(
+  name: string,
+  overlay: string,
+  current: BuiltImage,
+  state: VmState | undefined,
+): Promise<Pick<BuiltImage, 'dir' | 'files' | 'hash' | 'hostKeyPub'>> {
   if (state?.image?.hash === current.hash) return current;
   const backing = (await imgInfo(overlay))['backing-filename'];
   // Its image's folder in the cache: a libvirt domain's overlay backs onto the pool's copy,
@@ -135,7 +150,9 @@ async function cloudImage(c: Ctx, boot: Extract<VmPlace['vm']['boot'], { cloudIm
   const hostPaths = kitPaths(c.lab.name, vm.name);
   const files = await cloudImageFiles(vm, boot, hostPaths);
   // A dry run names the seed it would make (and never makes keys).
-  const seed = c.dryRun ? { seed: join(hostPaths.vm.dir, VM_FILES.seed), hostKey: undefined } : await cloudSeed(c.lab.name, vm, hostPaths.vm.dir, labKeys(c.lab.name).publicKey);
+  const seed = c.dryRun
+    ? { seed: join(hostPaths.vm.dir, VM_FILES.seed), hostKey: undefined }
+    : await cloudSeed(c.lab.name, vm, hostPaths.vm.dir, labKeys(c.lab.name).publicKey);
   const inFolder = (f: string) => `${c.ref.paths.dir}/${posix.basename(f)}`;
   const kitDir = (f: string) => imageThere(c, f);
   const backing = carried?.get(files.image) ?? (await deliver(c, files.image, kitDir(files.image)));
@@ -147,7 +164,15 @@ async function cloudImage(c: Ctx, boot: Extract<VmPlace['vm']['boot'], { cloudIm
         initrd: files.initrd && (await deliver(c, files.initrd, kitDir(files.initrd))),
       },
     },
-    overlays: [{ file: imageRootDisk({ vm: c.ref.paths }), backing, backingFormat: (await imgInfo(files.image)).format === 'raw' ? 'raw' : 'qcow2', size: boot.size, replace: c.fresh }],
+    overlays: [
+      {
+        file: imageRootDisk({ vm: c.ref.paths }),
+        backing,
+        backingFormat: (await imgInfo(files.image)).format === 'raw' ? 'raw' : 'qcow2',
+        size: boot.size,
+        replace: c.fresh,
+      },
+    ],
     hostKey: seed.hostKey,
     slow: true,
   };
@@ -184,7 +209,11 @@ async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInp
   const file = expandPath(disk.file, machinePaths);
   const backing = from ? (carried?.get(from) ?? (await copied(from))) : undefined;
   const format = disk.backing ? ((await imgInfo(expandPath(disk.backing, hostPaths))).format === 'raw' ? 'raw' : 'qcow2') : undefined;
-  return { inputs: {}, overlays: [{ file, backing, backingFormat: format, size: disk.size, replace: c.fresh }], as: { ...as, disk: { ...disk, file, format: 'qcow2', backing: undefined } } };
+  return {
+    inputs: {},
+    overlays: [{ file, backing, backingFormat: format, size: disk.size, replace: c.fresh }],
+    as: { ...as, disk: { ...disk, file, format: 'qcow2', backing: undefined } },
+  };
 }
 
 /** A child of a tiny-nest parent boots the tiny image that parent carries, on an overlay inside it. */
@@ -196,9 +225,11 @@ async function insideTinyNest(c: Ctx): Promise<BootInputs> {
   const parentImage = readState(kitPaths(lab.name, parentVm.name).vm)?.image;
   const img = parentImage?.dir ? { dir: parentImage.dir, hash: parentImage.hash } : await buildNestImage({ quiet: true });
   const hostKey = childOf(img)?.hostKeyPub;
-  if (!hostKey) throw new TaskError(`the nest image ${img.hash} in ${img.dir} does not say which host key its child image has`, { hint: `rebuild the parent's root disk: npx tsx tasks.ts boot ${parentVm.name} --fresh` });
+  if (!hostKey)
+    throw new TaskError(`the nest image ${img.hash} in ${img.dir} does not say which host key its child image has`, {
+      hint: `rebuild the parent's root disk: npx tsx tasks.ts boot ${parentVm.name} --fresh`,
+    });
   const images = { tiny: { kernel: `${GUEST_IMAGE_DIR}/vmlinuz`, initrd: `${GUEST_IMAGE_DIR}/initrd.img`, initrdDisk: `${GUEST_IMAGE_DIR}/initrd-disk.img` } };
   const overlays = [{ file: imageRootDisk({ vm: ref.paths }), backing: `${GUEST_IMAGE_DIR}/root.qcow2`, backingFormat: 'qcow2' as const, replace: c.fresh }];
   return { inputs: { images }, overlays, hostKey };
 }
-

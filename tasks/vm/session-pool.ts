@@ -16,7 +16,10 @@ export class SessionPool {
     const p = this.sessions.get(place.vm.name);
     if (p) return p;
     const parentPlace = place.parent ? findVm(lab, place.parent.name) : undefined;
-    return this.keep(place.vm.name, parentPlace ? this.get(lab, parentPlace, timeoutMs).then((parent) => connectPlace(lab, place, timeoutMs, parent)) : connectPlace(lab, place, timeoutMs));
+    return this.keep(
+      place.vm.name,
+      parentPlace ? this.get(lab, parentPlace, timeoutMs).then((parent) => connectPlace(lab, place, timeoutMs, parent)) : connectPlace(lab, place, timeoutMs),
+    );
   }
 
   /** A session made elsewhere (the boot's own, which ran `uname -a`), kept as this VM's from now on. */
@@ -51,7 +54,10 @@ export class SessionPool {
     const p = this.sessions.get(name);
     if (p) this.log(`${name}: session dropped: ${why}`);
     this.sessions.delete(name);
-    p?.then((g) => g.close(), () => undefined);
+    p?.then(
+      (g) => g.close(),
+      () => undefined,
+    );
   }
 
   closeAll(): void {

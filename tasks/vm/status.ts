@@ -27,7 +27,13 @@ export function classifyStatus(base: Pick<VmStatus, 'lab' | 'name' | 'parent' | 
   const claimed = s?.phase === 'running' || s?.phase === 'booting';
   const stopped = (): VmStatus =>
     s?.phase === 'suspended'
-      ? { ...common, state: 'suspended', reason: s.saved ? `${s.saved.managed ? 'in its machine’s managed save' : `saved as ${s.saved.snapshot}`} at ${s.saved.at}` : `inside ${base.parent}, saved with it` }
+      ? {
+          ...common,
+          state: 'suspended',
+          reason: s.saved
+            ? `${s.saved.managed ? 'in its machine’s managed save' : `saved as ${s.saved.snapshot}`} at ${s.saved.at}`
+            : `inside ${base.parent}, saved with it`,
+        }
       : { ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
   if (!f.sample) {
     if (claimed) return { ...common, state: 'crashed', reason: `its parent ${base.parent} is ${f.parentState ?? 'not running'}` };
@@ -46,7 +52,12 @@ export function classifyStatus(base: Pick<VmStatus, 'lab' | 'name' | 'parent' | 
     return { ...live, state: s?.phase === 'booting' ? 'booting' : 'running', qmpStatus };
   }
   const at = f.where ? ` ${f.where}` : '';
-  if (claimed) return { ...common, state: 'crashed', reason: pid ? `its QEMU (pid ${pid}) is gone${at} but was never stopped` : `state says running but there is no QEMU${at}` };
+  if (claimed)
+    return {
+      ...common,
+      state: 'crashed',
+      reason: pid ? `its QEMU (pid ${pid}) is gone${at} but was never stopped` : `state says running but there is no QEMU${at}`,
+    };
   if (sample.pidfile) return { ...common, state: 'crashed', reason: `stale pidfile (pid ${pid ?? '?'})${at} without its QEMU` };
   return stopped();
 }

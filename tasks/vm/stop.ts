@@ -36,7 +36,11 @@ export async function stopQemu(machine: Machine, ref: QemuRef, pid: number | und
   };
   const how = await (async (): Promise<StopHow> => {
     if (!pid || !(await alive())) return 'already-stopped';
-    const qmp = (command: string) => withQmp(machine, ref, 2000, (c) => c.execute(command, undefined, 2000)).then(() => true, () => false);
+    const qmp = (command: string) =>
+      withQmp(machine, ref, 2000, (c) => c.execute(command, undefined, 2000)).then(
+        () => true,
+        () => false,
+      );
     if (opts.graceful && (await qmp('system_powerdown')) && (await gone((opts.powerdownS ?? 10) * 1000))) return 'powerdown';
     await qmp('quit'); // QEMU drops the socket as it quits: no answer is no failure
     if (await gone(3000)) return 'quit';

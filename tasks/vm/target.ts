@@ -26,7 +26,9 @@ export async function vmTarget(ctx: TaskContext, name: string): Promise<VmTarget
 }
 
 const notRunning = (vm: string, s: VmStatus) =>
-  new TaskError(`${vm} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`, { hint: s.parent ? `start the lab: npx tsx tasks.ts up ${s.lab}` : `boot it: npx tsx tasks.ts boot ${vm}` });
+  new TaskError(`${vm} is ${s.state}${s.reason ? ` (${s.reason})` : ''}`, {
+    hint: s.parent ? `start the lab: npx tsx tasks.ts up ${s.lab}` : `boot it: npx tsx tasks.ts boot ${vm}`,
+  });
 
 /**
  * An SSH session to a running VM at any depth; closing it closes the parents' sessions too,
@@ -67,7 +69,10 @@ async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number, 
     }
     const ssh = state?.ssh;
     if (!ssh) throw new TaskError(`${vm.name} has no SSH forward`, { hint: `set network.sshPort for ${vm.name} in the spec` });
-    if (!hostKey) throw new TaskError(`no pinned host key for ${vm.name} (${alias}) in ${keys.knownHostsPath}`, { hint: 'the kit only connects to guests whose host key it knows' });
+    if (!hostKey)
+      throw new TaskError(`no pinned host key for ${vm.name} (${alias}) in ${keys.knownHostsPath}`, {
+        hint: 'the kit only connects to guests whose host key it knows',
+      });
     const target = { name: vm.name, host: ssh.host, port: ssh.port, user: ssh.user, privateKeyPath: keys.privateKeyPath, hostKey };
     try {
       const sock = await machine.dial(ssh.port, ssh.host);

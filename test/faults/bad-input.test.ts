@@ -59,7 +59,8 @@ describe('bad input', () => {
       mkdirSync(join(dir, 'folder.json'));
       writeFileSync(join(dir, 'lab.yaml'), 'name: x\n');
       writeFileSync(join(dir, 'throws.ts'), "throw new Error('spec exploded');\n");
-      const vm = (extra: object) => JSON.stringify({ name: 'x', vms: [{ name: 'v', boot: { image: 'tiny' }, disk: { file: 'v.qcow2', size: '1G' }, ...extra }] });
+      const vm = (extra: object) =>
+        JSON.stringify({ name: 'x', vms: [{ name: 'v', boot: { image: 'tiny' }, disk: { file: 'v.qcow2', size: '1G' }, ...extra }] });
       const files: Array<[string, string[], RegExp]> = [
         [join(dir, 'folder.json'), ['spec'], /folder\.json: is a folder/],
         [join(dir, 'lab.yaml'), ['spec'], /lab\.yaml: is YAML/],
@@ -76,8 +77,12 @@ describe('bad input', () => {
         [vm({ name: 'ssh' }), ['disk-create', 'ssh'], /vms\[0\]\.name: "ssh" is kept for the lab's own folder/],
         [vm({ title: 'a\u001b]0;pwned\u0007' }), ['explain', 'v'], /vms\[0\]\.title: must not contain the control character \\x1b/],
         [vm({ memory: 1 }), ['spec'], /vms\[0\]\.memory: 1 is less than the 32 MiB/],
-        ['{"name":"x","vms":[' + '{"children":['.repeat(3000) + ']}'.repeat(3000) + ']}', ['spec'], /nested more than 64 levels/],
-        [JSON.stringify({ name: 'x', vms: [{ name: 'v', boot: { image: 'tiny' }, '\u001b[2Jforged': 1 }] }), ['spec'], /vms\[0\]\["\\u001b\[2Jforged"\]: unknown key/],
+        [`{"name":"x","vms":[${'{"children":['.repeat(3000)}${']}'.repeat(3000)}]}`, ['spec'], /nested more than 64 levels/],
+        [
+          JSON.stringify({ name: 'x', vms: [{ name: 'v', boot: { image: 'tiny' }, '\u001b[2Jforged': 1 }] }),
+          ['spec'],
+          /vms\[0\]\["\\u001b\[2Jforged"\]: unknown key/,
+        ],
       ];
       for (const [input, args, message] of specs) {
         const r = kit(['--spec', '-', ...args], { input, env: { GRAINCHART_HOME: state } });

@@ -28,7 +28,16 @@ describe('a full disk', () => {
     // 48 MiB: room for the guest's overlay and a disk-only snapshot, not for its RAM.
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=0700', 'tmpfs', mnt]);
     spec = join(tmpdir(), `gc-full-${process.pid}.json`);
-    writeFileSync(spec, JSON.stringify({ name: 'full', vms: [{ name: 'f1', memory: 512, boot: { image: 'tiny' }, network: { sshPort: await freePort() } }, { name: 'f2', memory: 256, disk: { file: 'big.qcow2', size: '16T' }, boot: 'disk' }] }));
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        name: 'full',
+        vms: [
+          { name: 'f1', memory: 512, boot: { image: 'tiny' }, network: { sshPort: await freePort() } },
+          { name: 'f2', memory: 256, disk: { file: 'big.qcow2', size: '16T' }, boot: 'disk' },
+        ],
+      }),
+    );
   });
   after(() => {
     k('stop', 'f1', '--force');
@@ -53,7 +62,10 @@ describe('a full disk', () => {
     if (spawnSync('df', ['--output=avail', '-B1', mnt], { encoding: 'utf8' }).stdout.split('\n')[1]!.trim() === '0') {
       const stuck = k('boot', 'f1', '--quiet', '--timeout', '120');
       assert.equal(stuck.status, 1);
-      assert.match(stuck.stderr, /the guest stopped: QMP status io-error[\s\S]*hint: QEMU could not write the VM's disk: is the filesystem that holds .* full\?/);
+      assert.match(
+        stuck.stderr,
+        /the guest stopped: QMP status io-error[\s\S]*hint: QEMU could not write the VM's disk: is the filesystem that holds .* full\?/,
+      );
       assert.deepEqual(qemusUnder(mnt), []);
     }
     const names = JSON.parse(k('snapshots', 'f1', '--json').stdout).map((s: { name: string }) => s.name);
@@ -72,7 +84,10 @@ describe('a full disk', () => {
       const status = k('status', '--json');
       const f1 = JSON.parse(status.stdout).find((v: { name: string }) => v.name === 'f1');
       assert.equal(f1?.state, 'stopped', status.stdout + status.stderr);
-      assert.deepEqual(readdirSync(join(mnt, 'state', 'full', 'f1')).filter((f) => f.endsWith('.tmp')), []);
+      assert.deepEqual(
+        readdirSync(join(mnt, 'state', 'full', 'f1')).filter((f) => f.endsWith('.tmp')),
+        [],
+      );
       assert.deepEqual(qemusUnder(mnt), []);
     });
   });

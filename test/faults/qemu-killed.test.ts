@@ -23,7 +23,10 @@ describe('QEMU killed', () => {
   const checkDisk = () => {
     const r = spawnSync('qemu-img', ['check', join(dir(), 'root.qcow2')], { encoding: 'utf8' });
     assert.ok(r.status === 0 || r.status === 3, `qemu-img check exit ${r.status}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stdout, r.status === 0 ? /No errors were found on the image/ : /leaked clusters were found on the image\.\nThis means waste of disk space, but no harm to data/);
+    assert.match(
+      r.stdout,
+      r.status === 0 ? /No errors were found on the image/ : /leaked clusters were found on the image\.\nThis means waste of disk space, but no harm to data/,
+    );
     assert.doesNotMatch(r.stdout, /^ERROR|corruptions? (were )?found/m);
   };
 
@@ -38,7 +41,10 @@ describe('QEMU killed', () => {
   it('while booting: the boot fails at once saying QEMU exited; the next boot works', async () => {
     const boot = kitInBackground(['--spec', lab.spec, 'boot', 'q1', '--quiet'], lab.env);
     // Once launched (state "booting"), not while QEMU's -daemonize parent is still starting it.
-    await waitFor('QEMU to be launched', () => existsSync(join(dir(), 'state.json')) && /"phase": "booting"/.test(readFileSync(join(dir(), 'state.json'), 'utf8')));
+    await waitFor(
+      'QEMU to be launched',
+      () => existsSync(join(dir(), 'state.json')) && /"phase": "booting"/.test(readFileSync(join(dir(), 'state.json'), 'utf8')),
+    );
     const p = pid();
     process.kill(p, 'SIGKILL');
     const r = await boot.done;

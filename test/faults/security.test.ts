@@ -23,13 +23,17 @@ describe('security', () => {
 
   it('every forward listens on 127.0.0.1 only (ss -ltn)', () => {
     const port = lab.ports.s1!;
-    const listening = spawnSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]);
+    const listening = spawnSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[3]);
     assert.deepEqual(listening, [`127.0.0.1:${port}`]);
   });
 
   it('state files, sockets and keys are 0600, folders 0700', () => {
     const vm = join(lab.home, 'sec', 's1');
-    for (const f of ['state.json', 'qmp.sock', 'qemu.pid', 'serial.log', 'qemu.stderr', 'root.qcow2']) assert.equal(statSync(join(vm, f)).mode & 0o777, 0o600, f);
+    for (const f of ['state.json', 'qmp.sock', 'qemu.pid', 'serial.log', 'qemu.stderr', 'root.qcow2'])
+      assert.equal(statSync(join(vm, f)).mode & 0o777, 0o600, f);
     for (const d of [join(lab.home, 'sec'), vm, join(lab.home, 'sec', 'ssh')]) assert.equal(statSync(d).mode & 0o777, 0o700, d);
     assert.equal(statSync(join(lab.home, 'sec', 'ssh', 'id_ed25519')).mode & 0o777, 0o600);
   });
@@ -47,7 +51,37 @@ describe('security', () => {
   });
 
   it('lab and VM names cannot carry anything a shell would read', () => {
-    for (const c of [';', '&', '|', '$', '`', '(', ')', '<', '>', ' ', '\t', '\n', '"', "'", '\\', '*', '?', '[', ']', '{', '}', '~', '#', '!', '/', '.', ',', ':', '='])
+    for (const c of [
+      ';',
+      '&',
+      '|',
+      '$',
+      '`',
+      '(',
+      ')',
+      '<',
+      '>',
+      ' ',
+      '\t',
+      '\n',
+      '"',
+      "'",
+      '\\',
+      '*',
+      '?',
+      '[',
+      ']',
+      '{',
+      '}',
+      '~',
+      '#',
+      '!',
+      '/',
+      '.',
+      ',',
+      ':',
+      '=',
+    ])
       assert.equal(NAME_RE.test(`a${c}b`), false, JSON.stringify(c));
     assert.equal(NAME_RE.test('l2-debian'), true);
   });

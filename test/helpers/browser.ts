@@ -19,6 +19,7 @@ export async function lookAt(file: string, screenshot: string): Promise<PageLook
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`file://${file}`);
+    // biome-ignore lint/performance/useDomNodeTextContent: the text a reader sees (innerText), not every node's
     const text = await page.innerText('body');
     const vms = await page.$$eval('[data-vm]', (els) => els.map((e) => ({ name: e.getAttribute('data-vm') ?? '', state: e.getAttribute('data-state') ?? '' })));
     const svgs = await page.$$eval('svg', (els) =>

@@ -12,5 +12,8 @@ export function assertClockWithin(vm: string, readGuestS: () => string, tolS: nu
   // The guest's true time lies in [guest, guest + 1); the host's moment of the read in [before, after].
   const behind = before - (guest + 1);
   const ahead = guest - after;
-  assert.ok(behind <= tolS && ahead <= tolS, `${vm}'s clock is ${behind > 0 ? `${behind.toFixed(1)} s behind` : `${ahead.toFixed(1)} s ahead of`} the host's after resume (read over ${(after - before).toFixed(1)} s)`);
+  assert.ok(
+    behind <= tolS && ahead <= tolS,
+    `${vm}'s clock is ${behind > 0 ? `${behind.toFixed(1)} s behind` : `${ahead.toFixed(1)} s ahead of`} the host's after resume (read over ${(after - before).toFixed(1)} s)`,
+  );
 }

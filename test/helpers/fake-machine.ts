@@ -49,7 +49,11 @@ export class FakeMachine implements Machine {
   private samples = 0;
   private starts = 0;
 
-  constructor(readonly root: string, public b: FakeBehaviour = {}, readonly inside?: string) {
+  constructor(
+    readonly root: string,
+    public b: FakeBehaviour = {},
+    readonly inside?: string,
+  ) {
     this.at = inside ? ` inside ${inside}` : '';
     if (inside)
       this.lost = async () => {
@@ -62,7 +66,10 @@ export class FakeMachine implements Machine {
 
   ref(_lab: unknown, place: { vm: { name: string } }): QemuRef {
     const dir = join(this.root, place.vm.name);
-    return { name: place.vm.name, paths: { dir, qmp: join(dir, 'qmp.sock'), pid: join(dir, 'qemu.pid'), serial: join(dir, 'serial.log'), stderr: join(dir, 'qemu.stderr') } };
+    return {
+      name: place.vm.name,
+      paths: { dir, qmp: join(dir, 'qmp.sock'), pid: join(dir, 'qemu.pid'), serial: join(dir, 'serial.log'), stderr: join(dir, 'qemu.stderr') },
+    };
   }
 
   async probe(forwards: Forward[] = []): Promise<MachineProbe> {
@@ -112,7 +119,9 @@ export class FakeMachine implements Machine {
 
   async tail(file: string): Promise<string> {
     const panicking = this.alive && file.endsWith('serial.log') && this.starts <= (this.b.panics ?? 0);
-    return panicking ? '[  108.494276]  </ENTRY_TRAMPOLINE>\n[  108.494276] Kernel panic - not syncing: Fatal exception in interrupt\n[  108.494276] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---' : '';
+    return panicking
+      ? '[  108.494276]  </ENTRY_TRAMPOLINE>\n[  108.494276] Kernel panic - not syncing: Fatal exception in interrupt\n[  108.494276] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---'
+      : '';
   }
 
   async prepare(): Promise<void> {

@@ -9,6 +9,6 @@ const GOLDEN = join(PROJECT_ROOT, 'test/golden');
 
 export function golden(name: string, actual: string): void {
   const file = join(GOLDEN, `${name}.txt`);
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, actual + '\n');
-  assert.equal(actual + '\n', readFileSync(file, 'utf8'), `${name} differs from its golden file`);
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, `${actual}\n`);
+  assert.equal(`${actual}\n`, readFileSync(file, 'utf8'), `${name} differs from its golden file`);
 }

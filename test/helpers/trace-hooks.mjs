@@ -5,6 +5,6 @@ export function initialize(data) {
 }
 export async function resolve(specifier, context, next) {
   const result = await next(specifier, context);
-  if (file) appendFileSync(file, result.url + '\n');
+  if (file) appendFileSync(file, `${result.url}\n`);
   return result;
 }

@@ -70,9 +70,18 @@ describe('live charts', () => {
     assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /\0stats-agent\0charts\0--spec\0/);
     assert.equal(statSync(sock).mode & 0o777, 0o600);
     const all = JSON.parse(ok(k('chart-vm', '--json')).stdout);
-    assert.deepEqual(all.map((s: { name: string; guest: { ok: boolean } }) => [s.name, s.guest.ok]), [['c1', true], ['c2', true]]);
+    assert.deepEqual(
+      all.map((s: { name: string; guest: { ok: boolean } }) => [s.name, s.guest.ok]),
+      [
+        ['c1', true],
+        ['c2', true],
+      ],
+    );
     // Between charts its sessions stay open: established connections from the agent to both forwards.
-    const established = () => spawnSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(`pid=${pid},`));
+    const established = () =>
+      spawnSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((l) => l.includes(`pid=${pid},`));
     const to = (vm: string) => established().some((l) => new RegExp(`127\\.0\\.0\\.1:${lab.ports[vm]}\\s`).test(l));
     const agentLog = () => readFileSync(join(dir, 'agent.log'), 'utf8');
     for (const vm of ['c1', 'c2']) assert.ok(to(vm), `no session from the agent to ${vm}: ${established().join(' | ')}\nagent.log:\n${agentLog()}`);
@@ -81,11 +90,14 @@ describe('live charts', () => {
     // Its protocol: one JSON line each way; a request for another spec is refused.
     const one = await askSocket(sock, { op: 'stats', sampleMs: 100, spec: lab.spec, only: ['c1'] });
     assert.equal(one.ok, true, one.error);
-    assert.deepEqual(one.stats?.map((s) => s.name), ['c1']);
+    assert.deepEqual(
+      one.stats?.map((s) => s.name),
+      ['c1'],
+    );
     assert.equal(one.stats?.[0]?.guest.ok, true);
     const other = await askSocket(sock, { op: 'stats', sampleMs: 100, spec: '/elsewhere/lab.json' });
     assert.equal(other.ok, false);
-    assert.match(other.error ?? "", /serves .*charts\.json/);
+    assert.match(other.error ?? '', /serves .*charts\.json/);
   });
 
   it('charts a guest with a frozen sshd as ? with the reason, and its neighbour as usual', () => {
@@ -106,18 +118,40 @@ describe('live charts', () => {
 
   it('prints the data behind tree, alloc and topology as JSON', () => {
     const tree = JSON.parse(ok(k('tree', '--json')).stdout);
-    assert.deepEqual(tree.vms.map((v: { name: string; state: string }) => [v.name, v.state]), [['c1', 'running'], ['c2', 'running']]);
+    assert.deepEqual(
+      tree.vms.map((v: { name: string; state: string }) => [v.name, v.state]),
+      [
+        ['c1', 'running'],
+        ['c2', 'running'],
+      ],
+    );
     const alloc = JSON.parse(ok(k('alloc', '--json')).stdout);
-    assert.deepEqual(alloc.memory.map((m: { name: string; memoryMiB: number }) => [m.name, m.memoryMiB]), [['c1', 512], ['c2', 512]]);
+    assert.deepEqual(
+      alloc.memory.map((m: { name: string; memoryMiB: number }) => [m.name, m.memoryMiB]),
+      [
+        ['c1', 512],
+        ['c2', 512],
+      ],
+    );
     const topo = JSON.parse(ok(k('topology', '--json')).stdout);
     assert.deepEqual(topo.host.listens, [`127.0.0.1:${lab.ports.c1} → c1:22`, `127.0.0.1:${lab.ports.c2} → c2:22`]);
   });
 
   it('streams samples as JSON Lines, and ends quietly when the reader closes the pipe', () => {
-    const lines = ok(k('watch', '--json', '--count', '2', '--interval', '1')).stdout.trim().split('\n');
+    const lines = ok(k('watch', '--json', '--count', '2', '--interval', '1'))
+      .stdout.trim()
+      .split('\n');
     assert.equal(lines.length, 2);
-    for (const l of lines) assert.deepEqual(JSON.parse(l).vms.map((v: { name: string }) => v.name), ['c1', 'c2']);
-    const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx "${TASKS}" --spec "${lab.spec}" watch --json --count 3 --interval 1 | head -1`], { env: { ...process.env, ...lab.env }, encoding: 'utf8', cwd: PROJECT_ROOT });
+    for (const l of lines)
+      assert.deepEqual(
+        JSON.parse(l).vms.map((v: { name: string }) => v.name),
+        ['c1', 'c2'],
+      );
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx "${TASKS}" --spec "${lab.spec}" watch --json --count 3 --interval 1 | head -1`], {
+      env: { ...process.env, ...lab.env },
+      encoding: 'utf8',
+      cwd: PROJECT_ROOT,
+    });
     assert.equal(r.status, 0);
     assert.equal(JSON.parse(r.stdout).lab, 'charts');
     assert.doesNotMatch(r.stderr, /Error|at /);
@@ -143,7 +177,7 @@ describe('live charts', () => {
 /** One request to a stats agent's socket, its one-line JSON reply. */
 function askSocket(sock: string, req: object): Promise<{ ok: boolean; error?: string; stats?: Array<{ name: string; guest: { ok: boolean } }> }> {
   return new Promise((resolve, reject) => {
-    const c = connect(sock, () => c.write(JSON.stringify(req) + '\n'));
+    const c = connect(sock, () => c.write(`${JSON.stringify(req)}\n`));
     let buf = '';
     c.on('data', (d) => (buf += d));
     c.on('end', () => resolve(JSON.parse(buf)));

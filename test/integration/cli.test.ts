@@ -36,7 +36,7 @@ describe('tasks.ts as a command', () => {
   it('prints a top-level VM as a libvirt domain (XML, or JSON with it), and refuses a nested one, exit 2', () => {
     const xml = kit(['libvirt-xml', 'l1']);
     assert.equal(xml.status, 0, xml.stderr);
-    assert.match(xml.stdout, /^<domain type='(kvm|qemu)' xmlns:qemu='http:\/\/libvirt.org\/schemas\/domain\/qemu\/1.0'>\n  <name>grainchart-demo-l1<\/name>/);
+    assert.match(xml.stdout, /^<domain type='(kvm|qemu)' xmlns:qemu='http:\/\/libvirt.org\/schemas\/domain\/qemu\/1.0'>\n {2}<name>grainchart-demo-l1<\/name>/);
     const json = JSON.parse(kit(['libvirt-xml', 'l1', '--json']).stdout);
     assert.equal(json.domain, 'grainchart-demo-l1');
     assert.equal(json.xml.trimEnd(), xml.stdout.trimEnd());
@@ -65,10 +65,14 @@ describe('tasks.ts as a command', () => {
   });
 
   it('round-trips a spec through a pipeline: spec --json | spec --spec - --json', () => {
-    const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx "${TASKS}" spec nixos-sway --json | "${process.execPath}" --import tsx "${TASKS}" spec --spec - --json`], {
-      cwd: PROJECT_ROOT,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'sh',
+      ['-c', `"${process.execPath}" --import tsx "${TASKS}" spec nixos-sway --json | "${process.execPath}" --import tsx "${TASKS}" spec --spec - --json`],
+      {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
     const direct = kit(['spec', 'nixos-sway', '--json']);
     assert.equal(r.stdout, direct.stdout);
@@ -114,7 +118,10 @@ describe('doctor on this machine', () => {
 
   it('reports libvirt as it answers on qemu:///system (the tests set it up and start it), and says when it does not', () => {
     const r = kit(['doctor', '--json']);
-    const { checks, libvirt } = JSON.parse(r.stdout) as { checks: Array<{ status: string; name: string; detail: string; hint?: string }>; libvirt: { daemon?: string } };
+    const { checks, libvirt } = JSON.parse(r.stdout) as {
+      checks: Array<{ status: string; name: string; detail: string; hint?: string }>;
+      libvirt: { daemon?: string };
+    };
     const line = checks.find((c) => c.name === 'libvirt')!;
     const version = spawnSync('virsh', ['-c', 'qemu:///system', 'version'], { encoding: 'utf8' });
     assert.equal(version.status, 0, `libvirtd should answer here (npm test's pretest starts it): ${version.stderr}`);
@@ -122,11 +129,25 @@ describe('doctor on this machine', () => {
     assert.equal(libvirt.daemon, /Using library: libvirt (\S+)/.exec(version.stdout)?.[1]);
     assert.match(line.detail, new RegExp(`^${libvirt.daemon!.replace(/\./g, '\\.')} answers at qemu:///system \\(QEMU [\\d.]+\\); pool grainchart: `));
     // A connection nothing answers on, the same pure lines doctor prints.
-    const none = libvirtChecks({ uri: 'qemu:///system', virsh: true, error: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory", kvmRootOnly: false });
-    assert.deepEqual(none.map((c) => [c.status, c.name]), [['WARN', 'libvirt']]);
+    const none = libvirtChecks({
+      uri: 'qemu:///system',
+      virsh: true,
+      error: "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory",
+      kvmRootOnly: false,
+    });
+    assert.deepEqual(
+      none.map((c) => [c.status, c.name]),
+      [['WARN', 'libvirt']],
+    );
     assert.match(none[0]!.detail, /^does not answer at qemu:\/\/\/system: Failed to connect socket/);
     assert.match(none[0]!.hint!, /setup-host\.sh --libvirt/);
     const rootOnly = libvirtChecks({ uri: 'qemu:///system', virsh: true, daemon: '9.0.0', kvmRootOnly: true });
-    assert.deepEqual(rootOnly.map((c) => [c.status, c.name]), [['OK', 'libvirt'], ['WARN', 'libvirt kvm']]);
+    assert.deepEqual(
+      rootOnly.map((c) => [c.status, c.name]),
+      [
+        ['OK', 'libvirt'],
+        ['WARN', 'libvirt kvm'],
+      ],
+    );
   });
 });

@@ -40,18 +40,41 @@ describe('a real Debian nested in a real Debian', () => {
   });
 
   it('comes up: the parent on this host, both children inside it, each under its own accelerator', () => {
-    const lines = ok(k(['up', '--json', '--quiet'], 1_500_000)).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = ok(k(['up', '--json', '--quiet'], 1_500_000))
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const done = lines.at(-1);
     assert.equal(done.event, 'done');
-    assert.deepEqual(done.steps.map((s: { vm: string; action: string }) => [s.vm, s.action]), [['nest', 'booted'], ['stable', 'booted'], ['tiny', 'booted']]);
+    assert.deepEqual(
+      done.steps.map((s: { vm: string; action: string }) => [s.vm, s.action]),
+      [
+        ['nest', 'booted'],
+        ['stable', 'booted'],
+        ['tiny', 'booted'],
+      ],
+    );
     const rows = JSON.parse(ok(k(['status', '--json'])).stdout);
-    assert.deepEqual(rows.map((r: { name: string; state: string; parent?: string }) => [r.name, r.state, r.parent ?? null]), [['nest', 'running', null], ['stable', 'running', 'nest'], ['tiny', 'running', 'nest']]);
+    assert.deepEqual(
+      rows.map((r: { name: string; state: string; parent?: string }) => [r.name, r.state, r.parent ?? null]),
+      [
+        ['nest', 'running', null],
+        ['stable', 'running', 'nest'],
+        ['tiny', 'running', 'nest'],
+      ],
+    );
     // Children use KVM inside the parent: TCG's -cpu max exposes svm, the parent loads kvm_amd.
-    assert.deepEqual(rows.slice(1).map((r: { accel: string }) => r.accel), ['kvm', 'kvm']);
+    assert.deepEqual(
+      rows.slice(1).map((r: { accel: string }) => r.accel),
+      ['kvm', 'kvm'],
+    );
   });
 
   it('hands the children’s images to the parent as read-only disks: the child’s overlay backs onto the device', () => {
-    const backing = out('nest', "qemu-img info -U --output=json /var/lib/grainchart/vms/dntest/stable/root.qcow2 | sed -n 's/.*\"backing-filename\": \"\\(.*\\)\".*/\\1/p'");
+    const backing = out(
+      'nest',
+      'qemu-img info -U --output=json /var/lib/grainchart/vms/dntest/stable/root.qcow2 | sed -n \'s/.*"backing-filename": "\\(.*\\)".*/\\1/p\'',
+    );
     assert.match(backing, /^\/var\/lib\/grainchart\/carry\/gc-[0-9a-f]{16}$/);
     assert.match(out('nest', `readlink ${backing}`), /^\/dev\/vd[b-z]$/);
   });
@@ -86,20 +109,38 @@ describe('a real Debian nested in a real Debian', () => {
   it('suspends the whole lab and resumes it: no QEMU while suspended, the child’s file kept, every clock set', () => {
     out('stable', 'echo suspended > /root/marker && sync');
     const saved = JSON.parse(ok(k(['suspend', 'dntest', '--json'], 600_000)).stdout);
-    assert.deepEqual(saved.steps.map((s: { vm: string }) => s.vm), ['nest']);
+    assert.deepEqual(
+      saved.steps.map((s: { vm: string }) => s.vm),
+      ['nest'],
+    );
     assert.deepEqual(qemusUnder(home), [], 'the parent’s QEMU ended, and the children with it');
     const rows = JSON.parse(ok(k(['status', '--json'])).stdout);
-    assert.deepEqual(rows.map((r: { name: string; state: string }) => [r.name, r.state]), [['nest', 'suspended'], ['stable', 'suspended'], ['tiny', 'suspended']]);
+    assert.deepEqual(
+      rows.map((r: { name: string; state: string }) => [r.name, r.state]),
+      [
+        ['nest', 'suspended'],
+        ['stable', 'suspended'],
+        ['tiny', 'suspended'],
+      ],
+    );
     ok(k(['resume', 'dntest', '--quiet'], 600_000));
     assert.equal(out('stable', 'cat /root/marker'), 'suspended');
     for (const vm of ['nest', 'stable', 'tiny']) assertClockWithin(vm, () => out(vm, 'date +%s'), 2);
   });
 
   it('goes down children first and leaves no QEMU of its own', () => {
-    const steps = JSON.parse(ok(k(['down', '--json'], 300_000)).stdout.trim().split('\n').at(-1)!).steps;
+    const steps = JSON.parse(
+      ok(k(['down', '--json'], 300_000))
+        .stdout.trim()
+        .split('\n')
+        .at(-1)!,
+    ).steps;
     assert.deepEqual(steps.map((s: { vm: string }) => s.vm).slice(-1), ['nest']);
     assert.deepEqual(qemusUnder(home), []);
     const rows = JSON.parse(ok(k(['status', '--json'])).stdout);
-    assert.deepEqual(rows.map((r: { state: string }) => r.state), ['stopped', 'stopped', 'stopped']);
+    assert.deepEqual(
+      rows.map((r: { state: string }) => r.state),
+      ['stopped', 'stopped', 'stopped'],
+    );
   });
 });

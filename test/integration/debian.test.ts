@@ -14,7 +14,10 @@ import { freePort, qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 function sha256(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(file).on('data', (c) => h.update(c)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+    createReadStream(file)
+      .on('data', (c) => h.update(c))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
   });
 }
 
@@ -32,7 +35,13 @@ describe('a Debian cloud image', () => {
     const port = await freePort();
     lab = await tinyLab('debtest', []);
     // tinyLab makes the state folder and spec file; this lab has one VM of its own kind.
-    writeFileSync(lab.spec, JSON.stringify({ name: 'debtest', vms: [{ name: 'deb1', cpus: 2, memory: 1024, boot: { cloudImage: 'debian', size: '8G' }, network: { sshPort: port }, ssh: { user: 'deployer' } }] }));
+    writeFileSync(
+      lab.spec,
+      JSON.stringify({
+        name: 'debtest',
+        vms: [{ name: 'deb1', cpus: 2, memory: 1024, boot: { cloudImage: 'debian', size: '8G' }, network: { sshPort: port }, ssh: { user: 'deployer' } }],
+      }),
+    );
   });
   after(() => {
     k('stop', 'deb1', '--force');
@@ -57,7 +66,7 @@ describe('a Debian cloud image', () => {
     assert.equal(ok(k('exec', 'deb1', '--', 'id -un')).stdout.trim(), 'deployer');
     assert.equal(ok(k('exec', 'deb1', '--', 'sudo -n cloud-init status')).stdout.trim(), 'status: done');
     // The overlay was grown to the spec's size and the root filesystem with it.
-    const size = Number(ok(k('exec', 'deb1', '--', "df -BM --output=size / | tail -1 | tr -dc 0-9")).stdout);
+    const size = Number(ok(k('exec', 'deb1', '--', 'df -BM --output=size / | tail -1 | tr -dc 0-9')).stdout);
     assert.ok(size > 7000, `root is ${size} MiB`);
   });
 

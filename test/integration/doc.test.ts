@@ -19,7 +19,11 @@ describe('doc', () => {
     const r = kit(['doc', 'nixos-sway', '--out', dir, '--json'], { env: defaultHome });
     assert.equal(r.status, 0, r.stderr);
     for (const ext of ['md', 'html'])
-      assert.equal(readFileSync(join(dir, `nixos-sway.${ext}`), 'utf8'), readFileSync(join(PROJECT_ROOT, 'docs/labs', `nixos-sway.${ext}`), 'utf8'), `docs/labs/nixos-sway.${ext} drifted`);
+      assert.equal(
+        readFileSync(join(dir, `nixos-sway.${ext}`), 'utf8'),
+        readFileSync(join(PROJECT_ROOT, 'docs/labs', `nixos-sway.${ext}`), 'utf8'),
+        `docs/labs/nixos-sway.${ext} drifted`,
+      );
   });
 
   it('renders a stopped lab in Chromium: every VM on the page, marked stopped, every SVG drawn', async () => {
@@ -28,9 +32,16 @@ describe('doc', () => {
     rmSync(home, { recursive: true, force: true });
     assert.equal(r.status, 0, r.stderr);
     const look = await lookAt(join(dir, 'demo.html'), join(dir, 'demo.png'));
-    assert.deepEqual(look.vms, [{ name: 'l1', state: 'stopped' }, { name: 'l2', state: 'stopped' }]);
-    for (const name of ['l1', 'l2', 'Hierarchy', 'Allocation against the host', 'Network', 'No live stats: the VM is stopped']) assert.ok(look.text.includes(name), name);
-    assert.deepEqual(look.svgs.map((s) => s.label), ['lab hierarchy', 'allocation against the host', 'network topology', 'parameters flow', 'parameters flow']);
+    assert.deepEqual(look.vms, [
+      { name: 'l1', state: 'stopped' },
+      { name: 'l2', state: 'stopped' },
+    ]);
+    for (const name of ['l1', 'l2', 'Hierarchy', 'Allocation against the host', 'Network', 'No live stats: the VM is stopped'])
+      assert.ok(look.text.includes(name), name);
+    assert.deepEqual(
+      look.svgs.map((s) => s.label),
+      ['lab hierarchy', 'allocation against the host', 'network topology', 'parameters flow', 'parameters flow'],
+    );
     for (const s of look.svgs) assert.ok(s.width > 50 && s.height > 20, `${s.label}: ${s.width}×${s.height}`);
     assert.ok(look.screenshotBytes > 10_000);
     const md = readFileSync(join(dir, 'demo.md'), 'utf8');

@@ -49,7 +49,8 @@ describe('a booted tiny guest', () => {
 
   it('keeps its state files private', () => {
     const dir = join(lab.home, 'guests', 'g1');
-    for (const f of ['qmp.sock', 'qemu.pid', 'serial.log', 'qemu.stderr', 'state.json', 'root.qcow2']) assert.equal(statSync(join(dir, f)).mode & 0o077, 0, `${f} is readable by others`);
+    for (const f of ['qmp.sock', 'qemu.pid', 'serial.log', 'qemu.stderr', 'state.json', 'root.qcow2'])
+      assert.equal(statSync(join(dir, f)).mode & 0o077, 0, `${f} is readable by others`);
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(lab.home, 'guests', 'ssh', 'id_ed25519')).mode & 0o777, 0o600);
   });

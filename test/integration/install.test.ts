@@ -21,13 +21,16 @@ describe('install from an ISO', () => {
 
   before(async () => {
     lab = await tinyLab('inst', []);
-    writeFileSync(lab.spec, JSON.stringify({
-      name: 'inst',
-      vms: [
-        { name: 'bios1', memory: 256, disk: { file: 'bios1.qcow2', size: '64M' }, boot: 'disk', display: 'gtk' },
-        { name: 'uefi1', memory: 256, firmware: 'uefi', disk: { file: 'uefi1.qcow2', size: '64M' }, boot: 'disk' },
-      ],
-    }));
+    writeFileSync(
+      lab.spec,
+      JSON.stringify({
+        name: 'inst',
+        vms: [
+          { name: 'bios1', memory: 256, disk: { file: 'bios1.qcow2', size: '64M' }, boot: 'disk', display: 'gtk' },
+          { name: 'uefi1', memory: 256, firmware: 'uefi', disk: { file: 'uefi1.qcow2', size: '64M' }, boot: 'disk' },
+        ],
+      }),
+    );
     const src = join(lab.home, 'iso-src');
     mkdirSync(src);
     writeFileSync(join(src, 'README.TXT'), 'not an installer\n');
@@ -48,7 +51,10 @@ describe('install from an ISO', () => {
     assert.equal(argv[argv.indexOf('-boot') + 1], 'order=c,once=d');
     assert.ok(argv.includes(`file=${join(lab.home, 'inst', 'bios1', 'bios1.qcow2')},format=qcow2,if=virtio`), 'its disk is attached');
     // Listening on loopback only.
-    const listen = spawnSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]);
+    const listen = spawnSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[3]);
     assert.deepEqual(listen, [`127.0.0.1:${port}`]);
     const status = JSON.parse(ok(k('status', '--json')).stdout).find((s: { name: string }) => s.name === 'bios1');
     assert.equal(status.state, 'running');

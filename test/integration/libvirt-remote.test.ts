@@ -30,7 +30,9 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
       name: 'lvremote',
       vms: [
         { name: 'near', memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: await freePort() }, libvirt: { uri: 'qemu:///system' } },
-        await tinyNestVm('far', 'farc', { libvirt: { uri: server.uri, key: join(lab.home, 'server', 'id_ed25519'), knownHosts: join(lab.home, 'server', 'known_hosts') } }),
+        await tinyNestVm('far', 'farc', {
+          libvirt: { uri: server.uri, key: join(lab.home, 'server', 'id_ed25519'), knownHosts: join(lab.home, 'server', 'known_hosts') },
+        }),
       ],
     };
   });
@@ -176,13 +178,19 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
       assert.equal(domstate(d), 'shut off');
       assert.ok(managed(d), `${d}'s managed save was lost by the failed resume`);
     }
-    assert.deepEqual(states().map(([, s]) => s), ['suspended', 'suspended', 'suspended']);
+    assert.deepEqual(
+      states().map(([, s]) => s),
+      ['suspended', 'suspended', 'suspended'],
+    );
 
     const back = ok(k('resume'));
     assert.match(back.stdout, /^far: resumed from its managed save/m);
     assert.equal(ok(k('exec', 'farc', '--', 'cat /root/mark')).stdout.trim(), 'inside');
     for (const d of [NEAR, FAR]) assert.equal(managed(d), false, `libvirt still keeps ${d}'s managed save after loading it`);
-    assert.deepEqual(states().map(([, s]) => s), ['running', 'running', 'running']);
+    assert.deepEqual(
+      states().map(([, s]) => s),
+      ['running', 'running', 'running'],
+    );
   });
 
   it('a server whose host key is not the pinned one is refused before anything starts there', () => {
@@ -191,7 +199,15 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(server.dir, 'impostor')]);
     writeFileSync(other, `[127.0.0.1]:${server.port} ${readFileSync(join(server.dir, 'impostor.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`);
     spec.name = 'lvimpostor';
-    spec.vms = [{ ...spec.vms[1], name: 'imp', children: undefined, network: { sshPort: spec.vms[1].network.sshPort + 1 }, libvirt: { ...spec.vms[1].libvirt, knownHosts: other } }];
+    spec.vms = [
+      {
+        ...spec.vms[1],
+        name: 'imp',
+        children: undefined,
+        network: { sshPort: spec.vms[1].network.sshPort + 1 },
+        libvirt: { ...spec.vms[1].libvirt, knownHosts: other },
+      },
+    ];
     const file = join(lab.home, 'impostor.json');
     writeFileSync(file, JSON.stringify(spec));
     const r = kit(['--spec', file, 'up'], { env: lab.env });

@@ -49,9 +49,15 @@ describe('a lab on libvirt (qemu:///system)', () => {
     // The guest's hardware is the kit's own QEMU's: every device on the root bus, none behind
     // a PCIe root port of libvirt's (a guest would see a second bus).
     assert.doesNotMatch(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /pcie-root-port/);
-    const devices = ok(k('exec', 'l1', '--', 'ls /sys/bus/pci/devices')).stdout.split(/\s+/).filter(Boolean);
+    const devices = ok(k('exec', 'l1', '--', 'ls /sys/bus/pci/devices'))
+      .stdout.split(/\s+/)
+      .filter(Boolean);
     assert.ok(devices.length >= 5, devices.join(' '));
-    assert.deepEqual(devices.filter((d) => !d.startsWith('0000:00:')), [], 'a PCI device of l1 is not on its root bus');
+    assert.deepEqual(
+      devices.filter((d) => !d.startsWith('0000:00:')),
+      [],
+      'a PCI device of l1 is not on its root bus',
+    );
     const xml = virsh('dumpxml', DOMAIN).stdout;
     assert.match(xml, /<title>libvirt L1<\/title>/);
     // Its root disk is a volume of the pool, backed by the image's volume there: libvirt's QEMU user cannot read the kit's cache in /root.
@@ -59,7 +65,11 @@ describe('a lab on libvirt (qemu:///system)', () => {
     const vol = virsh('vol-dumpxml', '--pool', 'grainchart', ROOT).stdout;
     const backing = /<backingStore>\s*<path>([^<]+)<\/path>/.exec(vol)?.[1] ?? '';
     assert.match(backing, new RegExp(`^${poolDir()}/tiny-nest-[0-9a-f]+--root\\.qcow2$`), vol);
-    assert.match(virsh('vol-list', 'grainchart').stdout, new RegExp(`^ ${backing.slice(poolDir().length + 1).replace(/\./g, '\\.')} `, 'm'), 'the image is a volume of the pool');
+    assert.match(
+      virsh('vol-list', 'grainchart').stdout,
+      new RegExp(`^ ${backing.slice(poolDir().length + 1).replace(/\./g, '\\.')} `, 'm'),
+      'the image is a volume of the pool',
+    );
     assert.match(virsh('pool-info', 'grainchart').stdout, /^State:\s+running/m);
     assert.equal(ok(k('exec', 'l2', '--', 'hostname')).stdout.trim(), 'l2');
     assert.match(ok(k('tree')).stdout, /l1 "libvirt L1" \(guest VM on libvirt qemu:\/\/\/system\) running/);
@@ -70,7 +80,10 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.deepEqual(sections.find((s) => s.section === 'smp')!.domain, ['<vcpu>2</vcpu>']);
     const defined = virsh('dumpxml', '--inactive', DOMAIN).stdout;
     // The disk explain names is the one the defined domain has.
-    const disk = sections.flatMap((s) => s.domain ?? []).find((l) => l.includes('<source pool='))!.trim();
+    const disk = sections
+      .flatMap((s) => s.domain ?? [])
+      .find((l) => l.includes('<source pool='))!
+      .trim();
     assert.ok(defined.includes(disk), `${disk} is not in the defined domain`);
     assert.match(ok(k('explain', 'l1', '--width', '300')).stdout, new RegExp(`QEMU as libvirt domain ${DOMAIN} on qemu:///system[^]*⇒ <vcpu>2</vcpu>`));
   });
@@ -96,7 +109,7 @@ describe('a lab on libvirt (qemu:///system)', () => {
   it('status carries libvirt’s own word on the domain', () => {
     const row = json(k('status', '--json')).find((r: { name: string }) => r.name === 'l1');
     assert.equal(row.domstate, 'running (booted)');
-    assert.match(ok(k('status')).stdout, /^  l1: libvirt says running \(booted\)$/m);
+    assert.match(ok(k('status')).stdout, /^ {2}l1: libvirt says running \(booted\)$/m);
   });
 
   it('smoke --reuse runs its checks on the libvirt lab and removes its golden snapshot from both lists; doc reports the lab', () => {
@@ -144,7 +157,10 @@ describe('a lab on libvirt (qemu:///system)', () => {
     assert.equal(domstate(), 'running');
     ok(k('snapshot-rm', 'lvtest', 'golden'));
     assert.doesNotMatch(virsh('snapshot-list', '--name', DOMAIN).stdout, /golden/);
-    assert.deepEqual(json(k('snapshots', 'lvtest', '--json')).filter((x: { name: string }) => x.name === 'golden'), []);
+    assert.deepEqual(
+      json(k('snapshots', 'lvtest', '--json')).filter((x: { name: string }) => x.name === 'golden'),
+      [],
+    );
   });
 
   it('down shuts the domain off and keeps it defined; up boots the same disk again', () => {

@@ -23,12 +23,19 @@ describe('a nested lab', () => {
   };
   const json = (r: ReturnType<typeof kit>) => JSON.parse(ok(r).stdout);
   /** up/down --json are JSON Lines: a step per VM as it happens, then the done record. */
-  const jsonLines = (r: ReturnType<typeof kit>) => ok(r).stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const jsonLines = (r: ReturnType<typeof kit>) =>
+    ok(r)
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   const done = (r: ReturnType<typeof kit>) => {
     const lines = jsonLines(r);
     const last = lines.at(-1);
     assert.equal(last.event, 'done');
-    assert.deepEqual(lines.slice(0, -1).map((l) => [l.event, l.vm]), last.steps.map((s: { vm: string }) => ['step', s.vm]));
+    assert.deepEqual(
+      lines.slice(0, -1).map((l) => [l.event, l.vm]),
+      last.steps.map((s: { vm: string }) => ['step', s.vm]),
+    );
     return last;
   };
 
@@ -86,16 +93,41 @@ describe('a nested lab', () => {
 
   it('charts all three layers: tree, alloc, topology and chart-vm, each with --json', () => {
     const tree = json(k('tree', '--json'));
-    assert.deepEqual(tree.vms.map((v: { name: string; parent?: string; state: string }) => [v.name, v.parent ?? null, v.state]), [['n1', null, 'running'], ['n2', 'n1', 'running']]);
+    assert.deepEqual(
+      tree.vms.map((v: { name: string; parent?: string; state: string }) => [v.name, v.parent ?? null, v.state]),
+      [
+        ['n1', null, 'running'],
+        ['n2', 'n1', 'running'],
+      ],
+    );
     assert.match(ok(k('tree')).stdout, /^this machine \(host\).*\n└─ n1 .*running.*\n {3}└─ n2 .*nested VM.*running/);
     const alloc = json(k('alloc', '--json'));
-    assert.deepEqual(alloc.memory.map((m: { name: string; parent?: string }) => [m.name, m.parent ?? null]), [['n1', null], ['n2', 'n1']]);
+    assert.deepEqual(
+      alloc.memory.map((m: { name: string; parent?: string }) => [m.name, m.parent ?? null]),
+      [
+        ['n1', null],
+        ['n2', 'n1'],
+      ],
+    );
     const topo = json(k('topology', '--json'));
-    assert.deepEqual(topo.vms.map((v: { name: string; parent?: string }) => [v.name, v.parent ?? null]), [['n1', null], ['n2', 'n1']]);
+    assert.deepEqual(
+      topo.vms.map((v: { name: string; parent?: string }) => [v.name, v.parent ?? null]),
+      [
+        ['n1', null],
+        ['n2', 'n1'],
+      ],
+    );
     assert.match(ok(k('topology')).stdout, /n2 \(nested in n1\)/);
     const cards = json(k('chart-vm', '--json'));
-    assert.deepEqual(cards.map((c: { name: string; depth: number }) => [c.name, c.depth]), [['n1', 1], ['n2', 2]]);
-    for (const c of cards) for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(c[source].ok, true, `${c.name} ${source}: ${c[source].reason}`);
+    assert.deepEqual(
+      cards.map((c: { name: string; depth: number }) => [c.name, c.depth]),
+      [
+        ['n1', 1],
+        ['n2', 2],
+      ],
+    );
+    for (const c of cards)
+      for (const source of ['host', 'qmp', 'disk', 'guest', 'network']) assert.equal(c[source].ok, true, `${c.name} ${source}: ${c[source].reason}`);
     assert.match(ok(k('chart-vm')).stdout, /Layer 1: on the host[\s\S]*Layer 2: nested[\s\S]*n2 .*nested VM in n1/);
   });
 
@@ -104,17 +136,38 @@ describe('a nested lab', () => {
     ok(k('exec', 'n2', '--', 'echo child > /root/mark; sync'));
     const made = json(k('snapshot', 'nesttest', '--json'));
     // Children first, so the parent's snapshot holds the child's.
-    assert.deepEqual(made.map((s: { vm: string; how: string }) => [s.vm, s.how]), [['n2', 'live'], ['n1', 'live']]);
+    assert.deepEqual(
+      made.map((s: { vm: string; how: string }) => [s.vm, s.how]),
+      [
+        ['n2', 'live'],
+        ['n1', 'live'],
+      ],
+    );
     const name = made[0].name;
     assert.equal(made[1].name, name);
     const listed = json(k('snapshots', 'nesttest', '--json'));
-    assert.deepEqual(listed.map((s: { vm: string; name: string }) => [s.vm, s.name]).sort(), [['n1', name], ['n2', name]]);
+    assert.deepEqual(listed.map((s: { vm: string; name: string }) => [s.vm, s.name]).sort(), [
+      ['n1', name],
+      ['n2', name],
+    ]);
     for (const vm of ['n1', 'n2']) ok(k('exec', vm, '--', 'rm /root/mark; sync'));
     const restored = json(k('restore', 'nesttest', name, '--yes', '--json'));
-    assert.deepEqual(restored.map((s: { vm: string; how: string }) => [s.vm, s.how]), [['n1', 'live'], ['n2', 'live']]);
+    assert.deepEqual(
+      restored.map((s: { vm: string; how: string }) => [s.vm, s.how]),
+      [
+        ['n1', 'live'],
+        ['n2', 'live'],
+      ],
+    );
     assert.equal(ok(k('exec', 'n1', '--', 'cat /root/mark')).stdout.trim(), 'parent');
     assert.equal(ok(k('exec', 'n2', '--', 'cat /root/mark')).stdout.trim(), 'child');
-    assert.deepEqual(json(k('status', '--json')).map((r: { name: string; state: string }) => [r.name, r.state]), [['n1', 'running'], ['n2', 'running']]);
+    assert.deepEqual(
+      json(k('status', '--json')).map((r: { name: string; state: string }) => [r.name, r.state]),
+      [
+        ['n1', 'running'],
+        ['n2', 'running'],
+      ],
+    );
   });
 
   it('documents the running lab: both layers running, with live stats', () => {
@@ -155,7 +208,13 @@ describe('a nested lab', () => {
     );
     assert.deepEqual(qemusUnder(home), []);
     const rows = json(k('status', '--json'));
-    assert.deepEqual(rows.map((x: { state: string }) => x.state), ['stopped', 'stopped']);
-    assert.deepEqual(done(k('down', '--json')).steps.map((s: { how: string }) => s.how), ['already-stopped', 'already-stopped']);
+    assert.deepEqual(
+      rows.map((x: { state: string }) => x.state),
+      ['stopped', 'stopped'],
+    );
+    assert.deepEqual(
+      done(k('down', '--json')).steps.map((s: { how: string }) => s.how),
+      ['already-stopped', 'already-stopped'],
+    );
   });
 });

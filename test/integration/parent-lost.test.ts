@@ -27,7 +27,12 @@ describe('a parent lost while its child boots', () => {
     vms: [await tinyNestVm('p', 'c')],
   }));
   const { k, ok, states } = lab;
-  const kitAsync = (...args: string[]) => spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...lab.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const kitAsync = (...args: string[]) =>
+    spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...lab.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   /** p's files (its state folder is made before the tests). */
   const parent = () => vmPaths(lab.home, 'pltest', 'p');
@@ -53,7 +58,8 @@ describe('a parent lost while its child boots', () => {
   /** The child's QEMU has started inside the parent once its record says booting. */
   async function childBooting(stderr: () => string): Promise<void> {
     const child = vmPaths(lab.home, 'pltest', 'c');
-    for (const t0 = Date.now(); readState(child)?.phase !== 'booting'; await sleep(200)) assert.ok(Date.now() - t0 < 300_000, `c never began to boot:\n${stderr()}`);
+    for (const t0 = Date.now(); readState(child)?.phase !== 'booting'; await sleep(200))
+      assert.ok(Date.now() - t0 < 300_000, `c never began to boot:\n${stderr()}`);
   }
 
   it('up boots the parent again, once, then the child, when the parent panics during the child’s boot', async () => {
@@ -86,7 +92,11 @@ describe('a parent lost while its child boots', () => {
       await sleep(2000);
       await qmpOnce(parent().qmp, 'inject-nmi');
     });
-    const steps = stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'step');
+    const steps = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === 'step');
     // The panic is read off p's console; a down that waited for the dead session instead would say "p stopped answering".
     const c = steps.find((s) => s.vm === 'c');
     assert.match(c?.how ?? '', /^parent-down \(p's kernel panicked \(Kernel panic - not syncing: /, `c's step: ${JSON.stringify(c)}\n${stderr}`);

@@ -17,7 +17,8 @@ describe('pipelines', () => {
   let lab: TestLab & { ports: Record<string, number> };
   const env = () => ({ ...process.env, ...lab.env, GRAINTIME_CONFIG: '/nonexistent.json' });
   /** A pipeline in bash with pipefail, so the kit's own exit code counts. */
-  const sh = (script: string, input = '') => spawnSync('bash', ['-o', 'pipefail', '-c', script], { cwd: PROJECT_ROOT, env: env(), encoding: 'utf8', input, timeout: 120_000 });
+  const sh = (script: string, input = '') =>
+    spawnSync('bash', ['-o', 'pipefail', '-c', script], { cwd: PROJECT_ROOT, env: env(), encoding: 'utf8', input, timeout: 120_000 });
   const k = (...args: string[]) => kit(['--spec', lab.spec, ...args], { env: { ...lab.env, GRAINTIME_CONFIG: '/nonexistent.json' } });
   const ok = <T extends { status: number | null; stderr: string }>(r: T) => {
     assert.equal(r.status, 0, r.stderr);
@@ -39,7 +40,10 @@ describe('pipelines', () => {
     const r = sh(`${KIT} --spec ${lab.spec} status --json | jq -r '.[]|select(.state=="running").name' | ${KIT} --spec ${lab.spec} snapshot - --json`);
     assert.equal(r.status, 0, r.stderr);
     const made = JSON.parse(r.stdout);
-    assert.deepEqual(made.map((s: { vm: string; how: string }) => [s.vm, s.how]), [['p1', 'live']]);
+    assert.deepEqual(
+      made.map((s: { vm: string; how: string }) => [s.vm, s.how]),
+      [['p1', 'live']],
+    );
     // Names as a JSON array work too, and the list decodes the graintime name.
     const listed = sh(`echo '["p1"]' | ${KIT} --spec ${lab.spec} snapshots - --json`);
     assert.equal(listed.status, 0, listed.stderr);
@@ -71,7 +75,10 @@ describe('pipelines', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /Error|at .*\.ts:\d+/);
     const line = JSON.parse(r.stdout);
-    assert.deepEqual(line.vms.map((v: { name: string }) => v.name), ['p1', 'p2']);
+    assert.deepEqual(
+      line.vms.map((v: { name: string }) => v.name),
+      ['p1', 'p2'],
+    );
     assert.ok(Stats.safeParse(line.vms).success);
   });
 

@@ -30,9 +30,12 @@ describe('a resume that fails halfway', () => {
   it('resume: the first VM’s QEMU ends, the lab stays suspended with its save, and resuming again works', async () => {
     ok(k('exec', 'a', '--', 'echo kept > /root/mark; sync'));
     const saved = json(k('suspend', '--json')).steps.map((s: { vm: string; snapshot: string }) => [s.vm, s.snapshot]);
-    assert.deepEqual(saved.map(([vm]: string[]) => vm), ['a', 'b']);
+    assert.deepEqual(
+      saved.map(([vm]: string[]) => vm),
+      ['a', 'b'],
+    );
     const server = await holdPortB();
-    let r;
+    let r: ReturnType<typeof k>;
     try {
       r = k('resume');
     } finally {
@@ -45,7 +48,11 @@ describe('a resume that fails halfway', () => {
       ['a', 'suspended'],
       ['b', 'suspended'],
     ]);
-    for (const [vm, snapshot] of saved) assert.ok(json(k('snapshots', vm, '--json')).some((s: { name: string }) => s.name === snapshot), `${vm}'s save is gone`);
+    for (const [vm, snapshot] of saved)
+      assert.ok(
+        json(k('snapshots', vm, '--json')).some((s: { name: string }) => s.name === snapshot),
+        `${vm}'s save is gone`,
+      );
     ok(k('resume'));
     assert.deepEqual(states(), [
       ['a', 'running'],
@@ -58,7 +65,7 @@ describe('a resume that fails halfway', () => {
     const name = json(k('snapshot', 'rbtest', '--json'))[0].name as string;
     ok(k('down'));
     const server = await holdPortB();
-    let r;
+    let r: ReturnType<typeof k>;
     try {
       r = k('up', '--from', name);
     } finally {

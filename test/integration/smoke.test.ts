@@ -45,9 +45,15 @@ describe('smoke', () => {
     const doc = kit(['doc', 'demo', '--out', join(home, 'doc'), '--json'], { env });
     assert.equal(doc.status, 0, doc.stderr);
     const page = await lookAt(join(home, 'doc', 'demo.html'), join(home, 'doc.png'));
-    assert.deepEqual(page.vms, [{ name: 'l1', state: 'running' }, { name: 'l2', state: 'running' }]);
+    assert.deepEqual(page.vms, [
+      { name: 'l1', state: 'running' },
+      { name: 'l2', state: 'running' },
+    ]);
     for (const name of ['l1', 'l2', 'demo L1', 'demo L2']) assert.ok(page.text.includes(name), name);
-    assert.deepEqual(page.svgs.map((s) => s.label).filter((l) => / (CPU|memory)$/.test(l)), ['l1 CPU', 'l1 memory', 'l2 CPU', 'l2 memory']);
+    assert.deepEqual(
+      page.svgs.map((s) => s.label).filter((l) => / (CPU|memory)$/.test(l)),
+      ['l1 CPU', 'l1 memory', 'l2 CPU', 'l2 memory'],
+    );
     for (const s of page.svgs) assert.ok(s.width > 50 && s.height > 20, `${s.label}: ${s.width}×${s.height}`);
     assert.ok(page.screenshotBytes > 10_000);
 
@@ -62,18 +68,30 @@ describe('smoke', () => {
     assert.equal(summary.total, declared);
     assert.equal(summary.failed, 0, JSON.stringify(summary.results.filter((x: { ok: boolean }) => !x.ok)));
     const suites = readJunit(report);
-    assert.deepEqual(suites.map((s) => s['@_name']), ['demo.host', 'demo.l1', 'demo.l2']);
-    assert.equal(suites.reduce((n, s) => n + s.testcase.length, 0), declared);
+    assert.deepEqual(
+      suites.map((s) => s['@_name']),
+      ['demo.host', 'demo.l1', 'demo.l2'],
+    );
+    assert.equal(
+      suites.reduce((n, s) => n + s.testcase.length, 0),
+      declared,
+    );
     assert.ok(suites.every((s) => s.testcase.every((c) => c.failure === undefined)));
     // smoke's report carries each check's result on its VM.
     const look = await lookAt(html, join(home, 'report.png'));
-    assert.deepEqual(look.vms, [{ name: 'l1', state: 'running' }, { name: 'l2', state: 'running' }]);
+    assert.deepEqual(look.vms, [
+      { name: 'l1', state: 'running' },
+      { name: 'l2', state: 'running' },
+    ]);
     assert.match(look.text, /pass child-reachable/);
     assert.match(look.text, /pass knows its name/);
     // --reuse: the golden snapshot is gone, the lab stays up; down then leaves nothing.
     assert.match(summary.cleanup.join('\n'), /golden snapshot .* removed/);
     assert.doesNotMatch(summary.cleanup.join('\n'), /down/);
-    assert.deepEqual(JSON.parse(kit(['status', 'demo', '--json'], { env }).stdout).map((s: { state: string }) => s.state), ['running', 'running']);
+    assert.deepEqual(
+      JSON.parse(kit(['status', 'demo', '--json'], { env }).stdout).map((s: { state: string }) => s.state),
+      ['running', 'running'],
+    );
     assert.equal(kit(['down', 'demo'], { env }).status, 0);
     assert.deepEqual(qemusUnder(home), []);
   });

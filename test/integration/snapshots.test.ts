@@ -17,7 +17,14 @@ describe('snapshots of a tiny guest', () => {
   };
   const json = (r: ReturnType<typeof kit>) => JSON.parse(ok(r).stdout);
   const inGuest = (cmd: string) => ok(k('exec', 's1', '--', cmd)).stdout.trim();
-  const list = () => json(k('snapshots', 's1', '--json')) as { name: string; vmStateSize: number; date: string; stamp: { fields: Record<string, unknown> } | null; complete: boolean }[];
+  const list = () =>
+    json(k('snapshots', 's1', '--json')) as {
+      name: string;
+      vmStateSize: number;
+      date: string;
+      stamp: { fields: Record<string, unknown> } | null;
+      complete: boolean;
+    }[];
 
   before(async () => {
     lab = await tinyLab('snaps', [{ name: 's1' }, { name: 'r1', extra: { boot: { image: 'tiny', root: 'ram' } } }]);
@@ -31,7 +38,10 @@ describe('snapshots of a tiny guest', () => {
   it('restores a running guest live: a deleted file comes back', () => {
     inGuest('echo kept > /root/data; sync');
     const made = json(k('snapshot', 's1', '--name', 'golden', '--json'));
-    assert.deepEqual(made.map((s: { vm: string; how: string }) => [s.vm, s.how]), [['s1', 'live']]);
+    assert.deepEqual(
+      made.map((s: { vm: string; how: string }) => [s.vm, s.how]),
+      [['s1', 'live']],
+    );
     inGuest('rm /root/data; sync');
     // Without --yes (and no terminal) nothing is restored.
     const refused = k('restore', 's1', 'golden');
@@ -59,7 +69,10 @@ describe('snapshots of a tiny guest', () => {
     const dates = list().map((s) => s.date);
     assert.deepEqual(dates, [...dates].sort());
     for (const n of [first, second]) ok(k('snapshot-rm', 's1', n));
-    assert.deepEqual(list().map((s) => s.name), ['golden']);
+    assert.deepEqual(
+      list().map((s) => s.name),
+      ['golden'],
+    );
   });
 
   it('keeps the current state on request before restoring', () => {

@@ -24,7 +24,10 @@ describe('suspend and resume a nested lab', () => {
   it('suspends the whole tree: no QEMU of the lab left, every VM suspended, the save listed as a snapshot', () => {
     ok(k('exec', 's2', '--', 'echo before-suspend > /root/mark; sync'));
     const r = json(k('suspend', '--json'));
-    assert.deepEqual(r.steps.map((s: { vm: string }) => s.vm), ['s1']);
+    assert.deepEqual(
+      r.steps.map((s: { vm: string }) => s.vm),
+      ['s1'],
+    );
     const name = r.steps[0].snapshot as string;
     assert.match(name, /^1\d{4}-\d{2}-\d{2}--\d{4}--/, 'named by graintime');
     assert.deepEqual(qemusUnder(lab.home), [], 'a QEMU of the lab still runs');
@@ -51,7 +54,10 @@ describe('suspend and resume a nested lab', () => {
 
   it('resumes every layer: the child’s file is there, its clock is the host’s, exec works, the save is removed', () => {
     const r = json(k('resume', '--json'));
-    assert.deepEqual(r.layers.map((l: { vm: string }) => l.vm), ['s1', 's2']);
+    assert.deepEqual(
+      r.layers.map((l: { vm: string }) => l.vm),
+      ['s1', 's2'],
+    );
     assert.deepEqual(states(), [
       ['s1', 'running'],
       ['s2', 'running'],
@@ -65,21 +71,33 @@ describe('suspend and resume a nested lab', () => {
     const name = json(k('suspend', '--json')).steps[0].snapshot as string;
     const r = ok(k('up', '--json'));
     assert.match(r.stderr, /susptest is suspended: resuming it/);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.deepEqual(lines[0], { event: 'resumed', lab: 'susptest', vm: 's1', snapshot: name, seconds: lines[0].seconds });
-    assert.deepEqual(lines.at(-1).steps.map((s: { vm: string; action: string }) => [s.vm, s.action]), [
-      ['s1', 'kept'],
-      ['s2', 'kept'],
-    ]);
+    assert.deepEqual(
+      lines.at(-1).steps.map((s: { vm: string; action: string }) => [s.vm, s.action]),
+      [
+        ['s1', 'kept'],
+        ['s2', 'kept'],
+      ],
+    );
     const kept = json(k('suspend', '--json')).steps[0].snapshot as string;
     ok(k('resume', '--keep'));
-    assert.deepEqual(json(k('snapshots', 's1', '--json')).map((s: { name: string }) => s.name), [kept]);
+    assert.deepEqual(
+      json(k('snapshots', 's1', '--json')).map((s: { name: string }) => s.name),
+      [kept],
+    );
     ok(k('snapshot-rm', 's1', kept));
   });
 
   it('QEMU killed during a suspend: the lab is not marked suspended, its disk passes qemu-img check, and up boots it cold', async () => {
     const pid = qemusUnder(lab.home)[0]!;
-    const child = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'suspend'], { cwd: PROJECT_ROOT, env: { ...process.env, ...lab.env } });
+    const child = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'suspend'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...lab.env },
+    });
     let err = '';
     const code = await new Promise<number | null>((resolve) => {
       child.stderr.on('data', (d: Buffer) => {
@@ -101,11 +119,18 @@ describe('suspend and resume a nested lab', () => {
     const check = spawnSync('qemu-img', ['check', join(lab.home, 'susptest', 's1', 'root.qcow2')], { encoding: 'utf8' });
     // 0: clean; 3: only leaked clusters (space, "no harm to data"); 2 would be corruption.
     assert.ok(check.status === 0 || check.status === 3, `qemu-img check: exit ${check.status}\n${check.stdout}${check.stderr}`);
-    const up = ok(k('up', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l)).at(-1);
-    assert.deepEqual(up.steps.map((s: { vm: string; action: string }) => [s.vm, s.action]), [
-      ['s1', 'booted'],
-      ['s2', 'booted'],
-    ]);
+    const up = ok(k('up', '--json'))
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .at(-1);
+    assert.deepEqual(
+      up.steps.map((s: { vm: string; action: string }) => [s.vm, s.action]),
+      [
+        ['s1', 'booted'],
+        ['s2', 'booted'],
+      ],
+    );
   });
 
   it('up --from starts the stopped lab from a lab-wide snapshot, which stays', () => {
@@ -118,6 +143,9 @@ describe('suspend and resume a nested lab', () => {
     assert.match(refused.stderr, /s1 has no snapshot named no-such-snapshot/);
     ok(k('up', '--from', name));
     assert.equal(ok(k('exec', 's2', '--', 'cat /root/mark')).stdout.trim(), 'golden');
-    assert.ok(json(k('snapshots', 's1', '--json')).some((s: { name: string }) => s.name === name), 'the golden snapshot was removed');
+    assert.ok(
+      json(k('snapshots', 's1', '--json')).some((s: { name: string }) => s.name === name),
+      'the golden snapshot was removed',
+    );
   });
 });

@@ -42,9 +42,16 @@ describe('class 1: cross-field rules', () => {
   });
 
   it('a forward on every interface is a warning naming its field; loopback is not', () => {
-    const open = resolveLab(lab([tinyVm({ network: { sshPort: 2300, bind: '0.0.0.0', forwards: [{ host: 8080, guest: 80, bind: '192.168.1.5' }] } })]), BIG_HOST, 't');
+    const open = resolveLab(
+      lab([tinyVm({ network: { sshPort: 2300, bind: '0.0.0.0', forwards: [{ host: 8080, guest: 80, bind: '192.168.1.5' }] } })]),
+      BIG_HOST,
+      't',
+    );
     const w = specWarnings(open);
-    assert.deepEqual(w.map((x) => x.path), ['vms[0].network.bind', 'vms[0].network.forwards[0].bind']);
+    assert.deepEqual(
+      w.map((x) => x.path),
+      ['vms[0].network.bind', 'vms[0].network.forwards[0].bind'],
+    );
     assert.match(w[0]!.message, /every network/);
     assert.deepEqual(specWarnings(resolveLab(lab([tinyVm({ network: { sshPort: 2300, bind: '127.0.0.2' } })]), BIG_HOST, 't')), []);
   });
@@ -55,7 +62,10 @@ describe('class 1: cross-field rules', () => {
     const d = allocData(l, host as never);
     assert.equal(d.reserve.memoryMiB, 4096);
     assert.equal(d.reserve.cpus, 2);
-    assert.ok(d.warnings.some((w) => /host\.reserve\.memory .* more than this host has/.test(w)), d.warnings.join('\n'));
+    assert.ok(
+      d.warnings.some((w) => /host\.reserve\.memory .* more than this host has/.test(w)),
+      d.warnings.join('\n'),
+    );
     const text = renderAlloc(d, { width: 100, ascii: true, color: false });
     assert.doesNotMatch(text, /-\d/, text);
   });
@@ -63,9 +73,27 @@ describe('class 1: cross-field rules', () => {
 
 describe('class 2: files where they must not go', () => {
   it('a disk that is another VM’s backing file is a warning (a base prepared for its clones), two writers one refusal', () => {
-    const l = resolveLab(lab([tinyVm({ name: 'base', disk: { file: '~/base.qcow2', size: '1G' } }), tinyVm({ name: 'clone', disk: { file: 'c.qcow2', backing: '~/base.qcow2' } })]), BIG_HOST, 't');
-    assert.deepEqual(specWarnings(l).map((w) => [w.path, /booting this VM changes the base/.test(w.message)]), [['vms[0].disk.file', true]]);
-    assert.throws(() => resolveLab(lab([tinyVm({ name: 'a', disk: { file: '/srv/one.qcow2', size: '1G' } }), tinyVm({ name: 'b', disk: { file: '/srv/./one.qcow2', size: '1G' } })]), BIG_HOST, 't'), /vms\[1\]\.disk\.file: \/srv\/\.\/one\.qcow2 is also vms\[0\]\.disk\.file: two VMs writing one disk/);
+    const l = resolveLab(
+      lab([
+        tinyVm({ name: 'base', disk: { file: '~/base.qcow2', size: '1G' } }),
+        tinyVm({ name: 'clone', disk: { file: 'c.qcow2', backing: '~/base.qcow2' } }),
+      ]),
+      BIG_HOST,
+      't',
+    );
+    assert.deepEqual(
+      specWarnings(l).map((w) => [w.path, /booting this VM changes the base/.test(w.message)]),
+      [['vms[0].disk.file', true]],
+    );
+    assert.throws(
+      () =>
+        resolveLab(
+          lab([tinyVm({ name: 'a', disk: { file: '/srv/one.qcow2', size: '1G' } }), tinyVm({ name: 'b', disk: { file: '/srv/./one.qcow2', size: '1G' } })]),
+          BIG_HOST,
+          't',
+        ),
+      /vms\[1\]\.disk\.file: \/srv\/\.\/one\.qcow2 is also vms\[0\]\.disk\.file: two VMs writing one disk/,
+    );
   });
 
   it('a disk the kit creates is its owner’s alone (0600)', async () => {
@@ -85,7 +113,12 @@ describe('class 2: files where they must not go', () => {
     process.env.GRAINCHART_HOME = join(dir, 'state');
     try {
       const file = join(dir, 'lab.json');
-      writeFileSync(file, JSON.stringify(lab([{ name: 'p', memory: 512, boot: { cloudImage: 'debian-nest' }, children: [{ name: 'c', memory: 128, disk: { file: 'c.qcow2', size: '1G' } }] }])));
+      writeFileSync(
+        file,
+        JSON.stringify(
+          lab([{ name: 'p', memory: 512, boot: { cloudImage: 'debian-nest' }, children: [{ name: 'c', memory: 128, disk: { file: 'c.qcow2', size: '1G' } }] }]),
+        ),
+      );
       const r = await cli(['disk-create', 'c', '--spec', file]);
       assert.equal(r.code, 2, r.err);
       assert.match(r.err, /runs inside p: its disk c\.qcow2 is made there/);
@@ -147,8 +180,11 @@ describe('class 4: the loader says which file and what, exit 2', () => {
   it('a cycle in a .ts spec and a 5,000-deep document are spec errors, not stack overflows', async () => {
     const v: Record<string, unknown> = tinyVm();
     v.children = [v];
-    assert.throws(() => resolveLab(lab([v]), BIG_HOST, 't'), (e: unknown) => e instanceof SpecError && /a cycle/.test(e.message) && e.problems[0]!.path === 'vms[0].children[0]');
-    const text = '{"name":"lab","vms":[' + '{"children":['.repeat(2500) + ']}'.repeat(2500) + ']}';
+    assert.throws(
+      () => resolveLab(lab([v]), BIG_HOST, 't'),
+      (e: unknown) => e instanceof SpecError && /a cycle/.test(e.message) && e.problems[0]!.path === 'vms[0].children[0]',
+    );
+    const text = `{"name":"lab","vms":[${'{"children":['.repeat(2500)}${']}'.repeat(2500)}]}`;
     assert.match(shapeProblem(JSON.parse(text))?.message ?? '', /more than 64 levels/);
     const file = join(dir, 'deep.json');
     writeFileSync(file, text);
@@ -177,9 +213,9 @@ describe('class 4: the loader says which file and what, exit 2', () => {
   it('reads .JSON in capitals and JSON with a UTF-8 byte order mark', async () => {
     writeFileSync(join(dir, 'upper.JSON'), good);
     assert.equal((await loadLab(undefined, { spec: join(dir, 'upper.JSON') })).name, 'lab');
-    writeFileSync(join(dir, 'bom.json'), '\ufeff' + good);
+    writeFileSync(join(dir, 'bom.json'), `\ufeff${good}`);
     assert.equal((await loadLab(undefined, { spec: join(dir, 'bom.json') })).name, 'lab');
-    assert.equal((await loadLab(undefined, { spec: '-', readStdin: async () => '\ufeff' + good })).name, 'lab');
+    assert.equal((await loadLab(undefined, { spec: '-', readStdin: async () => `\ufeff${good}` })).name, 'lab');
   });
 
   it('an unreadable file says so (as a non-root user: root reads anything)', { skip: process.getuid?.() === 0 && 'running as root' }, async () => {
@@ -201,21 +237,30 @@ describe('class 5: one bad file in specs/ does not break the others', () => {
     writeFileSync(join(dir, 'good.json'), JSON.stringify({ name: 'good', vms: [tinyVm({ name: 'g1' })] }));
     writeFileSync(join(dir, 'bad.json'), '{ not json');
     assert.equal((await loadVm('g1', { specsDir: dir })).place.vm.name, 'g1');
-    await assert.rejects(loadVm('nope', { specsDir: dir }), (e: unknown) => e instanceof UsageError && /bad: .*bad\.json: is not valid JSON/.test(e.hint ?? ''));
+    await assert.rejects(
+      loadVm('nope', { specsDir: dir }),
+      (e: unknown) => e instanceof UsageError && /bad: .*bad\.json: is not valid JSON/.test(e.hint ?? ''),
+    );
   });
 
   it('a lab in specs/ is named after its file, and two files may not declare one lab', async () => {
     writeFileSync(join(dir, 'alpha.json'), JSON.stringify({ name: 'beta', vms: [tinyVm()] }));
-    await assert.rejects(loadLab('alpha', { specsDir: dir }), (e: unknown) => e instanceof SpecError && e.problems[0]!.path === 'name' && /named after its file \(alpha\)/.test(e.message));
+    await assert.rejects(
+      loadLab('alpha', { specsDir: dir }),
+      (e: unknown) => e instanceof SpecError && e.problems[0]!.path === 'name' && /named after its file \(alpha\)/.test(e.message),
+    );
     writeFileSync(join(dir, 'twin.json'), JSON.stringify({ name: 'twin', vms: [tinyVm()] }));
     writeFileSync(join(dir, 'twin.ts'), `export default ${JSON.stringify({ name: 'twin', vms: [tinyVm()] })};\n`);
-    await assert.rejects(loadLab('twin', { specsDir: dir }), (e: unknown) => e instanceof SpecFileError && /twin\.ts and .*twin\.json: both declare lab "twin"/.test(e.message));
+    await assert.rejects(
+      loadLab('twin', { specsDir: dir }),
+      (e: unknown) => e instanceof SpecFileError && /twin\.ts and .*twin\.json: both declare lab "twin"/.test(e.message),
+    );
   });
 });
 
 describe('class 6: long names', () => {
   it('63-character lab and VM names under a deep state folder get a QMP and agent socket that fits', () => {
-    const root = '/tmp/' + 'd'.repeat(40);
+    const root = `/tmp/${'d'.repeat(40)}`;
     const p = vmPaths(root, 'l'.repeat(63), 'v'.repeat(63));
     assert.ok(Buffer.byteLength(p.qmp) <= MAX_SOCKET_PATH, p.qmp);
     assert.ok(p.pid.startsWith(p.dir), 'only the socket moves');
@@ -224,7 +269,7 @@ describe('class 6: long names', () => {
     // A path that fits stays where it was.
     assert.equal(socketPath('/s/lab/v/qmp.sock'), '/s/lab/v/qmp.sock');
     const saved = process.env.GRAINCHART_HOME;
-    process.env.GRAINCHART_HOME = root + '/' + 'e'.repeat(40);
+    process.env.GRAINCHART_HOME = `${root}/${'e'.repeat(40)}`;
     try {
       assert.ok(Buffer.byteLength(agentPaths('l'.repeat(63)).sock) <= MAX_SOCKET_PATH);
     } finally {
@@ -260,4 +305,3 @@ describe('class 7: environment and time', () => {
     assert.equal(localTime(new Date('1800-06-01T12:00Z'), 'America/Los_Angeles').zone, 'utcm075258');
   });
 });
-

@@ -11,19 +11,24 @@ import { readState } from '../../tasks/machine/record.ts';
 import { FakeMachine, type FakeBehaviour } from '../helpers/fake-machine.ts';
 import { suiteHome } from '../helpers/vm.ts';
 
-const msr = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
+const msr =
+  "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
 const noInputs: PrepareInputs = async () => ({ inputs: {} });
 
 describe('bootOn', () => {
   const h = suiteHome('gc-bootvm-');
 
   // No SSH forward: ready when QEMU lives and QMP says running, so no guest is needed.
-  const lab = (extra: Record<string, unknown> = {}) => resolveLab({ name: 'b', vms: [{ name: 'v', boot: { kernel: '/k', append: '' }, memory: 256, ...extra }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
+  const lab = (extra: Record<string, unknown> = {}) =>
+    resolveLab({ name: 'b', vms: [{ name: 'v', boot: { kernel: '/k', append: '' }, memory: 256, ...extra }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
   const boot = async (b: FakeBehaviour, extra: Record<string, unknown> = {}, more: { loadvm?: string } = {}) => {
     const m = new FakeMachine(h.dir, b);
     const l = lab(extra);
     const warnings: string[] = [];
-    const result = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true, timeoutS: 5, warn: (w) => warnings.push(w), ...more }).then((r) => r, (e: Error & { hint?: string }) => e);
+    const result = await bootOn(m, l, findVm(l, 'v')!, noInputs, { quiet: true, timeoutS: 5, warn: (w) => warnings.push(w), ...more }).then(
+      (r) => r,
+      (e: Error & { hint?: string }) => e,
+    );
     return { m, result, warnings, record: readState(kitPaths('b', 'v').vm) };
   };
 
@@ -46,7 +51,7 @@ describe('bootOn', () => {
   it('fails at once when QEMU dies during boot, with the serial log and no stop needed', async () => {
     const { result, record, m } = await boot({ diesAfterSamples: 1 });
     assert.ok(result instanceof Error);
-    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s: QEMU exited during boot\n  serial console/);
+    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s: QEMU exited during boot\n {2}serial console/);
     assert.equal(record?.phase, 'failed');
     assert.ok(!m.calls.includes('SIGTERM'));
   });
@@ -61,29 +66,58 @@ describe('bootOn', () => {
   it('stops a guest whose kernel panicked during boot and boots it once more, saying so', async () => {
     const { m, result, warnings, record } = await boot({ panics: 1, honoursQuit: true });
     assert.ok(!(result instanceof Error), String(result));
-    assert.deepEqual(m.calls.filter((c) => c === 'start' || c === 'quit'), ['start', 'quit', 'start']);
-    assert.deepEqual(warnings, ['v: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt; its QEMU was stopped, booting it once more']);
+    assert.deepEqual(
+      m.calls.filter((c) => c === 'start' || c === 'quit'),
+      ['start', 'quit', 'start'],
+    );
+    assert.deepEqual(warnings, [
+      'v: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt; its QEMU was stopped, booting it once more',
+    ]);
     assert.equal(record?.phase, 'running');
   });
   it('gives up after the second panic, and never boots a resume again (that would drop its saved state)', async () => {
     const twice = await boot({ panics: 2, honoursQuit: true });
     assert.ok(twice.result instanceof Error);
-    assert.match(twice.result.message, /^b\/v failed to boot after \d+\.\d s: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt\n/);
+    assert.match(
+      twice.result.message,
+      /^b\/v failed to boot after \d+\.\d s: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt\n/,
+    );
     assert.deepEqual([twice.m.calls.filter((c) => c === 'start').length, twice.m.alive, twice.record?.phase], [2, false, 'failed']);
     const resume = await boot({ panics: 1, honoursQuit: true }, {}, { loadvm: 'saved' });
     assert.ok(resume.result instanceof Error);
     assert.deepEqual(resume.m.calls.filter((c) => c === 'start').length, 1);
   });
   it('fails at once when the parent it boots in is lost, touching nothing inside it, and says so for up to boot the parent again', async () => {
-    const l = resolveLab({ name: 'b', vms: [{ name: 'p', boot: { cloudImage: 'debian-nest' }, memory: 2048, children: [{ name: 'c', boot: { kernel: '/k', append: '' }, memory: 256, network: { sshPort: 2222 } }] }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
+    const l = resolveLab(
+      {
+        name: 'b',
+        vms: [
+          {
+            name: 'p',
+            boot: { cloudImage: 'debian-nest' },
+            memory: 2048,
+            children: [{ name: 'c', boot: { kernel: '/k', append: '' }, memory: 256, network: { sshPort: 2222 } }],
+          },
+        ],
+      },
+      { cpus: 2, memoryMiB: 4096 },
+      'test',
+    );
     // QMP never says running: without the parent's watch this boot would wait out its budget.
-    const m = new FakeMachine(h.dir, { lost: "p's kernel panicked (Kernel panic - not syncing: corrupted stack end detected inside scheduler)", qmpStatus: 'paused' }, 'p');
+    const m = new FakeMachine(
+      h.dir,
+      { lost: "p's kernel panicked (Kernel panic - not syncing: corrupted stack end detected inside scheduler)", qmpStatus: 'paused' },
+      'p',
+    );
     const t0 = Date.now();
     const keyed: PrepareInputs = async () => ({ inputs: {}, hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE5FFFtaE1q6aPUHWkuBXU801nxylULmqq/K65kyGJhp' });
     const r = await bootOn(m, l, findVm(l, 'c')!, keyed, { quiet: true, timeoutS: 60 }).catch((e: Error) => e);
     assert.ok(r instanceof ParentLost, String(r));
     assert.equal(r.parent, 'p');
-    assert.match(r.message, /^b\/c failed to boot inside p after \d+\.\d s: p's kernel panicked \(Kernel panic - not syncing: corrupted stack end detected inside scheduler\), and c with it$/);
+    assert.match(
+      r.message,
+      /^b\/c failed to boot inside p after \d+\.\d s: p's kernel panicked \(Kernel panic - not syncing: corrupted stack end detected inside scheduler\), and c with it$/,
+    );
     assert.match(r.hint ?? '', /down b --force, then up b/);
     assert.ok(Date.now() - t0 < 10_000, 'the boot waited on after its parent was lost');
     assert.ok(!m.calls.some((c) => ['quit', 'SIGTERM', 'SIGKILL'].includes(c)), `a stop was sent into the lost parent: ${m.calls.join(' ')}`);
@@ -98,8 +132,14 @@ describe('bootOn', () => {
     assert.ok(live.calls.includes('quit'));
   });
   it('reads a kernel panic from the serial console’s tail, and nothing else as one', () => {
-    assert.equal(kernelPanic('[ 1.0] x\n[ 2.5] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n[ 2.5] CPU: 0 PID: 1'), 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)');
-    assert.equal(kernelPanic('[ 9.1] ---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100 ]---'), 'Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100');
+    assert.equal(
+      kernelPanic('[ 1.0] x\n[ 2.5] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n[ 2.5] CPU: 0 PID: 1'),
+      'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    );
+    assert.equal(
+      kernelPanic('[ 9.1] ---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100 ]---'),
+      'Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100',
+    );
     assert.equal(kernelPanic('[ 3.0] gc: network up, sshd starting\n[ 3.1] panic=-1 on the command line'), undefined);
   });
   it('refuses a taken port, and memory the machine lacks, before QEMU starts', async () => {
@@ -113,8 +153,18 @@ describe('bootOn', () => {
     assert.ok(!mem.m.calls.includes('start'));
   });
   it('refuses a child before it starts when its parent lacks QEMU or qemu-img, saying what to install', async () => {
-    const l = resolveLab({ name: 'b', vms: [{ name: 'p', boot: { cloudImage: 'debian-nest' }, memory: 2048, children: [{ name: 'c', boot: { image: 'tiny' }, network: { sshPort: 2222 } }] }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
-    for (const [b, what] of [[{ noQemuImg: true }, 'qemu-img is'], [{ noQemu: true, noQemuImg: true }, 'qemu-system-x86_64 and qemu-img are']] as const) {
+    const l = resolveLab(
+      {
+        name: 'b',
+        vms: [{ name: 'p', boot: { cloudImage: 'debian-nest' }, memory: 2048, children: [{ name: 'c', boot: { image: 'tiny' }, network: { sshPort: 2222 } }] }],
+      },
+      { cpus: 2, memoryMiB: 4096 },
+      'test',
+    );
+    for (const [b, what] of [
+      [{ noQemuImg: true }, 'qemu-img is'],
+      [{ noQemu: true, noQemuImg: true }, 'qemu-system-x86_64 and qemu-img are'],
+    ] as const) {
       const m = new FakeMachine(h.dir, b, 'p');
       const r = await bootOn(m, l, findVm(l, 'c')!, noInputs, { quiet: true }).catch((e: Error & { hint?: string }) => e);
       assert.ok(r instanceof Error);
@@ -152,7 +202,9 @@ describe('bootOn', () => {
     // Other memory: another machine, which QEMU could not load the state into.
     const other = new FakeMachine(h.dir, {});
     const l2 = lab({ memory: 512 });
-    const refused = await bootOn(other, l2, findVm(l2, 'v')!, noInputs, { quiet: true, loadvm: 'sv3', savedArgv: argv }).catch((e: Error & { hint?: string }) => e);
+    const refused = await bootOn(other, l2, findVm(l2, 'v')!, noInputs, { quiet: true, loadvm: 'sv3', savedArgv: argv }).catch(
+      (e: Error & { hint?: string }) => e,
+    );
     assert.ok(refused instanceof Error);
     assert.match(refused.message, /^v's saved state was made with another command line: argument \d+ was "256", now "512"/);
     assert.match(refused.hint ?? '', /--cold/);

@@ -12,7 +12,6 @@ import { chartOptions, glyphs, type ChartOptions } from '../../tasks/chart/style
 import { truncate, width } from '../../tasks/chart/text.ts';
 import { golden } from '../helpers/golden.ts';
 
-
 const shapes: Record<string, (o: ChartOptions) => string> = {
   bars: (o) =>
     renderBars(
@@ -53,7 +52,12 @@ const shapes: Record<string, (o: ChartOptions) => string> = {
       [
         {
           label: renderBox('host: this machine', ['127.0.0.1 only'], o),
-          children: [{ label: renderBox('l1 🚀', ['10.0.2.15/24 gw 10.0.2.2', `127.0.0.1:10022 ${glyphs(o).arrow} 22`], o), children: [{ label: renderBox('l2', ['10.0.2.15/24 behind l1'], o) }] }],
+          children: [
+            {
+              label: renderBox('l1 🚀', ['10.0.2.15/24 gw 10.0.2.2', `127.0.0.1:10022 ${glyphs(o).arrow} 22`], o),
+              children: [{ label: renderBox('l2', ['10.0.2.15/24 behind l1'], o) }],
+            },
+          ],
         },
       ],
       o,
@@ -126,7 +130,7 @@ describe('lab chart goldens', () => {
     const second = { name: 'side', memory: 256, boot: { image: 'tiny' }, network: { sshPort: 10023 } };
     const lab = resolveLab({ ...input, host: { libvirt: { uri: 'qemu:///system' } }, vms: [...input.vms, second] }, { cpus: 2, memoryMiB: 24064 }, 'demo');
     const text = renderLabTree(treeData(lab, host, rows), { width: 200, ascii: false, color: false });
-    assert.match(text, /│  └─ l2 "demo L2" \(nested VM\) crashed/);
+    assert.match(text, /│ {2}└─ l2 "demo L2" \(nested VM\) crashed/);
     assert.match(text, /├─ l1 "demo L1" \(guest VM on libvirt qemu:\/\/\/system\) running/);
     assert.match(text, /└─ side \(guest VM on libvirt qemu:\/\/\/system\) unknown/);
     const own = resolveLab({ ...input, vms: [...input.vms, { ...second, libvirt: { uri: 'qemu:///system' } }] }, { cpus: 2, memoryMiB: 24064 }, 'demo');
@@ -147,7 +151,15 @@ describe('lab chart goldens', () => {
   it('topology puts every guest at 10.0.2.15 behind its own NAT, nested forwards inside the parent', async () => {
     const d = topologyData(await load('nixos-sway'), [], { ascii: false });
     assert.deepEqual(d.host.listens, ['127.0.0.1:2223 → nixos-sway:22']);
-    assert.deepEqual(d.vms[1], { name: 'debian', parent: 'nixos-sway', address: '10.0.2.15/24', gateway: '10.0.2.2', dns: '10.0.2.3', forwards: ['127.0.0.1:2224 → debian:22 (in nixos-sway)'], state: 'unknown' });
+    assert.deepEqual(d.vms[1], {
+      name: 'debian',
+      parent: 'nixos-sway',
+      address: '10.0.2.15/24',
+      gateway: '10.0.2.2',
+      dns: '10.0.2.3',
+      forwards: ['127.0.0.1:2224 → debian:22 (in nixos-sway)'],
+      state: 'unknown',
+    });
   });
 });
 

@@ -13,7 +13,10 @@ const input = (user: string): SeedInput => ({
   vm: 'deb1',
   user,
   authorizedKey: 'ssh-ed25519 AAAAC3lab grainchart-lab1',
-  hostKey: { privateOpenSsh: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n', publicOpenSsh: 'ssh-ed25519 AAAAC3host deb1-host' },
+  hostKey: {
+    privateOpenSsh: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n',
+    publicOpenSsh: 'ssh-ed25519 AAAAC3host deb1-host',
+  },
 });
 
 describe('cloud-init seed', () => {

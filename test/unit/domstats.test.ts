@@ -59,7 +59,7 @@ describe('domainFigures', () => {
   it('refuses a window it cannot measure: no time, a domain that restarted, figures missing', () => {
     assert.throws(() => domainFigures(reading(2, 1, 1), reading(3, 1, 1), 0), /no time passed/);
     assert.throws(() => domainFigures(reading(30, 1, 1), reading(2, 1, 1), 1), /restarted/);
-    const { ['balloon.rss']: _, ...noRss } = reading(3, 1, 1);
+    const { 'balloon.rss': _, ...noRss } = reading(3, 1, 1);
     assert.throws(() => domainFigures(reading(2, 1, 1), noRss, 1), /no balloon\.rss/);
   });
 });

@@ -12,7 +12,6 @@ import { golden } from '../helpers/golden.ts';
 import { planInputs } from '../helpers/plan-inputs.ts';
 import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';
 
-
 const inputs = planInputs;
 const load = async (name: string): Promise<LabResolved> => resolveLab((await readLabInput(name)).input, BIG_HOST, name);
 const HOSTS = { kvm: KVM_USABLE, pvm: KVM_PVM };
@@ -32,9 +31,15 @@ describe('explain goldens', () => {
         const vm = findVm(lab, vmName)!.vm;
         const plan = qemuPlan(vm, kvm, inputs(labName, vmName));
         // The flow shows exactly the argv, section by section, each with a note.
-        assert.deepEqual(plan.flatMap((s) => s.args), qemuArgs(vm, kvm, inputs(labName, vmName)));
+        assert.deepEqual(
+          plan.flatMap((s) => s.args),
+          qemuArgs(vm, kvm, inputs(labName, vmName)),
+        );
         assert.ok(plan.every((s) => s.note.length > 0));
-        golden(`explain-${labName}-${vmName}-${hostName}`, renderFlow(`Parameters flow: ${vmName} (lab ${labName}); KVM ${kvm.state}: ${kvm.reason}`, plan, { width: 80, ascii: false, color: false }));
+        golden(
+          `explain-${labName}-${vmName}-${hostName}`,
+          renderFlow(`Parameters flow: ${vmName} (lab ${labName}); KVM ${kvm.state}: ${kvm.reason}`, plan, { width: 80, ascii: false, color: false }),
+        );
       });
 
   it('says why TCG and why max when KVM is unusable', async () => {
@@ -46,7 +51,10 @@ describe('explain goldens', () => {
 
   it('wraps notes at word boundaries within the width', () => {
     assert.deepEqual(wrap('aa bb cc dd', 5), ['aa bb', 'cc dd']);
-    for (const l of renderFlow('t', [{ section: 'cpu', args: ['-cpu', 'max'], note: 'word '.repeat(40) }], { width: 40, ascii: true, color: false }).split('\n')) assert.ok(l.length <= 40, l);
+    for (const l of renderFlow('t', [{ section: 'cpu', args: ['-cpu', 'max'], note: 'word '.repeat(40) }], { width: 40, ascii: true, color: false }).split(
+      '\n',
+    ))
+      assert.ok(l.length <= 40, l);
   });
 });
 
@@ -54,7 +62,10 @@ describe('explain --shell', () => {
   it('reads back, through sh, as exactly the argv (spaces, quotes, commas and all)', async () => {
     const lab = await load('demo');
     const weird = { ...findVm(lab, 'l1')!.vm, title: `it's "l1" $(reboot) \`x\` a,b` };
-    for (const [vm, name] of [[weird, 'l1'], [findVm(lab, 'l2')!.vm, 'l2']] as const) {
+    for (const [vm, name] of [
+      [weird, 'l1'],
+      [findVm(lab, 'l2')!.vm, 'l2'],
+    ] as const) {
       const argv = qemuArgs(vm, KVM_PVM, inputs('demo', name));
       const text = shellCommand('qemu-system-x86_64', argv);
       assert.equal(spawnSync('sh', ['-n'], { input: text }).status, 0, 'sh -n accepts it');

@@ -23,11 +23,11 @@ const PLACES: Record<string, Place & { timeZone: string }> = {
   reykjavik: { latitude: 64.15, longitude: -21.94, timeZone: 'Atlantic/Reykjavik' },
 };
 /** Angular distance on a circle, degrees. */
-const arc = (a: number, b: number) => Math.abs((((a - b) % 360) + 540) % 360 - 180);
+const arc = (a: number, b: number) => Math.abs(((((a - b) % 360) + 540) % 360) - 180);
 
 /** A seeded generator, so a failure names instants that can be replayed. */
 function random(seed: number) {
-  return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  return () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 }
 
 describe('graintime sky', () => {
@@ -47,7 +47,10 @@ describe('graintime sky', () => {
         const noon = nextDayEvent(place, 'noon', rise)!;
         const set = nextDayEvent(place, 'sunset', noon)!;
         const what = `${name} ${day}`;
-        assert.ok(arc(ascendantSidereal(rise, place), sunSidereal(rise)) < 2, `${what}: asc at sunrise ${ascendantSidereal(rise, place)} vs sun ${sunSidereal(rise)}`);
+        assert.ok(
+          arc(ascendantSidereal(rise, place), sunSidereal(rise)) < 2,
+          `${what}: asc at sunrise ${ascendantSidereal(rise, place)} vs sun ${sunSidereal(rise)}`,
+        );
         assert.ok(arc(ascendantSidereal(set, place), sunSidereal(set) + 180) < 2, `${what}: asc at sunset vs sun + 180`);
         const at = (t: Date, dt: number) => sunHouse(new Date(t.getTime() + dt), place).house;
         assert.equal(at(rise, -MINUTE), 1, `${what}: a minute before sunrise`);
@@ -65,7 +68,8 @@ describe('graintime sky', () => {
     for (let window = 0; window < 4; window++) {
       // Start mid-nakshatra, so the Moon's month-to-month wobble (< 1°) cannot add or drop a boundary.
       let start = new Date(Date.UTC(1990, 0, 1) + next() * 80 * 365 * DAY);
-      while (((moonSidereal(start) % (360 / 27)) / (360 / 27)) < 0.4 || ((moonSidereal(start) % (360 / 27)) / (360 / 27)) > 0.6) start = new Date(start.getTime() + 3600_000);
+      while ((moonSidereal(start) % (360 / 27)) / (360 / 27) < 0.4 || (moonSidereal(start) % (360 / 27)) / (360 / 27) > 0.6)
+        start = new Date(start.getTime() + 3600_000);
       const changes: string[] = [];
       let last = nakshatraOf(moonSidereal(start));
       for (let t = start.getTime(); t <= start.getTime() + 27.32 * DAY; t += 2 * 3600_000) {
@@ -112,7 +116,10 @@ describe('graintime sky', () => {
 describe('graintime stamps', () => {
   it('round-trips 1,000 random instants through format and parse, in names git and qcow2 accept', () => {
     const next = random(42);
-    const zones = Object.values(PLACES).concat([{ latitude: 28.61, longitude: 77.21, timeZone: 'Asia/Kolkata' }, { latitude: 0, longitude: 0, timeZone: 'UTC' }]);
+    const zones = Object.values(PLACES).concat([
+      { latitude: 28.61, longitude: 77.21, timeZone: 'Asia/Kolkata' },
+      { latitude: 0, longitude: 0, timeZone: 'UTC' },
+    ]);
     const stamps: string[] = [];
     for (let i = 0; i < 1000; i++) {
       const at = new Date(Date.UTC(1950, 0, 1) + Math.floor(next() * 150 * 365 * DAY));
@@ -154,7 +161,7 @@ describe('graintime stamps', () => {
       [good.replace('sun-09h', 'sun-13h'), /^sun/],
       [good.replace('sun-09h', 'sun-00h'), /^sun/],
       ['09999-01-01--0000--utc--moon-ashwini--asc-arie00--sun-01h--a', /^year/],
-      [good + '--', /not a graintime stamp/],
+      [`${good}--`, /not a graintime stamp/],
       [good.toUpperCase(), /not a graintime stamp/],
     ];
     for (const [stamp, reason] of cases) {

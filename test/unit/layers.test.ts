@@ -35,8 +35,14 @@ const roomOf = (file: string) => relative(tasksDir, file).split('/')[0]!;
 describe('tasks/ rooms', () => {
   it('every room has a layer, and no file sits loose in tasks/', () => {
     const rooms = readdirSync(tasksDir);
-    assert.deepEqual(rooms.filter((r) => !statSync(join(tasksDir, r)).isDirectory()), []);
-    assert.deepEqual(rooms.filter((r) => layerOf(r) < 0), []);
+    assert.deepEqual(
+      rooms.filter((r) => !statSync(join(tasksDir, r)).isDirectory()),
+      [],
+    );
+    assert.deepEqual(
+      rooms.filter((r) => layerOf(r) < 0),
+      [],
+    );
   });
 
   it('imports nothing from a layer above its own', () => {
@@ -45,7 +51,7 @@ describe('tasks/ rooms', () => {
       const text = readFileSync(f, 'utf8');
       for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
         const target = resolve(dirname(f), m[1]!);
-        if (!target.startsWith(tasksDir + '/')) continue;
+        if (!target.startsWith(`${tasksDir}/`)) continue;
         if (layerOf(roomOf(target)) > layerOf(roomOf(f))) upward.push(`${relative(tasksDir, f)} → ${relative(tasksDir, target)}`);
       }
     }

@@ -17,7 +17,13 @@ describe('qemu+ssh connections', () => {
   });
 
   it('finds the pinned key as OpenSSH writes it: host for port 22, [host]:port otherwise, several names per line', () => {
-    const kh = ['# pinned by hand', 'big.example.org,10.0.0.5 ssh-ed25519 AAAAbig', '[127.0.0.1]:2222 ssh-ed25519 AAAAloop', '|1|hashed= ssh-rsa AAAAhashed', ''].join('\n');
+    const kh = [
+      '# pinned by hand',
+      'big.example.org,10.0.0.5 ssh-ed25519 AAAAbig',
+      '[127.0.0.1]:2222 ssh-ed25519 AAAAloop',
+      '|1|hashed= ssh-rsa AAAAhashed',
+      '',
+    ].join('\n');
     assert.equal(knownHostKey(kh, 'big.example.org', 22), 'ssh-ed25519 AAAAbig');
     assert.equal(knownHostKey(kh, '10.0.0.5', 22), 'ssh-ed25519 AAAAbig');
     assert.equal(knownHostKey(kh, '127.0.0.1', 2222), 'ssh-ed25519 AAAAloop');
@@ -42,6 +48,9 @@ describe('qemu+ssh connections', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    assert.equal(virshUri('qemu+ssh://root@127.0.0.1:2222/system', '/k/id ed25519', '/w/ssh&.sh'), 'qemu+ssh://root@127.0.0.1:2222/system?keyfile=/k/id%20ed25519&command=/w/ssh%26.sh&no_tty=1');
+    assert.equal(
+      virshUri('qemu+ssh://root@127.0.0.1:2222/system', '/k/id ed25519', '/w/ssh&.sh'),
+      'qemu+ssh://root@127.0.0.1:2222/system?keyfile=/k/id%20ed25519&command=/w/ssh%26.sh&no_tty=1',
+    );
   });
 });

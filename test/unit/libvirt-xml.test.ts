@@ -45,9 +45,21 @@ function assertSameAsArgv(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs, lab: st
   assert.match(xml, new RegExp(`<name>grainchart-${lab}-${vm.name}</name>`));
   assert.match(xml, new RegExp(`<memory unit='MiB'>${after(argv, '-m')[0]}</memory>`));
   assert.match(xml, new RegExp(`<vcpu>${after(argv, '-smp')[0]}</vcpu>`));
-  for (const [flag, tag] of [['-kernel', 'kernel'], ['-initrd', 'initrd'], ['-append', 'cmdline']] as const)
-    assert.deepEqual([...xml.matchAll(new RegExp(`<${tag}>([^<]*)</${tag}>`, 'g'))].map((m) => m[1]), after(argv, flag).map(xmlText), tag);
-  assert.deepEqual(sources(xml).filter((s) => !after(argv, '-cdrom').includes(s!)), driveFiles(argv).filter((f) => !f.includes('OVMF') && !f.endsWith('.fd') && !f.endsWith('efivars.qcow2')), 'the disks');
+  for (const [flag, tag] of [
+    ['-kernel', 'kernel'],
+    ['-initrd', 'initrd'],
+    ['-append', 'cmdline'],
+  ] as const)
+    assert.deepEqual(
+      [...xml.matchAll(new RegExp(`<${tag}>([^<]*)</${tag}>`, 'g'))].map((m) => m[1]),
+      after(argv, flag).map(xmlText),
+      tag,
+    );
+  assert.deepEqual(
+    sources(xml).filter((s) => !after(argv, '-cdrom').includes(s!)),
+    driveFiles(argv).filter((f) => !f.includes('OVMF') && !f.endsWith('.fd') && !f.endsWith('efivars.qcow2')),
+    'the disks',
+  );
   const netdev = after(argv, '-netdev')[0]!;
   assert.ok(xml.includes(`<qemu:arg value='${netdev}'/>`), `netdev ${netdev}`);
   if (xml.includes(`machine='q35'`)) {
@@ -95,21 +107,44 @@ describe('libvirt-xml', () => {
   });
 
   it('escapes what XML gives meaning to, and writes QEMU’s CPU flags as libvirt features', async () => {
-    const lab = resolveLab({ name: 'x', vms: [{ name: 'v', title: `Tom's <lab> & "v2"`, memory: 256, cpu: 'EPYC,+svm,-x2apic', boot: { image: 'tiny' } }] }, BIG_HOST, 'x');
+    const lab = resolveLab(
+      { name: 'x', vms: [{ name: 'v', title: `Tom's <lab> & "v2"`, memory: 256, cpu: 'EPYC,+svm,-x2apic', boot: { image: 'tiny' } }] },
+      BIG_HOST,
+      'x',
+    );
     const xml = domainXml(qemuPlan(lab.vms[0]!, KVM_USABLE, inputs('x', 'v')), { lab: 'x', emulator: '/usr/bin/qemu-system-x86_64' });
     assertValid(xml);
     assert.match(xml, /<title>Tom&apos;s &lt;lab&gt; &amp; &quot;v2&quot;<\/title>/);
-    assert.deepEqual(cpuXml('EPYC,+svm,-x2apic'), ["<cpu mode='custom' match='exact'>", "  <model fallback='forbid'>EPYC</model>", "  <feature policy='require' name='svm'/>", "  <feature policy='disable' name='x2apic'/>", '</cpu>']);
+    assert.deepEqual(cpuXml('EPYC,+svm,-x2apic'), [
+      "<cpu mode='custom' match='exact'>",
+      "  <model fallback='forbid'>EPYC</model>",
+      "  <feature policy='require' name='svm'/>",
+      "  <feature policy='disable' name='x2apic'/>",
+      '</cpu>',
+    ]);
     assert.throws(() => cpuXml('host,svm'), /cpu flag "svm" of "host,svm" is not \+name or -name/);
   });
 
   it('a domain the kit runs: its own QMP socket and pidfile, then the extra arguments, its UUID once defined, no USB controller', async () => {
     const lab = resolveLab((await readLabInput('demo')).input, BIG_HOST, 'demo');
     const plan = qemuPlan(findVm(lab, 'l1')!.vm, KVM_PVM, inputs('demo', 'l1'));
-    const xml = domainXml(plan, { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64', runtime: { qmp: '/p/vms/demo/l1/qmp.sock', pidfile: '/p/vms/demo/l1/qemu.pid' }, extra: ['-loadvm', 'gc-suspend'], uuid: '2544aef3-f1b8-4388-8802-83694f92247a' });
+    const xml = domainXml(plan, {
+      lab: 'demo',
+      emulator: '/usr/bin/qemu-system-x86_64',
+      runtime: { qmp: '/p/vms/demo/l1/qmp.sock', pidfile: '/p/vms/demo/l1/qemu.pid' },
+      extra: ['-loadvm', 'gc-suspend'],
+      uuid: '2544aef3-f1b8-4388-8802-83694f92247a',
+    });
     assertValid(xml);
     const args = [...xml.matchAll(/<qemu:arg value='([^']*)'\/>/g)].map((m) => m[1]);
-    assert.deepEqual(args.slice(4), ['-qmp', 'unix:/p/vms/demo/l1/qmp.sock,server=on,wait=off', '-pidfile', '/p/vms/demo/l1/qemu.pid', '-loadvm', 'gc-suspend']);
+    assert.deepEqual(args.slice(4), [
+      '-qmp',
+      'unix:/p/vms/demo/l1/qmp.sock,server=on,wait=off',
+      '-pidfile',
+      '/p/vms/demo/l1/qemu.pid',
+      '-loadvm',
+      'gc-suspend',
+    ]);
     assert.match(xml, /<name>grainchart-demo-l1<\/name>\n\s*<uuid>2544aef3-f1b8-4388-8802-83694f92247a<\/uuid>/);
     assert.match(xml, /<controller type='usb' model='none'\/>/);
     // Written for people (libvirt-xml): libvirt's own monitor only, and no UUID to clash with.
@@ -122,7 +157,10 @@ describe('libvirt-xml', () => {
     const plan = qemuPlan(findVm(lab, 'l1')!.vm, KVM_PVM, inputs('demo', 'l1'));
     const o = { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64', runtime: { qmp: '/p/qmp.sock', pidfile: '/p/qemu.pid' } };
     const parts = domainParts(plan, o);
-    assert.deepEqual(parts.map((p) => p.section), plan.map((s) => s.section));
+    assert.deepEqual(
+      parts.map((p) => p.section),
+      plan.map((s) => s.section),
+    );
     const of = (section: string) => partLines(parts.find((p) => p.section === section)!);
     assert.deepEqual(of('smp'), ['<vcpu>2</vcpu>']);
     assert.deepEqual(of('memory'), ["<memory unit='MiB'>2048</memory>"]);
@@ -131,7 +169,10 @@ describe('libvirt-xml', () => {
     // Every line of the domain is one section's, or the frame every domain has.
     const frame = /^<\/?(domain|os|features|acpi|apic|devices|qemu:commandline)\b|^<(clock|on_poweroff|on_reboot|on_crash|emulator|controller) /;
     const fromParts = parts.flatMap((p) => Object.values(p.lines).flat());
-    const body = domainXml(plan, o).split('\n').map((l) => l.trim()).filter((l) => l && !frame.test(l) && !/^<(clock|on_\w+|emulator)[ >]/.test(l));
+    const body = domainXml(plan, o)
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !frame.test(l) && !/^<(clock|on_\w+|emulator)[ >]/.test(l));
     assert.deepEqual([...body].sort(), fromParts.map((l) => l.trim()).sort());
   });
 
@@ -139,11 +180,24 @@ describe('libvirt-xml', () => {
     const lab = resolveLab((await readLabInput('demo')).input, BIG_HOST, 'demo');
     const p = inputs('demo', 'l1');
     const root = `/pool/${rootVolume('grainchart-demo-l1')}`;
-    const plan = qemuPlan(findVm(lab, 'l1')!.vm, KVM_PVM, { ...p, vm: { ...p.vm, rootDisk: root }, carry: [{ file: `/pool/${imageVolume('tiny-4933d39a', 'root.qcow2')}`, serial: 'gc-aaaa' }, { file: '/elsewhere/x.img', serial: 'gc-bbbb' }] });
-    assert.ok(qemuArgs(findVm(lab, 'l1')!.vm, KVM_PVM, { ...p, vm: { ...p.vm, rootDisk: root } }).some((a) => a.startsWith(`file=${root},`)), 'QEMU’s own command line opens the volume’s file');
+    const plan = qemuPlan(findVm(lab, 'l1')!.vm, KVM_PVM, {
+      ...p,
+      vm: { ...p.vm, rootDisk: root },
+      carry: [
+        { file: `/pool/${imageVolume('tiny-4933d39a', 'root.qcow2')}`, serial: 'gc-aaaa' },
+        { file: '/elsewhere/x.img', serial: 'gc-bbbb' },
+      ],
+    });
+    assert.ok(
+      qemuArgs(findVm(lab, 'l1')!.vm, KVM_PVM, { ...p, vm: { ...p.vm, rootDisk: root } }).some((a) => a.startsWith(`file=${root},`)),
+      'QEMU’s own command line opens the volume’s file',
+    );
     const xml = domainXml(plan, { lab: 'demo', emulator: '/usr/bin/qemu-system-x86_64', pool: { name: 'grainchart', dir: '/pool' } });
     assertValid(xml);
-    assert.match(xml, /<disk type='volume' device='disk'>\n\s*<driver name='qemu' type='qcow2'\/>\n\s*<source pool='grainchart' volume='grainchart-demo-l1-root\.qcow2'\/>\n\s*<target dev='vda'/);
+    assert.match(
+      xml,
+      /<disk type='volume' device='disk'>\n\s*<driver name='qemu' type='qcow2'\/>\n\s*<source pool='grainchart' volume='grainchart-demo-l1-root\.qcow2'\/>\n\s*<target dev='vda'/,
+    );
     assert.match(xml, /<source pool='grainchart' volume='tiny-4933d39a--root\.qcow2'\/>\n\s*<target dev='vdb' bus='virtio'\/>\n\s*<readonly\/>/);
     assert.match(xml, /<disk type='file' device='disk'>\n\s*<driver name='qemu' type='raw'\/>\n\s*<source file='\/elsewhere\/x\.img'\/>/);
     // Without the pool (a domain written for people elsewhere), every disk is a file.
@@ -154,17 +208,31 @@ describe('libvirt-xml', () => {
     assert.equal(volumeAt('/pool/a.qcow2', '/pool'), 'a.qcow2');
     assert.equal(volumeAt('/pool/vms/lab/v/root.qcow2', '/pool'), undefined);
     assert.equal(volumeAt('/poolx/a.qcow2', '/pool'), undefined);
-    const xml = volumeXml({ name: 'grainchart-demo-l1-root.qcow2', capacityBytes: 283115520, backing: { path: "/pool/tiny-49--root.qcow2", format: 'qcow2' } });
+    const xml = volumeXml({ name: 'grainchart-demo-l1-root.qcow2', capacityBytes: 283115520, backing: { path: '/pool/tiny-49--root.qcow2', format: 'qcow2' } });
     assertValid(xml, 'storagevol');
-    assert.match(xml, /<capacity unit='bytes'>283115520<\/capacity>\n\s*<target><format type='qcow2'\/><compat>1\.1<\/compat><\/target>\n\s*<backingStore><path>\/pool\/tiny-49--root\.qcow2<\/path><format type='qcow2'\/><\/backingStore>/);
+    assert.match(
+      xml,
+      /<capacity unit='bytes'>283115520<\/capacity>\n\s*<target><format type='qcow2'\/><compat>1\.1<\/compat><\/target>\n\s*<backingStore><path>\/pool\/tiny-49--root\.qcow2<\/path><format type='qcow2'\/><\/backingStore>/,
+    );
     assert.doesNotMatch(volumeXml({ name: 'blank.qcow2', capacityBytes: 1 << 30 }), /backingStore/);
     assert.equal(folderOfVolume(imageVolume('tiny-nest-186bf4b8fa224e33', 'root.qcow2')), 'tiny-nest-186bf4b8fa224e33');
     assert.equal(folderOfVolume(rootVolume('grainchart-demo-l1')), undefined);
   });
 
   it('refuses what it cannot write yet (a SCSI disk, UEFI) instead of writing a domain that differs', async () => {
-    const lab = resolveLab({ name: 'x', vms: [{ name: 'v', memory: 256, disk: { file: 'd.qcow2', size: '1G', interface: 'scsi' }, boot: 'disk' }, { name: 'u', memory: 256, firmware: 'uefi', boot: { image: 'tiny' } }] }, BIG_HOST, 'x');
-    const domain = (i: number) => () => domainXml(qemuPlan(lab.vms[i]!, KVM_USABLE, inputs('x', lab.vms[i]!.name)), { lab: 'x', emulator: '/usr/bin/qemu-system-x86_64' });
+    const lab = resolveLab(
+      {
+        name: 'x',
+        vms: [
+          { name: 'v', memory: 256, disk: { file: 'd.qcow2', size: '1G', interface: 'scsi' }, boot: 'disk' },
+          { name: 'u', memory: 256, firmware: 'uefi', boot: { image: 'tiny' } },
+        ],
+      },
+      BIG_HOST,
+      'x',
+    );
+    const domain = (i: number) => () =>
+      domainXml(qemuPlan(lab.vms[i]!, KVM_USABLE, inputs('x', lab.vms[i]!.name)), { lab: 'x', emulator: '/usr/bin/qemu-system-x86_64' });
     assert.throws(domain(0), /SCSI disk/);
     assert.throws(domain(1), /UEFI VM .*libvirt 9\.0 reads <nvram> as raw/);
   });

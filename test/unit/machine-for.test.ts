@@ -18,7 +18,10 @@ function losing(answers: Array<string | undefined>) {
 describe('unlessLost', () => {
   it('rejects with the machine’s reason once it is lost, while the work still waits', async () => {
     const m = losing([undefined, undefined, "p's kernel panicked (Kernel panic - not syncing: NMI)"]);
-    await assert.rejects(unlessLost(m.machine, never, 5), (err: Error) => err instanceof MachineLost && err.message === "p's kernel panicked (Kernel panic - not syncing: NMI)");
+    await assert.rejects(
+      unlessLost(m.machine, never, 5),
+      (err: Error) => err instanceof MachineLost && err.message === "p's kernel panicked (Kernel panic - not syncing: NMI)",
+    );
     assert.equal(m.asked(), 3);
   });
 
@@ -33,7 +36,14 @@ describe('unlessLost', () => {
 
   it('passes the work’s own failure on, and a failed ask is no loss', async () => {
     const machine = { lost: () => Promise.reject(new Error('cannot read the console')) } as unknown as Machine;
-    await assert.rejects(unlessLost(machine, after(20, undefined).then(() => Promise.reject(new Error('No response from server'))), 5), /No response from server/);
+    await assert.rejects(
+      unlessLost(
+        machine,
+        after(20, undefined).then(() => Promise.reject(new Error('No response from server'))),
+        5,
+      ),
+      /No response from server/,
+    );
   });
 
   it('runs the work as it is on a machine that cannot be lost, or none', async () => {

@@ -24,11 +24,15 @@ function parse(text: string, name: string): { ok: boolean; out: string } {
 }
 
 const vmIn = async (lab: string, vm: string) => findVm(resolveLab((await readLabInput(lab)).input, BIG_HOST, lab), vm)!.vm;
-const oneVm = (vm: object): VmResolved => resolveLab({ name: 't', vms: [{ name: 'n1', memory: 512, disk: { file: 'n1.qcow2', size: '8G' }, ...vm }] }, BIG_HOST, 't').vms[0]!;
+const oneVm = (vm: object): VmResolved =>
+  resolveLab({ name: 't', vms: [{ name: 'n1', memory: 512, disk: { file: 'n1.qcow2', size: '8G' }, ...vm }] }, BIG_HOST, 't').vms[0]!;
 
 describe('nix-config', () => {
   it('commits nix/nixos-sway and nix/nixos-test as fresh renders of specs/ (regenerate: npx tsx tasks.ts nix-config VM)', async () => {
-    for (const [lab, vm] of [['nixos-sway', 'nixos-sway'], ['nixos-test', 'nixos-test']] as const) {
+    for (const [lab, vm] of [
+      ['nixos-sway', 'nixos-sway'],
+      ['nixos-test', 'nixos-test'],
+    ] as const) {
       const fresh = renderConfiguration(await vmIn(lab, vm), lab);
       assert.equal(readFileSync(join(PROJECT_ROOT, 'nix', vm, 'configuration.nix'), 'utf8'), fresh, `nix/${vm}/configuration.nix drifted from the spec`);
       const p = parse(fresh, vm);
@@ -57,7 +61,20 @@ describe('nix-config', () => {
   });
 
   it('renders GRUB, root logins, no desktop, a time zone — and parses — without nesting bits when there are no children', () => {
-    const text = renderConfiguration(oneVm({ ssh: { user: 'root' }, nixos: { stateVersion: '24.05', bootloader: 'grub', grubDevice: '/dev/sda', networkmanager: false, timeZone: 'Europe/Berlin', packages: ['python3Packages.pip'] } }), 't');
+    const text = renderConfiguration(
+      oneVm({
+        ssh: { user: 'root' },
+        nixos: {
+          stateVersion: '24.05',
+          bootloader: 'grub',
+          grubDevice: '/dev/sda',
+          networkmanager: false,
+          timeZone: 'Europe/Berlin',
+          packages: ['python3Packages.pip'],
+        },
+      }),
+      't',
+    );
     const p = parse(text, 'grub');
     assert.ok(p.ok, p.out);
     assert.ok(p.out.includes('grub = { device = "/dev/sda"; enable = true; }'));
@@ -68,6 +85,7 @@ describe('nix-config', () => {
   });
 
   it('escapes strings: quotes, backslashes and ${ stay text', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Nix's own interpolation, which the renderer must escape
     const tricky = 'a "b" \\c ${d} e';
     const p = parse(`{ x = ${nixString(tricky)}; }`, 'str');
     assert.ok(p.ok, p.out);

@@ -22,11 +22,16 @@ const vmOf = (lab: LabResolved, name: string) => findVm(lab, name)!.vm;
 // What the kit adds to every command line: QMP, pidfile and serial log in the state folder,
 // and the balloon (memory statistics) and RNG (entropy at boot) devices.
 const additions = (lab: string, vm: string) => [
-  '-qmp', `unix:${STATE}/${lab}/${vm}/qmp.sock,server=on,wait=off`,
-  '-pidfile', `${STATE}/${lab}/${vm}/qemu.pid`,
-  '-serial', `file:${STATE}/${lab}/${vm}/serial.log`,
-  '-device', 'virtio-balloon-pci',
-  '-device', 'virtio-rng-pci',
+  '-qmp',
+  `unix:${STATE}/${lab}/${vm}/qmp.sock,server=on,wait=off`,
+  '-pidfile',
+  `${STATE}/${lab}/${vm}/qemu.pid`,
+  '-serial',
+  `file:${STATE}/${lab}/${vm}/serial.log`,
+  '-device',
+  'virtio-balloon-pci',
+  '-device',
+  'virtio-rng-pci',
 ];
 
 describe('qemuArgs golden: the seed’s command lines', () => {
@@ -35,17 +40,28 @@ describe('qemuArgs golden: the seed’s command lines', () => {
     // The seed, word for word, with `~` expanded and the forward bound to 127.0.0.1
     // (the seed's hostfwd=tcp::2223-:22 listens on every interface).
     const seed = [
-      '-name', 'NixOS Sway',
-      '-machine', 'type=q35,accel=kvm',
-      '-cpu', 'host,+vmx,+svm',
-      '-smp', '4',
-      '-m', '8192',
-      '-drive', `file=${HOME}/VMs/disks/nixos-sway.qcow2,format=qcow2,if=virtio`,
-      '-boot', 'c',
-      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2223-:22',
-      '-device', 'virtio-net-pci,netdev=net0',
-      '-display', 'gtk',
-      '-vga', 'virtio',
+      '-name',
+      'NixOS Sway',
+      '-machine',
+      'type=q35,accel=kvm',
+      '-cpu',
+      'host,+vmx,+svm',
+      '-smp',
+      '4',
+      '-m',
+      '8192',
+      '-drive',
+      `file=${HOME}/VMs/disks/nixos-sway.qcow2,format=qcow2,if=virtio`,
+      '-boot',
+      'c',
+      '-netdev',
+      'user,id=net0,hostfwd=tcp:127.0.0.1:2223-:22',
+      '-device',
+      'virtio-net-pci,netdev=net0',
+      '-display',
+      'gtk',
+      '-vga',
+      'virtio',
       '-enable-kvm',
       '-daemonize',
     ];
@@ -55,16 +71,26 @@ describe('qemuArgs golden: the seed’s command lines', () => {
   it('the nested Debian matches the seed’s layer-3 command (headless, as -nographic cannot daemonize)', async () => {
     const lab = await load('nixos-sway');
     const seed = [
-      '-name', 'Debian Stable',
-      '-machine', 'type=q35,accel=kvm',
-      '-cpu', 'host',
-      '-smp', '2',
-      '-m', '2048',
-      '-drive', `file=${HOME}/VMs/disks/debian-deploy.qcow2,format=qcow2,if=virtio`,
-      '-boot', 'c',
-      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2224-:22',
-      '-device', 'virtio-net-pci,netdev=net0',
-      '-display', 'none',
+      '-name',
+      'Debian Stable',
+      '-machine',
+      'type=q35,accel=kvm',
+      '-cpu',
+      'host',
+      '-smp',
+      '2',
+      '-m',
+      '2048',
+      '-drive',
+      `file=${HOME}/VMs/disks/debian-deploy.qcow2,format=qcow2,if=virtio`,
+      '-boot',
+      'c',
+      '-netdev',
+      'user,id=net0,hostfwd=tcp:127.0.0.1:2224-:22',
+      '-device',
+      'virtio-net-pci,netdev=net0',
+      '-display',
+      'none',
       '-enable-kvm',
       '-daemonize',
     ];
@@ -75,10 +101,30 @@ describe('qemuArgs golden: the seed’s command lines', () => {
     const lab = await load('nixos-test');
     const args = qemuArgs(vmOf(lab, 'nixos-test'), KVM_USABLE, inputs('nixos-test', 'nixos-test'));
     assert.deepEqual(args.slice(0, 24), [
-      '-name', 'NixOS Test', '-machine', 'type=q35,accel=kvm', '-cpu', 'host,+vmx,+svm', '-smp', '4', '-m', '8192',
-      '-drive', `file=${HOME}/VMs/disks/nixos-test.qcow2,format=qcow2,if=virtio`, '-boot', 'c',
-      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:2223-:22', '-device', 'virtio-net-pci,netdev=net0',
-      '-display', 'gtk', '-vga', 'virtio', '-enable-kvm', '-daemonize',
+      '-name',
+      'NixOS Test',
+      '-machine',
+      'type=q35,accel=kvm',
+      '-cpu',
+      'host,+vmx,+svm',
+      '-smp',
+      '4',
+      '-m',
+      '8192',
+      '-drive',
+      `file=${HOME}/VMs/disks/nixos-test.qcow2,format=qcow2,if=virtio`,
+      '-boot',
+      'c',
+      '-netdev',
+      'user,id=net0,hostfwd=tcp:127.0.0.1:2223-:22',
+      '-device',
+      'virtio-net-pci,netdev=net0',
+      '-display',
+      'gtk',
+      '-vga',
+      'virtio',
+      '-enable-kvm',
+      '-daemonize',
     ]);
   });
 });
@@ -102,17 +148,48 @@ describe('qemuArgs on a host without usable KVM', () => {
     const lab = await load('demo');
     const args = qemuArgs(vmOf(lab, 'l1'), KVM_PVM, { ...inputs('demo', 'l1'), authorizedKey: 'ssh-ed25519 AAAAkey grainchart-demo' });
     assert.deepEqual(args.slice(0, 26), [
-      '-name', 'demo L1', '-machine', 'type=q35,accel=tcg', '-cpu', 'max', '-smp', '2', '-m', '2048',
-      '-kernel', '/nest/vmlinuz', '-initrd', '/nest/initrd-disk.img',
-      '-append', 'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc=reliable no_timer_check gc.root=/dev/vda gc.hostname=l1 gc.authkey=ssh-ed25519:AAAAkey',
-      '-drive', `file=${STATE}/demo/l1/root.qcow2,format=qcow2,if=virtio`,
-      '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:10022-:22', '-device', 'virtio-net-pci,netdev=net0',
-      '-display', 'none', '-vga', 'none',
+      '-name',
+      'demo L1',
+      '-machine',
+      'type=q35,accel=tcg',
+      '-cpu',
+      'max',
+      '-smp',
+      '2',
+      '-m',
+      '2048',
+      '-kernel',
+      '/nest/vmlinuz',
+      '-initrd',
+      '/nest/initrd-disk.img',
+      '-append',
+      'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc=reliable no_timer_check gc.root=/dev/vda gc.hostname=l1 gc.authkey=ssh-ed25519:AAAAkey',
+      '-drive',
+      `file=${STATE}/demo/l1/root.qcow2,format=qcow2,if=virtio`,
+      '-netdev',
+      'user,id=net0,hostfwd=tcp:127.0.0.1:10022-:22',
+      '-device',
+      'virtio-net-pci,netdev=net0',
+      '-display',
+      'none',
+      '-vga',
+      'none',
     ]);
   });
   it('computes the nested child’s argv with paths inside its parent and QMP on the parent’s loopback', async () => {
     const lab = await load('demo');
-    const inner = { home: '/root', vm: { dir: '/var/lib/grainchart/vms/demo/l2', qmp: '/x', pid: '/var/lib/grainchart/vms/demo/l2/qemu.pid', serial: '/var/lib/grainchart/vms/demo/l2/serial.log', stderr: '/e' }, images: inputs('demo', 'l2').images, qmpTcpPort: 14000 };
+    const inner = {
+      home: '/root',
+      vm: {
+        dir: '/var/lib/grainchart/vms/demo/l2',
+        qmp: '/x',
+        pid: '/var/lib/grainchart/vms/demo/l2/qemu.pid',
+        serial: '/var/lib/grainchart/vms/demo/l2/serial.log',
+        stderr: '/e',
+      },
+      images: inputs('demo', 'l2').images,
+      qmpTcpPort: 14000,
+    };
     const args = qemuArgs(vmOf(lab, 'l2'), KVM_USABLE, inner);
     assert.deepEqual(args.slice(0, 6), ['-name', 'demo L2', '-machine', 'type=q35,accel=kvm', '-cpu', 'host']);
     assert.equal(args[args.indexOf('-qmp') + 1], 'tcp:127.0.0.1:14000,server=on,wait=off');
@@ -137,7 +214,19 @@ describe('qemuArgs details', () => {
     assert.ok(args.includes(`file=${STATE}/l/x/a,,b.qcow2,format=qcow2,if=virtio`));
   });
   it('binds every forward to the spec’s address', () => {
-    const args = qemuArgs(one({ network: { sshPort: 2222, forwards: [{ host: 8080, guest: 80 }, { host: 5353, guest: 53, proto: 'udp', bind: '127.0.0.2' }] } }), KVM_PVM, inputs('l', 'x'));
+    const args = qemuArgs(
+      one({
+        network: {
+          sshPort: 2222,
+          forwards: [
+            { host: 8080, guest: 80 },
+            { host: 5353, guest: 53, proto: 'udp', bind: '127.0.0.2' },
+          ],
+        },
+      }),
+      KVM_PVM,
+      inputs('l', 'x'),
+    );
     assert.ok(args.includes('user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.2:5353-:53'));
   });
   it('boots an installer ISO from the CD-ROM', () => {
@@ -152,16 +241,33 @@ describe('qemuArgs details', () => {
 
 describe('qemuArgs for cloud images', () => {
   const cloudVm = (boot: object) => resolveLab({ name: 'c', vms: [{ name: 'c1', memory: 1024, boot, network: { sshPort: 2500 } }] }, BIG_HOST, 't').vms[0]!;
-  const cloudInputs = (kernel?: string) => ({ ...inputs('c', 'c1'), cloud: { seed: `${STATE}/c/c1/seed.iso`, ...(kernel ? { kernel, initrd: '/k/initrd.img' } : {}) } });
+  const cloudInputs = (kernel?: string) => ({
+    ...inputs('c', 'c1'),
+    cloud: { seed: `${STATE}/c/c1/seed.iso`, ...(kernel ? { kernel, initrd: '/k/initrd.img' } : {}) },
+  });
   it('boots the overlay with the NoCloud seed as a read-only disk, by its own boot loader', () => {
     const args = qemuArgs(cloudVm({ cloudImage: '~/images/debian-12-genericcloud-amd64.qcow2' }), KVM_PVM, cloudInputs());
     const i = args.indexOf('-drive');
-    assert.deepEqual(args.slice(i, i + 6), ['-drive', `file=${STATE}/c/c1/root.qcow2,format=qcow2,if=virtio`, '-drive', `file=${STATE}/c/c1/seed.iso,format=raw,if=virtio,readonly=on`, '-boot', 'c']);
+    assert.deepEqual(args.slice(i, i + 6), [
+      '-drive',
+      `file=${STATE}/c/c1/root.qcow2,format=qcow2,if=virtio`,
+      '-drive',
+      `file=${STATE}/c/c1/seed.iso,format=raw,if=virtio,readonly=on`,
+      '-boot',
+      'c',
+    ]);
     assert.ok(!args.includes('-kernel'));
   });
   it('boots a kernel directly when given (the kit’s debian image), root on the overlay', () => {
     const args = qemuArgs(cloudVm({ cloudImage: 'debian', append: 'systemd.log_level=info' }), KVM_PVM, cloudInputs('/k/vmlinuz'));
-    assert.deepEqual(args.slice(args.indexOf('-kernel'), args.indexOf('-kernel') + 6), ['-kernel', '/k/vmlinuz', '-initrd', '/k/initrd.img', '-append', 'root=/dev/vda rw console=ttyS0 quiet systemd.log_level=info']);
+    assert.deepEqual(args.slice(args.indexOf('-kernel'), args.indexOf('-kernel') + 6), [
+      '-kernel',
+      '/k/vmlinuz',
+      '-initrd',
+      '/k/initrd.img',
+      '-append',
+      'root=/dev/vda rw console=ttyS0 quiet systemd.log_level=info',
+    ]);
     assert.ok(!args.includes('-boot'));
   });
 });

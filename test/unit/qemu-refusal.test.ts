@@ -5,7 +5,8 @@ import type { KvmVerdict } from '../../tasks/qemu/host-probe.ts';
 
 const pvm: KvmVerdict = { state: 'unusable', reason: 'kvm_pvm: paravirtual KVM', hint: 'tcg' };
 const usable: KvmVerdict = { state: 'usable', vendor: 'amd', nested: true, reason: 'kvm_amd loaded' };
-const msr = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
+const msr =
+  "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.";
 
 describe('explainRefusal', () => {
   it('names KVM and hints at auto/tcg when KVM is unusable and accel=kvm was forced', () => {

@@ -23,14 +23,14 @@ describe('planRun', () => {
 describe('listing and help', () => {
   it('hides private tasks and pads names', () => {
     const text = renderTaskList([t('up'), t('disk-create'), t('-secret'), t('internal', [], { hidden: true })]);
-    assert.match(text, /^up           does up$/m);
-    assert.match(text, /^disk-create  does disk-create$/m);
+    assert.match(text, /^up {11}does up$/m);
+    assert.match(text, /^disk-create {2}does disk-create$/m);
     assert.doesNotMatch(text, /secret|internal/);
   });
   it('shows usage, arguments and options', () => {
     const help = renderHelp(t('exec', [], { args: [{ name: 'VM', doc: 'the VM' }], options: [{ name: 'force', type: 'boolean', doc: 'really' }] }));
     assert.match(help, /^Usage: npx tsx tasks.ts exec VM \[options\]/);
-    assert.match(help, /VM  the VM/);
+    assert.match(help, /VM {2}the VM/);
     assert.match(help, /--force\s+really/);
     assert.match(help, /--json/);
   });
@@ -63,7 +63,8 @@ describe('runCli', () => {
   });
   it('runs dependencies before the task, without its arguments', async () => {
     const seen: string[] = [];
-    const rec = (name: string, depends?: string[]) => t(name, depends, { args: [{ name: 'A', doc: '', optional: true }], run: (c) => void seen.push(`${c.task}(${c.args.join(',')})`) });
+    const rec = (name: string, depends?: string[]) =>
+      t(name, depends, { args: [{ name: 'A', doc: '', optional: true }], run: (c) => void seen.push(`${c.task}(${c.args.join(',')})`) });
     const { io: sink } = io();
     assert.equal(await runCli([rec('a', ['b']), rec('b')], ['a', 'z'], sink), 0);
     assert.deepEqual(seen, ['b()', 'a(z)']);

@@ -26,11 +26,25 @@ describe('stat parsers', () => {
       'load: 0.69 0.25 0.09 2/68 568',
       'uptime: 60.48 63.60',
     ].join('\n');
-    assert.deepEqual(parseGuest(out), { cpuBusyPercent: 66.9, memTotalMiB: 1979, memAvailableMiB: 1654, rootTotalMiB: 185, rootUsedMiB: 81, load1: 0.69, uptimeS: 60.48 });
+    assert.deepEqual(parseGuest(out), {
+      cpuBusyPercent: 66.9,
+      memTotalMiB: 1979,
+      memAvailableMiB: 1654,
+      rootTotalMiB: 185,
+      rootUsedMiB: 81,
+      load1: 0.69,
+      uptimeS: 60.48,
+    });
     assert.throws(() => parseGuest('garbage'), /unexpected guest output/);
   });
   it('starts the window at a remembered cpu line when the script read only the end', () => {
-    const out = ['cpu1: cpu  1700 0 2150 6300 8 0 342 0 1103 0', 'mem: MemTotal: 2026008 kB MemAvailable: 1693804 kB ', 'df: /dev/vda 189882 83253 92089 47% /', 'load: 0.69 0.25 0.09 2/68 568', 'uptime: 60.48 63.60'].join('\n');
+    const out = [
+      'cpu1: cpu  1700 0 2150 6300 8 0 342 0 1103 0',
+      'mem: MemTotal: 2026008 kB MemAvailable: 1693804 kB ',
+      'df: /dev/vda 189882 83253 92089 47% /',
+      'load: 0.69 0.25 0.09 2/68 568',
+      'uptime: 60.48 63.60',
+    ].join('\n');
     assert.equal(parseGuest(out, 'cpu  1644 0 2119 6257 8 0 342 0 1103 0').cpuBusyPercent, 66.9);
     assert.throws(() => parseGuest(out), /unexpected guest output/, 'no start of the window at all');
     assert.doesNotMatch(guestScript(0, false), /sleep|c0/);
@@ -61,12 +75,20 @@ describe('stat parsers', () => {
 const GOLDEN = join(PROJECT_ROOT, 'test/golden');
 function golden(name: string, actual: string) {
   const file = join(GOLDEN, `${name}.txt`);
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, actual + '\n');
-  assert.equal(actual + '\n', readFileSync(file, 'utf8'));
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, `${actual}\n`);
+  assert.equal(`${actual}\n`, readFileSync(file, 'utf8'));
 }
 
 const up: VmStats = {
-  lab: 'demo', name: 'l1', title: 'demo L1 🚀', depth: 1, state: 'running', accel: 'tcg', cpus: 2, memoryMiB: 2048, forwards: [{ bind: '127.0.0.1', host: 10022, guest: 22, proto: 'tcp' }],
+  lab: 'demo',
+  name: 'l1',
+  title: 'demo L1 🚀',
+  depth: 1,
+  state: 'running',
+  accel: 'tcg',
+  cpus: 2,
+  memoryMiB: 2048,
+  forwards: [{ bind: '127.0.0.1', host: 10022, guest: 22, proto: 'tcp' }],
   host: { ok: true, value: { cpuPercent: 45.5, rssMiB: 768 } },
   qmp: { ok: true, value: { status: 'running', balloonMiB: 2048 } },
   disk: { ok: true, value: { virtualBytes: 204 * 2 ** 20, allocatedBytes: 3 * 2 ** 20 } },
@@ -74,24 +96,41 @@ const up: VmStats = {
   network: { ok: true, value: { port: 10022, open: true, sshRttMs: 42 } },
 };
 const blocked: VmStats = {
-  ...up, name: 'l2', title: undefined, parent: 'l1', depth: 2, accel: 'kvm', cpus: 1,
+  ...up,
+  name: 'l2',
+  title: undefined,
+  parent: 'l1',
+  depth: 2,
+  accel: 'kvm',
+  cpus: 1,
   guest: { ok: false, reason: 'SSH timed out after 4 s' },
   network: { ok: false, reason: 'network timed out after 3 s' },
 };
 
 const stopped: VmStats = {
-  ...up, name: 'l3', title: undefined, state: 'stopped', accel: undefined, diskSizeBytes: 8 * 2 ** 30,
-  host: { ok: false, reason: 'VM is stopped' }, qmp: { ok: false, reason: 'VM is stopped' }, guest: { ok: false, reason: 'VM is stopped' }, network: { ok: false, reason: 'VM is stopped' },
+  ...up,
+  name: 'l3',
+  title: undefined,
+  state: 'stopped',
+  accel: undefined,
+  diskSizeBytes: 8 * 2 ** 30,
+  host: { ok: false, reason: 'VM is stopped' },
+  qmp: { ok: false, reason: 'VM is stopped' },
+  guest: { ok: false, reason: 'VM is stopped' },
+  network: { ok: false, reason: 'VM is stopped' },
 };
 
 describe('resource cards', () => {
   it('shows a stopped VM with what it is given, its disk as allocated, and its forwards', () => {
     const o = { width: 80, ascii: false, color: false };
-    assert.equal(renderCard(stopped, o), ['l3 · guest VM · stopped', '  Given    2 CPUs · 2 GiB · disk 204 MiB, 3 MiB allocated', '  Forwards 127.0.0.1:10022→22', '  not running'].join('\n'));
+    assert.equal(
+      renderCard(stopped, o),
+      ['l3 · guest VM · stopped', '  Given    2 CPUs · 2 GiB · disk 204 MiB, 3 MiB allocated', '  Forwards 127.0.0.1:10022→22', '  not running'].join('\n'),
+    );
     const fresh = renderCard({ ...stopped, disk: { ok: false, reason: '/x/root.qcow2: ENOENT' }, parent: 'l1', forwards: [] }, o);
-    assert.match(fresh, /Given    2 CPUs · 2 GiB · disk 8 GiB, not made yet\n  not running$/);
+    assert.match(fresh, /Given {4}2 CPUs · 2 GiB · disk 8 GiB, not made yet\n {2}not running$/);
     const away = renderCard({ ...stopped, disk: { ok: false, reason: 'it is inside l1, which cannot be reached' }, parent: 'l1' }, { ...o, width: 100 });
-    assert.match(away, /disk 8 GiB, allocation unknown: it is inside l1, which cannot be reached\n  Forwards 10022→22 \(inside l1\)\n/);
+    assert.match(away, /disk 8 GiB, allocation unknown: it is inside l1, which cannot be reached\n {2}Forwards 10022→22 \(inside l1\)\n/);
   });
 
   it('names libvirt’s domstats in the head of a running VM whose figures come from it, and only then', () => {
@@ -120,7 +159,8 @@ describe('watch table', () => {
       ['l1', { cpu: [10, 50, 80], mem: [60, 65, 70] }],
       ['l2', { cpu: [5, undefined, undefined], mem: [10, undefined, undefined] }],
     ]);
-    for (const ascii of [false, true]) golden(`watch-100${ascii ? '-ascii' : ''}`, renderWatch([up, blocked], history, { width: 100, ascii, color: false }, 10));
+    for (const ascii of [false, true])
+      golden(`watch-100${ascii ? '-ascii' : ''}`, renderWatch([up, blocked], history, { width: 100, ascii, color: false }, 10));
     const text = renderWatch([up, blocked], history, { width: 100, ascii: false, color: false }, 10);
     assert.match(text, /^l1\s+running\s+80%\s+▂▅▇\s+70%\s+▅▆▆\s+46%\s+768 MiB$/m);
     assert.match(text, /^ {2}l2\s+running\s+\?\s+▁\s+\?\s+▂\s+46%\s+768 MiB\s+SSH timed out after 4 s$/m);

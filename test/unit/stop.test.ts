@@ -59,7 +59,14 @@ describe('stopQemu', () => {
 
 describe('stopVm', () => {
   const h = suiteHome('gc-stop-');
-  const lab = resolveLab({ name: 's', vms: [{ name: 'p', boot: { image: 'tiny-nest' }, memory: 1024, children: [{ name: 'c', boot: { image: 'tiny' }, network: { sshPort: 2222 } }] }] }, { cpus: 2, memoryMiB: 4096 }, 'test');
+  const lab = resolveLab(
+    {
+      name: 's',
+      vms: [{ name: 'p', boot: { image: 'tiny-nest' }, memory: 1024, children: [{ name: 'c', boot: { image: 'tiny' }, network: { sshPort: 2222 } }] }],
+    },
+    { cpus: 2, memoryMiB: 4096 },
+    'test',
+  );
 
   it('records a child of an unreachable parent stopped, as parent-down when it claimed to run', async () => {
     const record = kitPaths('s', 'c').vm;

@@ -35,7 +35,10 @@ describe('classifyStatus', () => {
     assert.equal(classifyStatus(base, { record: rec('running'), sample: gone, where: '' }).reason, 'its QEMU (pid 50) is gone but was never stopped');
   });
   it('suspended: a saved top-level VM, and a child inside its saved parent; running again once its QEMU runs', () => {
-    const top = classifyStatus({ ...base, parent: undefined, depth: 1 }, { where: '', record: rec('suspended', { pid: undefined, saved: { snapshot: 's1', at: '2026-11-29T12:00:00Z', argv: [] } }), sample: gone });
+    const top = classifyStatus(
+      { ...base, parent: undefined, depth: 1 },
+      { where: '', record: rec('suspended', { pid: undefined, saved: { snapshot: 's1', at: '2026-11-29T12:00:00Z', argv: [] } }), sample: gone },
+    );
     assert.deepEqual([top.state, top.reason], ['suspended', 'saved as s1 at 2026-11-29T12:00:00Z']);
     const child = at({ record: rec('suspended') });
     assert.deepEqual([child.state, child.reason], ['suspended', 'inside p, saved with it']);

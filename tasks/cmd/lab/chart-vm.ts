@@ -20,14 +20,19 @@ const AGENT_WAIT_MS = 15_000;
 export async function run(ctx: TaskContext): Promise<void> {
   const name = ctx.args[0];
   const sampleMs = ctx.opts['sample-ms'] === undefined ? DEFAULT_SAMPLE_MS : Number(ctx.opts['sample-ms']);
-  if (!Number.isInteger(sampleMs) || sampleMs < 50 || sampleMs > 10_000) throw new UsageError(`--sample-ms takes whole milliseconds from 50 to 10000, got ${JSON.stringify(ctx.opts['sample-ms'])}`);
+  if (!Number.isInteger(sampleMs) || sampleMs < 50 || sampleMs > 10_000)
+    throw new UsageError(`--sample-ms takes whole milliseconds from 50 to 10000, got ${JSON.stringify(ctx.opts['sample-ms'])}`);
   // A spec on stdin cannot be read again by an agent: those charts sample here only.
   const useAgent = ctx.spec !== '-' && ctx.opts['no-agent'] !== true && agentEnabled();
   const spec = ctx.spec ? resolve(ctx.spec) : undefined;
   const guess = useAgent && name && !ctx.opts.lab ? guessAgentRequest(name, sampleMs, spec) : undefined;
   const early = guess ? { lab: guess.lab, req: guess.req, answer: askAgent(guess.lab, guess.req, AGENT_WAIT_MS) } : undefined;
 
-  const [{ listLabs, loadLab, loadVm }, { renderCard, renderCards }, { options }] = await Promise.all([import('../../spec/load.ts'), import('../../chart/card.ts'), import('../../chart/cli-options.ts')]);
+  const [{ listLabs, loadLab, loadVm }, { renderCard, renderCards }, { options }] = await Promise.all([
+    import('../../spec/load.ts'),
+    import('../../chart/card.ts'),
+    import('../../chart/cli-options.ts'),
+  ]);
   const o = options(ctx);
   const sample = async (lab: LabResolved, only?: string[]): Promise<VmStats[]> => {
     const req: AgentRequest = { op: 'stats', only, sampleMs, spec };
@@ -45,7 +50,11 @@ export async function run(ctx: TaskContext): Promise<void> {
     return stats;
   };
   /** nixos-test is both a lab and its only VM: then it charts the VM. */
-  const isAlsoVm = (n: string) => loadVm(n).then(() => true, () => false);
+  const isAlsoVm = (n: string) =>
+    loadVm(n).then(
+      () => true,
+      () => false,
+    );
 
   // A lab's name charts the lab; anything else is a VM's name.
   if (name && !ctx.opts.lab && !ctx.spec && listLabs().includes(name) && !(await isAlsoVm(name))) {

@@ -42,7 +42,10 @@ export async function run(ctx: TaskContext): Promise<void> {
     const report = { lab: lab.name, layers: unames, status: rows, timings };
     ctx.out.result(report, () =>
       [
-        ...unames.map((u) => `${'  '.repeat(u.depth - 1)}${u.vm}$ uname -a\n${'  '.repeat(u.depth - 1)}${u.uname}\n${'  '.repeat(u.depth - 1)}(hypervisor seen by ${u.vm}: ${u.hypervisor})`),
+        ...unames.map(
+          (u) =>
+            `${'  '.repeat(u.depth - 1)}${u.vm}$ uname -a\n${'  '.repeat(u.depth - 1)}${u.uname}\n${'  '.repeat(u.depth - 1)}(hypervisor seen by ${u.vm}: ${u.hypervisor})`,
+        ),
         '',
         'VM Hierarchy:',
         renderLabTree(treeData(lab, hostTotals(lab, probe), rows), chartOptions()),
@@ -55,8 +58,18 @@ export async function run(ctx: TaskContext): Promise<void> {
       t = Date.now();
       await downLab(lab);
       lap('down', t);
-    } else if (started.length) ctx.out.info(`left running: the lab was partly up before (${[...before].filter(([, s]) => s === 'running').map(([n]) => n).join(', ')})`);
+    } else if (started.length)
+      ctx.out.info(
+        `left running: the lab was partly up before (${[...before]
+          .filter(([, s]) => s === 'running')
+          .map(([n]) => n)
+          .join(', ')})`,
+      );
     lap('total', t0);
-    ctx.out.info(`timings: ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(' · ')}`);
+    ctx.out.info(
+      `timings: ${Object.entries(timings)
+        .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+        .join(' · ')}`,
+    );
   }
 }

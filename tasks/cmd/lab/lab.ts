@@ -38,7 +38,10 @@ export interface UpStep {
  * per parent).  The host's VMs boot in parallel when their memory fits what is free; a
  * parent's children one after another (they share the parent's emulated CPUs).
  */
-export async function upLab(lab: LabResolved, opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void; signal?: AbortSignal } = {}): Promise<UpStep[]> {
+export async function upLab(
+  lab: LabResolved,
+  opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void; signal?: AbortSignal } = {},
+): Promise<UpStep[]> {
   const steps: UpStep[] = [];
   // A VM booted again (after its parent was) keeps one step: its last.
   const record = (s: UpStep) => {
@@ -160,7 +163,8 @@ async function forgetLab(lab: LabResolved): Promise<DownStep[]> {
 
 export async function up(ctx: TaskContext): Promise<number | void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
-  if (snapshotNameOption(ctx.opts, 'from') !== undefined && ctx.opts.cold === true) throw new UsageError('--from and --cold ask for different starts; pick one');
+  if (snapshotNameOption(ctx.opts, 'from') !== undefined && ctx.opts.cold === true)
+    throw new UsageError('--from and --cold ask for different starts; pick one');
   return withLabLock(lab.name, 'up', () => upLocked(ctx, lab), { say: ctx.out.info });
 }
 
@@ -182,9 +186,12 @@ async function startSaved(ctx: TaskContext, lab: LabResolved): Promise<void> {
   if (!saved.length) return;
   if (ctx.opts.cold === true) {
     // A managed save cannot stay as a snapshot (libvirt would load it at the start): booting cold discards it, so that is asked first.
-    const released = suspendedPlaces(lab).some((s) => s.saved.managed) ? await releaseSavedFor(ctx, lab, 'up --cold', { remove: false }) : await releaseSaved(lab, false);
+    const released = suspendedPlaces(lab).some((s) => s.saved.managed)
+      ? await releaseSavedFor(ctx, lab, 'up --cold', { remove: false })
+      : await releaseSaved(lab, false);
     const kept = [...new Set(released.filter((g) => !g.discarded).map((g) => g.snapshot))];
-    if (kept.length) ctx.out.info(`${lab.name} boots cold; its saved state stays as snapshot ${kept.join(', ')} (restore ${lab.name} NAME, or up --from NAME, loads it)`);
+    if (kept.length)
+      ctx.out.info(`${lab.name} boots cold; its saved state stays as snapshot ${kept.join(', ')} (restore ${lab.name} NAME, or up --from NAME, loads it)`);
     return;
   }
   ctx.out.info(`${lab.name} is suspended: resuming it (up --cold boots it cold instead)`);
@@ -233,7 +240,12 @@ async function upLocked(ctx: TaskContext, lab: LabResolved): Promise<number | vo
   const total = (Date.now() - t0) / 1000;
   if (ctx.json) return ctx.out.event({ event: 'done', lab: lab.name, seconds: total, steps, status: rows });
   ctx.out.result({ lab: lab.name, seconds: total, steps, status: rows }, () =>
-    [...steps.map((s) => `${s.vm}: ${s.action}${s.action === 'booted' ? ` in ${s.seconds.toFixed(1)} s (accel ${s.result?.accel})` : ''}`), `${lab.name} up in ${total.toFixed(1)} s`, '', renderStatus(rows)].join('\n'),
+    [
+      ...steps.map((s) => `${s.vm}: ${s.action}${s.action === 'booted' ? ` in ${s.seconds.toFixed(1)} s (accel ${s.result?.accel})` : ''}`),
+      `${lab.name} up in ${total.toFixed(1)} s`,
+      '',
+      renderStatus(rows),
+    ].join('\n'),
   );
 }
 
@@ -257,12 +269,21 @@ export async function down(ctx: TaskContext): Promise<void> {
 export async function nest(ctx: TaskContext): Promise<void> {
   const [parentName, childName] = ctx.args as [string, string];
   const t = await vmTarget(ctx, childName);
-  if (t.place.parent?.name !== parentName) throw new UsageError(`${childName} is not a child of ${parentName} in lab ${t.lab.name}${t.place.parent ? ` (its parent is ${t.place.parent.name})` : ' (it runs on the host)'}`);
+  if (t.place.parent?.name !== parentName)
+    throw new UsageError(
+      `${childName} is not a child of ${parentName} in lab ${t.lab.name}${t.place.parent ? ` (its parent is ${t.place.parent.name})` : ' (it runs on the host)'}`,
+    );
   const parent = await connectPlace(t.lab, findVm(t.lab, parentName)!);
   try {
     const machine = machineInside(parent, parentName);
-    const r = await withLabLock(t.lab.name, `nest ${childName}`, () => bootVm(machine, t.lab, t.place, { quiet: ctx.quiet, warn: ctx.out.warn }), { say: ctx.out.info });
-    ctx.out.result(r, () => `${r.vm} is up inside ${parentName} (pid ${r.pid} there, accel ${r.accel})\n  ${r.uname}\n  QMP ${r.metrics.qmpS} s · banner ${r.metrics.bannerS} s · SSH ${r.metrics.sshS} s after launch`);
+    const r = await withLabLock(t.lab.name, `nest ${childName}`, () => bootVm(machine, t.lab, t.place, { quiet: ctx.quiet, warn: ctx.out.warn }), {
+      say: ctx.out.info,
+    });
+    ctx.out.result(
+      r,
+      () =>
+        `${r.vm} is up inside ${parentName} (pid ${r.pid} there, accel ${r.accel})\n  ${r.uname}\n  QMP ${r.metrics.qmpS} s · banner ${r.metrics.bannerS} s · SSH ${r.metrics.sshS} s after launch`,
+    );
   } finally {
     parent.close();
   }
@@ -289,7 +310,7 @@ export function sshConfig(lab: LabResolved): string {
       ].join('\n'),
     );
   }
-  return blocks.join('\n\n') + '\n';
+  return `${blocks.join('\n\n')}\n`;
 }
 
 export async function sshConfigTask(ctx: TaskContext): Promise<void> {

@@ -135,14 +135,16 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
           },
         },
         ...(lab.host.checks.length ? [suiteTask('host', 0, () => hostSuite(lab))] : []),
-        ...layers(places).map(([depth, layer]): ListrTask<Record<string, never>> => ({
-          title: `layer ${depth}: ${layer.map((p) => p.vm.name).join(', ')}`,
-          task: (_, task) =>
-            task.newListr(
-              layer.filter((p) => p.vm.checks.length).map((p) => suiteTask(p.vm.name, depth, () => vmSuite(lab, p, reset ? (from ?? golden) : undefined))),
-              { concurrent: true, exitOnError: false },
-            ),
-        })),
+        ...layers(places).map(
+          ([depth, layer]): ListrTask<Record<string, never>> => ({
+            title: `layer ${depth}: ${layer.map((p) => p.vm.name).join(', ')}`,
+            task: (_, task) =>
+              task.newListr(
+                layer.filter((p) => p.vm.checks.length).map((p) => suiteTask(p.vm.name, depth, () => vmSuite(lab, p, reset ? (from ?? golden) : undefined))),
+                { concurrent: true, exitOnError: false },
+              ),
+          }),
+        ),
       ],
       { quiet: ctx.quiet },
     );
@@ -153,7 +155,15 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
       const ran = new Set(results.map((r) => `${r.suite}/${r.check}`));
       const why = `not run: ${(err as Error).message.split('\n')[0]}`;
       for (const c of lab.host.checks) if (!ran.has(`host/${c.name}`)) results.push(...failedSuite('host', 0, [c], why));
-      for (const p of places) results.push(...failedSuite(p.vm.name, p.depth, p.vm.checks.filter((c) => !ran.has(`${p.vm.name}/${checkName(c)}`)), why));
+      for (const p of places)
+        results.push(
+          ...failedSuite(
+            p.vm.name,
+            p.depth,
+            p.vm.checks.filter((c) => !ran.has(`${p.vm.name}/${checkName(c)}`)),
+            why,
+          ),
+        );
       ctx.out.warn(why);
     }
   }
@@ -162,7 +172,9 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
     return {
       title: `${suite}: checks`,
       task: async (_, task) => {
-        const got = await runSuite().catch((err: Error) => failedSuite(suite, layer, suite === 'host' ? lab.host.checks : places.find((p) => p.vm.name === suite)!.vm.checks, err.message));
+        const got = await runSuite().catch((err: Error) =>
+          failedSuite(suite, layer, suite === 'host' ? lab.host.checks : places.find((p) => p.vm.name === suite)!.vm.checks, err.message),
+        );
         results.push(...got);
         const bad = got.filter((r) => !r.ok);
         task.output = got.map((r) => `${r.ok ? 'pass' : 'FAIL'} ${r.check} (${r.seconds.toFixed(1)} s)${r.ok ? '' : `: ${r.message}`}`).join('\n');
@@ -183,7 +195,7 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
     renameSync(`${junitFile}.tmp`, junitFile);
     ctx.out.info(`JUnit report: ${junitFile}`);
   }
-  if (ctx.opts.tap === true) process.stdout.write(tap(results) + '\n');
+  if (ctx.opts.tap === true) process.stdout.write(`${tap(results)}\n`);
   else
     ctx.out.result(summary, () =>
       [

@@ -16,7 +16,9 @@ import { confirmLoss } from '../../cli/confirm.ts';
 export async function snapshot(ctx: TaskContext): Promise<void> {
   const t = await snapshotTarget(ctx, ctx.args[0]);
   const explicit = snapshotNameOption(ctx.opts, 'name');
-  const steps = await withLabLock(t.lab.name, 'snapshot', () => withParents(t.lab, (parents) => saveAll(t.lab, t.places, parents, ctx.out, explicit)), { say: ctx.out.info });
+  const steps = await withLabLock(t.lab.name, 'snapshot', () => withParents(t.lab, (parents) => saveAll(t.lab, t.places, parents, ctx.out, explicit)), {
+    say: ctx.out.info,
+  });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: ${s.how} snapshot ${s.name} in ${s.seconds.toFixed(2)} s`).join('\n'));
 }
 
@@ -40,7 +42,11 @@ export async function snapshots(ctx: TaskContext): Promise<void> {
   ctx.out.result(list, () => {
     const table = renderSnapshotTable(list);
     if (!t.wholeLab) return table;
-    const tree = renderSnapshotTree(t.lab.name, t.places.map((p) => ({ name: p.vm.name, parent: p.parent?.name, note: notes.get(p.vm.name) })), list);
+    const tree = renderSnapshotTree(
+      t.lab.name,
+      t.places.map((p) => ({ name: p.vm.name, parent: p.parent?.name, note: notes.get(p.vm.name) })),
+      list,
+    );
     return `${table}\n\n${tree}`;
   });
 }
@@ -57,24 +63,39 @@ export async function restore(ctx: TaskContext): Promise<void> {
   const [targetName, name] = ctx.args;
   if (!name) throw new UsageError('restore needs a snapshot NAME', `list them: npx tsx tasks.ts snapshots ${targetName ?? 'VM'}`);
   const t = await snapshotTarget(ctx, targetName);
-  const steps = await withLabLock(t.lab.name, 'restore', () => withParents(t.lab, async (parents) => {
-    const sites = await checkAllHave(t.lab, t.places, parents, name, t.wholeLab);
-    // Restoring a suspended lab's disks would leave a saved state that no longer matches them.
-    await releaseSavedFor(ctx, t.lab, `restoring ${name}`, { vms: t.places.map((p) => p.vm.name), remove: false });
-    await confirmRestore(ctx, `${t.wholeLab ? `lab ${t.lab.name}` : sites[0]!.place.vm.name} to ${name}`);
-    if (ctx.opts['keep-current'] === true) {
-      const kept = await saveAll(t.lab, sites.map((s) => s.place), parents, { info: () => undefined, warn: ctx.out.warn });
-      ctx.out.info(`current state kept as ${kept[0]?.name} on ${kept.map((k) => k.vm).join(', ')}`);
-    }
-    return restoreAll(t.lab, t.places, parents, ctx.out, name);
-  }), { say: ctx.out.info });
-  ctx.out.result(steps, () => steps.map((s) => `${s.vm}: ${s.how === 'skipped' ? `skipped (${s.note})` : `${s.how} restore of ${s.name} in ${s.seconds.toFixed(2)} s`}`).join('\n'));
+  const steps = await withLabLock(
+    t.lab.name,
+    'restore',
+    () =>
+      withParents(t.lab, async (parents) => {
+        const sites = await checkAllHave(t.lab, t.places, parents, name, t.wholeLab);
+        // Restoring a suspended lab's disks would leave a saved state that no longer matches them.
+        await releaseSavedFor(ctx, t.lab, `restoring ${name}`, { vms: t.places.map((p) => p.vm.name), remove: false });
+        await confirmRestore(ctx, `${t.wholeLab ? `lab ${t.lab.name}` : sites[0]!.place.vm.name} to ${name}`);
+        if (ctx.opts['keep-current'] === true) {
+          const kept = await saveAll(
+            t.lab,
+            sites.map((s) => s.place),
+            parents,
+            { info: () => undefined, warn: ctx.out.warn },
+          );
+          ctx.out.info(`current state kept as ${kept[0]?.name} on ${kept.map((k) => k.vm).join(', ')}`);
+        }
+        return restoreAll(t.lab, t.places, parents, ctx.out, name);
+      }),
+    { say: ctx.out.info },
+  );
+  ctx.out.result(steps, () =>
+    steps.map((s) => `${s.vm}: ${s.how === 'skipped' ? `skipped (${s.note})` : `${s.how} restore of ${s.name} in ${s.seconds.toFixed(2)} s`}`).join('\n'),
+  );
 }
 
 export async function snapshotRm(ctx: TaskContext): Promise<void> {
   const [targetName, name] = ctx.args;
   if (!name) throw new UsageError('snapshot-rm needs a snapshot NAME', `list them: npx tsx tasks.ts snapshots ${targetName ?? 'VM'}`);
   const t = await snapshotTarget(ctx, targetName);
-  const steps = await withLabLock(t.lab.name, 'snapshot-rm', () => withParents(t.lab, (parents) => removeAll(t.lab, t.places, parents, name)), { say: ctx.out.info });
+  const steps = await withLabLock(t.lab.name, 'snapshot-rm', () => withParents(t.lab, (parents) => removeAll(t.lab, t.places, parents, name)), {
+    say: ctx.out.info,
+  });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: removed ${s.name} (${s.how})`).join('\n'));
 }

@@ -11,7 +11,8 @@ export async function run(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec }, host);
   // A spec is portable, so not fitting this host is a warning here; `boot` refuses it.
   for (const { vm, path } of walkVms(lab.vms)) {
-    if (vm.memory > host.memoryMiB) ctx.out.warn(`${path}.memory: ${formatBytes(vm.memory * MiB)} is more than this host has (${formatBytes(host.memoryMiB * MiB)})`);
+    if (vm.memory > host.memoryMiB)
+      ctx.out.warn(`${path}.memory: ${formatBytes(vm.memory * MiB)} is more than this host has (${formatBytes(host.memoryMiB * MiB)})`);
     if (vm.cpus > host.cpus) ctx.out.warn(`${path}.cpus: ${vm.cpus} is more than this host's ${host.cpus} CPUs (runs, but overcommitted)`);
   }
   for (const w of specWarnings(lab)) ctx.out.warn(`${w.path}: ${w.message}`);

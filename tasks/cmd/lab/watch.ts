@@ -36,7 +36,17 @@ export function renderWatch(stats: VmStats[], history: Map<string, History>, o: 
     ];
   });
   return renderTable(
-    [{ header: 'VM' }, { header: 'STATE' }, { header: 'CPU', align: 'right' }, { header: 'CPU, last minute' }, { header: 'MEM', align: 'right' }, { header: 'MEM, last minute' }, { header: 'QEMU', align: 'right' }, { header: 'RSS', align: 'right' }, { header: '' }],
+    [
+      { header: 'VM' },
+      { header: 'STATE' },
+      { header: 'CPU', align: 'right' },
+      { header: 'CPU, last minute' },
+      { header: 'MEM', align: 'right' },
+      { header: 'MEM, last minute' },
+      { header: 'QEMU', align: 'right' },
+      { header: 'RSS', align: 'right' },
+      { header: '' },
+    ],
     rows,
     o,
   );
@@ -45,9 +55,11 @@ export function renderWatch(stats: VmStats[], history: Map<string, History>, o: 
 export async function run(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
   const interval = ctx.opts.interval === undefined ? 2 : Number(ctx.opts.interval);
-  if (!Number.isFinite(interval) || interval < 1 || interval > 3600) throw new UsageError(`--interval takes seconds from 1 to 3600, got ${JSON.stringify(ctx.opts.interval)}`);
+  if (!Number.isFinite(interval) || interval < 1 || interval > 3600)
+    throw new UsageError(`--interval takes seconds from 1 to 3600, got ${JSON.stringify(ctx.opts.interval)}`);
   const count = ctx.opts.count === undefined ? Infinity : Number(ctx.opts.count);
-  if (count !== Infinity && (!Number.isInteger(count) || count < 1)) throw new UsageError(`--count takes a whole number of samples, got ${JSON.stringify(ctx.opts.count)}`);
+  if (count !== Infinity && (!Number.isInteger(count) || count < 1))
+    throw new UsageError(`--count takes a whole number of samples, got ${JSON.stringify(ctx.opts.count)}`);
   const o = chartOptions({ ascii: ctx.opts.ascii === true });
   const cells = Math.max(5, Math.min(30, Math.round(60 / interval)));
   const history = new Map<string, History>();
@@ -72,7 +84,7 @@ export async function run(ctx: TaskContext): Promise<void> {
         h.mem = [...h.mem, g ? ((g.memTotalMiB - g.memAvailableMiB) / g.memTotalMiB) * 100 : undefined].slice(-cells);
         history.set(s.name, h);
       }
-      if (ctx.json) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), lab: lab.name, vms: stats }) + '\n');
+      if (ctx.json) process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), lab: lab.name, vms: stats })}\n`);
       else {
         const screen = `${lab.name}${glyphs(o).sep}every ${interval} s${glyphs(o).sep}${new Date().toLocaleTimeString()}${glyphs(o).sep}Ctrl-C to end\n\n${renderWatch(stats, history, o, cells)}\n`;
         // On a terminal, redraw in place; elsewhere, one block per sample.

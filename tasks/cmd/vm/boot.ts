@@ -23,11 +23,27 @@ function seconds(ctx: TaskContext, opt: string): number | undefined {
 
 export async function boot(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
-  const r = await withLabLock(t.lab.name, `boot ${t.place.vm.name}`, async () => {
-    // Booting a suspended VM cold leaves its saved state behind (its snapshot stays on the disk, unless --fresh replaces the disk).
-    await releaseSavedFor(ctx, t.lab, `booting ${t.place.vm.name}${ctx.opts.fresh === true ? ' --fresh' : ' cold'}`, { vms: [t.place.vm.name], remove: false });
-    return onMachine(t, (machine) => bootVm(machine, t.lab, t.place, { quiet: ctx.quiet, timeoutS: seconds(ctx, 'timeout'), keepOnFailure: ctx.opts.keep === true, fresh: ctx.opts.fresh === true, warn: ctx.out.warn }));
-  }, { say: ctx.out.info });
+  const r = await withLabLock(
+    t.lab.name,
+    `boot ${t.place.vm.name}`,
+    async () => {
+      // Booting a suspended VM cold leaves its saved state behind (its snapshot stays on the disk, unless --fresh replaces the disk).
+      await releaseSavedFor(ctx, t.lab, `booting ${t.place.vm.name}${ctx.opts.fresh === true ? ' --fresh' : ' cold'}`, {
+        vms: [t.place.vm.name],
+        remove: false,
+      });
+      return onMachine(t, (machine) =>
+        bootVm(machine, t.lab, t.place, {
+          quiet: ctx.quiet,
+          timeoutS: seconds(ctx, 'timeout'),
+          keepOnFailure: ctx.opts.keep === true,
+          fresh: ctx.opts.fresh === true,
+          warn: ctx.out.warn,
+        }),
+      );
+    },
+    { say: ctx.out.info },
+  );
   const ssh = r.forwards.find((f) => f.guest === 22);
   const where = t.place.parent ? ` inside ${t.place.parent.name}` : '';
   ctx.out.result(r, () =>
@@ -79,7 +95,9 @@ async function stopLocked(ctx: TaskContext, t: VmTarget): Promise<void> {
     });
     spin?.succeed(`${vm.name}: stopped (${how})`);
     const result = { lab: t.lab.name, vm: vm.name, ...(t.place.parent ? { parent: t.place.parent.name } : {}), was: before.state, how };
-    ctx.out.result(result, () => (how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`));
+    ctx.out.result(result, () =>
+      how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`,
+    );
   } finally {
     sessions.closeAll();
   }

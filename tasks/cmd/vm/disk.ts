@@ -13,7 +13,10 @@ async function diskOf(ctx: TaskContext) {
   // A nested VM's disk is a file inside its parent, made there by the boot (on the backing
   // image the parent is handed); a disk made here would never be the one it boots.
   if (place.parent)
-    throw new UsageError(`${place.vm.name} runs inside ${place.parent.name}: its disk ${disk.file} is made there, not on this host`, `boot it and the disk is made inside ${place.parent.name}: npx tsx tasks.ts boot ${place.vm.name}`);
+    throw new UsageError(
+      `${place.vm.name} runs inside ${place.parent.name}: its disk ${disk.file} is made there, not on this host`,
+      `boot it and the disk is made inside ${place.parent.name}: npx tsx tasks.ts boot ${place.vm.name}`,
+    );
   const paths = kitPaths(lab.name, place.vm.name);
   // The same paths the boot uses (inputs.ts): relative ones are in the VM's state folder.
   const file = expandPath(disk.file, paths);

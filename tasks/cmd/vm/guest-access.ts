@@ -88,7 +88,8 @@ export function parseCopyEnd(arg: string): CopyEnd {
 
 export async function cp(ctx: TaskContext): Promise<void> {
   const [src, dst] = [parseCopyEnd(ctx.args[0]!), parseCopyEnd(ctx.args[1]!)];
-  if (!!src.vm === !!dst.vm) throw new UsageError('cp: exactly one side must be VM:path', 'npx tsx tasks.ts cp ./file vm:/root/file  or  cp vm:/etc/os-release ./');
+  if (!!src.vm === !!dst.vm)
+    throw new UsageError('cp: exactly one side must be VM:path', 'npx tsx tasks.ts cp ./file vm:/root/file  or  cp vm:/etc/os-release ./');
   const name = (src.vm ?? dst.vm)!;
   const guest = await connectGuest(await vmTarget(ctx, name));
   try {

@@ -31,9 +31,14 @@ export async function install(ctx: TaskContext): Promise<void> {
   const iso = resolve(isoOpt);
   if (!existsSync(iso)) throw new UsageError(`--iso: ${iso} does not exist`);
   if (place.parent) throw new UsageError(`${vm.name} is nested; install runs guests of the host (nested VMs boot the kit's image)`);
-  if (libvirtUri(lab, place)) throw new UsageError(`${vm.name} runs on libvirt (${libvirtUri(lab, place)}); install runs the kit's own QEMU`, 'install onto a libvirt domain with virt-install, or drop libvirt from the spec to install with the kit');
+  if (libvirtUri(lab, place))
+    throw new UsageError(
+      `${vm.name} runs on libvirt (${libvirtUri(lab, place)}); install runs the kit's own QEMU`,
+      'install onto a libvirt domain with virt-install, or drop libvirt from the spec to install with the kit',
+    );
   const disk0 = vm.disk;
-  if (!disk0) throw new UsageError(`${vm.name} has no disk to install onto (${place.path}.disk is not set)`, 'add disk: { file: "VM.qcow2", size: "20G" } to the VM');
+  if (!disk0)
+    throw new UsageError(`${vm.name} has no disk to install onto (${place.path}.disk is not set)`, 'add disk: { file: "VM.qcow2", size: "20G" } to the VM');
   return withLabLock(lab.name, `install ${vm.name}`, () => installLocked(ctx, lab, place, iso, disk0), { say: ctx.out.info });
 }
 
@@ -43,10 +48,14 @@ async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace,
   const machine = hostMachine;
   const ref = machine.ref(lab, place);
   const live = await vmStatus(machine, lab, place);
-  if (live.state === 'running' || live.state === 'booting') throw new TaskError(`${vm.name} is already ${live.state} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
+  if (live.state === 'running' || live.state === 'booting')
+    throw new TaskError(`${vm.name} is already ${live.state} (pid ${live.pid})`, { hint: `stop it first: npx tsx tasks.ts stop ${vm.name}` });
   const forwards = forwardsOf(vm);
   const taken = (await machine.probe(forwards)).taken[0];
-  if (taken) throw new TaskError(`port ${taken.forward.bind}:${taken.forward.host} is taken${taken.holder ? ` by ${taken.holder}` : ''}; not starting QEMU`, { hint: 'stop what holds it, or change network.sshPort/forwards in the spec' });
+  if (taken)
+    throw new TaskError(`port ${taken.forward.bind}:${taken.forward.host} is taken${taken.holder ? ` by ${taken.holder}` : ''}; not starting QEMU`, {
+      hint: 'stop what holds it, or change network.sshPort/forwards in the spec',
+    });
   const probe = await probeHost();
   if (!probe.qemu.path) throw new TaskError('qemu-system-x86_64 is not installed', { hint: 'bash scripts/setup-host.sh' });
 
@@ -100,7 +109,9 @@ async function installLocked(ctx: TaskContext, lab: LabResolved, place: VmPlace,
   ctx.out.result(result, () =>
     [
       `${vm.name}: installing from ${iso} onto ${disk} (pid ${pid}, ${vm.firmware === 'uefi' ? 'UEFI' : 'BIOS'})`,
-      vnc?.service ? `  screen: VNC on ${vnc.host}:${vnc.service} — e.g. vncviewer ${vnc.host}::${vnc.service} (through ssh -L ${vnc.service}:127.0.0.1:${vnc.service} from another machine)` : '  screen: a GTK window',
+      vnc?.service
+        ? `  screen: VNC on ${vnc.host}:${vnc.service} — e.g. vncviewer ${vnc.host}::${vnc.service} (through ssh -L ${vnc.service}:127.0.0.1:${vnc.service} from another machine)`
+        : '  screen: a GTK window',
       `  when the installer is done and the VM is off: npx tsx tasks.ts boot ${vm.name} (from the disk)`,
     ].join('\n'),
   );

@@ -10,7 +10,10 @@ import { kitPool } from '../../machine/libvirt/connection.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
-  if (place.parent) throw new UsageError(`${place.vm.name} runs inside ${place.parent.name}: only a lab's top-level VMs become libvirt domains; a child nests inside its parent as before`);
+  if (place.parent)
+    throw new UsageError(
+      `${place.vm.name} runs inside ${place.parent.name}: only a lab's top-level VMs become libvirt domains; a child nests inside its parent as before`,
+    );
   const e = await explainVm(lab, place);
   // libvirt wants the emulator's absolute path; Debian's when the probe found none.
   const emulator = e.binary.startsWith('/') ? e.binary : '/usr/bin/qemu-system-x86_64';

@@ -11,7 +11,11 @@ import { KEY_FILE, renderConfiguration } from '../../nix/render.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
-  if (!place.vm.nixos) throw new UsageError(`${place.vm.name} is not a NixOS guest: ${place.path}.nixos is not set`, 'add nixos: { stateVersion: "24.05" } (and bootloader, desktop, packages) to the VM in the spec');
+  if (!place.vm.nixos)
+    throw new UsageError(
+      `${place.vm.name} is not a NixOS guest: ${place.path}.nixos is not set`,
+      'add nixos: { stateVersion: "24.05" } (and bootloader, desktop, packages) to the VM in the spec',
+    );
   const text = renderConfiguration(place.vm, lab.name);
   const out = ctx.opts.out;
   if (out !== undefined && (typeof out !== 'string' || !out)) throw new UsageError('--out needs a folder');
@@ -21,6 +25,6 @@ export async function run(ctx: TaskContext): Promise<void> {
   writeFileSync(`${file}.tmp`, text);
   renameSync(`${file}.tmp`, file);
   const key = join(dir, KEY_FILE);
-  writeFileSync(key, labKeys(lab.name).publicKey + '\n');
+  writeFileSync(key, `${labKeys(lab.name).publicKey}\n`);
   ctx.out.result({ vm: place.vm.name, lab: lab.name, file, keyFile: key }, `wrote ${file} (and ${KEY_FILE}, the lab's public key, beside it)`);
 }

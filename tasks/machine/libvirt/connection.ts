@@ -38,7 +38,8 @@ export const kitPool = () => ({ name: POOL, dir: poolDir() });
 /** QEMU's stderr for a domain: libvirt's log of it. */
 export const domainLog = (domain: string) => `/var/log/libvirt/qemu/${domain}.log`;
 
-export const START_HINT = 'start it: bash scripts/setup-host.sh --libvirt (installs libvirt-daemon-system, and starts virtlogd and libvirtd where there is no systemd)';
+export const START_HINT =
+  'start it: bash scripts/setup-host.sh --libvirt (installs libvirt-daemon-system, and starts virtlogd and libvirtd where there is no systemd)';
 
 export class LibvirtConnection {
   private reachable?: Promise<void>;
@@ -62,7 +63,10 @@ export class LibvirtConnection {
       () => undefined,
       (err) => {
         this.reachable = undefined;
-        throw new TaskError(`libvirt does not answer at ${this.uri}: ${((err as TaskError).stderr || (err as Error).message).trim().split('\n')[0]}`, { hint: this.hint, cause: err });
+        throw new TaskError(`libvirt does not answer at ${this.uri}: ${((err as TaskError).stderr || (err as Error).message).trim().split('\n')[0]}`, {
+          hint: this.hint,
+          cause: err,
+        });
       },
     ));
   }
@@ -75,7 +79,10 @@ export class LibvirtConnection {
       if (!info) await this.virsh(['pool-define-as', POOL, 'dir', '--target', dir]);
       else {
         const target = /<path>([^<]+)<\/path>/.exec((await this.virsh(['pool-dumpxml', POOL])).stdout)?.[1];
-        if (target !== dir) throw new TaskError(`libvirt's pool ${POOL} at ${this.uri} keeps its files in ${target}, not ${dir}`, { hint: `set GRAINCHART_LIBVIRT_DIR=${target}, or remove the pool: virsh pool-destroy ${POOL}; virsh pool-undefine ${POOL}` });
+        if (target !== dir)
+          throw new TaskError(`libvirt's pool ${POOL} at ${this.uri} keeps its files in ${target}, not ${dir}`, {
+            hint: `set GRAINCHART_LIBVIRT_DIR=${target}, or remove the pool: virsh pool-destroy ${POOL}; virsh pool-undefine ${POOL}`,
+          });
       }
       // pool-build makes its folder where it is missing (0711, as libvirt makes it), and leaves one that is there.
       if (!/^State:\s+running/m.test(info?.stdout ?? '')) {
@@ -100,7 +107,14 @@ export class LibvirtConnection {
     const domain = ref.libvirt.domain;
     const uuid = (await this.virsh(['domuuid', domain]).catch(() => undefined))?.stdout.trim() || undefined;
     const extra = args.slice(plan.flatMap((s) => s.args).length);
-    const xml = domainXml(plan, { lab: ref.libvirt.lab, emulator: o.emulator, runtime: { qmp: ref.paths.qmp, pidfile: ref.paths.pid }, extra, uuid, pool: kitPool() });
+    const xml = domainXml(plan, {
+      lab: ref.libvirt.lab,
+      emulator: o.emulator,
+      runtime: { qmp: ref.paths.qmp, pidfile: ref.paths.pid },
+      extra,
+      uuid,
+      pool: kitPool(),
+    });
     const command = [o.emulator, ...args];
     try {
       await withXmlFile(xml, (file) => this.virsh(['define', file]));
@@ -167,7 +181,11 @@ export class LibvirtConnection {
     await this.pool();
     await this.clearVolume(volume);
     // Capacity 0 makes it as big as its image, as qemu-img does; a size grows it past that (a cloud VM's).
-    const xml = volumeXml({ name: volume, capacityBytes: o.size ?? 0, backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined });
+    const xml = volumeXml({
+      name: volume,
+      capacityBytes: o.size ?? 0,
+      backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined,
+    });
     await withXmlFile(xml, (file) => this.virsh(['vol-create', POOL, file]));
   }
 
@@ -294,7 +312,10 @@ export class LibvirtConnection {
     if (!ref.libvirt) return undefined;
     const domain = ref.libvirt.domain;
     await this.connected();
-    const defined = await this.virsh(['domuuid', domain]).then(() => true, () => false);
+    const defined = await this.virsh(['domuuid', domain]).then(
+      () => true,
+      () => false,
+    );
     if (defined) await this.virsh(['undefine', '--snapshots-metadata', '--managed-save', domain]);
     await there.run(['rm', '-rf', ref.paths.dir]);
     await there.run(['rmdir', '--ignore-fail-on-non-empty', posix.dirname(ref.paths.dir)]).catch(() => undefined);
@@ -329,5 +350,9 @@ function domainOf(ref: QemuRef): string {
  */
 export function kvmVerdict(kit: KvmVerdict, libvirtOffersKvm: boolean, uri: string): KvmVerdict {
   if (kit.state !== 'usable' || libvirtOffersKvm) return kit;
-  return { state: 'unusable', reason: `libvirt at ${uri} offers no kvm domain (virsh domcapabilities --virttype kvm)`, hint: `its domains run under TCG; check that libvirt's QEMU user may open /dev/kvm (bash scripts/setup-host.sh --libvirt gives it to group kvm)` };
+  return {
+    state: 'unusable',
+    reason: `libvirt at ${uri} offers no kvm domain (virsh domcapabilities --virttype kvm)`,
+    hint: `its domains run under TCG; check that libvirt's QEMU user may open /dev/kvm (bash scripts/setup-host.sh --libvirt gives it to group kvm)`,
+  };
 }

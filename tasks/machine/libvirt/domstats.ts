@@ -31,7 +31,8 @@ export interface DomainFigures {
   writtenBytes: number;
 }
 
-const sum = (r: DomainReading, count: string, key: (i: number) => string) => Array.from({ length: r[count] ?? 0 }, (_, i) => r[key(i)] ?? 0).reduce((a, b) => a + b, 0);
+const sum = (r: DomainReading, count: string, key: (i: number) => string) =>
+  Array.from({ length: r[count] ?? 0 }, (_, i) => r[key(i)] ?? 0).reduce((a, b) => a + b, 0);
 const pct = (ns: number, secs: number) => Math.round((ns / 1e9 / secs) * 1000) / 10;
 
 /** The figures of a window from `start` to `end`, `secs` of wall time apart. */
@@ -47,7 +48,9 @@ export function domainFigures(start: DomainReading, end: DomainReading, secs: nu
   const vcpus = end['vcpu.current'] ?? 0;
   return {
     cpuPercent: pct(cpu, secs),
-    vcpuPercent: Array.from({ length: vcpus }, (_, i) => pct((end[`vcpu.${i}.time`] ?? NaN) - (start[`vcpu.${i}.time`] ?? NaN), secs)).filter((v) => !Number.isNaN(v)),
+    vcpuPercent: Array.from({ length: vcpus }, (_, i) => pct((end[`vcpu.${i}.time`] ?? NaN) - (start[`vcpu.${i}.time`] ?? NaN), secs)).filter(
+      (v) => !Number.isNaN(v),
+    ),
     rssMiB: Math.round(need('balloon.rss') / 1024),
     ...(end['balloon.current'] !== undefined ? { balloonMiB: Math.round(end['balloon.current'] / 1024) } : {}),
     readBytes: sum(end, 'block.count', (i) => `block.${i}.rd.bytes`),

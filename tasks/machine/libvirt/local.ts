@@ -43,7 +43,11 @@ export class LibvirtMachine extends HostMachine {
     // QEMU's stderr is in libvirt's log of the domain (failed boots show its tail).
     const paths = { ...vmPaths(join(poolDir(), 'vms'), lab.name, place.vm.name), stderr: domainLog(domain), rootDisk: join(poolDir(), rootVolume(domain)) };
     // QEMU makes its socket as libvirt's user, in the VM's folder: the short fallback folder is this user's alone.
-    if (dirname(paths.qmp) !== paths.dir) throw new UsageError(`${lab.name}/${place.vm.name}: its QMP socket path under ${poolDir()} is too long for a unix socket`, 'use shorter lab and VM names');
+    if (dirname(paths.qmp) !== paths.dir)
+      throw new UsageError(
+        `${lab.name}/${place.vm.name}: its QMP socket path under ${poolDir()} is too long for a unix socket`,
+        'use shorter lab and VM names',
+      );
     return { name: place.vm.name, paths, libvirt: { lab: lab.name, domain } };
   }
 
@@ -59,7 +63,8 @@ export class LibvirtMachine extends HostMachine {
 
   /** A file for the pool goes in as its volume (vol-upload); the rest as on this host. */
   override async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
-    if (!(await this.conn.putVolume(local, remote, opts.keep, async () => statSync(remote, { throwIfNoEntry: false })?.size))) await super.put(local, remote, opts);
+    if (!(await this.conn.putVolume(local, remote, opts.keep, async () => statSync(remote, { throwIfNoEntry: false })?.size)))
+      await super.put(local, remote, opts);
   }
 
   /** The VM's folder belongs to libvirt's QEMU user (it makes the socket and pidfile there); every folder above may be walked. */

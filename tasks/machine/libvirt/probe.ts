@@ -30,7 +30,10 @@ export async function probeLibvirt(uri = SYSTEM_URI): Promise<LibvirtProbe> {
     const missing = /ENOENT/.test(version.message);
     return { uri, virsh: !missing, error: missing ? 'virsh not found' : (version.stderr || version.message).trim().split('\n')[0], kvmRootOnly };
   }
-  const pool = await virsh(['pool-info', POOL]).then((r) => /^State:\s+(\S+)/m.exec(r.stdout)?.[1], () => undefined);
+  const pool = await virsh(['pool-info', POOL]).then(
+    (r) => /^State:\s+(\S+)/m.exec(r.stdout)?.[1],
+    () => undefined,
+  );
   return {
     uri,
     virsh: true,

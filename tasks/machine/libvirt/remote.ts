@@ -49,7 +49,11 @@ export function knownHostKey(knownHosts: string, host: string, port: number): st
 
 /** ssh for libvirt's qemu+ssh transport, pinned to `knownHosts` and never asking: the wrapper's text. */
 export function sshWrapper(knownHosts: string): string {
-  return ['#!/bin/sh', `exec ssh -o UserKnownHostsFile=${shellQuote(knownHosts)} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes "$@"`, ''].join('\n');
+  return [
+    '#!/bin/sh',
+    `exec ssh -o UserKnownHostsFile=${shellQuote(knownHosts)} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes "$@"`,
+    '',
+  ].join('\n');
 }
 
 /** libvirt's URI for virsh: the spec's, with the key, the wrapper and no terminal (values escaped as URI query values). */
@@ -70,7 +74,27 @@ export function plannedServer(spec: LibvirtSpec): Machine {
   const server = sshServerOf(spec.uri)!;
   const no = () => Promise.reject(new TaskError(`${spec.uri} is not asked: planning only`));
   const at = ` on libvirt ${spec.uri}`;
-  return { kind: 'libvirt', slow: false, local: false, where: at.trim(), at, installHint: '', home: guestHome(server.user).home, ref: serverRef, probe: no, sample: no, signal: no, qmp: no, dial: no, tail: no, prepare: no, start: no, cleanRuntime: no, put: no, run: no };
+  return {
+    kind: 'libvirt',
+    slow: false,
+    local: false,
+    where: at.trim(),
+    at,
+    installHint: '',
+    home: guestHome(server.user).home,
+    ref: serverRef,
+    probe: no,
+    sample: no,
+    signal: no,
+    qmp: no,
+    dial: no,
+    tail: no,
+    prepare: no,
+    start: no,
+    cleanRuntime: no,
+    put: no,
+    run: no,
+  };
 }
 
 const home = () => process.env.HOME ?? homedir();
@@ -184,14 +208,27 @@ async function connect(uri: string, server: SshServer, key: string, knownHosts: 
   if (!existsSync(key)) throw new UsageError(`${uri}: no SSH key ${key}`, 'set libvirt.key to the private key the server accepts');
   const hostKey = existsSync(knownHosts) ? knownHostKey(readFileSync(knownHosts, 'utf8'), server.host, server.port) : undefined;
   if (!hostKey)
-    throw new UsageError(`${uri}: ${knownHosts} pins no host key for ${server.port === 22 ? server.host : `[${server.host}]:${server.port}`}`, `check the server's key fingerprint, then add it: ssh-keyscan -p ${server.port} ${server.host} >> ${knownHosts} (the kit never connects to an unknown host key)`);
+    throw new UsageError(
+      `${uri}: ${knownHosts} pins no host key for ${server.port === 22 ? server.host : `[${server.host}]:${server.port}`}`,
+      `check the server's key fingerprint, then add it: ssh-keyscan -p ${server.port} ${server.host} >> ${knownHosts} (the kit never connects to an unknown host key)`,
+    );
   const wrapper = join(stateRoot(), 'libvirt-ssh', `${createHash('sha256').update(knownHosts).digest('hex').slice(0, 16)}.sh`);
   mkdirSync(join(stateRoot(), 'libvirt-ssh'), { recursive: true, mode: 0o700 });
   writeFileSync(wrapper, sshWrapper(knownHosts), { mode: 0o700 });
   chmodSync(wrapper, 0o700);
-  const session = await Guest.connect({ name: `libvirt server ${at}`, host: server.host, port: server.port, user: server.user, privateKeyPath: key, hostKey }, 15_000).catch((err) => {
-    throw new TaskError(`cannot reach the libvirt server ${at} over SSH: ${(err as Error).message}`, { hint: `check ${uri}, libvirt.key and libvirt.knownHosts`, cause: err });
+  const session = await Guest.connect(
+    { name: `libvirt server ${at}`, host: server.host, port: server.port, user: server.user, privateKeyPath: key, hostKey },
+    15_000,
+  ).catch((err) => {
+    throw new TaskError(`cannot reach the libvirt server ${at} over SSH: ${(err as Error).message}`, {
+      hint: `check ${uri}, libvirt.key and libvirt.knownHosts`,
+      cause: err,
+    });
   });
   onClose(() => session.close());
-  return new RemoteLibvirtMachine(session, uri, new LibvirtConnection(uri, virshUri(uri, key, wrapper), `start libvirtd on ${server.host} (bash scripts/setup-host.sh --libvirt there)`));
+  return new RemoteLibvirtMachine(
+    session,
+    uri,
+    new LibvirtConnection(uri, virshUri(uri, key, wrapper), `start libvirtd on ${server.host} (bash scripts/setup-host.sh --libvirt there)`),
+  );
 }

@@ -96,7 +96,8 @@ export interface DomainPart {
  */
 export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] {
   const f = planFacts(plan);
-  if (!f.name || !f.machine || !f.accel || !f.cpuModel || !f.cpus || !f.memoryMiB) throw new Error('the plan lacks the name, machine, CPU or memory a domain needs');
+  if (!f.name || !f.machine || !f.accel || !f.cpuModel || !f.cpus || !f.memoryMiB)
+    throw new Error('the plan lacks the name, machine, CPU or memory a domain needs');
   const drives = f.drives ?? [];
   if (drives.some((d) => d.bus === 'scsi')) throw new Error('a SCSI disk has no libvirt domain here yet: use interface virtio or ide');
   // The kit keeps UEFI variables in qcow2 (so snapshots take them along); libvirt 9.0's <nvram>
@@ -132,23 +133,41 @@ export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] 
     for (const d of x.drives ?? []) {
       const volume = o.pool && volumeAt(d.file, o.pool.dir);
       const source = volume ? `  <source pool='${a(o.pool!.name)}' volume='${a(volume)}'/>` : `  <source file='${a(d.file)}'/>`;
-      l.devices.push(`<disk type='${volume ? 'volume' : 'file'}' device='disk'>`, `  <driver name='qemu' type='${d.format}'/>`, source, `  <target dev='${names[drive++]}' bus='${d.bus === 'ide' ? 'sata' : d.bus}'/>`);
+      l.devices.push(
+        `<disk type='${volume ? 'volume' : 'file'}' device='disk'>`,
+        `  <driver name='qemu' type='${d.format}'/>`,
+        source,
+        `  <target dev='${names[drive++]}' bus='${d.bus === 'ide' ? 'sata' : d.bus}'/>`,
+      );
       if (d.readonly) l.devices.push('  <readonly/>');
       if (d.serial) l.devices.push(`  <serial>${a(d.serial)}</serial>`);
       const slot = slotOf(d);
       if (slot !== undefined) l.devices.push(`  ${onRootBus(slot)}`);
       l.devices.push('</disk>');
     }
-    if (x.cdrom) l.devices.push(`<disk type='file' device='cdrom'>`, `  <driver name='qemu' type='raw'/>`, `  <source file='${a(x.cdrom)}'/>`, `  <target dev='${names[drives.length]}' bus='sata'/>`, '  <readonly/>', '</disk>');
+    if (x.cdrom)
+      l.devices.push(
+        `<disk type='file' device='cdrom'>`,
+        `  <driver name='qemu' type='raw'/>`,
+        `  <source file='${a(x.cdrom)}'/>`,
+        `  <target dev='${names[drives.length]}' bus='sata'/>`,
+        '  <readonly/>',
+        '</disk>',
+      );
     // The serial console in a file, as the kit's own QEMU keeps it: status and failed boots read it.
     if (x.serialLog) l.devices.push(`<serial type='file'>`, `  <source path='${a(x.serialLog)}'/>`, `  <target port='0'/>`, '</serial>');
     // A window (gtk) is what virt-manager's console is for under libvirt: VNC on 127.0.0.1 serves both.
     if (x.display === 'vnc' || x.display === 'gtk') l.devices.push(`<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>`);
     if (x.vga) l.devices.push(`<video><model type='${x.vga === 'std' ? 'vga' : x.vga}'/></video>`);
-    if (x.balloon) l.devices.push(...(q35 ? [`<memballoon model='virtio'>`, `  ${onRootBus(Q35_SLOTS.balloon)}`, '</memballoon>'] : [`<memballoon model='virtio'/>`]));
-    if (x.rng) l.devices.push(`<rng model='virtio'>`, `  <backend model='random'>/dev/urandom</backend>`, ...(q35 ? [`  ${onRootBus(Q35_SLOTS.rng)}`] : []), '</rng>');
+    if (x.balloon)
+      l.devices.push(...(q35 ? [`<memballoon model='virtio'>`, `  ${onRootBus(Q35_SLOTS.balloon)}`, '</memballoon>'] : [`<memballoon model='virtio'/>`]));
+    if (x.rng)
+      l.devices.push(`<rng model='virtio'>`, `  <backend model='random'>/dev/urandom</backend>`, ...(q35 ? [`  ${onRootBus(Q35_SLOTS.rng)}`] : []), '</rng>');
     // User-mode networking with the plan's forwards, as the plan's own -netdev has them.
-    if (x.netdev !== undefined || x.nic) l.commandline.push(...qemuArgLines(['-netdev', x.netdev ?? 'user,id=net0', '-device', `${x.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`]));
+    if (x.netdev !== undefined || x.nic)
+      l.commandline.push(
+        ...qemuArgLines(['-netdev', x.netdev ?? 'user,id=net0', '-device', `${x.nic ?? 'virtio-net-pci'},netdev=net0,bus=${rootBus},addr=${hex(NIC_SLOT)}`]),
+      );
     // The kit's own QMP socket and pidfile ride with the section that has QEMU's runtime files.
     if (x.serialLog && o.runtime) l.commandline.push(...qemuArgLines(['-qmp', `unix:${o.runtime.qmp},server=on,wait=off`, '-pidfile', o.runtime.pidfile]));
     return { section, lines: l };
@@ -219,5 +238,5 @@ export function domainXml(plan: ArgSection[], o: DomainOptions): string {
   put(2, ...all('commandline'), ...qemuArgLines(o.extra ?? []));
   put(1, '</qemu:commandline>');
   put(0, '</domain>');
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
