@@ -66,7 +66,6 @@ export async function gatherReport(lab: LabResolved, opts: { samples?: number; c
       const status = byName.get(place.vm.name)!;
       const parentUp = !place.parent || byName.get(place.parent.name)?.state === 'running';
       const e = await explainVm(lab, place, { probeParents: parentUp, host: probe });
-      const where = place.depth === 1 ? 'on this host' : `inside ${place.parent!.name}`;
       let snapshots: VmReport['snapshots'];
       if (!parentUp) snapshots = { unavailable: `its disk is inside ${place.parent!.name}, which is ${byName.get(place.parent!.name)?.state ?? 'stopped'}` };
       else
@@ -79,7 +78,7 @@ export async function gatherReport(lab: LabResolved, opts: { samples?: number; c
         parent: place.parent?.name,
         depth: place.depth,
         status,
-        flowTitle: `QEMU runs ${where}; KVM ${e.kvm.state}: ${e.kvm.reason}`,
+        flowTitle: `QEMU runs ${e.where}; KVM ${e.kvm.state}: ${e.kvm.reason}`,
         plan: e.plan.map((s) => ({ ...s, args: s.args.map(portable), note: portable(s.note) })),
         snapshots,
         stats: status.state === 'running' ? samples.map((s) => s.find((v) => v.name === place.vm.name)!).filter(Boolean) : undefined,

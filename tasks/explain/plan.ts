@@ -8,8 +8,7 @@ import { probeHost, type HostProbe } from '../qemu/host-probe.ts';
 import { kitPaths, stateRoot } from '../util/paths.ts';
 import { chooseCpu, qemuPlan, type ArgInputs, type ArgSection } from '../qemu/args.ts';
 import { findVm, type LabResolved, type VmPlace } from '../spec/resolve.ts';
-import { plannedGuest } from '../machine/guest.ts';
-import { machineInside, plannedTop } from '../machine/machine-for.ts';
+import { machineInside, plannedMachine } from '../machine/machine-for.ts';
 import { readState } from '../machine/record.ts';
 import { connectPlace } from '../vm/target.ts';
 import { prepareInputs } from '../vm/inputs.ts';
@@ -18,6 +17,8 @@ export interface Explained {
   vm: string;
   lab: string;
   depth: number;
+  /** Where its QEMU runs, as its machine says it: "on this host", "inside l1", "on libvirt qemu+ssh://…". */
+  where: string;
   binary: string;
   kvm: KvmVerdict;
   /** Where the KVM verdict comes from: this host, a probe inside the parent, or what the parent's CPU model implies. */
@@ -58,7 +59,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
   const vm = place.vm;
   const authorizedKey = labPublicKey(lab.name);
   const parent = place.parent ? findVm(lab, place.parent.name)! : undefined;
-  const machine = parent ? plannedGuest(parent.vm.name, parent.vm.ssh.user) : await plannedTop(lab, place);
+  const machine = await plannedMachine(lab, place);
   const ref = machine.ref(lab, place, readState(kitPaths(lab.name, vm.name).vm));
   const given = await prepareInputs({ lab, place, machine, ref, fresh: false, dryRun: true });
   const inputs: ArgInputs = { ...given.inputs, home: machine.home, vm: ref.paths, authorizedKey, qmpTcpPort: ref.qmpPort };
@@ -68,6 +69,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
       vm: vm.name,
       lab: lab.name,
       depth: 1,
+      where: machine.where,
       binary: host.qemu.path ?? 'qemu-system-x86_64',
       kvm: host.kvm,
       kvmSource: 'host',
@@ -90,6 +92,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
     vm: vm.name,
     lab: lab.name,
     depth: place.depth,
+    where: machine.where,
     binary: 'qemu-system-x86_64',
     kvm: verdict,
     kvmSource: kvm ? 'parent-probe' : 'parent-cpu',

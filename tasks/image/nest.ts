@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { findOnPath } from '../qemu/host-probe.ts';
 import { TaskError } from '../util/errors.ts';
 import { copyWithLibs } from './tree.ts';
-import { GUEST_STATE_DIR, KVM_MODULES } from '../machine/guest.ts';
+import { GUEST_STATE_DIR } from '../machine/guest.ts';
+import { KVM_MODULES } from '../machine/over-ssh.ts';
 
 /** Where the children's image lives inside a tiny-nest guest. */
 export const GUEST_IMAGE_DIR = '/var/lib/grainchart/image';

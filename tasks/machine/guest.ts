@@ -1,23 +1,13 @@
-// A running guest as a Machine: its children's QEMUs run inside it, reached through one
-// SSH connection.  QMP listens on the guest's loopback (a TCP port: dropbear forwards no
-// unix sockets) and is reached by direct-tcpip, as the children's sshd is.  Each verb is one
-// exec, written with shell builtins (`read`, `case`, `for`) wherever they do: every fork
-// costs milliseconds on the guest's emulated CPU, and status and charts call these often.
-import { statSync } from 'node:fs';
-import { posix } from 'node:path';
-import type { Duplex } from 'node:stream';
-import { TaskError } from '../util/errors.ts';
-import { classifyKvm, type KvmFacts } from '../qemu/host-probe.ts';
-import { type Guest, shellQuote } from '../ssh/guest.ts';
-import { QmpClient } from '../qemu/qmp.ts';
-import type { VmPaths } from '../util/paths.ts';
-import { VM_FILES } from '../util/paths.ts';
-import { CHILD_QMP_PORT_BASE, type Forward, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+// A running guest of the lab as the machine its children's QEMUs run in: an SshMachine over
+// the guest's session, slow (a TCG guest emulates every fork), its children's runtime files
+// in a folder of the login user's, and each child's QMP on the guest's loopback at a port of
+// its own (dropbear forwards no unix sockets).
+import type { Guest } from '../ssh/guest.ts';
+import { CHILD_QMP_PORT_BASE, type VmPlace } from '../spec/resolve.ts';
 import type { VmState } from './record.ts';
-import { diskFigures, type Machine, type MachineProbe, type Overlay, type ProcReading, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
-
-/** The kvm modules a guest loads to offer KVM to its children (modprobe names; insmod file names use dashes). */
-export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel: 'kvm-intel' } as const;
+import { imagesFolderStash, type Machine, type QemuRef } from './machine.ts';
+import { filesIn, homeOf, SshMachine } from './over-ssh.ts';
+import { planned } from './planned.ts';
 
 /** Where root keeps nested VMs' runtime files inside a parent; other users keep them in their home. */
 export const GUEST_STATE_DIR = '/var/lib/grainchart/vms';
@@ -25,293 +15,33 @@ export const GUEST_STATE_DIR = '/var/lib/grainchart/vms';
 /** QMP of a child listens on its parent's loopback: 14000 + its index among its siblings. */
 export const qmpPortOf = (place: VmPlace) => CHILD_QMP_PORT_BASE + place.parent!.children.indexOf(place.vm);
 
-/** Shell test, run in the guest: is `pid` a live QEMU started with this pidfile (not a zombie)? */
-export const isOurQemuIn = (pid: number | string, pidfile: string) =>
-  `[ -d /proc/${pid} ] && tr '\\0' '\\n' < /proc/${pid}/cmdline | grep -qx ${shellQuote(pidfile)} && ! grep -q '^State:.*Z' /proc/${pid}/status`;
-
-/** key=value lines → a record (a key's first `=` splits it). */
-export function keyValues(out: string): Record<string, string> {
-  return Object.fromEntries(
-    out
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
-  );
-}
-
-/** Listening TCP ports from /proc/net/tcp{,6} lines printed as "listen=HEXADDR:HEXPORT". */
-export function listeningPorts(out: string): Set<number> {
-  return new Set(
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('listen='))
-      .map((l) => parseInt(l.slice(l.lastIndexOf(':') + 1), 16)),
-  );
-}
-
 /** Where a guest keeps its children's runtime files: root in /var/lib, another user in their home. */
 export function guestHome(user: string): { home: string; stateDir: string } {
-  const home = user === 'root' ? '/root' : `/home/${user}`;
+  const home = homeOf(user);
   return { home, stateDir: user === 'root' ? GUEST_STATE_DIR : `${home}/.local/state/grainchart/vms` };
 }
-
-/** A VM's runtime files in its folder on another machine (posix paths; no local fallback for long socket paths). */
-export const filesIn = (dir: string): VmPaths => ({
-  dir,
-  qmp: `${dir}/${VM_FILES.qmp}`,
-  pid: `${dir}/${VM_FILES.pid}`,
-  serial: `${dir}/${VM_FILES.serial}`,
-  stderr: `${dir}/${VM_FILES.stderr}`,
-});
 
 /** A child's QEMU as the parent it runs in keeps it, for a parent logged into as `user`. */
 export function guestRef(lab: { name: string }, place: VmPlace, user: string, record?: VmState): QemuRef {
   return { name: place.vm.name, paths: filesIn(`${guestHome(user).stateDir}/${lab.name}/${place.vm.name}`), qmpPort: record?.qmpPort ?? qmpPortOf(place) };
 }
 
-/** QEMU for a parent: Debian's packages, or NixOS's virtualisation options. */
-const installHintFor = (name: string) =>
-  `install QEMU in ${name}: Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; NixOS: the nix-config task's virtualisation lines`;
+/** What is said of a guest `name` wherever it runs or is planned. */
+const guestIs = (name: string, user: string) => ({
+  where: `inside ${name}`,
+  inside: name,
+  slow: true,
+  // QEMU for a parent: Debian's packages, or NixOS's virtualisation options.
+  installHint: `install QEMU in ${name}: Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; NixOS: the nix-config task's virtualisation lines`,
+  ref: (lab: { name: string }, place: VmPlace, record?: VmState) => guestRef(lab, place, user, record),
+});
 
-export class GuestMachine implements Machine {
-  readonly kind: Machine['kind'] = 'guest';
-  readonly slow: boolean = true;
-  readonly local = false;
-  readonly where: string;
-  readonly at: string;
-  readonly installHint: string;
-  readonly home: string;
-
-  /** Set by machineFor, which knows where this guest's own QEMU runs. */
-  lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
-
-  constructor(
-    readonly guest: Guest,
-    readonly name: string,
-  ) {
-    this.where = `inside ${name}`;
-    this.at = ` inside ${name}`;
-    this.installHint = installHintFor(name);
-    this.home = guestHome(guest.target.user).home;
-  }
-
-  get inside(): string | undefined {
-    return this.name;
-  }
-
-  ref(lab: LabResolved, place: VmPlace, record?: VmState): QemuRef {
-    return guestRef(lab, place, this.guest.target.user, record);
-  }
-
-  /** Loads the guest's kvm modules when it has the CPU flag but no /dev/kvm, then reads what the host probe reads. */
-  async probe(forwards: Forward[] = []): Promise<MachineProbe> {
-    const script = [
-      `f=$(grep -o -w -m1 'vmx\\|svm' /proc/cpuinfo)`,
-      `case "$f" in svm) m=${KVM_MODULES.amd};; vmx) m=${KVM_MODULES.intel};; esac`,
-      // Kit images carry no modprobe data: insmod from /lib/modules/gc there.
-      `if [ -n "$m" ] && [ ! -c /dev/kvm ]; then for x in ${KVM_MODULES.common.join(' ')} $m; do modprobe $x 2>/dev/null || insmod /lib/modules/gc/$x.ko 2>/dev/null; done; fi`,
-      'echo "flags=$f"',
-      'if [ -c /dev/kvm ]; then [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo devkvm=present || echo devkvm=no-access; else echo devkvm=absent; fi',
-      'echo "modules=$(for x in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$x ] && printf "%s " $x; done)"',
-      'echo "nested=$(cat /sys/module/kvm_amd/parameters/nested /sys/module/kvm_intel/parameters/nested 2>/dev/null | head -1)"',
-      'while read -r k v u; do case $k in MemTotal:) echo "mem=$v";; esac; done < /proc/meminfo',
-      'echo "cpus=$(grep -c ^processor /proc/cpuinfo)"',
-      'echo "qemu=$(command -v qemu-system-x86_64)"',
-      'echo "qemuimg=$(command -v qemu-img)"',
-      // Kit images record QEMU's version at build time; elsewhere, ask QEMU.
-      'echo "qemuversion=$(cat /etc/gc/qemu-version 2>/dev/null || qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
-      ...(forwards.length
-        ? [
-            'for t in /proc/net/tcp /proc/net/tcp6; do [ -r $t ] || continue; while read -r sl l r st rest; do if [ "$st" = 0A ]; then echo "listen=$l"; fi; done < $t; done',
-          ]
-        : []),
-    ].join('\n');
-    const out = await this.guest.succeed(script);
-    const kv = keyValues(out);
-    const facts: KvmFacts = {
-      devKvm: (kv.devkvm as KvmFacts['devKvm']) || 'absent',
-      cpuFlags: { vmx: kv.flags === 'vmx', svm: kv.flags === 'svm' },
-      modules: (kv.modules ?? '').split(' ').filter(Boolean),
-      nestedParam: kv.nested || undefined,
-    };
-    const listening = listeningPorts(out);
-    return {
-      kvmFacts: facts,
-      kvm: classifyKvm(facts),
-      memoryMiB: Math.floor(Number(kv.mem ?? 0) / 1024),
-      cpus: Number(kv.cpus) || 1,
-      qemu: kv.qemu || undefined,
-      qemuVersion: kv.qemuversion || undefined,
-      qemuImg: !!kv.qemuimg,
-      taken: forwards.filter((f) => f.proto === 'tcp' && listening.has(f.host)).map((forward) => ({ forward })),
-    };
-  }
-
-  /**
-   * One exec: the pidfile (else the given pid), whether it is our QEMU, its RSS and uptime,
-   * the /proc readings of a window, and the disks' headers and sizes.
-   */
-  async sample(ref: QemuRef, opts: SampleOptions = {}): Promise<QemuSample> {
-    const procRead = (n: number) => [
-      `read -r up r < /proc/uptime; echo "up${n}=$up"; read -r s < /proc/$pid/stat; echo "stat${n}=$s"`,
-      `for t in /proc/$pid/task/*; do read -r s < $t/stat 2>/dev/null && echo "task${n}=$s"; done`,
-    ];
-    const disks = opts.disks ?? [];
-    const script = [
-      opts.pid
-        ? `pid=${opts.pid}`
-        : `{ read -r pid < ${shellQuote(ref.paths.pid)}; } 2>/dev/null; case "$pid" in ''|*[!0-9]*) pid=${opts.fallbackPid ?? ''};; esac`,
-      `[ -e ${shellQuote(ref.paths.pid)} ] && echo pidfile=1`,
-      'echo "pid=$pid"',
-      `if [ -n "$pid" ] && [ -d /proc/$pid ] && tr '\\0' '\\n' < /proc/$pid/cmdline | grep -qx ${shellQuote(ref.paths.pid)}; then`,
-      '  while read -r k v r; do case $k in State:) st=$v;; VmRSS:) rss=$v;; esac; done < /proc/$pid/status',
-      '  if [ "$st" != Z ]; then',
-      '    echo alive=1; echo "rss=$rss"; read -r up r < /proc/uptime; echo "hostuptime=$up"; read -r s < /proc/$pid/stat; echo "stat=$s"',
-      ...(opts.windowMs !== undefined ? [...(opts.windowMs > 0 ? [...procRead(0), `sleep ${opts.windowMs / 1000}`] : []), ...procRead(1)] : []),
-      '  fi',
-      'fi',
-      ...disks.flatMap((f, i) => [
-        `printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`,
-        `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`,
-      ]),
-    ].join('\n');
-    const r = await this.guest.exec(script);
-    const kv = keyValues(r.stdout);
-    const lines = r.stdout.split('\n');
-    const reading = (n: number): ProcReading | undefined => {
-      const stat = kv[`stat${n}`];
-      if (!stat) return undefined;
-      const tasks = Object.fromEntries(
-        lines
-          .filter((l) => l.startsWith(`task${n}=`))
-          .map((l) => l.slice(6))
-          .map((s) => [Number(s.split(' ')[0]), s]),
-      );
-      return { uptimeS: Number(kv[`up${n}`]), stat, tasks };
-    };
-    const pid = Number(kv.pid);
-    const alive = kv.alive === '1';
-    return {
-      pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
-      pidfile: kv.pidfile === '1',
-      alive,
-      uptimeS: alive && kv.stat ? processUptime(kv.stat, Number(kv.hostuptime)) : undefined,
-      rssKiB: kv.rss ? Number(kv.rss) : undefined,
-      start: opts.windowMs ? reading(0) : undefined,
-      end: reading(1),
-      disks: Object.fromEntries(disks.map((f, i) => [f, guestDisk(f, kv[`head${i}`] ?? '', kv[`dstat${i}`] ?? '')])),
-    };
-  }
-
-  async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
-    return (await this.guest.exec(`${isOurQemuIn(pid, ref.paths.pid)} && kill -${sig.slice(3)} ${pid}`)).code === 0;
-  }
-
-  async qmp(ref: QemuRef, timeoutMs = 3000): Promise<QmpClient> {
-    return QmpClient.over(await this.guest.forwardOut(ref.qmpPort!), `127.0.0.1:${ref.qmpPort} ${this.where}`, timeoutMs);
-  }
-
-  dial(port: number): Promise<Duplex> {
-    return this.guest.forwardOut(port);
-  }
-
-  async tail(file: string, lines: number): Promise<string> {
-    return (await this.guest.exec(`tail -n ${lines} ${shellQuote(file)} 2>/dev/null`)).stdout.trimEnd();
-  }
-
-  async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    const q = (s: string) => shellQuote(s);
-    const script = [
-      `mkdir -p ${q(ref.paths.dir)} && chmod 700 ${q(ref.paths.dir)} && rm -f ${q(ref.paths.pid)} ${q(ref.paths.qmp)}`,
-      `: > ${q(ref.paths.serial)} && chmod 600 ${q(ref.paths.serial)}`,
-      ...overlays.map(
-        (o) =>
-          `${o.replace ? `rm -f ${q(o.file)}; ` : ''}[ -e ${q(o.file)} ] || { qemu-img create -q -f qcow2${o.backing ? ` -b ${q(o.backing)} -F ${o.backingFormat ?? 'qcow2'}` : ''} ${q(o.file)}${o.size !== undefined ? ` ${o.size}` : ''} && chmod 600 ${q(o.file)}; }`,
-      ),
-    ].join(' && ');
-    const r = await this.guest.exec(script);
-    if (r.code !== 0)
-      throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, {
-        exitCode: r.code,
-        stdout: r.stdout,
-        stderr: r.stderr,
-        hint: `is ${this.name}'s disk full, or qemu-img missing there?`,
-      });
-  }
-
-  async start(ref: QemuRef, args: string[]) {
-    const q = (s: string) => shellQuote(s);
-    const command = ['qemu-system-x86_64', ...args];
-    const r = await this.guest.exec(
-      `${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`,
-    );
-    const pid = Number(r.stdout.trim()) || undefined;
-    return { code: r.code, pid, stderr: r.code === 0 ? '' : await this.tail(ref.paths.stderr, 20), command };
-  }
-
-  async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
-    const q = shellQuote;
-    const size = statSync(local).size;
-    // One exec: make the folder, and say whether a copy of that size is there already.
-    const r = await this.guest.exec(
-      `mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`,
-    );
-    if (r.code !== 0) throw new TaskError(`cannot make ${posix.dirname(remote)} ${this.where}`, { stderr: r.stderr });
-    if (opts.keep && r.stdout.trim() === 'same') return;
-    // Written beside, then renamed: a copy cut short is never taken for a whole one.
-    await this.guest.put(local, `${remote}.part`);
-    await this.run(['sh', '-c', `chmod 600 "$1" && mv -f "$1" "$2"`, 'sh', `${remote}.part`, remote]);
-  }
-
-  async cleanRuntime(ref: QemuRef): Promise<void> {
-    await this.guest.exec(`rm -f ${shellQuote(ref.paths.pid)} ${shellQuote(ref.paths.qmp)}`);
-  }
-
-  async run(argv: string[]): Promise<string> {
-    const r = await this.guest.exec(argv.map(shellQuote).join(' '));
-    if (r.code !== 0) throw new TaskError(`${argv[0]} failed ${this.where}`, { command: argv, exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
-    return r.stdout;
-  }
-}
-
-/** Seconds since a process started: the system's uptime less its start time (field 22 of /proc/PID/stat, in 100 Hz ticks). */
-export function processUptime(stat: string, systemUptimeS: number): number | undefined {
-  const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  const up = Math.floor(systemUptimeS) - Math.floor(start / 100);
-  return Number.isFinite(up) && up > 0 ? up : undefined;
-}
-
-/** A disk's figures from `od` of its first 32 bytes and `stat -c '%s %b'`. */
-export function guestDisk(file: string, headHex: string, stat: string) {
-  const head = Buffer.from(headHex.replace(/\s+/g, ''), 'hex');
-  const [size, blocks] = stat.trim().split(/\s+/).map(Number);
-  if (head.length === 0 || !Number.isFinite(size) || !Number.isFinite(blocks)) return { error: `${file}: ${stat.trim() || 'cannot be read'}` };
-  return diskFigures(head, size!, blocks!);
+/** The machine inside the running guest `name`, reached over `session`. */
+export function guestMachine(session: Guest, name: string): SshMachine {
+  return new SshMachine(session, guestIs(name, session.target.user));
 }
 
 /** A parent as `explain` sees it when it may not be running: where its children's files would be; nothing is asked. */
 export function plannedGuest(name: string, user: string): Machine {
-  const no = () => Promise.reject(new TaskError(`${name} is not asked: planning only`));
-  return {
-    kind: 'guest',
-    slow: true,
-    local: false,
-    where: `inside ${name}`,
-    at: ` inside ${name}`,
-    inside: name,
-    installHint: installHintFor(name),
-    home: guestHome(user).home,
-    ref: (lab, place, record) => guestRef(lab, place, user, record),
-    probe: no,
-    sample: no,
-    signal: no,
-    qmp: no,
-    dial: no,
-    tail: no,
-    prepare: no,
-    start: no,
-    cleanRuntime: no,
-    put: no,
-    run: no,
-  };
+  return planned({ ...guestIs(name, user), local: false, readsHostFiles: false, stashPath: imagesFolderStash, home: homeOf(user) });
 }

@@ -15,6 +15,7 @@ import { createDisk } from '../qemu/disk-image.ts';
 import { isOurQemu, processUptimeS, readPidfile } from '../qemu/process.ts';
 import type { VmState } from './record.ts';
 import {
+  imagesFolderStash,
   diskFigures,
   type DiskFigures,
   type Machine,
@@ -34,9 +35,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tailOf = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
 
 export class HostMachine implements Machine {
-  readonly kind: Machine['kind'] = 'host';
   readonly slow = false;
   readonly local = true;
+  readonly readsHostFiles = true;
+  readonly stashPath = imagesFolderStash;
   readonly where: string = 'on this host';
   readonly at: string = '';
   readonly inside = undefined;
@@ -110,8 +112,15 @@ export class HostMachine implements Machine {
     return tailOf(file, lines);
   }
 
+  async fileSize(file: string): Promise<number | undefined> {
+    return statSync(file, { throwIfNoEntry: false })?.size;
+  }
+
   async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    this.prepareFolder(ref);
+    // The VM's folder, this user's alone, and its QMP socket's.
+    mkdirSync(ref.paths.dir, { recursive: true, mode: 0o700 });
+    chmodSync(ref.paths.dir, 0o700);
+    ensureSocketDir(ref.paths.qmp);
     await this.cleanRuntime(ref);
     // QEMU would create the serial log 0640; made here first, it keeps 0600.
     closeSync(openSync(ref.paths.serial, 'w', 0o600));
@@ -119,20 +128,11 @@ export class HostMachine implements Machine {
     await makeOverlays(overlays);
   }
 
-  /** The VM's folder, this user's alone, and its QMP socket's. */
-  protected prepareFolder(ref: QemuRef): void {
-    mkdirSync(ref.paths.dir, { recursive: true, mode: 0o700 });
-    chmodSync(ref.paths.dir, 0o700);
-    ensureSocketDir(ref.paths.qmp);
-  }
-
-  /** Folders `put` makes: this user's alone here. */
-  protected readonly putFolderMode: number = 0o700;
-
+  /** Folders it makes are this user's alone. */
   async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
     if (resolve(local) === resolve(remote)) return;
     if (opts.keep && existsSync(remote) && statSync(remote).size === statSync(local).size) return;
-    mkdirSync(dirname(remote), { recursive: true, mode: this.putFolderMode });
+    mkdirSync(dirname(remote), { recursive: true, mode: 0o700 });
     copyFileSync(local, remote);
     chmodSync(remote, 0o600);
   }

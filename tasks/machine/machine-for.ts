@@ -5,9 +5,10 @@ import type { Guest } from '../ssh/guest.ts';
 import { findVm, libvirtOf, type LabResolved, type VmPlace } from '../spec/resolve.ts';
 import type { Machine } from './machine.ts';
 import { hostMachine } from './host.ts';
-import { libvirtMachine } from './libvirt/local.ts';
-import { plannedServer, remoteLibvirtMachine, sshServerOf } from './libvirt/remote.ts';
-import { GuestMachine } from './guest.ts';
+import { localLibvirt } from './libvirt/machine.ts';
+import { plannedServer, serverMachine, sshServerOf } from './libvirt/server.ts';
+import { guestMachine, plannedGuest } from './guest.ts';
+import type { SshMachine } from './over-ssh.ts';
 import { consolePanic } from './kernel-panic.ts';
 import { kitPaths } from '../util/paths.ts';
 import { readState } from './record.ts';
@@ -16,12 +17,12 @@ import { FatalError } from '../util/retry.ts';
 /** An SSH session to a running VM (a pool's, or a fresh one the caller closes). */
 export type SessionFor = (place: VmPlace) => Promise<Guest>;
 
-const guestMachines = new WeakMap<Guest, GuestMachine>();
+const guestMachines = new WeakMap<Guest, SshMachine>();
 
 /** The machine inside a running guest, one per session. */
-export function machineInside(session: Guest, name: string): GuestMachine {
+export function machineInside(session: Guest, name: string): SshMachine {
   let m = guestMachines.get(session);
-  if (!m) guestMachines.set(session, (m = new GuestMachine(session, name)));
+  if (!m) guestMachines.set(session, (m = guestMachine(session, name)));
   return m;
 }
 
@@ -33,11 +34,18 @@ export function machineInside(session: Guest, name: string): GuestMachine {
 export async function topMachine(lab: LabResolved, place: VmPlace): Promise<Machine> {
   const libvirt = libvirtOf(lab, place);
   if (!libvirt) return hostMachine;
-  return sshServerOf(libvirt.uri) ? remoteLibvirtMachine(libvirt) : libvirtMachine(libvirt.uri);
+  return sshServerOf(libvirt.uri) ? serverMachine(libvirt) : localLibvirt(libvirt.uri);
 }
 
-/** As topMachine, but a server is only planned for (explain, doc): no session is opened. */
-export async function plannedTop(lab: LabResolved, place: VmPlace): Promise<Machine> {
+/**
+ * As machineFor, but only planned for (explain, doc): no parent or server is asked or needs
+ * to run, no session is opened.  This host and its libvirtd are the real ones.
+ */
+export async function plannedMachine(lab: LabResolved, place: VmPlace): Promise<Machine> {
+  if (place.parent) {
+    const parent = findVm(lab, place.parent.name)!;
+    return plannedGuest(parent.vm.name, parent.vm.ssh.user);
+  }
   const libvirt = libvirtOf(lab, place);
   return libvirt && sshServerOf(libvirt.uri) ? plannedServer(libvirt) : topMachine(lab, place);
 }

@@ -1,9 +1,14 @@
-// The machine a VM's QEMU runs on: this host, or a guest reached over SSH (later a libvirt
-// connection).  Boot, stop, status, stats and snapshots are written once against this
-// interface and never ask which machine they have; lima keeps its backends behind
-// pkg/driver the same way, and the NixOS test driver keeps "how QEMU starts" in an object of
-// its own.  The verbs are coarse on purpose: inside a TCG parent every command forks on an
-// emulated CPU, so one `sample` answers liveness, CPU ticks, RSS, uptime and disk figures.
+// The machine a VM's QEMU runs on.  Boot, stop, status, stats and snapshots are written once
+// against this interface and never ask which machine they have; lima keeps its backends
+// behind pkg/driver the same way, and the NixOS test driver keeps "how QEMU starts" in an
+// object of its own.  Two questions make a machine, answered apart and composed:
+//   how it is reached — this host (host.ts), or one SSH session (over-ssh.ts);
+//   who starts QEMU there — the kit itself, or libvirtd (libvirt/machine.ts, over either).
+// So this host, a guest of the lab (guest.ts), this host's libvirtd and a server's over
+// qemu+ssh are compositions, not four classes; machine-for.ts picks one per place.
+// The verbs are coarse on purpose: inside a TCG parent every command forks on an emulated
+// CPU, so one `sample` answers liveness, CPU ticks, RSS, uptime and disk figures.
+import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { DomainReading } from './libvirt/domstats.ts';
 import type { KvmFacts, KvmVerdict } from '../qemu/host-probe.ts';
@@ -103,7 +108,6 @@ export interface ManagedSave {
 }
 
 export interface Machine {
-  readonly kind: 'host' | 'guest' | 'libvirt';
   /** For messages: "on this host", "inside l1", "on libvirt qemu:///system". */
   readonly where: string;
   /** Appended to messages about a VM there: '' on this host (the default place), " inside l1". */
@@ -116,6 +120,13 @@ export interface Machine {
   readonly slow: boolean;
   /** Its files are this host's (this host, its libvirtd): made and read here, not through a session. */
   readonly local: boolean;
+  /** QEMU there opens this host's files where they are (this host's own QEMU); elsewhere a file is put there first. */
+  readonly readsHostFiles: boolean;
+  /**
+   * Where this machine keeps its copy of a file of this host's image folders (the kit's image
+   * cache, a folder of cloud images), named by that folder and the file, beside its VMs' folders.
+   */
+  stashPath(ref: QemuRef, folder: string, file: string): string;
   /** The home folder there, for `~/` in spec paths. */
   readonly home: string;
   /** The QEMU of `place` as this machine keeps it; `record` is the host's state file, which may name the QMP port. */
@@ -130,6 +141,8 @@ export interface Machine {
   dial(port: number, host?: string): Promise<Duplex>;
   /** The last `lines` lines of a file there ('' when it does not exist). */
   tail(file: string, lines: number): Promise<string>;
+  /** A file's size there in bytes; undefined when there is none. */
+  fileSize(file: string): Promise<number | undefined>;
   /** The VM's folder (0700) with no runtime files left and an empty serial log (0600); then the overlays (0600). */
   prepare(ref: QemuRef, overlays?: Overlay[]): Promise<void>;
   /**
@@ -170,6 +183,12 @@ export interface Machine {
   /** Such a machine's own figures of ref (libvirt's `domstats`), with when they were read (performance.now()). */
   domainStats?(ref: QemuRef): Promise<{ at: number; reading: DomainReading }>;
 }
+
+/** Where a machine keeps what it is handed: beside its VMs' folders (…/LAB/VM). */
+export const handedBase = (ref: QemuRef) => posix.dirname(posix.dirname(posix.dirname(ref.paths.dir)));
+
+/** A stashed image file in a folder of its own under the handed base (images/FOLDER/FILE). */
+export const imagesFolderStash = (ref: QemuRef, folder: string, file: string) => posix.join(handedBase(ref), 'images', folder, file);
 
 /** QMP commands on one connection, closed after (QEMU's monitor serves one client at a time). */
 export async function withQmp<T>(machine: Machine, ref: QemuRef, timeoutMs: number, f: (c: QmpClient) => Promise<T>): Promise<T> {

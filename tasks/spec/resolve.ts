@@ -74,6 +74,9 @@ export function* walkVms(vms: VmResolved[], base = 'vms', parent?: VmResolved, d
   }
 }
 
+/** The lab's top-level VMs, placed as walkVms places them. */
+export const topPlaces = (lab: Pick<LabResolved, 'vms'>): VmPlace[] => [...walkVms(lab.vms)].filter((p) => !p.parent);
+
 /** Every VM below `place` (its children, theirs, …), placed as walkVms places them. */
 export const walkBelow = (place: VmPlace) => walkVms(place.vm.children, `${place.path}.children`, place.vm, place.depth + 1);
 

@@ -11,7 +11,7 @@ import { TaskError, UsageError } from '../util/errors.ts';
 import { topMachine } from '../machine/machine-for.ts';
 import { hostMachine } from '../machine/host.ts';
 import { kitPaths } from '../util/paths.ts';
-import { walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/resolve.ts';
 import { readState, removeState, updateState, writeState, type SavedState, type VmState } from '../machine/record.ts';
 import { vmStatus } from '../vm/status.ts';
 import { stopQemu } from '../vm/stop.ts';
@@ -22,9 +22,6 @@ import { bootVm, type BootResult } from '../vm/boot.ts';
 import { reconcileChildren, saveAll, withParents, type Log } from '../snapshot/many.ts';
 import { openSite } from '../snapshot/site.ts';
 import { listSnapshots, removeSnapshot } from '../snapshot/ops.ts';
-
-/** The host's VMs: the places a lab is saved and resumed at. */
-export const topPlaces = (lab: LabResolved): VmPlace[] => lab.vms.map((vm, i) => ({ vm, path: `vms[${i}]`, depth: 1 }));
 
 const recordOf = (lab: LabResolved, place: VmPlace) => kitPaths(lab.name, place.vm.name).vm;
 

@@ -19,32 +19,33 @@ import { createDisk, imgInfo } from '../qemu/disk-image.ts';
 import { prepareFirmware } from '../qemu/firmware.ts';
 import { labKeys } from '../ssh/keys.ts';
 import type { BootInputs, PrepareInputs } from './boot-on.ts';
-import type { QemuRef } from '../machine/machine.ts';
+import { handedBase } from '../machine/machine.ts';
 import type { VmPlace } from '../spec/resolve.ts';
 import { buildImage, buildNestImage, childOf, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { GUEST_IMAGE_DIR } from '../image/nest.ts';
 import { cloudImageFiles, cloudSeed } from '../cloud/prepare.ts';
 import { carriedBy, carriesInside, carryFor, type Carried } from './carry.ts';
 import { VM_FILES } from '../util/paths.ts';
-import { folderOfVolume, imageVolume } from '../machine/libvirt/connection.ts';
+import { folderOfVolume } from '../machine/libvirt/connection.ts';
 
 type Ctx = Parameters<PrepareInputs>[0];
 
 export const prepareInputs: PrepareInputs = async (c) => {
   const boot = c.place.vm.boot;
-  // This host holds the images; a child's machine is handed them (see the head of this file).
-  const onHost = c.machine.kind !== 'guest';
-  if (!onHost && carriesInside(c.place.parent!)) return insideTinyNest(c);
-  const carry = onHost
-    ? await Promise.all((await carriedBy(c.lab, c.place)).map(async (f) => ({ ...f, file: await deliver(c, f.file, imageThere(c, f.file)) })))
-    : [];
+  // This host holds the images; a machine inside a guest is handed them (see the head of this file).
+  const handed = c.machine.inside !== undefined;
+  if (handed && carriesInside(c.place.parent!)) return insideTinyNest(c);
+  const carry = handed
+    ? []
+    : await Promise.all((await carriedBy(c.lab, c.place)).map(async (f) => ({ ...f, file: await deliver(c, f.file, imageThere(c, f.file)) })));
   const hostPaths = kitPaths(c.lab.name, c.place.vm.name);
-  if (c.machine.kind === 'host' && !c.dryRun) {
+  // UEFI's variable store is made in the VM's folder here, where this host's QEMU opens it.
+  if (c.machine.readsHostFiles && !c.dryRun) {
     mkdirSync(c.ref.paths.dir, { recursive: true, mode: 0o700 });
     chmodSync(c.ref.paths.dir, 0o700);
     await prepareFirmware(c.place.vm, hostPaths);
   }
-  const mine = onHost ? undefined : await linkCarried(c, await carryFor(c.lab, c.place));
+  const mine = handed ? await linkCarried(c, await carryFor(c.lab, c.place)) : undefined;
   const given = (await (async (): Promise<BootInputs> => {
     if (typeof boot === 'object' && 'image' in boot) return kitImage(c, boot.image, boot.root === 'disk', mine);
     if (typeof boot === 'object' && 'cloudImage' in boot) return cloudImage(c, boot, mine);
@@ -53,15 +54,12 @@ export const prepareInputs: PrepareInputs = async (c) => {
   return { ...given, inputs: { ...given.inputs, carry: carry.length ? carry : undefined } };
 };
 
-/** Where a machine keeps what it was handed: beside its VMs' folders. */
-const baseOf = (ref: QemuRef) => posix.dirname(posix.dirname(posix.dirname(ref.paths.dir)));
-
 /**
  * Inside the parent: each carried file's device, found by its serial, linked under a stable
  * name (a device's vdX letter may change when the parent's disks do; the overlay names the link).
  */
 async function linkCarried(c: Ctx, carried: Carried[]): Promise<Map<string, string>> {
-  const dir = `${baseOf(c.ref)}/carry`;
+  const dir = `${handedBase(c.ref)}/carry`;
   const links = new Map(carried.map((f) => [f.file, `${dir}/${f.serial}`]));
   if (c.dryRun) return links;
   const script = [
@@ -81,15 +79,11 @@ async function linkCarried(c: Ctx, carried: Carried[]): Promise<Map<string, stri
 }
 
 /** Where a machine keeps a file of the kit's image cache (or another of this host's images): by its folder's and its own name. */
-const imageThere = (c: Ctx, f: string) => stashed(c, posix.basename(dirname(f)), posix.basename(f));
+const imageThere = (c: Ctx, f: string) => c.machine.stashPath(c.ref, posix.basename(dirname(f)), posix.basename(f));
 
-/** A libvirt machine keeps it as a volume of its pool (the folder the VMs' folder is in); another in a folder of the same name. */
-const stashed = (c: Ctx, folder: string, file: string) =>
-  c.machine.kind === 'libvirt' ? `${baseOf(c.ref)}/${imageVolume(folder, file)}` : `${baseOf(c.ref)}/images/${folder}/${file}`;
-
-/** A file of this host delivered to the machine (kept there between boots), or as it is on this host. */
+/** A file of this host delivered to the machine (kept there between boots), or as it is where QEMU opens this host's files. */
 async function deliver(c: Ctx, local: string, remote: string): Promise<string> {
-  if (c.machine.kind === 'host') return local;
+  if (c.machine.readsHostFiles) return local;
   if (!c.dryRun) await c.machine.put(local, remote, { keep: true });
   return remote;
 }
@@ -107,7 +101,7 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
   if (img.hash !== current.hash)
     c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
   const ip = imagePaths(img);
-  const there = (f: string) => stashed(c, `${name}-${img.hash}`, posix.basename(f));
+  const there = (f: string) => c.machine.stashPath(c.ref, `${name}-${img.hash}`, posix.basename(f));
   const kernel = await deliver(c, ip.kernel, there(ip.kernel));
   const initrd = rootDisk ? await deliver(c, ip.initrdDisk, there(ip.initrdDisk)) : await deliver(c, ip.initrd, there(ip.initrd));
   const image: VmState['image'] = { hash: img.hash, hostKeyPub: img.hostKeyPub, dir: img.dir };
@@ -193,21 +187,21 @@ async function plainBoot(c: Ctx, carried?: Map<string, string>): Promise<BootInp
   const disk = vm.disk;
   if (!disk) return { inputs: {}, as };
   const from = disk.backing ? expandPath(disk.backing, hostPaths) : undefined;
-  // A libvirt domain's backing file is copied into the pool, where libvirt's QEMU user may read it.
-  const copied = async (f: string) => (c.machine.kind === 'libvirt' ? deliver(c, f, imageThere(c, f)) : undefined);
+  // The disk is in the VM's folder where its QEMU runs (this host's state folder, a libvirt
+  // pool's, a parent's); its backing file as that QEMU may read it: where it is on this host,
+  // copied into a libvirt pool (libvirt's QEMU user may not read the kit's folders), or
+  // carried into a parent.
+  const file = expandPath(disk.file, machinePaths);
+  const backing = from && (carried?.get(from) ?? (await deliver(c, from, imageThere(c, from))));
   if (c.machine.local) {
-    // A libvirt domain's disk is in its folder in the pool too.
-    const file = expandPath(disk.file, c.machine.kind === 'libvirt' ? machinePaths : hostPaths);
     if (!existsSync(file) && !c.dryRun) {
       c.warn?.(`${vm.name}: creating its disk ${file}`);
-      await createDisk(file, { format: disk.format, size: disk.size, backing: from && ((await copied(from)) ?? from) });
+      await createDisk(file, { format: disk.format, size: disk.size, backing });
     }
-    return { inputs: {}, as: c.machine.kind === 'libvirt' ? { ...as, disk: { ...disk, file } } : as };
+    return { inputs: {}, as: { ...as, disk: { ...disk, file } } };
   }
   // Inside a parent (or on a libvirt server): qcow2 in the VM's folder there, on a carried
   // (or copied) backing file, or blank.
-  const file = expandPath(disk.file, machinePaths);
-  const backing = from ? (carried?.get(from) ?? (await copied(from))) : undefined;
   const format = disk.backing ? ((await imgInfo(expandPath(disk.backing, hostPaths))).format === 'raw' ? 'raw' : 'qcow2') : undefined;
   return {
     inputs: {},

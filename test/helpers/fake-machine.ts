@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { KvmVerdict } from '../../tasks/qemu/host-probe.ts';
-import type { Machine, MachineProbe, QemuRef, QemuSample } from '../../tasks/machine/machine.ts';
+import { imagesFolderStash, type Machine, type MachineProbe, type QemuRef, type QemuSample } from '../../tasks/machine/machine.ts';
 import type { QmpClient } from '../../tasks/qemu/qmp.ts';
 import type { Forward } from '../../tasks/spec/resolve.ts';
 
@@ -35,7 +35,8 @@ export interface FakeBehaviour {
 }
 
 export class FakeMachine implements Machine {
-  readonly kind = 'host';
+  readonly readsHostFiles = true;
+  readonly stashPath = imagesFolderStash;
   readonly slow = false;
   readonly local = false;
   readonly where = 'on a fake machine';
@@ -122,6 +123,10 @@ export class FakeMachine implements Machine {
     return panicking
       ? '[  108.494276]  </ENTRY_TRAMPOLINE>\n[  108.494276] Kernel panic - not syncing: Fatal exception in interrupt\n[  108.494276] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---'
       : '';
+  }
+
+  async fileSize(): Promise<number | undefined> {
+    return undefined;
   }
 
   async prepare(): Promise<void> {

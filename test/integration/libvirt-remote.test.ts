@@ -15,6 +15,7 @@ import { freePort } from '../helpers/vm.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { kit } from '../helpers/cli.ts';
 import { poolDir } from '../../tasks/machine/libvirt/connection.ts';
+import { plannedSshServer, type SshServer, startSshServer, stopSshServer } from '../helpers/ssh-server.ts';
 
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 const domstate = (d: string) => virsh('domstate', d).stdout.trim();
@@ -22,62 +23,20 @@ const NEAR = 'grainchart-lvremote-near';
 const FAR = 'grainchart-lvremote-far';
 
 describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', () => {
-  const server = { port: 0, dir: '', uri: '', pid: 0 };
+  let server: SshServer;
   const lab = specLab('gc-lvremote-', async () => {
-    server.port = await freePort();
-    server.uri = `qemu+ssh://root@127.0.0.1:${server.port}/system`;
+    server = plannedSshServer(join(lab.home, 'server'), await freePort());
     return {
       name: 'lvremote',
       vms: [
         { name: 'near', memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: await freePort() }, libvirt: { uri: 'qemu:///system' } },
-        await tinyNestVm('far', 'farc', {
-          libvirt: { uri: server.uri, key: join(lab.home, 'server', 'id_ed25519'), knownHosts: join(lab.home, 'server', 'known_hosts') },
-        }),
+        await tinyNestVm('far', 'farc', { libvirt: { uri: server.uri, key: server.key, knownHosts: server.knownHosts } }),
       ],
     };
   });
   const { k, ok, json, states } = lab;
 
-  // The "remote" server: sshd on 127.0.0.1 with a host key and an authorized key of this test's.
-  before(async () => {
-    server.dir = join(lab.home, 'server');
-    mkdirSync(server.dir, { recursive: true, mode: 0o700 });
-    const keygen = (file: string) => assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(server.dir, file)]).status, 0);
-    keygen('host_ed25519');
-    keygen('id_ed25519');
-    writeFileSync(join(server.dir, 'authorized_keys'), readFileSync(join(server.dir, 'id_ed25519.pub')));
-    const hostPub = readFileSync(join(server.dir, 'host_ed25519.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
-    writeFileSync(join(server.dir, 'known_hosts'), `[127.0.0.1]:${server.port} ${hostPub}\n`);
-    writeFileSync(
-      join(server.dir, 'sshd_config'),
-      [
-        `Port ${server.port}`,
-        'ListenAddress 127.0.0.1',
-        `HostKey ${join(server.dir, 'host_ed25519')}`,
-        `AuthorizedKeysFile ${join(server.dir, 'authorized_keys')}`,
-        `PidFile ${join(server.dir, 'sshd.pid')}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'UsePAM no',
-        'StrictModes no',
-        'AllowTcpForwarding yes',
-        'AllowStreamLocalForwarding yes',
-        'Subsystem sftp internal-sftp',
-        'LogLevel INFO',
-        '',
-      ].join('\n'),
-    );
-    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation folder
-    const sshd = spawnSync('/usr/sbin/sshd', ['-f', join(server.dir, 'sshd_config'), '-E', join(server.dir, 'sshd.log')], { encoding: 'utf8' });
-    assert.equal(sshd.status, 0, `sshd did not start: ${sshd.stderr} (scripts/setup-host.sh --libvirt installs openssh-server)`);
-    // Read now: specLab's own `after` removes the lab folder, pidfile and all, before this suite's.
-    // sshd's parent returns once it has forked; the daemon writes the pidfile a moment later
-    // (once in CI it was not there yet).
-    const pidfile = join(server.dir, 'sshd.pid');
-    for (const until = Date.now() + 10_000; !existsSync(pidfile) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
-    server.pid = Number(readFileSync(pidfile, 'utf8'));
-  });
+  before(() => startSshServer(server));
   after(() => {
     for (const d of [NEAR, FAR]) {
       virsh('destroy', d);
@@ -85,15 +44,7 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
       virsh('vol-delete', '--pool', 'grainchart', `${d}-root.qcow2`);
     }
     rmSync(`${poolDir()}/vms/lvremote`, { recursive: true, force: true });
-    // Only the sshd this suite started: its pid, while that process still runs this suite's config.
-    const cmdline = (() => {
-      try {
-        return readFileSync(`/proc/${server.pid}/cmdline`, 'utf8');
-      } catch {
-        return ''; // it ended
-      }
-    })();
-    if (server.pid && cmdline.includes(join(server.dir, 'sshd_config'))) process.kill(server.pid, 'SIGTERM');
+    stopSshServer(server);
   });
 
   it('libvirt-xml writes far’s domain with its files in the server’s pool, without asking the server', () => {

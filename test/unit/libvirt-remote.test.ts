@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { knownHostKey, sshServerOf, sshWrapper, virshUri } from '../../tasks/machine/libvirt/remote.ts';
+import { knownHostKey, sshServerOf, sshWrapper, virshUri } from '../../tasks/machine/libvirt/server.ts';
 
 describe('qemu+ssh connections', () => {
   it('reads user, host and port from the URI, with ssh’s defaults', () => {

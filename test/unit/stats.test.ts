@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { busyPercent, cpuTicks, guestScript, parseGuest, SampleMemo, type VmStats } from '../../tasks/stats/stats.ts';
-import { processUptime } from '../../tasks/machine/guest.ts';
+import { processUptime } from '../../tasks/machine/over-ssh.ts';
 import { renderCard, renderCards } from '../../tasks/chart/card.ts';
 import { width } from '../../tasks/chart/text.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

@@ -23,7 +23,7 @@ function seconds(ctx: TaskContext, opt: string): number | undefined {
 
 export async function boot(ctx: TaskContext): Promise<void> {
   const t = await vmTarget(ctx, ctx.args[0]!);
-  const r = await withLabLock(
+  const { at, booted: r } = await withLabLock(
     t.lab.name,
     `boot ${t.place.vm.name}`,
     async () => {
@@ -32,23 +32,23 @@ export async function boot(ctx: TaskContext): Promise<void> {
         vms: [t.place.vm.name],
         remove: false,
       });
-      return onMachine(t, (machine) =>
-        bootVm(machine, t.lab, t.place, {
+      return onMachine(t, async (machine) => ({
+        at: machine.at,
+        booted: await bootVm(machine, t.lab, t.place, {
           quiet: ctx.quiet,
           timeoutS: seconds(ctx, 'timeout'),
           keepOnFailure: ctx.opts.keep === true,
           fresh: ctx.opts.fresh === true,
           warn: ctx.out.warn,
         }),
-      );
+      }));
     },
     { say: ctx.out.info },
   );
   const ssh = r.forwards.find((f) => f.guest === 22);
-  const where = t.place.parent ? ` inside ${t.place.parent.name}` : '';
   ctx.out.result(r, () =>
     [
-      `${r.vm} is up${where} (pid ${r.pid}, accel ${r.accel}${ssh ? `, ssh ${ssh.bind}:${ssh.host}` : ''})`,
+      `${r.vm} is up${at} (pid ${r.pid}, accel ${r.accel}${ssh ? `, ssh ${ssh.bind}:${ssh.host}` : ''})`,
       `  ${r.uname}`,
       `  QMP ${r.metrics.qmpS ?? '?'} s · port ${r.metrics.portS ?? '?'} s · banner ${r.metrics.bannerS ?? '?'} s · SSH ${r.metrics.sshS ?? '?'} s after launch`,
     ].join('\n'),

@@ -28,11 +28,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   // A VM on libvirt: each section also says what it becomes in the domain (libvirt-xml's, the same plan).
   const libvirt = libvirtOf(lab, place);
   const domain = libvirt ? domainParts(e.plan, { lab: lab.name, emulator: e.binary, pool: kitPool() }).map(partLines) : undefined;
-  const where = libvirt
-    ? `as libvirt domain ${domainName(lab.name, e.vm)} on ${libvirt.uri}`
-    : place.depth === 1
-      ? 'this host'
-      : `inside ${place.parent!.name}`;
+  const where = libvirt ? `as libvirt domain ${domainName(lab.name, e.vm)} on ${libvirt.uri}` : e.where;
   const title = `Parameters flow: ${e.vm} (lab ${e.lab}) — QEMU ${where}; KVM ${e.kvm.state}: ${e.kvm.reason}`;
   const plan = domain ? e.plan.map((s, i) => ({ ...s, domain: domain[i] })) : e.plan;
   ctx.out.result(plan, () => renderFlow(title, e.plan, options(ctx), domain));

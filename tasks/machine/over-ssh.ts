@@ -1,0 +1,308 @@
+// A machine reached over one SSH session, where the kit runs QEMU itself: a running guest of
+// the lab (its children's QEMUs run inside it), or a libvirt server's host (the libvirt
+// launcher reads its QEMUs and files through this).  QMP is reached by direct-tcpip to a
+// loopback TCP port (a guest: dropbear forwards no unix sockets) or by streamlocal to the
+// unix socket, as the QemuRef says.  Each verb is one exec, written with shell builtins
+// (`read`, `case`, `for`) wherever they do: every fork costs milliseconds on a TCG guest's
+// emulated CPU, and status and charts call these often.
+import { posix } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { TaskError } from '../util/errors.ts';
+import { classifyKvm, type KvmFacts } from '../qemu/host-probe.ts';
+import { type Guest, shellQuote } from '../ssh/guest.ts';
+import { QmpClient } from '../qemu/qmp.ts';
+import type { VmPaths } from '../util/paths.ts';
+import { VM_FILES } from '../util/paths.ts';
+import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { VmState } from './record.ts';
+import { statSync } from 'node:fs';
+import {
+  imagesFolderStash,
+  diskFigures,
+  type Machine,
+  type MachineProbe,
+  type Overlay,
+  type ProcReading,
+  type QemuRef,
+  type QemuSample,
+  type SampleOptions,
+} from './machine.ts';
+
+/** The kvm modules a guest loads to offer KVM to its children (modprobe names; insmod file names use dashes). */
+export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel: 'kvm-intel' } as const;
+
+/** Shell test, run in the guest: is `pid` a live QEMU started with this pidfile (not a zombie)? */
+export const isOurQemuIn = (pid: number | string, pidfile: string) =>
+  `[ -d /proc/${pid} ] && tr '\\0' '\\n' < /proc/${pid}/cmdline | grep -qx ${shellQuote(pidfile)} && ! grep -q '^State:.*Z' /proc/${pid}/status`;
+
+/** key=value lines → a record (a key's first `=` splits it). */
+export function keyValues(out: string): Record<string, string> {
+  return Object.fromEntries(
+    out
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+  );
+}
+
+/** Listening TCP ports from /proc/net/tcp{,6} lines printed as "listen=HEXADDR:HEXPORT". */
+export function listeningPorts(out: string): Set<number> {
+  return new Set(
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('listen='))
+      .map((l) => parseInt(l.slice(l.lastIndexOf(':') + 1), 16)),
+  );
+}
+
+/** A user's home folder on a machine reached over SSH. */
+export const homeOf = (user: string) => (user === 'root' ? '/root' : `/home/${user}`);
+
+/** A VM's runtime files in its folder on another machine (posix paths; no local fallback for long socket paths). */
+export const filesIn = (dir: string): VmPaths => ({
+  dir,
+  qmp: `${dir}/${VM_FILES.qmp}`,
+  pid: `${dir}/${VM_FILES.pid}`,
+  serial: `${dir}/${VM_FILES.serial}`,
+  stderr: `${dir}/${VM_FILES.stderr}`,
+});
+
+/** What tells one machine over SSH from another: a guest of the lab, or a libvirt server's host. */
+export interface SshMachineOptions {
+  /** For messages: "inside l1", "on libvirt qemu+ssh://…". */
+  where: string;
+  /** The VM this machine is, for a guest; undefined for a server. */
+  inside?: string;
+  /** A guest under TCG, where every fork is emulated. */
+  slow: boolean;
+  installHint: string;
+  /** The QEMU of a place as this machine keeps it. */
+  ref: (lab: LabResolved, place: VmPlace, record?: VmState) => QemuRef;
+}
+
+/** Machine.prepare as one shell command: the VM's folder (0700) with no runtime files, an empty serial log (0600), then the overlays (0600). */
+export function prepareScript(ref: QemuRef, overlays: Overlay[]): string {
+  const q = (s: string) => shellQuote(s);
+  return [
+    `mkdir -p ${q(ref.paths.dir)} && chmod 700 ${q(ref.paths.dir)} && rm -f ${q(ref.paths.pid)} ${q(ref.paths.qmp)}`,
+    `: > ${q(ref.paths.serial)} && chmod 600 ${q(ref.paths.serial)}`,
+    ...overlays.map(
+      (o) =>
+        `${o.replace ? `rm -f ${q(o.file)}; ` : ''}[ -e ${q(o.file)} ] || { qemu-img create -q -f qcow2${o.backing ? ` -b ${q(o.backing)} -F ${o.backingFormat ?? 'qcow2'}` : ''} ${q(o.file)}${o.size !== undefined ? ` ${o.size}` : ''} && chmod 600 ${q(o.file)}; }`,
+    ),
+  ].join(' && ');
+}
+
+export class SshMachine implements Machine {
+  readonly slow: boolean;
+  readonly local = false;
+  readonly readsHostFiles = false;
+  readonly stashPath = imagesFolderStash;
+  readonly where: string;
+  readonly at: string;
+  readonly inside?: string;
+  readonly installHint: string;
+  readonly home: string;
+
+  /** Set by machineFor, which knows where this guest's own QEMU runs. */
+  lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
+
+  constructor(
+    readonly session: Guest,
+    private readonly o: SshMachineOptions,
+  ) {
+    this.slow = o.slow;
+    this.where = o.where;
+    this.at = ` ${o.where}`;
+    this.inside = o.inside;
+    this.installHint = o.installHint;
+    this.home = homeOf(session.target.user);
+  }
+
+  ref(lab: LabResolved, place: VmPlace, record?: VmState): QemuRef {
+    return this.o.ref(lab, place, record);
+  }
+
+  /** Loads the guest's kvm modules when it has the CPU flag but no /dev/kvm, then reads what the host probe reads. */
+  async probe(forwards: Forward[] = []): Promise<MachineProbe> {
+    const script = [
+      `f=$(grep -o -w -m1 'vmx\\|svm' /proc/cpuinfo)`,
+      `case "$f" in svm) m=${KVM_MODULES.amd};; vmx) m=${KVM_MODULES.intel};; esac`,
+      // Kit images carry no modprobe data: insmod from /lib/modules/gc there.
+      `if [ -n "$m" ] && [ ! -c /dev/kvm ]; then for x in ${KVM_MODULES.common.join(' ')} $m; do modprobe $x 2>/dev/null || insmod /lib/modules/gc/$x.ko 2>/dev/null; done; fi`,
+      'echo "flags=$f"',
+      'if [ -c /dev/kvm ]; then [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo devkvm=present || echo devkvm=no-access; else echo devkvm=absent; fi',
+      'echo "modules=$(for x in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$x ] && printf "%s " $x; done)"',
+      'echo "nested=$(cat /sys/module/kvm_amd/parameters/nested /sys/module/kvm_intel/parameters/nested 2>/dev/null | head -1)"',
+      'while read -r k v u; do case $k in MemTotal:) echo "mem=$v";; esac; done < /proc/meminfo',
+      'echo "cpus=$(grep -c ^processor /proc/cpuinfo)"',
+      'echo "qemu=$(command -v qemu-system-x86_64)"',
+      'echo "qemuimg=$(command -v qemu-img)"',
+      // Kit images record QEMU's version at build time; elsewhere, ask QEMU.
+      'echo "qemuversion=$(cat /etc/gc/qemu-version 2>/dev/null || qemu-system-x86_64 --version 2>/dev/null | sed -n "s/.*version \\([0-9.]*\\).*/\\1/p")"',
+      ...(forwards.length
+        ? [
+            'for t in /proc/net/tcp /proc/net/tcp6; do [ -r $t ] || continue; while read -r sl l r st rest; do if [ "$st" = 0A ]; then echo "listen=$l"; fi; done < $t; done',
+          ]
+        : []),
+    ].join('\n');
+    const out = await this.session.succeed(script);
+    const kv = keyValues(out);
+    const facts: KvmFacts = {
+      devKvm: (kv.devkvm as KvmFacts['devKvm']) || 'absent',
+      cpuFlags: { vmx: kv.flags === 'vmx', svm: kv.flags === 'svm' },
+      modules: (kv.modules ?? '').split(' ').filter(Boolean),
+      nestedParam: kv.nested || undefined,
+    };
+    const listening = listeningPorts(out);
+    return {
+      kvmFacts: facts,
+      kvm: classifyKvm(facts),
+      memoryMiB: Math.floor(Number(kv.mem ?? 0) / 1024),
+      cpus: Number(kv.cpus) || 1,
+      qemu: kv.qemu || undefined,
+      qemuVersion: kv.qemuversion || undefined,
+      qemuImg: !!kv.qemuimg,
+      taken: forwards.filter((f) => f.proto === 'tcp' && listening.has(f.host)).map((forward) => ({ forward })),
+    };
+  }
+
+  /**
+   * One exec: the pidfile (else the given pid), whether it is our QEMU, its RSS and uptime,
+   * the /proc readings of a window, and the disks' headers and sizes.
+   */
+  async sample(ref: QemuRef, opts: SampleOptions = {}): Promise<QemuSample> {
+    const procRead = (n: number) => [
+      `read -r up r < /proc/uptime; echo "up${n}=$up"; read -r s < /proc/$pid/stat; echo "stat${n}=$s"`,
+      `for t in /proc/$pid/task/*; do read -r s < $t/stat 2>/dev/null && echo "task${n}=$s"; done`,
+    ];
+    const disks = opts.disks ?? [];
+    const script = [
+      opts.pid
+        ? `pid=${opts.pid}`
+        : `{ read -r pid < ${shellQuote(ref.paths.pid)}; } 2>/dev/null; case "$pid" in ''|*[!0-9]*) pid=${opts.fallbackPid ?? ''};; esac`,
+      `[ -e ${shellQuote(ref.paths.pid)} ] && echo pidfile=1`,
+      'echo "pid=$pid"',
+      `if [ -n "$pid" ] && [ -d /proc/$pid ] && tr '\\0' '\\n' < /proc/$pid/cmdline | grep -qx ${shellQuote(ref.paths.pid)}; then`,
+      '  while read -r k v r; do case $k in State:) st=$v;; VmRSS:) rss=$v;; esac; done < /proc/$pid/status',
+      '  if [ "$st" != Z ]; then',
+      '    echo alive=1; echo "rss=$rss"; read -r up r < /proc/uptime; echo "hostuptime=$up"; read -r s < /proc/$pid/stat; echo "stat=$s"',
+      ...(opts.windowMs !== undefined ? [...(opts.windowMs > 0 ? [...procRead(0), `sleep ${opts.windowMs / 1000}`] : []), ...procRead(1)] : []),
+      '  fi',
+      'fi',
+      ...disks.flatMap((f, i) => [
+        `printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`,
+        `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`,
+      ]),
+    ].join('\n');
+    const r = await this.session.exec(script);
+    const kv = keyValues(r.stdout);
+    const lines = r.stdout.split('\n');
+    const reading = (n: number): ProcReading | undefined => {
+      const stat = kv[`stat${n}`];
+      if (!stat) return undefined;
+      const tasks = Object.fromEntries(
+        lines
+          .filter((l) => l.startsWith(`task${n}=`))
+          .map((l) => l.slice(6))
+          .map((s) => [Number(s.split(' ')[0]), s]),
+      );
+      return { uptimeS: Number(kv[`up${n}`]), stat, tasks };
+    };
+    const pid = Number(kv.pid);
+    const alive = kv.alive === '1';
+    return {
+      pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
+      pidfile: kv.pidfile === '1',
+      alive,
+      uptimeS: alive && kv.stat ? processUptime(kv.stat, Number(kv.hostuptime)) : undefined,
+      rssKiB: kv.rss ? Number(kv.rss) : undefined,
+      start: opts.windowMs ? reading(0) : undefined,
+      end: reading(1),
+      disks: Object.fromEntries(disks.map((f, i) => [f, guestDisk(f, kv[`head${i}`] ?? '', kv[`dstat${i}`] ?? '')])),
+    };
+  }
+
+  async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
+    return (await this.session.exec(`${isOurQemuIn(pid, ref.paths.pid)} && kill -${sig.slice(3)} ${pid}`)).code === 0;
+  }
+
+  /** QMP on the loopback TCP port the ref names (a guest's child), else on its unix socket (a server's domain). */
+  async qmp(ref: QemuRef, timeoutMs = 3000): Promise<QmpClient> {
+    if (ref.qmpPort) return QmpClient.over(await this.session.forwardOut(ref.qmpPort), `127.0.0.1:${ref.qmpPort} ${this.where}`, timeoutMs);
+    return QmpClient.over(await this.session.forwardOutSocket(ref.paths.qmp), `${ref.paths.qmp} ${this.where}`, timeoutMs);
+  }
+
+  dial(port: number): Promise<Duplex> {
+    return this.session.forwardOut(port);
+  }
+
+  async tail(file: string, lines: number): Promise<string> {
+    return (await this.session.exec(`tail -n ${lines} ${shellQuote(file)} 2>/dev/null`)).stdout.trimEnd();
+  }
+
+  async fileSize(file: string): Promise<number | undefined> {
+    const r = await this.session.exec(`stat -c %s ${shellQuote(file)} 2>/dev/null`);
+    return r.code === 0 ? Number(r.stdout.trim()) : undefined;
+  }
+
+  async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
+    const r = await this.session.exec(prepareScript(ref, overlays));
+    if (r.code !== 0)
+      throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, {
+        exitCode: r.code,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        hint: `is the disk full ${this.where}, or qemu-img missing there?`,
+      });
+  }
+
+  async start(ref: QemuRef, args: string[]) {
+    const q = (s: string) => shellQuote(s);
+    const command = ['qemu-system-x86_64', ...args];
+    const r = await this.session.exec(
+      `${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`,
+    );
+    const pid = Number(r.stdout.trim()) || undefined;
+    return { code: r.code, pid, stderr: r.code === 0 ? '' : await this.tail(ref.paths.stderr, 20), command };
+  }
+
+  async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
+    const q = shellQuote;
+    const size = statSync(local).size;
+    // One exec: make the folder, and say whether a copy of that size is there already.
+    const r = await this.session.exec(
+      `mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`,
+    );
+    if (r.code !== 0) throw new TaskError(`cannot make ${posix.dirname(remote)} ${this.where}`, { stderr: r.stderr });
+    if (opts.keep && r.stdout.trim() === 'same') return;
+    // Written beside, then renamed: a copy cut short is never taken for a whole one.
+    await this.session.put(local, `${remote}.part`);
+    await this.run(['sh', '-c', `chmod 600 "$1" && mv -f "$1" "$2"`, 'sh', `${remote}.part`, remote]);
+  }
+
+  async cleanRuntime(ref: QemuRef): Promise<void> {
+    await this.session.exec(`rm -f ${shellQuote(ref.paths.pid)} ${shellQuote(ref.paths.qmp)}`);
+  }
+
+  async run(argv: string[]): Promise<string> {
+    const r = await this.session.exec(argv.map(shellQuote).join(' '));
+    if (r.code !== 0) throw new TaskError(`${argv[0]} failed ${this.where}`, { command: argv, exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
+    return r.stdout;
+  }
+}
+
+/** Seconds since a process started: the system's uptime less its start time (field 22 of /proc/PID/stat, in 100 Hz ticks). */
+export function processUptime(stat: string, systemUptimeS: number): number | undefined {
+  const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  const up = Math.floor(systemUptimeS) - Math.floor(start / 100);
+  return Number.isFinite(up) && up > 0 ? up : undefined;
+}
+
+/** A disk's figures from `od` of its first 32 bytes and `stat -c '%s %b'`. */
+export function guestDisk(file: string, headHex: string, stat: string) {
+  const head = Buffer.from(headHex.replace(/\s+/g, ''), 'hex');
+  const [size, blocks] = stat.trim().split(/\s+/).map(Number);
+  if (head.length === 0 || !Number.isFinite(size) || !Number.isFinite(blocks)) return { error: `${file}: ${stat.trim() || 'cannot be read'}` };
+  return diskFigures(head, size!, blocks!);
+}
