@@ -5,7 +5,7 @@ import type { TaskContext } from '../../cli/registry.ts';
 import { loadLab } from '../../spec/load.ts';
 import { findVm, walkVms, type LabResolved, type VmPlace } from '../../spec/resolve.ts';
 import { bootVm, type BootResult } from '../../vm/boot.ts';
-import { ParentLost } from '../../vm/boot-on.ts';
+import { ParentLost } from '../../vm/boot-failure.ts';
 import type { Machine } from '../../machine/machine.ts';
 import type { Guest } from '../../ssh/guest.ts';
 import { stopVm } from '../../vm/stop.ts';
@@ -65,10 +65,11 @@ export async function upLab(
     record({ vm: p.vm.name, parent: p.parent?.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
   };
   const bootGroup = async (group: VmPlace[]) => {
-    const machine = await machineFor(lab, group[0]!, session);
+    // Each VM's own machine: siblings at the top may run on this host, its libvirtd and a server's.
+    const machines = await Promise.all(group.map((p) => machineFor(lab, p, session)));
     const parallel = !group[0]!.parent && group.length > 1 && group.reduce((sum, p) => sum + p.vm.memory, 0) < free * 0.8;
-    if (parallel) await Promise.all(group.map((p) => bootOne(machine, p, true)));
-    else for (const p of group) await bootOne(machine, p, opts.quiet === true);
+    if (parallel) await Promise.all(group.map((p, i) => bootOne(machines[i]!, p, true)));
+    else for (const [i, p] of group.entries()) await bootOne(machines[i]!, p, opts.quiet === true);
   };
   // A parent this `up` booted that is lost while its children boot (under TCG's emulated SVM a
   // Debian parent's kernel can panic while it runs a child's KVM) boots once more, and its
