@@ -3,7 +3,8 @@
 // failed boot never leaves its QEMU behind.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootOn, bootBudgetMs, ParentLost, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
+import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
+import { ParentLost } from '../../tasks/vm/boot-failure.ts';
 import { kernelPanic } from '../../tasks/machine/kernel-panic.ts';
 import { resolveLab, findVm } from '../../tasks/spec/resolve.ts';
 import { kitPaths } from '../../tasks/util/paths.ts';

@@ -1,0 +1,106 @@
+// A boot's readiness as data (lima's requirements, the NixOS driver's retry): ordered stages,
+// each with a time limit and a hint, run as progress — QEMU alive, QMP "running", the SSH
+// forward open, sshd's banner, `uname -a` over SSH, and cloud-init done for a cloud image.
+import type { QmpStatus } from '../qemu/qmp.ts';
+import { FatalError } from '../util/retry.ts';
+import { withQmp } from '../machine/machine.ts';
+import type { Stage } from './readiness.ts';
+import { DEAD_QMP } from './status.ts';
+import { type BootRun, connectGuest, dialSsh } from './boot-run.ts';
+
+export function bootStages(run: BootRun): Stage[] {
+  const { machine, ref, sshForward } = run;
+  const at = machine.at;
+  const vm = run.place.vm;
+  return [
+    {
+      description: `QEMU process is alive${at}`,
+      hint: `QEMU exited: see qemu.stderr in the VM folder${at}`,
+      maxMs: 5000,
+      check: async () => {
+        const s = await machine.sample(ref, run.pid ? { pid: run.pid } : {});
+        run.pid ||= s.pid ?? 0;
+        return s.alive || undefined;
+      },
+    },
+    {
+      description: 'QMP answers "running"',
+      hint: `QEMU is up but its monitor does not answer${ref.qmpPort ? ` (127.0.0.1:${ref.qmpPort}${at})` : ''}; see qemu.stderr`,
+      maxMs: 15_000,
+      record: 'qmpS',
+      check: async () => {
+        const s = await withQmp(machine, ref, 1000, (q) => q.execute<QmpStatus>('query-status', undefined, 1000));
+        failIfDead(run, s.status);
+        return s.status === 'running' || undefined;
+      },
+    },
+    ...(sshForward
+      ? [
+          {
+            description: `port ${sshForward.bind}:${sshForward.host} accepts${at}`,
+            hint: 'QEMU’s user network did not open the forward',
+            maxMs: 10_000,
+            record: 'portS' as const,
+            check: async () => (await dialSsh(run)).destroy() && true,
+          },
+          {
+            description: 'SSH banner',
+            get hint() {
+              return run.kvmHint ?? 'the guest did not start sshd: see the serial log below';
+            },
+            maxMs: 300_000,
+            record: 'bannerS' as const,
+            check: () => run.banners!.poll(),
+          },
+          {
+            description: '`uname -a` over SSH',
+            hint: 'sshd answers but refuses the lab key or the command: see the serial log',
+            maxMs: 60_000,
+            record: 'sshS' as const,
+            check: async () => {
+              const g = await connectGuest(run, run.banners!.take(), machine.slow ? 8000 : 5000);
+              try {
+                run.uname = (await g.succeed('uname -a')).trim();
+              } catch (err) {
+                g.close();
+                throw err;
+              }
+              run.guest = g;
+              return run.uname;
+            },
+          },
+          // A cloud image is ready when cloud-init has done its work (users, keys, packages).
+          {
+            description: 'cloud-init finished',
+            enabled: () => run.boot?.slow === true,
+            hint: `cloud-init has not finished: see the serial log, or run \`cloud-init status --long\` in the guest (exec ${vm.name} -- cloud-init status --long)`,
+            maxMs: 600_000,
+            // On the session that ran uname: a handshake with a Debian under TCG costs ~0.7 s.
+            check: async () => {
+              const g = run.guest ?? (run.guest = await connectGuest(run));
+              try {
+                return (await g.exec('test -f /var/lib/cloud/instance/boot-finished')).code === 0 || undefined;
+              } catch (err) {
+                g.close(); // a broken session: the next try makes a new one
+                run.guest = undefined;
+                throw err;
+              }
+            },
+          },
+        ]
+      : []),
+  ];
+}
+
+/** A status that means the guest is dead will not change by waiting. */
+export function failIfDead(run: BootRun, status: string): void {
+  if (DEAD_QMP.has(status))
+    throw new FatalError(
+      `the guest stopped: QMP status ${status}`,
+      status === 'internal-error'
+        ? (run.kvmHint ?? 'KVM could not run the guest; try accel: tcg')
+        : status === 'io-error'
+          ? `QEMU could not write the VM's disk: is the filesystem that holds ${run.ref.paths.dir}${run.machine.at} full? (df there; boot --fresh starts from a new overlay)`
+          : 'see the serial log below',
+    );
+}
