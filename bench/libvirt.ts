@@ -6,14 +6,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveLab, findVm, type LabResolved } from '../tasks/spec/resolve.ts';
+import { resolveLab } from '../tasks/spec/resolve.ts';
+import { findVm, type LabResolved } from '../tasks/spec/tree.ts';
 import { localHostFacts } from '../tasks/spec/load.ts';
 import { bootVm } from '../tasks/vm/boot.ts';
 import { topMachine } from '../tasks/machine/machine-for.ts';
 import { PROJECT_ROOT } from '../tasks/util/paths.ts';
 import { stopVm } from '../tasks/vm/stop.ts';
-import { downLab, upLab } from '../tasks/cmd/lab/lab.ts';
-import { resumeLab, suspendLab } from '../tasks/suspend/ops.ts';
+import { downLab } from '../tasks/lab/down.ts';
+import { upLab } from '../tasks/lab/up.ts';
+import { resumeLab } from '../tasks/suspend/resume.ts';
+import { suspendLab } from '../tasks/suspend/ops.ts';
 import { timeIt, type Row } from './stats.ts';
 
 export async function benchLibvirt(runs = 5, port = 10532): Promise<Row[]> {

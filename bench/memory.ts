@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../tasks/util/paths.ts';
-import { downLab } from '../tasks/cmd/lab/lab.ts';
+import { downLab } from '../tasks/lab/down.ts';
 import { loadLab } from '../tasks/spec/load.ts';
 import type { Row } from './stats.ts';
 import { agentPid } from '../tasks/stats/agent-client.ts';

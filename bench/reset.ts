@@ -4,7 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveLab, findVm } from '../tasks/spec/resolve.ts';
+import { resolveLab } from '../tasks/spec/resolve.ts';
+import { findVm } from '../tasks/spec/tree.ts';
 import { localHostFacts } from '../tasks/spec/load.ts';
 import { bootVm } from '../tasks/vm/boot.ts';
 import { hostMachine } from '../tasks/machine/host.ts';

@@ -8,12 +8,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveLab, findVm } from '../tasks/spec/resolve.ts';
+import { resolveLab } from '../tasks/spec/resolve.ts';
+import { findVm } from '../tasks/spec/tree.ts';
 import { localHostFacts, readLabInput } from '../tasks/spec/load.ts';
 import { kitPaths } from '../tasks/util/paths.ts';
 import { connectPlace } from '../tasks/vm/target.ts';
-import { downLab, upLab } from '../tasks/cmd/lab/lab.ts';
-import { resumeLab, suspendLab } from '../tasks/suspend/ops.ts';
+import { downLab } from '../tasks/lab/down.ts';
+import { upLab } from '../tasks/lab/up.ts';
+import { resumeLab } from '../tasks/suspend/resume.ts';
+import { suspendLab } from '../tasks/suspend/ops.ts';
 import { timeIt, type Row } from './stats.ts';
 
 const quiet = { info: () => undefined, warn: () => undefined };

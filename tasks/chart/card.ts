@@ -1,6 +1,6 @@
 // The resource card of a VM (the seed's `chart-vm`): CPU, memory, disk and network, as
 // bars with the numbers behind them; a source that could not be read shows `?` and why.
-import type { VmStats } from '../stats/stats.ts';
+import type { VmStats } from '../stats/figures.ts';
 import { formatBytes, MiB } from '../spec/size.ts';
 import { renderBars, type BarRow } from './bar.ts';
 import { glyphs, paint, type ChartOptions } from './style.ts';

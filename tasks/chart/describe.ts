@@ -1,5 +1,5 @@
 // One-line descriptions of VMs and labs for trees and listings.
-import type { LabResolved, VmResolved } from '../spec/resolve.ts';
+import type { LabResolved, VmResolved } from '../spec/tree.ts';
 import type { TreeNode } from './tree.ts';
 import { formatBytes, MiB } from '../spec/size.ts';
 

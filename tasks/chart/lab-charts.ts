@@ -1,7 +1,7 @@
 // The lab charts that need no guest statistics: the hierarchy tree, the allocation of
 // the host's CPUs, memory and disk, and the network topology.  Pure: (lab, host, live
 // status) → data → text; the tasks print the text, or the data with --json.
-import { forwardsOf, libvirtUri, type LabResolved, type VmResolved } from '../spec/resolve.ts';
+import { forwardsOf, libvirtUri, type LabResolved, type VmResolved } from '../spec/tree.ts';
 import type { VmStatus } from '../vm/status.ts';
 import { formatBytes, MiB } from '../spec/size.ts';
 import { renderTree, type TreeNode } from './tree.ts';

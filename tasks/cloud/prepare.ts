@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { UsageError } from '../util/errors.ts';
 import { expandPath, type KitPaths } from '../util/paths.ts';
-import type { VmResolved } from '../spec/resolve.ts';
+import type { VmResolved } from '../spec/tree.ts';
 import { newEd25519Pair } from '../ssh/keys.ts';
 import { buildDebianImage } from '../image/debian.ts';
 import { makeSeedIso } from './seed.ts';

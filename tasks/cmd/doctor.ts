@@ -5,7 +5,7 @@ import { stateRoot } from '../util/paths.ts';
 import { formatBytes, GiB, MiB } from '../spec/size.ts';
 import { TaskError } from '../util/errors.ts';
 import { probeLibvirt, type LibvirtProbe } from '../machine/libvirt/probe.ts';
-import { POOL } from '../machine/libvirt/connection.ts';
+import { POOL } from '../machine/libvirt/pool.ts';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 

@@ -3,7 +3,7 @@
 // TypeScript interface and its schema drift apart.
 import { z } from 'zod';
 import type { VmStatus } from '../vm/status.ts';
-import type { VmStats } from '../stats/stats.ts';
+import type { VmStats } from '../stats/figures.ts';
 import type { SnapshotInfo } from '../snapshot/ops.ts';
 import { NAKSHATRAS, SIGNS } from '../graintime/names.ts';
 

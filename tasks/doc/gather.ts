@@ -3,13 +3,14 @@
 // seconds of live stats.  Values that change from minute to minute on a stopped lab (free
 // disk, ages) are left out, so a stopped lab's report is the same on every render.
 import { homedir } from 'node:os';
-import type { LabResolved } from '../spec/resolve.ts';
-import { walkVms } from '../spec/resolve.ts';
+import type { LabResolved } from '../spec/tree.ts';
+import { walkVms } from '../spec/tree.ts';
 import { probeHost } from '../qemu/host-probe.ts';
 import { PROJECT_ROOT } from '../util/paths.ts';
-import type { ArgSection } from '../qemu/args.ts';
+import type { ArgSection } from '../qemu/plan.ts';
 import type { VmStatus } from '../vm/status.ts';
-import { collectStats, type VmStats } from '../stats/stats.ts';
+import { collectStats } from '../stats/stats.ts';
+import type { VmStats } from '../stats/figures.ts';
 import { SessionPool } from '../vm/session-pool.ts';
 import { labStatus } from '../lab/status.ts';
 import { allocData, topologyData, treeData, type AllocData, type HostTotals, type TopologyData, type TreeData } from '../chart/lab-charts.ts';

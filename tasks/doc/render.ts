@@ -6,7 +6,7 @@ import { renderFlow } from '../explain/render.ts';
 import { formatBytes, MiB } from '../spec/size.ts';
 import { esc, svgAlloc, svgFlow, svgSparkline, svgTopology, svgTree } from './svg.ts';
 import { portable, type LabReport, type VmReport } from './gather.ts';
-import type { VmStats } from '../stats/stats.ts';
+import type { VmStats } from '../stats/figures.ts';
 
 const TEXT: ChartOptions = { width: 100, ascii: false, color: false };
 /** A fence longer than any run of backticks inside, so no title can close it (CommonMark). */

@@ -2,7 +2,7 @@
 // parameters flow, sparklines), for the HTML report: plain elements, inline styles, no
 // scripts or external assets, so the file reads the same offline.
 import type { AllocData, TopologyData, TreeData } from '../chart/lab-charts.ts';
-import type { ArgSection } from '../qemu/args.ts';
+import type { ArgSection } from '../qemu/plan.ts';
 import { formatBytes, MiB } from '../spec/size.ts';
 import { wrap } from '../explain/render.ts';
 

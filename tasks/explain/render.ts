@@ -3,7 +3,7 @@
 // argv as a command line to paste into a shell.
 import { chartOptions, type ChartOptions } from '../chart/style.ts';
 import { truncate, width } from '../chart/text.ts';
-import type { ArgSection } from '../qemu/args.ts';
+import type { ArgSection } from '../qemu/plan.ts';
 import { shellQuote } from '../ssh/guest.ts';
 
 /** Section names as a reader knows them. */

@@ -7,7 +7,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../util/errors.ts';
-import { zodProblems } from '../spec/resolve.ts';
+import { zodProblems } from '../spec/checks.ts';
 import { checkTimeZone } from './local-time.ts';
 import { AUTHOR_RE, authorWord } from './stamp.ts';
 import type { Place } from './sky.ts';

@@ -1,7 +1,7 @@
 // A lab's status right now: every VM, parents first, so a nested VM is read inside its
 // running parent over one session per parent; a child of a parent that is not running is
 // down with it and not asked.
-import { walkVms, type LabResolved } from '../spec/resolve.ts';
+import { walkVms, type LabResolved } from '../spec/tree.ts';
 import { vmStatus, type VmStatus } from '../vm/status.ts';
 import { machineOrNone } from '../machine/machine-for.ts';
 import { SessionPool } from '../vm/session-pool.ts';

@@ -3,7 +3,7 @@
 // in a folder of the login user's, and each child's QMP on the guest's loopback at a port of
 // its own (dropbear forwards no unix sockets).
 import type { Guest } from '../ssh/guest.ts';
-import { CHILD_QMP_PORT_BASE, type VmPlace } from '../spec/resolve.ts';
+import { CHILD_QMP_PORT_BASE, type VmPlace } from '../spec/tree.ts';
 import type { VmState } from './record.ts';
 import { imagesFolderStash, type Machine, type QemuRef } from './machine.ts';
 import { filesIn, homeOf, SshMachine } from './over-ssh.ts';

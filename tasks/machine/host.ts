@@ -26,8 +26,8 @@ import {
   type QemuSample,
   type SampleOptions,
 } from './machine.ts';
-import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
-import type { ArgSection } from '../qemu/args.ts';
+import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
+import type { ArgSection } from '../qemu/plan.ts';
 import { dirname, join, resolve } from 'node:path';
 import { VM_FILES } from '../util/paths.ts';
 

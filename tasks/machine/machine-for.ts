@@ -2,7 +2,7 @@
 // own QEMU, or a libvirt domain when the spec says so), a child inside its parent.
 // Everything below is told which machine it has and never asks for the VM's depth again.
 import type { Guest } from '../ssh/guest.ts';
-import { findVm, libvirtOf, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { findVm, libvirtOf, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import type { Machine } from './machine.ts';
 import { hostMachine } from './host.ts';
 import { localLibvirt } from './libvirt/machine.ts';

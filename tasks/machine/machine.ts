@@ -14,8 +14,8 @@ import type { DomainReading } from './libvirt/domstats.ts';
 import type { KvmFacts, KvmVerdict } from '../qemu/host-probe.ts';
 import type { VmPaths } from '../util/paths.ts';
 import type { QmpClient } from '../qemu/qmp.ts';
-import type { ArgSection } from '../qemu/args.ts';
-import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { ArgSection } from '../qemu/plan.ts';
+import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import type { VmState } from './record.ts';
 
 /** A VM's QEMU as its machine knows it: the runtime files there, and where its QMP listens. */

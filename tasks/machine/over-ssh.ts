@@ -11,14 +11,15 @@ import { TaskError } from '../util/errors.ts';
 import { classifyKvm, type KvmFacts } from '../qemu/host-probe.ts';
 import { type Guest, shellQuote } from '../ssh/guest.ts';
 import { QmpClient } from '../qemu/qmp.ts';
+import { guestDisk, keyValues, listeningPorts } from './shell-output.ts';
+import { isQemuOf, uptimeOf } from '../qemu/process.ts';
 import type { VmPaths } from '../util/paths.ts';
 import { VM_FILES } from '../util/paths.ts';
-import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import type { VmState } from './record.ts';
 import { statSync } from 'node:fs';
 import {
   imagesFolderStash,
-  diskFigures,
   type Machine,
   type MachineProbe,
   type Overlay,
@@ -30,30 +31,6 @@ import {
 
 /** The kvm modules a guest loads to offer KVM to its children (modprobe names; insmod file names use dashes). */
 export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel: 'kvm-intel' } as const;
-
-/** Shell test, run in the guest: is `pid` a live QEMU started with this pidfile (not a zombie)? */
-export const isOurQemuIn = (pid: number | string, pidfile: string) =>
-  `[ -d /proc/${pid} ] && tr '\\0' '\\n' < /proc/${pid}/cmdline | grep -qx ${shellQuote(pidfile)} && ! grep -q '^State:.*Z' /proc/${pid}/status`;
-
-/** key=value lines → a record (a key's first `=` splits it). */
-export function keyValues(out: string): Record<string, string> {
-  return Object.fromEntries(
-    out
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
-  );
-}
-
-/** Listening TCP ports from /proc/net/tcp{,6} lines printed as "listen=HEXADDR:HEXPORT". */
-export function listeningPorts(out: string): Set<number> {
-  return new Set(
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('listen='))
-      .map((l) => parseInt(l.slice(l.lastIndexOf(':') + 1), 16)),
-  );
-}
 
 /** A user's home folder on a machine reached over SSH. */
 export const homeOf = (user: string) => (user === 'root' ? '/root' : `/home/${user}`);
@@ -183,12 +160,13 @@ export class SshMachine implements Machine {
         : `{ read -r pid < ${shellQuote(ref.paths.pid)}; } 2>/dev/null; case "$pid" in ''|*[!0-9]*) pid=${opts.fallbackPid ?? ''};; esac`,
       `[ -e ${shellQuote(ref.paths.pid)} ] && echo pidfile=1`,
       'echo "pid=$pid"',
+      // Only a cheap gate on the window's reads: whether it is this VM's QEMU is isQemuOf's to say,
+      // from its argv (NULs as \x1f, which no argument of the kit's holds) and stat line.
       `if [ -n "$pid" ] && [ -d /proc/$pid ] && tr '\\0' '\\n' < /proc/$pid/cmdline | grep -qx ${shellQuote(ref.paths.pid)}; then`,
-      '  while read -r k v r; do case $k in State:) st=$v;; VmRSS:) rss=$v;; esac; done < /proc/$pid/status',
-      '  if [ "$st" != Z ]; then',
-      '    echo alive=1; echo "rss=$rss"; read -r up r < /proc/uptime; echo "hostuptime=$up"; read -r s < /proc/$pid/stat; echo "stat=$s"',
+      `  printf 'argv='; tr '\\0' '\\037' < /proc/$pid/cmdline; echo`,
+      '  while read -r k v r; do case $k in VmRSS:) rss=$v;; esac; done < /proc/$pid/status',
+      '  echo "rss=$rss"; read -r up r < /proc/uptime; echo "hostuptime=$up"; read -r s < /proc/$pid/stat; echo "stat=$s"',
       ...(opts.windowMs !== undefined ? [...(opts.windowMs > 0 ? [...procRead(0), `sleep ${opts.windowMs / 1000}`] : []), ...procRead(1)] : []),
-      '  fi',
       'fi',
       ...disks.flatMap((f, i) => [
         `printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`,
@@ -210,21 +188,23 @@ export class SshMachine implements Machine {
       return { uptimeS: Number(kv[`up${n}`]), stat, tasks };
     };
     const pid = Number(kv.pid);
-    const alive = kv.alive === '1';
+    const alive = !!kv.stat && isQemuOf((kv.argv ?? '').split('\x1f'), kv.stat, ref.paths.pid);
     return {
       pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
       pidfile: kv.pidfile === '1',
       alive,
-      uptimeS: alive && kv.stat ? processUptime(kv.stat, Number(kv.hostuptime)) : undefined,
-      rssKiB: kv.rss ? Number(kv.rss) : undefined,
-      start: opts.windowMs ? reading(0) : undefined,
-      end: reading(1),
+      uptimeS: alive ? uptimeOf(kv.stat!, Number(kv.hostuptime)) : undefined,
+      rssKiB: alive && kv.rss ? Number(kv.rss) : undefined,
+      start: alive && opts.windowMs ? reading(0) : undefined,
+      end: alive ? reading(1) : undefined,
       disks: Object.fromEntries(disks.map((f, i) => [f, guestDisk(f, kv[`head${i}`] ?? '', kv[`dstat${i}`] ?? '')])),
     };
   }
 
+  /** As on this host: asked first by the one rule (isQemuOf), then signalled. */
   async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
-    return (await this.session.exec(`${isOurQemuIn(pid, ref.paths.pid)} && kill -${sig.slice(3)} ${pid}`)).code === 0;
+    if (!(await this.sample(ref, { pid })).alive) return false;
+    return (await this.session.exec(`kill -${sig.slice(3)} ${pid}`)).code === 0;
   }
 
   /** QMP on the loopback TCP port the ref names (a guest's child), else on its unix socket (a server's domain). */
@@ -290,19 +270,4 @@ export class SshMachine implements Machine {
     if (r.code !== 0) throw new TaskError(`${argv[0]} failed ${this.where}`, { command: argv, exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
     return r.stdout;
   }
-}
-
-/** Seconds since a process started: the system's uptime less its start time (field 22 of /proc/PID/stat, in 100 Hz ticks). */
-export function processUptime(stat: string, systemUptimeS: number): number | undefined {
-  const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  const up = Math.floor(systemUptimeS) - Math.floor(start / 100);
-  return Number.isFinite(up) && up > 0 ? up : undefined;
-}
-
-/** A disk's figures from `od` of its first 32 bytes and `stat -c '%s %b'`. */
-export function guestDisk(file: string, headHex: string, stat: string) {
-  const head = Buffer.from(headHex.replace(/\s+/g, ''), 'hex');
-  const [size, blocks] = stat.trim().split(/\s+/).map(Number);
-  if (head.length === 0 || !Number.isFinite(size) || !Number.isFinite(blocks)) return { error: `${file}: ${stat.trim() || 'cannot be read'}` };
-  return diskFigures(head, size!, blocks!);
 }

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync,
 import { join } from 'node:path';
 import type { VmPaths } from '../util/paths.ts';
 
-import type { Forward } from '../spec/resolve.ts';
+import type { Forward } from '../spec/tree.ts';
 import { VM_FILES } from '../util/paths.ts';
 
 export interface BootMetrics {

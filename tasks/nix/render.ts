@@ -2,7 +2,7 @@
 // the committed nix/ files can be held to a fresh render.  The lab's public key is read
 // from a file beside it (./lab_ed25519.pub, written by `nix-config`), never pasted in, so
 // the file is the same on every machine.
-import type { VmResolved } from '../spec/resolve.ts';
+import type { VmResolved } from '../spec/tree.ts';
 
 export const KEY_FILE = 'lab_ed25519.pub';
 

@@ -1,61 +1,11 @@
 // Spec + host probe + paths → QEMU argv.  Pure: no files read, nothing spawned.
 // Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
 // `explain` prints them, so the docs and the command line cannot drift apart.
-import { forwardsOf, type VmResolved } from '../spec/resolve.ts';
+import type { ArgSection, PlanFacts } from './plan.ts';
+import { forwardsOf, type VmResolved } from '../spec/tree.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { expandPath, type KitPaths } from '../util/paths.ts';
 import { VM_FILES } from '../util/paths.ts';
-
-export interface ArgSection {
-  section: string;
-  args: string[];
-  note: string;
-  /** What the args mean, for renderings other than QEMU's command line (a libvirt domain, machine/libvirt/xml.ts). */
-  facts?: PlanFacts;
-}
-
-/** A disk as the plan attaches it, in QEMU's order. */
-export interface PlanDrive {
-  file: string;
-  format: 'qcow2' | 'raw';
-  bus: 'virtio' | 'ide' | 'scsi';
-  readonly?: boolean;
-  /** The virtio serial a parent finds a carried disk by. */
-  serial?: string;
-  /** A fixed slot on the root PCI bus (the carried disks'). */
-  pciSlot?: number;
-}
-
-/** The meaning of the plan's sections, merged (drives in order): see planFacts. */
-export interface PlanFacts {
-  name?: string;
-  title?: string;
-  machine?: string;
-  accel?: 'kvm' | 'tcg';
-  firmware?: { code: string; vars: string };
-  cpuModel?: string;
-  cpus?: number;
-  memoryMiB?: number;
-  drives?: PlanDrive[];
-  cdrom?: string;
-  kernel?: { kernel: string; initrd?: string; append: string };
-  bootFrom?: 'hd' | 'cdrom';
-  /** The -netdev value: user-mode NAT with the forwards (127.0.0.1 unless the spec says otherwise). */
-  netdev?: string;
-  nic?: string;
-  display?: 'none' | 'gtk' | 'vnc';
-  vga?: 'virtio' | 'std' | 'none';
-  serialLog?: string;
-  balloon?: boolean;
-  rng?: boolean;
-}
-
-/** Every section's facts in one record; drives are appended in the order QEMU attaches them. */
-export function planFacts(plan: ArgSection[]): PlanFacts {
-  const all: PlanFacts = { drives: [] };
-  for (const { facts } of plan) if (facts) Object.assign(all, facts, { drives: [...all.drives!, ...(facts.drives ?? [])] });
-  return all;
-}
 
 export interface AccelChoice {
   accel: 'kvm' | 'tcg';

@@ -4,7 +4,7 @@ import { UsageError } from '../util/errors.ts';
 import { run } from '../util/exec.ts';
 import type { KitPaths } from '../util/paths.ts';
 import { efiVars, OVMF_CODE, OVMF_VARS_TEMPLATE } from './args.ts';
-import type { VmResolved } from '../spec/resolve.ts';
+import type { VmResolved } from '../spec/tree.ts';
 
 export async function prepareFirmware(vm: VmResolved, paths: KitPaths): Promise<void> {
   if (vm.firmware !== 'uefi') return;

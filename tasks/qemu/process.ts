@@ -21,12 +21,25 @@ export function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-/** True only when `pid` is a live QEMU whose command line names this VM's pidfile. */
+/**
+ * The one rule for "this pid is this VM's QEMU", wherever the process runs: not a zombie, a
+ * qemu-system binary, started with this VM's pidfile.  Read here from this host's /proc; a
+ * machine over SSH prints the same two files of its own and asks this too.
+ */
+export function isQemuOf(argv: string[], stat: string, pidfile: string): boolean {
+  return statFields(stat)[0] !== 'Z' && /qemu-system/.test(argv[0] ?? '') && argv.includes(pidfile);
+}
+
+/** Seconds a process has run: the system's uptime less its start time (field 22 of its stat, in 100 Hz ticks); undefined for figures that do not add up. */
+export function uptimeOf(stat: string, systemUptimeS: number): number | undefined {
+  const up = systemUptimeS - Number(statFields(stat)[19]) / 100;
+  return Number.isFinite(up) && up >= 0 ? up : undefined;
+}
+
+/** True only when `pid` is a live QEMU of this host whose command line names this VM's pidfile. */
 export function isOurQemu(pid: number, p: VmPaths): boolean {
   try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const state = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[0];
-    return state !== 'Z' && /qemu-system/.test(argv[0] ?? '') && argv.includes(p.pid);
+    return isQemuOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), readFileSync(`/proc/${pid}/stat`, 'utf8'), p.pid);
   } catch {
     return false;
   }
@@ -38,12 +51,10 @@ export function runningQemuPid(p: VmPaths): number | undefined {
   return pid && isOurQemu(pid, p) ? pid : undefined;
 }
 
-/** Seconds the process has run, from /proc (clock ticks since boot). */
+/** Seconds a process of this host has run. */
 export function processUptimeS(pid: number): number | undefined {
   try {
-    const startTicks = Number(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[19]);
-    const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-    return Math.max(0, uptime - startTicks / 100);
+    return uptimeOf(readFileSync(`/proc/${pid}/stat`, 'utf8'), Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]));
   } catch {
     return undefined;
   }

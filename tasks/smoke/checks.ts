@@ -2,7 +2,7 @@
 // what its exit code and output must be, tried once or again until `within` seconds pass.
 import { spawn } from 'node:child_process';
 import type { CheckSpec, CommandCheckSpec } from '../spec/schema.ts';
-import type { VmResolved } from '../spec/resolve.ts';
+import type { VmResolved } from '../spec/tree.ts';
 import type { ExecResult, Guest } from '../ssh/guest.ts';
 import { machineInside } from '../machine/machine-for.ts';
 

@@ -3,7 +3,7 @@
 import { UsageError } from '../util/errors.ts';
 import { expandPath, type VmPaths } from '../util/paths.ts';
 import { efiVars, imageRootDisk } from '../qemu/args.ts';
-import type { VmResolved } from '../spec/resolve.ts';
+import type { VmResolved } from '../spec/tree.ts';
 
 export function snapshotDisks(vm: VmResolved, paths: { home: string; vm: VmPaths }): string[] {
   const files: string[] = [];

@@ -3,7 +3,7 @@
 // parents before children (restoring a parent moves its children back in time).
 import { UsageError } from '../util/errors.ts';
 import { kitPaths } from '../util/paths.ts';
-import type { LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { vmStatus } from '../vm/status.ts';
 import { machineInside } from '../machine/machine-for.ts';
 import { DEAD_QMP } from '../vm/status.ts';

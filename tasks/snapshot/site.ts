@@ -4,7 +4,7 @@
 import { kitPaths } from '../util/paths.ts';
 import { TaskError } from '../util/errors.ts';
 import type { QmpClient } from '../qemu/qmp.ts';
-import { findVm, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState } from '../machine/record.ts';
 import type { VmStatus } from '../vm/status.ts';
 import { vmStatus } from '../vm/status.ts';

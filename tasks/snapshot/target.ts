@@ -1,7 +1,7 @@
 // `snapshot X`, `restore X NAME`…: X is a lab (every VM of it) or one VM.
 import type { TaskContext } from '../cli/registry.ts';
 import { listLabs, loadLab, loadVm } from '../spec/load.ts';
-import { walkVms, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { UsageError } from '../util/errors.ts';
 
 export interface SnapshotTarget {

@@ -8,7 +8,8 @@ import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SpecError, SpecFileError, UsageError } from '../util/errors.ts';
 import { PROJECT_ROOT } from '../util/paths.ts';
-import { resolveLab, findVm, type HostFacts, type LabResolved, type VmPlace } from './resolve.ts';
+import { resolveLab } from './resolve.ts';
+import { findVm, type HostFacts, type LabResolved, type VmPlace } from './tree.ts';
 
 export const SPECS_DIR = join(PROJECT_ROOT, 'specs');
 const SPEC_EXTS = ['.ts', '.json'];

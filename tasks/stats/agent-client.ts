@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT, socketPath, stateRoot } from '../util/paths.ts';
-import type { VmStats } from './stats.ts';
+import type { VmStats } from './figures.ts';
 import { statFields } from '../qemu/process.ts';
 
 export interface AgentRequest {

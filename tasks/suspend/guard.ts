@@ -1,9 +1,9 @@
 // The one guard every task that would leave a suspended lab's saved state behind goes through:
 // say what would be lost, ask (or refuse without --yes), then take the suspended marks off.
 import type { TaskContext } from '../cli/registry.ts';
-import type { LabResolved } from '../spec/resolve.ts';
+import type { LabResolved } from '../spec/tree.ts';
 import { confirmLoss } from '../cli/confirm.ts';
-import { releaseSaved, savedLoss, topOf, type Released } from './ops.ts';
+import { releaseSaved, savedLoss, topOf, type Released } from './saved.ts';
 
 /**
  * Before `what` on `lab` (touching the VMs named in `vms`, all of them when absent): nothing

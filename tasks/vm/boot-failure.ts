@@ -4,7 +4,7 @@
 import { TaskError } from '../util/errors.ts';
 import { FatalError } from '../util/retry.ts';
 import { kitPaths } from '../util/paths.ts';
-import type { LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { updateState, writeState } from '../machine/record.ts';
 import type { Machine, QemuRef } from '../machine/machine.ts';
 import { MachineLost } from '../machine/machine-for.ts';

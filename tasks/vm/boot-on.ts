@@ -10,7 +10,7 @@ import { UsageError } from '../util/errors.ts';
 import type { KvmVerdict } from '../qemu/host-probe.ts';
 import { kitPaths } from '../util/paths.ts';
 import { chooseAccel, qemuPlan, type ArgInputs } from '../qemu/args.ts';
-import { forwardsOf, type Forward, type LabResolved, type VmPlace, type VmResolved } from '../spec/resolve.ts';
+import { forwardsOf, type Forward, type LabResolved, type VmPlace, type VmResolved } from '../spec/tree.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { labKeys } from '../ssh/keys.ts';
 import { bannerPoller } from '../ssh/banner.ts';

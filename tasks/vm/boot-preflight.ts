@@ -2,7 +2,7 @@
 // crash), room for it, its ports free; and for a resume, the same devices as the saved state;
 // then the guest's host key pinned, as the kit connects to no unknown key.
 import { TaskError, UsageError } from '../util/errors.ts';
-import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import { hostKeyAlias, labKeys, pinHostKey, pinnedHostKey } from '../ssh/keys.ts';
 import type { Machine, MachineProbe, QemuRef } from '../machine/machine.ts';
 import type { BootOptions } from './boot-on.ts';

@@ -2,8 +2,8 @@
 // inputs, plan), launch (pid), the readiness stages (metrics, uname, the session) — and the
 // SSH helpers its stages share.  A named shape, so each step says which fields it may rely on.
 import type { Duplex } from 'node:stream';
-import type { ArgSection } from '../qemu/args.ts';
-import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { ArgSection } from '../qemu/plan.ts';
+import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import { FatalError } from '../util/retry.ts';
 import { Guest, HostKeyMismatch } from '../ssh/guest.ts';
 import type { bannerPoller } from '../ssh/banner.ts';

@@ -2,7 +2,8 @@
 // inputs that make the kit's images, cloud images and disks ready on the VM's machine.
 import { bootOn, type BootOptions, type BootResult } from './boot-on.ts';
 import type { Machine } from '../machine/machine.ts';
-import { specWarnings, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { specWarnings } from '../spec/checks.ts';
+import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { prepareInputs } from './inputs.ts';
 
 export type { BootOptions, BootResult };

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { expandPath, kitPaths } from '../util/paths.ts';
 import type { CarriedDisk } from '../qemu/args.ts';
-import type { LabResolved, VmPlace, VmResolved } from '../spec/resolve.ts';
+import type { LabResolved, VmPlace, VmResolved } from '../spec/tree.ts';
 import { buildImage, imagePaths } from '../image/build.ts';
 import { cloudImageFiles } from '../cloud/prepare.ts';
 

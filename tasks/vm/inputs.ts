@@ -20,13 +20,13 @@ import { prepareFirmware } from '../qemu/firmware.ts';
 import { labKeys } from '../ssh/keys.ts';
 import type { BootInputs, PrepareInputs } from './boot-on.ts';
 import { handedBase } from '../machine/machine.ts';
-import type { VmPlace } from '../spec/resolve.ts';
+import type { VmPlace } from '../spec/tree.ts';
 import { buildImage, buildNestImage, childOf, imagePaths, readManifest, type BuiltImage } from '../image/build.ts';
 import { GUEST_IMAGE_DIR } from '../image/nest.ts';
 import { cloudImageFiles, cloudSeed } from '../cloud/prepare.ts';
 import { carriedBy, carriesInside, carryFor, type Carried } from './carry.ts';
 import { VM_FILES } from '../util/paths.ts';
-import { folderOfVolume } from '../machine/libvirt/connection.ts';
+import { folderOfVolume } from '../machine/libvirt/pool.ts';
 
 type Ctx = Parameters<PrepareInputs>[0];
 

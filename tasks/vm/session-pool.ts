@@ -1,7 +1,7 @@
 // SSH sessions kept open and shared: one per VM, made on first use, dropped (and made again
 // on the next use) after a failure.  `watch` keeps them between samples; the snapshot verbs
 // share a parent's session among its children.
-import { findVm, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { connectPlace } from './target.ts';
 

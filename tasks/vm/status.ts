@@ -3,7 +3,7 @@
 // word over QMP.  The classification is pure, so every case is unit-tested; the reading is
 // the same for a VM of the host and one inside a parent.
 import { kitPaths } from '../util/paths.ts';
-import type { Forward, LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import { readState, type BootMetrics, type VmState } from '../machine/record.ts';
 import { withQmp, type Machine, type QemuSample } from '../machine/machine.ts';
 import type { QmpStatus } from '../qemu/qmp.ts';

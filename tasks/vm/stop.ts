@@ -2,7 +2,7 @@
 // system_powerdown → ACPI power button), wait a bounded time, then QMP quit, then SIGTERM
 // and SIGKILL.  Signals go only to the pid the machine confirms is that VM's QEMU.
 import { kitPaths } from '../util/paths.ts';
-import type { LabResolved, VmPlace } from '../spec/resolve.ts';
+import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { readState, updateState } from '../machine/record.ts';
 import { withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
 

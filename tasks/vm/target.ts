@@ -4,7 +4,7 @@
 import type { TaskContext } from '../cli/registry.ts';
 import { loadVm } from '../spec/load.ts';
 import { kitPaths, type KitPaths } from '../util/paths.ts';
-import { findVm, type LabResolved, type VmPlace } from '../spec/resolve.ts';
+import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState } from '../machine/record.ts';
 import type { VmStatus } from './status.ts';
 import { TaskError } from '../util/errors.ts';

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { KvmVerdict } from '../../tasks/qemu/host-probe.ts';
 import { imagesFolderStash, type Machine, type MachineProbe, type QemuRef, type QemuSample } from '../../tasks/machine/machine.ts';
 import type { QmpClient } from '../../tasks/qemu/qmp.ts';
-import type { Forward } from '../../tasks/spec/resolve.ts';
+import type { Forward } from '../../tasks/spec/tree.ts';
 
 export interface FakeBehaviour {
   /** QEMU exits at start with this code and stderr. */

@@ -1,6 +1,6 @@
 // Host probes for pure tests: a real KVM host with nesting, and this kind of machine.
 import type { KvmVerdict } from '../../tasks/qemu/host-probe.ts';
-import type { HostFacts } from '../../tasks/spec/resolve.ts';
+import type { HostFacts } from '../../tasks/spec/tree.ts';
 
 export const KVM_USABLE: KvmVerdict = { state: 'usable', vendor: 'amd', nested: true, reason: 'kvm_amd loaded, svm present' };
 export const KVM_PVM: KvmVerdict = {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { freePort } from '../helpers/vm.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { kit } from '../helpers/cli.ts';
-import { poolDir } from '../../tasks/machine/libvirt/connection.ts';
+import { poolDir } from '../../tasks/machine/libvirt/pool.ts';
 import { plannedSshServer, type SshServer, startSshServer, stopSshServer } from '../helpers/ssh-server.ts';
 
 const virsh = (...args: string[]) => spawnSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
-import { poolDir } from '../../tasks/machine/libvirt/connection.ts';
+import { poolDir } from '../../tasks/machine/libvirt/pool.ts';
 
 const DOMAIN = 'grainchart-lvtest-l1';
 const ROOT = `${DOMAIN}-root.qcow2`;

@@ -15,14 +15,14 @@ import { freePort } from '../helpers/vm.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { plannedSshServer, type SshServer, startSshServer, stopSshServer } from '../helpers/ssh-server.ts';
 import { loadLab } from '../../tasks/spec/load.ts';
-import { findVm, type LabResolved, type VmPlace } from '../../tasks/spec/resolve.ts';
+import { findVm, type LabResolved, type VmPlace } from '../../tasks/spec/tree.ts';
 import { machineFor } from '../../tasks/machine/machine-for.ts';
 import { withQmp, type Machine, type QemuRef } from '../../tasks/machine/machine.ts';
 import { readState } from '../../tasks/machine/record.ts';
 import { kitPaths } from '../../tasks/util/paths.ts';
 import { closeAll } from '../../tasks/util/closers.ts';
 import { SessionPool } from '../../tasks/vm/session-pool.ts';
-import { poolDir } from '../../tasks/machine/libvirt/connection.ts';
+import { poolDir } from '../../tasks/machine/libvirt/pool.ts';
 import type { QmpStatus } from '../../tasks/qemu/qmp.ts';
 
 const LAB = 'contract';

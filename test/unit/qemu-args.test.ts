@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { qemuArgs, qemuPlan, chooseAccel } from '../../tasks/qemu/args.ts';
-import { resolveLab, findVm, type LabResolved } from '../../tasks/spec/resolve.ts';
+import { resolveLab } from '../../tasks/spec/resolve.ts';
+import { findVm, type LabResolved } from '../../tasks/spec/tree.ts';
 import { readLabInput } from '../../tasks/spec/load.ts';
 import { vmPaths } from '../../tasks/util/paths.ts';
 import { BIG_HOST, KVM_PVM, KVM_USABLE } from '../helpers/probes.ts';

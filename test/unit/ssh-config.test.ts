@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sshConfig } from '../../tasks/cmd/lab/lab.ts';
+import { sshConfig } from '../../tasks/lab/ssh-config.ts';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
 import { readLabInput } from '../../tasks/spec/load.ts';
 import { BIG_HOST } from '../helpers/probes.ts';

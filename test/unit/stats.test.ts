@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { busyPercent, cpuTicks, guestScript, parseGuest, SampleMemo, type VmStats } from '../../tasks/stats/stats.ts';
-import { processUptime } from '../../tasks/machine/over-ssh.ts';
+import { busyPercent, cpuTicks, guestScript, parseGuest, type VmStats } from '../../tasks/stats/figures.ts';
+import { SampleMemo } from '../../tasks/stats/memo.ts';
+import { uptimeOf } from '../../tasks/qemu/process.ts';
 import { renderCard, renderCards } from '../../tasks/chart/card.ts';
 import { width } from '../../tasks/chart/text.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -67,8 +68,8 @@ describe('stat parsers', () => {
   it('reads a nested QEMU’s uptime from its /proc stat and the parent’s uptime', () => {
     // Field 22, starttime, in 100 Hz ticks: 1234 → 12 s after the parent booted.
     const stat = `190 (qemu-system-x86) S 1 189 189 0 -1 4194624 ${Array.from({ length: 12 }, () => 0).join(' ')} 1234 1073741824 40000`;
-    assert.equal(processUptime(stat, 100.7), 88);
-    assert.equal(processUptime(stat, 5), undefined);
+    assert.equal(uptimeOf(stat, 100.7)!.toFixed(2), '88.36');
+    assert.equal(uptimeOf(stat, 5), undefined);
   });
 });
 

@@ -3,7 +3,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { stopQemu, stopVm } from '../../tasks/vm/stop.ts';
-import { resolveLab, findVm } from '../../tasks/spec/resolve.ts';
+import { resolveLab } from '../../tasks/spec/resolve.ts';
+import { findVm } from '../../tasks/spec/tree.ts';
 import { kitPaths } from '../../tasks/util/paths.ts';
 import { readState, writeState } from '../../tasks/machine/record.ts';
 import { FakeMachine, type FakeBehaviour } from '../helpers/fake-machine.ts';

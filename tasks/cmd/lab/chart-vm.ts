@@ -6,8 +6,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
-import type { LabResolved } from '../../spec/resolve.ts';
-import type { VmStats } from '../../stats/stats.ts';
+import type { LabResolved } from '../../spec/tree.ts';
+import type { VmStats } from '../../stats/figures.ts';
 import { agentEnabled, agentPaths, askAgent, startAgent, type AgentRequest } from '../../stats/agent-client.ts';
 import { stateRoot } from '../../util/paths.ts';
 import { UsageError } from '../../util/errors.ts';

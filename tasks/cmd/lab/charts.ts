@@ -6,7 +6,7 @@ import { loadLab } from '../../spec/load.ts';
 import { probeHost, type HostProbe } from '../../qemu/host-probe.ts';
 import { stateRoot, kitPaths } from '../../util/paths.ts';
 import { imageRootDisk } from '../../qemu/args.ts';
-import { walkVms, type LabResolved } from '../../spec/resolve.ts';
+import { walkVms, type LabResolved } from '../../spec/tree.ts';
 import { imgInfo } from '../../qemu/disk-image.ts';
 import { labStatus } from '../../lab/status.ts';
 import { options } from '../../chart/cli-options.ts';

@@ -3,10 +3,11 @@
 // it started — with a summary of timings.  VMs already running are used and left running.
 import type { TaskContext } from '../../cli/registry.ts';
 import { loadLab } from '../../spec/load.ts';
-import { walkVms } from '../../spec/resolve.ts';
+import { walkVms } from '../../spec/tree.ts';
 import { connectPlace } from '../../vm/target.ts';
 import { labStatus } from '../../lab/status.ts';
-import { downLab, upLab } from './lab.ts';
+import { downLab } from '../../lab/down.ts';
+import { upLab } from '../../lab/up.ts';
 import { renderLabTree, treeData } from '../../chart/lab-charts.ts';
 import { chartOptions } from '../../chart/style.ts';
 import { hostTotals } from './charts.ts';

@@ -9,7 +9,7 @@ import { PROJECT_ROOT } from '../../util/paths.ts';
 import { UsageError } from '../../util/errors.ts';
 import { gatherReport } from '../../doc/gather.ts';
 import { reportHtml, reportMarkdown } from '../../doc/render.ts';
-import type { LabResolved } from '../../spec/resolve.ts';
+import type { LabResolved } from '../../spec/tree.ts';
 import type { CheckResult } from '../../smoke/checks.ts';
 
 /** Written whole, then renamed: a reader never sees half a report. */

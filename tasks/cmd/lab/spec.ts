@@ -4,7 +4,8 @@ import { listLabs, loadLab, localHostFacts } from '../../spec/load.ts';
 import { labTree } from '../../chart/describe.ts';
 import { renderTree } from '../../chart/tree.ts';
 import { formatBytes, MiB } from '../../spec/size.ts';
-import { specWarnings, walkVms } from '../../spec/resolve.ts';
+import { specWarnings } from '../../spec/checks.ts';
+import { walkVms } from '../../spec/tree.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const host = localHostFacts();

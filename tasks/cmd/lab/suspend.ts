@@ -4,7 +4,8 @@ import { loadLab } from '../../spec/load.ts';
 import { withLabLock } from '../../lab/lock.ts';
 import { labStatus } from '../../lab/status.ts';
 import { renderStatus } from '../../chart/status-table.ts';
-import { resumeLab, suspendLab } from '../../suspend/ops.ts';
+import { resumeLab } from '../../suspend/resume.ts';
+import { suspendLab } from '../../suspend/ops.ts';
 
 export async function suspend(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });

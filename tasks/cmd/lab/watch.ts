@@ -4,7 +4,9 @@
 // samples.
 import type { TaskContext } from '../../cli/registry.ts';
 import { loadLab } from '../../spec/load.ts';
-import { collectStats, SampleMemo, type VmStats } from '../../stats/stats.ts';
+import { collectStats } from '../../stats/stats.ts';
+import { SampleMemo } from '../../stats/memo.ts';
+import type { VmStats } from '../../stats/figures.ts';
 import { SessionPool } from '../../vm/session-pool.ts';
 import { chartOptions, glyphs, type ChartOptions } from '../../chart/style.ts';
 import { renderTable } from '../../chart/table.ts';

@@ -7,9 +7,9 @@ import { loadVm } from '../../spec/load.ts';
 import { explainVm } from '../../explain/plan.ts';
 import { renderFlow, shellCommand } from '../../explain/render.ts';
 import { options } from '../../chart/cli-options.ts';
-import { libvirtOf } from '../../spec/resolve.ts';
+import { libvirtOf } from '../../spec/tree.ts';
 import { domainName, domainParts, partLines } from '../../machine/libvirt/xml.ts';
-import { kitPool } from '../../machine/libvirt/connection.ts';
+import { kitPool } from '../../machine/libvirt/pool.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });

@@ -4,7 +4,7 @@
 // installed system from the disk.
 import { explainRefusal } from '../../qemu/refusal.ts';
 import { withLabLock } from '../../lab/lock.ts';
-import type { LabResolved, VmPlace, VmResolved } from '../../spec/resolve.ts';
+import type { LabResolved, VmPlace, VmResolved } from '../../spec/tree.ts';
 import { existsSync, mkdirSync, chmodSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
@@ -13,7 +13,7 @@ import { loadVm } from '../../spec/load.ts';
 import { expandPath, kitPaths } from '../../util/paths.ts';
 import { probeHost } from '../../qemu/host-probe.ts';
 import { chooseAccel, qemuPlan } from '../../qemu/args.ts';
-import { forwardsOf, libvirtUri } from '../../spec/resolve.ts';
+import { forwardsOf, libvirtUri } from '../../spec/tree.ts';
 import { writeState } from '../../machine/record.ts';
 import { createDisk } from '../../qemu/disk-image.ts';
 import { prepareFirmware } from '../../qemu/firmware.ts';

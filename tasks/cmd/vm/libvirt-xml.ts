@@ -6,7 +6,7 @@ import { UsageError } from '../../util/errors.ts';
 import { loadVm } from '../../spec/load.ts';
 import { domainName, domainType, domainXml } from '../../machine/libvirt/xml.ts';
 import { explainVm } from '../../explain/plan.ts';
-import { kitPool } from '../../machine/libvirt/connection.ts';
+import { kitPool } from '../../machine/libvirt/pool.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });

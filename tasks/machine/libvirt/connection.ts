@@ -1,45 +1,18 @@
 // One libvirt connection as virsh drives it: whether it answers, the kit's `grainchart` dir
-// pool and its volumes (images uploaded with vol-upload, root overlays made by vol-create on
-// them), and a domain's define → start, destroy and undefine.  The same for this host's
-// libvirtd and a server's over qemu+ssh; the machines around it (machine-libvirt*.ts) say
-// where the other files are and how QEMU is read.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+// pool (its volumes: volumes.ts), a domain's define → start, destroy and undefine, its state,
+// figures, managed save and libvirt's list of its snapshots.  The same for this host's
+// libvirtd and a server's over qemu+ssh; the launcher around it (machine.ts) says where the
+// other files are and how QEMU is read.
+import { posix } from 'node:path';
 import { TaskError } from '../../util/errors.ts';
 import { run } from '../../util/exec.ts';
 import { parseDomstats, type DomainReading } from './domstats.ts';
 import type { KvmVerdict } from '../../qemu/host-probe.ts';
-import { domainXml, volumeAt, volumeXml, xmlText } from './xml.ts';
-import type { Machine, MachineProbe, ManagedSave, Overlay, QemuRef } from '../machine.ts';
-import type { ArgSection } from '../../qemu/args.ts';
-
-/** The storage pool the kit's files go in, by that name in virsh and virt-manager. */
-export const POOL = 'grainchart';
-
-/** The pool's folder: in libvirt's own images folder, which its QEMU user may walk. */
-export const poolDir = (env: NodeJS.ProcessEnv = process.env) => env.GRAINCHART_LIBVIRT_DIR || '/var/lib/libvirt/images/grainchart';
-
-/** libvirt's per-domain folder belongs to the user it runs QEMU as (qemu.conf's `user`). */
-export const QEMU_HOME = '/var/lib/libvirt/qemu';
-
-/** A VM's root overlay as a volume of the pool: named after its domain, so virt-manager lists the two side by side. */
-export const rootVolume = (domain: string) => `${domain}-root.qcow2`;
-
-/** A file of the kit's image cache (or another of this host's image folders) as a volume: its folder's name, then its own. */
-export const imageVolume = (folder: string, file: string) => `${folder}--${file}`;
-
-/** The image folder an image volume came from (imageVolume's first part); undefined for any other file. */
-export const folderOfVolume = (volume: string): string | undefined => (volume.includes('--') ? volume.slice(0, volume.indexOf('--')) : undefined);
-
-/** The pool as a domain names its volumes (libvirt-xml's `pool` option). */
-export const kitPool = () => ({ name: POOL, dir: poolDir() });
-
-/** QEMU's stderr for a domain: libvirt's log of it. */
-export const domainLog = (domain: string) => `/var/log/libvirt/qemu/${domain}.log`;
-
-export const START_HINT =
-  'start it: bash scripts/setup-host.sh --libvirt (installs libvirt-daemon-system, and starts virtlogd and libvirtd where there is no systemd)';
+import { domainXml, volumeAt, xmlText } from './xml.ts';
+import { kitPool, POOL, poolDir, START_HINT, withXmlFile } from './pool.ts';
+import { PoolVolumes } from './volumes.ts';
+import type { Machine, MachineProbe, ManagedSave, QemuRef } from '../machine.ts';
+import type { ArgSection } from '../../qemu/plan.ts';
 
 export class LibvirtConnection {
   private reachable?: Promise<void>;
@@ -47,6 +20,12 @@ export class LibvirtConnection {
   private kvmOffered?: Promise<boolean>;
 
   /** `uri` as the spec says it (for messages); `connect` as virsh is given it (with the kit's SSH options). */
+  /** The pool's volumes, made and dropped over this connection. */
+  readonly volumes = new PoolVolumes(
+    (args, timeoutMs) => this.virsh(args, timeoutMs),
+    () => this.pool(),
+  );
+
   constructor(
     readonly uri: string,
     private readonly connect = uri,
@@ -134,85 +113,6 @@ export class LibvirtConnection {
   }
 
   /**
-   * Machine.put for a file that belongs in the pool (directly in its folder): copied there as
-   * its volume, unless `keep` and `sizeThere` (the machine that keeps the files says) is the
-   * local file's.  False for a file elsewhere, which the machine copies itself.
-   */
-  async putVolume(local: string, remote: string, keep: boolean | undefined, sizeThere: () => Promise<number | undefined>): Promise<boolean> {
-    const volume = volumeAt(remote, poolDir());
-    if (!volume) return false;
-    if (!keep || (await sizeThere()) !== statSync(local).size) await this.upload(local, volume);
-    return true;
-  }
-
-  /**
-   * Copies a local file there as a volume of the pool, over libvirt's own connection
-   * (`vol-upload`: a server needs no other way in).  The volume starts empty and grows with
-   * what arrives, so one cut short is smaller than its file, and putVolume's size check sends
-   * it again.
-   */
-  private async upload(local: string, volume: string): Promise<void> {
-    await this.pool();
-    await this.clearVolume(volume);
-    await this.virsh(['vol-create-as', POOL, volume, '0', '--format', 'raw']);
-    await this.virsh(['vol-upload', '--pool', POOL, volume, local], 1_800_000);
-  }
-
-  /**
-   * Makes ref's `overlays` that belong in the pool (directly in its folder) as volumes, each
-   * backed by its image's volume, when missing (`present` asks the machine that keeps the
-   * files) or to be replaced; returns the others, plain files the machine makes itself.
-   */
-  async makeOverlays(ref: QemuRef, overlays: Overlay[], present: (file: string) => Promise<boolean>): Promise<Overlay[]> {
-    const files: Overlay[] = [];
-    for (const o of overlays) {
-      const volume = volumeAt(o.file, poolDir());
-      if (!volume) files.push(o);
-      else if (o.replace || !(await present(o.file))) {
-        await this.makeOverlay(o, volume);
-        // The snapshots were inside the volume it replaced (or lost): libvirt's list of them goes too.
-        if (ref.libvirt) await this.dropSnapshots(ref.libvirt.domain);
-      }
-    }
-    return files;
-  }
-
-  private async makeOverlay(o: Overlay, volume: string): Promise<void> {
-    await this.pool();
-    await this.clearVolume(volume);
-    // Capacity 0 makes it as big as its image, as qemu-img does; a size grows it past that (a cloud VM's).
-    const xml = volumeXml({
-      name: volume,
-      capacityBytes: o.size ?? 0,
-      backing: o.backing ? { path: o.backing, format: o.backingFormat ?? 'qcow2' } : undefined,
-    });
-    await withXmlFile(xml, (file) => this.virsh(['vol-create', POOL, file]));
-  }
-
-  /**
-   * Makes room for a new volume of that name: deletes the one there.  A file libvirt has not
-   * listed (made or removed behind its back) would refuse the name, so when libvirt knows none
-   * the pool is listed again and asked once more.
-   */
-  private async clearVolume(volume: string): Promise<void> {
-    if (!(await this.dropVolume(volume))) {
-      await this.virsh(['pool-refresh', POOL]);
-      await this.dropVolume(volume);
-    }
-  }
-
-  /** Deletes a volume of the pool: true when it did; one libvirt does not list is no error. */
-  private async dropVolume(volume: string): Promise<boolean> {
-    return this.virsh(['vol-delete', '--pool', POOL, volume]).then(
-      () => true,
-      (err: TaskError) => {
-        if (!/not found|no storage vol/i.test(err.stderr ?? '')) throw err;
-        return false;
-      },
-    );
-  }
-
-  /**
    * Waits (15 s at most) until libvirt itself has the domain off: its QEMU can be gone a
    * moment before libvirt has handled that ("in shutdown"), and a start then finds the domain
    * still active (seen in CI right after a down).
@@ -290,7 +190,7 @@ export class LibvirtConnection {
   }
 
   /** Drops every snapshot's entry from libvirt's list of a domain (none for a domain not defined yet). */
-  private async dropSnapshots(domain: string): Promise<void> {
+  async dropSnapshots(domain: string): Promise<void> {
     const names = (await this.virsh(['snapshot-list', '--name', domain]).catch(() => undefined))?.stdout.split('\n').filter(Boolean) ?? [];
     for (const name of names) await this.dropSnapshot(domain, name);
   }
@@ -322,19 +222,8 @@ export class LibvirtConnection {
     await this.virsh(['pool-refresh', POOL]).catch(() => undefined);
     // The root overlay is a volume of the pool; the images under it stay, shared by every lab.
     const volume = ref.paths.rootDisk && volumeAt(ref.paths.rootDisk, poolDir());
-    if (volume) await this.dropVolume(volume);
+    if (volume) await this.volumes.drop(volume);
     return `${defined ? `undefined ${domain}, ` : ''}removed ${ref.paths.dir}${volume ? ` and volume ${volume}` : ''}${on}`;
-  }
-}
-
-/** virsh reads an XML document from a file: written for it (0600) and removed after. */
-async function withXmlFile<T>(xml: string, f: (file: string) => Promise<T>): Promise<T> {
-  const tmp = mkdtempSync(join(tmpdir(), 'gc-xml-'));
-  try {
-    writeFileSync(join(tmp, 'doc.xml'), xml, { mode: 0o600 });
-    return await f(join(tmp, 'doc.xml'));
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
   }
 }
 

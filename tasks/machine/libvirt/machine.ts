@@ -15,12 +15,13 @@
 import { posix } from 'node:path';
 import { TaskError, UsageError } from '../../util/errors.ts';
 import { MAX_SOCKET_PATH } from '../../util/paths.ts';
-import type { ArgSection } from '../../qemu/args.ts';
-import type { Forward, LabResolved, VmPlace } from '../../spec/resolve.ts';
+import type { ArgSection } from '../../qemu/plan.ts';
+import type { Forward, LabResolved, VmPlace } from '../../spec/tree.ts';
 import { handedBase, type Machine, type MachineProbe, type Overlay, type QemuRef, type SampleOptions } from '../machine.ts';
 import { filesIn, prepareScript } from '../over-ssh.ts';
 import { hostMachine } from '../host.ts';
-import { domainLog, imageVolume, LibvirtConnection, poolDir, QEMU_HOME, rootVolume, START_HINT } from './connection.ts';
+import { domainLog, imageVolume, poolDir, QEMU_HOME, rootVolume, START_HINT } from './pool.ts';
+import { LibvirtConnection } from './connection.ts';
 import { domainName } from './xml.ts';
 
 /** A VM's QEMU on libvirt: its folder in the pool, QEMU's stderr in libvirt's log of the domain. */
@@ -88,7 +89,11 @@ export class LibvirtMachine implements Machine {
    * folders made on the way may be walked, not listed, by that user.
    */
   async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    const rest = await this.conn.makeOverlays(ref, overlays, async (f) => (await this.access.fileSize(f)) !== undefined);
+    const present = async (f: string) => (await this.access.fileSize(f)) !== undefined;
+    const replaced = async () => {
+      if (ref.libvirt) await this.conn.dropSnapshots(ref.libvirt.domain);
+    };
+    const rest = await this.conn.volumes.makeOverlays(overlays, present, replaced);
     const d = ref.paths.dir;
     const give = `[ -d ${QEMU_HOME} ] || { echo "${QEMU_HOME} is missing: is libvirt-daemon-system installed?" >&2; exit 3; }; chown "$(stat -c %u:%g ${QEMU_HOME})" "$1" && chmod 700 "$1"`;
     await this.access.run(['sh', '-c', `umask 066 && ${prepareScript(ref, rest)} && ${give}`, 'sh', d]).catch((err) => {
@@ -102,7 +107,7 @@ export class LibvirtMachine implements Machine {
 
   /** A file for the pool goes in as its volume (vol-upload over libvirt's connection); the rest into a folder libvirt's QEMU user may walk. */
   async put(local: string, remote: string, opts: { keep?: boolean } = {}): Promise<void> {
-    if (await this.conn.putVolume(local, remote, opts.keep, () => this.access.fileSize(remote))) return;
+    if (await this.conn.volumes.put(local, remote, opts.keep, () => this.access.fileSize(remote))) return;
     await this.access.run(['sh', '-c', 'umask 066 && mkdir -p "$1"', 'sh', posix.dirname(remote)]);
     await this.access.put(local, remote, opts);
   }

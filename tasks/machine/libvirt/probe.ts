@@ -3,7 +3,7 @@
 // probes QEMU forever: scripts/setup-host.sh).  Asked, never started: a probe changes nothing.
 import { statSync } from 'node:fs';
 import { run } from '../../util/exec.ts';
-import { POOL } from './connection.ts';
+import { POOL } from './pool.ts';
 
 export const SYSTEM_URI = 'qemu:///system';
 

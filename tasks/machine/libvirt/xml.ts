@@ -7,7 +7,7 @@
 // has no <portForward>), so it goes in <qemu:commandline>, the NIC at a fixed PCI slot: left
 // to libvirt's root ports, it collides with them (measured here, ../shared/lab-notes.md).
 import { posix } from 'node:path';
-import { planFacts, type ArgSection, type PlanDrive } from '../../qemu/args.ts';
+import { planFacts, type ArgSection, type PlanDrive } from '../../qemu/plan.ts';
 
 /** libvirt's name for a kit VM: recognisable in `virsh list` and virt-manager, one per lab and VM. */
 export const domainName = (lab: string, vm: string) => `grainchart-${lab}-${vm}`;

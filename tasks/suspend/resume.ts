@@ -1,0 +1,282 @@
+// Resuming a suspended lab, and starting one from a golden snapshot: each top-level VM
+// started again with the command line it was saved with plus -loadvm (or from libvirt's
+// managed save), its children running on inside; the clock set in every layer; a failed
+// resume rolls every record back, so the lab stays suspended with its save.
+import { recordOf, suspendedPlaces } from './saved.ts';
+import { TaskError, UsageError } from '../util/errors.ts';
+import { topMachine } from '../machine/machine-for.ts';
+import { hostMachine } from '../machine/host.ts';
+import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
+import { readState, removeState, writeState } from '../machine/record.ts';
+import { vmStatus } from '../vm/status.ts';
+import { stopQemu } from '../vm/stop.ts';
+import type { Guest } from '../ssh/guest.ts';
+import { bootVm, type BootResult } from '../vm/boot.ts';
+import { reconcileChildren, saveAll, withParents } from '../snapshot/many.ts';
+import { openSite } from '../snapshot/site.ts';
+import { listSnapshots, removeSnapshot } from '../snapshot/ops.ts';
+
+export interface ResumeOptions {
+  quiet?: boolean;
+  warn?: (m: string) => void;
+  info?: (m: string) => void;
+  /** Keep the saved state as an ordinary snapshot after a good resume. */
+  keep?: boolean;
+}
+
+export interface ResumeStep {
+  vm: string;
+  snapshot: string;
+  /** Loaded from its machine's managed save. */
+  managed?: boolean;
+  /** Until the VM answered over SSH after its QEMU started from the saved state. */
+  seconds: number;
+  result: BootResult;
+}
+
+export interface LayerReady {
+  vm: string;
+  /** How far the guest's clock was behind the host's before it was set, in seconds. */
+  clockBehindS: number;
+  /** Until `exec` worked in this layer, from the start of the resume. */
+  readyS: number;
+}
+
+/**
+ * Starts every suspended top-level VM from its saved state, then makes sure each layer
+ * answers and sets its clock from the host's (a guest's clock is as old as the save).
+ * A refusal (another QEMU version, another command line, the snapshot gone) leaves the
+ * lab suspended and says how to boot it cold.
+ */
+export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+  const t0 = Date.now();
+  const suspended = suspendedPlaces(lab);
+  if (!suspended.length) throw new UsageError(`lab ${lab.name} is not suspended`, `start it: npx tsx tasks.ts up ${lab.name}`);
+  const qemuVersion = (await hostMachine.probe()).qemuVersion;
+  const cold = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is kept as a snapshot)`;
+  for (const { place, saved } of suspended) {
+    if (saved.managed) {
+      const machine = await topMachine(lab, place);
+      if (!(await machine.managedSave?.has(machine.ref(lab, place))))
+        throw new TaskError(`${place.vm.name}'s managed save is no longer kept ${machine.where}`, {
+          hint: `boot it cold: npx tsx tasks.ts up ${lab.name} --cold`,
+        });
+      continue;
+    }
+    if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
+      throw new UsageError(
+        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`,
+        cold,
+      );
+    const names = await withParents(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
+    if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
+  }
+  // How long each top-level guest had been up when it was saved (its kernel starts a moment after its QEMU).
+  const savedUptime = new Map(
+    suspended.flatMap(({ place, saved, record }) =>
+      record.startedAt ? [[place.vm.name, (Date.parse(saved.at) - Date.parse(record.startedAt)) / 1000 - 2] as [string, number]] : [],
+    ),
+  );
+  const tops: Top[] = suspended.map(({ place, saved }) => ({ place, snapshot: saved.snapshot, savedArgv: saved.argv, managed: saved.managed }));
+  const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
+  // libvirt removes a managed save once it has loaded it.
+  const own = steps.filter((s) => !s.managed);
+  if (opts.keep && own.length < steps.length)
+    opts.warn?.(
+      `--keep keeps only saves in a qcow2: libvirt removed its managed save of ${steps
+        .filter((s) => !own.includes(s))
+        .map((s) => s.vm)
+        .join(', ')} when it loaded it`,
+    );
+  if (!opts.keep)
+    await withParents(lab, async (parents) => {
+      for (const s of own) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
+    });
+  return { steps, layers };
+}
+
+/**
+ * After top-level VMs started from a saved state: the host's records of their children
+ * follow what runs inside, then every running layer answers `exec` and gets the host's time.
+ */
+export async function afterStart(
+  lab: LabResolved,
+  started: VmPlace[],
+  t0: number,
+  warn?: (m: string) => void,
+  savedUptimeS?: Map<string, number>,
+  handed = new Map<string, Guest>(),
+): Promise<LayerReady[]> {
+  // One pooled session per VM for all of it, the boots' own first: each SSH handshake costs ~0.4 s under TCG.
+  return withParents(lab, async (parents) => {
+    for (const [name, g] of handed) parents.adopt(name, g);
+    for (const p of started) if (p.vm.children.length) await reconcileChildren(lab, p, parents, { info: () => undefined, warn: () => undefined });
+    // Every layer at once: each is set from the host's clock, not its parent's, and a child's
+    // session goes through its parent's pooled one.
+    const places = started.flatMap((top) => [top, ...walkBelow(top)]);
+    const ready = places.filter((p) => readState(recordOf(lab, p))?.phase === 'running' && p.vm.network.sshPort !== undefined);
+    const layers = await Promise.all(
+      ready.map(async (place): Promise<LayerReady> => {
+        const g = await parents.get(place.vm.name, 60_000);
+        // One round trip: the guest's time, the host's set (as root, or through sudo), and uname
+        // as `up` asks of every layer.  GNU date takes the host's time to the millisecond,
+        // busybox's (the tiny guests) whole seconds only.
+        const now = Date.now() / 1000;
+        const set = `{ date -u -s @${now.toFixed(3)} || date -u -s @${Math.round(now)}; }`;
+        const out = await g.succeed(
+          `date +%s; { ${set} || sudo -n sh -c '${set}'; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`,
+          120_000,
+        );
+        const [before, done, uptime] = out.trim().split('\n');
+        // A guest that restarted instead of going on (QEMU reset it after the load) has been up
+        // only since this resume began; a resumed one for as long as it had been when saved.
+        const since = (Date.now() - t0) / 1000;
+        const expected = savedUptimeS?.get(place.vm.name);
+        if (expected !== undefined && expected > since + 5 && Number(uptime) < since + 2)
+          throw new TaskError(
+            `${place.vm.name} restarted instead of resuming: up ${Number(uptime).toFixed(0)} s, where the saved state was ${expected.toFixed(0)} s in`,
+            { hint: `its saved state is kept: resume again, or boot it cold (npx tsx tasks.ts up ${lab.name} --cold)` },
+          );
+        if (done !== 'set')
+          warn?.(
+            `${place.vm.name}: could not set its clock (${Math.round(now - Number(before))} s behind): ${place.vm.ssh.user} is not root and has no sudo without a password`,
+          );
+        return { vm: place.vm.name, clockBehindS: Math.max(0, Math.round(now - Number(before))), readyS: (Date.now() - t0) / 1000 };
+      }),
+    );
+    return layers;
+  });
+}
+
+/**
+ * `up --from NAME`: a stopped lab starts from a lab-wide live snapshot made earlier with
+ * `snapshot LAB` (a golden state for CI).  The snapshot stays; each top-level VM must hold
+ * it with its VM state (taken while the lab ran).
+ */
+export async function startFrom(lab: LabResolved, name: string, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+  const t0 = Date.now();
+  const places = topPlaces(lab);
+  const statuses = await Promise.all(places.map(async (p) => vmStatus(await topMachine(lab, p), lab, p)));
+  const up = statuses.find((s) => s.state === 'running' || s.state === 'booting');
+  if (up) throw new UsageError(`${up.name} is ${up.state}: up --from starts a stopped lab`, `bring it down first: npx tsx tasks.ts down ${lab.name}`);
+  await withParents(lab, async (parents) => {
+    for (const place of places) {
+      const list = await listSnapshots(await openSite(lab, place, parents));
+      const hit = list.find((s) => s.name === name);
+      if (!hit)
+        throw new UsageError(
+          `${place.vm.name} has no snapshot named ${name}`,
+          list.length ? `its snapshots: ${list.map((s) => s.name).join(', ')}` : `make one of the running lab: npx tsx tasks.ts snapshot ${lab.name}`,
+        );
+      if (!hit.vmStateSize)
+        throw new UsageError(
+          `${name} was taken with ${place.vm.name} stopped: it has no VM state to start from`,
+          `take one while the lab runs (npx tsx tasks.ts snapshot ${lab.name}), or restore ${name} and boot cold`,
+        );
+    }
+  });
+  return startTops(
+    lab,
+    places.map((place) => ({ place, snapshot: name })),
+    'starting from',
+    t0,
+    opts,
+  );
+}
+
+/**
+ * Starts each top-level VM from its snapshot (or its machine's managed save), then waits
+ * until every layer answers.  Nothing is lost when any of it fails: every record of the lab
+ * is put back as it was, suspended or stopped, and the same command can be given again.  A
+ * QEMU started from a qcow2 snapshot ends (the snapshot is still on the disk); one that
+ * loaded a managed save (which libvirt removed then) is saved that way again before it ends.
+ */
+async function startTops(
+  lab: LabResolved,
+  tops: Top[],
+  verb: string,
+  t0: number,
+  opts: ResumeOptions,
+  savedUptime?: Map<string, number>,
+): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+  const putBack = recordsAsNow(lab);
+  const steps: ResumeStep[] = [];
+  const begun: Top[] = [];
+  // Each boot's SSH session goes on into the layer checks.
+  const handed = new Map<string, Guest>();
+  try {
+    for (const top of tops) {
+      const { place, snapshot, savedArgv, managed } = top;
+      opts.info?.(`${place.vm.name}: ${verb} ${managed ? 'its managed save' : snapshot}…`);
+      const started = Date.now();
+      begun.push(top);
+      // A boot that fails after a managed save was loaded leaves its QEMU running, to be saved again.
+      const result = await bootVm(await topMachine(lab, place), lab, place, {
+        quiet: opts.quiet,
+        warn: opts.warn,
+        checked: true,
+        loadvm: managed ? undefined : snapshot,
+        keepOnFailure: managed,
+        savedArgv,
+        keepSession: (g) => handed.set(place.vm.name, g),
+      });
+      steps.push({ vm: place.vm.name, snapshot, ...(managed ? { managed } : {}), seconds: (Date.now() - started) / 1000, result });
+    }
+    return {
+      steps,
+      layers: await afterStart(
+        lab,
+        tops.map((t) => t.place),
+        t0,
+        opts.warn,
+        savedUptime,
+        handed,
+      ),
+    };
+  } catch (err) {
+    for (const g of handed.values()) g.close();
+    await saveAgain(
+      lab,
+      begun.filter((t) => t.managed),
+      opts.warn,
+    );
+    // Each record names the pid its boot started (a failed boot's only when it kept its QEMU).
+    for (const { place } of begun) {
+      const machine = await topMachine(lab, place);
+      const record = readState(recordOf(lab, place));
+      await stopQemu(machine, machine.ref(lab, place, record), record?.pid, { graceful: false }).catch(() => undefined);
+    }
+    putBack();
+    throw err;
+  }
+}
+
+export interface Top {
+  place: VmPlace;
+  snapshot: string;
+  /** The command line the state was saved with. */
+  savedArgv?: string[];
+  /** Its machine's managed save holds the state, not the qcow2. */
+  managed?: boolean;
+}
+
+/** Saves again, by their machine's managed save, those of `tops` that run after loading theirs. */
+async function saveAgain(lab: LabResolved, tops: Top[], warn?: (m: string) => void): Promise<void> {
+  const running: VmPlace[] = [];
+  for (const { place } of tops) if ((await vmStatus(await topMachine(lab, place), lab, place)).state === 'running') running.push(place);
+  if (!running.length) return;
+  const quiet = { info: () => undefined, warn: warn ?? (() => undefined) };
+  await withParents(lab, (parents) => saveAll(lab, running, parents, quiet, undefined, { managed: true })).catch((err: Error) =>
+    warn?.(
+      `${running.map((p) => p.vm.name).join(', ')} could not be saved again after the failed start (${err.message.split('\n')[0]}); its saved state is lost`,
+    ),
+  );
+}
+
+/** Every VM record of the lab as it is now, and what puts them back so (a VM that had none gets none). */
+function recordsAsNow(lab: LabResolved): () => void {
+  const now = [...walkVms(lab.vms)].map((place) => ({ paths: recordOf(lab, place), record: readState(recordOf(lab, place)) }));
+  return () => {
+    for (const { paths, record } of now) record ? writeState(paths, record) : removeState(paths);
+  };
+}
