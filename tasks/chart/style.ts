@@ -1,3 +1,6 @@
+// tasks/chart/: pure renderers, (data, options) → text, golden-tested; colour and glyphs
+// decided here.
+//
 // How charts are drawn: width, Unicode or ASCII glyphs, and colour.  Colour only on a TTY
 // and never with NO_COLOR (no-color.org); ASCII for terminals without Unicode (--ascii).
 export interface ChartOptions {

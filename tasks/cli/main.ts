@@ -1,3 +1,6 @@
+// tasks/cli/: how the kit talks on a command line — parsing, help, exit codes, progress and
+// confirmations — kept apart so tasks stay thin and listing tasks loads nothing heavy.
+//
 // The runner behind tasks.ts: parse argv, pick the task, run its dependencies, report.
 // Exit codes: 0 ok, 1 a task failed (or no such task, as bb does), 2 bad input or usage.
 import { closeAll } from '../util/closers.ts';

@@ -1,3 +1,5 @@
+// tasks/cloud/: booting a cloud image — the image, its NoCloud seed, the VM's own host key.
+//
 // Before a cloud-image boot: the image (the user's file, or the kit's `debian` or
 // `debian-nest`; only ever read, a qcow2 overlay takes the guest's writes), the VM's own SSH
 // host key (made once, kept in the VM's folder on this host, pinned), and the NoCloud seed

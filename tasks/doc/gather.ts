@@ -1,3 +1,5 @@
+// tasks/doc/: the lab report (Markdown and self-contained HTML with SVG charts).
+//
 // Everything a lab report shows, gathered once: the charts' data from the spec, the host
 // and the live status; each VM's parameters flow, snapshots and (when running) a few
 // seconds of live stats.  Values that change from minute to minute on a stopped lab (free

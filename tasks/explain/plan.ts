@@ -1,3 +1,6 @@
+// tasks/explain/: the parameter flow — what a boot would run and why, without booting; shared
+// by `explain` and `doc`.
+//
 // The inputs a boot gives qemuArgs, gathered without booting anything: the host probe (or,
 // for a nested VM, its parent's), the VM's paths on its machine, the boot's own inputs in a
 // dry run, the lab key.  So `explain` shows the argv a boot would run, not a look-alike.

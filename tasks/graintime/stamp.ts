@@ -1,3 +1,6 @@
+// tasks/graintime/: the graintime stamps that name snapshots and suspends — the moment's date
+// and sky, offline.
+//
 // A graintime stamp: the moment's date and sky in one name that is safe in file names,
 // qcow2 snapshot tags and git branch names.  computeGraintime asks the ephemeris;
 // formatStamp and parseStamp are pure and inverse to each other.

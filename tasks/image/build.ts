@@ -1,3 +1,6 @@
+// tasks/image/: the kit's own guest images, built from Debian packages and cached by content
+// hash; the boot path never builds, it is handed what it boots (vm/inputs.ts).
+//
 // Builds the tiny guest image, cached by a hash of everything it is made from: the exact
 // package versions, the boot scripts and this builder's own source.  A build happens in a
 // temporary folder that is renamed into place at the end, so a failed or interrupted build

@@ -1,3 +1,5 @@
+// tasks/lab/: a whole lab at once — up, down, its lock, its status, its OpenSSH config.
+//
 // `up` for a whole lab: every VM that is not running booted on its machine, parents before
 // children at any depth, siblings on this host in parallel when their memory fits; a parent
 // lost while its children boot is booted once more, then its children.

@@ -1,3 +1,6 @@
+// tasks/machine/: where a VM's QEMU runs, behind one interface, so nothing above asks which
+// machine it has; the only room that knows the compositions.
+//
 // The machine a VM's QEMU runs on.  Boot, stop, status, stats and snapshots are written once
 // against this interface and never ask which machine they have; lima keeps its backends
 // behind pkg/driver the same way, and the NixOS test driver keeps "how QEMU starts" in an

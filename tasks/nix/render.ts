@@ -1,3 +1,5 @@
+// tasks/nix/: a VM's spec as a NixOS configuration.
+//
 // A VM's spec → its NixOS configuration.nix.  Pure: the same spec gives the same file, so
 // the committed nix/ files can be held to a fresh render.  The lab's public key is read
 // from a file beside it (./lab_ed25519.pub, written by `nix-config`), never pasted in, so

@@ -1,3 +1,7 @@
+// tasks/qemu/: QEMU itself — the plan of its command line, why it refuses to start, QMP, qemu-
+// img, firmware, the host probe, its /proc — with no idea of where it runs (machine/ decides
+// that).
+//
 // Spec + host probe + paths → QEMU argv.  Pure: no files read, nothing spawned.
 // Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
 // `explain` prints them, so the docs and the command line cannot drift apart.

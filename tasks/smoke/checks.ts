@@ -1,3 +1,6 @@
+// tasks/smoke/: CI smoke tests against a real lab — the checks, and their JUnit and TAP
+// reports.
+//
 // One check, run for real: a built-in (ssh, kvm, disk, child-reachable) or a command with
 // what its exit code and output must be, tried once or again until `within` seconds pass.
 import { spawn } from 'node:child_process';

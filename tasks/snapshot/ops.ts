@@ -1,3 +1,6 @@
+// tasks/snapshot/: snapshots of one VM or a whole lab under one graintime stamp, live or
+// offline, at any depth.
+//
 // The snapshot verbs on one site: live through QMP's snapshot jobs (VM state included)
 // when QEMU runs, `qemu-img snapshot` on each disk when it does not.
 import { TaskError, UsageError } from '../util/errors.ts';

@@ -1,3 +1,6 @@
+// tasks/spec/: the lab spec and nothing else — the zod schema, load → resolve → check, the tree
+// of resolved VMs; pure but for reading the spec file, so every rule is unit-tested.
+//
 // The lab spec: one zod schema, every type inferred from it.
 // What a user writes (LabInput) is parsed into LabParsed (sizes normalised, defaults that
 // need no host facts filled); resolve.ts then fills host-dependent defaults and runs the

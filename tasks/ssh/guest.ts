@@ -1,3 +1,6 @@
+// tasks/ssh/: reaching a guest over SSH (ssh2, no system ssh) — sessions, sshd banners, the
+// lab's keys and pinned host keys; the same verbs at every layer.
+//
 // A guest reached over SSH with ssh2 (no system `ssh` needed).  The same verbs at every
 // layer, as the NixOS test driver's Machine has them: exec, succeed, fail,
 // waitUntilSucceeds, put/get over SFTP.  The host key must equal the pinned one.

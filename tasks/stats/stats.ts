@@ -1,3 +1,6 @@
+// tasks/stats/: live figures for charts, and the stats agent that keeps sessions open between
+// samples.
+//
 // Live statistics for charts, every source real and read in parallel, each with its own
 // timeout: a source that fails becomes `{ok: false, reason}` and the chart still renders.
 // The same for every layer: the machine the QEMU runs on (this host, or its parent) answers.

@@ -1,3 +1,6 @@
+// tasks/suspend/: a whole lab saved and started again — suspend, resume, golden starts, and
+// guarding a saved state from being lost.
+//
 // Suspending a whole lab (resume.ts starts it again).  A lab's top-level VMs hold everything below them —
 // a child's QEMU, its RAM and its disk live inside its parent — so one live snapshot of
 // each top-level VM (QMP snapshot-save: VM state and disks, named by graintime) saves the

@@ -1,3 +1,7 @@
+// tasks/util/: the bottom room, what every other one leans on and that knows nothing of labs or
+// VMs — errors and their one format, the one waiting primitive, running a program, the kit's
+// state paths and file names, the text rules.
+//
 // Every failure the kit reports is one of these, formatted in one place (formatError),
 // so a message always names what failed, why, and what to try.
 import { visible } from './text.ts';

@@ -1,3 +1,6 @@
+// tasks/vm/: one VM on its machine — boot (these boot-*.ts files), stop, status, what it boots
+// (inputs.ts, carry.ts), and reaching it over SSH at any depth (target.ts).
+//
 // Booting one VM on its machine — this host or inside its parent, the same path for both:
 // preflight → prepare → launch → staged readiness.  Readiness is data (lima's requirements,
 // the NixOS driver's retry): ordered stages, each with a time limit and a hint, run as

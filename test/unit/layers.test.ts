@@ -45,6 +45,26 @@ describe('tasks/ rooms', () => {
     );
   });
 
+  it('every folder has one main file that opens with its why-note (// tasks/FOLDER/: …), and at most 16 files', () => {
+    const folders = (dir: string): string[] => [dir, ...readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? folders(join(dir, n)) : []))];
+    const problems: string[] = [];
+    for (const dir of folders(tasksDir).slice(1)) {
+      const rel = relative(tasksDir, dir);
+      const files = readdirSync(dir).filter((n) => n.endsWith('.ts'));
+      const mains = files.filter((n) => readFileSync(join(dir, n), 'utf8').startsWith(`// tasks/${rel}/:`));
+      if (mains.length !== 1) problems.push(`${rel}: ${mains.length} main files (${mains.join(', ') || 'none'})`);
+      if (files.length > 16) problems.push(`${rel}: ${files.length} files`);
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('no source file is over 300 lines', () => {
+    const long = sourceFiles(tasksDir)
+      .map((f) => [relative(tasksDir, f), readFileSync(f, 'utf8').split('\n').length - 1] as const)
+      .filter(([, n]) => n > 300);
+    assert.deepEqual(long, []);
+  });
+
   it('imports nothing from a layer above its own', () => {
     const upward: string[] = [];
     for (const f of sourceFiles(tasksDir)) {

@@ -1,3 +1,6 @@
+// tasks/cmd/lab/: the tasks that act on a whole lab (up, down, status, charts, snapshots,
+// suspend, smoke, doc, demo, spec).
+//
 // Whole labs: `up LAB` (lab/up.ts), `down LAB` (lab/down.ts), `nest PARENT CHILD`, and
 // `ssh-config LAB` for plain OpenSSH (lab/ssh-config.ts).
 import { upLab, type UpStep } from '../../lab/up.ts';

@@ -1,3 +1,6 @@
+// tasks/cmd/vm/: the tasks that act on one VM (boot, stop, install, disk, exec and friends,
+// explain, libvirt-xml, nix-config).
+//
 // `boot VM`: launch one VM on its machine (this host, or inside its running parent) and
 // wait until SSH works; `stop VM`: power it off, at any layer.
 import { withLabLock } from '../../lab/lock.ts';

@@ -1,3 +1,6 @@
+// tasks/machine/libvirt/: libvirtd as who starts QEMU — the launcher, its connection (virsh),
+// its pool and volumes, the domain XML, its figures — over this host or a server.
+//
 // libvirt as the launcher of a machine's QEMUs: libvirtd starts and ends each top-level VM's
 // QEMU as a domain (seen by virsh, virt-manager, virt-top), defined from the same plan as the
 // kit's own QEMU command line (xml.ts).  One launcher over either access — this host's
