@@ -13,7 +13,8 @@ import { kitPaths } from '../tasks/util/paths.ts';
 import { stopQemu } from '../tasks/vm/stop.ts';
 import { readPidfile } from '../tasks/qemu/process.ts';
 import { connectPlace } from '../tasks/vm/target.ts';
-import { openSite, Parents } from '../tasks/snapshot/site.ts';
+import { openSite } from '../tasks/snapshot/site.ts';
+import { LabRuntime } from '../tasks/vm/runtime.ts';
 import { loadSnapshot, saveSnapshot } from '../tasks/snapshot/ops.ts';
 import { timeIt, type Row } from './stats.ts';
 
@@ -27,7 +28,7 @@ export async function benchReset(runs = 5, port = 10523): Promise<Row[]> {
   );
   const place = findVm(lab, 'r1')!;
   const paths = kitPaths('bench', 'r1');
-  const parents = new Parents(lab);
+  const parents = new LabRuntime(lab);
   const uname = async () => {
     const g = await connectPlace(lab, place);
     try {
@@ -64,7 +65,7 @@ export async function benchReset(runs = 5, port = 10523): Promise<Row[]> {
       { name: 'restore golden → uname over SSH', samples: restoreSsh, baseline: 'reboot (stop, boot → uname)' },
     ];
   } finally {
-    parents.closeAll();
+    parents.close();
     await stopQemu(hostMachine, hostMachine.ref(lab, place), readPidfile(paths.vm), { graceful: false }).catch(() => undefined);
     rmSync(home, { recursive: true, force: true });
   }

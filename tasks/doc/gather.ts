@@ -17,7 +17,8 @@ import { SessionPool } from '../vm/session-pool.ts';
 import { labStatus } from '../lab/status.ts';
 import { allocData, topologyData, treeData, type AllocData, type HostTotals, type TopologyData, type TreeData } from '../chart/lab-charts.ts';
 import { explainVm } from '../explain/plan.ts';
-import { openSite, Parents } from '../snapshot/site.ts';
+import { openSite } from '../snapshot/site.ts';
+import { LabRuntime } from '../vm/runtime.ts';
 import { listSnapshots, type SnapshotInfo } from '../snapshot/ops.ts';
 import type { CheckResult } from '../smoke/checks.ts';
 
@@ -62,7 +63,7 @@ export async function gatherReport(lab: LabResolved, opts: { samples?: number; c
   const byName = new Map(rows.map((r) => [r.name, r]));
   const running = rows.filter((r) => r.state === 'running').map((r) => r.name);
   const samples = running.length ? await sampleStats(lab, running, opts.samples ?? 5) : [];
-  const parents = new Parents(lab);
+  const parents = new LabRuntime(lab);
   const vms: VmReport[] = [];
   try {
     for (const place of walkVms(lab.vms)) {
@@ -89,7 +90,7 @@ export async function gatherReport(lab: LabResolved, opts: { samples?: number; c
       });
     }
   } finally {
-    parents.closeAll();
+    parents.close();
   }
   return {
     lab: lab.name,

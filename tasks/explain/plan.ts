@@ -12,7 +12,8 @@ import { kitPaths, stateRoot } from '../util/paths.ts';
 import { chooseCpu, qemuPlan, type ArgInputs } from '../qemu/args.ts';
 import type { ArgSection } from '../qemu/plan.ts';
 import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
-import { machineInside, plannedMachine } from '../machine/machine-for.ts';
+import { plannedMachine } from '../machine/machine-for.ts';
+import { guestMachine } from '../machine/guest.ts';
 import { readState } from '../machine/record.ts';
 import { connectPlace } from '../vm/target.ts';
 import { prepareInputs } from '../vm/inputs.ts';
@@ -83,7 +84,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
   if (opts.probeParents !== false) {
     const g = await connectPlace(lab, parent, 3000).catch(() => undefined);
     if (g)
-      kvm = await machineInside(g, parent.vm.name)
+      kvm = await guestMachine(g, parent.vm.name)
         .probe()
         .then(
           (p) => p.kvm,

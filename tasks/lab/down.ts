@@ -2,9 +2,9 @@
 // unreachable (a parent that is lost takes its children with it); then what a machine keeps
 // of its own (a libvirt domain, its disks) forgotten on request.
 import { walkVms, type LabResolved } from '../spec/tree.ts';
-import { MachineLost, machineOrNone, topMachine, unlessLost } from '../machine/machine-for.ts';
+import { MachineLost, topMachine, unlessLost } from '../machine/machine-for.ts';
 import { stopVm } from '../vm/stop.ts';
-import { SessionPool } from '../vm/session-pool.ts';
+import { LabRuntime } from '../vm/runtime.ts';
 import { stopAgent } from '../stats/agent-client.ts';
 
 export interface DownStep {
@@ -25,14 +25,14 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
   const places = [...walkVms(lab.vms)].filter((p) => goesDown(p.vm.name));
   // The stats agent's sessions would only see their guests go away: end it first.
   if (!opts.only) await stopAgent(lab.name);
-  const sessions = new SessionPool();
+  const rt = new LabRuntime(lab);
   try {
     for (let depth = Math.max(0, ...places.map((p) => p.depth)); depth >= 1; depth--) {
       await Promise.all(
         places
           .filter((p) => p.depth === depth)
           .map(async (p) => {
-            const machine = await machineOrNone(lab, p, (parent) => sessions.get(lab, parent, 10_000));
+            const machine = await rt.machineOrNone(p);
             const how = await unlessLost(machine, stopVm(machine, lab, p, { graceful: !opts.force })).catch(async (err) => {
               if (!p.parent || !(opts.force || goesDown(p.parent.name))) throw err;
               const why = err instanceof MachineLost ? err.message : `${p.parent.name} stopped answering: ${(err as Error).message}`;
@@ -45,7 +45,7 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
       );
     }
   } finally {
-    sessions.closeAll();
+    rt.close();
   }
   return steps;
 }

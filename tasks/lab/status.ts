@@ -3,18 +3,17 @@
 // down with it and not asked.
 import { walkVms, type LabResolved } from '../spec/tree.ts';
 import { vmStatus, type VmStatus } from '../vm/status.ts';
-import { machineOrNone } from '../machine/machine-for.ts';
-import { SessionPool } from '../vm/session-pool.ts';
+import { LabRuntime } from '../vm/runtime.ts';
 
 /** Parents first, so a nested VM is read inside its running parent, over one session per parent. */
 export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
   const rows: VmStatus[] = [];
   const byName = new Map<string, VmStatus>();
-  const sessions = new SessionPool();
+  const rt = new LabRuntime(lab);
   try {
     for (const place of walkVms(lab.vms)) {
       const parentState = place.parent ? byName.get(place.parent.name)!.state : undefined;
-      const machine = parentState === undefined || parentState === 'running' ? await machineOrNone(lab, place, (p) => sessions.get(lab, p, 10_000)) : undefined;
+      const machine = parentState === undefined || parentState === 'running' ? await rt.machineOrNone(place) : undefined;
       const row = await vmStatus(machine, lab, place, parentState);
       // libvirt's own word, for the status shown only: vmStatus runs before every exec and boot.
       const domstate = machine?.domainState && (await machine.domainState(machine.ref(lab, place)));
@@ -23,7 +22,7 @@ export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
       rows.push(row);
     }
   } finally {
-    sessions.closeAll();
+    rt.close();
   }
   return rows;
 }

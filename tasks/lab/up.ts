@@ -8,12 +8,11 @@ import { UsageError } from '../util/errors.ts';
 import { probeHost } from '../qemu/host-probe.ts';
 import type { Guest } from '../ssh/guest.ts';
 import type { Machine } from '../machine/machine.ts';
-import { machineFor } from '../machine/machine-for.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
 import { ParentLost } from '../vm/boot-failure.ts';
 import { stopVm } from '../vm/stop.ts';
 import { vmStatus } from '../vm/status.ts';
-import { SessionPool } from '../vm/session-pool.ts';
+import { LabRuntime } from '../vm/runtime.ts';
 
 export interface UpStep {
   vm: string;
@@ -43,21 +42,20 @@ export async function upLab(
   };
   const places = [...walkVms(lab.vms)];
   const free = (await probeHost()).freeMemoryMiB;
-  const sessions = new SessionPool();
-  const session = (p: VmPlace) => sessions.get(lab, p, 10_000);
+  const rt = new LabRuntime(lab);
   const bootOne = async (machine: Machine, p: VmPlace, quiet: boolean) => {
     const t0 = Date.now();
     const live = await vmStatus(machine, lab, p);
     if (live.state === 'running') return record({ vm: p.vm.name, parent: p.parent?.name, action: 'kept', seconds: 0 });
     if (opts.signal?.aborted) throw new UsageError('interrupted');
     // A parent's boot hands its SSH session to the pool its children are booted through.
-    const keepSession = p.vm.children.length ? (g: Guest) => sessions.adopt(p.vm.name, g) : undefined;
+    const keepSession = p.vm.children.length ? (g: Guest) => rt.adopt(p.vm.name, g) : undefined;
     const result = await bootVm(machine, lab, p, { quiet, warn: opts.warn, signal: opts.signal, checked: live.state === 'stopped', keepSession });
     record({ vm: p.vm.name, parent: p.parent?.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
   };
   const bootGroup = async (group: VmPlace[]) => {
     // Each VM's own machine: siblings at the top may run on this host, its libvirtd and a server's.
-    const machines = await Promise.all(group.map((p) => machineFor(lab, p, session)));
+    const machines = await Promise.all(group.map((p) => rt.machine(p)));
     const parallel = !group[0]!.parent && group.length > 1 && group.reduce((sum, p) => sum + p.vm.memory, 0) < free * 0.8;
     if (parallel) await Promise.all(group.map((p, i) => bootOne(machines[i]!, p, true)));
     else for (const [i, p] of group.entries()) await bootOne(machines[i]!, p, opts.quiet === true);
@@ -75,8 +73,8 @@ export async function upLab(
       if (!parent || again.has(parent.vm.name) || steps.find((s) => s.vm === parent.vm.name)?.action !== 'booted') throw err;
       again.add(parent.vm.name);
       opts.warn?.(`${err.message.split('\n')[0]}; booting ${parent.vm.name} again, once, then its children`);
-      sessions.drop(parent.vm.name, 'its guest was lost');
-      const machine = await machineFor(lab, parent, session);
+      rt.drop(parent.vm.name, 'its guest was lost');
+      const machine = await rt.machine(parent);
       await stopVm(machine, lab, parent, { graceful: false });
       await bootOne(machine, parent, opts.quiet === true);
       await bootGroup(group);
@@ -86,7 +84,7 @@ export async function upLab(
     for (let depth = 1; depth <= Math.max(0, ...places.map((p) => p.depth)); depth++)
       await Promise.all(groupByParent(places.filter((p) => p.depth === depth)).map(bootGroupOrParentAgain));
   } finally {
-    sessions.closeAll();
+    rt.close();
   }
   return steps;
 }

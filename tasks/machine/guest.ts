@@ -36,9 +36,13 @@ const guestIs = (name: string, user: string) => ({
   ref: (lab: { name: string }, place: VmPlace, record?: VmState) => guestRef(lab, place, user, record),
 });
 
-/** The machine inside the running guest `name`, reached over `session`. */
-export function guestMachine(session: Guest, name: string): SshMachine {
-  return new SshMachine(session, guestIs(name, session.target.user));
+/**
+ * The machine inside the running guest `name`, reached over `session`.  `lost` says why that
+ * guest is gone, read where its own QEMU runs (the lab runtime knows); a machine made without
+ * it serves one quick question (a probe, a dial) and cannot tell.
+ */
+export function guestMachine(session: Guest, name: string, lost?: SshMachine['lost']): SshMachine {
+  return new SshMachine(session, { ...guestIs(name, session.target.user), lost });
 }
 
 /** A parent as `explain` sees it when it may not be running: where its children's files would be; nothing is asked. */

@@ -55,6 +55,8 @@ export interface SshMachineOptions {
   installHint: string;
   /** The QEMU of a place as this machine keeps it. */
   ref: (lab: LabResolved, place: VmPlace, record?: VmState) => QemuRef;
+  /** Machine.lost: why this guest is gone, read where its own QEMU runs. */
+  lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
 }
 
 /** Machine.prepare as one shell command: the VM's folder (0700) with no runtime files, an empty serial log (0600), then the overlays (0600). */
@@ -81,8 +83,7 @@ export class SshMachine implements Machine {
   readonly installHint: string;
   readonly home: string;
 
-  /** Set by machineFor, which knows where this guest's own QEMU runs. */
-  lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
+  readonly lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
 
   constructor(
     readonly session: Guest,
@@ -93,6 +94,7 @@ export class SshMachine implements Machine {
     this.at = ` ${o.where}`;
     this.inside = o.inside;
     this.installHint = o.installHint;
+    this.lost = o.lost;
     this.home = homeOf(session.target.user);
   }
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { CheckSpec, CommandCheckSpec } from '../spec/schema.ts';
 import type { VmResolved } from '../spec/tree.ts';
 import type { ExecResult, Guest } from '../ssh/guest.ts';
-import { machineInside } from '../machine/machine-for.ts';
+import { guestMachine } from '../machine/guest.ts';
 
 export interface CheckResult {
   /** "host" for host.checks, else the VM's name. */
@@ -82,7 +82,7 @@ async function builtin(name: 'ssh' | 'kvm' | 'disk' | 'child-reachable', vm: VmR
     }
     case 'kvm': {
       // The same probe `nest` uses: modules loaded, /dev/kvm usable inside.
-      const p = await machineInside(g, vm.name).probe();
+      const p = await guestMachine(g, vm.name).probe();
       return p.kvm.state === 'usable'
         ? { ok: true, stdout: `KVM usable (${p.kvmFacts.modules.join(' ')})` }
         : { ok: false, message: `KVM is ${p.kvm.state} inside ${vm.name}: ${p.kvm.reason}` };

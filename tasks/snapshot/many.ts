@@ -5,7 +5,6 @@ import { UsageError } from '../util/errors.ts';
 import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { vmStatus } from '../vm/status.ts';
-import { machineInside } from '../machine/machine-for.ts';
 import { DEAD_QMP } from '../vm/status.ts';
 import { readState, updateState } from '../machine/record.ts';
 import type { QmpStatus } from '../qemu/qmp.ts';
@@ -13,7 +12,8 @@ import { withQmp, type QemuRef } from '../machine/machine.ts';
 import { graintimeConfig } from '../graintime/config.ts';
 import { computeGraintime } from '../graintime/stamp.ts';
 import { nextFreeName } from './names.ts';
-import { openSite, Parents, type Site } from './site.ts';
+import { openSite, type Site } from './site.ts';
+import type { LabRuntime } from '../vm/runtime.ts';
 import { listSnapshots, loadSnapshot, removeSnapshot, saveSnapshot, snapshotNames, unknownSnapshot, type How } from './ops.ts';
 
 export interface StepResult {
@@ -44,15 +44,6 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return [r, Math.round(performance.now() - t0) / 1000];
 }
 
-export async function withParents<T>(lab: LabResolved, fn: (parents: Parents) => Promise<T>): Promise<T> {
-  const parents = new Parents(lab);
-  try {
-    return await fn(parents);
-  } finally {
-    parents.closeAll();
-  }
-}
-
 /**
  * Snapshots every place under one name (default: the graintime of now, `.2` if taken).
  * Every VM is checked first (can hold a snapshot, does not have the name); a failure
@@ -63,7 +54,7 @@ export async function withParents<T>(lab: LabResolved, fn: (parents: Parents) =>
 export async function saveAll(
   lab: LabResolved,
   places: VmPlace[],
-  parents: Parents,
+  parents: LabRuntime,
   log: Log,
   explicit?: string,
   opts: { managed?: boolean } = {},
@@ -107,12 +98,11 @@ const childPlaces = (p: VmPlace): VmPlace[] => p.vm.children.map((vm, i) => ({ v
  * are stopped.  The saved state holds them paused: reconcileChildren lets them go on after
  * every load.
  */
-async function withChildrenPaused<T>(lab: LabResolved, place: VmPlace, parents: Parents, fn: () => Promise<T>): Promise<T> {
+async function withChildrenPaused<T>(lab: LabResolved, place: VmPlace, parents: LabRuntime, fn: () => Promise<T>): Promise<T> {
   if (!place.vm.children.length) return fn();
   // A parent that cannot be reached over SSH has no children running that the kit knows of.
-  const session = await parents.get(place.vm.name).catch(() => undefined);
-  if (!session) return fn();
-  const machine = machineInside(session, place.vm.name);
+  const machine = await parents.inside(place).catch(() => undefined);
+  if (!machine) return fn();
   const paused: QemuRef[] = [];
   try {
     for (const child of childPlaces(place)) {
@@ -128,7 +118,13 @@ async function withChildrenPaused<T>(lab: LabResolved, place: VmPlace, parents: 
 }
 
 /** Checks that every place has `name` (nested ones only when their parent is reachable). */
-export async function checkAllHave(lab: LabResolved, places: VmPlace[], parents: Parents, name: string, tolerateUnreachableNested: boolean): Promise<Site[]> {
+export async function checkAllHave(
+  lab: LabResolved,
+  places: VmPlace[],
+  parents: LabRuntime,
+  name: string,
+  tolerateUnreachableNested: boolean,
+): Promise<Site[]> {
   const sites: Site[] = [];
   for (const p of shallowestFirst(places)) {
     const s = await openSite(lab, p, parents).catch((err) => (tolerateUnreachableNested && p.depth > 1 ? undefined : Promise.reject(err)));
@@ -141,7 +137,7 @@ export async function checkAllHave(lab: LabResolved, places: VmPlace[], parents:
 }
 
 /** Restores every place to `name`, parents first; a VM whose parent cannot be reached is skipped and said so. */
-export async function restoreAll(lab: LabResolved, places: VmPlace[], parents: Parents, log: Log, name: string): Promise<StepResult[]> {
+export async function restoreAll(lab: LabResolved, places: VmPlace[], parents: LabRuntime, log: Log, name: string): Promise<StepResult[]> {
   const done: StepResult[] = [];
   for (const p of shallowestFirst(places)) {
     // Opened anew: a restored parent is a different guest (new SSH session, children moved).
@@ -155,7 +151,7 @@ export async function restoreAll(lab: LabResolved, places: VmPlace[], parents: P
     const [how, seconds] = await timed(() => loadSnapshot(site, name));
     done.push({ vm: p.vm.name, name, how, seconds });
     if (how === 'live' && p.vm.children.length) {
-      parents.forget(p.vm.name);
+      parents.drop(p.vm.name, 'its parent was restored');
       await reconcileChildren(lab, p, parents, log);
     }
   }
@@ -166,8 +162,8 @@ export async function restoreAll(lab: LabResolved, places: VmPlace[], parents: P
  * After a parent's RAM is put back, its children run (or not) as they did then; the
  * host's records of them follow, so status and down stay true.
  */
-export async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, parents: Parents, log: Log): Promise<void> {
-  const machine = machineInside(await parents.get(parentPlace.vm.name), parentPlace.vm.name);
+export async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, parents: LabRuntime, log: Log): Promise<void> {
+  const machine = await parents.inside(parentPlace);
   for (const place of childPlaces(parentPlace)) {
     const vm = place.vm;
     const paths = kitPaths(lab.name, vm.name).vm;
@@ -201,7 +197,7 @@ export async function reconcileChildren(lab: LabResolved, parentPlace: VmPlace, 
 }
 
 /** Removes `name` from every place that has it; an error when none has. */
-export async function removeAll(lab: LabResolved, places: VmPlace[], parents: Parents, name: string): Promise<StepResult[]> {
+export async function removeAll(lab: LabResolved, places: VmPlace[], parents: LabRuntime, name: string): Promise<StepResult[]> {
   const sites: Site[] = [];
   for (const p of places) sites.push(await openSite(lab, p, parents));
   const holders: Site[] = [];

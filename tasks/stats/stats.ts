@@ -19,9 +19,9 @@ import { expandPath, kitPaths } from '../util/paths.ts';
 import { imageRootDisk } from '../qemu/args.ts';
 import { readState } from '../machine/record.ts';
 import type { Guest } from '../ssh/guest.ts';
-import { SessionPool } from '../vm/session-pool.ts';
+import type { SessionPool } from '../vm/session-pool.ts';
+import { LabRuntime } from '../vm/runtime.ts';
 import { withQmp, type Machine, type ProcReading, type QemuRef } from '../machine/machine.ts';
-import { machineFor } from '../machine/machine-for.ts';
 import { classifyStatus } from '../vm/status.ts';
 import {
   type Blockstats,
@@ -81,12 +81,12 @@ interface Sampling {
  */
 export async function collectStats(lab: LabResolved, only?: string[], opts: StatsOptions = {}): Promise<VmStats[]> {
   const places = [...walkVms(lab.vms)].filter((p) => !only || only.includes(p.vm.name));
-  const sessions = opts.pool ?? new SessionPool();
+  const rt = new LabRuntime(lab, { pool: opts.pool, timeoutMs: TIMEOUT_MS.guest + 500 });
   const sampling = { sampleMs: opts.sampleMs ?? SAMPLE_MS, memo: opts.memo };
   try {
-    return await Promise.all(places.map((p) => vmStats(lab, p, sessions, sampling)));
+    return await Promise.all(places.map((p) => vmStats(lab, p, rt, sampling)));
   } finally {
-    if (!opts.pool) sessions.closeAll();
+    rt.close();
   }
 }
 
@@ -97,7 +97,7 @@ type Base = Omit<VmStats, 'state' | 'host' | 'qmp' | 'disk' | 'guest' | 'network
  * of its QEMU with every thread, RSS, the root disk's figures: one exec inside a parent), one
  * QMP connection for four questions, and the guest over its own pooled session.
  */
-async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, sampling: Sampling): Promise<VmStats> {
+async function vmStats(lab: LabResolved, place: VmPlace, rt: LabRuntime, sampling: Sampling): Promise<VmStats> {
   const vm = place.vm;
   const record = readState(kitPaths(lab.name, vm.name).vm);
   const boot = vm.boot;
@@ -114,8 +114,7 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
     forwards: forwardsOf(vm),
     ...(diskSizeBytes !== undefined ? { diskSizeBytes } : {}),
   };
-  const session = (p: VmPlace) => pool.get(lab, p, TIMEOUT_MS.guest + 500);
-  const on = await reading('SSH', TIMEOUT_MS.guest, () => machineFor(lab, place, session));
+  const on = await reading('SSH', TIMEOUT_MS.guest, () => rt.machine(place));
   if (!on.ok)
     return {
       ...notRunningStats(base, classifyStatus(base, { record, where: '', parentState: 'not reachable' }).state),
@@ -124,7 +123,7 @@ async function vmStats(lab: LabResolved, place: VmPlace, pool: SessionPool, samp
   const machine = on.value;
   const ref = machine.ref(lab, place, record);
   const claimed = record?.phase === 'running' || record?.phase === 'booting';
-  const guestSession = claimed ? reading('SSH', TIMEOUT_MS.guest, () => session(place)) : Promise.resolve(notRunning<Guest>(record?.phase ?? 'stopped'));
+  const guestSession = claimed ? reading('SSH', TIMEOUT_MS.guest, () => rt.session(place)) : Promise.resolve(notRunning<Guest>(record?.phase ?? 'stopped'));
   const ssh = record?.ssh;
   const dialOpen = () =>
     ssh
@@ -277,13 +276,14 @@ function guestSide(
  * every thread's ticks are read, the vCPU ones among them.  A VM that cannot be read is skipped.
  */
 export async function takeBaselines(lab: LabResolved, pool: SessionPool, memo: SampleMemo): Promise<void> {
+  const rt = new LabRuntime(lab, { pool, timeoutMs: TIMEOUT_MS.guest });
   await Promise.all(
     [...walkVms(lab.vms)].map((place) =>
       reading('baseline', TIMEOUT_MS.guest, async () => {
         const name = place.vm.name;
         const record = readState(kitPaths(lab.name, name).vm);
         if (record?.phase !== 'running') return;
-        const machine = await machineFor(lab, place, (p) => pool.get(lab, p, TIMEOUT_MS.guest));
+        const machine = await rt.machine(place);
         const ref = machine.ref(lab, place, record);
         if (machine.domainStats) memo.keep(`${name}/domain`, (await machine.domainStats(ref)) satisfies DomainMemo);
         else {
@@ -291,7 +291,7 @@ export async function takeBaselines(lab: LabResolved, pool: SessionPool, memo: S
           if (!s.alive || !s.end || !s.pid) return;
           memo.keep(`${name}/host`, { pid: s.pid, reading: s.end } satisfies HostMemo);
         }
-        const g = await pool.get(lab, place, TIMEOUT_MS.guest);
+        const g = await rt.session(place);
         const line = tagOf(await g.succeed('read -r c1 < /proc/stat; echo "cpu1: $c1"'), 'cpu1');
         if (line) memo.keep(`${name}/guest`, line);
       }),

@@ -10,6 +10,7 @@
 // 4.45 s after the parent's QEMU started, against 88 s cold (../shared/lab-notes.md).
 // A VM on libvirt is saved with libvirt's managed save instead (virt-manager shows it saved,
 // `virsh start` would load it); its children are paused inside it first all the same.
+import { withRuntime } from '../vm/runtime.ts';
 import { recordOf } from './saved.ts';
 import { TaskError, UsageError } from '../util/errors.ts';
 import { topMachine } from '../machine/machine-for.ts';
@@ -20,7 +21,7 @@ import { vmStatus } from '../vm/status.ts';
 import { stopQemu } from '../vm/stop.ts';
 import { withoutLoadvm } from '../vm/boot-on.ts';
 import { stopAgent } from '../stats/agent-client.ts';
-import { saveAll, withParents, type Log } from '../snapshot/many.ts';
+import { saveAll, type Log } from '../snapshot/many.ts';
 
 export interface SuspendStep {
   vm: string;
@@ -51,7 +52,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
   // The stats agent's sessions would only see their guests vanish.
   await stopAgent(lab.name);
   const qemuVersion = (await hostMachine.probe()).qemuVersion;
-  const saves = await withParents(lab, (parents) => saveAll(lab, running, parents, log, undefined, { managed: true }));
+  const saves = await withRuntime(lab, (parents) => saveAll(lab, running, parents, log, undefined, { managed: true }));
   const steps: SuspendStep[] = [];
   for (const save of saves) {
     const place = running.find((p) => p.vm.name === save.vm)!;

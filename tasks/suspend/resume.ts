@@ -2,6 +2,7 @@
 // started again with the command line it was saved with plus -loadvm (or from libvirt's
 // managed save), its children running on inside; the clock set in every layer; a failed
 // resume rolls every record back, so the lab stays suspended with its save.
+import { withRuntime } from '../vm/runtime.ts';
 import { recordOf, suspendedPlaces } from './saved.ts';
 import { TaskError, UsageError } from '../util/errors.ts';
 import { topMachine } from '../machine/machine-for.ts';
@@ -12,7 +13,7 @@ import { vmStatus } from '../vm/status.ts';
 import { stopQemu } from '../vm/stop.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
-import { reconcileChildren, saveAll, withParents } from '../snapshot/many.ts';
+import { reconcileChildren, saveAll } from '../snapshot/many.ts';
 import { openSite } from '../snapshot/site.ts';
 import { listSnapshots, removeSnapshot } from '../snapshot/ops.ts';
 
@@ -68,7 +69,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
         `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`,
         cold,
       );
-    const names = await withParents(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
+    const names = await withRuntime(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
     if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
   }
   // How long each top-level guest had been up when it was saved (its kernel starts a moment after its QEMU).
@@ -89,7 +90,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
         .join(', ')} when it loaded it`,
     );
   if (!opts.keep)
-    await withParents(lab, async (parents) => {
+    await withRuntime(lab, async (parents) => {
       for (const s of own) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
     });
   return { steps, layers };
@@ -108,7 +109,7 @@ export async function afterStart(
   handed = new Map<string, Guest>(),
 ): Promise<LayerReady[]> {
   // One pooled session per VM for all of it, the boots' own first: each SSH handshake costs ~0.4 s under TCG.
-  return withParents(lab, async (parents) => {
+  return withRuntime(lab, async (parents) => {
     for (const [name, g] of handed) parents.adopt(name, g);
     for (const p of started) if (p.vm.children.length) await reconcileChildren(lab, p, parents, { info: () => undefined, warn: () => undefined });
     // Every layer at once: each is set from the host's clock, not its parent's, and a child's
@@ -117,7 +118,7 @@ export async function afterStart(
     const ready = places.filter((p) => readState(recordOf(lab, p))?.phase === 'running' && p.vm.network.sshPort !== undefined);
     const layers = await Promise.all(
       ready.map(async (place): Promise<LayerReady> => {
-        const g = await parents.get(place.vm.name, 60_000);
+        const g = await parents.sessionOf(place.vm.name, 60_000);
         // One round trip: the guest's time, the host's set (as root, or through sudo), and uname
         // as `up` asks of every layer.  GNU date takes the host's time to the millisecond,
         // busybox's (the tiny guests) whole seconds only.
@@ -159,7 +160,7 @@ export async function startFrom(lab: LabResolved, name: string, opts: ResumeOpti
   const statuses = await Promise.all(places.map(async (p) => vmStatus(await topMachine(lab, p), lab, p)));
   const up = statuses.find((s) => s.state === 'running' || s.state === 'booting');
   if (up) throw new UsageError(`${up.name} is ${up.state}: up --from starts a stopped lab`, `bring it down first: npx tsx tasks.ts down ${lab.name}`);
-  await withParents(lab, async (parents) => {
+  await withRuntime(lab, async (parents) => {
     for (const place of places) {
       const list = await listSnapshots(await openSite(lab, place, parents));
       const hit = list.find((s) => s.name === name);
@@ -266,7 +267,7 @@ async function saveAgain(lab: LabResolved, tops: Top[], warn?: (m: string) => vo
   for (const { place } of tops) if ((await vmStatus(await topMachine(lab, place), lab, place)).state === 'running') running.push(place);
   if (!running.length) return;
   const quiet = { info: () => undefined, warn: warn ?? (() => undefined) };
-  await withParents(lab, (parents) => saveAll(lab, running, parents, quiet, undefined, { managed: true })).catch((err: Error) =>
+  await withRuntime(lab, (parents) => saveAll(lab, running, parents, quiet, undefined, { managed: true })).catch((err: Error) =>
     warn?.(
       `${running.map((p) => p.vm.name).join(', ')} could not be saved again after the failed start (${err.message.split('\n')[0]}); its saved state is lost`,
     ),

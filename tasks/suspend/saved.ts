@@ -1,10 +1,10 @@
 // A lab's saved state as its top-level VMs' records keep it: which VMs are suspended, what an
 // action would lose of it, and releasing it (discarded, or kept as a snapshot).
+import { withRuntime } from '../vm/runtime.ts';
 import { topMachine } from '../machine/machine-for.ts';
 import { kitPaths } from '../util/paths.ts';
 import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState, updateState, type SavedState, type VmState } from '../machine/record.ts';
-import { withParents } from '../snapshot/many.ts';
 import { openSite } from '../snapshot/site.ts';
 import { removeSnapshot } from '../snapshot/ops.ts';
 
@@ -54,7 +54,7 @@ export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<R
     if (saved.managed) {
       const machine = await topMachine(lab, place);
       await machine.managedSave?.drop(machine.ref(lab, place));
-    } else if (remove) await withParents(lab, async (parents) => removeSnapshot(await openSite(lab, place, parents), saved.snapshot)).catch(() => undefined);
+    } else if (remove) await withRuntime(lab, async (parents) => removeSnapshot(await openSite(lab, place, parents), saved.snapshot)).catch(() => undefined);
     updateState(recordOf(lab, place), { phase: 'stopped', saved: undefined });
     for (const child of walkBelow(place)) {
       const c = recordOf(lab, child);

@@ -12,7 +12,8 @@ import { retry } from '../util/retry.ts';
 import { hostKeyAlias, labKeys, pinnedHostKey } from '../ssh/keys.ts';
 import { Guest } from '../ssh/guest.ts';
 import { vmStatus } from './status.ts';
-import { machineInside, topMachine } from '../machine/machine-for.ts';
+import { topMachine } from '../machine/machine-for.ts';
+import { guestMachine } from '../machine/guest.ts';
 
 export interface VmTarget {
   lab: LabResolved;
@@ -55,7 +56,8 @@ async function connectOnce(lab: LabResolved, place: VmPlace, timeoutMs: number, 
   const hostKey = pinnedHostKey(keys.knownHostsPath, alias);
   const parent = place.parent ? (sharedParent ?? (await connectPlace(lab, findVm(lab, place.parent.name)!, timeoutMs))) : undefined;
   try {
-    const machine = parent ? machineInside(parent, place.parent!.name) : await topMachine(lab, place);
+    // A machine over the parent's session for this one question: is the child running, and a dial to its sshd.
+    const machine = parent ? guestMachine(parent, place.parent!.name) : await topMachine(lab, place);
     const state = readState(kitPaths(lab.name, vm.name).vm);
     // Why it cannot be reached, read live on its machine: on a slow machine (inside a parent)
     // asked only when the record says it is not running, or when connecting fails.

@@ -16,12 +16,11 @@ import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { plannedSshServer, type SshServer, startSshServer, stopSshServer } from '../helpers/ssh-server.ts';
 import { loadLab } from '../../tasks/spec/load.ts';
 import { findVm, type LabResolved, type VmPlace } from '../../tasks/spec/tree.ts';
-import { machineFor } from '../../tasks/machine/machine-for.ts';
+import { LabRuntime } from '../../tasks/vm/runtime.ts';
 import { withQmp, type Machine, type QemuRef } from '../../tasks/machine/machine.ts';
 import { readState } from '../../tasks/machine/record.ts';
 import { kitPaths } from '../../tasks/util/paths.ts';
 import { closeAll } from '../../tasks/util/closers.ts';
-import { SessionPool } from '../../tasks/vm/session-pool.ts';
 import { poolDir } from '../../tasks/machine/libvirt/pool.ts';
 import type { QmpStatus } from '../../tasks/qemu/qmp.ts';
 
@@ -61,7 +60,7 @@ describe('the Machine contract, on every composition', () => {
     };
   });
   let resolved: LabResolved;
-  const sessions = new SessionPool();
+  let rt: LabRuntime;
   const home = process.env.GRAINCHART_HOME;
 
   before(async () => {
@@ -70,9 +69,10 @@ describe('the Machine contract, on every composition', () => {
     // The kit's own modules, in this process, on the lab the CLI brought up.
     process.env.GRAINCHART_HOME = lab.home;
     resolved = await loadLab(lab.spec);
+    rt = new LabRuntime(resolved, { timeoutMs: 20_000 });
   });
   after(() => {
-    sessions.closeAll();
+    rt?.close();
     closeAll();
     if (home === undefined) delete process.env.GRAINCHART_HOME;
     else process.env.GRAINCHART_HOME = home;
@@ -94,7 +94,7 @@ describe('the Machine contract, on every composition', () => {
       let pid: number;
       before(async () => {
         place = findVm(resolved, vm)!;
-        m = await machineFor(resolved, place, (p) => sessions.get(resolved, p, 20_000));
+        m = await rt.machine(place);
         ref = m.ref(resolved, place, readState(kitPaths(LAB, vm).vm));
       });
 

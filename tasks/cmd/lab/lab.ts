@@ -3,15 +3,15 @@
 //
 // Whole labs: `up LAB` (lab/up.ts), `down LAB` (lab/down.ts), `nest PARENT CHILD`, and
 // `ssh-config LAB` for plain OpenSSH (lab/ssh-config.ts).
+import { withRuntime } from '../../vm/runtime.ts';
 import { upLab, type UpStep } from '../../lab/up.ts';
 import { downLab, forgetLab } from '../../lab/down.ts';
 import { sshConfig } from '../../lab/ssh-config.ts';
 import type { TaskContext } from '../../cli/registry.ts';
 import { loadLab } from '../../spec/load.ts';
-import { findVm, type LabResolved } from '../../spec/tree.ts';
+import type { LabResolved } from '../../spec/tree.ts';
 import { bootVm } from '../../vm/boot.ts';
-import { machineInside } from '../../machine/machine-for.ts';
-import { connectPlace, vmTarget } from '../../vm/target.ts';
+import { vmTarget } from '../../vm/target.ts';
 import { UsageError } from '../../util/errors.ts';
 import { withLabLock } from '../../lab/lock.ts';
 import { labStatus } from '../../lab/status.ts';
@@ -133,9 +133,10 @@ export async function nest(ctx: TaskContext): Promise<void> {
     throw new UsageError(
       `${childName} is not a child of ${parentName} in lab ${t.lab.name}${t.place.parent ? ` (its parent is ${t.place.parent.name})` : ' (it runs on the host)'}`,
     );
-  const parent = await connectPlace(t.lab, findVm(t.lab, parentName)!);
-  try {
-    const machine = machineInside(parent, parentName);
+  // The lab runtime's machine inside the parent: the parent is reached (or the error says why
+  // not) and watched while the child boots, as `up` does.
+  await withRuntime(t.lab, async (rt) => {
+    const machine = await rt.machine(t.place);
     const r = await withLabLock(t.lab.name, `nest ${childName}`, () => bootVm(machine, t.lab, t.place, { quiet: ctx.quiet, warn: ctx.out.warn }), {
       say: ctx.out.info,
     });
@@ -144,9 +145,7 @@ export async function nest(ctx: TaskContext): Promise<void> {
       () =>
         `${r.vm} is up inside ${parentName} (pid ${r.pid} there, accel ${r.accel})\n  ${r.uname}\n  QMP ${r.metrics.qmpS} s · banner ${r.metrics.bannerS} s · SSH ${r.metrics.sshS} s after launch`,
     );
-  } finally {
-    parent.close();
-  }
+  });
 }
 
 export async function sshConfigTask(ctx: TaskContext): Promise<void> {

@@ -4,6 +4,7 @@
 // with --reset, then clean up: the golden snapshot removed and the lab down, always, even
 // on a failure or Ctrl-C.  JUnit XML (--junit FILE) and TAP (--tap) for CI; exit 0 only
 // when every check passes.
+import { withRuntime } from '../../vm/runtime.ts';
 import { withLabLock } from '../../lab/lock.ts';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -16,7 +17,7 @@ import { connectPlace } from '../../vm/target.ts';
 import { progressList } from '../../cli/progress.ts';
 import { downLab } from '../../lab/down.ts';
 import { upLab } from '../../lab/up.ts';
-import { removeAll, restoreAll, saveAll, withParents } from '../../snapshot/many.ts';
+import { removeAll, restoreAll, saveAll } from '../../snapshot/many.ts';
 import { startFrom } from '../../suspend/resume.ts';
 import { snapshotNameOption } from '../../snapshot/names.ts';
 import { checkName, failedSuite, runHostCheck, runVmCheck, type CheckResult } from '../../smoke/checks.ts';
@@ -94,7 +95,7 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
     // Always: the golden snapshot off the disks, the lab down (unless --reuse).
     if (golden) {
       const name = golden;
-      await withParents(lab, (parents) => removeAll(lab, places, parents, name))
+      await withRuntime(lab, (parents) => removeAll(lab, places, parents, name))
         .then(() => cleanup.push(`golden snapshot ${name} removed`))
         .catch((err) => ctx.out.warn(`could not remove the golden snapshot ${name}: ${(err as Error).message}`));
     }
@@ -130,7 +131,7 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
           // --from: that snapshot is the golden state, and it is the user's to keep.
           skip: () => !!from,
           task: async (_, task) => {
-            const steps = await withParents(lab, (parents) => saveAll(lab, places, parents, quietLog));
+            const steps = await withRuntime(lab, (parents) => saveAll(lab, places, parents, quietLog));
             golden = steps[0]?.name;
             task.title = `golden snapshot ${golden} (${steps.map((s) => `${s.vm} ${s.seconds.toFixed(1)} s`).join(', ')})`;
           },
@@ -216,7 +217,7 @@ async function hostSuite(lab: LabResolved): Promise<CheckResult[]> {
 
 /** A VM's suite: back to the golden state first (with --reset), then its checks in order. */
 async function vmSuite(lab: LabResolved, place: VmPlace, resetTo?: string): Promise<CheckResult[]> {
-  if (resetTo) await withParents(lab, (parents) => restoreAll(lab, [place], parents, quietLog, resetTo));
+  if (resetTo) await withRuntime(lab, (parents) => restoreAll(lab, [place], parents, quietLog, resetTo));
   const g = await connectPlace(lab, place, 30_000);
   try {
     const out: CheckResult[] = [];

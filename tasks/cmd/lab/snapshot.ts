@@ -1,13 +1,14 @@
 // `snapshot`, `snapshots`, `restore`, `snapshot-rm`: for one VM or every VM of a lab,
 // live (QMP, VM state included) when it runs, offline (qemu-img) when it does not.
 // Nested VMs are handled inside their parent; the order rules live in snapshot/many.ts.
+import { withRuntime } from '../../vm/runtime.ts';
 import { withLabLock } from '../../lab/lock.ts';
 import type { TaskContext } from '../../cli/registry.ts';
 import { TaskError, UsageError } from '../../util/errors.ts';
 import { snapshotNameOption } from '../../snapshot/names.ts';
 import { openSite } from '../../snapshot/site.ts';
 import { listSnapshots, type SnapshotInfo } from '../../snapshot/ops.ts';
-import { checkAllHave, removeAll, restoreAll, saveAll, withParents } from '../../snapshot/many.ts';
+import { checkAllHave, removeAll, restoreAll, saveAll } from '../../snapshot/many.ts';
 import { snapshotTarget } from '../../snapshot/target.ts';
 import { renderSnapshotTable, renderSnapshotTree } from '../../snapshot/render.ts';
 import { releaseSavedFor } from '../../suspend/guard.ts';
@@ -16,7 +17,7 @@ import { confirmLoss } from '../../cli/confirm.ts';
 export async function snapshot(ctx: TaskContext): Promise<void> {
   const t = await snapshotTarget(ctx, ctx.args[0]);
   const explicit = snapshotNameOption(ctx.opts, 'name');
-  const steps = await withLabLock(t.lab.name, 'snapshot', () => withParents(t.lab, (parents) => saveAll(t.lab, t.places, parents, ctx.out, explicit)), {
+  const steps = await withLabLock(t.lab.name, 'snapshot', () => withRuntime(t.lab, (parents) => saveAll(t.lab, t.places, parents, ctx.out, explicit)), {
     say: ctx.out.info,
   });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: ${s.how} snapshot ${s.name} in ${s.seconds.toFixed(2)} s`).join('\n'));
@@ -25,7 +26,7 @@ export async function snapshot(ctx: TaskContext): Promise<void> {
 export async function snapshots(ctx: TaskContext): Promise<void> {
   const t = await snapshotTarget(ctx, ctx.args[0]);
   const notes = new Map<string, string>();
-  const list = await withParents(t.lab, async (parents) => {
+  const list = await withRuntime(t.lab, async (parents) => {
     const all: SnapshotInfo[] = [];
     for (const p of t.places) {
       try {
@@ -67,7 +68,7 @@ export async function restore(ctx: TaskContext): Promise<void> {
     t.lab.name,
     'restore',
     () =>
-      withParents(t.lab, async (parents) => {
+      withRuntime(t.lab, async (parents) => {
         const sites = await checkAllHave(t.lab, t.places, parents, name, t.wholeLab);
         // Restoring a suspended lab's disks would leave a saved state that no longer matches them.
         await releaseSavedFor(ctx, t.lab, `restoring ${name}`, { vms: t.places.map((p) => p.vm.name), remove: false });
@@ -94,7 +95,7 @@ export async function snapshotRm(ctx: TaskContext): Promise<void> {
   const [targetName, name] = ctx.args;
   if (!name) throw new UsageError('snapshot-rm needs a snapshot NAME', `list them: npx tsx tasks.ts snapshots ${targetName ?? 'VM'}`);
   const t = await snapshotTarget(ctx, targetName);
-  const steps = await withLabLock(t.lab.name, 'snapshot-rm', () => withParents(t.lab, (parents) => removeAll(t.lab, t.places, parents, name)), {
+  const steps = await withLabLock(t.lab.name, 'snapshot-rm', () => withRuntime(t.lab, (parents) => removeAll(t.lab, t.places, parents, name)), {
     say: ctx.out.info,
   });
   ctx.out.result(steps, () => steps.map((s) => `${s.vm}: removed ${s.name} (${s.how})`).join('\n'));

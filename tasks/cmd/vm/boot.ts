@@ -9,8 +9,7 @@ import { vmTarget, type VmTarget } from '../../vm/target.ts';
 import { bootVm } from '../../vm/boot.ts';
 import { stopVm } from '../../vm/stop.ts';
 import { vmStatus } from '../../vm/status.ts';
-import { machineFor, machineOrNone } from '../../machine/machine-for.ts';
-import { SessionPool } from '../../vm/session-pool.ts';
+import { LabRuntime, withRuntime } from '../../vm/runtime.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { UsageError } from '../../util/errors.ts';
 import { spinner } from '../../cli/spinner.ts';
@@ -63,12 +62,7 @@ export async function boot(ctx: TaskContext): Promise<void> {
  * closing the parent's session after.
  */
 async function onMachine<T>(t: VmTarget, f: (m: Machine) => Promise<T>): Promise<T> {
-  const sessions = new SessionPool();
-  try {
-    return await f(await machineFor(t.lab, t.place, (p) => sessions.get(t.lab, p, 10_000)));
-  } finally {
-    sessions.closeAll();
-  }
+  return withRuntime(t.lab, async (rt) => f(await rt.machine(t.place)));
 }
 
 export async function stop(ctx: TaskContext): Promise<void> {
@@ -87,9 +81,9 @@ export async function stop(ctx: TaskContext): Promise<void> {
 /** Any layer: a nested VM is stopped inside its parent; if the parent is down, so is the child. */
 async function stopLocked(ctx: TaskContext, t: VmTarget): Promise<void> {
   const vm = t.place.vm;
-  const sessions = new SessionPool();
+  const rt = new LabRuntime(t.lab);
   try {
-    const machine = await machineOrNone(t.lab, t.place, (p) => sessions.get(t.lab, p, 10_000));
+    const machine = await rt.machineOrNone(t.place);
     const before = await vmStatus(machine, t.lab, t.place);
     const spin = before.state === 'running' || before.state === 'booting' ? await spinner(`${vm.name}: stopping…`, ctx.quiet || ctx.json) : undefined;
     const how = await stopVm(machine, t.lab, t.place, { graceful: ctx.opts.force !== true, powerdownS: seconds(ctx, 'timeout') }).catch((err) => {
@@ -102,6 +96,6 @@ async function stopLocked(ctx: TaskContext, t: VmTarget): Promise<void> {
       how === 'already-stopped' ? `${vm.name} was not running${before.state === 'crashed' ? ' (crashed; cleaned up)' : ''}` : `${vm.name}: ${how}`,
     );
   } finally {
-    sessions.closeAll();
+    rt.close();
   }
 }
