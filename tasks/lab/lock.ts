@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { TaskError } from '../util/errors.ts';
+import { retry } from '../util/retry.ts';
 import { stateRoot } from '../util/paths.ts';
 import { stopAgent } from '../stats/agent-client.ts';
 
@@ -45,24 +45,29 @@ export async function withLabLock<T>(lab: string, task: string, fn: () => Promis
   chmodSync(f.dir, 0o700);
   if (!existsSync(f.target)) writeFileSync(f.target, '', { mode: 0o600 });
   const waitS = opts.waitS ?? 300;
-  const deadline = Date.now() + waitS * 1000;
   let said = false;
-  let release: (() => Promise<void>) | undefined;
-  while (!release) {
-    try {
-      // stale: a holder that stopped refreshing for 15 s is dead (it refreshes every 7.5 s).
-      release = await lockfile.lock(f.target, { stale: 15_000, realpath: false });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-      const h = lockHolder(lab);
-      const who = h ? `\`${h.task}\` (pid ${h.pid}, since ${h.since})` : 'another kit process';
-      if (Date.now() > deadline)
-        throw new TaskError(`lab ${lab} is busy: ${who} holds its lock`, { hint: `wait for it to finish, or stop it; waited ${waitS} s` });
-      if (!said) opts.say?.(`lab ${lab} is busy: waiting for ${who} to finish…`);
-      said = true;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  const release = await retry(
+    async () => {
+      try {
+        // stale: a holder that stopped refreshing for 15 s is dead (it refreshes every 7.5 s).
+        return await lockfile.lock(f.target, { stale: 15_000, realpath: false });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+        const h = lockHolder(lab);
+        const who = h ? `\`${h.task}\` (pid ${h.pid}, since ${h.since})` : 'another kit process';
+        if (!said) opts.say?.(`lab ${lab} is busy: waiting for ${who} to finish…`);
+        said = true;
+        throw new Error(`${who} holds it`);
+      }
+    },
+    {
+      what: `lab ${lab}'s lock`,
+      timeoutMs: waitS * 1000,
+      intervalMs: 500,
+      fatal: (err) => (err as NodeJS.ErrnoException).code !== undefined,
+      hint: 'wait for it to finish, or stop it',
+    },
+  );
   try {
     writeFileSync(f.holder, `${JSON.stringify({ pid: process.pid, task, since: new Date().toISOString() } satisfies LockHolder)}\n`, { mode: 0o600 });
   } catch {

@@ -1,11 +1,11 @@
 // This host as a Machine: QEMU runs as a local process, its runtime files sit in the VM's
 // state folder, QMP is a unix socket, and /proc is read directly (no forks: status and
 // charts read it often).
+import { withTimeout } from '../util/retry.ts';
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
-import { TaskError } from '../util/errors.ts';
 import { run } from '../util/exec.ts';
 import { probeHost } from '../qemu/host-probe.ts';
 import { ensureSocketDir, kitPaths, stateRoot } from '../util/paths.ts';
@@ -205,18 +205,13 @@ function diskOf(file: string): DiskFigures | { error: string } {
   }
 }
 
+/** The daemonizing QEMU's exit code: it exits once its child runs (0) or it refused (non-zero). */
 function waitExit(child: ReturnType<typeof spawn>, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TaskError(`QEMU did not finish starting within ${timeoutMs / 1000} s`)), timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+  const exit = new Promise<number | null>((resolve, reject) => {
+    child.once('exit', resolve);
+    child.once('error', reject);
   });
+  return withTimeout(exit, timeoutMs, 'QEMU’s start (until it daemonized)');
 }
 
 /** Which VM of ours holds a host port, from the state files of running VMs. */

@@ -9,7 +9,7 @@ import { hostMachine } from './host.ts';
 import { localLibvirt } from './libvirt/machine.ts';
 import { plannedServer, serverMachine, sshServerOf } from './libvirt/server.ts';
 import { plannedGuest } from './guest.ts';
-import { FatalError } from '../util/retry.ts';
+import { every, FatalError } from '../util/retry.ts';
 
 /**
  * The machine a top-level VM runs on: a libvirt connection when the spec says so (this
@@ -47,21 +47,13 @@ export class MachineLost extends FatalError {}
 export function unlessLost<T>(machine: Machine | undefined, work: Promise<T>, everyMs = 5000): Promise<T> {
   const lost = machine?.lost?.bind(machine);
   if (!lost) return work;
-  let settled = false;
-  let timer: NodeJS.Timeout | undefined;
+  let asking: { stop(): void } | undefined;
   const watch = new Promise<never>((_, reject) => {
-    const ask = () => {
-      timer = setTimeout(async () => {
-        const gone = await lost().catch(() => undefined);
-        if (settled) return;
-        if (gone) reject(new MachineLost(gone));
-        else ask();
-      }, everyMs);
-    };
-    ask();
+    asking = every(
+      everyMs,
+      () => lost(),
+      (gone) => reject(new MachineLost(gone)),
+    );
   });
-  return Promise.race([work, watch]).finally(() => {
-    settled = true;
-    clearTimeout(timer);
-  });
+  return Promise.race([work, watch]).finally(() => asking?.stop());
 }

@@ -1,6 +1,7 @@
 // A small QMP client over the VM's unix socket (no maintained npm client exists):
 // greeting → qmp_capabilities → commands with ids.  QEMU closes the socket after `quit`,
 // so a close with commands pending rejects them instead of hanging.
+import { retry } from '../util/retry.ts';
 import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TaskError } from '../util/errors.ts';
@@ -45,14 +46,14 @@ export class QmpClient {
    */
   static async connect(path: string, timeoutMs = 3000): Promise<QmpClient> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        return await QmpClient.over(createConnection(path), path, Math.max(100, deadline - Date.now()));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() + 50 > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    return retry(() => QmpClient.over(createConnection(path), path, Math.max(100, deadline - Date.now())), {
+      what: `QEMU's monitor at ${path} to take a client`,
+      timeoutMs,
+      intervalMs: 50,
+      // Only a full backlog passes; no socket, or a refusal, is an answer now.
+      fatal: (err) => (err as NodeJS.ErrnoException).code !== 'EAGAIN',
+      hint: 'another client (a status, a chart) may be holding the monitor',
+    });
   }
 
   /** QMP over any stream: a unix socket here, or an SSH tunnel to a nested VM's QMP port. */

@@ -3,6 +3,7 @@
 //
 // One check, run for real: a built-in (ssh, kvm, disk, child-reachable) or a command with
 // what its exit code and output must be, tried once or again until `within` seconds pass.
+import { poll, withTimeout } from '../util/retry.ts';
 import { spawn } from 'node:child_process';
 import type { CheckSpec, CommandCheckSpec } from '../spec/schema.ts';
 import type { VmResolved } from '../spec/tree.ts';
@@ -24,15 +25,6 @@ export interface CheckResult {
 export const checkName = (c: CheckSpec) => (typeof c === 'string' ? c : c.name);
 
 const ONE_TRY_MS = 60_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms))),
-  ]).finally(() => clearTimeout(timer));
-}
 
 type Verdict = { ok: boolean; message?: string; stdout?: string; stderr?: string };
 
@@ -54,15 +46,24 @@ export function judge(check: CommandCheckSpec, r: ExecResult): Verdict {
 async function commandCheck(check: CommandCheckSpec, exec: (cmd: string) => Promise<ExecResult>): Promise<Verdict> {
   const within = check.expect.within;
   const deadline = Date.now() + (within ?? 0) * 1000;
-  for (;;) {
+  const once = async (): Promise<Verdict> => {
     const left = within ? Math.max(1000, deadline - Date.now()) : ONE_TRY_MS;
-    const v = await withTimeout(exec(check.run), left, check.name).then(
+    return withTimeout(exec(check.run), left, check.name).then(
       (r) => judge(check, r),
       (err: Error) => ({ ok: false, message: err.message }),
     );
-    if (v.ok || !within || Date.now() >= deadline) return within && !v.ok ? { ...v, message: `${v.message} (still failing after ${within} s)` } : v;
-    await sleep(1000);
-  }
+  };
+  if (!within) return once();
+  // A failing check is a verdict, not an error: the last one is kept and said when time runs out.
+  let last: Verdict = { ok: false, message: 'not run' };
+  const passed = await poll(
+    async () => {
+      last = await once();
+      return last.ok;
+    },
+    { what: check.name, timeoutMs: within * 1000, intervalMs: 1000 },
+  );
+  return passed ? last : { ...last, message: `${last.message} (still failing after ${within} s)` };
 }
 
 async function builtin(name: 'ssh' | 'kvm' | 'disk' | 'child-reachable', vm: VmResolved, g: Guest): Promise<Verdict> {

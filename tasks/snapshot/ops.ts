@@ -3,6 +3,7 @@
 //
 // The snapshot verbs on one site: live through QMP's snapshot jobs (VM state included)
 // when QEMU runs, `qemu-img snapshot` on each disk when it does not.
+import { retry } from '../util/retry.ts';
 import { TaskError, UsageError } from '../util/errors.ts';
 import type { QmpClient } from '../qemu/qmp.ts';
 import { decodeName } from './names.ts';
@@ -223,22 +224,25 @@ async function snapshotJob(
   const left = () => Math.max(1000, deadline - Date.now());
   await q.execute(command, args, left());
   try {
-    for (;;) {
-      const job = (await q.execute<{ id: string; status: string; error?: string }[]>('query-jobs', undefined, left())).find((j) => j.id === id);
-      if (!job) throw new TaskError(`QMP ${command} job ${id} disappeared`);
-      if (job.status === 'concluded') {
+    await retry(
+      async () => {
+        const job = (await q.execute<{ id: string; status: string; error?: string }[]>('query-jobs', undefined, left())).find((j) => j.id === id);
+        if (!job) throw new TaskError(`QMP ${command} job ${id} disappeared`);
+        if (job.status !== 'concluded') throw new Error(`the job is ${job.status}`);
         if (job.error)
           throw new TaskError(`${command} of ${tag} failed in ${site.place.vm.name}: ${job.error}`, {
             hint: 'is the disk full? see qemu.stderr in the VM state folder',
           });
-        return;
-      }
-      if (Date.now() > deadline)
-        throw new TaskError(`${command} of ${tag} did not finish within ${timeoutMs / 1000} s`, {
-          hint: 'a large VM state under TCG is slow to write; the job goes on in QEMU (query-jobs)',
-        });
-      await new Promise((r) => setTimeout(r, 20));
-    }
+        return true;
+      },
+      {
+        what: `${command} of ${tag} in ${site.place.vm.name}`,
+        timeoutMs: Math.max(0, deadline - Date.now()),
+        intervalMs: 20,
+        fatal: (err) => err instanceof TaskError,
+        hint: 'a large VM state under TCG is slow to write; the job goes on in QEMU (query-jobs)',
+      },
+    );
   } finally {
     await q.execute('job-dismiss', { id }).catch(() => undefined);
   }

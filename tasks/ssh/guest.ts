@@ -144,15 +144,15 @@ export class Guest {
    * asked again, up to three times, in case a dropbear refuses one for a reason of its own.
    */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.execOnce(command, opts);
-      } catch (err) {
-        const stdinUsed = opts.stdin !== undefined && typeof opts.stdin !== 'string';
-        if (attempt >= 3 || stdinUsed || !/Unable to exec/.test((err as Error).message)) throw err;
-        await new Promise((r) => setTimeout(r, 100 * attempt));
-      }
-    }
+    // A stream of stdin cannot be read twice: only a refusal before the command started is asked again.
+    const stdinUsed = opts.stdin !== undefined && typeof opts.stdin !== 'string';
+    return retry(() => this.execOnce(command, opts), {
+      what: `${this.target.name} to run a command`,
+      timeoutMs: Number.POSITIVE_INFINITY,
+      tries: 3,
+      pauseMs: (n) => 100 * n,
+      fatal: (err) => stdinUsed || !/Unable to exec/.test((err as Error).message),
+    });
   }
 
   /** Runs `f` once every channel asked for before has closed. */

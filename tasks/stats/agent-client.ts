@@ -5,6 +5,7 @@
 // on a unix socket (0600, in the lab's 0700 state folder) and exits on its own: idle for
 // 10 minutes, no VM of the lab running, its socket removed, or `down` of the lab.
 // This module loads no ssh2: a warm chart needs none.
+import { poll } from '../util/retry.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -99,7 +100,9 @@ export async function stopAgent(lab: string): Promise<boolean> {
   } catch {
     return false;
   }
-  for (let i = 0; i < 60 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  // An agent that is slow to go is no failure of what stops it: its sessions only see their
+  // guests go away, and it ends when idle.  So running out of time is an answer here.
+  await poll(async () => !running(pid), { what: `the stats agent (pid ${pid}) to end`, timeoutMs: 3000, intervalMs: 50 });
   return true;
 }
 

@@ -13,6 +13,7 @@
 // A VM on libvirt takes its host figures (CPU, vCPUs, RSS), balloon and block bytes from
 // libvirt's own `domstats` instead, the figures virt-top and the libvirt exporter show;
 // QMP still says its status.
+import { withTimeout } from '../util/retry.ts';
 import { forwardsOf, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { walkVms } from '../spec/tree.ts';
 import { expandPath, kitPaths } from '../util/paths.ts';
@@ -47,17 +48,10 @@ import { domainFigures, type DomainFigures, type DomainReading } from '../machin
 const TIMEOUT_MS = { host: 3000, qmp: 3000, disk: 4000, guest: 4000, network: 3000 };
 
 async function reading<T>(what: string, ms: number, f: () => Promise<T>): Promise<Reading<T>> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const value = await Promise.race([
-      f(),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms))),
-    ]);
-    return { ok: true, value };
+    return { ok: true, value: await withTimeout(f(), ms, what) };
   } catch (err) {
     return { ok: false, reason: (err as Error).message.split('\n')[0]! };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -5,6 +5,7 @@ import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { readState, updateState } from '../machine/record.ts';
 import { withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
+import { poll } from '../util/retry.ts';
 
 export type StopHow = 'powerdown' | 'quit' | 'sigterm' | 'sigkill' | 'already-stopped' | 'parent-down';
 
@@ -17,23 +18,21 @@ export interface StopOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** The ladder for one QEMU: each rung is tried only while that pid is still ref's QEMU. */
 export async function stopQemu(machine: Machine, ref: QemuRef, pid: number | undefined, opts: StopOptions): Promise<StopHow> {
-  const now = opts.now ?? Date.now;
-  const sleep = opts.sleep ?? realSleep;
   const alive = async () => !!pid && (await machine.sample(ref, { pid })).alive;
-  // A guest machine's check forks in the parent: poll it less often than /proc here.
-  const pollMs = machine.slow ? 150 : 50;
-  const gone = async (withinMs: number) => {
-    const until = now() + withinMs;
-    while (now() < until) {
-      if (!(await alive())) return true;
-      await sleep(pollMs);
-    }
-    return !(await alive());
-  };
+  // Whether it ended within the rung's time: running out is the answer that climbs a rung.
+  // A guest machine's check forks in the parent: it is asked less often than /proc here.
+  // A check that fails (the parent's session broke) fails the stop at once.
+  const gone = (withinMs: number) =>
+    poll(async () => !(await alive()), {
+      what: `${ref.name}'s QEMU to end`,
+      timeoutMs: withinMs,
+      intervalMs: machine.slow ? 150 : 50,
+      fatal: () => true,
+      now: opts.now,
+      sleep: opts.sleep,
+    });
   const how = await (async (): Promise<StopHow> => {
     if (!pid || !(await alive())) return 'already-stopped';
     const qmp = (command: string) =>

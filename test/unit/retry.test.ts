@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { retry, FatalError } from '../../tasks/util/retry.ts';
+import { retry, FatalError, poll, every, throttled, withTimeout, TimedOut } from '../../tasks/util/retry.ts';
 import { TaskError } from '../../tasks/util/errors.ts';
 
 /** A fake clock: sleeping advances it, so tests take no real time. */
@@ -84,5 +84,100 @@ describe('retry', () => {
       { what: 'x', timeoutMs: 1000, fatal: (e) => e instanceof TaskError, ...clock() },
     );
     assert.equal(v, 'ok');
+  });
+});
+
+describe('retry: tries and a timeout', () => {
+  it('gives up after `tries` with the last error as it is, pausing as asked between', async () => {
+    const c = clock();
+    const pauses: number[] = [];
+    let tries = 0;
+    const err = await retry(
+      async () => {
+        tries++;
+        throw new Error(`refused ${tries}`);
+      },
+      { what: 'x', timeoutMs: Number.POSITIVE_INFINITY, tries: 3, pauseMs: (n) => 100 * n, now: c.now, sleep: async (ms) => void pauses.push(ms) },
+    ).catch((e) => e);
+    assert.equal((err as Error).message, 'refused 3');
+    assert.deepEqual(pauses, [100, 200]);
+  });
+  it('throws TimedOut, a TaskError, when time runs out', async () => {
+    const err = await retry(async () => false, { what: 'y', timeoutMs: 300, ...clock() }).catch((e) => e);
+    assert.ok(err instanceof TimedOut && err instanceof TaskError, String(err));
+  });
+});
+
+describe('poll', () => {
+  it('says whether it happened within the time: true at once, or false once time runs out', async () => {
+    let n = 0;
+    assert.equal(await poll(async () => ++n >= 3, { what: 'z', timeoutMs: 1000, intervalMs: 100, ...clock() }), true);
+    assert.equal(n, 3);
+    assert.equal(await poll(async () => false, { what: 'z', timeoutMs: 1000, intervalMs: 100, ...clock() }), false);
+  });
+  it('throws what `fatal` calls final instead of answering false', async () => {
+    await assert.rejects(
+      poll(
+        async () => {
+          throw new Error('No response from server');
+        },
+        { what: 'z', timeoutMs: 1000, fatal: () => true, ...clock() },
+      ),
+      /No response from server/,
+    );
+  });
+});
+
+describe('every', () => {
+  it('asks on its own clock until an ask finds something, then stops asking', async () => {
+    let asks = 0;
+    const found = await new Promise<string>((resolve) => every(5, async () => (++asks < 3 ? undefined : 'gone'), resolve));
+    assert.equal(found, 'gone');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(asks, 3);
+  });
+  it('asks no more once stopped, and a failed ask is no answer', async () => {
+    let asks = 0;
+    const a = every(
+      5,
+      async () => {
+        asks++;
+        throw new Error('cannot read');
+      },
+      () => assert.fail('found nothing'),
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    a.stop();
+    const seen = asks;
+    assert.ok(seen >= 2, `asked ${seen} times`);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(asks, seen);
+  });
+});
+
+describe('throttled', () => {
+  it('runs at most once an interval, the first call at once', async () => {
+    let t = 0;
+    let runs = 0;
+    const f = throttled(
+      1000,
+      async () => void runs++,
+      () => t,
+    );
+    await f();
+    t = 500;
+    await f();
+    t = 1000;
+    await f();
+    assert.equal(runs, 2);
+  });
+});
+
+describe('withTimeout', () => {
+  it('gives the work’s answer, or TimedOut naming it once the time is up', async () => {
+    assert.equal(await withTimeout(Promise.resolve(7), 50, 'x'), 7);
+    const err = await withTimeout(new Promise(() => undefined), 20, 'SSH').catch((e) => e);
+    assert.ok(err instanceof TimedOut);
+    assert.equal(err.message, 'SSH timed out after 0.02 s');
   });
 });

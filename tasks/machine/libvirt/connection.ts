@@ -3,6 +3,7 @@
 // figures, managed save and libvirt's list of its snapshots.  The same for this host's
 // libvirtd and a server's over qemu+ssh; the launcher around it (machine.ts) says where the
 // other files are and how QEMU is read.
+import { retry } from '../../util/retry.ts';
 import { posix } from 'node:path';
 import { TaskError } from '../../util/errors.ts';
 import { run } from '../../util/exec.ts';
@@ -118,10 +119,19 @@ export class LibvirtConnection {
    * still active (seen in CI right after a down).
    */
   async settled(domain: string, timeoutMs = 15_000): Promise<void> {
-    for (const until = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 100))) {
-      const state = (await this.virsh(['domstate', domain]).catch(() => undefined))?.stdout.trim();
-      if (!state || state === 'shut off' || state === 'crashed' || Date.now() > until) return;
-    }
+    await retry(
+      async () => {
+        const state = (await this.virsh(['domstate', domain]).catch(() => undefined))?.stdout.trim();
+        if (!state || state === 'shut off' || state === 'crashed') return true;
+        throw new Error(`libvirt says "${state}"`);
+      },
+      {
+        what: `libvirt to have ${domain} off once its QEMU ended`,
+        timeoutMs,
+        intervalMs: 100,
+        hint: `see virsh domstate --reason ${domain}; virsh destroy ${domain} ends it`,
+      },
+    );
   }
 
   /** Machine.domainState: `virsh domstate --reason`, "running (booted)", "shut off (destroyed)"; undefined for a domain libvirt does not know. */
