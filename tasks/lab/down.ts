@@ -2,7 +2,8 @@
 // unreachable (a parent that is lost takes its children with it); then what a machine keeps
 // of its own (a libvirt domain, its disks) forgotten on request.
 import { walkVms, type LabResolved } from '../spec/tree.ts';
-import { MachineLost, topMachine, unlessLost } from '../machine/machine-for.ts';
+import { MachineLost } from '../util/errors.ts';
+import { topMachine, unlessLost } from '../machine/machine-for.ts';
 import { stopVm } from '../vm/stop.ts';
 import { LabRuntime } from '../vm/runtime.ts';
 import { stopAgent } from '../stats/agent-client.ts';

@@ -9,7 +9,7 @@ import { probeHost } from '../qemu/host-probe.ts';
 import type { Guest } from '../ssh/guest.ts';
 import type { Machine } from '../machine/machine.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
-import { ParentLost } from '../vm/boot-failure.ts';
+import { ParentLost } from '../util/errors.ts';
 import { stopVm } from '../vm/stop.ts';
 import { vmStatus } from '../vm/status.ts';
 import { LabRuntime } from '../vm/runtime.ts';

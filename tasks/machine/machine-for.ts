@@ -9,7 +9,8 @@ import { hostMachine } from './host.ts';
 import { localLibvirt } from './libvirt/machine.ts';
 import { plannedServer, serverMachine, sshServerOf } from './libvirt/server.ts';
 import { plannedGuest } from './guest.ts';
-import { every, FatalError } from '../util/retry.ts';
+import { every } from '../util/retry.ts';
+import { MachineLost } from '../util/errors.ts';
 
 /**
  * The machine a top-level VM runs on: a libvirt connection when the spec says so (this
@@ -34,9 +35,6 @@ export async function plannedMachine(lab: LabResolved, place: VmPlace): Promise<
   const libvirt = libvirtOf(lab, place);
   return libvirt && sshServerOf(libvirt.uri) ? plannedServer(libvirt) : topMachine(lab, place);
 }
-
-/** The machine a boot or a stop ran on is gone (its VM's kernel panicked, or its QEMU ended), and what ran there with it. */
-export class MachineLost extends FatalError {}
 
 /**
  * `work` on `machine`, given up (MachineLost) once the machine is lost, asked every `everyMs`:

@@ -4,23 +4,12 @@
 import { retry } from '../util/retry.ts';
 import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { TaskError } from '../util/errors.ts';
+import { TaskError, QmpError } from '../util/errors.ts';
 
 export interface QmpEvent {
   event: string;
   data?: unknown;
   timestamp?: unknown;
-}
-
-export class QmpError extends Error {
-  constructor(
-    readonly command: string,
-    readonly klass: string,
-    message: string,
-  ) {
-    super(`QMP ${command}: ${klass}: ${message}`);
-    this.name = 'QmpError';
-  }
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; command: string; timer: NodeJS.Timeout };

@@ -6,7 +6,7 @@
 // waitUntilSucceeds, put/get over SFTP.  The host key must equal the pinned one.
 import { readFileSync } from 'node:fs';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import { TaskError } from '../util/errors.ts';
+import { TaskError, HostKeyMismatch } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 
 export interface GuestTarget {
@@ -34,8 +34,6 @@ export interface ExecOptions {
   /** Give up (closing the channel) when the command has not ended by then: a guest that stopped answering. */
   timeoutMs?: number;
 }
-
-export class HostKeyMismatch extends TaskError {}
 
 export class Guest {
   /** The guest this one is reached through. */

@@ -78,6 +78,59 @@ export class TaskError extends Error {
   }
 }
 
+// What stops a wait or a boot at once, and the failures of particular layers — each a kind
+// of the classes above, so formatting, exit codes and --json know them all.
+
+/** Thrown by a check (or a watch) when waiting longer cannot help. */
+export class FatalError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'FatalError';
+  }
+}
+
+/** A wait that ran out of time: what was awaited, for how long, and the last reason. */
+export class TimedOut extends TaskError {}
+
+/** The guest's SSH host key is not the one pinned for it: the kit never connects to an unknown key. */
+export class HostKeyMismatch extends TaskError {}
+
+/** The machine a boot or a stop ran on is gone (its VM's kernel panicked, or its QEMU ended), and what ran there with it. */
+export class MachineLost extends FatalError {}
+
+/** QEMU's monitor answered a command with an error: the command, QEMU's error class, its words. */
+export class QmpError extends Error {
+  constructor(
+    readonly command: string,
+    readonly klass: string,
+    message: string,
+  ) {
+    super(`QMP ${command}: ${klass}: ${message}`);
+    this.name = 'QmpError';
+  }
+}
+
+/** QEMU exited while starting: its own stderr says why, so no serial log is added. */
+export class QemuRefused extends TaskError {}
+
+/** The guest's kernel panicked during the boot: its QEMU runs on, but the guest never will. */
+export class GuestPanicked extends FatalError {}
+
+/** A boot that failed because the parent it ran in was lost: `up` may boot that parent again. */
+export class ParentLost extends TaskError {
+  constructor(
+    message: string,
+    readonly parent: string,
+    hint: string,
+    cause: unknown,
+  ) {
+    super(message, { hint, cause });
+  }
+}
+
 export function exitCodeOf(err: unknown): number {
   if (err instanceof UsageError || err instanceof SpecError) return 2;
   return 1;

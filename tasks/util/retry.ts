@@ -7,21 +7,7 @@
 //   every    ask on a clock of its own while other work runs (is a parent lost?);
 //   throttled  run a check at most once per interval inside a faster loop (a boot's watch);
 //   withTimeout  one piece of work given a time limit, rejecting with TimedOut past it.
-import { TaskError } from './errors.ts';
-
-/** Thrown by a check (or a watch) when waiting longer cannot help. */
-export class FatalError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'FatalError';
-  }
-}
-
-/** A wait that ran out of time: what was awaited, for how long, and the last reason. */
-export class TimedOut extends TaskError {}
+import { FatalError, TimedOut } from './errors.ts';
 
 export interface RetryOptions {
   what: string;

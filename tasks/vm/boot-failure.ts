@@ -1,33 +1,14 @@
 // A boot that failed: what the user is told (the stage, the time, the serial console's tail,
 // QEMU's stderr), the QEMU it started stopped unless --keep, and the VM's record saying why;
 // a boot whose parent was lost says so, so `up` may boot that parent again.
-import { TaskError } from '../util/errors.ts';
-import { FatalError } from '../util/retry.ts';
+import { TaskError, ParentLost, QemuRefused } from '../util/errors.ts';
 import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { updateState, writeState } from '../machine/record.ts';
 import type { Machine, QemuRef } from '../machine/machine.ts';
-import { MachineLost } from '../machine/machine-for.ts';
+import { MachineLost } from '../util/errors.ts';
 import type { BootOptions } from './boot-on.ts';
 import { stopQemu } from './stop.ts';
-
-/** QEMU exited while starting: its own stderr says why, so no serial log is added. */
-export class QemuRefused extends TaskError {}
-
-/** The guest's kernel panicked during the boot: its QEMU runs on, but the guest never will. */
-export class GuestPanicked extends FatalError {}
-
-/** A boot that failed because the parent it ran in was lost: `up` may boot that parent again. */
-export class ParentLost extends TaskError {
-  constructor(
-    message: string,
-    readonly parent: string,
-    hint: string,
-    cause: unknown,
-  ) {
-    super(message, { hint, cause });
-  }
-}
 
 export async function failBoot(
   machine: Machine,

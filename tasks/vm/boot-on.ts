@@ -26,7 +26,8 @@ import { type BootRun, dialSsh } from './boot-run.ts';
 import { bootStages } from './boot-stages.ts';
 import { bootWatch } from './boot-watch.ts';
 import { checkSameDevices, pinKey, preflight } from './boot-preflight.ts';
-import { failBoot, GuestPanicked, QemuRefused } from './boot-failure.ts';
+import { failBoot } from './boot-failure.ts';
+import { GuestPanicked, QemuRefused } from '../util/errors.ts';
 
 export interface BootOptions {
   quiet?: boolean;

@@ -4,8 +4,9 @@
 import type { Duplex } from 'node:stream';
 import type { ArgSection } from '../qemu/plan.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
-import { FatalError } from '../util/retry.ts';
-import { Guest, HostKeyMismatch } from '../ssh/guest.ts';
+import { FatalError } from '../util/errors.ts';
+import { Guest } from '../ssh/guest.ts';
+import { HostKeyMismatch } from '../util/errors.ts';
 import type { bannerPoller } from '../ssh/banner.ts';
 import { labKeys } from '../ssh/keys.ts';
 import type { BootMetrics } from '../machine/record.ts';

@@ -2,7 +2,7 @@
 // each with a time limit and a hint, run as progress — QEMU alive, QMP "running", the SSH
 // forward open, sshd's banner, `uname -a` over SSH, and cloud-init done for a cloud image.
 import type { QmpStatus } from '../qemu/qmp.ts';
-import { FatalError } from '../util/retry.ts';
+import { FatalError } from '../util/errors.ts';
 import { withQmp } from '../machine/machine.ts';
 import type { Stage } from './readiness.ts';
 import { DEAD_QMP } from './status.ts';

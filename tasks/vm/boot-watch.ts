@@ -2,14 +2,16 @@
 // cannot succeed fails at once instead of waiting out its time: the parent it runs in lost,
 // QEMU gone, a kernel panic on the serial console, a QMP status that means the guest is dead.
 import type { QmpStatus } from '../qemu/qmp.ts';
-import { FatalError, throttled } from '../util/retry.ts';
+import { FatalError } from '../util/errors.ts';
+import { throttled } from '../util/retry.ts';
 import { withQmp } from '../machine/machine.ts';
 import { consolePanic } from '../machine/kernel-panic.ts';
-import { MachineLost } from '../machine/machine-for.ts';
+import { MachineLost } from '../util/errors.ts';
 import type { BootOptions } from './boot-on.ts';
 import type { BootRun } from './boot-run.ts';
 import { failIfDead } from './boot-stages.ts';
-import { GuestPanicked, lostHint } from './boot-failure.ts';
+import { GuestPanicked } from '../util/errors.ts';
+import { lostHint } from './boot-failure.ts';
 
 export function bootWatch(run: BootRun, opts: BootOptions): () => Promise<void> {
   const { machine, ref, lab } = run;

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
-import { ParentLost } from '../../tasks/vm/boot-failure.ts';
+import { ParentLost } from '../../tasks/util/errors.ts';
 import { kernelPanic } from '../../tasks/machine/kernel-panic.ts';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
 import { findVm } from '../../tasks/spec/tree.ts';

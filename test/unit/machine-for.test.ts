@@ -2,7 +2,8 @@
 // own; work on a machine that cannot be lost runs as it is.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MachineLost, unlessLost } from '../../tasks/machine/machine-for.ts';
+import { MachineLost } from '../../tasks/util/errors.ts';
+import { unlessLost } from '../../tasks/machine/machine-for.ts';
 import type { Machine } from '../../tasks/machine/machine.ts';
 
 const never = new Promise<string>(() => undefined);
