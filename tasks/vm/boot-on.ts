@@ -52,6 +52,11 @@ export interface BootOptions {
    * under TCG, ~0.7 s with a Debian.
    */
   keepSession?: (guest: Guest) => void;
+  /**
+   * Boot as an installer (`install`): the VM's disk with this ISO, the CD first once and then
+   * the disk, on this screen; ready once QMP says running, as an installer has no SSH yet.
+   */
+  installer?: { iso: string; display: 'gtk' | 'vnc' };
 }
 
 /** A command line without its -loadvm, to compare the devices of two runs. */
@@ -129,7 +134,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   const record = kitPaths(lab.name, vm.name).vm;
   const ref = machine.ref(lab, place);
   const forwards = forwardsOf(vm);
-  const sshForward = forwards.find((f) => f.guest === 22 && f.proto === 'tcp');
+  const sshForward = opts.installer ? undefined : forwards.find((f) => f.guest === 22 && f.proto === 'tcp');
   if (place.parent && !sshForward) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${place.parent.name}) to be reached`);
 
   const c: BootRun = { machine, lab, place, ref, sshForward, started: 0, pid: 0, metrics: {}, uname: '', args: [] };
@@ -152,14 +157,19 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
           c.boot = await prepareInputs({ lab, place, machine, ref, fresh: opts.fresh === true, warn: opts.warn });
           await machine.prepare(ref, c.boot.overlays);
-          c.hostKey = pinKey(lab, place, c.boot.hostKey);
-          c.plan = qemuPlan({ ...vm, ...c.boot.as }, c.probe.kvm, {
+          c.hostKey = sshForward ? pinKey(lab, place, c.boot.hostKey) : undefined;
+          const installer = opts.installer ? { boot: { iso: opts.installer.iso }, display: opts.installer.display } : {};
+          c.plan = qemuPlan({ ...vm, ...c.boot.as, ...installer }, c.probe.kvm, {
             ...c.boot.inputs,
             home: machine.home,
             vm: ref.paths,
             authorizedKey: labKeys(lab.name).publicKey,
             qmpTcpPort: ref.qmpPort,
           });
+          if (opts.installer)
+            c.plan = c.plan.map((s) =>
+              s.section === 'boot' ? { ...s, args: ['-boot', 'order=c,once=d'], note: 'the installer CD first, once; after its reboot, the disk' } : s,
+            );
           c.args = c.plan.flatMap((s) => s.args);
           if (opts.savedArgv) checkSameDevices(vm.name, withoutLoadvm(opts.savedArgv).slice(1), c.args);
           if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
