@@ -95,6 +95,14 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     assert.equal(json(k('status', '--json')).find((r: { name: string }) => r.name === 'far').domstate, 'running (booted)');
   });
 
+  it('doc names where each VM’s QEMU runs: far on the server, near on this host’s libvirtd, far’s child inside far', () => {
+    const out = join(lab.home, 'doc');
+    ok(k('doc', '--out', out));
+    const md = readFileSync(join(out, 'lvremote.md'), 'utf8');
+    const flows = [...md.matchAll(/QEMU runs ([^;]+);/g)].map((m) => m[1]);
+    assert.deepEqual(flows, ['on libvirt qemu:///system', `on libvirt ${server.uri}`, 'inside far']);
+  });
+
   it('suspend saves both domains with libvirt’s managed save; a resume that fails half way loses neither; resume brings far’s child back', async () => {
     ok(k('exec', 'farc', '--', 'echo inside > /root/mark'));
     const r = ok(k('suspend'));
