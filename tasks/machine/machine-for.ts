@@ -24,7 +24,7 @@ export async function topMachine(lab: LabResolved, place: VmPlace): Promise<Mach
 }
 
 /**
- * As machineFor, but only planned for (explain, doc): no parent or server is asked or needs
+ * As the lab runtime's machine(place), but only planned for (explain, doc): no parent or server is asked or needs
  * to run, no session is opened.  This host and its libvirtd are the real ones.
  */
 export async function plannedMachine(lab: LabResolved, place: VmPlace): Promise<Machine> {

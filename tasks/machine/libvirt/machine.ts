@@ -98,12 +98,13 @@ export class LibvirtMachine implements Machine {
     };
     const rest = await this.conn.volumes.makeOverlays(overlays, present, replaced);
     const d = ref.paths.dir;
-    const give = `[ -d ${QEMU_HOME} ] || { echo "${QEMU_HOME} is missing: is libvirt-daemon-system installed?" >&2; exit 3; }; chown "$(stat -c %u:%g ${QEMU_HOME})" "$1" && chmod 700 "$1"`;
-    await this.access.run(['sh', '-c', `umask 066 && ${prepareScript(ref, rest)} && ${give}`, 'sh', d]).catch((err) => {
+    // The folder and files first (a failure there is said as it is), then the folder given away.
+    const give = `if [ ! -d ${QEMU_HOME} ]; then echo "${QEMU_HOME} is missing: is libvirt-daemon-system installed?" >&2; exit 3; fi; chown "$(stat -c %u:%g ${QEMU_HOME})" "$1" && chmod 700 "$1"`;
+    await this.access.run(['sh', '-c', `{ umask 066 && ${prepareScript(ref, rest)}; } || exit; ${give}`, 'sh', d]).catch((err) => {
       throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, {
         cause: err,
         stderr: (err as TaskError).stderr,
-        hint: START_HINT,
+        hint: (err as TaskError).commandExitCode === 3 ? START_HINT : `is the disk full ${this.where}, or qemu-img missing there?`,
       });
     });
   }
