@@ -20,7 +20,7 @@ import { upLab } from '../../lab/up.ts';
 import { removeAll, restoreAll, saveAll } from '../../snapshot/many.ts';
 import { startFrom } from '../../suspend/resume.ts';
 import { snapshotNameOption } from '../../snapshot/names.ts';
-import { checkName, failedSuite, runHostCheck, runVmCheck, type CheckResult } from '../../smoke/checks.ts';
+import { checkName, failedSuite, REACH_MS, runHostCheck, runVmCheck, type CheckResult } from '../../smoke/checks.ts';
 import { junitXml, tap } from '../../smoke/report.ts';
 import { writeReport } from './doc.ts';
 
@@ -218,7 +218,7 @@ async function hostSuite(lab: LabResolved): Promise<CheckResult[]> {
 /** A VM's suite: back to the golden state first (with --reset), then its checks in order. */
 async function vmSuite(lab: LabResolved, place: VmPlace, resetTo?: string): Promise<CheckResult[]> {
   if (resetTo) await withRuntime(lab, (parents) => restoreAll(lab, [place], parents, quietLog, resetTo));
-  const g = await connectPlace(lab, place, 30_000);
+  const g = await connectPlace(lab, place, REACH_MS);
   try {
     const out: CheckResult[] = [];
     for (const c of place.vm.checks) out.push(await runVmCheck(c, place.vm, place.depth, g));
