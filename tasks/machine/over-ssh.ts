@@ -162,14 +162,16 @@ export class SshMachine implements Machine {
         : `{ read -r pid < ${shellQuote(ref.paths.pid)}; } 2>/dev/null; case "$pid" in ''|*[!0-9]*) pid=${opts.fallbackPid ?? ''};; esac`,
       `[ -e ${shellQuote(ref.paths.pid)} ] && echo pidfile=1`,
       'echo "pid=$pid"',
-      // Only a cheap gate on the window's reads: whether it is this VM's QEMU is isQemuOf's to say,
-      // from its argv (NULs as \x1f, which no argument of the kit's holds) and stat line.
-      `if [ -n "$pid" ] && [ -d /proc/$pid ] && tr '\\0' '\\n' < /proc/$pid/cmdline | grep -qx ${shellQuote(ref.paths.pid)}; then`,
-      `  printf 'argv='; tr '\\0' '\\037' < /proc/$pid/cmdline; echo`,
+      // The argv read once (NULs as \x1f, which no argument of the kit's holds), and only a cheap
+      // gate on the window's reads (a shell `case`, no fork): whether it is this VM's QEMU is
+      // isQemuOf's to say, from that argv and the stat line.
+      `a=; [ -n "$pid" ] && [ -d /proc/$pid ] && a=$(tr '\\0' '\\037' < /proc/$pid/cmdline 2>/dev/null)`,
+      `case "$a" in *${shellQuote(ref.paths.pid)}*)`,
+      '  echo "argv=$a"',
       '  while read -r k v r; do case $k in VmRSS:) rss=$v;; esac; done < /proc/$pid/status',
       '  echo "rss=$rss"; read -r up r < /proc/uptime; echo "hostuptime=$up"; read -r s < /proc/$pid/stat; echo "stat=$s"',
       ...(opts.windowMs !== undefined ? [...(opts.windowMs > 0 ? [...procRead(0), `sleep ${opts.windowMs / 1000}`] : []), ...procRead(1)] : []),
-      'fi',
+      ';; esac',
       ...disks.flatMap((f, i) => [
         `printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`,
         `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`,
