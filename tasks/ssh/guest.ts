@@ -6,8 +6,9 @@
 // waitUntilSucceeds, put/get over SFTP.  The host key must equal the pinned one.
 import { readFileSync } from 'node:fs';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import { TaskError, HostKeyMismatch } from '../util/errors.ts';
+import { TaskError, HostKeyMismatch, KeyRefused } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
+import { sshDebug } from './debug-log.ts';
 
 export interface GuestTarget {
   name: string;
@@ -49,11 +50,15 @@ export class Guest {
    * Port forwards (nested guests' connections) carry no process and are not queued.
    */
   private lastChannel: Promise<unknown> = Promise.resolve();
+  /** The connection has ended (the guest, the network or close()): every call on it fails with ssh2's "Not connected". */
+  closed = false;
 
   private constructor(
     readonly target: GuestTarget,
     readonly client: Client,
-  ) {}
+  ) {
+    client.once('close', () => (this.closed = true));
+  }
 
   /** A stream to host:port as seen from inside this guest (SSH direct-tcpip). */
   forwardOut(port: number, host = '127.0.0.1'): Promise<ClientChannel> {
@@ -97,6 +102,7 @@ export class Guest {
       keepaliveInterval: 15_000,
       keepaliveCountMax: 4,
       ...(sock ? { sock: sock as import('node:stream').Readable } : {}),
+      ...sshDebug(target),
     };
     return new Promise((resolve, reject) => {
       const client = new Client();
@@ -119,6 +125,11 @@ export class Guest {
         fail(mismatch ? keyRefused() : new Error(`${target.name}: the connection to ${target.host}:${target.port} closed before the SSH handshake finished`));
       client.once('end', early);
       client.once('close', early);
+      // A stream we gave ssh2 (a tunnel through a parent) that ends: ssh2 stops its keepalive
+      // and waits for a 'close' that a half-closed SSH channel never sends, so a command
+      // running on it would wait forever.  Closing the stream makes ssh2 close the client and
+      // fail what was pending (seen: a child's sshd that dropped the connection mid-exec).
+      if (sock) client.on('end', () => sock.destroy());
       const backstop = setTimeout(() => fail(new Error(`${target.name}: timed out after ${timeoutMs} ms waiting for the SSH handshake`)), timeoutMs + 1000);
       client.once('ready', () => {
         if (settled) return;
@@ -131,7 +142,18 @@ export class Guest {
       // Always listening: ssh2 may report more than one error (a lost connection after a
       // failed handshake, a reset after ready), and an unheard 'error' would end the process.
       // After ready, errors surface through the failing exec/sftp call instead.
-      client.on('error', (err) => fail(mismatch ? keyRefused() : err));
+      client.on('error', (err: Error & { level?: string }) =>
+        fail(
+          mismatch
+            ? keyRefused()
+            : err.level === 'client-authentication'
+              ? new KeyRefused(`${target.name}: sshd at ${target.host}:${target.port} refused the key ${target.privateKeyPath} for ${target.user}`, {
+                  hint: `the guest does not hold the lab's public key in ~${target.user}/.ssh/authorized_keys (a kit image takes it from gc.authkey on its kernel command line; a cloud image from its seed)`,
+                  cause: err,
+                })
+              : err,
+        ),
+      );
       client.connect(config);
     });
   }
@@ -190,6 +212,10 @@ export class Guest {
           : undefined;
         stream.on('close', () => {
           clearTimeout(timer);
+          // No exit status and the connection gone (ssh2 says 'close' on the client first): the
+          // sshd or the tunnel ended under the command, which is no answer of the command's.
+          if (code === -1 && signal === undefined && this.closed)
+            return reject(new Error(`${this.target.name}: the SSH connection ended while \`${command.split('\n')[0]!.slice(0, 60)}\` ran`));
           resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') });
         });
         if (typeof opts.stdin === 'string') stream.end(opts.stdin);
@@ -253,7 +279,6 @@ export class Guest {
   }
 }
 
-/** Quotes a word for a POSIX shell on the guest. */
 /** Ends an SFTP session and waits (up to 2 s) until its channel is closed, so the next request finds it gone. */
 function endSftp(s: import('ssh2').SFTPWrapper): Promise<void> {
   return new Promise((resolve) => {
@@ -266,6 +291,7 @@ function endSftp(s: import('ssh2').SFTPWrapper): Promise<void> {
   });
 }
 
+/** Quotes a word for a POSIX shell on the guest. */
 export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
