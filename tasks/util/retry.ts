@@ -14,7 +14,7 @@ export interface RetryOptions {
   timeoutMs: number;
   intervalMs?: number;
   hint?: string;
-  /** Runs before each try; throws FatalError when the thing waited on is gone (e.g. QEMU died). */
+  /** Runs before each try; throws FatalError when the thing waited on is gone (e.g. QEMU died); another error counts as a failed try. */
   watch?: () => Promise<void>;
   /** Errors from the check that waiting cannot mend: rethrown at once, as they are. */
   fatal?: (err: unknown) => boolean;
@@ -35,8 +35,9 @@ export async function retry<T>(check: () => Promise<T | undefined | false>, opts
   const start = now();
   let last = 'no answer yet';
   for (let n = 1; ; n++) {
-    if (opts.watch) await opts.watch();
     try {
+      // A watch that could not look (its connection dropped) is no answer yet, as a check's error is.
+      if (opts.watch) await opts.watch();
       const value = await check();
       if (value !== undefined && value !== false) return value;
     } catch (err) {

@@ -62,6 +62,30 @@ describe('retry', () => {
       /gone/,
     );
   });
+  it('takes a watch that could not look (not FatalError) for a failed try, and says so when time runs out', async () => {
+    let looks = 0;
+    const value = await retry(async () => 'up', {
+      what: 'x',
+      timeoutMs: 1000,
+      watch: async () => {
+        if (++looks < 3) throw new Error('Not connected');
+      },
+      ...clock(),
+    });
+    assert.equal(value, 'up');
+    assert.equal(looks, 3);
+    await assert.rejects(
+      retry(async () => 'up', {
+        what: 'the banner',
+        timeoutMs: 300,
+        watch: async () => {
+          throw new Error('Not connected');
+        },
+        ...clock(),
+      }),
+      /timed out after 0\.3 s waiting for the banner \(last: Not connected\)/,
+    );
+  });
   it('rethrows what `fatal` calls final, as it is, and keeps trying the rest', async () => {
     const refusal = new TaskError('l2 is stopped');
     let tries = 0;
