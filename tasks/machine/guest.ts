@@ -39,10 +39,11 @@ const guestIs = (name: string, user: string) => ({
 /**
  * The machine inside the running guest `name`, reached over `session`.  `lost` says why that
  * guest is gone, read where its own QEMU runs (the lab runtime knows); a machine made without
- * it serves one quick question (a probe, a dial) and cannot tell.
+ * it serves one quick question (a probe, a dial) and cannot tell.  `reopen` makes a new session
+ * when this one has ended.
  */
-export function guestMachine(session: Guest, name: string, lost?: SshMachine['lost']): SshMachine {
-  return new SshMachine(session, { ...guestIs(name, session.target.user), lost });
+export function guestMachine(session: Guest, name: string, lost?: SshMachine['lost'], reopen?: () => Promise<Guest>): SshMachine {
+  return new SshMachine(session, { ...guestIs(name, session.target.user), lost, reopen });
 }
 
 /** A parent as `explain` sees it when it may not be running: where its children's files would be; nothing is asked. */

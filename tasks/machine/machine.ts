@@ -121,6 +121,8 @@ export interface Machine {
   readonly installHint: string;
   /** Every call forks on an emulated CPU (a guest under TCG): poll it less often, give connections longer. */
   readonly slow: boolean;
+  /** How often the connection to this machine ended and a new one was made (a machine reached over SSH). */
+  readonly reconnects?: number;
   /** Its files are this host's (this host, its libvirtd): made and read here, not through a session. */
   readonly local: boolean;
   /** QEMU there opens this host's files where they are (this host's own QEMU); elsewhere a file is put there first. */

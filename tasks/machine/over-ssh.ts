@@ -57,6 +57,11 @@ export interface SshMachineOptions {
   ref: (lab: LabResolved, place: VmPlace, record?: VmState) => QemuRef;
   /** Machine.lost: why this guest is gone, read where its own QEMU runs. */
   lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
+  /**
+   * A new session once this one has ended (the lab runtime's pool makes it): a connection the
+   * guest's sshd dropped costs the call that met it, not every call after.
+   */
+  reopen?: () => Promise<Guest>;
 }
 
 /** Machine.prepare as one shell command: the VM's folder (0700) with no runtime files, an empty serial log (0600), then the overlays (0600). */
@@ -84,9 +89,10 @@ export class SshMachine implements Machine {
   readonly home: string;
 
   readonly lost?: (o?: { answering?: boolean }) => Promise<string | undefined>;
+  reconnects = 0;
 
   constructor(
-    readonly session: Guest,
+    private session: Guest,
     private readonly o: SshMachineOptions,
   ) {
     this.slow = o.slow;
@@ -100,6 +106,20 @@ export class SshMachine implements Machine {
 
   ref(lab: LabResolved, place: VmPlace, record?: VmState): QemuRef {
     return this.o.ref(lab, place, record);
+  }
+
+  /** The session, made again first when it has ended and this machine knows how. */
+  private async live(): Promise<Guest> {
+    if (this.session.closed && this.o.reopen) {
+      this.session = await this.o.reopen();
+      this.reconnects++;
+    }
+    return this.session;
+  }
+
+  /** One command on the machine, on the live session. */
+  private async exec(command: string) {
+    return (await this.live()).exec(command);
   }
 
   /** Loads the guest's kvm modules when it has the CPU flag but no /dev/kvm, then reads what the host probe reads. */
@@ -125,7 +145,7 @@ export class SshMachine implements Machine {
           ]
         : []),
     ].join('\n');
-    const out = await this.session.succeed(script);
+    const out = await (await this.live()).succeed(script);
     const kv = keyValues(out);
     const facts: KvmFacts = {
       devKvm: (kv.devkvm as KvmFacts['devKvm']) || 'absent',
@@ -177,7 +197,7 @@ export class SshMachine implements Machine {
         `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`,
       ]),
     ].join('\n');
-    const r = await this.session.exec(script);
+    const r = await this.exec(script);
     const kv = keyValues(r.stdout);
     const lines = r.stdout.split('\n');
     const reading = (n: number): ProcReading | undefined => {
@@ -208,30 +228,31 @@ export class SshMachine implements Machine {
   /** As on this host: asked first by the one rule (isQemuOf), then signalled. */
   async signal(ref: QemuRef, pid: number, sig: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
     if (!(await this.sample(ref, { pid })).alive) return false;
-    return (await this.session.exec(`kill -${sig.slice(3)} ${pid}`)).code === 0;
+    return (await this.exec(`kill -${sig.slice(3)} ${pid}`)).code === 0;
   }
 
   /** QMP on the loopback TCP port the ref names (a guest's child), else on its unix socket (a server's domain). */
   async qmp(ref: QemuRef, timeoutMs = 3000): Promise<QmpClient> {
-    if (ref.qmpPort) return QmpClient.over(await this.session.forwardOut(ref.qmpPort), `127.0.0.1:${ref.qmpPort} ${this.where}`, timeoutMs);
-    return QmpClient.over(await this.session.forwardOutSocket(ref.paths.qmp), `${ref.paths.qmp} ${this.where}`, timeoutMs);
+    const session = await this.live();
+    if (ref.qmpPort) return QmpClient.over(await session.forwardOut(ref.qmpPort), `127.0.0.1:${ref.qmpPort} ${this.where}`, timeoutMs);
+    return QmpClient.over(await session.forwardOutSocket(ref.paths.qmp), `${ref.paths.qmp} ${this.where}`, timeoutMs);
   }
 
-  dial(port: number): Promise<Duplex> {
-    return this.session.forwardOut(port);
+  async dial(port: number): Promise<Duplex> {
+    return (await this.live()).forwardOut(port);
   }
 
   async tail(file: string, lines: number): Promise<string> {
-    return (await this.session.exec(`tail -n ${lines} ${shellQuote(file)} 2>/dev/null`)).stdout.trimEnd();
+    return (await this.exec(`tail -n ${lines} ${shellQuote(file)} 2>/dev/null`)).stdout.trimEnd();
   }
 
   async fileSize(file: string): Promise<number | undefined> {
-    const r = await this.session.exec(`stat -c %s ${shellQuote(file)} 2>/dev/null`);
+    const r = await this.exec(`stat -c %s ${shellQuote(file)} 2>/dev/null`);
     return r.code === 0 ? Number(r.stdout.trim()) : undefined;
   }
 
   async prepare(ref: QemuRef, overlays: Overlay[] = []): Promise<void> {
-    const r = await this.session.exec(prepareScript(ref, overlays));
+    const r = await this.exec(prepareScript(ref, overlays));
     if (r.code !== 0)
       throw new TaskError(`could not prepare ${ref.name}'s folder and disks ${this.where}`, {
         exitCode: r.code,
@@ -244,7 +265,7 @@ export class SshMachine implements Machine {
   async start(ref: QemuRef, args: string[]) {
     const q = (s: string) => shellQuote(s);
     const command = ['qemu-system-x86_64', ...args];
-    const r = await this.session.exec(
+    const r = await this.exec(
       `${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`,
     );
     const pid = Number(r.stdout.trim()) || undefined;
@@ -255,22 +276,20 @@ export class SshMachine implements Machine {
     const q = shellQuote;
     const size = statSync(local).size;
     // One exec: make the folder, and say whether a copy of that size is there already.
-    const r = await this.session.exec(
-      `mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`,
-    );
+    const r = await this.exec(`mkdir -p ${q(posix.dirname(remote))} && { [ "$(stat -c %s ${q(remote)} 2>/dev/null)" = ${size} ] && echo same || echo copy; }`);
     if (r.code !== 0) throw new TaskError(`cannot make ${posix.dirname(remote)} ${this.where}`, { stderr: r.stderr });
     if (opts.keep && r.stdout.trim() === 'same') return;
     // Written beside, then renamed: a copy cut short is never taken for a whole one.
-    await this.session.put(local, `${remote}.part`);
+    await (await this.live()).put(local, `${remote}.part`);
     await this.run(['sh', '-c', `chmod 600 "$1" && mv -f "$1" "$2"`, 'sh', `${remote}.part`, remote]);
   }
 
   async cleanRuntime(ref: QemuRef): Promise<void> {
-    await this.session.exec(`rm -f ${shellQuote(ref.paths.pid)} ${shellQuote(ref.paths.qmp)}`);
+    await this.exec(`rm -f ${shellQuote(ref.paths.pid)} ${shellQuote(ref.paths.qmp)}`);
   }
 
   async run(argv: string[]): Promise<string> {
-    const r = await this.session.exec(argv.map(shellQuote).join(' '));
+    const r = await this.exec(argv.map(shellQuote).join(' '));
     if (r.code !== 0) throw new TaskError(`${argv[0]} failed ${this.where}`, { command: argv, exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
     return r.stdout;
   }

@@ -13,6 +13,15 @@ export interface BootMetrics {
   portS?: number;
   bannerS?: number;
   sshS?: number;
+  /** Stages that met a dropped SSH connection and went on over a new one. */
+  retries?: StageRetry[];
+}
+
+/** A boot stage tried again after a dropped SSH connection: how often, and the last such error. */
+export interface StageRetry {
+  stage: string;
+  times: number;
+  reason: string;
 }
 
 export interface VmState {

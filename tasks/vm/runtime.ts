@@ -1,8 +1,9 @@
 // The lab runtime: the one way to get a machine or an SSH session for a place of a lab.
 // Sessions are pooled, one per VM, a child's through its parent's; the machine inside a guest
-// is made once per session with its lost-parent watch from the start (nothing patches it
-// later), so every boot, stop, status and snapshot inside a parent notices at once when that
-// parent panics or its QEMU ends, instead of waiting out a dead session's keepalives.
+// is made once, with its lost-parent watch from the start (nothing patches it later) and its
+// sessions from the pool, so every boot, stop, status and snapshot inside a parent notices at
+// once when that parent panics or its QEMU ends, instead of waiting out a dead session's
+// keepalives, and goes on over a new session when only the connection ended.
 // Open one per command (withRuntime), or keep one as long as its sessions (the stats agent).
 import type { Guest } from '../ssh/guest.ts';
 import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
@@ -20,7 +21,7 @@ const ANSWER_MS = 20_000;
 export class LabRuntime {
   private readonly pool: SessionPool;
   private readonly owned: boolean;
-  private readonly guests = new Map<string, { session: Guest; machine: Machine }>();
+  private readonly guests = new Map<string, Machine>();
   readonly timeoutMs: number;
 
   /** `pool`: sessions kept by the caller beyond this runtime (the stats agent's); else its own, closed by close(). */
@@ -47,9 +48,16 @@ export class LabRuntime {
   async inside(place: VmPlace): Promise<Machine> {
     const session = await this.session(place);
     const known = this.guests.get(place.vm.name);
-    if (known?.session === session) return known.machine;
-    const machine = guestMachine(session, place.vm.name, (o) => this.lost(place, o));
-    this.guests.set(place.vm.name, { session, machine });
+    if (known) return known;
+    // A session that ends under a boot or a stop (a dropbear that dropped it) is made again
+    // by the machine on its next call, from this pool: the work on it goes on.
+    const machine = guestMachine(
+      session,
+      place.vm.name,
+      (o) => this.lost(place, o),
+      () => this.session(place),
+    );
+    this.guests.set(place.vm.name, machine);
     return machine;
   }
 
