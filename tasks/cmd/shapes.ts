@@ -8,7 +8,16 @@ import type { SnapshotInfo } from '../snapshot/ops.ts';
 import { NAKSHATRAS, SIGNS } from '../graintime/names.ts';
 
 const Forward = z.strictObject({ proto: z.string().describe('tcp or udp'), bind: z.string(), host: z.number().int(), guest: z.number().int() });
-const Metrics = z.strictObject({ qmpS: z.number().optional(), portS: z.number().optional(), bannerS: z.number().optional(), sshS: z.number().optional() });
+const Metrics = z.strictObject({
+  qmpS: z.number().optional(),
+  portS: z.number().optional(),
+  bannerS: z.number().optional(),
+  sshS: z.number().optional(),
+  retries: z
+    .array(z.strictObject({ stage: z.string(), times: z.number(), reason: z.string() }))
+    .optional()
+    .describe('stages that met a dropped SSH connection and went on over a new one'),
+});
 
 export const StatusRow = z
   .strictObject({

@@ -78,8 +78,11 @@ ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 echo "nameserver 10.0.2.3" > /etc/resolv.conf
 key=$(arg gc.authkey)
+# gc.sshdrop=N (fault tests): the key's first N commands end their own connection.
+drop=$(arg gc.sshdrop)
+[ -z "$drop" ] || forced="command=\\"/sbin/gc-sshdrop $drop\\" "
 if [ -n "$key" ]; then
-  echo "$key" | sed 's/:/ /' > /root/.ssh/authorized_keys
+  echo "$forced$key" | sed 's/:/ /' > /root/.ssh/authorized_keys
 fi
 chmod 700 /root /root/.ssh
 chmod 600 /root/.ssh/authorized_keys 2>/dev/null
@@ -94,6 +97,23 @@ if grep -qw gc.nossh /proc/cmdline; then
   while :; do sleep 3600; done
 fi
 exec /usr/sbin/dropbear -F -E -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+`;
+
+/**
+ * gc.sshdrop=N, for fault tests: the lab key's forced command (authorized_keys' command=).  Its
+ * first N commands kill the dropbear process serving their connection, as a dropbear that
+ * drops a session mid-exec would; later ones run as asked.  (A forced command replaces SFTP too.)
+ */
+export const SSHDROP = `#!/bin/sh
+n=$(cat /run/gc-sshdrop 2>/dev/null || echo 0)
+if [ "$n" -lt "$1" ]; then
+  echo $((n + 1)) > /run/gc-sshdrop
+  p=$PPID
+  while [ "$(cat /proc/$p/comm)" != dropbear ]; do read -r _ _ _ p _ < /proc/$p/stat; done
+  echo "gc: gc.sshdrop: ended connection $p at its command" > /dev/console
+  kill -9 $p
+fi
+exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 `;
 
 export const INITTAB = `::sysinit:/sbin/gc-rc
@@ -111,6 +131,7 @@ export const FILES: Record<string, { text: string; mode: number }> = {
   init: { text: INIT, mode: 0o755 },
   'sbin/gc-rc': { text: RC, mode: 0o755 },
   'sbin/gc-sshd': { text: SSHD, mode: 0o755 },
+  'sbin/gc-sshdrop': { text: SSHDROP, mode: 0o755 },
   'etc/inittab': { text: INITTAB, mode: 0o644 },
   'etc/acpid.conf': { text: ACPID_CONF, mode: 0o644 },
   'etc/acpi/power-button': { text: '#!/bin/sh\necho "gc: power button, powering off" > /dev/console\nexec /sbin/poweroff\n', mode: 0o755 },

@@ -98,6 +98,9 @@ export class TimedOut extends TaskError {}
 /** The guest's SSH host key is not the one pinned for it: the kit never connects to an unknown key. */
 export class HostKeyMismatch extends TaskError {}
 
+/** The guest's sshd refused the lab's key (ssh2: every authentication method failed). */
+export class KeyRefused extends TaskError {}
+
 /** The machine a boot or a stop ran on is gone (its VM's kernel panicked, or its QEMU ended), and what ran there with it. */
 export class MachineLost extends FatalError {}
 

@@ -45,8 +45,9 @@ export async function failBoot(
     return new ParentLost(`${lab.name}/${place.vm.name} failed to boot${machine.at} after ${elapsed} s: ${lost}`, machine.inside!, lostHint(lab.name), err);
   if (err instanceof QemuRefused) return err;
   const at = machine.at;
+  const stage = (err as { stage?: string }).stage;
   return new TaskError(
-    `${lab.name}/${place.vm.name} failed to boot${at} after ${elapsed} s: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
+    `${lab.name}/${place.vm.name} failed to boot${at} after ${elapsed} s${stage ? `, at ${stage}` : ''}: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
     { hint, cause: err },
   );
 }

@@ -207,7 +207,14 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           });
         },
       },
-      ...stageTasks<Record<string, never>>(vm.name, stages, { started: () => c.started, deadline: () => c.started + c.budgetMs!, watch, metrics: c.metrics }),
+      ...stageTasks<Record<string, never>>(vm.name, stages, {
+        started: () => c.started,
+        deadline: () => c.started + c.budgetMs!,
+        watch,
+        metrics: c.metrics,
+        reconnects: () => machine.reconnects ?? 0,
+        at,
+      }),
     ],
     { quiet: opts.quiet },
   );
@@ -221,6 +228,9 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
     throw await failBoot(machine, lab, place, ref, c.pid, err, c.started, opts);
   }
   c.banners?.close();
+  // The progress said it; without progress (--json, parallel boots) a warning does.
+  if (opts.quiet)
+    for (const r of c.metrics.retries ?? []) opts.warn?.(`${vm.name}: retried ${r.stage} ${r.times}× after a dropped SSH connection: ${r.reason}`);
   if (c.guest) (opts.keepSession ?? ((g: Guest) => g.close()))(c.guest);
   updateState(record, { phase: 'running', metrics: c.metrics });
   return { lab: lab.name, vm: vm.name, pid: c.pid, accel: c.accel!, forwards, metrics: c.metrics, uname: c.uname };

@@ -6,7 +6,7 @@ import type { ArgSection } from '../qemu/plan.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import { FatalError } from '../util/errors.ts';
 import { Guest } from '../ssh/guest.ts';
-import { HostKeyMismatch } from '../util/errors.ts';
+import { HostKeyMismatch, KeyRefused } from '../util/errors.ts';
 import type { bannerPoller } from '../ssh/banner.ts';
 import { labKeys } from '../ssh/keys.ts';
 import type { BootMetrics } from '../machine/record.ts';
@@ -37,7 +37,16 @@ export interface BootRun {
   banners?: ReturnType<typeof bannerPoller>;
   /** The session that ran `uname -a`: cloud-init's check uses it too, then it is handed on (keepSession) or closed. */
   guest?: Guest;
+  /** How often the guest's sshd has refused the lab key in this boot. */
+  keyRefusals?: number;
 }
+
+/**
+ * Refusals of the lab key a boot waits through: a cloud image's sshd can answer before
+ * cloud-init has written the key; a kit image has it before its sshd starts, so a refusal
+ * there is the answer, and the boot fails on it instead of trying for a minute.
+ */
+const KEY_REFUSALS = { kitImage: 2, cloudImage: 10 };
 
 /** A stream to the guest's sshd through its forward, on the machine it runs on. */
 export const dialSsh = (run: BootRun): Promise<Duplex> => run.machine.dial(run.sshForward!.host, run.sshForward!.bind);
@@ -54,7 +63,13 @@ export async function connectGuest(run: BootRun, sock?: Duplex, timeoutMs = 5000
     hostKey: run.hostKey!,
   };
   return Guest.connect(target, timeoutMs, sock ?? (await dialSsh(run))).catch((e) => {
-    // A wrong host key will not become right by waiting.
-    throw e instanceof HostKeyMismatch ? new FatalError(e.message, e.hint) : e;
+    // A wrong host key will not become right by waiting; a refused lab key soon will not either.
+    if (e instanceof HostKeyMismatch) throw new FatalError(e.message, e.hint);
+    if (e instanceof KeyRefused) {
+      run.keyRefusals = (run.keyRefusals ?? 0) + 1;
+      const limit = run.boot?.slow ? KEY_REFUSALS.cloudImage : KEY_REFUSALS.kitImage;
+      if (run.keyRefusals >= limit) throw new FatalError(`${e.message} (${run.keyRefusals} times)`, e.hint);
+    }
+    throw e;
   });
 }

@@ -60,7 +60,8 @@ export function bootStages(run: BootRun): Stage[] {
             check: async () => {
               const g = await connectGuest(run, run.banners!.take(), machine.slow ? 8000 : 5000);
               try {
-                run.uname = (await g.succeed('uname -a')).trim();
+                // Each try within a time of its own, so a command that never returns is a failed try.
+                run.uname = (await g.succeed('uname -a', machine.slow ? 15_000 : 10_000)).trim();
               } catch (err) {
                 g.close();
                 throw err;
@@ -79,7 +80,7 @@ export function bootStages(run: BootRun): Stage[] {
             check: async () => {
               const g = run.guest ?? (run.guest = await connectGuest(run));
               try {
-                return (await g.exec('test -f /var/lib/cloud/instance/boot-finished')).code === 0 || undefined;
+                return (await g.exec('test -f /var/lib/cloud/instance/boot-finished', { timeoutMs: 20_000 })).code === 0 || undefined;
               } catch (err) {
                 g.close(); // a broken session: the next try makes a new one
                 run.guest = undefined;

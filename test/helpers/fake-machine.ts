@@ -32,9 +32,12 @@ export interface FakeBehaviour {
   panics?: number;
   /** A machine inside a parent: the parent is lost with this reason once QEMU started there. */
   lost?: string;
+  /** The connection to the machine drops under this many liveness samples once QEMU runs (ssh2: "Not connected"). */
+  dropsSamples?: number;
 }
 
 export class FakeMachine implements Machine {
+  private drops = 0;
   readonly readsHostFiles = true;
   readonly stashPath = imagesFolderStash;
   readonly slow = false;
@@ -87,6 +90,7 @@ export class FakeMachine implements Machine {
   }
 
   async sample(_ref: QemuRef, opts: { pid?: number } = {}): Promise<QemuSample> {
+    if (this.alive && this.b.dropsSamples && this.drops++ < this.b.dropsSamples) throw new Error('Not connected');
     if (this.alive && this.b.diesAfterSamples !== undefined && ++this.samples > this.b.diesAfterSamples) this.alive = false;
     const alive = this.alive && (opts.pid === undefined || opts.pid === this.pid);
     return { pid: this.alive ? this.pid : undefined, pidfile: this.alive, alive, uptimeS: alive ? 3 : undefined, disks: {} };

@@ -2,6 +2,7 @@
 // before QEMU starts, how a start that fails or a guest that dies is reported, and that a
 // failed boot never leaves its QEMU behind.
 import { describe, it } from 'node:test';
+import { rmSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
 import { ParentLost } from '../../tasks/util/errors.ts';
@@ -53,17 +54,24 @@ describe('bootOn', () => {
   it('fails at once when QEMU dies during boot, with the serial log and no stop needed', async () => {
     const { result, record, m } = await boot({ diesAfterSamples: 1 });
     assert.ok(result instanceof Error);
-    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s: QEMU exited during boot\n {2}serial console/);
+    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s, at QEMU process is alive: QEMU exited during boot\n {2}serial console/);
     assert.equal(record?.phase, 'failed');
     assert.ok(!m.calls.includes('SIGTERM'));
   });
   it('fails when QMP reports internal-error, and stops the QEMU it started', async () => {
     const { result, m } = await boot({ qmpStatus: 'internal-error', honoursQuit: true }, { accel: 'kvm' });
     assert.ok(result instanceof Error);
-    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s: the guest stopped: QMP status internal-error\n/);
+    assert.match(result.message, /^b\/v failed to boot after \d+\.\d s, at QMP answers "running": the guest stopped: QMP status internal-error\n/);
     assert.match(result.hint ?? '', /KVM is unusable here .*: set accel: auto or tcg for v/);
     assert.equal(m.alive, false, 'the QEMU of a failed boot is stopped');
     assert.ok(m.calls.includes('quit'));
+  });
+  it('goes on when the connection to its machine drops during a stage, and says which stage it retried and why', async () => {
+    const { result, record } = await boot({ dropsSamples: 2 });
+    assert.ok(!(result instanceof Error), String(result));
+    assert.deepEqual(result.metrics.retries, [{ stage: 'QEMU process is alive', times: 2, reason: 'Not connected' }]);
+    assert.deepEqual(record?.metrics?.retries, result.metrics.retries, 'the record keeps it too');
+    rmSync(kitPaths('b', 'v').vm.dir, { recursive: true, force: true }); // a running fake VM would read as crashed to the next boot
   });
   it('stops a guest whose kernel panicked during boot and boots it once more, saying so', async () => {
     const { m, result, warnings, record } = await boot({ panics: 1, honoursQuit: true });
@@ -82,7 +90,7 @@ describe('bootOn', () => {
     assert.ok(twice.result instanceof Error);
     assert.match(
       twice.result.message,
-      /^b\/v failed to boot after \d+\.\d s: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt\n/,
+      /^b\/v failed to boot after \d+\.\d s, at [^:]+: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt\n/,
     );
     assert.deepEqual([twice.m.calls.filter((c) => c === 'start').length, twice.m.alive, twice.record?.phase], [2, false, 'failed']);
     const resume = await boot({ panics: 1, honoursQuit: true }, {}, { loadvm: 'saved' });
