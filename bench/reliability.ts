@@ -1,11 +1,13 @@
 // reliability (opt-in): cold `up`s of a nested lab as CI runs them — a fresh state folder, keys
 // and SSH port each time, through the CLI — each followed by a command in the deepest child
 // and `down`.  Counts what came up, what the kit retried on the way (stages that met a dropped
-// SSH connection), and keeps the folder of every failure (serial logs, QEMU stderr, state).
+// SSH connection), and keeps the folder of every failure (serial logs, QEMU stderr, state,
+// ssh2's trace of every connection, the host's load, and from inside the parent its dmesg and
+// its children's logs).
 //   npx tsx bench/reliability.ts tiny 30      the suites' tiny nested pair
 //   npx tsx bench/reliability.ts debian 10    the debian-nest lab (~5 min a run)
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ import { PROJECT_ROOT } from '../tasks/util/paths.ts';
 import { median } from './stats.ts';
 
 const TASKS = join(PROJECT_ROOT, 'tasks.ts');
+const INSIDE_PARENT =
+  'dmesg | tail -n 150; for f in /var/lib/grainchart/vms/*/*/serial.log /var/lib/grainchart/vms/*/*/qemu.stderr; do echo "== $f"; tail -n 80 "$f"; done';
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -27,6 +31,8 @@ interface Shape {
   spec: () => Promise<object | string>;
   lab: string;
   child: string;
+  /** The child's parent: on a failure, its dmesg and its VMs' logs are kept too. */
+  parent: string;
   timeoutS: number;
 }
 
@@ -34,6 +40,7 @@ const SHAPES: Record<string, Shape> = {
   tiny: {
     lab: 'reltest',
     child: 's2',
+    parent: 's1',
     timeoutS: 300,
     spec: async () => ({
       name: 'reltest',
@@ -50,7 +57,7 @@ const SHAPES: Record<string, Shape> = {
       ],
     }),
   },
-  debian: { lab: 'debian-nest', child: 'stable', timeoutS: 1200, spec: async () => 'debian-nest' },
+  debian: { lab: 'debian-nest', child: 'stable', parent: 'nest', timeoutS: 1200, spec: async () => 'debian-nest' },
 };
 
 interface RunResult {
@@ -72,7 +79,8 @@ async function once(shape: Shape, keep: string, n: number): Promise<RunResult> {
     spawnSync(process.execPath, ['--import', 'tsx', TASKS, ...(typeof spec === 'string' ? [] : ['--spec', file]), ...args], {
       cwd: PROJECT_ROOT,
       encoding: 'utf8',
-      env: { ...process.env, GRAINCHART_HOME: home, GRAINCHART_AGENT: '0' },
+      // ssh2's trace of every connection, kept with a failure.
+      env: { ...process.env, GRAINCHART_HOME: home, GRAINCHART_AGENT: '0', GRAINCHART_SSH_DEBUG: join(home, 'ssh-debug.log') },
       timeout: timeoutS * 1000,
     });
   const t0 = Date.now();
@@ -94,8 +102,12 @@ async function once(shape: Shape, keep: string, n: number): Promise<RunResult> {
   if (!result.up || !result.child) {
     result.failure = (up.status !== 0 ? up.stderr : (exec?.stderr ?? '')).split('\n').slice(0, 3).join(' ');
     result.kept = join(keep, `run-${n}`);
+    // What the parent saw, if it still answers: its kernel's log, its children's serial logs and QEMU stderr.
+    const inside = k(['exec', shape.parent, '--', 'sh', '-c', INSIDE_PARENT], 90);
     cpSync(home, result.kept, { recursive: true });
     writeFileSync(join(result.kept, 'up.stderr'), up.stderr);
+    writeFileSync(join(result.kept, 'inside-parent.txt'), `${inside.stdout}\n${inside.stderr}`);
+    writeFileSync(join(result.kept, 'host-load.txt'), readFileSync('/proc/loadavg', 'utf8'));
   }
   k(['down', ...specArgs, '--force', '--yes'], 300);
   rmSync(home, { recursive: true, force: true });
