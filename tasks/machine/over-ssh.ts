@@ -111,8 +111,10 @@ export class SshMachine implements Machine {
   /** The session, made again first when it has ended and this machine knows how. */
   private async live(): Promise<Guest> {
     if (this.session.closed && this.o.reopen) {
-      this.session = await this.o.reopen();
-      this.reconnects++;
+      // Calls that met the ended session at once share the pool's one new session: one reconnect.
+      const fresh = await this.o.reopen();
+      if (fresh !== this.session) this.reconnects++;
+      this.session = fresh;
     }
     return this.session;
   }
