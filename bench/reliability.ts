@@ -7,7 +7,7 @@
 //   npx tsx bench/reliability.ts tiny 30      the suites' tiny nested pair
 //   npx tsx bench/reliability.ts debian 10    the debian-nest lab (~5 min a run)
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,7 +104,8 @@ async function once(shape: Shape, keep: string, n: number): Promise<RunResult> {
     result.kept = join(keep, `run-${n}`);
     // What the parent saw, if it still answers: its kernel's log, its children's serial logs and QEMU stderr.
     const inside = k(['exec', shape.parent, '--', 'sh', '-c', INSIDE_PARENT], 90);
-    cpSync(home, result.kept, { recursive: true });
+    // A lab left up has its QMP sockets there, which cannot be copied.
+    cpSync(home, result.kept, { recursive: true, filter: (src) => !lstatSync(src).isSocket() });
     writeFileSync(join(result.kept, 'up.stderr'), up.stderr);
     writeFileSync(join(result.kept, 'inside-parent.txt'), `${inside.stdout}\n${inside.stderr}`);
     writeFileSync(join(result.kept, 'host-load.txt'), readFileSync('/proc/loadavg', 'utf8'));

@@ -17,7 +17,7 @@ import { forwardsOf, type Forward, type LabResolved, type VmPlace, type VmResolv
 import type { Guest } from '../ssh/guest.ts';
 import { labKeys } from '../ssh/keys.ts';
 import { bannerPoller } from '../ssh/banner.ts';
-import { updateState, writeState, type BootMetrics, type VmState } from '../machine/record.ts';
+import { readState, updateState, writeState, type BootMetrics, type VmState } from '../machine/record.ts';
 import type { Machine, Overlay, QemuRef } from '../machine/machine.ts';
 import { explainRefusal } from '../qemu/refusal.ts';
 import { progressList } from '../cli/progress.ts';
@@ -116,15 +116,25 @@ export function bootBudgetMs(accel: 'kvm' | 'tcg', kvm: KvmVerdict, o: { timeout
  * lab's Debian child: "Fatal exception in interrupt"), and a second boot of the same disk
  * then comes up.  A panic on a resume (-loadvm) is not retried: booting again would drop
  * the saved state.
+ *
+ * A VM's first boot (no record of it yet, or --fresh) is tried again on a new root disk: the
+ * panicked one may hold half of a first boot.  Seen in debian-nest's child: cloud-init had
+ * written the pinned host key before the panic, the kernel never wrote the files' data
+ * (0 bytes on disk) but its once-per-instance marks did, so the second boot skipped the key,
+ * sshd failed for want of one, and the boot waited out its 300 s for a banner.  A disk that
+ * boots again after earlier boots is the user's, and is kept.
  */
 export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace, prepareInputs: PrepareInputs, opts: BootOptions = {}): Promise<BootResult> {
+  const firstBoot = opts.fresh === true || !readState(kitPaths(lab.name, place.vm.name).vm);
   try {
     return await bootOnce(machine, lab, place, prepareInputs, opts);
   } catch (err) {
     const panic = (err as { cause?: unknown }).cause;
     if (!(panic instanceof GuestPanicked) || opts.loadvm || opts.keepOnFailure || opts.signal?.aborted) throw err;
-    opts.warn?.(`${place.vm.name}: ${panic.message}${machine.at}; its QEMU was stopped, booting it once more`);
-    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true });
+    opts.warn?.(
+      `${place.vm.name}: ${panic.message}${machine.at}; its QEMU was stopped, booting it once more${firstBoot ? ' on a new root disk (its first boot may be half done on the old one)' : ''}`,
+    );
+    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true, fresh: firstBoot });
   }
 }
 

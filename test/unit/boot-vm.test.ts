@@ -73,17 +73,38 @@ describe('bootOn', () => {
     assert.deepEqual(record?.metrics?.retries, result.metrics.retries, 'the record keeps it too');
     rmSync(kitPaths('b', 'v').vm.dir, { recursive: true, force: true }); // a running fake VM would read as crashed to the next boot
   });
-  it('stops a guest whose kernel panicked during boot and boots it once more, saying so', async () => {
-    const { m, result, warnings, record } = await boot({ panics: 1, honoursQuit: true });
-    assert.ok(!(result instanceof Error), String(result));
+  it('stops a guest whose kernel panicked during boot and boots it once more, saying so: a first boot on a new root disk, a later one on its own', async () => {
+    const panicsOnce = async () => {
+      const fresh: boolean[] = [];
+      const spy: PrepareInputs = async (c) => {
+        fresh.push(c.fresh);
+        return { inputs: {} };
+      };
+      const m = new FakeMachine(h.dir, { panics: 1, honoursQuit: true });
+      const l = lab();
+      const warnings: string[] = [];
+      const result = await bootOn(m, l, findVm(l, 'v')!, spy, { quiet: true, timeoutS: 5, warn: (w) => warnings.push(w) });
+      return { m, result, fresh, panicked: warnings.filter((w) => /panicked/.test(w)), record: readState(kitPaths('b', 'v').vm) };
+    };
+    rmSync(kitPaths('b', 'v').vm.dir, { recursive: true, force: true }); // never booted: no record
+    const first = await panicsOnce();
+    assert.ok(!(first.result instanceof Error), String(first.result));
     assert.deepEqual(
-      m.calls.filter((c) => c === 'start' || c === 'quit'),
+      first.m.calls.filter((c) => c === 'start' || c === 'quit'),
       ['start', 'quit', 'start'],
     );
-    assert.deepEqual(warnings, [
+    assert.deepEqual(first.panicked, [
+      'v: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt; its QEMU was stopped, booting it once more on a new root disk (its first boot may be half done on the old one)',
+    ]);
+    assert.deepEqual(first.fresh, [false, true], 'the second boot of a first boot asks for a new root disk');
+    assert.equal(first.record?.phase, 'running');
+    // Booted before (its record is there): the disk is the user's, and is kept.
+    const later = await panicsOnce();
+    assert.ok(!(later.result instanceof Error), String(later.result));
+    assert.deepEqual(later.panicked, [
       'v: its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt; its QEMU was stopped, booting it once more',
     ]);
-    assert.equal(record?.phase, 'running');
+    assert.deepEqual(later.fresh, [false, false]);
   });
   it('gives up after the second panic, and never boots a resume again (that would drop its saved state)', async () => {
     const twice = await boot({ panics: 2, honoursQuit: true });
