@@ -39,6 +39,11 @@ export interface VmState {
   /** The kit image this VM boots: its cache folder, hash and pinned host key. */
   image?: { hash: string; hostKeyPub: string; dir?: string };
   failure?: string;
+  /**
+   * Not yet up once on its root disk: a boot that ends before SSH answers (a panic, a lost
+   * parent) may leave half a first boot there, so the next boot makes the disk anew.
+   */
+  firstBoot?: true;
   /** Nested VMs: the VM their QEMU runs in, and their QMP port on its loopback. */
   parent?: string;
   qmpPort?: number;

@@ -117,24 +117,25 @@ export function bootBudgetMs(accel: 'kvm' | 'tcg', kvm: KvmVerdict, o: { timeout
  * then comes up.  A panic on a resume (-loadvm) is not retried: booting again would drop
  * the saved state.
  *
- * A VM's first boot (no record of it yet, or --fresh) is tried again on a new root disk: the
- * panicked one may hold half of a first boot.  Seen in debian-nest's child: cloud-init had
- * written the pinned host key before the panic, the kernel never wrote the files' data
- * (0 bytes on disk) but its once-per-instance marks did, so the second boot skipped the key,
- * sshd failed for want of one, and the boot waited out its 300 s for a banner.  A disk that
- * boots again after earlier boots is the user's, and is kept.
+ * A VM that has not come up once on its root disk (record.firstBoot) boots again on a new
+ * one, here and wherever it boots next (`up` booting a lost parent again, then its child):
+ * its disk may hold half a first boot.  Seen in debian-nest's child after its parent was
+ * lost: cloud-init had written the pinned host key, the files reached the disk empty while
+ * its once-per-instance marks reached it whole, so the next boot skipped the key, sshd failed
+ * for want of one, and the boot waited out its 300 s for a banner.  A disk that has been up
+ * is the user's, and is kept.
  */
 export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace, prepareInputs: PrepareInputs, opts: BootOptions = {}): Promise<BootResult> {
-  const firstBoot = opts.fresh === true || !readState(kitPaths(lab.name, place.vm.name).vm);
   try {
     return await bootOnce(machine, lab, place, prepareInputs, opts);
   } catch (err) {
     const panic = (err as { cause?: unknown }).cause;
     if (!(panic instanceof GuestPanicked) || opts.loadvm || opts.keepOnFailure || opts.signal?.aborted) throw err;
+    const anew = readState(kitPaths(lab.name, place.vm.name).vm)?.firstBoot === true;
     opts.warn?.(
-      `${place.vm.name}: ${panic.message}${machine.at}; its QEMU was stopped, booting it once more${firstBoot ? ' on a new root disk (its first boot may be half done on the old one)' : ''}`,
+      `${place.vm.name}: ${panic.message}${machine.at}; its QEMU was stopped, booting it once more${anew ? ' on a new root disk (its first boot may be half done on the old one)' : ''}`,
     );
-    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true, fresh: firstBoot });
+    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true });
   }
 }
 
@@ -148,6 +149,10 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   if (place.parent && !sshForward) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${place.parent.name}) to be reached`);
 
   const c: BootRun = { machine, lab, place, ref, sshForward, started: 0, pid: 0, metrics: {}, uname: '', args: [] };
+  // A first boot that never came up leaves a disk not to be trusted: this boot makes it anew.
+  const before = readState(record);
+  const fresh = opts.fresh === true || (before?.firstBoot === true && !opts.loadvm);
+  const firstBoot = fresh || !before;
   const stages = bootStages(c);
   const watch = bootWatch(c, opts);
 
@@ -165,7 +170,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           }
           if (accel.accel === 'tcg' && machine.inside)
             opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
-          c.boot = await prepareInputs({ lab, place, machine, ref, fresh: opts.fresh === true, warn: opts.warn });
+          c.boot = await prepareInputs({ lab, place, machine, ref, fresh, warn: opts.warn });
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = sshForward ? pinKey(lab, place, c.boot.hostKey) : undefined;
           const installer = opts.installer ? { boot: { iso: opts.installer.iso }, display: opts.installer.display } : {};
@@ -214,6 +219,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             image: c.boot!.image,
             parent: place.parent?.name,
             qmpPort: ref.qmpPort,
+            firstBoot: firstBoot || undefined,
           });
         },
       },
@@ -242,6 +248,6 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   if (opts.quiet)
     for (const r of c.metrics.retries ?? []) opts.warn?.(`${vm.name}: retried ${r.stage} ${r.times}× after a dropped SSH connection: ${r.reason}`);
   if (c.guest) (opts.keepSession ?? ((g: Guest) => g.close()))(c.guest);
-  updateState(record, { phase: 'running', metrics: c.metrics });
+  updateState(record, { phase: 'running', metrics: c.metrics, firstBoot: undefined });
   return { lab: lab.name, vm: vm.name, pid: c.pid, accel: c.accel!, forwards, metrics: c.metrics, uname: c.uname };
 }

@@ -106,6 +106,34 @@ describe('bootOn', () => {
     ]);
     assert.deepEqual(later.fresh, [false, false]);
   });
+  it('boots a VM whose first boot never came up on a new root disk, wherever it boots next, and keeps the disk of one that came up', async () => {
+    const freshOf = async (b: FakeBehaviour) => {
+      const fresh: boolean[] = [];
+      const l = lab();
+      const r = await bootOn(
+        new FakeMachine(h.dir, b),
+        l,
+        findVm(l, 'v')!,
+        async (c) => {
+          fresh.push(c.fresh);
+          return { inputs: {} };
+        },
+        {
+          quiet: true,
+          timeoutS: 5,
+        },
+      ).catch((e: Error) => e);
+      return { failed: r instanceof Error, fresh, record: readState(kitPaths('b', 'v').vm) };
+    };
+    rmSync(kitPaths('b', 'v').vm.dir, { recursive: true, force: true });
+    const died = await freshOf({ diesAfterSamples: 1 }); // a first boot that ends before SSH (as under a lost parent)
+    assert.deepEqual([died.failed, died.fresh, died.record?.firstBoot], [true, [false], true]);
+    const next = await freshOf({});
+    assert.deepEqual([next.failed, next.fresh, next.record?.phase, next.record?.firstBoot], [false, [true], 'running', undefined]);
+    rmSync(kitPaths('b', 'v').vm.pid, { force: true });
+    const after = await freshOf({ diesAfterSamples: 1 });
+    assert.deepEqual([after.failed, after.fresh, after.record?.firstBoot], [true, [false], undefined], 'a disk that came up is kept');
+  });
   it('gives up after the second panic, and never boots a resume again (that would drop its saved state)', async () => {
     const twice = await boot({ panics: 2, honoursQuit: true });
     assert.ok(twice.result instanceof Error);
