@@ -8,23 +8,15 @@
 //   npx tsx bench/reliability.ts debian 10    the debian-nest lab (~5 min a run)
 import { spawnSync } from 'node:child_process';
 import { cpSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../tasks/util/paths.ts';
 import { median } from './stats.ts';
+import { tinyNestVm } from '../test/helpers/spec-lab.ts';
 
 const TASKS = join(PROJECT_ROOT, 'tasks.ts');
 const INSIDE_PARENT =
   'dmesg | tail -n 150; for f in /var/lib/grainchart/vms/*/*/serial.log /var/lib/grainchart/vms/*/*/qemu.stderr; do echo "== $f"; tail -n 80 "$f"; done';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 interface Shape {
   /** The spec to write (a fresh port each run), or a built-in lab's name. */
@@ -42,20 +34,7 @@ const SHAPES: Record<string, Shape> = {
     child: 's2',
     parent: 's1',
     timeoutS: 300,
-    spec: async () => ({
-      name: 'reltest',
-      vms: [
-        {
-          name: 's1',
-          cpus: 2,
-          memory: '1536M',
-          boot: { image: 'tiny-nest' },
-          vga: 'none',
-          network: { sshPort: await freePort() },
-          children: [{ name: 's2', cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
-        },
-      ],
-    }),
+    spec: async () => ({ name: 'reltest', vms: [await tinyNestVm('s1', 's2')] }),
   },
   debian: { lab: 'debian-nest', child: 'stable', parent: 'nest', timeoutS: 1200, spec: async () => 'debian-nest' },
 };

@@ -11,23 +11,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { TASKS } from '../helpers/cli.ts';
-import { specLab } from '../helpers/spec-lab.ts';
-import { freePort } from '../helpers/vm.ts';
+import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { droppedConnection } from '../../tasks/ssh/dropped.ts';
 
 const pair = async (lab: string, childAppend: string) => ({
   name: lab,
-  vms: [
-    {
-      name: 'p1',
-      cpus: 2,
-      memory: '1536M',
-      boot: { image: 'tiny-nest' },
-      vga: 'none',
-      network: { sshPort: await freePort() },
-      children: [{ name: 'c1', cpus: 1, memory: 512, boot: { image: 'tiny', append: childAppend }, vga: 'none', network: { sshPort: 2224 } }],
-    },
-  ],
+  vms: [await tinyNestVm('p1', 'c1', {}, { boot: { image: 'tiny', append: childAppend } })],
 });
 
 // In the parent: end every connection of its sshd but the one this runs over.

@@ -24,9 +24,10 @@ export interface SpecLab {
 
 /**
  * The smallest nested pair, as most suites nest: a tiny-nest parent (2 CPUs, 1.5 GiB, on a
- * free port) with a tiny child inside it on port 2224; `extra` joins the parent's fields.
+ * free port) with a tiny child inside it on port 2224; `extra` joins the parent's fields,
+ * `childExtra` the child's.
  */
-export async function tinyNestVm(parent: string, child: string, extra: object = {}): Promise<object> {
+export async function tinyNestVm(parent: string, child: string, extra: object = {}, childExtra: object = {}): Promise<object> {
   return {
     name: parent,
     cpus: 2,
@@ -35,7 +36,7 @@ export async function tinyNestVm(parent: string, child: string, extra: object = 
     vga: 'none',
     network: { sshPort: await freePort() },
     ...extra,
-    children: [{ name: child, cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 } }],
+    children: [{ name: child, cpus: 1, memory: 512, boot: { image: 'tiny' }, vga: 'none', network: { sshPort: 2224 }, ...childExtra }],
   };
 }
 
