@@ -17,7 +17,7 @@ export interface BootMetrics {
   retries?: StageRetry[];
 }
 
-/** A boot stage tried again after a dropped SSH connection: how often, and the last such error. */
+/** A boot stage tried again after a dropped SSH connection: how often, and each distinct reason (joined by " · "). */
 export interface StageRetry {
   stage: string;
   times: number;

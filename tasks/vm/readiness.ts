@@ -36,26 +36,31 @@ export function stageTasks<Ctx>(vmName: string, stages: Stage[], clock: StageClo
     enabled: stage.enabled,
     task: async (_: Ctx, t: { title: string }) => {
       const retried: StageRetry = { stage: stage.description, times: 0, reason: '' };
+      // Every distinct reason, in the order met: a stage may meet the guest's drop and its parent's.
+      const because = (reason: string) => {
+        if (!retried.reason.split(' · ').includes(reason)) retried.reason = retried.reason ? `${retried.reason} · ${reason}` : reason;
+      };
+      // New sessions the machine made while this stage ran, whoever noticed the old one had
+      // ended: a try, the watch, or the banner poller dialling in the background between tries.
+      const reconnectsBefore = clock.reconnects?.() ?? 0;
+      const noteReconnects = () => {
+        const made = (clock.reconnects?.() ?? 0) - reconnectsBefore;
+        if (made <= 0) return;
+        retried.times += made;
+        because(`the SSH session${clock.at ?? ''} ended; a new one was made`);
+      };
       const noting =
         <T>(f: () => Promise<T>) =>
         async () => {
-          const before = clock.reconnects?.() ?? 0;
           try {
             return await f();
           } catch (err) {
             const dropped = droppedConnection(err);
             if (dropped) {
               retried.times++;
-              retried.reason = dropped;
+              because(dropped);
             }
             throw err;
-          } finally {
-            // The machine saw its session end before using it, and went on over a new one.
-            const made = (clock.reconnects?.() ?? 0) - before;
-            if (made > 0) {
-              retried.times += made;
-              retried.reason = `the SSH session${clock.at ?? ''} ended; a new one was made`;
-            }
           }
         };
       await retry(noting(stage.check), {
@@ -69,6 +74,7 @@ export function stageTasks<Ctx>(vmName: string, stages: Stage[], clock: StageClo
         if (err instanceof Error && !(err instanceof TimedOut)) Object.assign(err, { stage: stage.description });
         throw err;
       });
+      noteReconnects();
       const s = (Date.now() - clock.started()) / 1000;
       if (stage.record) clock.metrics[stage.record] = Math.round(s * 100) / 100;
       if (retried.times) clock.metrics.retries = [...(clock.metrics.retries ?? []), retried];
