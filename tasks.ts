@@ -6,16 +6,17 @@ import type { TaskDef } from './tasks/cli/registry.ts';
 
 const lab = { name: 'LAB', doc: 'a lab name from specs/, or a spec file; - reads names from stdin', stdin: true };
 const vm = { name: 'VM', doc: 'a VM name from any lab in specs/ (or the --spec/--lab one); - reads names from stdin', stdin: true };
-const labOpt = { name: 'lab', type: 'string', doc: 'the lab to look the VM up in, when names clash' } as const;
+const labOpt = { name: 'lab', type: 'string', value: 'LAB', doc: 'the lab to look the VM up in, when names clash' } as const;
 // Kept here, not imported from tasks/cmd/lab/charts.ts, so listing tasks loads no chart code.
 const chartFlags = [
   { name: 'ascii', type: 'boolean', doc: 'ASCII only (#, -, |, +) for terminals without Unicode' },
-  { name: 'width', type: 'string', doc: 'columns to fit (default: the terminal’s, else 80)' },
+  { name: 'width', type: 'string', value: 'COLUMNS', doc: 'columns to fit (default: the terminal’s, else 80)' },
 ] as const;
 
 export const tasks: TaskDef[] = [
   {
     name: 'tasks',
+    withoutLab: true,
     doc: 'List the tasks',
     run: async (ctx) => (await import('./tasks/cmd/list.ts')).run(ctx, tasks),
   },
@@ -27,7 +28,8 @@ export const tasks: TaskDef[] = [
   },
   {
     name: '-setup',
-    doc: 'Install what the kit needs from Debian when it is missing (private)',
+    withoutLab: true,
+    doc: 'installs with apt-get (as root, or through sudo) whatever is missing of QEMU, qemu-img, cpio, e2fsprogs and iproute2 (scripts/setup-host.sh); when all is there it only looks',
     run: async (ctx) => (await import('./tasks/cmd/setup.ts')).run(ctx),
   },
   {
@@ -38,22 +40,26 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'schema',
+    withoutLab: true,
     doc: 'Print the JSON Schema of a spec or of a task’s --json output: spec, status, stats, snapshots',
     args: [{ name: 'NAME', doc: 'spec, status, stats or snapshots (none: list them)', optional: true }],
     run: async (ctx) => (await import('./tasks/cmd/schema.ts')).run(ctx),
   },
   {
     name: 'labs',
+    withoutLab: true,
     doc: 'List the labs in specs/',
     run: async (ctx) => (await import('./tasks/cmd/lab/spec.ts')).runLabs(ctx),
   },
   {
     name: 'doctor',
+    withoutLab: true,
     doc: 'Check this host: QEMU, qemu-img, KVM usability, nesting, memory and disk',
     run: async (ctx) => (await import('./tasks/cmd/doctor.ts')).run(ctx),
   },
   {
     name: 'image',
+    withoutLab: true,
     doc: 'Build a kit image from Debian packages (cached by content hash): tiny (default), tiny-nest, debian (mmdebstrap, systemd, OpenSSH, cloud-init), or debian-nest (debian plus QEMU, to run children)',
     args: [{ name: 'NAME', doc: 'tiny, tiny-nest, debian or debian-nest', optional: true }],
     options: [{ name: 'force', type: 'boolean', doc: 'rebuild even when the cache has it' }],
@@ -65,7 +71,7 @@ export const tasks: TaskDef[] = [
     args: [vm],
     options: [
       labOpt,
-      { name: 'timeout', type: 'string', doc: 'seconds for the whole boot (default: 180 under TCG, 90 under KVM)' },
+      { name: 'timeout', type: 'string', value: 'SECONDS', doc: 'seconds for the whole boot (default: 180 under TCG, 90 under KVM)' },
       { name: 'keep', type: 'boolean', doc: 'leave QEMU running when the boot fails, for debugging' },
       { name: 'fresh', type: 'boolean', doc: 'a new root disk from the current image (the guest’s changes are lost)' },
       { name: 'yes', type: 'boolean', doc: 'boot a suspended VM cold without asking (its saved state is left behind)' },
@@ -76,7 +82,7 @@ export const tasks: TaskDef[] = [
     name: 'install',
     doc: 'Boot a VM from an installer ISO (CD first, once; then its disk) with a screen: GTK where there is a display, else VNC on 127.0.0.1',
     args: [vm],
-    options: [labOpt, { name: 'iso', type: 'string', doc: 'the installer ISO' }],
+    options: [labOpt, { name: 'iso', type: 'string', value: 'FILE', doc: 'the installer ISO' }],
     run: async (ctx) => (await import('./tasks/cmd/vm/install.ts')).install(ctx),
   },
   {
@@ -86,7 +92,7 @@ export const tasks: TaskDef[] = [
     options: [
       labOpt,
       { name: 'force', type: 'boolean', doc: 'skip the graceful power-off' },
-      { name: 'timeout', type: 'string', doc: 'seconds to wait for the guest to power off (default 10)' },
+      { name: 'timeout', type: 'string', value: 'SECONDS', doc: 'seconds to wait for the guest to power off (default 10)' },
       { name: 'yes', type: 'boolean', doc: 'a suspended VM: discard its lab’s saved state without asking' },
     ],
     run: async (ctx) => (await import('./tasks/cmd/vm/boot.ts')).stop(ctx),
@@ -96,7 +102,12 @@ export const tasks: TaskDef[] = [
     doc: 'Bring a whole lab up: parents first, children inside them; running VMs are kept, a suspended lab resumes',
     args: [{ ...lab, optional: true }],
     options: [
-      { name: 'from', type: 'string', doc: 'start the stopped lab from this lab-wide live snapshot (made with `snapshot LAB` while it ran)' },
+      {
+        name: 'from',
+        type: 'string',
+        value: 'SNAPSHOT',
+        doc: 'start the stopped lab from this lab-wide live snapshot (made with `snapshot LAB` while it ran)',
+      },
       {
         name: 'cold',
         type: 'boolean',
@@ -163,7 +174,7 @@ export const tasks: TaskDef[] = [
     options: [
       labOpt,
       ...chartFlags,
-      { name: 'sample-ms', type: 'string', doc: 'milliseconds between the two CPU readings (default 250; 50 to 10000)' },
+      { name: 'sample-ms', type: 'string', value: 'MS', doc: 'milliseconds between the two CPU readings (default 250; 50 to 10000)' },
       { name: 'no-agent', type: 'boolean', doc: 'sample on fresh SSH sessions; neither ask nor leave the lab’s background stats agent' },
     ],
     help: 'The first chart of a running lab leaves a stats agent behind (one background process per lab, like OpenSSH’s ControlPersist) that keeps the SSH sessions open, so later charts skip the handshakes. It ends after 10 minutes idle (GRAINCHART_AGENT_IDLE_S), when the lab is down, or with `down`; GRAINCHART_AGENT=0 turns it off.',
@@ -181,8 +192,8 @@ export const tasks: TaskDef[] = [
     doc: 'Refresh a lab’s live CPU and memory every few seconds, with a minute of sparklines',
     args: [{ ...lab, optional: true }],
     options: [
-      { name: 'interval', type: 'string', doc: 'seconds between samples (default 2)' },
-      { name: 'count', type: 'string', doc: 'stop after this many samples (default: until Ctrl-C)' },
+      { name: 'interval', type: 'string', value: 'SECONDS', doc: 'seconds between samples (default 2)' },
+      { name: 'count', type: 'string', value: 'N', doc: 'stop after this many samples (default: until Ctrl-C)' },
       { name: 'ascii', type: 'boolean', doc: 'ASCII only' },
     ],
     help: 'With --json: one JSON object per sample (JSON Lines), for pipelines.',
@@ -270,14 +281,14 @@ export const tasks: TaskDef[] = [
     name: 'nix-config',
     doc: 'Render a NixOS guest’s configuration.nix from its spec into nix/VM/ (SSH with the lab key, nesting, Sway, stateVersion)',
     args: [vm],
-    options: [labOpt, { name: 'out', type: 'string', doc: 'the folder to write VM/configuration.nix in (default nix/)' }],
+    options: [labOpt, { name: 'out', type: 'string', value: 'DIR', doc: 'the folder to write VM/configuration.nix in (default nix/)' }],
     run: async (ctx) => (await import('./tasks/cmd/vm/nix-config.ts')).run(ctx),
   },
   {
     name: 'doc',
     doc: 'Write a report of the lab to docs/labs/LAB.md and a self-contained LAB.html: tree, allocation, network, parameters flows, snapshots, live stats',
     args: [{ ...lab, optional: true }],
-    options: [{ name: 'out', type: 'string', doc: 'the folder to write to (default docs/labs)' }],
+    options: [{ name: 'out', type: 'string', value: 'DIR', doc: 'the folder to write to (default docs/labs)' }],
     run: async (ctx) => (await import('./tasks/cmd/lab/doc.ts')).run(ctx),
   },
   {
@@ -287,10 +298,15 @@ export const tasks: TaskDef[] = [
     options: [
       { name: 'reuse', type: 'boolean', doc: 'use the running lab (boot only what is down) and leave it up afterwards' },
       { name: 'reset', type: 'boolean', doc: 'put each VM back to the golden snapshot before its suite' },
-      { name: 'junit', type: 'string', doc: 'write JUnit XML to FILE: one testsuite per VM, one testcase per check' },
+      { name: 'junit', type: 'string', value: 'FILE', doc: 'write JUnit XML to FILE: one testsuite per VM, one testcase per check' },
       { name: 'tap', type: 'boolean', doc: 'print TAP version 13 on stdout' },
-      { name: 'html', type: 'string', doc: 'write the lab report (as `doc` makes it) to FILE, each check’s result on its VM' },
-      { name: 'from', type: 'string', doc: 'start the stopped lab from this lab-wide live snapshot (the golden state; kept, and --reset goes back to it)' },
+      { name: 'html', type: 'string', value: 'FILE', doc: 'write the lab report (as `doc` makes it) to FILE, each check’s result on its VM' },
+      {
+        name: 'from',
+        type: 'string',
+        value: 'SNAPSHOT',
+        doc: 'start the stopped lab from this lab-wide live snapshot (the golden state; kept, and --reset goes back to it)',
+      },
     ],
     help: 'Checks live in the spec: host.checks (commands run on the host) and checks on each VM: built-ins "ssh", "kvm", "disk", "child-reachable", or {name, run, expect?: {exitCode?, stdout?: regex, within?: seconds}}.  Exit 0 only when every check passes.',
     run: async (ctx) => (await import('./tasks/cmd/lab/smoke.ts')).smoke(ctx),
@@ -299,7 +315,7 @@ export const tasks: TaskDef[] = [
     name: 'snapshot',
     doc: 'Snapshot a VM or every VM of a lab (live with VM state when running, qemu-img when stopped); named by graintime',
     args: [{ name: 'VM|LAB', doc: 'a VM, or a lab for all its VMs under one name (nested ones inside their parent); - reads names from stdin', stdin: true }],
-    options: [labOpt, { name: 'name', type: 'string', doc: 'the snapshot’s name (default: the graintime stamp of now)' }],
+    options: [labOpt, { name: 'name', type: 'string', value: 'NAME', doc: 'the snapshot’s name (default: the graintime stamp of now)' }],
     run: async (ctx) => (await import('./tasks/cmd/lab/snapshot.ts')).snapshot(ctx),
   },
   {
@@ -335,17 +351,18 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'graintime',
+    withoutLab: true,
     doc: 'Print the graintime stamp (date and sky) for now or --at an instant; `graintime parse STAMP` checks one',
     args: [
       { name: 'parse', doc: 'the word parse, to check a stamp instead', optional: true },
       { name: 'STAMP', doc: 'the stamp to check', optional: true },
     ],
     options: [
-      { name: 'at', type: 'string', doc: 'the instant, ISO-8601 (default: now)' },
-      { name: 'lat', type: 'string', doc: 'latitude in degrees north (default: config, GRAINTIME_LAT, 37.9735)' },
-      { name: 'lon', type: 'string', doc: 'longitude in degrees east (default: config, GRAINTIME_LON, -122.5311)' },
-      { name: 'tz', type: 'string', doc: 'IANA time zone (default: config, GRAINTIME_TZ, America/Los_Angeles)' },
-      { name: 'author', type: 'string', doc: 'the stamp’s last word (default: config, GRAINTIME_AUTHOR, $USER)' },
+      { name: 'at', type: 'string', value: 'ISO-8601', doc: 'the instant, ISO-8601 (default: now)' },
+      { name: 'lat', type: 'string', value: 'DEGREES', doc: 'latitude in degrees north (default: config, GRAINTIME_LAT, 37.9735)' },
+      { name: 'lon', type: 'string', value: 'DEGREES', doc: 'longitude in degrees east (default: config, GRAINTIME_LON, -122.5311)' },
+      { name: 'tz', type: 'string', value: 'ZONE', doc: 'IANA time zone (default: config, GRAINTIME_TZ, America/Los_Angeles)' },
+      { name: 'author', type: 'string', value: 'WORD', doc: 'the stamp’s last word (default: config, GRAINTIME_AUTHOR, $USER)' },
     ],
     help: 'Config file: $GRAINTIME_CONFIG or ~/.config/grainchart/graintime.json, e.g. {"latitude": 52.52, "longitude": 13.40, "timeZone": "Europe/Berlin", "author": "ada"}',
     run: async (ctx) => (await import('./tasks/cmd/graintime.ts')).run(ctx),

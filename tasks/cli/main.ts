@@ -8,9 +8,10 @@ import { parseArgs } from 'node:util';
 import { exitCodeOf, formatError, UsageError } from '../util/errors.ts';
 import { readStdin } from '../util/stdin.ts';
 import { visible } from '../util/text.ts';
+import { closestNames } from '../util/closest.ts';
 import {
-  closestNames,
   GLOBAL_OPTIONS,
+  globalOptions,
   isPublic,
   isRunnable,
   planRun,
@@ -68,11 +69,18 @@ export async function runCli(tasks: TaskDef[], argv: string[], io: Io = processI
     return 1;
   }
   try {
-    const parsed = parseArgs({ args: argv, options: toParseOptions([...GLOBAL_OPTIONS, ...(task.options ?? [])]), strict: true, allowPositionals: true });
+    const known = [...globalOptions(task), ...(task.options ?? [])];
+    checkOptions(task, known, argv);
+    const parsed = parseArgs({ args: argv, options: toParseOptions(known), strict: true, allowPositionals: true });
     const opts = parsed.values as Record<string, string | boolean | undefined>;
     const json = opts.json === true;
     if (opts.help) {
-      io.stdout(`${renderHelp(task)}\n`);
+      io.stdout(
+        `${renderHelp(
+          task,
+          (task.depends ?? []).map((d) => byName.get(d)).filter((d) => d !== undefined),
+        )}\n`,
+      );
       return 0;
     }
     const args = parsed.positionals.slice(1);
@@ -169,6 +177,40 @@ function checkArity(task: TaskDef, args: string[]) {
       `${task.name}: unexpected argument${args.length - defs.length > 1 ? 's' : ''} ${args.slice(defs.length).join(' ')}`,
       `npx tsx tasks.ts ${task.name} --help`,
     );
+}
+
+/**
+ * Each option checked against the task's own, in the kit's words: an unknown one (with the
+ * nearest names), a value missing, or a value given to a switch.  Words after `--` are the
+ * guest's, never options.
+ */
+function checkOptions(task: TaskDef, known: OptDef[], argv: string[]) {
+  const { tokens } = parseArgs({ args: argv, options: toParseOptions(known), strict: false, allowPositionals: true, tokens: true });
+  const help = `npx tsx tasks.ts ${task.name} --help`;
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const opt = known.find((o) => o.name === t.name);
+    if (!opt) {
+      const near = closestNames(
+        t.name,
+        known.map((o) => o.name),
+      ).map((n) => `--${n}`);
+      const why = t.name === 'spec' ? ` (${task.name} takes no lab)` : '';
+      throw new UsageError(
+        `${task.name}: unknown option ${visible(t.rawName)}${why}${near.length ? `; did you mean ${near.join(' or ')}?` : ''}`,
+        `${help}${task.args?.some((a) => a.variadic) ? `; words for the guest go after --, as in: ${task.name} VM -- ${visible(t.rawName)}` : ''}`,
+      );
+    }
+    // A value that looks like an option is most likely the next option, the value forgotten.
+    const forgotten = t.value === undefined || (!t.inlineValue && t.value.startsWith('-') && t.value !== '-');
+    if (opt.type === 'string' && forgotten)
+      throw new UsageError(
+        `${task.name}: ${t.rawName} needs a value: ${t.rawName} ${opt.value ?? 'VALUE'}${t.value ? ` (${visible(t.value)} looks like the next option; a value starting with - goes as ${t.rawName}=${visible(t.value)})` : ''}`,
+        help,
+      );
+    if (opt.type === 'boolean' && t.inlineValue)
+      throw new UsageError(`${task.name}: ${t.rawName} is a switch and takes no value (${visible(argv[t.index]!)})`, help);
+  }
 }
 
 /** node:util's parse errors are usage errors (exit 2), with their message kept. */

@@ -1,10 +1,11 @@
 // The shape of a task and the pure helpers over the registry: listing, help text,
-// dependency order and name suggestions.  Imports nothing heavy, so listing is fast.
+// dependency order; name suggestions are util/closest.ts's.  Imports nothing heavy, so listing is fast.
 
 export interface ArgDef {
   name: string;
   doc: string;
   optional?: boolean;
+  /** The rest of the command line, after `--` (exec's command, run-in's script). */
   variadic?: boolean;
   /** `-` here reads names from stdin (one per line, or a JSON array) and runs the task for each. */
   stdin?: boolean;
@@ -14,6 +15,8 @@ export interface OptDef {
   name: string;
   doc: string;
   type: 'boolean' | 'string';
+  /** What a string option's value is, as help shows it: FILE, NAME, SECONDS, N, … */
+  value?: string;
   short?: string;
 }
 
@@ -46,6 +49,8 @@ export interface TaskDef {
   depends?: string[];
   /** Runnable by name but not listed (internal helpers the kit starts itself, like stats-agent). */
   hidden?: boolean;
+  /** Takes no lab, so --spec is not among its options. */
+  withoutLab?: boolean;
   /** Extra lines for --help. */
   help?: string;
   /** A number returned is the exit code (e.g. `exec` passes on the guest command's). */
@@ -55,9 +60,12 @@ export interface TaskDef {
 export const GLOBAL_OPTIONS: OptDef[] = [
   { name: 'json', type: 'boolean', doc: 'machine output (JSON) on stdout; human text goes to stderr' },
   { name: 'quiet', type: 'boolean', short: 'q', doc: 'no progress or notes, only results and errors' },
-  { name: 'spec', type: 'string', doc: 'lab spec FILE (JSON or TypeScript), or - for JSON on stdin' },
+  { name: 'spec', type: 'string', value: 'FILE', doc: 'the lab spec FILE (JSON or TypeScript) instead of specs/; - reads JSON from stdin' },
   { name: 'help', type: 'boolean', short: 'h', doc: 'show help for the task' },
 ];
+
+/** The options every task takes, and --spec where the task takes a lab. */
+export const globalOptions = (task: TaskDef): OptDef[] => GLOBAL_OPTIONS.filter((o) => o.name !== 'spec' || !task.withoutLab);
 
 export const isPublic = (t: TaskDef) => !t.hidden && !t.name.startsWith('-');
 /** Tasks named `-x` only run as another task's dependency; hidden ones run by name too. */
@@ -70,22 +78,28 @@ export function renderTaskList(tasks: TaskDef[]): string {
   return ['The following tasks are available:', '', ...shown.map((t) => `${t.name.padEnd(width)}  ${t.doc}`)].join('\n');
 }
 
-export function renderHelp(task: TaskDef, program = 'npx tsx tasks.ts'): string {
-  const argWords = (task.args ?? []).map((a) => {
-    const w = a.variadic ? `${a.name}...` : a.name;
+/** The task's help; `depends` are the tasks it runs first, told by what they do. */
+export function renderHelp(task: TaskDef, depends: TaskDef[] = [], program = 'npx tsx tasks.ts'): string {
+  const word = (a: ArgDef) => {
+    const w = a.variadic ? `-- ${a.name}...` : a.name;
     return a.optional ? `[${w}]` : w;
-  });
-  const lines = [`Usage: ${program} ${task.name}${argWords.length ? ` ${argWords.join(' ')}` : ''} [options]`, '', task.doc];
-  if (task.args?.length) {
+  };
+  const args = task.args ?? [];
+  const leading = args.filter((a) => !a.variadic).map(word);
+  const rest = args.filter((a) => a.variadic).map(word);
+  // Options go before a `--`: after it, every word belongs to the guest's command.
+  const usage = [program, task.name, ...leading, '[options]', ...rest].join(' ');
+  const lines = [`Usage: ${usage}`, '', task.doc];
+  if (args.length) {
     lines.push('', 'Arguments:');
-    const w = Math.max(...task.args.map((a) => a.name.length));
-    for (const a of task.args) lines.push(`  ${a.name.padEnd(w)}  ${a.doc}${a.optional ? ' (optional)' : ''}`);
+    const w = Math.max(...args.map((a) => a.name.length));
+    for (const a of args) lines.push(`  ${a.name.padEnd(w)}  ${a.doc}${a.optional ? ' (optional)' : ''}`);
   }
-  const opts = [...(task.options ?? []), ...GLOBAL_OPTIONS];
-  const flag = (o: OptDef) => `${o.short ? `-${o.short}, ` : '    '}--${o.name}${o.type === 'string' ? ' VALUE' : ''}`;
+  const opts = [...(task.options ?? []), ...globalOptions(task)];
+  const flag = (o: OptDef) => `${o.short ? `-${o.short}, ` : '    '}--${o.name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
   const w = Math.max(...opts.map((o) => flag(o).length));
   lines.push('', 'Options:', ...opts.map((o) => `  ${flag(o).padEnd(w)}  ${o.doc}`));
-  if (task.depends?.length) lines.push('', `Runs first: ${task.depends.join(', ')}`);
+  for (const d of depends) lines.push('', `Before it runs: ${d.doc}`);
   if (task.help) lines.push('', task.help);
   return lines.join('\n');
 }
@@ -105,29 +119,4 @@ export function planRun(byName: Map<string, TaskDef>, name: string): string[] {
   };
   visit(name, []);
   return order;
-}
-
-export function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** Names close to `wanted`: same prefix or a few edits away, closest first. */
-export function closestNames(wanted: string, names: string[], max = 3): string[] {
-  const limit = Math.max(2, Math.floor(wanted.length / 3));
-  return names
-    .map((n) => ({ n, d: n.startsWith(wanted) || wanted.startsWith(n) ? 0.5 : editDistance(wanted, n) }))
-    .filter((x) => x.d <= limit)
-    .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
-    .slice(0, max)
-    .map((x) => x.n);
 }

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closestNames, planRun, renderHelp, renderTaskList, type TaskDef } from '../../tasks/cli/registry.ts';
+import { planRun, renderHelp, renderTaskList, type TaskDef } from '../../tasks/cli/registry.ts';
+import { closestNames } from '../../tasks/util/closest.ts';
 import { runCli } from '../../tasks/cli/main.ts';
 
 const t = (name: string, depends?: string[], extra: Partial<TaskDef> = {}): TaskDef => ({ name, doc: `does ${name}`, depends, run: () => {}, ...extra });
@@ -34,6 +35,28 @@ describe('listing and help', () => {
     assert.match(help, /--force\s+really/);
     assert.match(help, /--json/);
   });
+  it('names each option’s value, puts options before a -- and tells what a task runs first, not its private name', () => {
+    const setup = t('-setup', [], { doc: 'installs what is missing with apt-get' });
+    const exec = t('exec', [], {
+      args: [
+        { name: 'VM', doc: 'the VM' },
+        { name: 'CMD', doc: 'the command', variadic: true },
+      ],
+      options: [{ name: 'timeout', type: 'string', value: 'SECONDS', doc: 'how long' }],
+    });
+    const help = renderHelp(exec, [setup]);
+    assert.match(help, /^Usage: npx tsx tasks.ts exec VM \[options\] -- CMD\.\.\.$/m);
+    assert.match(help, /--timeout SECONDS +how long/);
+    assert.match(help, /--spec FILE /);
+    assert.match(help, /^Before it runs: installs what is missing with apt-get$/m);
+    assert.doesNotMatch(help, /-setup|VALUE/);
+    assert.doesNotMatch(renderHelp(t('doctor', [], { withoutLab: true })), /--spec/);
+  });
+  it('every string option of the kit’s tasks names its value', async () => {
+    const { tasks } = await import('../../tasks.ts');
+    const unnamed = tasks.flatMap((task) => (task.options ?? []).filter((o) => o.type === 'string' && !o.value).map((o) => `${task.name} --${o.name}`));
+    assert.deepEqual(unnamed, []);
+  });
 });
 
 describe('closestNames', () => {
@@ -54,12 +77,51 @@ describe('runCli', () => {
     assert.equal(await runCli([t('doctor')], ['docter'], sink), 1);
     assert.match(o.err, /^No such task: docter\nDid you mean: doctor/);
   });
-  it('exits 2 on an unknown option and on missing arguments', async () => {
+  it('exits 2 on an unknown option, in the kit’s words with the task’s --help, and on missing arguments', async () => {
     const { o, io: sink } = io();
-    assert.equal(await runCli([t('x')], ['x', '--nope'], sink), 2);
-    assert.match(o.err, /Unknown option '--nope'/);
+    const x = t('x', [], { options: [{ name: 'junit', type: 'string', value: 'FILE', doc: '' }] });
+    assert.equal(await runCli([x], ['x', '--jnit', 'a.xml'], sink), 2);
+    assert.match(o.err, /^error: x: unknown option --jnit; did you mean --junit\?\n {2}hint: npx tsx tasks.ts x --help\n/);
+    assert.doesNotMatch(o.err, /Unknown option '|To specify a positional/);
     assert.equal(await runCli([t('y', [], { args: [{ name: 'VM', doc: '' }] })], ['y'], sink), 2);
     assert.match(o.err, /y: missing VM/);
+  });
+  it('says which value an option lacks, and that a switch takes none', async () => {
+    const x = t('x', [], { options: [{ name: 'junit', type: 'string', value: 'FILE', doc: '' }] });
+    for (const [argv, want] of [
+      [['x', '--junit'], /x: --junit needs a value: --junit FILE\n/],
+      [
+        ['x', '--junit', '--json'],
+        /x: --junit needs a value: --junit FILE \(--json looks like the next option; a value starting with - goes as --junit=--json\)/,
+      ],
+      [['x', '--json=yes'], /x: --json is a switch and takes no value \(--json=yes\)/],
+    ] as const) {
+      const { o, io: sink } = io();
+      assert.equal(await runCli([x], [...argv], sink), 2, argv.join(' '));
+      assert.match(o.err, want);
+    }
+  });
+  it('refuses --spec on a task that takes no lab, and takes it on one that does', async () => {
+    const a = io();
+    assert.equal(await runCli([t('doctor', [], { withoutLab: true })], ['doctor', '--spec', 'lab.json'], a.io), 2);
+    assert.match(a.o.err, /doctor: unknown option --spec \(doctor takes no lab\)/);
+    let spec: string | undefined;
+    const b = io();
+    assert.equal(await runCli([t('up', [], { run: (c) => void (spec = c.spec) })], ['up', '--spec', 'lab.json'], b.io), 0);
+    assert.equal(spec, 'lab.json');
+  });
+  it('leaves words after -- to the guest, options and all', async () => {
+    let args: string[] = [];
+    const exec = t('exec', [], {
+      args: [
+        { name: 'VM', doc: '' },
+        { name: 'CMD', doc: '', variadic: true },
+      ],
+      run: (c) => void (args = c.args),
+    });
+    const { io: sink } = io();
+    assert.equal(await runCli([exec], ['exec', 'l1', '--', 'ls', '--nope', '-la'], sink), 0);
+    assert.deepEqual(args, ['l1', 'ls', '--nope', '-la']);
   });
   it('runs dependencies before the task, without its arguments', async () => {
     const seen: string[] = [];
