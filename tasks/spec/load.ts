@@ -8,6 +8,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SpecError, SpecFileError, UsageError } from '../util/errors.ts';
 import { PROJECT_ROOT } from '../util/paths.ts';
+import { closestNames } from '../util/closest.ts';
 import { resolveLab } from './resolve.ts';
 import { findVm, type HostFacts, type LabResolved, type VmPlace } from './tree.ts';
 
@@ -167,11 +168,12 @@ export async function loadVm(vmName: string, opts: SpecSource & { lab?: string }
   if (hits.length === 1) return hits[0]!;
   if (hits.length > 1)
     throw new UsageError(`VM ${JSON.stringify(vmName)} is in several labs: ${hits.map((h) => h.lab.name).join(', ')}`, 'choose one with --lab LAB');
-  const known = labs.flatMap((lab) => [...allVmNames(lab)]);
+  const byLab = labs.map((lab) => `${lab.name}: ${[...allVmNames(lab)].join(', ')}`);
+  const near = closestNames(vmName, [...new Set(labs.flatMap((lab) => [...allVmNames(lab)]))]);
   const unread = broken.length ? `; labs that could not be read (fix them, or name the lab with --lab): ${brokenLabsLine(broken)}` : '';
   throw new UsageError(
-    `no VM named ${JSON.stringify(vmName)}`,
-    known.length || unread ? `${known.length ? `VMs: ${known.join(', ')}` : 'no VMs'}${unread}` : undefined,
+    `no VM named ${JSON.stringify(vmName)}${opts.lab || opts.spec ? ` in lab ${labs[0]?.name ?? opts.lab}` : ''}${near.length ? `; did you mean ${near.join(' or ')}?` : ''}`,
+    byLab.length || unread ? `${byLab.length ? `VMs by lab — ${byLab.join('; ')}` : 'no VMs'}${unread}` : undefined,
   );
 }
 

@@ -244,6 +244,20 @@ describe('class 5: one bad file in specs/ does not break the others', () => {
     );
   });
 
+  it('a VM not found is told with the nearest names and every VM under its lab', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'gc-specs-'));
+    try {
+      writeFileSync(join(d, 'one.json'), JSON.stringify({ name: 'one', vms: [tinyVm({ name: 'web1' })] }));
+      writeFileSync(join(d, 'two.json'), JSON.stringify({ name: 'two', vms: [tinyVm({ name: 'db1' })] }));
+      await assert.rejects(
+        loadVm('web2', { specsDir: d }),
+        (e: unknown) => e instanceof UsageError && e.message === 'no VM named "web2"; did you mean web1?' && e.hint === 'VMs by lab — one: web1; two: db1',
+      );
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('a lab in specs/ is named after its file, and two files may not declare one lab', async () => {
     writeFileSync(join(dir, 'alpha.json'), JSON.stringify({ name: 'beta', vms: [tinyVm()] }));
     await assert.rejects(
