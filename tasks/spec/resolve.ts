@@ -33,8 +33,32 @@ function fillVm(vm: VmParsed, host: HostFacts, parent: VmResolved | undefined): 
     boot: vm.boot ?? 'disk',
     children: [],
   };
-  self.children = (children ?? []).map((c) => fillVm(c, host, self));
+  self.children = withSshPorts((children ?? []).map((c) => fillVm(c, host, self)));
   return inSchemaOrder(self);
+}
+
+/** Where a child's SSH port goes when the spec gives none: the lowest one from here not taken on its parent. */
+export const FIRST_CHILD_SSH_PORT = 2222;
+
+/**
+ * The kit reaches a child over SSH through its parent, so every child has a port there: one
+ * the spec leaves out gets the lowest TCP port from 2222 that no sibling forwards.  Ports
+ * the spec names are taken first, so adding a port to the spec never moves another one.
+ */
+function withSshPorts(children: VmResolved[]): VmResolved[] {
+  const taken = new Set(
+    children.flatMap((c) => [
+      ...(c.network.sshPort === undefined ? [] : [c.network.sshPort]),
+      ...c.network.forwards.filter((f) => f.proto === 'tcp').map((f) => f.host),
+    ]),
+  );
+  return children.map((c) => {
+    if (c.network.sshPort !== undefined) return c;
+    let port = FIRST_CHILD_SSH_PORT;
+    while (taken.has(port)) port++;
+    taken.add(port);
+    return inSchemaOrder({ ...c, network: { ...c.network, sshPort: port } });
+  });
 }
 
 /** Keys in the schema's order, so printing a resolved spec is stable whatever the input order. */

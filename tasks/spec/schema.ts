@@ -89,7 +89,9 @@ export const Forward = z.strictObject({
 });
 
 export const Network = z.strictObject({
-  sshPort: port.optional().describe('forward this parent-side port to the guest’s port 22'),
+  sshPort: port
+    .optional()
+    .describe('forward this parent-side port to the guest’s port 22; a nested VM without one gets the lowest port from 2222 its siblings leave free'),
   forwards: z.array(Forward).default([]),
   bind: ipv4.default('127.0.0.1').describe('listen address of every forward'),
   nic: z.enum(['virtio-net-pci', 'e1000']).default('virtio-net-pci'),

@@ -205,6 +205,44 @@ describe('malformed specs', () => {
     assert.equal(resolveLab(base(), BIG_HOST, 't').vms[0]!.children[0]!.network.sshPort, 2300);
   });
 
+  it('a nested VM without network.sshPort gets the lowest port from 2222 its siblings leave free, never moving a named one', () => {
+    const tiny = (name: string, network?: object) => ({ name, memory: 128, boot: { image: 'tiny' }, ...(network ? { network } : {}) });
+    const lab = resolveLab(
+      {
+        name: 't',
+        vms: [
+          {
+            name: 'p',
+            memory: '1G',
+            boot: { image: 'tiny-nest' },
+            network: { sshPort: 2222 },
+            children: [
+              tiny('b'),
+              tiny('c', {
+                forwards: [
+                  { host: 2223, guest: 80 },
+                  { host: 2224, guest: 53, proto: 'udp' },
+                ],
+              }),
+              tiny('d', { sshPort: 2222 }),
+            ],
+          },
+        ],
+      },
+      BIG_HOST,
+      't',
+    );
+    assert.equal(lab.vms[0]!.network.sshPort, 2222, 'a top-level VM keeps what it says');
+    assert.deepEqual(
+      lab.vms[0]!.children.map((c) => [c.name, c.network.sshPort]),
+      [
+        ['b', 2224], // 2222 is d's, 2223 c's TCP forward; c's UDP 2224 is no TCP port
+        ['c', 2225],
+        ['d', 2222],
+      ],
+    );
+  });
+
   it(`has at least 30 cases (${cases.length})`, () => assert.ok(cases.length >= 30));
 
   for (const [what, breakIt, path, message] of cases) {
