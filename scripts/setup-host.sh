@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Installs what grainchart needs on a Debian host, only what is missing.
-# Idempotent and quick when all is there (it only looks), so `npm test` runs it first.
-# Needs root (or sudo) only when something must be installed.
-#   --quiet    say nothing when all is there
+# Installs from Debian what grainchart needs on this host, only what is missing, with
+# apt-get (as root, or through sudo).  Idempotent and quick when all is there (it only looks).
+#   (no flag)  what the main job needs: QEMU, qemu-img, and the tools that build the
+#              kit's tiny guest image from Debian packages — `demo` runs this first
+#   --full     also what other kinds of lab need: cloud images (genisoimage makes their
+#              seed), `image debian` (mmdebstrap), UEFI firmware (ovmf)
 #   --libvirt  also libvirt's daemon with its QEMU driver (a lab with host.libvirt or
-#              vms[].libvirt, and the tests), and start virtlogd and libvirtd where they do
-#              not run and there is no systemd to start them
+#              vms[].libvirt), and start virtlogd and libvirtd where they do not run and
+#              there is no systemd to start them
+#   --tests    also what only the kit's own tests use (implies --full); `npm test` runs
+#              this with --libvirt
+#   --quiet    say nothing when all is there
 set -euo pipefail
-quiet=false libvirt=false
+quiet=false full=false libvirt=false tests=false
 for arg in "$@"; do
   case $arg in
     --quiet) quiet=true ;;
+    --full) full=true ;;
     --libvirt) libvirt=true ;;
-    *) echo "setup-host: unknown option $arg (use --quiet, --libvirt)" >&2; exit 2 ;;
+    --tests) tests=true full=true ;;
+    *) echo "setup-host: unknown option $arg (use --full, --libvirt, --tests, --quiet)" >&2; exit 2 ;;
   esac
 done
 
@@ -20,24 +27,28 @@ done
 declare -A NEED=(
   [qemu-system-x86_64]=qemu-system-x86
   [qemu-img]=qemu-utils
+  # the tiny image: an initramfs (cpio) and an ext4 root disk from Debian's .debs
   [cpio]=cpio
   [mkfs.ext4]=e2fsprogs
   [dpkg-deb]=dpkg
-  # cloud images: the NoCloud seed ISO; `image debian`
-  [genisoimage]=genisoimage
-  [mmdebstrap]=mmdebstrap
-  # firmware: uefi
-  [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
+  # naming the process that holds a port a forward wants
   [ss]=iproute2
-  # tests only: the pipeline tests filter with jq; the report tests open HTML in Chromium;
-  # the nix-config tests parse what they render with the real Nix parser
-  [jq]=jq
-  [chromium]=chromium
-  [nix-instantiate]=nix-bin
-  # tests only: libvirt-xml's domains are checked against libvirt's own schema
-  [virt-xml-validate]=libvirt-clients
-  [xmllint]=libxml2-utils
 )
+if $full; then
+  NEED[genisoimage]=genisoimage
+  NEED[mmdebstrap]=mmdebstrap
+  NEED[/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf
+fi
+if $tests; then
+  # the pipeline tests filter with jq; the report tests open HTML in Chromium; the
+  # nix-config tests parse what they render with the real Nix parser; libvirt-xml's
+  # domains are checked against libvirt's own schema
+  NEED[jq]=jq
+  NEED[chromium]=chromium
+  NEED[nix-instantiate]=nix-bin
+  NEED[virt-xml-validate]=libvirt-clients
+  NEED[xmllint]=libxml2-utils
+fi
 if $libvirt; then
   NEED[libvirtd]=libvirt-daemon-system
   NEED[virsh]=libvirt-clients

@@ -72,7 +72,7 @@ export async function makeSeedIso(out: string, s: SeedInput): Promise<void> {
     writeFileSync(join(dir, 'user-data'), ud, { mode: 0o600 });
     writeFileSync(join(dir, 'meta-data'), metaData(s, ud));
     await run(['genisoimage', '-quiet', '-output', `${out}.tmp`, '-volid', 'cidata', '-joliet', '-rock', join(dir, 'user-data'), join(dir, 'meta-data')], {
-      hint: 'genisoimage comes with Debian’s genisoimage package: bash scripts/setup-host.sh',
+      hint: 'genisoimage comes with Debian’s genisoimage package: bash scripts/setup-host.sh --full',
     });
     // It carries the guest's private host key: readable by us only.
     chmodSync(`${out}.tmp`, 0o600);

@@ -90,7 +90,7 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean;
           await must(
             q`mmdebstrap --mode=root --variant=minbase --include=${packages.join(',')} --components=main --aptopt=${'Acquire::Retries "3"'} --customize-hook=${'echo "/dev/vda / ext4 defaults,errors=remount-ro 0 1" > "$1/etc/fstab"'} --customize-hook=${'rm -f "$1/etc/machine-id" "$1/var/lib/dbus/machine-id"; touch "$1/etc/machine-id"'} --customize-hook=${'printf "datasource_list: [ NoCloud, None ]\\n# minbase has no locales package to generate from\\nlocale: false\\n" > "$1/etc/cloud/cloud.cfg.d/90-grainchart.cfg"'} ${DEBIAN_SUITE} ${rootfs}`,
             'mmdebstrap',
-            'mmdebstrap comes with Debian’s mmdebstrap package (bash scripts/setup-host.sh); it needs root and a reachable Debian mirror',
+            'mmdebstrap comes with Debian’s mmdebstrap package (bash scripts/setup-host.sh --full); it needs root and a reachable Debian mirror',
           );
         },
       },

@@ -9,7 +9,7 @@ import type { VmResolved } from '../spec/tree.ts';
 export async function prepareFirmware(vm: VmResolved, paths: KitPaths): Promise<void> {
   if (vm.firmware !== 'uefi') return;
   for (const f of [OVMF_CODE, OVMF_VARS_TEMPLATE])
-    if (!existsSync(f)) throw new UsageError(`${vm.name}: firmware uefi needs ${f}`, 'install Debian’s ovmf package: bash scripts/setup-host.sh');
+    if (!existsSync(f)) throw new UsageError(`${vm.name}: firmware uefi needs ${f}`, 'install Debian’s ovmf package: bash scripts/setup-host.sh --full');
   const vars = efiVars(paths);
   if (!existsSync(vars)) {
     // qcow2, not a raw copy: savevm refuses writable drives that cannot hold snapshots.
