@@ -5,6 +5,8 @@ import { main } from './tasks/cli/main.ts';
 import type { TaskDef } from './tasks/cli/registry.ts';
 
 const lab = { name: 'LAB', doc: 'a lab name from specs/, or a spec file; - reads names from stdin', stdin: true };
+// A lab named, or the --spec one: one of the two is needed.
+const labOrSpec = { ...lab, orSpec: true };
 const vm = { name: 'VM', doc: 'a VM name from any lab in specs/ (or the --spec/--lab one); - reads names from stdin', stdin: true };
 const labOpt = { name: 'lab', type: 'string', value: 'LAB', doc: 'the lab to look the VM up in, when names clash' } as const;
 // Kept here, not imported from tasks/cmd/lab/charts.ts, so listing tasks loads no chart code.
@@ -34,8 +36,8 @@ export const tasks: TaskDef[] = [
   },
   {
     name: 'spec',
-    doc: 'Print a lab spec with every default filled in (--json output is accepted back by --spec -)',
-    args: [{ ...lab, optional: true }],
+    doc: 'Check a lab spec and show it: its VMs as a tree, or with --json the whole lab with every default filled in (accepted back by --spec -)',
+    args: [labOrSpec],
     run: async (ctx) => (await import('./tasks/cmd/lab/spec.ts')).run(ctx),
   },
   {
@@ -100,7 +102,7 @@ export const tasks: TaskDef[] = [
   {
     name: 'up',
     doc: 'Bring a whole lab up: parents first, children inside them; running VMs are kept, a suspended lab resumes',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [
       {
         name: 'from',
@@ -120,7 +122,7 @@ export const tasks: TaskDef[] = [
   {
     name: 'down',
     doc: 'Bring a whole lab down, children first; nothing is left running',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [
       { name: 'force', type: 'boolean', doc: 'skip the graceful power-offs' },
       { name: 'yes', type: 'boolean', doc: 'a suspended lab: discard its saved state without asking' },
@@ -135,13 +137,13 @@ export const tasks: TaskDef[] = [
   {
     name: 'suspend',
     doc: 'Save a running lab whole (each top-level VM live, its children inside it, named by graintime; a VM on libvirt by libvirt’s managed save) and end its QEMUs; resume brings it back in seconds',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     run: async (ctx) => (await import('./tasks/cmd/lab/suspend.ts')).suspend(ctx),
   },
   {
     name: 'resume',
     doc: 'Start a suspended lab from its saved state: every layer runs again with the same pids, ports and host keys; clocks set from the host',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [
       {
         name: 'keep',
@@ -164,7 +166,7 @@ export const tasks: TaskDef[] = [
   {
     name: 'ssh-config',
     doc: 'Print an OpenSSH config for a lab (ProxyJump for nested VMs, pinned host keys)',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).sshConfigTask(ctx),
   },
   {
@@ -190,7 +192,7 @@ export const tasks: TaskDef[] = [
   {
     name: 'watch',
     doc: 'Refresh a lab’s live CPU and memory every few seconds, with a minute of sparklines',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [
       { name: 'interval', type: 'string', value: 'SECONDS', doc: 'seconds between samples (default 2)' },
       { name: 'count', type: 'string', value: 'N', doc: 'stop after this many samples (default: until Ctrl-C)' },
@@ -202,28 +204,28 @@ export const tasks: TaskDef[] = [
   {
     name: 'tree',
     doc: 'Chart the lab’s hierarchy: host → guests → nested, with live state, accelerator, SSH',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [...chartFlags],
     run: async (ctx) => (await import('./tasks/cmd/lab/charts.ts')).tree(ctx),
   },
   {
     name: 'alloc',
     doc: 'Chart what each VM is given of the host’s memory, CPUs and disk; warns on overcommit',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [...chartFlags],
     run: async (ctx) => (await import('./tasks/cmd/lab/charts.ts')).alloc(ctx),
   },
   {
     name: 'topology',
     doc: 'Chart the lab’s network: user-mode NAT per VM, forwards, nested VMs behind their parent',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [...chartFlags],
     run: async (ctx) => (await import('./tasks/cmd/lab/charts.ts')).topology(ctx),
   },
   {
     name: 'status',
     doc: 'Every VM of a lab (or of all labs) with state, accelerator, pid, ports, uptime, boot times',
-    args: [{ ...lab, optional: true }],
+    args: [{ ...lab, doc: 'a lab name from specs/ (none: every lab there); - reads names from stdin', optional: true }],
     run: async (ctx) => (await import('./tasks/cmd/lab/status.ts')).status(ctx),
   },
   {
@@ -287,14 +289,14 @@ export const tasks: TaskDef[] = [
   {
     name: 'doc',
     doc: 'Write a report of the lab to docs/labs/LAB.md and a self-contained LAB.html: tree, allocation, network, parameters flows, snapshots, live stats',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [{ name: 'out', type: 'string', value: 'DIR', doc: 'the folder to write to (default docs/labs)' }],
     run: async (ctx) => (await import('./tasks/cmd/lab/doc.ts')).run(ctx),
   },
   {
     name: 'smoke',
     doc: 'CI smoke test: up the lab, snapshot a golden state, run every check in the spec layer by layer, then down (always)',
-    args: [{ ...lab, optional: true }],
+    args: [labOrSpec],
     options: [
       { name: 'reuse', type: 'boolean', doc: 'use the running lab (boot only what is down) and leave it up afterwards' },
       { name: 'reset', type: 'boolean', doc: 'put each VM back to the golden snapshot before its suite' },

@@ -16,6 +16,7 @@ import {
   isRunnable,
   planRun,
   renderHelp,
+  type ArgDef,
   type OptDef,
   type Output,
   type TaskContext,
@@ -161,13 +162,15 @@ async function runForStdinNames(task: TaskDef, ctx: Omit<TaskContext, 'task'>, i
 
 function checkArity(task: TaskDef, args: string[]) {
   const defs = task.args ?? [];
-  const required = defs.filter((a) => !a.optional && !a.variadic).length;
+  // A lab or --spec: the task asks for it itself, listing the labs there are.
+  const needed = (a: ArgDef) => !a.optional && !a.variadic && !a.orSpec;
+  const required = defs.filter(needed).length;
   const variadic = defs.some((a) => a.variadic);
   if (args.length < required)
     throw new UsageError(
       `${task.name}: missing ${defs
         .slice(args.length)
-        .filter((a) => !a.optional)
+        .filter(needed)
         .map((a) => a.name)
         .join(', ')}`,
       `npx tsx tasks.ts ${task.name} --help`,

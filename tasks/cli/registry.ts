@@ -5,6 +5,8 @@ export interface ArgDef {
   name: string;
   doc: string;
   optional?: boolean;
+  /** Needed unless --spec FILE gives the lab instead. */
+  orSpec?: boolean;
   /** The rest of the command line, after `--` (exec's command, run-in's script). */
   variadic?: boolean;
   /** `-` here reads names from stdin (one per line, or a JSON array) and runs the task for each. */
@@ -82,7 +84,7 @@ export function renderTaskList(tasks: TaskDef[]): string {
 export function renderHelp(task: TaskDef, depends: TaskDef[] = [], program = 'npx tsx tasks.ts'): string {
   const word = (a: ArgDef) => {
     const w = a.variadic ? `-- ${a.name}...` : a.name;
-    return a.optional ? `[${w}]` : w;
+    return a.optional ? `[${w}]` : a.orSpec ? `${w}|--spec FILE` : w;
   };
   const args = task.args ?? [];
   const leading = args.filter((a) => !a.variadic).map(word);
@@ -93,7 +95,8 @@ export function renderHelp(task: TaskDef, depends: TaskDef[] = [], program = 'np
   if (args.length) {
     lines.push('', 'Arguments:');
     const w = Math.max(...args.map((a) => a.name.length));
-    for (const a of args) lines.push(`  ${a.name.padEnd(w)}  ${a.doc}${a.optional ? ' (optional)' : ''}`);
+    const note = (a: ArgDef) => (a.optional ? ' (optional)' : a.orSpec ? ' (or --spec FILE instead)' : '');
+    for (const a of args) lines.push(`  ${a.name.padEnd(w)}  ${a.doc}${note(a)}`);
   }
   const opts = [...(task.options ?? []), ...globalOptions(task)];
   const flag = (o: OptDef) => `${o.short ? `-${o.short}, ` : '    '}--${o.name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;

@@ -51,7 +51,7 @@ export async function readLabInput(ref: string | undefined, src: SpecSource = {}
     return { input: parseJson(text, 'stdin (--spec -)'), source: 'stdin' };
   }
   if (src.spec) return readSpecFile(resolve(src.spec));
-  if (!ref) throw new UsageError('which lab? name one, or pass --spec FILE', `labs: ${listLabs(src.specsDir).join(', ')}`);
+  if (!ref) throw new UsageError('which lab? name one, or pass --spec FILE', `the labs in specs/: ${listLabs(src.specsDir).join(', ')}`);
   if (looksLikePath(ref)) return readSpecFile(resolve(ref));
   const dir = src.specsDir ?? SPECS_DIR;
   const files = SPEC_EXTS.map((ext) => join(dir, ref + ext)).filter((f) => existsSync(f));

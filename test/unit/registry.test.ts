@@ -52,6 +52,14 @@ describe('listing and help', () => {
     assert.doesNotMatch(help, /-setup|VALUE/);
     assert.doesNotMatch(renderHelp(t('doctor', [], { withoutLab: true })), /--spec/);
   });
+  it('shows a lab argument --spec can stand for as one or the other, and leaves asking for it to the task', async () => {
+    let ran = 0;
+    const up = t('up', [], { args: [{ name: 'LAB', doc: 'a lab', orSpec: true }], run: () => void ran++ });
+    assert.match(renderHelp(up), /^Usage: npx tsx tasks.ts up LAB\|--spec FILE \[options\]$/m);
+    assert.match(renderHelp(up), /LAB {2}a lab \(or --spec FILE instead\)/);
+    assert.equal(await runCli([up], ['up'], { stdout: () => {}, stderr: () => {} }), 0);
+    assert.equal(ran, 1);
+  });
   it('every string option of the kit’s tasks names its value', async () => {
     const { tasks } = await import('../../tasks.ts');
     const unnamed = tasks.flatMap((task) => (task.options ?? []).filter((o) => o.type === 'string' && !o.value).map((o) => `${task.name} --${o.name}`));
