@@ -3,7 +3,7 @@
 // fail to be a spec is one SpecFileError naming the file (exit 2), never Node's raw text.
 import { readStdin } from '../util/stdin.ts';
 import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SpecError, SpecFileError, UsageError } from '../util/errors.ts';
@@ -25,13 +25,27 @@ export interface SpecSource {
 
 export const localHostFacts = (): HostFacts => ({ cpus: availableParallelism(), memoryMiB: Math.floor(totalmem() / 2 ** 20) });
 
-/** Names of the labs in specs/ (a name whose .ts and .json both exist is listed once; loading it refuses). */
-export function listLabs(specsDir = SPECS_DIR): string[] {
-  if (!existsSync(specsDir)) return [];
-  const names = readdirSync(specsDir)
-    .filter((f) => SPEC_EXTS.includes(extname(f)) && !f.endsWith('.d.ts'))
-    .map((f) => basename(f, extname(f)));
-  return [...new Set(names)].sort();
+/**
+ * The folders a lab is looked up in by name: the kit's specs/, then the folders of
+ * GRAINCHART_SPECS (separated by ':', as PATH is), so labs can live outside the checkout.
+ * A name in an earlier folder hides the same name in a later one.
+ */
+export function specsDirs(specsDir?: string): string[] {
+  if (specsDir) return [specsDir];
+  const extra = (process.env.GRAINCHART_SPECS ?? '').split(':').filter(Boolean);
+  return [SPECS_DIR, ...extra.map((d) => resolve(d.startsWith('~/') ? join(homedir(), d.slice(2)) : d))];
+}
+
+const labsIn = (dir: string) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => SPEC_EXTS.includes(extname(f)) && !f.endsWith('.d.ts'))
+        .map((f) => basename(f, extname(f)))
+    : [];
+
+/** Names of the labs in specs/ and GRAINCHART_SPECS (a name whose .ts and .json both exist is listed once; loading it refuses). */
+export function listLabs(specsDir?: string): string[] {
+  return [...new Set(specsDirs(specsDir).flatMap(labsIn))].sort();
 }
 
 const looksLikePath = (ref: string) =>
@@ -53,11 +67,13 @@ export async function readLabInput(ref: string | undefined, src: SpecSource = {}
   if (src.spec) return readSpecFile(resolve(src.spec));
   if (!ref) throw new UsageError('which lab? name one, or pass --spec FILE', `the labs in specs/: ${listLabs(src.specsDir).join(', ')}`);
   if (looksLikePath(ref)) return readSpecFile(resolve(ref));
-  const dir = src.specsDir ?? SPECS_DIR;
-  const files = SPEC_EXTS.map((ext) => join(dir, ref + ext)).filter((f) => existsSync(f));
-  if (files.length > 1) throw new SpecFileError(files.join(' and '), `both declare lab "${ref}", which would share one state folder`, 'keep one of them');
-  if (files.length === 1) return { ...(await readSpecFile(files[0]!)), specsName: ref };
-  throw new UsageError(`no lab named ${JSON.stringify(ref)}`, `labs in ${dir}: ${listLabs(dir).join(', ') || '(none)'}`);
+  const dirs = specsDirs(src.specsDir);
+  for (const dir of dirs) {
+    const files = SPEC_EXTS.map((ext) => join(dir, ref + ext)).filter((f) => existsSync(f));
+    if (files.length > 1) throw new SpecFileError(files.join(' and '), `both declare lab "${ref}", which would share one state folder`, 'keep one of them');
+    if (files.length === 1) return { ...(await readSpecFile(files[0]!)), specsName: ref };
+  }
+  throw new UsageError(`no lab named ${JSON.stringify(ref)}`, `labs in ${dirs.join(', ')}: ${listLabs(src.specsDir).join(', ') || '(none)'}`);
 }
 
 const firstLine = (text: string) =>

@@ -9,7 +9,7 @@ import { runCli } from '../../tasks/cli/main.ts';
 import { tasks } from '../../tasks.ts';
 import { defaultMemory, resolveLab } from '../../tasks/spec/resolve.ts';
 import { shapeProblem, specWarnings } from '../../tasks/spec/checks.ts';
-import { loadLab, loadVm } from '../../tasks/spec/load.ts';
+import { listLabs, loadLab, loadVm } from '../../tasks/spec/load.ts';
 import { MAX_SOCKET_PATH, socketPath, stateRoot, vmPaths } from '../../tasks/util/paths.ts';
 import { agentPaths } from '../../tasks/stats/agent-client.ts';
 import { formatError, SpecError, SpecFileError, UsageError } from '../../tasks/util/errors.ts';
@@ -242,6 +242,24 @@ describe('class 5: one bad file in specs/ does not break the others', () => {
       loadVm('nope', { specsDir: dir }),
       (e: unknown) => e instanceof UsageError && /bad: .*bad\.json: is not valid JSON/.test(e.hint ?? ''),
     );
+  });
+
+  it('GRAINCHART_SPECS adds folders of labs after specs/, found by name like the kit’s own', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'gc-specs-'));
+    const saved = process.env.GRAINCHART_SPECS;
+    try {
+      writeFileSync(join(d, 'mine.json'), JSON.stringify({ name: 'mine', vms: [tinyVm({ name: 'm1' })] }));
+      writeFileSync(join(d, 'demo.json'), JSON.stringify({ name: 'demo', vms: [tinyVm({ name: 'imposter' })] }));
+      process.env.GRAINCHART_SPECS = `/nonexistent-gc:${d}`;
+      assert.ok(listLabs().includes('mine') && listLabs().includes('nixos-test'));
+      assert.equal((await loadLab('mine')).vms[0]!.name, 'm1');
+      assert.equal((await loadVm('m1')).lab.name, 'mine');
+      assert.equal((await loadLab('demo')).vms[0]!.name, 'l1', 'the kit’s specs/ comes first');
+    } finally {
+      if (saved === undefined) delete process.env.GRAINCHART_SPECS;
+      else process.env.GRAINCHART_SPECS = saved;
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   it('a VM not found is told with the nearest names and every VM under its lab', async () => {
