@@ -1,5 +1,6 @@
 // The task registry: thin data, one entry per task, each importing its module only when
 // it runs, so listing tasks loads no ssh2, listr2 or zx.  Run: npx tsx tasks.ts [TASK] [--help]
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { main } from './tasks/cli/main.ts';
 import type { TaskDef } from './tasks/cli/registry.ts';
@@ -45,6 +46,7 @@ export const tasks: TaskDef[] = [
     withoutLab: true,
     doc: 'Print the JSON Schema of a spec or of a task’s --json output: spec, status, stats, snapshots',
     args: [{ name: 'NAME', doc: 'spec, status, stats or snapshots (none: list them)', optional: true }],
+    options: [{ name: 'markdown', type: 'boolean', doc: 'a Markdown table, a row per field (docs/spec.md holds the spec’s)' }],
     run: async (ctx) => (await import('./tasks/cmd/schema.ts')).run(ctx),
   },
   {
@@ -385,4 +387,5 @@ export const tasks: TaskDef[] = [
   },
 ];
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main(tasks);
+// Run as the program (through a symlink too), not when a test imports the registry.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) await main(tasks);
