@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { TaskContext } from '../cli/registry.ts';
 import { UsageError } from '../util/errors.ts';
 import { Snapshots, Spec, Stats, Status } from './shapes.ts';
+import { specReference } from './schema-markdown.ts';
 
 export const SCHEMAS = {
   spec: { schema: Spec, doc: 'a lab spec as written (input: sizes as "8G" or numbers; defaults optional)', io: 'input' },
@@ -40,5 +41,10 @@ export function run(ctx: TaskContext): void {
   }
   if (!(name in SCHEMAS)) throw new UsageError(`no schema named ${JSON.stringify(name)}`, `schemas: ${Object.keys(SCHEMAS).join(', ')}`);
   const schema = jsonSchema(name as keyof typeof SCHEMAS);
+  if (ctx.opts.markdown) {
+    if (ctx.json) throw new UsageError('schema: --markdown is text; leave out --json');
+    ctx.out.result(schema, specReference(schema));
+    return;
+  }
   ctx.out.result(schema, () => JSON.stringify(schema, null, 2));
 }

@@ -6,85 +6,15 @@
 // need no host facts filled); resolve.ts then fills host-dependent defaults and runs the
 // cross-field checks.  Bare numbers: memory in MiB (like `-m`), disk size in bytes (like qemu-img).
 import { z } from 'zod';
-import { parseSize, MiB } from './size.ts';
-import { textProblem, type TextKind } from '../util/text.ts';
 import { RESERVED_VM_NAMES } from '../util/paths.ts';
-import { specPathProblem } from './paths.ts';
+import { filePath, ipv4, MIN_MEMORY_MIB, name, port, size, text, typeError } from './fields.ts';
 
-/** Lowercase letters, digits and dashes, 1–63 long, no leading/trailing dash: safe in paths, hostnames and shells. */
-export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** A message for a wrong type only; range and format issues keep their own words. */
-const typeError = (message: string) => ({ error: (iss: { code: string }) => (iss.code === 'invalid_type' ? message : undefined) });
-
-const name = z
-  .string(typeError('expected a name (lowercase letters, digits, dashes)'))
-  .regex(NAME_RE, { error: (iss) => `must be lowercase letters, digits and dashes (max 63, no leading/trailing dash), got ${JSON.stringify(iss.input)}` });
-
-/** Text that reaches a command line, a generated file or a terminal: no control characters (text.ts). */
-const text = (kind: TextKind, max: number, message = kind === 'line' ? 'expected one line of text' : 'expected text') =>
-  z
-    .string(typeError(message))
-    .max(max)
-    .superRefine((value, ctx) => {
-      const problem = textProblem(value, kind);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
-    });
-
-/** Below this no x86 Linux boots; a child's default (half its parent's) never goes under it either. */
-export const MIN_MEMORY_MIB = 32;
-
-/** A size that becomes MiB (memory) or bytes (disk). */
-/** Beyond these QEMU refuses anyway: RAM past what a 46-bit guest address space maps, qcow2 past 64 TiB. */
-const SIZE_MAX = { M: 16 * 2 ** 40, B: 64 * 2 ** 40 } as const;
-
-const size = (bareUnit: 'B' | 'M', minMiB = 0) =>
-  z
-    .unknown()
-    .transform((value, ctx) => {
-      const r = parseSize(value, bareUnit);
-      if (!r.ok) {
-        ctx.issues.push({ code: 'custom', message: r.reason, input: value });
-        return z.NEVER;
-      }
-      if (r.bytes > SIZE_MAX[bareUnit]) {
-        ctx.issues.push({
-          code: 'custom',
-          message: `${JSON.stringify(value)} is more than ${bareUnit === 'M' ? 'QEMU can give a guest (16 TiB)' : 'a disk image can hold (64 TiB)'}`,
-          input: value,
-        });
-        return z.NEVER;
-      }
-      const out = bareUnit === 'M' ? Math.ceil(r.bytes / MiB) : r.bytes;
-      if (bareUnit === 'M' && out < minMiB) {
-        ctx.issues.push({ code: 'custom', message: `${JSON.stringify(value)} is less than the ${minMiB} MiB a guest needs at least`, input: value });
-        return z.NEVER;
-      }
-      return out;
-    })
-    // A transform has no JSON Schema; `schema spec` reads this mark and writes number|string.
-    .meta({ 'x-size': bareUnit === 'M' ? 'MiB' : 'bytes' });
-
-const port = z.number(typeError('expected a TCP port number')).int().min(1).max(65535);
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, {
-  error: (iss) => `must be an IPv4 address such as 127.0.0.1, got ${JSON.stringify(iss.input)}`,
-});
-/**
- * Paths reach QEMU's options and the shell in `explain --shell`, and a relative one is inside
- * the VM's state folder beside the kit's own files: one rule for all of them (spec/paths.ts).
- */
-const filePath = z
-  .string(typeError('expected a file path'))
-  .min(1)
-  .max(4096)
-  .superRefine((value, ctx) => {
-    const problem = specPathProblem(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
-  });
+export { MIN_MEMORY_MIB, NAME_RE } from './fields.ts';
 
 export const Forward = z.strictObject({
   host: port.describe('port on the parent side (the host, or the parent VM for nested guests)'),
   guest: port.describe('port inside the guest'),
-  proto: z.enum(['tcp', 'udp']).default('tcp'),
+  proto: z.enum(['tcp', 'udp']).default('tcp').describe('the protocol forwarded'),
   bind: ipv4.optional().describe('address to listen on; defaults to network.bind'),
 });
 
@@ -92,9 +22,9 @@ export const Network = z.strictObject({
   sshPort: port
     .optional()
     .describe('forward this parent-side port to the guest’s port 22; a nested VM without one gets the lowest port from 2222 its siblings leave free'),
-  forwards: z.array(Forward).default([]),
+  forwards: z.array(Forward).default([]).describe('more ports from the parent side into the guest (QEMU user networking’s hostfwd)'),
   bind: ipv4.default('127.0.0.1').describe('listen address of every forward'),
-  nic: z.enum(['virtio-net-pci', 'e1000']).default('virtio-net-pci'),
+  nic: z.enum(['virtio-net-pci', 'e1000']).default('virtio-net-pci').describe('the network card the guest sees'),
 });
 
 export const Disk = z.strictObject({
@@ -102,17 +32,17 @@ export const Disk = z.strictObject({
     'image path; ~ is the home directory, a relative path is inside the VM’s state folder — on the machine the VM runs on (a nested VM’s disk is inside its parent)',
   ),
   size: size('B').optional().describe('virtual size, e.g. "40G"; needed unless a backing file gives it'),
-  format: z.enum(['qcow2', 'raw']).default('qcow2'),
+  format: z.enum(['qcow2', 'raw']).default('qcow2').describe('the image format; snapshots need qcow2'),
   backing: filePath.optional().describe('backing image on this host: the disk is a copy-on-write overlay on it (a nested VM’s parent is handed it read-only)'),
-  interface: z.enum(['virtio', 'ide', 'scsi']).default('virtio'),
+  interface: z.enum(['virtio', 'ide', 'scsi']).default('virtio').describe('how the guest sees the disk'),
 });
 
 export const KernelBoot = z.strictObject({
-  kernel: filePath,
-  initrd: filePath.optional(),
-  append: text('line', 4000).default('console=ttyS0'),
+  kernel: filePath.describe('boot this Linux kernel directly (QEMU -kernel)'),
+  initrd: filePath.optional().describe('its initramfs'),
+  append: text('line', 4000).default('console=ttyS0').describe('the kernel command line'),
 });
-export const IsoBoot = z.strictObject({ iso: filePath });
+export const IsoBoot = z.strictObject({ iso: filePath.describe('boot this CD image (an installer: see the install task)') });
 /** The kit's own embedded guest image, built by the `image` task. */
 export const ImageBoot = z.strictObject({
   image: z.enum(['tiny', 'tiny-nest']).describe('tiny: busybox + dropbear; tiny-nest: the same plus QEMU and the tiny image, to run children'),
@@ -127,7 +57,7 @@ export const ImageBoot = z.strictObject({
 export const CloudImageBoot = z.strictObject({
   cloudImage: filePath.describe('the image: a file path, or "debian" / "debian-nest" for the kit’s own (image debian; debian-nest adds QEMU to run children)'),
   kernel: filePath.optional().describe('boot this kernel directly (images without a boot loader)'),
-  initrd: filePath.optional(),
+  initrd: filePath.optional().describe('its initramfs (with kernel)'),
   append: text('line', 4000).optional().describe('extra kernel command-line words (with kernel)'),
   size: size('B').optional().describe('grow the overlay to this virtual size, e.g. "20G"'),
 });
@@ -139,7 +69,8 @@ export const Ssh = z.strictObject({
   user: z
     .string()
     .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a Unix user name' })
-    .default('root'),
+    .default('root')
+    .describe('who the kit logs in as (a cloud image gets this user, with sudo)'),
   key: filePath.optional().describe('private key; defaults to the lab key made by the kit'),
 });
 
@@ -157,15 +88,16 @@ const regexSource = z.string().refine(
   { error: (iss) => `is not a valid regular expression: ${JSON.stringify(iss.input)}` },
 );
 export const CommandCheck = z.strictObject({
-  name: text('line', 100, 'expected a check name').min(1),
+  name: text('line', 100, 'expected a check name').min(1).describe('what the check is called in reports'),
   run: text('lines', 20000, 'expected a shell command').min(1).describe('run by sh in the VM (on the host for host.checks)'),
   expect: z
     .strictObject({
-      exitCode: z.number().int().min(0).max(255).default(0),
+      exitCode: z.number().int().min(0).max(255).default(0).describe('the exit code it must end with'),
       stdout: regexSource.optional().describe('a regular expression the output must match'),
       within: z.number().positive().max(3600).optional().describe('seconds to keep trying until it passes (default: one try)'),
     })
-    .default({ exitCode: 0 }),
+    .default({ exitCode: 0 })
+    .describe('what passing means'),
 });
 export const Check = z.union([z.enum(BUILTIN_CHECKS), CommandCheck], {
   error: `must be a built-in check (${BUILTIN_CHECKS.join(', ')}) or {name, run, expect?: {exitCode?, stdout?, within?}}`,
@@ -183,12 +115,13 @@ export const NixOs = z.strictObject({
     .regex(/^\/dev\/[a-z0-9]+$/, { error: 'must be a disk such as /dev/vda' })
     .default('/dev/vda')
     .describe('where GRUB goes (grub only)'),
-  desktop: z.enum(['none', 'sway']).default('none').describe('sway: the seed’s Sway desktop with its extra packages'),
-  networkmanager: z.boolean().default(true),
+  desktop: z.enum(['none', 'sway']).default('none').describe('sway: programs.sway with swaylock, swayidle, mako, alacritty, dmenu and waybar'),
+  networkmanager: z.boolean().default(true).describe('networking.networkmanager.enable'),
   timeZone: z
     .string()
     .regex(/^[A-Za-z_+-]+(\/[A-Za-z0-9_+-]+)*$/, { error: 'must be an IANA time zone such as Europe/Berlin' })
-    .optional(),
+    .optional()
+    .describe('time.timeZone'),
   packages: z
     .array(
       z.string().regex(/^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/, { error: 'must be a nixpkgs attribute such as htop or python3Packages.pip' }),
@@ -219,14 +152,20 @@ const vmName = name.refine((n) => !(RESERVED_VM_NAMES as readonly string[]).incl
 });
 
 const vmFields = {
-  name: vmName,
+  name: vmName.describe('unique in the lab: lowercase letters, digits and dashes, up to 63'),
   title: text('line', 200).optional().describe('display name, passed to QEMU -name'),
   os: text('line', 200).optional().describe('what runs inside, for charts and docs'),
-  cpus: z.number(typeError('expected a whole number of CPUs')).int().min(1).max(1024).optional(),
+  cpus: z
+    .number(typeError('expected a whole number of CPUs'))
+    .int()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe('virtual CPUs; default 2, at most the host’s (or the parent’s for a nested VM)'),
   memory: size('M', MIN_MEMORY_MIB).optional().describe(`RAM: 8192 (MiB), "8G" or "512M"; at least ${MIN_MEMORY_MIB} MiB`),
-  disk: Disk.optional(),
-  boot: Boot.optional(),
-  accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  disk: Disk.optional().describe('a disk image of the VM’s own (a boot from an image or a cloud image needs none)'),
+  boot: Boot.optional().describe('what it boots: "disk" (default), a kernel, an ISO, the kit’s image, or a cloud image'),
+  accel: z.enum(['auto', 'kvm', 'tcg']).default('auto').describe('auto: KVM where it is usable (probed), else TCG emulation'),
   cpu: z
     .string()
     .regex(/^[A-Za-z0-9_.,+=-]+$/, { error: 'must be a QEMU CPU model with optional +/- flags, e.g. "host,+vmx"' })
@@ -236,13 +175,16 @@ const vmFields = {
   machine: z
     .string()
     .regex(/^[a-z0-9.-]+$/, { error: 'must be a QEMU machine type such as q35' })
-    .default('q35'),
+    .default('q35')
+    .describe('QEMU’s -machine type'),
   firmware: z.enum(['bios', 'uefi']).default('bios').describe('uefi: OVMF (Debian’s ovmf package) with a per-VM copy of its variable store'),
-  network: Network.default({ forwards: [], bind: '127.0.0.1', nic: 'virtio-net-pci' }),
-  display: z.enum(['none', 'gtk', 'vnc']).default('none'),
+  network: Network.default({ forwards: [], bind: '127.0.0.1', nic: 'virtio-net-pci' }).describe(
+    'user-mode NAT (the guest is 10.0.2.15) with ports forwarded from its parent side',
+  ),
+  display: z.enum(['none', 'gtk', 'vnc']).default('none').describe('a screen: none (the serial console goes to a log), a GTK window, or VNC on 127.0.0.1'),
   vga: z.enum(['virtio', 'std', 'none']).optional().describe('graphics card; QEMU’s default when absent'),
-  ssh: Ssh.default({ user: 'root' }),
-  labels: z.record(text('line', 100), text('line', 500)).default({}),
+  ssh: Ssh.default({ user: 'root' }).describe('how the kit reaches the guest over SSH'),
+  labels: z.record(text('line', 100), text('line', 500)).default({}).describe('free key → value pairs, shown in reports'),
   checks: z.array(Check).default([]).describe('what `smoke` checks in this VM'),
   nixos: NixOs.optional().describe('a NixOS guest: what `nix-config` renders into nix/VM/configuration.nix'),
   libvirt: Libvirt.optional().describe('a top-level VM only: run it as a libvirt domain on this connection (overrides host.libvirt)'),
@@ -257,14 +199,20 @@ type VmInputShape = z.input<typeof VmBase> & { children?: VmInputShape[] };
 // Nested VMs run inside their parent; z.lazy lets the schema refer to itself.  The explicit
 // type keeps TypeScript's inference finite.
 export const Vm: z.ZodType<VmShape, VmInputShape> = VmBase.extend({
-  children: z.lazy(() => z.array(Vm)).optional(),
+  children: z
+    .lazy(() => z.array(Vm))
+    .optional()
+    .describe('VMs that run inside this one, each with these same fields'),
 });
 
 export const Host = z.strictObject({
-  title: text('line', 200).default('this machine'),
-  os: text('line', 200).optional(),
+  title: text('line', 200).default('this machine').describe('the host’s name in charts and reports'),
+  os: text('line', 200).optional().describe('what the host runs, for charts and reports'),
   reserve: z
-    .strictObject({ memory: size('M').optional(), cpus: z.number().int().min(0).optional() })
+    .strictObject({
+      memory: size('M').optional().describe('memory kept for the host'),
+      cpus: z.number().int().min(0).optional().describe('CPUs kept for the host'),
+    })
     .default({})
     .describe('what the host keeps for itself when charting allocation'),
   checks: z.array(CommandCheck).default([]).describe('what `smoke` checks on the host, before the VMs'),
@@ -272,10 +220,10 @@ export const Host = z.strictObject({
 });
 
 export const Lab = z.strictObject({
-  name,
-  description: text('lines', 500).optional(),
-  host: Host.default({ title: 'this machine', reserve: {}, checks: [] }),
-  vms: z.array(Vm).min(1, { error: 'a lab needs at least one VM' }),
+  name: name.describe('the lab’s name: lowercase letters, digits and dashes (a lab in specs/ is named after its file)'),
+  description: text('lines', 500).optional().describe('what the lab is for, in reports'),
+  host: Host.default({ title: 'this machine', reserve: {}, checks: [] }).describe('the machine the top-level VMs run on'),
+  vms: z.array(Vm).min(1, { error: 'a lab needs at least one VM' }).describe('the top-level VMs, on the host'),
 });
 
 export type LabInput = z.input<typeof Lab>;
