@@ -1,7 +1,6 @@
-// The seed's shape with real distributions in both layers, built offline from Debian's
-// packages: the host runs a Debian with QEMU (the kit's `debian-nest`, standing in for the
-// seed's NixOS, which cannot be built without its binary cache), and Debian Stable runs
-// nested inside it under KVM — the parent's emulated SVM when the host has only TCG.
+// Real distributions in both layers, built from Debian's packages alone: the host runs a
+// Debian with QEMU (the kit's `debian-nest` image), and Debian Stable runs nested inside it
+// under KVM — the parent's emulated SVM when the host has only TCG.
 // A tiny guest runs beside it in the same parent.
 import { defineLab } from '../tasks/spec/define.ts';
 

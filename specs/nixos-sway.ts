@@ -1,10 +1,12 @@
-// The seed's three layers: an Ubuntu 24.04 host runs "NixOS Sway" under KVM with nesting
-// exposed, and NixOS runs "Debian Stable" inside it.  Values are the seed's command lines'.
+// Three layers on a workstation: an Ubuntu 24.04 host runs "NixOS Sway" under KVM with
+// nesting exposed, and NixOS runs "Debian Stable" inside it.  The values are those of the
+// hand-written QEMU command lines this lab replaces (test/unit/qemu-args.test.ts holds them);
+// the disks under ~/VMs are yours to install.
 import { defineLab } from '../tasks/spec/define.ts';
 
 export default defineLab({
   name: 'nixos-sway',
-  description: 'Ubuntu 24.04 host → NixOS + Sway guest → Debian Stable nested guest (the seed lab)',
+  description: 'Ubuntu 24.04 host → NixOS + Sway guest → Debian Stable nested guest',
   host: { title: 'Ubuntu 24.04 LTS', os: 'Ubuntu 24.04 LTS' },
   vms: [
     {
@@ -23,7 +25,7 @@ export default defineLab({
       vga: 'virtio',
       ssh: { user: 'nixos' },
       labels: { role: 'guest-vm', desktop: 'sway' },
-      // The seed's configuration.nix, as `nix-config nixos-sway` renders it (nix/nixos-sway/).
+      // Its configuration.nix, as `nix-config nixos-sway` renders it (nix/nixos-sway/).
       nixos: { stateVersion: '23.11', bootloader: 'systemd-boot', desktop: 'sway', packages: ['git', 'vim', 'curl', 'htop'] },
       children: [
         {

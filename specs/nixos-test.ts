@@ -1,9 +1,9 @@
-// The seed's quick start: one NixOS test VM on a 40G disk, SSH on 2223.
+// One NixOS test VM on a 40G disk, SSH on 2223.
 import { defineLab } from '../tasks/spec/define.ts';
 
 export default defineLab({
   name: 'nixos-test',
-  description: 'The seed quick start: a single NixOS test VM',
+  description: 'A single NixOS test VM',
   vms: [
     {
       name: 'nixos-test',

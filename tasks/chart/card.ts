@@ -1,4 +1,4 @@
-// The resource card of a VM (the seed's `chart-vm`): CPU, memory, disk and network, as
+// The resource card of a VM (`chart-vm`): CPU, memory, disk and network, as
 // bars with the numbers behind them; a source that could not be read shows `?` and why.
 import type { VmStats } from '../stats/figures.ts';
 import { formatBytes, MiB } from '../spec/size.ts';
@@ -82,7 +82,7 @@ export function renderCards(all: VmStats[], o: ChartOptions): string {
 
 /**
  * A VM that is not running: what it is given (CPUs, memory, its disk's size and, when the disk
- * exists, how much of it is allocated) and its forwards, as the seed's card shows them.
+ * exists, how much of it is allocated) and its forwards.
  */
 function givenLines(s: VmStats, o: ChartOptions): string[] {
   const g = glyphs(o);

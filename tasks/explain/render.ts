@@ -1,4 +1,4 @@
-// The seed's "Parameters Flow" for one VM, drawn from the very sections qemuArgs builds:
+// The "parameters flow" of one VM, drawn from the very sections qemuArgs builds:
 // each step's flags and why this value, one after the other down the page.  And the same
 // argv as a command line to paste into a shell.
 import { chartOptions, type ChartOptions } from '../chart/style.ts';

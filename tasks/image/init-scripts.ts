@@ -5,7 +5,7 @@
 // kernel command line, and busybox init keeps dropbear running.  Lines starting "gc:" on
 // the serial console mark progress; boot failures show them.
 
-/** Modules in load order (from `modprobe --show-depends`, see shared/lab-notes.md). */
+/** Modules in load order (from `modprobe --show-depends` of the cloud kernel). */
 export const VIRTIO_MODULES = [
   'virtio_ring',
   'virtio',

@@ -20,7 +20,7 @@ const comment = (s: string) => s.replace(/[\r\n\u2028\u2029]+/g, ' ');
 const attr = (name: string) => (/^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name) ? name : nixString(name));
 const list = (items: string[]) => `[ ${items.join(' ')} ]`;
 
-/** The seed's Sway block: the compositor and the tools it names. */
+/** The Sway block: the compositor and the tools it names. */
 const SWAY_PACKAGES = ['swaylock', 'swayidle', 'wl-clipboard', 'mako', 'alacritty', 'dmenu', 'waybar'];
 
 export function renderConfiguration(vm: VmResolved, lab: string): string {

@@ -233,7 +233,7 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
     vga: vm.vga,
   });
 
-  // Accelerator switch, as the seed's command line has it (the same as accel=kvm above).
+  // Accelerator switch, as hand-written command lines have it (the same as accel=kvm above).
   if (accel.accel === 'kvm') add('accel', ['-enable-kvm'], 'hardware acceleration');
 
   // Plumbing the kit needs to manage the VM: run in the background, a QMP socket to query

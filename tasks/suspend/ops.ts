@@ -7,7 +7,7 @@
 // whole tree; its QEMU then quits.  Resuming starts each one again with the same command
 // line plus -loadvm: the children run on inside with the same pids, ports and host keys.
 // Measured with raw QEMU on this machine: the Debian-in-Debian lab answered in its child
-// 4.45 s after the parent's QEMU started, against 88 s cold (../shared/lab-notes.md).
+// 4.45 s after the parent's QEMU started, against 88 s cold (measured on a 2-core TCG host).
 // A VM on libvirt is saved with libvirt's managed save instead (virt-manager shows it saved,
 // `virsh start` would load it); its children are paused inside it first all the same.
 import { withRuntime } from '../vm/runtime.ts';

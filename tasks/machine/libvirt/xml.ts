@@ -5,7 +5,7 @@
 // and so are the overlay volumes the pool makes; user-mode networking with host forwards is
 // not (Debian 12's libvirt 9.0 refuses <backend type='passt'/>, libvirt issue 462, and SLIRP
 // has no <portForward>), so it goes in <qemu:commandline>, the NIC at a fixed PCI slot: left
-// to libvirt's root ports, it collides with them (measured here, ../shared/lab-notes.md).
+// to libvirt's root ports, it collides with them (measured with libvirt 9.0).
 import { posix } from 'node:path';
 import { planFacts, type ArgSection, type PlanDrive } from '../../qemu/plan.ts';
 
