@@ -57,7 +57,7 @@ function withSshPorts(children: VmResolved[]): VmResolved[] {
     let port = FIRST_CHILD_SSH_PORT;
     while (taken.has(port)) port++;
     taken.add(port);
-    return inSchemaOrder({ ...c, network: { ...c.network, sshPort: port } });
+    return inSchemaOrder({ ...c, network: { sshPort: port, ...c.network } });
   });
 }
 
