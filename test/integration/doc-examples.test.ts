@@ -38,6 +38,17 @@ function runnable(line: string): boolean {
   return calls.every((t) => BOOTS_NOTHING.has(t)) || /--help\b/.test(line);
 }
 
+describe('the parameters flow docs/booting.md describes', () => {
+  it('is the order explain prints, section for section (nixos-sway has them all)', () => {
+    const page = readFileSync(join(PROJECT_ROOT, 'docs/booting.md'), 'utf8');
+    const told = /in this order: ([^(]+?) \(/.exec(page.replace(/\s+/g, ' '))?.[1]?.split(' → ');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'tasks.ts'), 'explain', 'nixos-sway', '--width', '200'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const printed = [...r.stdout.matchAll(/^\s*\d+\. (\S+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(told, printed);
+  });
+});
+
 describe('the shell examples of the README and docs', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
