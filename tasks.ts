@@ -118,6 +118,11 @@ export const tasks: TaskDef[] = [
         doc: 'boot a suspended lab cold (its saved state stays as a snapshot; a libvirt managed save cannot, and is discarded after a yes)',
       },
       { name: 'yes', type: 'boolean', doc: 'with --from, or --cold on libvirt, on a suspended lab: discard its saved state without asking' },
+      {
+        name: 'fresh',
+        type: 'boolean',
+        doc: 'every VM it boots gets a new root disk from the image its spec names (what the guests wrote is lost; running VMs are kept)',
+      },
     ],
     run: async (ctx) => (await import('./tasks/cmd/lab/lab.ts')).up(ctx),
   },

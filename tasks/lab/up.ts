@@ -30,7 +30,15 @@ export interface UpStep {
  */
 export async function upLab(
   lab: LabResolved,
-  opts: { quiet?: boolean; warn?: (m: string) => void; info?: (m: string) => void; onStep?: (s: UpStep) => void; signal?: AbortSignal } = {},
+  opts: {
+    quiet?: boolean;
+    warn?: (m: string) => void;
+    info?: (m: string) => void;
+    onStep?: (s: UpStep) => void;
+    signal?: AbortSignal;
+    /** Every VM this run boots gets a new root disk from its image (running ones are kept as they are). */
+    fresh?: boolean;
+  } = {},
 ): Promise<UpStep[]> {
   const steps: UpStep[] = [];
   // A VM booted again (after its parent was) keeps one step: its last.
@@ -50,7 +58,14 @@ export async function upLab(
     if (opts.signal?.aborted) throw new UsageError('interrupted');
     // A parent's boot hands its SSH session to the pool its children are booted through.
     const keepSession = p.vm.children.length ? (g: Guest) => rt.adopt(p.vm.name, g) : undefined;
-    const result = await bootVm(machine, lab, p, { quiet, warn: opts.warn, signal: opts.signal, checked: live.state === 'stopped', keepSession });
+    const result = await bootVm(machine, lab, p, {
+      quiet,
+      warn: opts.warn,
+      signal: opts.signal,
+      checked: live.state === 'stopped',
+      keepSession,
+      fresh: opts.fresh,
+    });
     record({ vm: p.vm.name, parent: p.parent?.name, action: 'booted', seconds: (Date.now() - t0) / 1000, result });
   };
   const bootGroup = async (group: VmPlace[]) => {

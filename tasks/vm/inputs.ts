@@ -10,7 +10,7 @@
 // may not read the kit's cache: its images become volumes of the pool (kept between boots),
 // its root overlay a volume on them, its other disks are made in its folder there.
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { dirname, join, posix, resolve } from 'node:path';
 import { TaskError } from '../util/errors.ts';
 import { expandPath, kitPaths } from '../util/paths.ts';
 import { imageRootDisk } from '../qemu/args.ts';
@@ -98,6 +98,9 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
     local && rootDisk && !c.fresh && existsSync(overlay)
       ? await imageOfOverlay(c.place.vm.name, overlay, current, readState(kitPaths(c.lab.name, c.place.vm.name).vm))
       : current;
+  // Another image than the disk's (tiny → tiny-nest in the spec): the old system would boot under the new name.
+  const made = posix.basename(img.dir).replace(/-[0-9a-f]{16}$/, '');
+  if (made !== name) throw otherImage(c, made, name);
   if (img.hash !== current.hash)
     c.warn?.(`${c.place.vm.name}: keeps image ${img.hash}, which its root disk was made from; boot --fresh moves it to ${current.hash} (its changes are lost)`);
   const ip = imagePaths(img);
@@ -115,6 +118,12 @@ async function kitImage(c: Ctx, name: 'tiny' | 'tiny-nest', rootDisk: boolean, c
     image,
   };
 }
+
+/** A root disk made from another image than the spec boots now: said, with how to make it anew. */
+const otherImage = (c: Ctx, was: string, now: string) =>
+  new TaskError(`${c.place.vm.name}'s root disk was made from ${was}; its spec now boots ${now}`, {
+    hint: `make it anew from the spec's image, losing what the guest wrote on it: npx tsx tasks.ts up ${c.lab.name} --fresh (or boot ${c.place.vm.name} --fresh)`,
+  });
 
 /** The image an existing overlay was made from: the current one, or an older one still cached. */
 async function imageOfOverlay(
@@ -150,6 +159,13 @@ async function cloudImage(c: Ctx, boot: Extract<VmPlace['vm']['boot'], { cloudIm
   const inFolder = (f: string) => `${c.ref.paths.dir}/${posix.basename(f)}`;
   const kitDir = (f: string) => imageThere(c, f);
   const backing = carried?.get(files.image) ?? (await deliver(c, files.image, kitDir(files.image)));
+  // A root disk made from another image than the spec's now (debian → debian-nest): booting it
+  // would run the old system, and, booted directly, under the new image's kernel.
+  const overlay = imageRootDisk({ vm: c.ref.paths });
+  if (c.machine.readsHostFiles && !c.fresh && existsSync(overlay)) {
+    const was = (await imgInfo(overlay))['backing-filename'];
+    if (was && resolve(was) !== resolve(backing)) throw otherImage(c, was, backing);
+  }
   return {
     inputs: {
       cloud: {

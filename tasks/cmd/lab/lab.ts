@@ -82,6 +82,7 @@ async function upLocked(ctx: TaskContext, lab: LabResolved): Promise<number | vo
       quiet: ctx.quiet,
       warn: ctx.out.warn,
       signal: abort.signal,
+      fresh: ctx.opts.fresh === true,
       onStep: (s) => {
         if (s.action === 'booted') started.add(s.vm);
         ctx.out.event({ event: 'step', lab: lab.name, ...s });
