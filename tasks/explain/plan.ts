@@ -67,7 +67,14 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
   const machine = await plannedMachine(lab, place);
   const ref = machine.ref(lab, place, readState(kitPaths(lab.name, vm.name).vm));
   const given = await prepareInputs({ lab, place, machine, ref, fresh: false, dryRun: true });
-  const inputs: ArgInputs = { ...given.inputs, home: machine.home, vm: ref.paths, authorizedKey, qmpTcpPort: ref.qmpPort };
+  const inputs: ArgInputs = {
+    ...given.inputs,
+    home: machine.home,
+    vm: ref.paths,
+    authorizedKey,
+    qmpTcpPort: ref.qmpPort,
+    ramFile: machine.ramInFile?.(ref, vm.memory) === true,
+  };
   const as = { ...vm, ...given.as };
   if (!parent)
     return {

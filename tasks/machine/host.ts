@@ -3,7 +3,20 @@
 // charts read it often).
 import { withTimeout } from '../util/retry.ts';
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  statfsSync,
+} from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { run } from '../util/exec.ts';
@@ -38,6 +51,15 @@ export class HostMachine implements Machine {
   readonly slow = false;
   readonly local = true;
   readonly readsHostFiles = true;
+  /** Not with GRAINCHART_RAM_FILES=0 (RAM as QEMU's own memory, suspended by snapshot instead), nor without room for it. */
+  ramInFile(ref: QemuRef, memoryMiB: number): boolean {
+    if (process.env.GRAINCHART_RAM_FILES === '0') return false;
+    let dir = ref.paths.dir;
+    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+    const fs = statfsSync(dir);
+    // What the RAM may fill, and a margin for the disks' growth beside it.
+    return fs.bavail * fs.bsize >= (memoryMiB + 256) * 2 ** 20;
+  }
   readonly stashPath = imagesFolderStash;
   readonly where: string = 'on this host';
   readonly at: string = '';

@@ -15,7 +15,8 @@ import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { DomainReading } from './libvirt/domstats.ts';
 import type { KvmFacts, KvmVerdict } from '../qemu/host-probe.ts';
-import type { VmPaths } from '../util/paths.ts';
+import { VM_FILES, type VmPaths } from '../util/paths.ts';
+import { ramFile } from '../qemu/args.ts';
 import type { QmpClient } from '../qemu/qmp.ts';
 import type { ArgSection } from '../qemu/plan.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
@@ -128,6 +129,14 @@ export interface Machine {
   /** QEMU there opens this host's files where they are (this host's own QEMU); elsewhere a file is put there first. */
   readonly readsHostFiles: boolean;
   /**
+   * Whether a top-level VM's RAM goes in a file of its folder there (qemu/args.ts ramFile), so
+   * `suspend` writes only its devices and `resume` maps the RAM back: this host's own QEMU,
+   * where the folder's filesystem has room for all of the RAM (a guest touching a page of a
+   * file that cannot grow is killed).  Absent where a machine never does so: a guest's
+   * children live in its RAM already; libvirt keeps its managed save.
+   */
+  ramInFile?(ref: QemuRef, memoryMiB: number): boolean;
+  /**
    * Where this machine keeps its copy of a file of this host's image folders (the kit's image
    * cache, a folder of cloud images), named by that folder and the file, beside its VMs' folders.
    */
@@ -194,6 +203,14 @@ export const handedBase = (ref: QemuRef) => posix.dirname(posix.dirname(posix.di
 
 /** A stashed image file in a folder of its own under the handed base (images/FOLDER/FILE). */
 export const imagesFolderStash = (ref: QemuRef, folder: string, file: string) => posix.join(handedBase(ref), 'images', folder, file);
+
+/** Removes a VM's RAM file and saved devices there: its RAM means nothing once its QEMU is gone unsaved. */
+export async function forgetRam(machine: Machine, ref: QemuRef): Promise<void> {
+  if (machine.ramInFile) await machine.run(['rm', '-f', ramFile({ vm: ref.paths }), devicesFile(ref)]);
+}
+
+/** Where a suspended VM's devices are saved, beside its RAM file. */
+export const devicesFile = (ref: QemuRef) => posix.join(ref.paths.dir, VM_FILES.devices);
 
 /** QMP commands on one connection, closed after (QEMU's monitor serves one client at a time). */
 export async function withQmp<T>(machine: Machine, ref: QemuRef, timeoutMs: number, f: (c: QmpClient) => Promise<T>): Promise<T> {

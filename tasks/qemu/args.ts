@@ -35,7 +35,18 @@ export interface ArgInputs extends KitPaths {
   cloud?: { seed: string; kernel?: string; initrd?: string };
   /** Files this VM's children boot from, handed to it as read-only disks it finds by their serial. */
   carry?: CarriedDisk[];
+  /** The guest's RAM in a file of its folder, shared with QEMU, so a suspend need not write it again (ramFile()). */
+  ramFile?: boolean;
 }
+
+/** Where a VM's RAM lives when its machine keeps RAM in files. */
+export const ramFile = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.ram}`;
+/**
+ * QEMU's id for that memory backend, which names the guest's RAM block in saved states: the
+ * q35/pc machine's own name for its RAM, so a state saved with the RAM in a file loads into a
+ * VM without one and the other way round (QEMU's advice for -machine memory-backend).
+ */
+export const RAM_BACKEND = 'pc.ram';
 
 /** PCI slots 0x10–0x1b of the root bus hold the carried disks (on q35, 0x1f is the chipset's). */
 export const CARRY_SLOTS = 12;
@@ -91,7 +102,7 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   // Machine: the chipset, with the accelerator chosen per layer.
   add(
     'machine',
-    ['-machine', `type=${vm.machine},accel=${accel.accel}`],
+    ['-machine', `type=${vm.machine},accel=${accel.accel}${p.ramFile ? `,memory-backend=${RAM_BACKEND}` : ''}`],
     `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`,
     { machine: vm.machine, accel: accel.accel },
   );
@@ -111,8 +122,15 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   add('cpu', ['-cpu', cpu.model], `${fallback}${cpu.why}`, { cpuModel: cpu.model });
   add('smp', ['-smp', String(vm.cpus)], `${vm.cpus} virtual CPU${vm.cpus === 1 ? '' : 's'}`, { cpus: vm.cpus });
 
-  // Memory in MiB.
-  add('memory', ['-m', String(vm.memory)], `${vm.memory} MiB of guest RAM`, { memoryMiB: vm.memory });
+  // Memory in MiB; where the machine keeps RAM in files, a file the guest's RAM is mapped from
+  // (share=on: what the guest writes is the file's), so suspending writes only the devices.
+  const ram = p.ramFile ? ['-object', `memory-backend-file,id=${RAM_BACKEND},size=${vm.memory}M,mem-path=${optValue(ramFile(p))},share=on`] : [];
+  add(
+    'memory',
+    ['-m', String(vm.memory), ...ram],
+    `${vm.memory} MiB of guest RAM${p.ramFile ? ', mapped from a file in its folder (suspend then saves only the devices)' : ''}`,
+    { memoryMiB: vm.memory, ...(p.ramFile ? { ramFile: ramFile(p) } : {}) },
+  );
 
   // Disks and what to boot.
   const disk: string[] = [];

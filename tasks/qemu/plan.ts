@@ -30,6 +30,8 @@ export interface PlanFacts {
   cpuModel?: string;
   cpus?: number;
   memoryMiB?: number;
+  /** The file the guest's RAM is mapped from, where its machine keeps RAM in files. */
+  ramFile?: string;
   drives?: PlanDrive[];
   cdrom?: string;
   kernel?: { kernel: string; initrd?: string; append: string };

@@ -23,6 +23,10 @@ export const VM_FILES = {
   /** A nested VM's kernel and initramfs, delivered into its folder in the parent. */
   kernel: 'kernel',
   initrd: 'initrd',
+  /** The guest's RAM, as a file (sparse), where its machine keeps RAM in files: suspend saves only the devices. */
+  ram: 'ram',
+  /** A suspended VM's device state beside its RAM file (QEMU's migration stream, RAM left out). */
+  devices: 'devices.state',
 } as const;
 
 /** What a lab's folder holds beside its VMs' folders: a VM may not be named like these. */

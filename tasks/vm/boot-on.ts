@@ -18,7 +18,8 @@ import type { Guest } from '../ssh/guest.ts';
 import { labKeys } from '../ssh/keys.ts';
 import { bannerPoller } from '../ssh/banner.ts';
 import { readState, updateState, writeState, type BootMetrics, type VmState } from '../machine/record.ts';
-import type { Machine, Overlay, QemuRef } from '../machine/machine.ts';
+import { forgetRam, withQmp, type Machine, type Overlay, type QemuRef } from '../machine/machine.ts';
+import { loadDevices } from '../qemu/migrate.ts';
 import { explainRefusal } from '../qemu/refusal.ts';
 import { progressList } from '../cli/progress.ts';
 import { stageTasks } from './readiness.ts';
@@ -44,6 +45,8 @@ export interface BootOptions {
   signal?: AbortSignal;
   /** Start from this internal snapshot's VM state (-loadvm): a resume, or a lab's golden state. */
   loadvm?: string;
+  /** Start from the devices saved in this file, the RAM in the VM's RAM file (-incoming): a resume. */
+  incoming?: string;
   /** The command line the saved state was made with: a different one now (spec or image changed) is refused. */
   savedArgv?: string[];
   /**
@@ -59,8 +62,11 @@ export interface BootOptions {
   installer?: { iso: string; display: 'gtk' | 'vnc' };
 }
 
-/** A command line without its -loadvm, to compare the devices of two runs. */
-export const withoutLoadvm = (argv: string[]) => argv.filter((a, i) => a !== '-loadvm' && argv[i - 1] !== '-loadvm');
+/** A command line without its -loadvm or -incoming, to compare the devices of two runs. */
+export const withoutLoadvm = (argv: string[]) => {
+  const from = (a: string | undefined) => a === '-loadvm' || a === '-incoming';
+  return argv.filter((a, i) => !from(a) && !from(argv[i - 1]));
+};
 
 export interface BootResult {
   lab: string;
@@ -130,7 +136,7 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
     return await bootOnce(machine, lab, place, prepareInputs, opts);
   } catch (err) {
     const panic = (err as { cause?: unknown }).cause;
-    if (!(panic instanceof GuestPanicked) || opts.loadvm || opts.keepOnFailure || opts.signal?.aborted) throw err;
+    if (!(panic instanceof GuestPanicked) || opts.loadvm || opts.incoming || opts.keepOnFailure || opts.signal?.aborted) throw err;
     const anew = readState(kitPaths(lab.name, place.vm.name).vm)?.firstBoot === true;
     opts.warn?.(
       `${place.vm.name}: ${panic.message}${machine.at}; its QEMU was stopped, booting it once more${anew ? ' on a new root disk (its first boot may be half done on the old one)' : ''}`,
@@ -151,7 +157,9 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   const c: BootRun = { machine, lab, place, ref, sshForward, started: 0, pid: 0, metrics: {}, uname: '', args: [] };
   // A first boot that never came up leaves a disk not to be trusted: this boot makes it anew.
   const before = readState(record);
-  const fresh = opts.fresh === true || (before?.firstBoot === true && !opts.loadvm);
+  const fresh = opts.fresh === true || (before?.firstBoot === true && !opts.loadvm && !opts.incoming);
+  // The RAM in a file where the machine keeps it so; a resume as it was saved.
+  const ramInFile = opts.savedArgv ? opts.savedArgv.some((a) => a.startsWith('memory-backend-file,')) : machine.ramInFile?.(ref, vm.memory) === true;
   const firstBoot = fresh || !before;
   const stages = bootStages(c);
   const watch = bootWatch(c, opts);
@@ -180,6 +188,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             vm: ref.paths,
             authorizedKey: labKeys(lab.name).publicKey,
             qmpTcpPort: ref.qmpPort,
+            ramFile: ramInFile,
           });
           if (opts.installer)
             c.plan = c.plan.map((s) =>
@@ -188,6 +197,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           c.args = c.plan.flatMap((s) => s.args);
           if (opts.savedArgv) checkSameDevices(vm.name, withoutLoadvm(opts.savedArgv).slice(1), c.args);
           if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
+          if (opts.incoming) c.args.push('-incoming', 'defer');
           c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow });
           if (sshForward)
             c.banners = bannerPoller(() => dialSsh(c), c.boot.slow ? 8000 : machine.slow ? 1500 : 500, c.boot.slow ? { gapMs: 2000, max: 2 } : {});
@@ -199,6 +209,8 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
         // After prepare: the plan, probe, accelerator, inputs and budget are set.
         task: async () => {
           c.started = Date.now();
+          // A cold start must not map the RAM a stopped or discarded run left in the file.
+          if (ramInFile && !opts.incoming) await forgetRam(machine, ref);
           const r = await machine.start(ref, c.args, c.plan);
           if (r.code !== 0) {
             await machine.cleanRuntime(ref); // a pidfile written before the refusal would read as a crash
@@ -221,6 +233,10 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             qmpPort: ref.qmpPort,
             firstBoot: firstBoot || undefined,
           });
+          if (opts.incoming) {
+            const file = opts.incoming;
+            await withQmp(machine, ref, 5000, (q) => loadDevices(q, file));
+          }
         },
       },
       ...stageTasks<Record<string, never>>(vm.name, stages, {

@@ -4,7 +4,7 @@
 import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { readState, updateState } from '../machine/record.ts';
-import { withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
+import { forgetRam, withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
 import { poll } from '../util/retry.ts';
 
 export type StopHow = 'powerdown' | 'quit' | 'sigterm' | 'sigkill' | 'already-stopped' | 'parent-down';
@@ -67,5 +67,8 @@ export async function stopVm(machine: Machine | undefined, lab: LabResolved, pla
   if (!machine) return done(s?.phase === 'running' || s?.phase === 'booting' ? 'parent-down' : 'already-stopped');
   const ref = machine.ref(lab, place, s);
   const pid = (await machine.sample(ref, { fallbackPid: s?.pid })).pid;
-  return done(await stopQemu(machine, ref, pid, opts));
+  const how = await stopQemu(machine, ref, pid, opts);
+  // A stopped VM's RAM file (and a discarded saved state's devices) would only hold disk space.
+  await forgetRam(machine, ref);
+  return done(how);
 }

@@ -210,6 +210,14 @@ describe('qemuArgs on a host without usable KVM', () => {
 describe('qemuArgs details', () => {
   const base = { name: 'x', memory: 256, boot: 'disk', disk: { file: 'a,b.qcow2', size: '1G' } };
   const one = (vm: object) => resolveLab({ name: 'l', vms: [{ ...base, ...vm }] }, BIG_HOST, 't').vms[0]!;
+  it('maps the RAM from a file in the VM folder when asked, under the machine’s own name for its RAM', () => {
+    const args = qemuArgs(one({ memory: '1G' }), KVM_PVM, { ...inputs('l', 'x'), ramFile: true });
+    assert.equal(args[args.indexOf('-machine') + 1], 'type=q35,accel=tcg,memory-backend=pc.ram');
+    const m = args.indexOf('-m');
+    assert.deepEqual(args.slice(m, m + 4), ['-m', '1024', '-object', `memory-backend-file,id=pc.ram,size=1024M,mem-path=${STATE}/l/x/ram,share=on`]);
+    const plain = qemuArgs(one({ memory: '1G' }), KVM_PVM, inputs('l', 'x'));
+    assert.ok(!plain.join(' ').includes('memory-backend'));
+  });
   it('doubles commas in file names and puts relative disks in the state folder', () => {
     const args = qemuArgs(one({}), KVM_PVM, inputs('l', 'x'));
     assert.ok(args.includes(`file=${STATE}/l/x/a,,b.qcow2,format=qcow2,if=virtio`));
