@@ -57,6 +57,8 @@ export interface SavedState {
   snapshot: string;
   /** The machine's own managed save holds the VM state (libvirt), not a snapshot in the qcow2. */
   managed?: boolean;
+  /** Only the devices were saved (devices.state), the RAM being in the VM's RAM file: resumed with -incoming. */
+  devices?: boolean;
   at: string;
   /** QEMU loads only the state its own version wrote for the same machine. */
   qemuVersion?: string;

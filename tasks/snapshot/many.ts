@@ -12,6 +12,7 @@ import { withQmp, type QemuRef } from '../machine/machine.ts';
 import { graintimeConfig } from '../graintime/config.ts';
 import { computeGraintime } from '../graintime/stamp.ts';
 import { nextFreeName } from './names.ts';
+import { saveByDevices, savesByDevices } from './devices.ts';
 import { openSite, type Site } from './site.ts';
 import type { LabRuntime } from '../vm/runtime.ts';
 import { listSnapshots, loadSnapshot, removeSnapshot, saveSnapshot, snapshotNames, unknownSnapshot, type How } from './ops.ts';
@@ -19,7 +20,7 @@ import { listSnapshots, loadSnapshot, removeSnapshot, saveSnapshot, snapshotName
 export interface StepResult {
   vm: string;
   name: string;
-  how: How | 'managed' | 'skipped';
+  how: How | 'managed' | 'devices' | 'skipped';
   seconds: number;
   note?: string;
 }
@@ -57,7 +58,7 @@ export async function saveAll(
   parents: LabRuntime,
   log: Log,
   explicit?: string,
-  opts: { managed?: boolean } = {},
+  opts: { managed?: boolean; devices?: boolean } = {},
 ): Promise<StepResult[]> {
   const sites: Site[] = [];
   for (const p of deepestFirst(places)) sites.push(await openSite(lab, p, parents));
@@ -69,10 +70,11 @@ export async function saveAll(
   const done: StepResult[] = [];
   for (const s of sites) {
     const managed = opts.managed && s.status.state === 'running' ? s.machine.managedSave : undefined;
+    const devices = !managed && opts.devices && (await savesByDevices(s));
     log.info(
-      `${s.place.vm.name}: ${managed ? 'managed save (VM state, kept by the machine)' : s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`,
+      `${s.place.vm.name}: ${managed ? 'managed save (VM state, kept by the machine)' : devices ? 'devices saved, the RAM kept in its file' : s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`,
     );
-    const save = managed ? () => managed.save(s.ref).then(() => 'managed' as const) : () => saveSnapshot(s, name);
+    const save = managed ? () => managed.save(s.ref).then(() => 'managed' as const) : devices ? () => saveByDevices(s) : () => saveSnapshot(s, name);
     try {
       const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s.place, parents, save) : save()));
       done.push({ vm: s.place.vm.name, name, how, seconds });
