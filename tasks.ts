@@ -115,7 +115,7 @@ export const tasks: TaskDef[] = [
       {
         name: 'cold',
         type: 'boolean',
-        doc: 'boot a suspended lab cold (its saved state stays as a snapshot; a libvirt managed save cannot, and is discarded after a yes)',
+        doc: 'boot a suspended lab cold (a save by snapshot stays as a snapshot; a libvirt managed save or saved devices cannot, and are discarded after a yes)',
       },
       { name: 'yes', type: 'boolean', doc: 'with --from, or --cold on libvirt, on a suspended lab: discard its saved state without asking' },
       {

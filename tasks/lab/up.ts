@@ -7,7 +7,10 @@ import { findVm, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts
 import { UsageError } from '../util/errors.ts';
 import { probeHost } from '../qemu/host-probe.ts';
 import type { Guest } from '../ssh/guest.ts';
-import type { Machine } from '../machine/machine.ts';
+import { withQmp, type Machine } from '../machine/machine.ts';
+import { readState } from '../machine/record.ts';
+import { kitPaths } from '../util/paths.ts';
+import { runOn, STOPPED_BY_SAVE } from '../qemu/migrate.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
 import { ParentLost } from '../util/errors.ts';
 import { stopVm } from '../vm/stop.ts';
@@ -54,7 +57,14 @@ export async function upLab(
   const bootOne = async (machine: Machine, p: VmPlace, quiet: boolean) => {
     const t0 = Date.now();
     const live = await vmStatus(machine, lab, p);
-    if (live.state === 'running') return record({ vm: p.vm.name, parent: p.parent?.name, action: 'kept', seconds: 0 });
+    if (live.state === 'running') {
+      // A suspend cut short (the kit killed while it saved) leaves the VM stopped where it was: it goes on.
+      if (!p.parent && STOPPED_BY_SAVE.includes(live.qmpStatus ?? '')) {
+        opts.warn?.(`${p.vm.name} was left ${live.qmpStatus} (a suspend cut short?); letting it run on`);
+        await withQmp(machine, machine.ref(lab, p, readState(kitPaths(lab.name, p.vm.name).vm)), 5000, runOn);
+      }
+      return record({ vm: p.vm.name, parent: p.parent?.name, action: 'kept', seconds: 0 });
+    }
     if (opts.signal?.aborted) throw new UsageError('interrupted');
     // A parent's boot hands its SSH session to the pool its children are booted through.
     const keepSession = p.vm.children.length ? (g: Guest) => rt.adopt(p.vm.name, g) : undefined;

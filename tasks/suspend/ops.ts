@@ -2,9 +2,10 @@
 // guarding a saved state from being lost.
 //
 // Suspending a whole lab (resume.ts starts it again).  A lab's top-level VMs hold everything below them —
-// a child's QEMU, its RAM and its disk live inside its parent — so one live snapshot of
-// each top-level VM (QMP snapshot-save: VM state and disks, named by graintime) saves the
-// whole tree; its QEMU then quits.  Resuming starts each one again with the same command
+// a child's QEMU, its RAM and its disk live inside its parent — so saving each top-level VM
+// saves the whole tree; its QEMU then quits.  A VM whose RAM is a file is saved by its devices
+// alone (snapshot/devices.ts), else by one live snapshot (QMP snapshot-save: VM state and
+// disks, named by graintime).  Resuming starts each one again with the same command
 // line plus -loadvm: the children run on inside with the same pids, ports and host keys.
 // Measured with raw QEMU on this machine: the Debian-in-Debian lab answered in its child
 // 4.45 s after the parent's QEMU started, against 88 s cold (measured on a 2-core TCG host).
@@ -28,6 +29,8 @@ export interface SuspendStep {
   snapshot: string;
   /** Saved by its machine's managed save (libvirt), not as `snapshot` in its qcow2. */
   managed?: boolean;
+  /** Only its devices saved, its RAM kept in its file. */
+  devices?: boolean;
   /** Seconds the live save took, then QEMU's quit. */
   saveS: number;
   stopS: number;
@@ -52,7 +55,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
   // The stats agent's sessions would only see their guests vanish.
   await stopAgent(lab.name);
   const qemuVersion = (await hostMachine.probe()).qemuVersion;
-  const saves = await withRuntime(lab, (parents) => saveAll(lab, running, parents, log, undefined, { managed: true }));
+  const saves = await withRuntime(lab, (parents) => saveAll(lab, running, parents, log, undefined, { managed: true, devices: true }));
   const steps: SuspendStep[] = [];
   for (const save of saves) {
     const place = running.find((p) => p.vm.name === save.vm)!;
@@ -67,7 +70,13 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
       phase: 'suspended',
       pid: undefined,
       stoppedAt: at,
-      saved: { snapshot: save.name, ...(save.how === 'managed' ? { managed: true } : {}), at, qemuVersion, argv: withoutLoadvm(record?.argv ?? []) },
+      saved: {
+        snapshot: save.name,
+        ...(save.how === 'managed' ? { managed: true } : save.how === 'devices' ? { devices: true } : {}),
+        at,
+        qemuVersion,
+        argv: withoutLoadvm(record?.argv ?? []),
+      },
     });
     // Its children stay as they were, inside its saved RAM.
     for (const child of walkBelow(place)) {
@@ -78,7 +87,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
     steps.push({
       vm: place.vm.name,
       snapshot: save.name,
-      ...(save.how === 'managed' ? { managed: true } : {}),
+      ...(save.how === 'managed' ? { managed: true } : save.how === 'devices' ? { devices: true } : {}),
       saveS: save.seconds,
       stopS: Math.round(performance.now() - t0) / 1000,
     });

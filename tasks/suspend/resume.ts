@@ -4,16 +4,19 @@
 // resume rolls every record back, so the lab stays suspended with its save.
 import { withRuntime } from '../vm/runtime.ts';
 import { recordOf, suspendedPlaces } from './saved.ts';
+import { recordsAsNow, saveAgain } from './rollback.ts';
 import { TaskError, UsageError } from '../util/errors.ts';
 import { topMachine } from '../machine/machine-for.ts';
+import { devicesFile } from '../machine/machine.ts';
+import { ramFile } from '../qemu/args.ts';
 import { hostMachine } from '../machine/host.ts';
-import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
-import { readState, removeState, writeState } from '../machine/record.ts';
+import { topPlaces, walkBelow, type LabResolved, type VmPlace } from '../spec/tree.ts';
+import { readState } from '../machine/record.ts';
 import { vmStatus } from '../vm/status.ts';
 import { stopQemu } from '../vm/stop.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
-import { reconcileChildren, saveAll } from '../snapshot/many.ts';
+import { reconcileChildren } from '../snapshot/many.ts';
 import { openSite } from '../snapshot/site.ts';
 import { listSnapshots, removeSnapshot } from '../snapshot/ops.ts';
 
@@ -30,6 +33,8 @@ export interface ResumeStep {
   snapshot: string;
   /** Loaded from its machine's managed save. */
   managed?: boolean;
+  /** Its saved devices loaded, its RAM mapped from its file. */
+  devices?: boolean;
   /** Until the VM answered over SSH after its QEMU started from the saved state. */
   seconds: number;
   result: BootResult;
@@ -55,6 +60,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
   if (!suspended.length) throw new UsageError(`lab ${lab.name} is not suspended`, `start it: npx tsx tasks.ts up ${lab.name}`);
   const qemuVersion = (await hostMachine.probe()).qemuVersion;
   const cold = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is kept as a snapshot)`;
+  const coldDiscarding = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is discarded)`;
   for (const { place, saved } of suspended) {
     if (saved.managed) {
       const machine = await topMachine(lab, place);
@@ -67,8 +73,18 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
     if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
       throw new UsageError(
         `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`,
-        cold,
+        saved.devices ? coldDiscarding : cold,
       );
+    if (saved.devices) {
+      const machine = await topMachine(lab, place);
+      const ref = machine.ref(lab, place);
+      const [devices, ram] = await Promise.all([machine.fileSize(devicesFile(ref)), machine.fileSize(ramFile({ vm: ref.paths }))]);
+      if (devices === undefined || ram === undefined)
+        throw new TaskError(`${place.vm.name}'s saved ${devices === undefined ? 'devices' : 'RAM file'} is no longer kept ${machine.where}`, {
+          hint: coldDiscarding,
+        });
+      continue;
+    }
     const names = await withRuntime(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
     if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
   }
@@ -78,16 +94,22 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
       record.startedAt ? [[place.vm.name, (Date.parse(saved.at) - Date.parse(record.startedAt)) / 1000 - 2] as [string, number]] : [],
     ),
   );
-  const tops: Top[] = suspended.map(({ place, saved }) => ({ place, snapshot: saved.snapshot, savedArgv: saved.argv, managed: saved.managed }));
+  const tops: Top[] = [];
+  for (const { place, saved } of suspended) {
+    const top: Top = { place, snapshot: saved.snapshot, savedArgv: saved.argv, managed: saved.managed };
+    if (saved.devices) top.devices = devicesFile((await topMachine(lab, place)).ref(lab, place));
+    tops.push(top);
+  }
   const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
-  // libvirt removes a managed save once it has loaded it.
-  const own = steps.filter((s) => !s.managed);
+  // libvirt removes a managed save once it has loaded it; saved devices mean nothing once the guest runs on.
+  const own = steps.filter((s) => !s.managed && !s.devices);
+  for (const t of tops) if (t.devices) await (await topMachine(lab, t.place)).run(['rm', '-f', t.devices]);
   if (opts.keep && own.length < steps.length)
     opts.warn?.(
-      `--keep keeps only saves in a qcow2: libvirt removed its managed save of ${steps
+      `--keep keeps only saves in a qcow2: the saved state of ${steps
         .filter((s) => !own.includes(s))
         .map((s) => s.vm)
-        .join(', ')} when it loaded it`,
+        .join(', ')} was used up as it loaded (a managed save, or devices with the RAM in its file)`,
     );
   if (!opts.keep)
     await withRuntime(lab, async (parents) => {
@@ -207,8 +229,8 @@ async function startTops(
   const handed = new Map<string, Guest>();
   try {
     for (const top of tops) {
-      const { place, snapshot, savedArgv, managed } = top;
-      opts.info?.(`${place.vm.name}: ${verb} ${managed ? 'its managed save' : snapshot}…`);
+      const { place, snapshot, savedArgv, managed, devices } = top;
+      opts.info?.(`${place.vm.name}: ${verb} ${managed ? 'its managed save' : devices ? 'its saved devices and RAM file' : snapshot}…`);
       const started = Date.now();
       begun.push(top);
       // A boot that fails after a managed save was loaded leaves its QEMU running, to be saved again.
@@ -216,12 +238,20 @@ async function startTops(
         quiet: opts.quiet,
         warn: opts.warn,
         checked: true,
-        loadvm: managed ? undefined : snapshot,
-        keepOnFailure: managed,
+        loadvm: managed || devices ? undefined : snapshot,
+        incoming: devices,
+        keepOnFailure: managed || !!devices,
         savedArgv,
         keepSession: (g) => handed.set(place.vm.name, g),
       });
-      steps.push({ vm: place.vm.name, snapshot, ...(managed ? { managed } : {}), seconds: (Date.now() - started) / 1000, result });
+      steps.push({
+        vm: place.vm.name,
+        snapshot,
+        ...(managed ? { managed } : {}),
+        ...(devices ? { devices: true } : {}),
+        seconds: (Date.now() - started) / 1000,
+        result,
+      });
     }
     return {
       steps,
@@ -238,7 +268,7 @@ async function startTops(
     for (const g of handed.values()) g.close();
     await saveAgain(
       lab,
-      begun.filter((t) => t.managed),
+      begun.filter((t) => t.managed || t.devices),
       opts.warn,
     );
     // Each record names the pid its boot started (a failed boot's only when it kept its QEMU).
@@ -259,25 +289,6 @@ export interface Top {
   savedArgv?: string[];
   /** Its machine's managed save holds the state, not the qcow2. */
   managed?: boolean;
-}
-
-/** Saves again, by their machine's managed save, those of `tops` that run after loading theirs. */
-async function saveAgain(lab: LabResolved, tops: Top[], warn?: (m: string) => void): Promise<void> {
-  const running: VmPlace[] = [];
-  for (const { place } of tops) if ((await vmStatus(await topMachine(lab, place), lab, place)).state === 'running') running.push(place);
-  if (!running.length) return;
-  const quiet = { info: () => undefined, warn: warn ?? (() => undefined) };
-  await withRuntime(lab, (parents) => saveAll(lab, running, parents, quiet, undefined, { managed: true })).catch((err: Error) =>
-    warn?.(
-      `${running.map((p) => p.vm.name).join(', ')} could not be saved again after the failed start (${err.message.split('\n')[0]}); its saved state is lost`,
-    ),
-  );
-}
-
-/** Every VM record of the lab as it is now, and what puts them back so (a VM that had none gets none). */
-function recordsAsNow(lab: LabResolved): () => void {
-  const now = [...walkVms(lab.vms)].map((place) => ({ paths: recordOf(lab, place), record: readState(recordOf(lab, place)) }));
-  return () => {
-    for (const { paths, record } of now) record ? writeState(paths, record) : removeState(paths);
-  };
+  /** The file its devices were saved to, its RAM in its RAM file. */
+  devices?: string;
 }

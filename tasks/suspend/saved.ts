@@ -2,6 +2,7 @@
 // action would lose of it, and releasing it (discarded, or kept as a snapshot).
 import { withRuntime } from '../vm/runtime.ts';
 import { topMachine } from '../machine/machine-for.ts';
+import { forgetRam } from '../machine/machine.ts';
 import { kitPaths } from '../util/paths.ts';
 import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState, updateState, type SavedState, type VmState } from '../machine/record.ts';
@@ -54,13 +55,21 @@ export async function releaseSaved(lab: LabResolved, remove: boolean): Promise<R
     if (saved.managed) {
       const machine = await topMachine(lab, place);
       await machine.managedSave?.drop(machine.ref(lab, place));
+    } else if (saved.devices) {
+      // Saved devices and a RAM file cannot be kept as a snapshot: the next boot maps a new RAM.
+      const machine = await topMachine(lab, place);
+      await forgetRam(machine, machine.ref(lab, place));
     } else if (remove) await withRuntime(lab, async (parents) => removeSnapshot(await openSite(lab, place, parents), saved.snapshot)).catch(() => undefined);
     updateState(recordOf(lab, place), { phase: 'stopped', saved: undefined });
     for (const child of walkBelow(place)) {
       const c = recordOf(lab, child);
       if (readState(c)?.phase === 'suspended') updateState(c, { phase: 'stopped', pid: undefined });
     }
-    gone.push({ vm: place.vm.name, snapshot: saved.managed ? 'managed save' : saved.snapshot, discarded: remove || !!saved.managed });
+    gone.push({
+      vm: place.vm.name,
+      snapshot: saved.managed ? 'managed save' : saved.devices ? 'saved devices and RAM file' : saved.snapshot,
+      discarded: remove || !!saved.managed || !!saved.devices,
+    });
   }
   return gone;
 }

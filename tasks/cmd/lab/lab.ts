@@ -45,8 +45,8 @@ async function startSaved(ctx: TaskContext, lab: LabResolved): Promise<void> {
   }
   if (!saved.length) return;
   if (ctx.opts.cold === true) {
-    // A managed save cannot stay as a snapshot (libvirt would load it at the start): booting cold discards it, so that is asked first.
-    const released = suspendedPlaces(lab).some((s) => s.saved.managed)
+    // A managed save, or saved devices with their RAM file, cannot stay as a snapshot: booting cold discards them, so that is asked first.
+    const released = suspendedPlaces(lab).some((s) => s.saved.managed || s.saved.devices)
       ? await releaseSavedFor(ctx, lab, 'up --cold', { remove: false })
       : await releaseSaved(lab, false);
     const kept = [...new Set(released.filter((g) => !g.discarded).map((g) => g.snapshot))];
