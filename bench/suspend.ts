@@ -1,6 +1,7 @@
 // suspend: a nested lab brought back by `resume` against a cold `up`, each until its deepest
 // VM answers `uname -a` over SSH (resumeLab runs it in every layer as it sets the clocks),
-// alternating in one run; and how long `suspend` takes.  `demo` (host → L1 → L2, tiny
+// alternating in one run; and how long `suspend` takes — each both ways: the RAM in a file
+// (only the devices saved and loaded) and by snapshot (GRAINCHART_RAM_FILES=0).  `demo` (host → L1 → L2, tiny
 // images) by default; `npm run bench suspend-debian-nest` (opt-in: ~5 min a run under TCG)
 // does the same for the real distributions of `debian-nest` (a Debian with QEMU, Debian
 // Stable inside it).  In-process, as bench/nested.ts times its cold up: the same code the
@@ -56,25 +57,35 @@ async function benchSuspendOf(s: Subject, runs: number): Promise<Row[]> {
       }
     };
     const cold: number[] = [];
-    const suspend: number[] = [];
-    const resume: number[] = [];
+    // Each run both ways, alternating: the RAM in a file (devices saved), and by snapshot.
+    const ways = { ram: { suspend: [] as number[], resume: [] as number[] }, snapshot: { suspend: [] as number[], resume: [] as number[] } };
     for (let i = 0; i < runs; i++) {
-      for (const o of overlays) rmSync(o, { force: true });
-      cold.push(await timeIt(() => upLab(lab, { quiet: true })));
-      suspend.push(await timeIt(() => suspendLab(lab, quiet)));
-      // resumeLab returns once every layer ran `uname -a` (and had its clock set): the deepest last.
-      resume.push(await timeIt(() => resumeLab(lab, { quiet: true })));
-      await unameInDeepest();
-      await downLab(lab, { force: true });
-      console.error(
-        `suspend ${s.lab} run ${i + 1}: cold ${cold.at(-1)!.toFixed(1)} s, suspend ${suspend.at(-1)!.toFixed(2)} s, resume ${resume.at(-1)!.toFixed(2)} s`,
-      );
+      for (const way of ['ram', 'snapshot'] as const) {
+        if (way === 'snapshot') process.env.GRAINCHART_RAM_FILES = '0';
+        else delete process.env.GRAINCHART_RAM_FILES;
+        for (const o of overlays) rmSync(o, { force: true });
+        const t = await timeIt(() => upLab(lab, { quiet: true }));
+        if (way === 'ram') cold.push(t);
+        ways[way].suspend.push(await timeIt(() => suspendLab(lab, quiet)));
+        // resumeLab returns once every layer ran `uname -a` (and had its clock set): the deepest last.
+        ways[way].resume.push(await timeIt(() => resumeLab(lab, { quiet: true })));
+        await unameInDeepest();
+        await downLab(lab, { force: true });
+        console.error(
+          `suspend ${s.lab} run ${i + 1} (${way}): cold ${t.toFixed(1)} s, suspend ${ways[way].suspend.at(-1)!.toFixed(2)} s, resume ${ways[way].resume.at(-1)!.toFixed(2)} s`,
+        );
+      }
     }
+    delete process.env.GRAINCHART_RAM_FILES;
     const base = `kit: cold up ${s.lab} → ${s.deepest} uname (suspend bench)`;
+    const snapSuspend = `suspend ${s.lab}, by snapshot (RAM not in a file)`;
+    const snapResume = `resume ${s.lab} → ${s.deepest} uname, by snapshot`;
     return [
       { name: base, samples: cold, goal: s.goals.cold },
-      { name: `suspend ${s.lab} (live save of the top level, children inside, QEMU ended)`, samples: suspend, baseline: base, goal: s.goals.suspend },
-      { name: `resume ${s.lab} → ${s.deepest} uname`, samples: resume, baseline: base, goal: s.goals.resume },
+      { name: snapSuspend, samples: ways.snapshot.suspend, baseline: base },
+      { name: snapResume, samples: ways.snapshot.resume, baseline: base },
+      { name: `suspend ${s.lab}, devices only (RAM in a file)`, samples: ways.ram.suspend, baseline: snapSuspend, goal: s.goals.suspend },
+      { name: `resume ${s.lab} → ${s.deepest} uname, from the RAM file`, samples: ways.ram.resume, baseline: snapResume, goal: s.goals.resume },
     ];
   } finally {
     rmSync(home, { recursive: true, force: true });

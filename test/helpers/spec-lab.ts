@@ -40,13 +40,13 @@ export async function tinyNestVm(parent: string, child: string, extra: object = 
   };
 }
 
-/** `lab()` makes the spec (it may ask for free ports) before the suite's tests. */
-export function specLab(prefix: string, lab: () => Promise<object> | object): SpecLab {
+/** `lab()` makes the spec (it may ask for free ports) before the suite's tests; `env` joins every run's. */
+export function specLab(prefix: string, lab: () => Promise<object> | object, env: NodeJS.ProcessEnv = {}): SpecLab {
   const l = {
     home: '',
     spec: '',
     get env() {
-      return { GRAINCHART_HOME: l.home };
+      return { ...env, GRAINCHART_HOME: l.home };
     },
     k: (...args: string[]) => kit(['--spec', l.spec, ...args], { env: l.env }),
     ok: (r: ReturnType<typeof kit>) => {

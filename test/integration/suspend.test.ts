@@ -1,4 +1,6 @@
-// Suspending and resuming a whole nested lab, for real (host → s1 → s2): a file written in
+// Suspending and resuming a whole nested lab by snapshot — the way where a VM's RAM is not in
+// a file (GRAINCHART_RAM_FILES=0 here; suspend-ram.test.ts has the RAM-file way) — for real
+// (host → s1 → s2): a file written in
 // the child before the suspend is there after, no QEMU of the lab runs while it is
 // suspended, every layer's clock is the host's again, nothing is discarded without --yes;
 // QEMU killed during a suspend leaves a lab that boots cold; and `up --from` starts a
@@ -13,11 +15,15 @@ import { qemusUnder } from '../helpers/vm.ts';
 import { assertClockWithin } from '../helpers/clock.ts';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
-describe('suspend and resume a nested lab', () => {
-  const lab = specLab('gc-susp-', async () => ({
-    name: 'susptest',
-    vms: [await tinyNestVm('s1', 's2')],
-  }));
+describe('suspend and resume a nested lab by snapshot (RAM not in a file)', () => {
+  const lab = specLab(
+    'gc-susp-',
+    async () => ({
+      name: 'susptest',
+      vms: [await tinyNestVm('s1', 's2')],
+    }),
+    { GRAINCHART_RAM_FILES: '0' },
+  );
   const { k, ok, json, states } = lab;
   before(() => ok(k('up')));
 

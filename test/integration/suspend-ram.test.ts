@@ -1,0 +1,102 @@
+// Suspending and resuming a nested lab whose parent's RAM is a file (the default on this host,
+// given room): only the devices are saved, beside the RAM file; nothing is written into the
+// qcow2; no QEMU runs while suspended; the child's file and every clock are right after the
+// resume; a snapshot taken after it still holds the RAM (the capability that leaves shared
+// RAM out is off again); the kit killed -9 in the middle of a suspend leaves a lab `up` brings
+// back; and `down` removes the RAM file.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TASKS } from '../helpers/cli.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
+import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
+import { qemusUnder } from '../helpers/vm.ts';
+import { assertClockWithin } from '../helpers/clock.ts';
+
+describe('suspend and resume with the RAM in a file', () => {
+  const lab = specLab('gc-suspram-', async () => ({ name: 'ramtest', vms: [await tinyNestVm('r1', 'r2')] }));
+  const { k, ok, json, states } = lab;
+  const file = (name: string) => join(lab.home, 'ramtest', 'r1', name);
+  before(() => ok(k('up')));
+
+  it('boots the parent with its RAM mapped from a file in its folder', () => {
+    assert.ok(existsSync(file('ram')), 'no RAM file in the VM folder');
+    assert.equal(statSync(file('ram')).size, 1536 * 2 ** 20, 'the RAM file is the guest’s memory size');
+    // Sparse: only what the guest touched is on the disk.
+    assert.ok(statSync(file('ram')).blocks * 512 < 1536 * 2 ** 20);
+  });
+
+  it('suspends by saving the devices only: a small state beside the RAM file, nothing in the qcow2, no QEMU left', () => {
+    ok(k('exec', 'r2', '--', 'echo before-suspend > /root/mark; sync'));
+    const r = json(k('suspend', '--json'));
+    assert.deepEqual(
+      r.steps.map((s: { vm: string; devices?: boolean }) => [s.vm, s.devices]),
+      [['r1', true]],
+    );
+    assert.deepEqual(qemusUnder(lab.home), [], 'a QEMU of the lab still runs');
+    assert.deepEqual(states(), [
+      ['r1', 'suspended'],
+      ['r2', 'suspended'],
+    ]);
+    const devices = statSync(file('devices.state')).size;
+    assert.ok(devices > 0 && devices < 16 * 2 ** 20, `the saved devices take ${devices} bytes: the RAM went in too?`);
+    assert.deepEqual(json(k('snapshots', 'r1', '--json')), [], 'the suspend wrote a snapshot into the qcow2');
+  });
+
+  it('resumes every layer from it: the child’s file is there, clocks are the host’s, the saved devices are removed', () => {
+    const r = json(k('resume', '--json'));
+    assert.deepEqual(
+      r.layers.map((l: { vm: string }) => l.vm),
+      ['r1', 'r2'],
+    );
+    assert.deepEqual(states(), [
+      ['r1', 'running'],
+      ['r2', 'running'],
+    ]);
+    assert.equal(ok(k('exec', 'r2', '--', 'cat /root/mark')).stdout.trim(), 'before-suspend');
+    for (const vm of ['r1', 'r2']) assertClockWithin(vm, () => ok(k('exec', vm, '--', 'date +%s')).stdout, 2);
+    assert.ok(!existsSync(file('devices.state')), 'the saved devices outlived the resume');
+  });
+
+  it('a live snapshot after the resume holds the RAM again, and restores', () => {
+    ok(k('exec', 'r2', '--', 'echo at-snapshot > /root/mark; sync'));
+    const name = json(k('snapshot', 'r1', '--json'))[0].name as string;
+    const snap = json(k('snapshots', 'r1', '--json')).find((s: { name: string }) => s.name === name);
+    // The tiny parent with a child running has touched hundreds of MiB; without its RAM a state is under 1 MiB.
+    assert.ok(snap.vmStateSize > 32 * 2 ** 20, `the snapshot's VM state is ${snap.vmStateSize} bytes: the RAM was left out`);
+    ok(k('exec', 'r2', '--', 'echo later > /root/mark; sync'));
+    ok(k('restore', 'r1', name, '--yes'));
+    assert.equal(ok(k('exec', 'r2', '--', 'cat /root/mark')).stdout.trim(), 'at-snapshot');
+    ok(k('snapshot-rm', 'r1', name));
+  });
+
+  it('the kit killed -9 as it saves the devices: up brings the lab back, whichever step the kill cut', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'suspend'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...lab.env },
+    });
+    let err = '';
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/devices saved/.test(err)) child.kill('SIGKILL');
+      });
+      child.on('exit', () => resolve());
+    });
+    assert.match(err, /devices saved/, 'the kill came before the save began');
+    ok(k('up'));
+    assert.deepEqual(states(), [
+      ['r1', 'running'],
+      ['r2', 'running'],
+    ]);
+    assert.match(ok(k('exec', 'r2', '--', 'echo', 'alive')).stdout, /alive/);
+  });
+
+  it('down removes the RAM file', () => {
+    ok(k('down'));
+    assert.ok(!existsSync(file('ram')), 'the RAM file outlived down');
+    assert.ok(!existsSync(file('devices.state')));
+  });
+});
