@@ -1,7 +1,7 @@
 // suspend: a nested lab brought back by `resume` against a cold `up`, each until its deepest
 // VM answers `uname -a` over SSH (resumeLab runs it in every layer as it sets the clocks),
 // alternating in one run; and how long `suspend` takes — each both ways: the RAM in a file
-// (only the devices saved and loaded) and by snapshot (GRAINCHART_RAM_FILES=0).  `demo` (host → L1 → L2, tiny
+// (GRAINCHART_RAM_FILES=1: only the devices saved and loaded) and by snapshot.  `demo` (host → L1 → L2, tiny
 // images) by default; `npm run bench suspend-debian-nest` (opt-in: ~5 min a run under TCG)
 // does the same for the real distributions of `debian-nest` (a Debian with QEMU, Debian
 // Stable inside it).  In-process, as bench/nested.ts times its cold up: the same code the
@@ -61,8 +61,7 @@ async function benchSuspendOf(s: Subject, runs: number): Promise<Row[]> {
     const ways = { ram: { suspend: [] as number[], resume: [] as number[] }, snapshot: { suspend: [] as number[], resume: [] as number[] } };
     for (let i = 0; i < runs; i++) {
       for (const way of ['ram', 'snapshot'] as const) {
-        if (way === 'snapshot') process.env.GRAINCHART_RAM_FILES = '0';
-        else delete process.env.GRAINCHART_RAM_FILES;
+        process.env.GRAINCHART_RAM_FILES = way === 'ram' ? '1' : '0';
         for (const o of overlays) rmSync(o, { force: true });
         const t = await timeIt(() => upLab(lab, { quiet: true }));
         if (way === 'ram') cold.push(t);

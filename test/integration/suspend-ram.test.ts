@@ -1,4 +1,4 @@
-// Suspending and resuming a nested lab whose parent's RAM is a file (the default on this host,
+// Suspending and resuming a nested lab whose parent's RAM is a file (GRAINCHART_RAM_FILES=1,
 // given room): only the devices are saved, beside the RAM file; nothing is written into the
 // qcow2; no QEMU runs while suspended; the child's file and every clock are right after the
 // resume; a snapshot taken after it still holds the RAM (the capability that leaves shared
@@ -16,7 +16,7 @@ import { qemusUnder } from '../helpers/vm.ts';
 import { assertClockWithin } from '../helpers/clock.ts';
 
 describe('suspend and resume with the RAM in a file', () => {
-  const lab = specLab('gc-suspram-', async () => ({ name: 'ramtest', vms: [await tinyNestVm('r1', 'r2')] }));
+  const lab = specLab('gc-suspram-', async () => ({ name: 'ramtest', vms: [await tinyNestVm('r1', 'r2')] }), { GRAINCHART_RAM_FILES: '1' });
   const { k, ok, json, states } = lab;
   const file = (name: string) => join(lab.home, 'ramtest', 'r1', name);
   before(() => ok(k('up')));

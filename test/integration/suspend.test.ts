@@ -1,5 +1,5 @@
 // Suspending and resuming a whole nested lab by snapshot — the way where a VM's RAM is not in
-// a file (GRAINCHART_RAM_FILES=0 here; suspend-ram.test.ts has the RAM-file way) — for real
+// a file (the default; suspend-ram.test.ts has the RAM-file way) — for real
 // (host → s1 → s2): a file written in
 // the child before the suspend is there after, no QEMU of the lab runs while it is
 // suspended, every layer's clock is the host's again, nothing is discarded without --yes;
