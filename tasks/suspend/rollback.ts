@@ -29,7 +29,10 @@ export async function saveAgain(lab: LabResolved, tops: Top[], warn?: (m: string
     );
     // A RAM file the guest moved on with must not be resumed against the old devices.
     for (const t of tops)
-      if (t.devices && running.includes(t.place)) await forgetRam(await topMachine(lab, t.place), (await topMachine(lab, t.place)).ref(lab, t.place));
+      if (t.devices && running.includes(t.place)) {
+        const machine = await topMachine(lab, t.place);
+        await forgetRam(machine, machine.ref(lab, t.place));
+      }
   });
 }
 
