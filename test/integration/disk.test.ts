@@ -80,6 +80,6 @@ describe('disk-create and disk-info', () => {
     const u = kit(['disk-create', 'zz', '--spec', noDisk], { env: env() });
     assert.equal(u.status, 2);
     assert.match(u.stderr, /no VM named "zz"/);
-    assert.match(u.stderr, /no VM named "zz" in lab k\n {2}hint: VMs by lab — k: k1\n/);
+    assert.match(u.stderr, /no VM named "zz" in lab k; did you mean k1\?\n {2}hint: VMs by lab — k: k1\n/);
   });
 });
