@@ -133,9 +133,10 @@ export interface Machine {
    * `suspend` writes only its devices and `resume` maps the RAM back: this host's own QEMU,
    * where the folder's filesystem has room for all of the RAM (a guest touching a page of a
    * file that cannot grow is killed).  Absent where a machine never does so: a guest's
-   * children live in its RAM already; libvirt keeps its managed save.
+   * children live in its RAM already; libvirt keeps its managed save.  A plan (`explain`,
+   * `doc`) assumes the room, so it reads the same on every host: `room: 'assumed'`.
    */
-  ramInFile?(ref: QemuRef, memoryMiB: number): boolean;
+  ramInFile?(ref: QemuRef, memoryMiB: number, room?: 'checked' | 'assumed'): boolean;
   /**
    * Where this machine keeps its copy of a file of this host's image folders (the kit's image
    * cache, a folder of cloud images), named by that folder and the file, beside its VMs' folders.

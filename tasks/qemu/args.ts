@@ -41,6 +41,8 @@ export interface ArgInputs extends KitPaths {
 
 /** Where a VM's RAM lives when its machine keeps RAM in files. */
 export const ramFile = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.ram}`;
+/** Whether a command line this plan made maps the guest's RAM from a file (a record's argv, a saved state's). */
+export const mapsRamFromFile = (argv: string[]) => argv.some((a) => a.startsWith('memory-backend-file,'));
 /**
  * QEMU's id for that memory backend, which names the guest's RAM block in saved states: the
  * q35/pc machine's own name for its RAM, so a state saved with the RAM in a file loads into a

@@ -4,13 +4,13 @@ import { kitPaths } from '../util/paths.ts';
 import { readState } from '../machine/record.ts';
 import { devicesFile } from '../machine/machine.ts';
 import { offersIgnoreShared, saveDevices } from '../qemu/migrate.ts';
+import { mapsRamFromFile } from '../qemu/args.ts';
 import type { Site } from './site.ts';
 
 /** Its RAM is in a file (it booted so) and its QEMU can leave shared RAM out of a migration (probed). */
 export async function savesByDevices(s: Site): Promise<boolean> {
   if (!s.machine.ramInFile || s.status.state !== 'running') return false;
-  const argv = readState(kitPaths(s.lab.name, s.place.vm.name).vm)?.argv ?? [];
-  if (!argv.some((a) => a.startsWith('memory-backend-file,'))) return false;
+  if (!mapsRamFromFile(readState(kitPaths(s.lab.name, s.place.vm.name).vm)?.argv ?? [])) return false;
   const q = await s.qmp(3000);
   try {
     return await offersIgnoreShared(q);

@@ -12,7 +12,7 @@
 import { UsageError } from '../util/errors.ts';
 import type { KvmVerdict } from '../qemu/host-probe.ts';
 import { kitPaths } from '../util/paths.ts';
-import { chooseAccel, qemuPlan, type ArgInputs } from '../qemu/args.ts';
+import { chooseAccel, mapsRamFromFile, qemuPlan, type ArgInputs } from '../qemu/args.ts';
 import { forwardsOf, type Forward, type LabResolved, type VmPlace, type VmResolved } from '../spec/tree.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { labKeys } from '../ssh/keys.ts';
@@ -159,7 +159,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   const before = readState(record);
   const fresh = opts.fresh === true || (before?.firstBoot === true && !opts.loadvm && !opts.incoming);
   // The RAM in a file where the machine keeps it so; a resume as it was saved.
-  const ramInFile = opts.savedArgv ? opts.savedArgv.some((a) => a.startsWith('memory-backend-file,')) : machine.ramInFile?.(ref, vm.memory) === true;
+  const ramInFile = opts.savedArgv ? mapsRamFromFile(opts.savedArgv) : machine.ramInFile?.(ref, vm.memory) === true;
   const firstBoot = fresh || !before;
   const stages = bootStages(c);
   const watch = bootWatch(c, opts);
