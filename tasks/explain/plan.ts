@@ -73,7 +73,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
     vm: ref.paths,
     authorizedKey,
     qmpTcpPort: ref.qmpPort,
-    ramFile: machine.ramInFile?.(ref, vm.memory, 'assumed') === true,
+    ramFile: machine.ramFileFor?.(ref, vm.memory, 'assumed'),
   };
   const as = { ...vm, ...given.as };
   if (!parent)

@@ -21,7 +21,7 @@ import { connect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { run } from '../util/exec.ts';
 import { probeHost } from '../qemu/host-probe.ts';
-import { ensureSocketDir, kitPaths, stateRoot } from '../util/paths.ts';
+import { ensureSocketDir, kitPaths, runningRamFile, stateRoot } from '../util/paths.ts';
 import { portFree, portHolder } from '../util/ports.ts';
 import { QmpClient } from '../qemu/qmp.ts';
 import { createDisk } from '../qemu/disk-image.ts';
@@ -52,18 +52,23 @@ export class HostMachine implements Machine {
   readonly local = true;
   readonly readsHostFiles = true;
   /**
-   * With GRAINCHART_RAM_FILES=1, where there is room.  Not yet the default: measured here, a
-   * cold `up demo` with L1's RAM in a file on ext4 took 31–34 s against 28–30 s, and wrote
-   * 430–640 MiB to the disk (the guest's pages, written back as it touches them).
+   * In a tmpfs (runningRamFile) unless GRAINCHART_RAM_FILES=0, where it has room for all of
+   * this RAM besides what the RAM files already there may still grow by.
    */
-  ramInFile(ref: QemuRef, memoryMiB: number, room: 'checked' | 'assumed' = 'checked'): boolean {
-    if (process.env.GRAINCHART_RAM_FILES !== '1') return false;
-    if (room === 'assumed') return true;
-    let dir = ref.paths.dir;
-    while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  ramFileFor(ref: QemuRef, memoryMiB: number, room: 'checked' | 'assumed' = 'checked'): string | undefined {
+    if (process.env.GRAINCHART_RAM_FILES === '0') return undefined;
+    const file = runningRamFile(ref.paths.dir);
+    if (room === 'assumed') return file;
+    const dir = dirname(file);
+    if (!existsSync(dir)) return undefined;
+    let promised = 0;
+    for (const name of readdirSync(dir))
+      if (name.startsWith('grainchart-') && name.endsWith('.ram') && join(dir, name) !== file) {
+        const st = statSync(join(dir, name), { throwIfNoEntry: false });
+        if (st) promised += Math.max(0, st.size - st.blocks * 512);
+      }
     const fs = statfsSync(dir);
-    // What the RAM may fill, and a margin for the disks' growth beside it.
-    return fs.bavail * fs.bsize >= (memoryMiB + 256) * 2 ** 20;
+    return fs.bavail * fs.bsize - promised >= (memoryMiB + 64) * 2 ** 20 ? file : undefined;
   }
   readonly stashPath = imagesFolderStash;
   readonly where: string = 'on this host';

@@ -15,8 +15,7 @@ import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { DomainReading } from './libvirt/domstats.ts';
 import type { KvmFacts, KvmVerdict } from '../qemu/host-probe.ts';
-import { VM_FILES, type VmPaths } from '../util/paths.ts';
-import { ramFile } from '../qemu/args.ts';
+import type { VmPaths } from '../util/paths.ts';
 import type { QmpClient } from '../qemu/qmp.ts';
 import type { ArgSection } from '../qemu/plan.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
@@ -129,14 +128,15 @@ export interface Machine {
   /** QEMU there opens this host's files where they are (this host's own QEMU); elsewhere a file is put there first. */
   readonly readsHostFiles: boolean;
   /**
-   * Whether a top-level VM's RAM goes in a file of its folder there (qemu/args.ts ramFile), so
-   * `suspend` writes only its devices and `resume` maps the RAM back: this host's own QEMU,
-   * where the folder's filesystem has room for all of the RAM (a guest touching a page of a
-   * file that cannot grow is killed).  Absent where a machine never does so: a guest's
-   * children live in its RAM already; libvirt keeps its managed save.  A plan (`explain`,
-   * `doc`) assumes the room, so it reads the same on every host: `room: 'assumed'`.
+   * The file a top-level VM's RAM is mapped from while it runs there, or undefined when its RAM
+   * is QEMU's own (machine/ram-file.ts): this host's own QEMU keeps it in memory (a tmpfs) where
+   * that has room for all of it (a guest touching a page of a file that cannot grow is killed),
+   * so `suspend` saves the devices and copies the touched pages to the VM's folder, and `resume`
+   * maps them back.  Absent where a machine never does so: a guest's children live in its RAM
+   * already; libvirt keeps its managed save.  A plan (`explain`, `doc`) assumes the room, so it
+   * reads the same on every host: `room: 'assumed'`.
    */
-  ramInFile?(ref: QemuRef, memoryMiB: number, room?: 'checked' | 'assumed'): boolean;
+  ramFileFor?(ref: QemuRef, memoryMiB: number, room?: 'checked' | 'assumed'): string | undefined;
   /**
    * Where this machine keeps its copy of a file of this host's image folders (the kit's image
    * cache, a folder of cloud images), named by that folder and the file, beside its VMs' folders.
@@ -204,14 +204,6 @@ export const handedBase = (ref: QemuRef) => posix.dirname(posix.dirname(posix.di
 
 /** A stashed image file in a folder of its own under the handed base (images/FOLDER/FILE). */
 export const imagesFolderStash = (ref: QemuRef, folder: string, file: string) => posix.join(handedBase(ref), 'images', folder, file);
-
-/** Removes a VM's RAM file and saved devices there: its RAM means nothing once its QEMU is gone unsaved. */
-export async function forgetRam(machine: Machine, ref: QemuRef): Promise<void> {
-  if (machine.ramInFile) await machine.run(['rm', '-f', ramFile({ vm: ref.paths }), devicesFile(ref)]);
-}
-
-/** Where a suspended VM's devices are saved, beside its RAM file. */
-export const devicesFile = (ref: QemuRef) => posix.join(ref.paths.dir, VM_FILES.devices);
 
 /** QMP commands on one connection, closed after (QEMU's monitor serves one client at a time). */
 export async function withQmp<T>(machine: Machine, ref: QemuRef, timeoutMs: number, f: (c: QmpClient) => Promise<T>): Promise<T> {

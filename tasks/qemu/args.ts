@@ -35,14 +35,20 @@ export interface ArgInputs extends KitPaths {
   cloud?: { seed: string; kernel?: string; initrd?: string };
   /** Files this VM's children boot from, handed to it as read-only disks it finds by their serial. */
   carry?: CarriedDisk[];
-  /** The guest's RAM in a file of its folder, shared with QEMU, so a suspend need not write it again (ramFile()). */
-  ramFile?: boolean;
+  /** The file the guest's RAM is mapped from, shared with QEMU, so a suspend need not write it again (machine.ramFileFor). */
+  ramFile?: string;
 }
 
-/** Where a VM's RAM lives when its machine keeps RAM in files. */
-export const ramFile = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.ram}`;
-/** Whether a command line this plan made maps the guest's RAM from a file (a record's argv, a saved state's). */
-export const mapsRamFromFile = (argv: string[]) => argv.some((a) => a.startsWith('memory-backend-file,'));
+/** Where a suspended VM's RAM is kept, in its folder. */
+export const savedRamFile = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.ram}`;
+/** The file a command line this plan made maps the guest's RAM from (a record's argv, a saved state's), if any. */
+export function ramFileOf(argv: string[]): string | undefined {
+  const backend = argv.find((a) => a.startsWith('memory-backend-file,'));
+  // QEMU doubles a comma inside an option's value (optValue).
+  const m = backend ? /(?:^|,)mem-path=((?:[^,]|,,)*)/.exec(backend) : null;
+  return m ? m[1]!.replaceAll(',,', ',') : undefined;
+}
+export const mapsRamFromFile = (argv: string[]) => ramFileOf(argv) !== undefined;
 /**
  * QEMU's id for that memory backend, which names the guest's RAM block in saved states: the
  * q35/pc machine's own name for its RAM, so a state saved with the RAM in a file loads into a
@@ -126,12 +132,13 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
 
   // Memory in MiB; where the machine keeps RAM in files, a file the guest's RAM is mapped from
   // (share=on: what the guest writes is the file's), so suspending writes only the devices.
-  const ram = p.ramFile ? ['-object', `memory-backend-file,id=${RAM_BACKEND},size=${vm.memory}M,mem-path=${optValue(ramFile(p))},share=on`] : [];
+  const ram = p.ramFile ? ['-object', `memory-backend-file,id=${RAM_BACKEND},size=${vm.memory}M,mem-path=${optValue(p.ramFile)},share=on`] : [];
+  const inFolder = p.ramFile === savedRamFile(p);
   add(
     'memory',
     ['-m', String(vm.memory), ...ram],
-    `${vm.memory} MiB of guest RAM${p.ramFile ? ', mapped from a file in its folder (suspend then saves only the devices)' : ''}`,
-    { memoryMiB: vm.memory, ...(p.ramFile ? { ramFile: ramFile(p) } : {}) },
+    `${vm.memory} MiB of guest RAM${!p.ramFile ? '' : inFolder ? ', mapped from its saved file in its folder' : ', mapped from a file in memory (tmpfs): suspend saves the devices and copies the touched pages beside them'}`,
+    { memoryMiB: vm.memory, ...(p.ramFile ? { ramFile: p.ramFile } : {}) },
   );
 
   // Disks and what to boot.

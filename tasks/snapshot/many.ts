@@ -72,7 +72,7 @@ export async function saveAll(
     const managed = opts.managed && s.status.state === 'running' ? s.machine.managedSave : undefined;
     const devices = !managed && opts.devices && (await savesByDevices(s));
     log.info(
-      `${s.place.vm.name}: ${managed ? 'managed save (VM state, kept by the machine)' : devices ? 'devices saved, the RAM kept in its file' : s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`,
+      `${s.place.vm.name}: ${managed ? 'managed save (VM state, kept by the machine)' : devices ? 'devices saved, the RAM copied beside them' : s.status.state === 'running' ? 'live snapshot (VM state included)' : 'offline snapshot'} ${name} ${s.where}…`,
     );
     const save = managed ? () => managed.save(s.ref).then(() => 'managed' as const) : devices ? () => saveByDevices(s) : () => saveSnapshot(s, name);
     try {

@@ -5,11 +5,11 @@
 import { withRuntime } from '../vm/runtime.ts';
 import { recordOf, suspendedPlaces } from './saved.ts';
 import { recordsAsNow, saveAgain } from './rollback.ts';
+import { checkSavedKept } from './saved-kept.ts';
 import { TaskError, UsageError } from '../util/errors.ts';
 import { topMachine } from '../machine/machine-for.ts';
-import { devicesFile } from '../machine/machine.ts';
-import { ramFile } from '../qemu/args.ts';
-import { hostMachine } from '../machine/host.ts';
+import { devicesFile, dropRunningRam, savedRam } from '../machine/ram-file.ts';
+import { ramFileOf } from '../qemu/args.ts';
 import { topPlaces, walkBelow, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState } from '../machine/record.ts';
 import { vmStatus } from '../vm/status.ts';
@@ -58,36 +58,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
   const t0 = Date.now();
   const suspended = suspendedPlaces(lab);
   if (!suspended.length) throw new UsageError(`lab ${lab.name} is not suspended`, `start it: npx tsx tasks.ts up ${lab.name}`);
-  const qemuVersion = (await hostMachine.probe()).qemuVersion;
-  const cold = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is kept as a snapshot)`;
-  const coldDiscarding = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is discarded)`;
-  for (const { place, saved } of suspended) {
-    if (saved.managed) {
-      const machine = await topMachine(lab, place);
-      if (!(await machine.managedSave?.has(machine.ref(lab, place))))
-        throw new TaskError(`${place.vm.name}'s managed save is no longer kept ${machine.where}`, {
-          hint: `boot it cold: npx tsx tasks.ts up ${lab.name} --cold`,
-        });
-      continue;
-    }
-    if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
-      throw new UsageError(
-        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`,
-        saved.devices ? coldDiscarding : cold,
-      );
-    if (saved.devices) {
-      const machine = await topMachine(lab, place);
-      const ref = machine.ref(lab, place);
-      const [devices, ram] = await Promise.all([machine.fileSize(devicesFile(ref)), machine.fileSize(ramFile({ vm: ref.paths }))]);
-      if (devices === undefined || ram === undefined)
-        throw new TaskError(`${place.vm.name}'s saved ${devices === undefined ? 'devices' : 'RAM file'} is no longer kept ${machine.where}`, {
-          hint: coldDiscarding,
-        });
-      continue;
-    }
-    const names = await withRuntime(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
-    if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
-  }
+  await checkSavedKept(lab, suspended);
   // How long each top-level guest had been up when it was saved (its kernel starts a moment after its QEMU).
   const savedUptime = new Map(
     suspended.flatMap(({ place, saved, record }) =>
@@ -103,7 +74,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
   const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
   // libvirt removes a managed save once it has loaded it; saved devices mean nothing once the guest runs on.
   const own = steps.filter((s) => !s.managed && !s.devices);
-  for (const t of tops) if (t.devices) await (await topMachine(lab, t.place)).run(['rm', '-f', t.devices]);
+  for (const t of tops) if (t.devices) await dropSaved(lab, t.place, t.devices);
   if (opts.keep && own.length < steps.length)
     opts.warn?.(
       `--keep keeps only saves in a qcow2: the saved state of ${steps
@@ -272,14 +243,25 @@ async function startTops(
       opts.warn,
     );
     // Each record names the pid its boot started (a failed boot's only when it kept its QEMU).
-    for (const { place } of begun) {
+    for (const { place, devices } of begun) {
       const machine = await topMachine(lab, place);
       const record = readState(recordOf(lab, place));
-      await stopQemu(machine, machine.ref(lab, place, record), record?.pid, { graceful: false }).catch(() => undefined);
+      const ref = machine.ref(lab, place, record);
+      await stopQemu(machine, ref, record?.pid, { graceful: false }).catch(() => undefined);
+      // Its saved RAM is as it was (or saved again just now): the copy it ran from goes.
+      if (devices) await dropRunningRam(machine, ref, ramFileOf(record?.argv ?? [])).catch(() => undefined);
     }
     putBack();
     throw err;
   }
+}
+
+/** A resumed VM's saved devices and RAM: they mean nothing once its guest runs on (unless it runs from that RAM file). */
+async function dropSaved(lab: LabResolved, place: VmPlace, devices: string): Promise<void> {
+  const machine = await topMachine(lab, place);
+  const ref = machine.ref(lab, place);
+  const running = ramFileOf(readState(recordOf(lab, place))?.argv ?? []);
+  await machine.run(['rm', '-f', devices, ...(running === savedRam(ref) ? [] : [savedRam(ref)])]);
 }
 
 export interface Top {

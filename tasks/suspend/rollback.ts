@@ -2,7 +2,7 @@
 // saved state of a VM whose guest already ran on from it, saved again the same way.
 import { withRuntime } from '../vm/runtime.ts';
 import { topMachine } from '../machine/machine-for.ts';
-import { forgetRam } from '../machine/machine.ts';
+import { forgetRam } from '../machine/ram-file.ts';
 import { walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState, removeState, writeState } from '../machine/record.ts';
 import { vmStatus } from '../vm/status.ts';

@@ -2,7 +2,7 @@
 // action would lose of it, and releasing it (discarded, or kept as a snapshot).
 import { withRuntime } from '../vm/runtime.ts';
 import { topMachine } from '../machine/machine-for.ts';
-import { forgetRam } from '../machine/machine.ts';
+import { forgetRam } from '../machine/ram-file.ts';
 import { kitPaths } from '../util/paths.ts';
 import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState, updateState, type SavedState, type VmState } from '../machine/record.ts';

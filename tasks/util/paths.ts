@@ -23,7 +23,7 @@ export const VM_FILES = {
   /** A nested VM's kernel and initramfs, delivered into its folder in the parent. */
   kernel: 'kernel',
   initrd: 'initrd',
-  /** The guest's RAM, as a file (sparse), where its machine keeps RAM in files: suspend saves only the devices. */
+  /** A suspended VM's RAM, copied (sparse) from the file it was mapped from while it ran (runningRamFile). */
   ram: 'ram',
   /** A suspended VM's device state beside its RAM file (QEMU's migration stream, RAM left out). */
   devices: 'devices.state',
@@ -74,6 +74,19 @@ export function socketPath(preferred: string, tmp = tmpdir()): string {
 
 /** The short folder for sockets whose own path is too long: one per user (made 0700 before QEMU starts). */
 export const shortSocketDir = (tmp = tmpdir()) => join(tmp, `grainchart-${process.getuid?.() ?? 'user'}`);
+
+/**
+ * Where a VM on this host keeps its RAM while it runs, where its machine maps RAM from a file:
+ * in memory (tmpfs, $GRAINCHART_RAM_DIR or /dev/shm), so the kernel never writes a running
+ * guest's pages to a disk; named by the VM's folder, so two labs or state folders never share one.
+ */
+export function runningRamFile(vmDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const name = `grainchart-${vmDir.split('/').slice(-2).join('-')}-${createHash('sha256').update(vmDir).digest('hex').slice(0, 12)}.ram`;
+  return join(ramDir(env), name.replaceAll(',', '_'));
+}
+
+/** The folder of running RAM files (a tmpfs). */
+export const ramDir = (env: NodeJS.ProcessEnv = process.env) => env.GRAINCHART_RAM_DIR || '/dev/shm';
 
 export function vmPaths(root: string, lab: string, vm: string): VmPaths {
   const dir = join(root, lab, vm);

@@ -18,7 +18,8 @@ import type { Guest } from '../ssh/guest.ts';
 import { labKeys } from '../ssh/keys.ts';
 import { bannerPoller } from '../ssh/banner.ts';
 import { readState, updateState, writeState, type BootMetrics, type VmState } from '../machine/record.ts';
-import { forgetRam, withQmp, type Machine, type Overlay, type QemuRef } from '../machine/machine.ts';
+import { withQmp, type Machine, type Overlay, type QemuRef } from '../machine/machine.ts';
+import { copyRam, forgetRam, savedRam } from '../machine/ram-file.ts';
 import { loadDevices } from '../qemu/migrate.ts';
 import { explainRefusal } from '../qemu/refusal.ts';
 import { progressList } from '../cli/progress.ts';
@@ -158,8 +159,13 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   // A first boot that never came up leaves a disk not to be trusted: this boot makes it anew.
   const before = readState(record);
   const fresh = opts.fresh === true || (before?.firstBoot === true && !opts.loadvm && !opts.incoming);
-  // The RAM in a file where the machine keeps it so; a resume as it was saved.
-  const ramInFile = opts.savedArgv ? mapsRamFromFile(opts.savedArgv) : machine.ramInFile?.(ref, vm.memory) === true;
+  // The RAM in a file where the machine keeps it so; a resume as it was saved (in memory again
+  // where there is room, else mapped from where it was saved).
+  const ramFile = opts.savedArgv
+    ? mapsRamFromFile(opts.savedArgv)
+      ? (machine.ramFileFor?.(ref, vm.memory) ?? savedRam(ref))
+      : undefined
+    : machine.ramFileFor?.(ref, vm.memory);
   const firstBoot = fresh || !before;
   const stages = bootStages(c);
   const watch = bootWatch(c, opts);
@@ -188,7 +194,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             vm: ref.paths,
             authorizedKey: labKeys(lab.name).publicKey,
             qmpTcpPort: ref.qmpPort,
-            ramFile: ramInFile,
+            ramFile,
           });
           if (opts.installer)
             c.plan = c.plan.map((s) =>
@@ -209,8 +215,10 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
         // After prepare: the plan, probe, accelerator, inputs and budget are set.
         task: async () => {
           c.started = Date.now();
-          // A cold start must not map the RAM a stopped or discarded run left in the file.
-          if (ramInFile && !opts.incoming) await forgetRam(machine, ref);
+          // A cold start must not map the RAM a stopped or discarded run left in the file; a
+          // resume maps a copy of the saved one, which stays as saved until the resume is done.
+          if (ramFile && !opts.incoming) await forgetRam(machine, ref);
+          if (ramFile && opts.incoming && ramFile !== savedRam(ref)) await copyRam(machine, savedRam(ref), ramFile);
           const r = await machine.start(ref, c.args, c.plan);
           if (r.code !== 0) {
             await machine.cleanRuntime(ref); // a pidfile written before the refusal would read as a crash

@@ -49,7 +49,9 @@ export async function preflight(
 
 /** QEMU loads a saved state only into the machine it was saved from: the same devices, disks and files. */
 export function checkSameDevices(name: string, saved: string[], now: string[]): void {
-  const i = saved.findIndex((a, j) => a !== now[j]);
+  // Where the RAM file is mapped from may differ (in memory, or from where it was saved): the state names its block, not its path.
+  const unplaced = (a: string | undefined) => a?.replace(/(^|,)mem-path=(?:[^,]|,,)*/, '$1mem-path=');
+  const i = saved.findIndex((a, j) => unplaced(a) !== unplaced(now[j]));
   if (i === -1 && saved.length === now.length) return;
   const at = i === -1 ? Math.min(saved.length, now.length) : i;
   throw new UsageError(

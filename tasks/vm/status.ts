@@ -31,7 +31,7 @@ export function classifyStatus(base: Pick<VmStatus, 'lab' | 'name' | 'parent' | 
           ...common,
           state: 'suspended',
           reason: s.saved
-            ? `${s.saved.managed ? 'in its machine’s managed save' : s.saved.devices ? 'its devices saved, its RAM in its file,' : `saved as ${s.saved.snapshot}`} at ${s.saved.at}`
+            ? `${s.saved.managed ? 'in its machine’s managed save' : s.saved.devices ? 'its devices and RAM saved in its folder' : `saved as ${s.saved.snapshot}`} at ${s.saved.at}`
             : `inside ${base.parent}, saved with it`,
         }
       : { ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };

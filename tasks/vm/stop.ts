@@ -4,7 +4,8 @@
 import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { readState, updateState } from '../machine/record.ts';
-import { forgetRam, withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
+import { withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
+import { forgetRam } from '../machine/ram-file.ts';
 import { poll } from '../util/retry.ts';
 
 export type StopHow = 'powerdown' | 'quit' | 'sigterm' | 'sigkill' | 'already-stopped' | 'parent-down';
@@ -68,7 +69,7 @@ export async function stopVm(machine: Machine | undefined, lab: LabResolved, pla
   const ref = machine.ref(lab, place, s);
   const pid = (await machine.sample(ref, { fallbackPid: s?.pid })).pid;
   const how = await stopQemu(machine, ref, pid, opts);
-  // A stopped VM's RAM file (and a discarded saved state's devices) would only hold disk space.
+  // A stopped VM's RAM files (and a discarded saved state's devices) would only hold memory and disk space.
   await forgetRam(machine, ref);
   return done(how);
 }

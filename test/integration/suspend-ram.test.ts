@@ -1,34 +1,40 @@
-// Suspending and resuming a nested lab whose parent's RAM is a file (GRAINCHART_RAM_FILES=1,
-// given room): only the devices are saved, beside the RAM file; nothing is written into the
-// qcow2; no QEMU runs while suspended; the child's file and every clock are right after the
-// resume; a snapshot taken after it still holds the RAM (the capability that leaves shared
-// RAM out is off again); the kit killed -9 in the middle of a suspend leaves a lab `up` brings
-// back; and `down` removes the RAM file.
+// Suspending and resuming a nested lab whose parent's RAM is a file (the default, given room):
+// while it runs the RAM is a file in memory (a tmpfs) of its own; a suspend saves the devices
+// and copies the RAM's touched pages into the VM folder, nothing into the qcow2, and leaves
+// no QEMU and no RAM in memory; the child's file and every clock are right after the resume;
+// a snapshot taken after it still holds the RAM (the capability that leaves shared RAM out is
+// off again); the kit killed -9 in the middle of a suspend leaves a lab `up` brings back; and
+// `down` removes every RAM file.
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TASKS } from '../helpers/cli.ts';
-import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
+import { PROJECT_ROOT, runningRamFile } from '../../tasks/util/paths.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { qemusUnder } from '../helpers/vm.ts';
 import { assertClockWithin } from '../helpers/clock.ts';
 
 describe('suspend and resume with the RAM in a file', () => {
-  const lab = specLab('gc-suspram-', async () => ({ name: 'ramtest', vms: [await tinyNestVm('r1', 'r2')] }), { GRAINCHART_RAM_FILES: '1' });
+  const lab = specLab('gc-suspram-', async () => ({ name: 'ramtest', vms: [await tinyNestVm('r1', 'r2')] }));
   const { k, ok, json, states } = lab;
   const file = (name: string) => join(lab.home, 'ramtest', 'r1', name);
+  const inMemory = () => runningRamFile(join(lab.home, 'ramtest', 'r1'), { ...process.env, ...lab.env });
+  /** Sparse: only what the guest touched takes room. */
+  const sparse = (path: string) => statSync(path).blocks * 512 < 1536 * 2 ** 20;
   before(() => ok(k('up')));
 
-  it('boots the parent with its RAM mapped from a file in its folder', () => {
-    assert.ok(existsSync(file('ram')), 'no RAM file in the VM folder');
-    assert.equal(statSync(file('ram')).size, 1536 * 2 ** 20, 'the RAM file is the guest’s memory size');
-    // Sparse: only what the guest touched is on the disk.
-    assert.ok(statSync(file('ram')).blocks * 512 < 1536 * 2 ** 20);
+  it('boots the parent with its RAM mapped from a file in memory of its own, none in its folder', () => {
+    assert.ok(existsSync(inMemory()), `no RAM file at ${inMemory()}`);
+    assert.equal(statSync(inMemory()).size, 1536 * 2 ** 20, 'the RAM file is the guest’s memory size');
+    assert.ok(sparse(inMemory()));
+    assert.ok(!existsSync(file('ram')), 'a RAM file in the VM folder while it runs: the disk would be written as the guest runs');
+    const planned = (json(k('explain', 'r1', '--json')) as Array<{ args: string[] }>).flatMap((x) => x.args);
+    assert.ok(planned.join(' ').includes(`mem-path=${inMemory()},`), 'explain plans another RAM file than the boot mapped');
   });
 
-  it('suspends by saving the devices only: a small state beside the RAM file, nothing in the qcow2, no QEMU left', () => {
+  it('suspends by saving the devices and copying the touched RAM into the folder: nothing in the qcow2, no QEMU and no RAM in memory left', () => {
     ok(k('exec', 'r2', '--', 'echo before-suspend > /root/mark; sync'));
     const r = json(k('suspend', '--json'));
     assert.deepEqual(
@@ -43,6 +49,10 @@ describe('suspend and resume with the RAM in a file', () => {
     const devices = statSync(file('devices.state')).size;
     assert.ok(devices > 0 && devices < 16 * 2 ** 20, `the saved devices take ${devices} bytes: the RAM went in too?`);
     assert.deepEqual(json(k('snapshots', 'r1', '--json')), [], 'the suspend wrote a snapshot into the qcow2');
+    assert.ok(!existsSync(inMemory()), 'the RAM in memory outlived the suspend');
+    assert.equal(statSync(file('ram')).size, 1536 * 2 ** 20);
+    assert.ok(sparse(file('ram')), 'the saved RAM is not sparse');
+    assert.ok(statSync(file('ram')).blocks > 0, 'the saved RAM is empty');
   });
 
   it('resumes every layer from it: the child’s file is there, clocks are the host’s, the saved devices are removed', () => {
@@ -58,6 +68,8 @@ describe('suspend and resume with the RAM in a file', () => {
     assert.equal(ok(k('exec', 'r2', '--', 'cat /root/mark')).stdout.trim(), 'before-suspend');
     for (const vm of ['r1', 'r2']) assertClockWithin(vm, () => ok(k('exec', vm, '--', 'date +%s')).stdout, 2);
     assert.ok(!existsSync(file('devices.state')), 'the saved devices outlived the resume');
+    assert.ok(!existsSync(file('ram')), 'the saved RAM outlived the resume');
+    assert.ok(existsSync(inMemory()), 'the resumed guest’s RAM is not in memory');
   });
 
   it('a live snapshot after the resume holds the RAM again, and restores', () => {
@@ -94,9 +106,10 @@ describe('suspend and resume with the RAM in a file', () => {
     assert.match(ok(k('exec', 'r2', '--', 'echo', 'alive')).stdout, /alive/);
   });
 
-  it('down removes the RAM file', () => {
+  it('down removes the RAM files', () => {
     ok(k('down'));
-    assert.ok(!existsSync(file('ram')), 'the RAM file outlived down');
+    assert.ok(!existsSync(file('ram')), 'the saved RAM outlived down');
+    assert.ok(!existsSync(inMemory()), 'the RAM in memory outlived down');
     assert.ok(!existsSync(file('devices.state')));
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgs, qemuPlan, chooseAccel } from '../../tasks/qemu/args.ts';
+import { qemuArgs, qemuPlan, chooseAccel, ramFileOf } from '../../tasks/qemu/args.ts';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
 import { findVm, type LabResolved } from '../../tasks/spec/tree.ts';
 import { readLabInput } from '../../tasks/spec/load.ts';
@@ -210,13 +210,15 @@ describe('qemuArgs on a host without usable KVM', () => {
 describe('qemuArgs details', () => {
   const base = { name: 'x', memory: 256, boot: 'disk', disk: { file: 'a,b.qcow2', size: '1G' } };
   const one = (vm: object) => resolveLab({ name: 'l', vms: [{ ...base, ...vm }] }, BIG_HOST, 't').vms[0]!;
-  it('maps the RAM from a file in the VM folder when asked, under the machine’s own name for its RAM', () => {
-    const args = qemuArgs(one({ memory: '1G' }), KVM_PVM, { ...inputs('l', 'x'), ramFile: true });
+  it('maps the RAM from the file it is given, under the machine’s own name for its RAM, and reads that file back from the argv', () => {
+    const args = qemuArgs(one({ memory: '1G' }), KVM_PVM, { ...inputs('l', 'x'), ramFile: '/dev/shm/a,b.ram' });
     assert.equal(args[args.indexOf('-machine') + 1], 'type=q35,accel=tcg,memory-backend=pc.ram');
     const m = args.indexOf('-m');
-    assert.deepEqual(args.slice(m, m + 4), ['-m', '1024', '-object', `memory-backend-file,id=pc.ram,size=1024M,mem-path=${STATE}/l/x/ram,share=on`]);
+    assert.deepEqual(args.slice(m, m + 4), ['-m', '1024', '-object', 'memory-backend-file,id=pc.ram,size=1024M,mem-path=/dev/shm/a,,b.ram,share=on']);
+    assert.equal(ramFileOf(args), '/dev/shm/a,b.ram');
     const plain = qemuArgs(one({ memory: '1G' }), KVM_PVM, inputs('l', 'x'));
     assert.ok(!plain.join(' ').includes('memory-backend'));
+    assert.equal(ramFileOf(plain), undefined);
   });
   it('doubles commas in file names and puts relative disks in the state folder', () => {
     const args = qemuArgs(one({}), KVM_PVM, inputs('l', 'x'));

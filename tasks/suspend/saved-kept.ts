@@ -1,0 +1,45 @@
+// Before a resume starts anything: every top-level VM's saved state is still where it was
+// saved, and this host can load it; a refusal leaves the lab suspended and says what to do.
+import { withRuntime } from '../vm/runtime.ts';
+import { TaskError, UsageError } from '../util/errors.ts';
+import { topMachine } from '../machine/machine-for.ts';
+import { devicesFile, savedRam } from '../machine/ram-file.ts';
+import { hostMachine } from '../machine/host.ts';
+import type { LabResolved } from '../spec/tree.ts';
+import { openSite } from '../snapshot/site.ts';
+import { listSnapshots } from '../snapshot/ops.ts';
+import type { suspendedPlaces } from './saved.ts';
+
+/** Throws, naming the VM and a way on, where a saved state is gone or written by another QEMU. */
+export async function checkSavedKept(lab: LabResolved, suspended: ReturnType<typeof suspendedPlaces>): Promise<void> {
+  const qemuVersion = (await hostMachine.probe()).qemuVersion;
+  const cold = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is kept as a snapshot)`;
+  const coldDiscarding = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is discarded)`;
+  for (const { place, saved } of suspended) {
+    if (saved.managed) {
+      const machine = await topMachine(lab, place);
+      if (!(await machine.managedSave?.has(machine.ref(lab, place))))
+        throw new TaskError(`${place.vm.name}'s managed save is no longer kept ${machine.where}`, {
+          hint: `boot it cold: npx tsx tasks.ts up ${lab.name} --cold`,
+        });
+      continue;
+    }
+    if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
+      throw new UsageError(
+        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`,
+        saved.devices ? coldDiscarding : cold,
+      );
+    if (saved.devices) {
+      const machine = await topMachine(lab, place);
+      const ref = machine.ref(lab, place);
+      const [devices, ram] = await Promise.all([machine.fileSize(devicesFile(ref)), machine.fileSize(savedRam(ref))]);
+      if (devices === undefined || ram === undefined)
+        throw new TaskError(`${place.vm.name}'s saved ${devices === undefined ? 'devices' : 'RAM file'} is no longer kept ${machine.where}`, {
+          hint: coldDiscarding,
+        });
+      continue;
+    }
+    const names = await withRuntime(lab, async (parents) => (await listSnapshots(await openSite(lab, place, parents))).map((x) => x.name));
+    if (!names.includes(saved.snapshot)) throw new TaskError(`${place.vm.name}'s saved state ${saved.snapshot} is no longer on its disk`, { hint: cold });
+  }
+}
