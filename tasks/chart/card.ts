@@ -97,6 +97,8 @@ function givenLines(s: VmStats, o: ChartOptions): string[] {
   return [
     `  ${fit('Given', 9, o.ascii)}${given}`,
     ...(fwd ? [`  ${fit('Forwards', 9, o.ascii)}${fwd}${s.parent ? ` (inside ${s.parent})` : ''}`] : []),
-    `  not running`,
+    s.state === 'suspended'
+      ? `  suspended${s.savedBytes !== undefined ? `: its saved state takes ${formatBytes(s.savedBytes)} on disk` : s.parent ? ` inside ${s.parent}` : ''}`
+      : `  not running`,
   ].map((l) => truncate(l, o.width, o.ascii));
 }

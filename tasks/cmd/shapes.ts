@@ -34,6 +34,7 @@ export const StatusRow = z
     forwards: z.array(Forward),
     uptimeS: z.number().optional(),
     metrics: Metrics.optional().describe('seconds from launch to each readiness stage of the last boot'),
+    savedBytes: z.number().optional().describe('a suspended top-level VM: bytes its saved state takes on disk'),
   })
   .describe('one VM’s live state (status --json prints an array)');
 export const Status = z.array(StatusRow);
@@ -54,6 +55,7 @@ export const VmStatsShape = z
     memoryMiB: z.number(),
     forwards: z.array(Forward).describe('what the spec forwards to it, running or not'),
     diskSizeBytes: z.number().optional().describe('the root disk’s size as the spec gives it'),
+    savedBytes: z.number().optional().describe('a suspended top-level VM: bytes its saved state takes on disk'),
     host: reading(z.strictObject({ cpuPercent: z.number(), rssMiB: z.number(), vcpuPercent: z.array(z.number()).optional() })),
     qmp: reading(
       z.strictObject({ status: z.string(), balloonMiB: z.number().optional(), readBytes: z.number().optional(), writtenBytes: z.number().optional() }),

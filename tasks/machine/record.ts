@@ -64,6 +64,8 @@ export interface SavedState {
   qemuVersion?: string;
   /** The command line it ran (without -loadvm): a resume must run the same devices. */
   argv: string[];
+  /** What it takes on disk, read at the suspend (devices and the RAM's touched pages, or the snapshot's VM state). */
+  bytes?: number;
 }
 
 const stateFile = (p: VmPaths) => join(p.dir, VM_FILES.state);

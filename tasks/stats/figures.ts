@@ -55,6 +55,8 @@ export interface VmStats {
   /** What the spec gives it, shown even when it is not running: its forwards and its disk's size. */
   forwards: Forward[];
   diskSizeBytes?: number;
+  /** A suspended top-level VM: what its saved state takes on disk. */
+  savedBytes?: number;
   host: Reading<HostSide>;
   qmp: Reading<QmpSide>;
   disk: Reading<DiskSide>;

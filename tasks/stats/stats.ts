@@ -107,6 +107,7 @@ async function vmStats(lab: LabResolved, place: VmPlace, rt: LabRuntime, samplin
     memoryMiB: vm.memory,
     forwards: forwardsOf(vm),
     ...(diskSizeBytes !== undefined ? { diskSizeBytes } : {}),
+    ...(record?.phase === 'suspended' && record.saved?.bytes !== undefined ? { savedBytes: record.saved.bytes } : {}),
   };
   const on = await reading('SSH', TIMEOUT_MS.guest, () => rt.machine(place));
   if (!on.ok)

@@ -21,6 +21,7 @@ import { readState, updateState } from '../machine/record.ts';
 import { vmStatus } from '../vm/status.ts';
 import { stopQemu } from '../vm/stop.ts';
 import { withoutLoadvm } from '../vm/boot-on.ts';
+import { savedBytes } from './saved-size.ts';
 import { stopAgent } from '../stats/agent-client.ts';
 import { saveAll, type Log } from '../snapshot/many.ts';
 
@@ -29,8 +30,10 @@ export interface SuspendStep {
   snapshot: string;
   /** Saved by its machine's managed save (libvirt), not as `snapshot` in its qcow2. */
   managed?: boolean;
-  /** Only its devices saved, its RAM kept in its file. */
+  /** Only its devices saved, and its RAM copied beside them from the file it ran in. */
   devices?: boolean;
+  /** What the saved state takes on disk, where known. */
+  bytes?: number;
   /** Seconds the live save took, then QEMU's quit. */
   saveS: number;
   stopS: number;
@@ -65,6 +68,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
     const machine = await topMachine(lab, place);
     const ref = machine.ref(lab, place, record);
     await stopQemu(machine, ref, statuses[places.indexOf(place)]!.pid, { graceful: false });
+    const bytes = await savedBytes(lab, place, machine, ref, save);
     const at = new Date().toISOString();
     updateState(paths, {
       phase: 'suspended',
@@ -76,6 +80,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
         at,
         qemuVersion,
         argv: withoutLoadvm(record?.argv ?? []),
+        ...(bytes !== undefined ? { bytes } : {}),
       },
     });
     // Its children stay as they were, inside its saved RAM.
@@ -88,6 +93,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
       vm: place.vm.name,
       snapshot: save.name,
       ...(save.how === 'managed' ? { managed: true } : save.how === 'devices' ? { devices: true } : {}),
+      ...(bytes !== undefined ? { bytes } : {}),
       saveS: save.seconds,
       stopS: Math.round(performance.now() - t0) / 1000,
     });

@@ -7,6 +7,7 @@ import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import { readState, type BootMetrics, type VmState } from '../machine/record.ts';
 import { withQmp, type Machine, type QemuSample } from '../machine/machine.ts';
 import type { QmpStatus } from '../qemu/qmp.ts';
+import { formatBytes } from '../spec/size.ts';
 
 export interface StatusFacts {
   /** The host's record of the VM. */
@@ -31,8 +32,9 @@ export function classifyStatus(base: Pick<VmStatus, 'lab' | 'name' | 'parent' | 
           ...common,
           state: 'suspended',
           reason: s.saved
-            ? `${s.saved.managed ? 'in its machine’s managed save' : s.saved.devices ? 'its devices and RAM saved in its folder' : `saved as ${s.saved.snapshot}`} at ${s.saved.at}`
+            ? `${s.saved.managed ? 'in its machine’s managed save' : s.saved.devices ? 'its devices and RAM saved in its folder' : `saved as ${s.saved.snapshot}`} at ${s.saved.at}${s.saved.bytes !== undefined ? `, ${formatBytes(s.saved.bytes)} on disk` : ''}`
             : `inside ${base.parent}, saved with it`,
+          ...(s.saved?.bytes !== undefined ? { savedBytes: s.saved.bytes } : {}),
         }
       : { ...common, state: 'stopped', reason: s?.phase === 'failed' ? s.failure : undefined };
   if (!f.sample) {
@@ -96,6 +98,8 @@ export interface VmStatus {
   forwards: Forward[];
   uptimeS?: number;
   metrics?: BootMetrics;
+  /** A suspended top-level VM's saved state, bytes on disk. */
+  savedBytes?: number;
 }
 
 /**

@@ -43,6 +43,18 @@ describe('classifyStatus', () => {
     const child = at({ record: rec('suspended') });
     assert.deepEqual([child.state, child.reason], ['suspended', 'inside p, saved with it']);
     assert.equal(at({ record: rec('suspended'), sample: live, qmp: { status: 'running' } }).state, 'running');
+    const sized = classifyStatus(
+      { ...base, parent: undefined, depth: 1 },
+      {
+        where: '',
+        record: rec('suspended', { pid: undefined, saved: { snapshot: 's1', devices: true, at: '2026-11-29T12:00:00Z', argv: [], bytes: 412 * 2 ** 20 } }),
+        sample: gone,
+      },
+    );
+    assert.deepEqual(
+      [sized.reason, sized.savedBytes],
+      ['its devices and RAM saved in its folder at 2026-11-29T12:00:00Z, 412 MiB on disk', 412 * 2 ** 20],
+    );
   });
   it('crashed on a stale pidfile, stopped on a clean stop, with a failed boot’s reason', () => {
     assert.equal(at({ record: rec('stopped'), sample: { ...gone, pidfile: true } }).state, 'crashed');
