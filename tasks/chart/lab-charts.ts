@@ -31,6 +31,8 @@ export interface TreeData {
     parent?: string;
     depth: number;
     state: string;
+    /** A suspended top-level VM: what its saved state takes on disk. */
+    savedBytes?: number;
     accel?: string;
     cpus: number;
     memoryMiB: number;
@@ -51,6 +53,7 @@ export function treeData(lab: LabResolved, host: HostTotals, rows: VmStatus[]): 
       parent: parent?.name,
       depth,
       state: r?.state ?? 'unknown',
+      ...(r?.savedBytes !== undefined ? { savedBytes: r.savedBytes } : {}),
       accel: r?.accel,
       cpus: vm.cpus,
       memoryMiB: vm.memory,
@@ -70,7 +73,8 @@ export function renderLabTree(d: TreeData, o: ChartOptions): string {
   const node = (name: string): TreeNode => {
     const v = byName.get(name)!;
     const role = v.depth === 1 ? `guest VM${v.libvirt ? ` on libvirt ${v.libvirt}` : ''}` : 'nested VM';
-    const facts = [v.state, v.accel, plural(v.cpus, 'CPU'), formatBytes(v.memoryMiB * MiB), v.ssh && `SSH ${v.ssh}`].filter(Boolean).join(glyphs(o).sep);
+    const state = v.savedBytes !== undefined ? `${v.state} (${formatBytes(v.savedBytes)} saved)` : v.state;
+    const facts = [state, v.accel, plural(v.cpus, 'CPU'), formatBytes(v.memoryMiB * MiB), v.ssh && `SSH ${v.ssh}`].filter(Boolean).join(glyphs(o).sep);
     return { label: `${v.name}${v.title ? ` "${v.title}"` : ''} (${role}) ${facts}`, children: (kids.get(name) ?? []).map(node) };
   };
   const h = d.host;

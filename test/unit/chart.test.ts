@@ -138,6 +138,16 @@ describe('lab chart goldens', () => {
     assert.match(mixed, /├─ l1 "demo L1" \(guest VM\) running/);
     assert.match(mixed, /└─ side \(guest VM on libvirt qemu:\/\/\/system\)/);
   });
+  it('tree shows what a suspended lab’s saved state takes on disk', async () => {
+    const lab = await load('demo');
+    const saved: VmStatus[] = [
+      { lab: 'demo', name: 'l1', depth: 1, state: 'suspended', forwards: [], savedBytes: 412 * 2 ** 20 },
+      { lab: 'demo', name: 'l2', parent: 'l1', depth: 2, state: 'suspended', forwards: [] },
+    ];
+    const text = renderLabTree(treeData(lab, host, saved), { width: 200, ascii: false, color: false });
+    assert.match(text, /l1 "demo L1" \(guest VM\) suspended \(412 MiB saved\) · /);
+    assert.match(text, /l2 "demo L2" \(nested VM\) suspended · /);
+  });
   it('alloc warns on overcommit and shows the seed’s layers', async () => {
     const d = allocData(await load('nixos-sway'), host);
     assert.deepEqual(d.warnings, ['CPUs overcommitted: guests ask 4 vCPUs, the host has 2 after its reserve (they share time)']);

@@ -51,10 +51,7 @@ describe('classifyStatus', () => {
         sample: gone,
       },
     );
-    assert.deepEqual(
-      [sized.reason, sized.savedBytes],
-      ['its devices and RAM saved in its folder at 2026-11-29T12:00:00Z, 412 MiB on disk', 412 * 2 ** 20],
-    );
+    assert.deepEqual([sized.reason, sized.savedBytes], ['its devices and RAM saved in its folder at 2026-11-29T12:00:00Z, 412 MiB on disk', 412 * 2 ** 20]);
   });
   it('crashed on a stale pidfile, stopped on a clean stop, with a failed boot’s reason', () => {
     assert.equal(at({ record: rec('stopped'), sample: { ...gone, pidfile: true } }).state, 'crashed');
