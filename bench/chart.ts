@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../tasks/util/paths.ts';
 import { downLab } from '../tasks/lab/down.ts';
 import { upLab } from '../tasks/lab/up.ts';
 import { loadLab } from '../tasks/spec/load.ts';
-import { askAgent } from '../tasks/stats/agent-client.ts';
+import { askAgent } from '../tasks/agent/client.ts';
 import { timeIt, type Row } from './stats.ts';
 import { emptyTsFile, npxTsx } from './startup.ts';
 
@@ -40,7 +40,7 @@ export async function benchChart(runs = 7): Promise<Row[]> {
   }
   // chart-vm demo, as a user runs it, with the lab up; baseline: the same process listing
   // tasks.  Twice: sampling on fresh SSH sessions (--no-agent, as the first chart of a lab
-  // does), and answered by the lab's stats agent, which the first chart leaves running.
+  // does), and answered by the lab's lab agent, which the first chart leaves running.
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-chart-'));
   process.env.GRAINCHART_HOME = home;
   const demo = await loadLab('demo');
@@ -82,18 +82,18 @@ export async function benchChart(runs = 7): Promise<Row[]> {
     { name: 'render alloc, 1,000-VM lab', samples: alloc, goal: '≤ 50 ms' },
     { name: 'process start (list tasks)', samples: list },
     { name: 'chart-vm demo --no-agent, lab up (wall)', samples: cold, baseline: 'process start (list tasks)' },
-    { name: 'chart-vm demo, stats agent warm (wall)', samples: warm, baseline: 'process start (list tasks)', goal: '≤ 1.0 s' },
+    { name: 'chart-vm demo, lab agent warm (wall)', samples: warm, baseline: 'process start (list tasks)', goal: '≤ 1.0 s' },
     { name: 'npx tsx empty.ts (chart bench)', samples: npxEmpty },
     { name: 'npx tsx tasks.ts chart-vm demo, agent warm', samples: npxWarm, baseline: 'npx tsx empty.ts (chart bench)', goal: '≤ 1.15×' },
   ];
 }
 
-/** Until the lab's stats agent answers on its socket (it starts in the background). */
+/** Until the lab's lab agent answers on its socket (it starts in the background). */
 export async function waitForAgent(lab: string, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (await askAgent(lab, { op: 'stats', sampleMs: 50 }, 5000)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`the stats agent of ${lab} did not answer within ${timeoutMs / 1000} s`);
+  throw new Error(`the lab agent of ${lab} did not answer within ${timeoutMs / 1000} s`);
 }

@@ -9,7 +9,7 @@ import { PROJECT_ROOT } from '../tasks/util/paths.ts';
 import { downLab } from '../tasks/lab/down.ts';
 import { loadLab } from '../tasks/spec/load.ts';
 import type { Row } from './stats.ts';
-import { agentPid } from '../tasks/stats/agent-client.ts';
+import { agentPid } from '../tasks/agent/client.ts';
 import { waitForAgent } from './chart.ts';
 
 function hwmMiB(pid: number): number {
@@ -50,7 +50,7 @@ export async function benchMemory(runs = 5): Promise<Row[]> {
     for (let i = 0; i < runs; i++) {
       list.push(await peakRss(['tasks'], env));
       up.push(await peakRss(['up', 'demo', '--quiet'], env));
-      // The first chart samples on its own and leaves the stats agent; the next one asks it.
+      // The first chart samples on its own and leaves the lab agent; the next one asks it.
       chart.push(await peakRss(['chart-vm', 'demo'], env));
       await waitForAgent('demo');
       warm.push(await peakRss(['chart-vm', 'demo'], env));
@@ -66,6 +66,6 @@ export async function benchMemory(runs = 5): Promise<Row[]> {
     { name: 'peak RSS: up demo (cold)', samples: up, unit: 'MiB', baseline: 'peak RSS: list tasks', goal: '≤ 120 MiB' },
     { name: 'peak RSS: chart-vm demo, first (samples itself)', samples: chart, unit: 'MiB', baseline: 'peak RSS: list tasks', goal: '≤ 120 MiB' },
     { name: 'peak RSS: chart-vm demo, agent warm', samples: warm, unit: 'MiB', baseline: 'peak RSS: list tasks', goal: '≤ 120 MiB' },
-    { name: 'peak RSS: stats agent (after both charts)', samples: agent, unit: 'MiB', baseline: 'peak RSS: list tasks', goal: '≤ 120 MiB' },
+    { name: 'peak RSS: lab agent (after both charts)', samples: agent, unit: 'MiB', baseline: 'peak RSS: list tasks', goal: '≤ 120 MiB' },
   ];
 }

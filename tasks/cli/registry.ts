@@ -49,7 +49,7 @@ export interface TaskDef {
   args?: ArgDef[];
   options?: OptDef[];
   depends?: string[];
-  /** Runnable by name but not listed (internal helpers the kit starts itself, like stats-agent). */
+  /** Runnable by name but not listed (internal helpers the kit starts itself, like lab-agent). */
   hidden?: boolean;
   /** Takes no lab, so --spec is not among its options. */
   withoutLab?: boolean;

@@ -4,7 +4,7 @@
 import { chartOptions, type ChartOptions } from '../chart/style.ts';
 import { truncate, width } from '../chart/text.ts';
 import type { ArgSection } from '../qemu/plan.ts';
-import { shellQuote } from '../ssh/guest.ts';
+import { shellQuote } from '../util/shell-quote.ts';
 
 /** Section names as a reader knows them. */
 const TITLES: Record<string, string> = {

@@ -6,7 +6,7 @@ import { MachineLost } from '../util/errors.ts';
 import { topMachine, unlessLost } from '../machine/machine-for.ts';
 import { stopVm } from '../vm/stop.ts';
 import { LabRuntime } from '../vm/runtime.ts';
-import { stopAgent } from '../stats/agent-client.ts';
+import { stopAgent } from '../agent/client.ts';
 
 export interface DownStep {
   vm: string;
@@ -24,7 +24,7 @@ export async function downLab(lab: LabResolved, opts: { force?: boolean; onStep?
   const steps: DownStep[] = [];
   const goesDown = (name: string) => !opts.only || opts.only.has(name);
   const places = [...walkVms(lab.vms)].filter((p) => goesDown(p.vm.name));
-  // The stats agent's sessions would only see their guests go away: end it first.
+  // The lab agent's sessions would only see their guests go away: end it first.
   if (!opts.only) await stopAgent(lab.name);
   const rt = new LabRuntime(lab);
   try {

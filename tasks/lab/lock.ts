@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { retry } from '../util/retry.ts';
 import { stateRoot } from '../util/paths.ts';
-import { stopAgent } from '../stats/agent-client.ts';
+import { stopAgent } from '../agent/client.ts';
 
 export interface LockHolder {
   pid: number;
@@ -28,7 +28,7 @@ export function lockHolder(lab: string, root = stateRoot()): LockHolder | undefi
   }
 }
 
-/** Whether a kit process holds the lab's lock right now (the stats agent keeps off the guests then). */
+/** Whether a kit process holds the lab's lock right now (the lab agent keeps off the guests then). */
 export function labLocked(lab: string): boolean {
   const f = files(lab);
   try {
@@ -76,7 +76,7 @@ export async function withLabLock<T>(lab: string, task: string, fn: () => Promis
     rmSync(f.holder, { force: true });
   }
   try {
-    // The lab's stats agent talks to its guests once a second; traffic into a guest while
+    // The lab's lab agent talks to its guests once a second; traffic into a guest while
     // QEMU loads a snapshot can leave its virtio-net state inconsistent (snapshot-load
     // failing with EINVAL), and most changes break the agent's sessions anyway.  It ends
     // here, and does nothing while the lock is held (labLocked) until it ends on its own.

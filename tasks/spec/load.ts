@@ -2,11 +2,12 @@
 // or `--spec FILE|-` (JSON on stdin).  Reading never writes anything.  Every way a file can
 // fail to be a spec is one SpecFileError naming the file (exit 2), never Node's raw text.
 import { readStdin } from '../util/stdin.ts';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { availableParallelism, homedir, totalmem } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { SpecError, SpecFileError, UsageError } from '../util/errors.ts';
+import { SpecChangedError, SpecError, SpecFileError, UsageError } from '../util/errors.ts';
 import { PROJECT_ROOT } from '../util/paths.ts';
 import { closestNames } from '../util/closest.ts';
 import { resolveLab } from './resolve.ts';
@@ -91,6 +92,9 @@ const ioProblem = (err: unknown) => {
       : `cannot be read: ${firstLine((err as Error).message)}`;
 };
 
+/** What each TypeScript spec held when this process imported it, by path. */
+const importedTs = new Map<string, string>();
+
 async function readSpecFile(file: string): Promise<LabInputRead> {
   const stat = statSync(file, { throwIfNoEntry: false });
   if (!stat) throw new SpecFileError(file, 'not found');
@@ -108,6 +112,10 @@ async function readSpecFile(file: string): Promise<LabInputRead> {
     throw new SpecFileError(file, ioProblem(err));
   }
   if (ext === '.json') return { input: parseJson(text, file), source: file };
+  // A process that loads a spec again (the lab agent) gets the module it imported only while the file is as it was then.
+  const version = createHash('sha256').update(text).digest('hex');
+  if ((importedTs.get(file) ?? version) !== version) throw new SpecChangedError(file);
+  importedTs.set(file, version);
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };

@@ -290,8 +290,3 @@ function endSftp(s: import('ssh2').SFTPWrapper): Promise<void> {
     s.end();
   });
 }
-
-/** Quotes a word for a POSIX shell on the guest. */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}

@@ -1,4 +1,4 @@
-// A sampler's memory between samples (watch, the stats agent): CPU windows that start at the
+// A sampler's memory between samples (watch, the lab agent): CPU windows that start at the
 // last reading, as top's do.
 /**
  * The last readings per VM, kept by a caller that samples again and again (watch, the stats

@@ -1,5 +1,5 @@
-// tasks/stats/: live figures for charts, and the stats agent that keeps sessions open between
-// samples.
+// tasks/stats/: live figures for charts (the lab agent, tasks/agent/, keeps sessions open
+// between samples).
 //
 // Live statistics for charts, every source real and read in parallel, each with its own
 // timeout: a source that fails becomes `{ok: false, reason}` and the chart still renders.
@@ -265,7 +265,7 @@ function guestSide(
 }
 
 /**
- * Start-of-window readings for every running VM, kept in `memo` (the stats agent takes them
+ * Start-of-window readings for every running VM, kept in `memo` (the lab agent takes them
  * about once a second for a minute after each chart): the next chart then ends a window that
  * is already open instead of sleeping one.  No QMP here (each command takes QEMU's big lock):
  * every thread's ticks are read, the vCPU ones among them.  A VM that cannot be read is skipped.

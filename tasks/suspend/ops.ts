@@ -22,7 +22,7 @@ import { vmStatus } from '../vm/status.ts';
 import { stopQemu } from '../vm/stop.ts';
 import { withoutLoadvm } from '../vm/boot-on.ts';
 import { savedBytes } from './saved-size.ts';
-import { stopAgent } from '../stats/agent-client.ts';
+import { stopAgent } from '../agent/client.ts';
 import { saveAll, type Log } from '../snapshot/many.ts';
 
 export interface SuspendStep {
@@ -55,7 +55,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
       throw new UsageError(`lab ${lab.name} is suspended already`, `resume it: npx tsx tasks.ts resume ${lab.name}`);
     throw new UsageError(`nothing to suspend: no VM of lab ${lab.name} is running`, `start it: npx tsx tasks.ts up ${lab.name}`);
   }
-  // The stats agent's sessions would only see their guests vanish.
+  // The lab agent's sessions would only see their guests vanish.
   await stopAgent(lab.name);
   const qemuVersion = (await hostMachine.probe()).qemuVersion;
   const saves = await withRuntime(lab, (parents) => saveAll(lab, running, parents, log, undefined, { managed: true, devices: true }));

@@ -33,6 +33,18 @@ export class SpecFileError extends UsageError {
   }
 }
 
+/**
+ * A TypeScript spec edited after this process imported it: Node keeps a module once loaded
+ * (tsx too, whatever the URL's query), so a long-lived process (the lab agent) cannot read
+ * the new form, and must not serve the old one.
+ */
+export class SpecChangedError extends SpecFileError {
+  constructor(file: string) {
+    super(file, 'changed since this process loaded it', 'a process that loads it anew reads it: the lab agent ends, and the next up or chart-vm starts one');
+    this.name = 'SpecChangedError';
+  }
+}
+
 export interface SpecProblem {
   path: string; // e.g. vms[0].children[0].memory
   message: string;

@@ -4,7 +4,7 @@
 // sessions from the pool, so every boot, stop, status and snapshot inside a parent notices at
 // once when that parent panics or its QEMU ends, instead of waiting out a dead session's
 // keepalives, and goes on over a new session when only the connection ended.
-// Open one per command (withRuntime), or keep one as long as its sessions (the stats agent).
+// Open one per command (withRuntime), or keep one as long as its sessions (the lab agent).
 import type { Guest } from '../ssh/guest.ts';
 import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { kitPaths } from '../util/paths.ts';
@@ -24,7 +24,7 @@ export class LabRuntime {
   private readonly guests = new Map<string, Machine>();
   readonly timeoutMs: number;
 
-  /** `pool`: sessions kept by the caller beyond this runtime (the stats agent's); else its own, closed by close(). */
+  /** `pool`: sessions kept by the caller beyond this runtime (the lab agent's); else its own, closed by close(). */
   constructor(
     readonly lab: LabResolved,
     o: { timeoutMs?: number; pool?: SessionPool } = {},

@@ -8,7 +8,7 @@ import { connectPlace } from './target.ts';
 export class SessionPool {
   private sessions = new Map<string, Promise<Guest>>();
 
-  /** `log` hears each session's life (the stats agent keeps it in agent.log): opened, failed, closed, dropped. */
+  /** `log` hears each session's life (the lab agent keeps it in agent.log): opened, failed, closed, dropped. */
   constructor(private log: (line: string) => void = () => undefined) {}
 
   /** A nested VM's session goes through its parent's pooled one, so a lab opens each VM once. */

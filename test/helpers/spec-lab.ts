@@ -40,8 +40,11 @@ export async function tinyNestVm(parent: string, child: string, extra: object = 
   };
 }
 
-/** `lab()` makes the spec (it may ask for free ports) before the suite's tests; `env` joins every run's. */
-export function specLab(prefix: string, lab: () => Promise<object> | object, env: NodeJS.ProcessEnv = {}): SpecLab {
+/**
+ * `lab()` makes the spec (it may ask for free ports) before the suite's tests; `env` joins
+ * every run's; `ts`: the spec is a TypeScript file (`export default {…}`), else JSON.
+ */
+export function specLab(prefix: string, lab: () => Promise<object> | object, env: NodeJS.ProcessEnv = {}, opts: { ts?: boolean } = {}): SpecLab {
   const l = {
     home: '',
     spec: '',
@@ -58,8 +61,9 @@ export function specLab(prefix: string, lab: () => Promise<object> | object, env
   };
   before(async () => {
     l.home = mkdtempSync(join(tmpdir(), prefix));
-    l.spec = join(l.home, 'lab.json');
-    writeFileSync(l.spec, JSON.stringify(await lab()));
+    l.spec = join(l.home, opts.ts ? 'lab.ts' : 'lab.json');
+    const spec = await lab();
+    writeFileSync(l.spec, opts.ts ? `export default ${JSON.stringify(spec, null, 2)};\n` : JSON.stringify(spec));
   });
   after(() => {
     kit(['--spec', l.spec, 'down', '--force', '--yes'], { env: l.env });

@@ -1,6 +1,6 @@
 // Live charts against real guests: a CPU burner shows up and goes away, memory rises after
 // the guest fills tmpfs, a guest whose sshd is frozen is charted as `?` with the reason
-// while its neighbour still charts, every chart's --json parses, and the stats agent the first
+// while its neighbour still charts, every chart's --json parses, and the lab agent the first
 // chart leaves behind keeps sessions open, answers on a 0600 socket and ends with `down`.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,7 +43,7 @@ describe('live charts', () => {
 
   it('shows a CPU burner above 50 % and below 20 % once it is killed', async () => {
     ok(k('exec', 'c1', '--', 'yes > /dev/null 2>&1 &'));
-    // A chart's CPU window may reach back to the stats agent's last reading (at most 2.5 s).
+    // A chart's CPU window may reach back to the lab agent's last reading (at most 2.5 s).
     await new Promise((r) => setTimeout(r, 2600));
     const busy = stats('c1').guest.value.cpuBusyPercent;
     assert.ok(busy > 50, `busy ${busy}%`);
@@ -61,13 +61,13 @@ describe('live charts', () => {
     assert.ok(rose >= 80, `memory used rose by only ${rose} MiB`);
   });
 
-  it('leaves a stats agent behind that answers the next charts over SSH sessions it keeps open', async () => {
+  it('leaves a lab agent behind that answers the next charts over SSH sessions it keeps open', async () => {
     ok(k('chart-vm', '--json')); // the charts above left it running, or this one does
     const dir = join(lab.home, 'charts');
     const sock = join(dir, 'agent.sock');
     await waitFor('the agent socket', () => existsSync(sock), 20_000);
     const pid = Number(readFileSync(join(dir, 'agent.pid'), 'utf8'));
-    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /\0stats-agent\0charts\0--spec\0/);
+    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /\0lab-agent\0charts\0--spec\0/);
     assert.equal(statSync(sock).mode & 0o777, 0o600);
     const all = JSON.parse(ok(k('chart-vm', '--json')).stdout);
     assert.deepEqual(
@@ -162,19 +162,19 @@ describe('live charts', () => {
     for (const vm of ['c1', 'c2']) assert.doesNotMatch(readFileSync(join(lab.home, 'charts', vm, 'serial.log'), 'utf8'), /Failed assertion/, vm);
   });
 
-  it('leaves no QEMU and no stats agent behind after down', () => {
+  it('leaves no QEMU and no lab agent behind after down', () => {
     const pidFile = join(lab.home, 'charts', 'agent.pid');
     const agent = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined;
     assert.ok(agent, 'the agent of the test above is gone already');
     ok(k('down', '--force'));
     assert.deepEqual(qemusUnder(lab.home), []);
     const state = existsSync(`/proc/${agent}/stat`) ? readFileSync(`/proc/${agent}/stat`, 'utf8').split(') ')[1]?.[0] : 'gone';
-    assert.ok(state === 'gone' || state === 'Z', `the stats agent still runs (state ${state})`);
+    assert.ok(state === 'gone' || state === 'Z', `the lab agent still runs (state ${state})`);
     assert.equal(existsSync(join(lab.home, 'charts', 'agent.sock')), false);
   });
 });
 
-/** One request to a stats agent's socket, its one-line JSON reply. */
+/** One request to a lab agent's socket, its one-line JSON reply. */
 function askSocket(sock: string, req: object): Promise<{ ok: boolean; error?: string; stats?: Array<{ name: string; guest: { ok: boolean } }> }> {
   return new Promise((resolve, reject) => {
     const c = connect(sock, () => c.write(`${JSON.stringify(req)}\n`));

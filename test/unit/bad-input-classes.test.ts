@@ -11,7 +11,7 @@ import { defaultMemory, resolveLab } from '../../tasks/spec/resolve.ts';
 import { shapeProblem, specWarnings } from '../../tasks/spec/checks.ts';
 import { listLabs, loadLab, loadVm } from '../../tasks/spec/load.ts';
 import { MAX_SOCKET_PATH, socketPath, stateRoot, vmPaths } from '../../tasks/util/paths.ts';
-import { agentPaths } from '../../tasks/stats/agent-client.ts';
+import { agentPaths } from '../../tasks/agent/client.ts';
 import { formatError, SpecError, SpecFileError, UsageError } from '../../tasks/util/errors.ts';
 import { qemuArgs } from '../../tasks/qemu/args.ts';
 import { renderConfiguration } from '../../tasks/nix/render.ts';

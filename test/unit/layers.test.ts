@@ -17,7 +17,7 @@ const LAYERS: string[][] = [
   ['machine'],
   ['image', 'cloud'],
   ['vm'],
-  ['lab', 'stats'],
+  ['lab', 'stats', 'agent'],
   ['chart', 'graintime', 'nix', 'explain', 'smoke', 'snapshot', 'suspend', 'doc'],
   ['cmd'],
 ];

@@ -129,7 +129,7 @@ describe('resource cards', () => {
       ['l3 · guest VM · stopped', '  Given    2 CPUs · 2 GiB · disk 204 MiB, 3 MiB allocated', '  Forwards 127.0.0.1:10022→22', '  not running'].join('\n'),
     );
     const suspended = renderCard({ ...stopped, state: 'suspended', savedBytes: 412 * 2 ** 20 }, o);
-    assert.match(suspended, /· suspended\n[^]*\n {2}suspended: its saved state takes 412 MiB on disk$/);
+    assert.match(suspended, /· suspended\n[\s\S]*\n {2}suspended: its saved state takes 412 MiB on disk$/);
     assert.match(renderCard({ ...stopped, state: 'suspended', parent: 'l1' }, o), /\n {2}suspended inside l1$/);
     const fresh = renderCard({ ...stopped, disk: { ok: false, reason: '/x/root.qcow2: ENOENT' }, parent: 'l1', forwards: [] }, o);
     assert.match(fresh, /Given {4}2 CPUs · 2 GiB · disk 8 GiB, not made yet\n {2}not running$/);

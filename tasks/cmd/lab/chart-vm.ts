@@ -1,6 +1,6 @@
 // `chart-vm VM|LAB`: the resource card of one VM, or one card per VM of a lab, grouped
 // by layer, from live statistics.  `--json` prints the statistics behind the bars.
-// A lab's statistics come from its stats agent when one runs (warm SSH sessions); else they
+// A lab's statistics come from its lab agent when one runs (warm SSH sessions); else they
 // are sampled here, and an agent is left behind for the next chart.  The agent is asked
 // first, before the spec is even loaded: both take a few hundred milliseconds, so they overlap.
 import { existsSync, readdirSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
 import type { LabResolved } from '../../spec/tree.ts';
 import type { VmStats } from '../../stats/figures.ts';
-import { agentEnabled, agentPaths, askAgent, startAgent, type AgentRequest } from '../../stats/agent-client.ts';
+import { agentEnabled, agentPaths, askAgent, startAgent, type StatsRequest } from '../../agent/client.ts';
 import { stateRoot } from '../../util/paths.ts';
 import { UsageError } from '../../util/errors.ts';
 import { VM_FILES } from '../../util/paths.ts';
@@ -25,7 +25,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   // A spec on stdin cannot be read again by an agent: those charts sample here only.
   const useAgent = ctx.spec !== '-' && ctx.opts['no-agent'] !== true && agentEnabled();
   const spec = ctx.spec ? resolve(ctx.spec) : undefined;
-  const guess = useAgent && name && !ctx.opts.lab ? guessAgentRequest(name, sampleMs, spec) : undefined;
+  const guess = useAgent && name && !ctx.opts.lab ? guessStatsRequest(name, sampleMs, spec) : undefined;
   const early = guess ? { lab: guess.lab, req: guess.req, answer: askAgent(guess.lab, guess.req, AGENT_WAIT_MS) } : undefined;
 
   const [{ listLabs, loadLab, loadVm }, { renderCard, renderCards }, { options }] = await Promise.all([
@@ -35,7 +35,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   ]);
   const o = options(ctx);
   const sample = async (lab: LabResolved, only?: string[]): Promise<VmStats[]> => {
-    const req: AgentRequest = { op: 'stats', only, sampleMs, spec };
+    const req: StatsRequest = { op: 'stats', only, sampleMs, spec };
     // The early answer counts only when it was for what the spec says this name is.
     if (early && early.lab === lab.name && JSON.stringify(early.req) === JSON.stringify(req)) {
       const warm = await early.answer;
@@ -74,7 +74,7 @@ export async function run(ctx: TaskContext): Promise<void> {
  * What the agent would be asked for `name`, guessed from the state folder alone (no spec
  * loaded yet): a lab with a live agent socket, or the one lab whose folder holds a VM of that name.
  */
-function guessAgentRequest(name: string, sampleMs: number, spec?: string): { lab: string; req: AgentRequest } | undefined {
+function guessStatsRequest(name: string, sampleMs: number, spec?: string): { lab: string; req: StatsRequest } | undefined {
   const safe = /^[\w.-]+$/.test(name) && name !== '.' && name !== '..';
   if (!safe) return undefined;
   if (!spec && existsSync(agentPaths(name).sock)) return { lab: name, req: { op: 'stats', only: undefined, sampleMs, spec } };

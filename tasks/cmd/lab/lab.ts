@@ -20,12 +20,15 @@ import { releaseSaved, suspendedPlaces } from '../../suspend/saved.ts';
 import { resumeLab, startFrom } from '../../suspend/resume.ts';
 import { releaseSavedFor } from '../../suspend/guard.ts';
 import { snapshotNameOption } from '../../snapshot/names.ts';
+import { keepAgent } from '../../agent/client.ts';
 
 export async function up(ctx: TaskContext): Promise<number | void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
   if (snapshotNameOption(ctx.opts, 'from') !== undefined && ctx.opts.cold === true)
     throw new UsageError('--from and --cold ask for different starts; pick one');
-  return withLabLock(lab.name, 'up', () => upLocked(ctx, lab), { say: ctx.out.info });
+  const code = await withLabLock(lab.name, 'up', () => upLocked(ctx, lab), { say: ctx.out.info });
+  keepAgent(lab.name, ctx.spec);
+  return code;
 }
 
 /**

@@ -6,6 +6,7 @@ import { labStatus } from '../../lab/status.ts';
 import { renderStatus } from '../../chart/status-table.ts';
 import { resumeLab } from '../../suspend/resume.ts';
 import { suspendLab } from '../../suspend/ops.ts';
+import { keepAgent } from '../../agent/client.ts';
 
 export async function suspend(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
@@ -32,6 +33,7 @@ export async function resume(ctx: TaskContext): Promise<void> {
     () => resumeLab(lab, { quiet: ctx.quiet, warn: ctx.out.warn, info: ctx.out.info, keep: ctx.opts.keep === true }),
     { say: ctx.out.info },
   );
+  keepAgent(lab.name, ctx.spec);
   const seconds = (Date.now() - t0) / 1000;
   const rows = await labStatus(lab);
   ctx.out.result({ lab: lab.name, seconds, steps: r.steps, layers: r.layers, status: rows }, () =>

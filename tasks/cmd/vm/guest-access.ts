@@ -1,33 +1,11 @@
-// `exec VM -- CMD...`, `run-in VM -- SCRIPT`, `ssh VM` and `cp SRC DST` (VM:path on either
-// side), over ssh2.
+// `run-in VM -- SCRIPT`, `ssh VM` and `cp SRC DST` (VM:path on either side), over ssh2.
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
 import { connectGuest, vmTarget } from '../../vm/target.ts';
-import { shellQuote } from '../../ssh/guest.ts';
+import { shellQuote } from '../../util/shell-quote.ts';
 import { UsageError } from '../../util/errors.ts';
 import { NAME_RE } from '../../spec/schema.ts';
-
-/** One word is a shell snippet (`exec vm -- 'ls | wc -l'`); several are an argv, each quoted. */
-export const remoteCommand = (words: string[]) => (words.length === 1 ? words[0]! : words.map(shellQuote).join(' '));
-
-export async function exec(ctx: TaskContext): Promise<number> {
-  const [name, ...words] = ctx.args;
-  if (!words.length) throw new UsageError('exec: no command given', 'npx tsx tasks.ts exec VM -- COMMAND...');
-  const guest = await connectGuest(await vmTarget(ctx, name!));
-  try {
-    const command = remoteCommand(words);
-    if (ctx.json) {
-      const r = await guest.exec(command);
-      ctx.out.result({ vm: name, command, ...r });
-      return r.code;
-    }
-    const r = await guest.exec(command, { onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) });
-    return r.code < 0 ? 1 : r.code;
-  } finally {
-    guest.close();
-  }
-}
 
 export async function ssh(ctx: TaskContext): Promise<number> {
   const guest = await connectGuest(await vmTarget(ctx, ctx.args[0]!));

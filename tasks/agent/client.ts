@@ -1,26 +1,40 @@
-// The lab's stats agent, from the client's side.  Like OpenSSH's ControlPersist: the first
-// `chart-vm` of a lab samples directly and leaves a small background process behind that
-// keeps the lab's SSH sessions open (a SessionPool), so the next charts skip the handshakes
-// — two of them in a row for a nested VM, through a parent that runs under TCG.  It answers
-// on a unix socket (0600, in the lab's 0700 state folder) and exits on its own: idle for
-// 10 minutes, no VM of the lab running, its socket removed, or `down` of the lab.
-// This module loads no ssh2: a warm chart needs none.
+// tasks/agent/: the lab agent, one background process per running lab (like OpenSSH's
+// ControlPersist, and Lima's host agent per instance); this file is its client's side.  It
+// keeps the lab's SSH sessions open (a SessionPool), so a chart or a command skips the
+// handshakes — two of them in a row for a nested VM, through a parent that runs under TCG.
+// `up` and `resume` start it, so does the first `chart-vm`; it answers on a unix socket
+// (0600, in the lab's 0700 state folder) and exits on its own: idle for 10 minutes, no VM
+// of the lab running, its socket removed, or `down`/`suspend` of the lab (any task that takes
+// the lab's lock).  A caller it does not answer works as if there were none.  This module
+// loads no ssh2: a warm chart or command needs none.
 import { poll } from '../util/retry.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PROJECT_ROOT, socketPath, stateRoot } from '../util/paths.ts';
-import type { VmStats } from './figures.ts';
+import type { VmStats } from '../stats/figures.ts';
 import { statFields } from '../qemu/process.ts';
 
-export interface AgentRequest {
+export interface StatsRequest {
   op: 'stats';
   only?: string[];
   sampleMs: number;
   /** The spec file the lab came from (absolute), when not from specs/: it must be the agent's own. */
   spec?: string;
 }
+/** A command in a VM (agent/exec-client.ts), answered by a stream of frames. */
+export interface ExecRequest {
+  op: 'exec';
+  vm: string;
+  command: string;
+  /** --lab, when given: the VM is looked up in that lab only. */
+  lab?: string;
+  spec?: string;
+  /** The caller's GRAINCHART_SPECS: which labs a VM's name is looked up among. */
+  specs: string;
+}
+export type AgentRequest = StatsRequest | ExecRequest;
 export type AgentReply = { ok: true; stats: VmStats[] } | { ok: false; error: string };
 
 export const agentPaths = (lab: string) => {
@@ -35,7 +49,7 @@ export const agentEnabled = () => process.env.GRAINCHART_AGENT !== '0';
  * The agent's answer, or undefined when there is no agent or it cannot answer in time —
  * the caller then samples directly.  Never throws.
  */
-export function askAgent(lab: string, req: AgentRequest, timeoutMs: number): Promise<VmStats[] | undefined> {
+export function askAgent(lab: string, req: StatsRequest, timeoutMs: number): Promise<VmStats[] | undefined> {
   const { sock } = agentPaths(lab);
   if (!existsSync(sock)) return Promise.resolve(undefined);
   return new Promise((resolve) => {
@@ -76,7 +90,7 @@ export function agentPid(lab: string): number | undefined {
   if (!Number.isInteger(pid) || pid <= 1) return undefined;
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const at = argv.indexOf('stats-agent');
+    const at = argv.indexOf('lab-agent');
     return at >= 0 && argv[at + 1] === lab ? pid : undefined;
   } catch {
     return undefined;
@@ -86,9 +100,14 @@ export function agentPid(lab: string): number | undefined {
 /** Starts the lab's agent in the background (same node, loader and GRAINCHART_HOME), unless one runs. */
 export function startAgent(lab: string, spec?: string): void {
   if (!agentEnabled() || agentPid(lab)) return;
-  const argv = [...process.execArgv, join(PROJECT_ROOT, 'tasks.ts'), 'stats-agent', lab, ...(spec ? ['--spec', spec] : [])];
+  const argv = [...process.execArgv, join(PROJECT_ROOT, 'tasks.ts'), 'lab-agent', lab, ...(spec ? ['--spec', spec] : [])];
   const child = spawn(process.execPath, argv, { detached: true, stdio: 'ignore', env: process.env, cwd: PROJECT_ROOT });
   child.unref();
+}
+
+/** After `up` or `resume`: the lab keeps an agent for the commands and charts that follow (not for a spec on stdin: it cannot be read again). */
+export function keepAgent(lab: string, spec: string | undefined): void {
+  if (spec !== '-') startAgent(lab, spec ? resolve(spec) : undefined);
 }
 
 /** Stops the lab's agent, if one runs, and waits (up to 3 s) until it is gone (`down` calls this). */
@@ -102,7 +121,7 @@ export async function stopAgent(lab: string): Promise<boolean> {
   }
   // An agent that is slow to go is no failure of what stops it: its sessions only see their
   // guests go away, and it ends when idle.  So running out of time is an answer here.
-  await poll(async () => !running(pid), { what: `the stats agent (pid ${pid}) to end`, timeoutMs: 3000, intervalMs: 50 });
+  await poll(async () => !running(pid), { what: `the lab agent (pid ${pid}) to end`, timeoutMs: 3000, intervalMs: 50 });
   return true;
 }
 

@@ -1,4 +1,4 @@
-// The stats agent's log (LAB/agent.log, 0600): its sessions' lives and each request's failures,
+// The lab agent's log (LAB/agent.log, 0600): its sessions' lives, each command it ran and each request's failures,
 // so "why was that chart slow" or "why did it reconnect" has an answer after the fact.
 // Kept small: past 256 KiB the file is moved to agent.log.1 and a new one begun.
 import { appendFileSync, renameSync, statSync } from 'node:fs';

@@ -1,21 +1,23 @@
-// `stats-agent LAB` (hidden; started by chart-vm): keeps the lab's SSH sessions open and
-// answers stats requests on the lab's agent socket.  See stats/agent-client.ts for why.
-// One per lab: the pidfile is created exclusively; a stale one (its process gone) is taken over.
+// `lab-agent LAB` (hidden; started by up, resume and chart-vm): keeps the lab's SSH sessions
+// open and answers on the lab's agent socket — stats for charts, commands for `exec`.  See
+// agent/client.ts for why.  One per lab: the pidfile is created exclusively; a stale one (its
+// process gone) is taken over.
 import { chmodSync, closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { UsageError } from '../util/errors.ts';
+import { SpecChangedError, UsageError } from '../util/errors.ts';
 import type { TaskContext } from '../cli/registry.ts';
 import { loadLab } from '../spec/load.ts';
 import { ensureSocketDir, kitPaths } from '../util/paths.ts';
 import type { LabResolved } from '../spec/tree.ts';
 import { runningQemuPid } from '../qemu/process.ts';
 import { SessionPool } from '../vm/session-pool.ts';
-import { collectStats, takeBaselines } from './stats.ts';
-import { SampleMemo } from './memo.ts';
+import { collectStats, takeBaselines } from '../stats/stats.ts';
+import { SampleMemo } from '../stats/memo.ts';
 import { labLocked } from '../lab/lock.ts';
-import { agentLogger } from './agent-log.ts';
-import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './agent-client.ts';
+import { agentLogger } from './log.ts';
+import { serveExec } from './exec.ts';
+import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './client.ts';
 
 /** Idle this long (no request), the agent ends: GRAINCHART_AGENT_IDLE_S, default 10 minutes. */
 const idleMs = () => 1000 * (Number(process.env.GRAINCHART_AGENT_IDLE_S) || 600);
@@ -45,16 +47,21 @@ export async function run(ctx: TaskContext): Promise<void> {
   let takingBaselines = false;
   let lastRequest = Date.now();
   let busy = 0;
+  const execs = new Set<string>();
   ensureSocketDir(paths.sock);
   rmSync(paths.sock, { force: true });
   const server = createServer((conn) => {
     lastRequest = Date.now();
     busy++;
-    serve(conn, labName, spec, pool, memo, log).finally(() => {
-      busy--;
-      lastRequest = Date.now();
-      baselinesUntil = Date.now() + BASELINES_FOR_MS;
-    });
+    serve(conn, labName, spec, pool, memo, log, execs, () => end('a spec file changed since it was read'))
+      .then((op) => {
+        // After a chart, the next one is likely: keep its CPU window open.  Not after a command.
+        if (op === 'stats') baselinesUntil = Date.now() + BASELINES_FOR_MS;
+      })
+      .finally(() => {
+        busy--;
+        lastRequest = Date.now();
+      });
   });
   let ended = false;
   const end = (why: string) => {
@@ -97,19 +104,32 @@ export async function run(ctx: TaskContext): Promise<void> {
   await new Promise<void>((resolve) => server.once('close', () => resolve()));
 }
 
-async function serve(conn: Socket, labName: string, spec: string | undefined, pool: SessionPool, memo: SampleMemo, log: (line: string) => void): Promise<void> {
+async function serve(
+  conn: Socket,
+  labName: string,
+  spec: string | undefined,
+  pool: SessionPool,
+  memo: SampleMemo,
+  log: (line: string) => void,
+  execs: Set<string>,
+  specChanged: () => void,
+): Promise<AgentRequest['op'] | undefined> {
   const reply = (r: AgentReply) => {
     if (!r.ok) log(`refused: ${r.error}`);
-    return new Promise<void>((resolve) => conn.end(`${JSON.stringify(r)}\n`, () => resolve()));
+    return new Promise<undefined>((resolve) => conn.end(`${JSON.stringify(r)}\n`, () => resolve(undefined)));
   };
   conn.on('error', () => undefined);
   try {
     const line = await firstLine(conn);
     const req = JSON.parse(line) as AgentRequest;
-    if (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000)) return reply({ ok: false, error: 'bad request' });
-    if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
     // Another kit process is changing the lab (a restore, say): keep off its guests.
     if (labLocked(labName)) return reply({ ok: false, error: `lab ${labName} is locked by another kit process` });
+    if (req.op === 'exec' && typeof req.vm === 'string' && typeof req.command === 'string') {
+      await serveExec(conn, req, { lab: labName, spec, pool, log, execs });
+      return 'exec';
+    }
+    if (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000)) return reply({ ok: false, error: 'bad request' });
+    if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
     const lab = await loadLab(spec ? undefined : labName, { spec });
     if (lab.name !== labName) return reply({ ok: false, error: `the spec now holds lab ${lab.name}` });
     let stats = await collectStats(lab, req.only, { pool, sampleMs: req.sampleMs, memo });
@@ -126,8 +146,11 @@ async function serve(conn: Socket, labName: string, spec: string | undefined, po
       stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
     }
     await reply({ ok: true, stats });
+    return 'stats';
   } catch (err) {
     await reply({ ok: false, error: (err as Error).message });
+    // Its modules hold the old form of that spec: the next agent reads the new one.
+    if (err instanceof SpecChangedError) specChanged();
   }
 }
 

@@ -1,0 +1,123 @@
+// The lab agent (one background process per running lab, started by `up`): its socket is
+// 0600; `exec` through it gives the same bytes, stderr and exit code as without it, in the
+// parent and in the nested child; two commands at once both run; an edited spec (a .ts one,
+// which Node would otherwise keep in its module cache) is read anew; killed -9, the CLI
+// works without it; `down` ends it.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TASKS } from '../helpers/cli.ts';
+import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
+import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
+import { poll } from '../../tasks/util/retry.ts';
+
+describe('the lab agent', () => {
+  const lab = specLab('gc-agent-', async () => ({ name: 'agenttest', vms: [await tinyNestVm('g1', 'g2')] }), {}, { ts: true });
+  const { k, ok } = lab;
+  const folder = () => join(lab.home, 'agenttest');
+  const agentPid = () => Number(readFileSync(join(folder(), 'agent.pid'), 'utf8').trim());
+  const served = () =>
+    existsSync(join(folder(), 'agent.log')) ? (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ exec in \S+ ran: /g)?.length ?? 0) : 0;
+  /** The CLI with its output as bytes; `agent: false` runs it without the agent. */
+  const run = (args: string[], agent = true) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...lab.env, ...(agent ? {} : { GRAINCHART_AGENT: '0' }) },
+      timeout: 120_000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
+  };
+  before(async () => {
+    ok(k('up'));
+    assert.ok(
+      await poll(async () => existsSync(join(folder(), 'agent.sock')), { what: 'the lab agent’s socket', timeoutMs: 30_000, intervalMs: 100 }),
+      'no lab agent after up',
+    );
+  });
+
+  it('runs after up, one per lab, on a socket only its user can open', () => {
+    assert.ok(agentPid() > 1);
+    assert.match(readFileSync(`/proc/${agentPid()}/cmdline`, 'utf8'), /\0lab-agent\0agenttest\0--spec\0/);
+    assert.equal(statSync(join(folder(), 'agent.sock')).mode & 0o777, 0o600);
+  });
+
+  it('gives exec the same bytes, stderr and exit code as a session of its own, in the parent and the nested child', () => {
+    const command = "printf 'a\\001\\377\\000b\\n'; echo to-stderr >&2; exit 3";
+    for (const vm of ['g1', 'g2']) {
+      const before = served();
+      const via = run(['exec', vm, '--', command]);
+      assert.equal(served(), before + 1, `the agent did not run the command in ${vm}`);
+      const direct = run(['exec', vm, '--', command], false);
+      assert.equal(served(), before + 1, 'GRAINCHART_AGENT=0 still went through the agent');
+      assert.equal(via.status, 3);
+      assert.deepEqual([via.status, via.stdout, via.stderr], [direct.status, direct.stdout, direct.stderr]);
+      assert.deepEqual(via.stdout, Buffer.from([0x61, 0x01, 0xff, 0x00, 0x62, 0x0a]));
+      assert.equal(via.stderr, 'to-stderr\n');
+      const json = (agent: boolean) => JSON.parse(run(['exec', vm, '--json', '--', 'echo out; echo err >&2; exit 4'], agent).stdout.toString('utf8'));
+      assert.deepEqual(json(true), json(false));
+    }
+  });
+
+  it('runs two commands at once, neither waiting for the other to be refused', async () => {
+    const start = (cmd: string) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'exec', 'g2', '--', cmd], {
+          cwd: PROJECT_ROOT,
+          env: { ...process.env, ...lab.env },
+        });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.on('exit', (code) => resolve({ code, out }));
+      });
+    const [slow, quick] = await Promise.all([start('sleep 4; echo slow'), start('echo quick')]);
+    assert.deepEqual(slow, { code: 0, out: 'slow\n' });
+    assert.deepEqual(quick, { code: 0, out: 'quick\n' });
+  });
+
+  it('killed -9, leaves the CLI working without it; up starts another', async () => {
+    process.kill(agentPid(), 'SIGKILL');
+    assert.ok(existsSync(join(folder(), 'agent.sock')), 'the test needs the stale socket left behind');
+    const r = run(['exec', 'g2', '--', 'echo', 'still']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'still\n');
+    ok(k('up'));
+    assert.ok(
+      await poll(async () => existsSync(`/proc/${agentPid()}`), { what: 'a new lab agent', timeoutMs: 30_000, intervalMs: 100 }),
+      'no new agent after up',
+    );
+  });
+
+  it('never serves an edited spec’s old form: a VM renamed away is refused as without it, and the agent ends', async () => {
+    const text = readFileSync(lab.spec, 'utf8');
+    try {
+      writeFileSync(lab.spec, text.replace('"g2"', '"g2-renamed"'));
+      const via = run(['exec', 'g2', '--', 'true']);
+      const direct = run(['exec', 'g2', '--', 'true'], false);
+      assert.equal(via.status, 2, via.stderr);
+      assert.equal(via.stderr, direct.stderr);
+      assert.match(via.stderr, /no VM named "g2"/);
+      // Its modules hold the TypeScript spec as it was: it cannot read the edit, so it ends.
+      assert.ok(
+        await poll(async () => !existsSync(join(folder(), 'agent.pid')), { what: 'the agent to end', timeoutMs: 10_000, intervalMs: 100 }),
+        'the agent did not end',
+      );
+    } finally {
+      writeFileSync(lab.spec, text);
+    }
+    assert.equal(run(['exec', 'g2', '--', 'echo', 'back']).stdout.toString(), 'back\n');
+  });
+
+  it('comes back with up, and ends with down', async () => {
+    ok(k('up'));
+    assert.ok(
+      await poll(async () => existsSync(`/proc/${agentPid()}`), { what: 'a new lab agent', timeoutMs: 30_000, intervalMs: 100 }),
+      'no new agent after up',
+    );
+    const pid = agentPid();
+    ok(k('down'));
+    const state = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] : 'gone';
+    assert.ok(state === 'gone' || state === 'Z', `the lab agent still runs (state ${state})`);
+  });
+});
