@@ -9,11 +9,12 @@
 // loads no ssh2: a warm chart or command needs none.
 import { poll } from '../util/retry.ts';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { PROJECT_ROOT, socketPath, stateRoot } from '../util/paths.ts';
 import type { VmStats } from '../stats/figures.ts';
+import type { VmStatus } from '../vm/status.ts';
 import { statFields } from '../qemu/process.ts';
 
 export interface StatsRequest {
@@ -34,8 +35,14 @@ export interface ExecRequest {
   /** The caller's GRAINCHART_SPECS: which labs a VM's name is looked up among. */
   specs: string;
 }
-export type AgentRequest = StatsRequest | ExecRequest;
-export type AgentReply = { ok: true; stats: VmStats[] } | { ok: false; error: string };
+/** `status LAB`: every VM's row, read at call time over the agent's sessions. */
+export interface StatusRequest {
+  op: 'status';
+  lab: string;
+  spec?: string;
+}
+export type AgentRequest = StatsRequest | ExecRequest | StatusRequest;
+export type AgentReply = { ok: true; stats: VmStats[] } | { ok: true; status: VmStatus[] } | { ok: false; error: string };
 
 export const agentPaths = (lab: string) => {
   const dir = join(stateRoot(), lab);
@@ -50,12 +57,23 @@ export const agentEnabled = () => process.env.GRAINCHART_AGENT !== '0';
  * the caller then samples directly.  Never throws.
  */
 export function askAgent(lab: string, req: StatsRequest, timeoutMs: number): Promise<VmStats[] | undefined> {
+  return ask(lab, req, timeoutMs).then((r) => (r && 'stats' in r ? r.stats : undefined));
+}
+
+/** `status LAB`'s rows from the lab's agent, or undefined (the caller then reads them itself). Never throws. */
+export function askStatus(lab: string, spec: string | undefined, timeoutMs: number): Promise<VmStatus[] | undefined> {
+  if (!agentEnabled()) return Promise.resolve(undefined);
+  return ask(lab, { op: 'status', lab, ...(spec ? { spec } : {}) }, timeoutMs).then((r) => (r && 'status' in r ? r.status : undefined));
+}
+
+/** One request, its one-line answer when it is a yes; undefined for a no, no agent, or no answer in time. */
+function ask(lab: string, req: AgentRequest, timeoutMs: number): Promise<Extract<AgentReply, { ok: true }> | undefined> {
   const { sock } = agentPaths(lab);
   if (!existsSync(sock)) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const s = connect(sock);
     let buf = '';
-    const done = (v: VmStats[] | undefined) => {
+    const done = (v: Extract<AgentReply, { ok: true }> | undefined) => {
       clearTimeout(timer);
       s.destroy();
       resolve(v);
@@ -68,7 +86,7 @@ export function askAgent(lab: string, req: StatsRequest, timeoutMs: number): Pro
       if (nl < 0) return;
       try {
         const reply = JSON.parse(buf.slice(0, nl)) as AgentReply;
-        done(reply.ok ? reply.stats : undefined);
+        done(reply.ok ? reply : undefined);
       } catch {
         done(undefined);
       }
@@ -95,6 +113,26 @@ export function agentPid(lab: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The lab whose running agent was started for this spec file (absolute), read from the agents' command lines: no spec is loaded. */
+export function agentLabForSpec(spec: string): string | undefined {
+  let labs: string[];
+  try {
+    labs = readdirSync(stateRoot());
+  } catch {
+    return undefined;
+  }
+  return labs.find((lab) => {
+    const pid = agentPid(lab);
+    try {
+      const argv = pid ? readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') : [];
+      const at = argv.indexOf('--spec');
+      return at >= 0 && argv[at + 1] === spec;
+    } catch {
+      return false; // it ended meanwhile
+    }
+  });
 }
 
 /** Starts the lab's agent in the background (same node, loader and GRAINCHART_HOME), unless one runs. */

@@ -15,6 +15,7 @@ import { SessionPool } from '../vm/session-pool.ts';
 import { collectStats, takeBaselines } from '../stats/stats.ts';
 import { SampleMemo } from '../stats/memo.ts';
 import { labLocked } from '../lab/lock.ts';
+import { labStatus } from '../lab/status.ts';
 import { agentLogger } from './log.ts';
 import { serveExec } from './exec.ts';
 import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './client.ts';
@@ -128,10 +129,20 @@ async function serve(
       await serveExec(conn, req, { lab: labName, spec, pool, log, execs });
       return 'exec';
     }
-    if (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000)) return reply({ ok: false, error: 'bad request' });
+    // Readings would wait behind a caller's command on the same session: the caller reads them itself.
+    if (execs.size) return reply({ ok: false, error: `a command runs in ${[...execs].join(', ')}` });
+    if (req.op !== 'status' && (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000))) return reply({ ok: false, error: 'bad request' });
     if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
     const lab = await loadLab(spec ? undefined : labName, { spec });
     if (lab.name !== labName) return reply({ ok: false, error: `the spec now holds lab ${lab.name}` });
+    if (req.op === 'status') {
+      if (req.lab !== labName) return reply({ ok: false, error: `this agent serves lab ${labName}` });
+      const t0 = Date.now();
+      const rows = await labStatus(lab, pool);
+      log(`status answered in ${Date.now() - t0} ms`);
+      await reply({ ok: true, status: rows });
+      return 'status';
+    }
     let stats = await collectStats(lab, req.only, { pool, sampleMs: req.sampleMs, memo });
     // A session that went stale (the VM restored from a snapshot, or rebooted) fails once and
     // is dropped from the pool; ask those VMs again on fresh sessions before answering.

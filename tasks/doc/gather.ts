@@ -46,10 +46,19 @@ export interface LabReport {
   vms: VmReport[];
 }
 
-/** Absolute paths of this checkout and home folder as ./ and ~/, so a report reads the same anywhere. */
+/**
+ * Absolute paths of this checkout and home folder as ./ and ~/, and the hash of the state
+ * folder in a running RAM file's name (util/paths.ts runningRamFile) as HASH, so a report
+ * reads the same anywhere.
+ */
 export function portable(text: string): string {
   const home = process.env.HOME ?? homedir();
-  return text.split(`${PROJECT_ROOT}/`).join('./').split(`${home}/`).join('~/');
+  return text
+    .split(`${PROJECT_ROOT}/`)
+    .join('./')
+    .split(`${home}/`)
+    .join('~/')
+    .replace(/(\/grainchart-[\w.-]+)-[0-9a-f]{12}\.ram\b/g, '$1-HASH.ram');
 }
 
 export async function gatherReport(lab: LabResolved, opts: { samples?: number; checks?: CheckResult[] } = {}): Promise<LabReport> {

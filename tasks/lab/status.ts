@@ -4,12 +4,16 @@
 import { walkVms, type LabResolved } from '../spec/tree.ts';
 import { vmStatus, type VmStatus } from '../vm/status.ts';
 import { LabRuntime } from '../vm/runtime.ts';
+import type { SessionPool } from '../vm/session-pool.ts';
 
-/** Parents first, so a nested VM is read inside its running parent, over one session per parent. */
-export async function labStatus(lab: LabResolved): Promise<VmStatus[]> {
+/**
+ * Parents first, so a nested VM is read inside its running parent, over one session per
+ * parent; `pool`: sessions kept open beyond this call (the lab agent's).
+ */
+export async function labStatus(lab: LabResolved, pool?: SessionPool): Promise<VmStatus[]> {
   const rows: VmStatus[] = [];
   const byName = new Map<string, VmStatus>();
-  const rt = new LabRuntime(lab);
+  const rt = new LabRuntime(lab, pool ? { pool } : {});
   try {
     for (const place of walkVms(lab.vms)) {
       const parentState = place.parent ? byName.get(place.parent.name)!.state : undefined;

@@ -60,6 +60,28 @@ describe('the lab agent', () => {
     }
   });
 
+  it('answers status with the rows a status of its own reads', () => {
+    const answered = () => (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ status answered in /g) ?? []).length;
+    const before = answered();
+    const rows = (agent: boolean) =>
+      (JSON.parse(run(['status', '--json'], agent).stdout.toString('utf8')) as Array<{ name: string; state: string; uptimeS?: number }>).map(
+        ({ uptimeS, ...r }) => ({
+          ...r,
+          up: uptimeS !== undefined,
+        }),
+      );
+    const via = rows(true);
+    assert.equal(answered(), before + 1, 'the agent did not answer the status');
+    assert.deepEqual(via, rows(false));
+    assert.deepEqual(
+      via.map((r) => [r.name, r.state]),
+      [
+        ['g1', 'running'],
+        ['g2', 'running'],
+      ],
+    );
+  });
+
   it('runs two commands at once, neither waiting for the other to be refused', async () => {
     const start = (cmd: string) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
