@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { kit } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 import { kitInBackground } from '../helpers/spawn.ts';
+import { lockHolder } from '../../tasks/lab/lock.ts';
+import { poll } from '../../tasks/util/retry.ts';
 
 describe('two kit processes on one lab', () => {
   let lab: TestLab;
@@ -49,7 +51,11 @@ describe('two kit processes on one lab', () => {
   it('up + down: the down waits for the up and wins; nothing is left running', async () => {
     assert.equal(k('down', '--force').status, 0);
     const u = bg('up');
-    await new Promise((r) => setTimeout(r, 300));
+    // The down starts once the up holds the lock: a head start in time alone loses to a busy host.
+    assert.ok(
+      await poll(async () => lockHolder('busy', lab.home)?.task === 'up', { what: 'the up to take the lock', timeoutMs: 30_000, intervalMs: 20 }),
+      'the up never took the lab’s lock',
+    );
     const d = bg('down', '--force');
     const [ru, rd] = await Promise.all([u.done, d.done]);
     assert.equal(ru.code, 0, ru.stderr);

@@ -1,8 +1,12 @@
 // A guest that never answers SSH (booted with gc.nossh: no sshd): boot fails at the SSH
-// banner stage within its timeout, says so, shows the serial log, and stops its QEMU.
+// banner stage within its timeout, says so, shows the serial log, and stops its QEMU (its
+// RAM in memory goes with it).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
+import { runningRamFile } from '../../tasks/util/paths.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 
 describe('a guest without sshd', () => {
@@ -22,6 +26,8 @@ describe('a guest without sshd', () => {
     assert.match(r.stderr, /hint: the guest did not start sshd/);
     assert.ok(seconds < 25 + 10, `took ${seconds} s`);
     assert.deepEqual(qemusUnder(lab.home), [], 'the failed boot stopped its QEMU');
+    const ram = runningRamFile(join(lab.home, 'nossh', 'n1'), { ...process.env, ...lab.env });
+    assert.ok(!existsSync(ram), `the failed boot left its RAM in memory: ${ram}`);
     const status = JSON.parse(kit(['--spec', lab.spec, 'status', '--json'], { env: lab.env }).stdout)[0];
     assert.equal(status.state, 'stopped');
     assert.match(status.reason ?? '', /SSH banner/);
