@@ -8,12 +8,13 @@ import type { SessionPool } from '../vm/session-pool.ts';
 
 /**
  * Parents first, so a nested VM is read inside its running parent, over one session per
- * parent; `pool`: sessions kept open beyond this call (the lab agent's).
+ * parent; `using`: sessions kept open beyond this call (the lab agent's pool, or a runtime
+ * the caller is still using, as a resume's).
  */
-export async function labStatus(lab: LabResolved, pool?: SessionPool): Promise<VmStatus[]> {
+export async function labStatus(lab: LabResolved, using?: SessionPool | LabRuntime): Promise<VmStatus[]> {
   const rows: VmStatus[] = [];
   const byName = new Map<string, VmStatus>();
-  const rt = new LabRuntime(lab, pool ? { pool } : {});
+  const rt = using instanceof LabRuntime ? using : new LabRuntime(lab, using ? { pool: using } : {});
   try {
     for (const place of walkVms(lab.vms)) {
       const parentState = place.parent ? byName.get(place.parent.name)!.state : undefined;
@@ -26,7 +27,7 @@ export async function labStatus(lab: LabResolved, pool?: SessionPool): Promise<V
       rows.push(row);
     }
   } finally {
-    rt.close();
+    if (rt !== using) rt.close();
   }
   return rows;
 }

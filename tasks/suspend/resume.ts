@@ -12,7 +12,8 @@ import { devicesFile, dropRunningRam, savedRam } from '../machine/ram-file.ts';
 import { ramFileOf } from '../qemu/args.ts';
 import { topPlaces, walkBelow, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState } from '../machine/record.ts';
-import { vmStatus } from '../vm/status.ts';
+import { vmStatus, type VmStatus } from '../vm/status.ts';
+import { labStatus } from '../lab/status.ts';
 import { stopQemu } from '../vm/stop.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
@@ -40,6 +41,13 @@ export interface ResumeStep {
   result: BootResult;
 }
 
+/** What a resume (or a start from a golden state) did, and the lab's status read right after over the same sessions. */
+export interface Resumed {
+  steps: ResumeStep[];
+  layers: LayerReady[];
+  status: VmStatus[];
+}
+
 export interface LayerReady {
   vm: string;
   /** How far the guest's clock was behind the host's before it was set, in seconds. */
@@ -54,7 +62,7 @@ export interface LayerReady {
  * A refusal (another QEMU version, another command line, the snapshot gone) leaves the
  * lab suspended and says how to boot it cold.
  */
-export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Promise<Resumed> {
   const t0 = Date.now();
   const suspended = suspendedPlaces(lab);
   if (!suspended.length) throw new UsageError(`lab ${lab.name} is not suspended`, `start it: npx tsx tasks.ts up ${lab.name}`);
@@ -71,7 +79,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
     if (saved.devices) top.devices = devicesFile((await topMachine(lab, place)).ref(lab, place));
     tops.push(top);
   }
-  const { steps, layers } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
+  const { steps, layers, status } = await startTops(lab, tops, 'resuming from', t0, opts, savedUptime);
   // libvirt removes a managed save once it has loaded it; saved devices mean nothing once the guest runs on.
   const own = steps.filter((s) => !s.managed && !s.devices);
   for (const t of tops) if (t.devices) await dropSaved(lab, t.place, t.devices);
@@ -86,7 +94,7 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
     await withRuntime(lab, async (parents) => {
       for (const s of own) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
     });
-  return { steps, layers };
+  return { steps, layers, status };
 }
 
 /**
@@ -100,7 +108,7 @@ export async function afterStart(
   warn?: (m: string) => void,
   savedUptimeS?: Map<string, number>,
   handed = new Map<string, Guest>(),
-): Promise<LayerReady[]> {
+): Promise<Omit<Resumed, 'steps'>> {
   // One pooled session per VM for all of it, the boots' own first: each SSH handshake costs ~0.4 s under TCG.
   return withRuntime(lab, async (parents) => {
     for (const [name, g] of handed) parents.adopt(name, g);
@@ -138,7 +146,8 @@ export async function afterStart(
         return { vm: place.vm.name, clockBehindS: Math.max(0, Math.round(now - Number(before))), readyS: (Date.now() - t0) / 1000 };
       }),
     );
-    return layers;
+    // Over the sessions still open: a status read afresh would open them again (~0.4 s under TCG).
+    return { layers, status: await labStatus(lab, parents) };
   });
 }
 
@@ -147,7 +156,7 @@ export async function afterStart(
  * `snapshot LAB` (a golden state for CI).  The snapshot stays; each top-level VM must hold
  * it with its VM state (taken while the lab ran).
  */
-export async function startFrom(lab: LabResolved, name: string, opts: ResumeOptions = {}): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+export async function startFrom(lab: LabResolved, name: string, opts: ResumeOptions = {}): Promise<Resumed> {
   const t0 = Date.now();
   const places = topPlaces(lab);
   const statuses = await Promise.all(places.map(async (p) => vmStatus(await topMachine(lab, p), lab, p)));
@@ -185,14 +194,7 @@ export async function startFrom(lab: LabResolved, name: string, opts: ResumeOpti
  * QEMU started from a qcow2 snapshot ends (the snapshot is still on the disk); one that
  * loaded a managed save (which libvirt removed then) is saved that way again before it ends.
  */
-async function startTops(
-  lab: LabResolved,
-  tops: Top[],
-  verb: string,
-  t0: number,
-  opts: ResumeOptions,
-  savedUptime?: Map<string, number>,
-): Promise<{ steps: ResumeStep[]; layers: LayerReady[] }> {
+async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number, opts: ResumeOptions, savedUptime?: Map<string, number>): Promise<Resumed> {
   const putBack = recordsAsNow(lab);
   const steps: ResumeStep[] = [];
   const begun: Top[] = [];
@@ -226,14 +228,14 @@ async function startTops(
     }
     return {
       steps,
-      layers: await afterStart(
+      ...(await afterStart(
         lab,
         tops.map((t) => t.place),
         t0,
         opts.warn,
         savedUptime,
         handed,
-      ),
+      )),
     };
   } catch (err) {
     for (const g of handed.values()) g.close();

@@ -2,15 +2,14 @@
 import type { TaskContext } from '../../cli/registry.ts';
 import { loadLab } from '../../spec/load.ts';
 import { withLabLock } from '../../lab/lock.ts';
-import { labStatus } from '../../lab/status.ts';
 import { renderStatus } from '../../chart/status-table.ts';
-import { resumeLab } from '../../suspend/resume.ts';
-import { suspendLab } from '../../suspend/ops.ts';
 import { keepAgent } from '../../agent/client.ts';
 
 export async function suspend(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
   const t0 = Date.now();
+  // Each task loads only its own half: a suspend needs none of what boots a VM.
+  const { suspendLab } = await import('../../suspend/ops.ts');
   const steps = await withLabLock(lab.name, 'suspend', () => suspendLab(lab, ctx.out), { say: ctx.out.info });
   const seconds = (Date.now() - t0) / 1000;
   ctx.out.result({ lab: lab.name, seconds, steps }, () =>
@@ -26,6 +25,7 @@ export async function suspend(ctx: TaskContext): Promise<void> {
 
 export async function resume(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
+  const { resumeLab } = await import('../../suspend/resume.ts');
   const t0 = Date.now();
   const r = await withLabLock(
     lab.name,
@@ -35,7 +35,7 @@ export async function resume(ctx: TaskContext): Promise<void> {
   );
   keepAgent(lab.name, ctx.spec);
   const seconds = (Date.now() - t0) / 1000;
-  const rows = await labStatus(lab);
+  const rows = r.status;
   ctx.out.result({ lab: lab.name, seconds, steps: r.steps, layers: r.layers, status: rows }, () =>
     [
       ...r.steps.map(
