@@ -21,14 +21,13 @@ export async function forgetRam(machine: Machine, ref: QemuRef): Promise<void> {
   if (machine.ramFileFor) await machine.run(['rm', '-f', runningRamFile(ref.paths.dir), savedRam(ref), devicesFile(ref)]);
 }
 
-/** Removes the in-memory RAM of a VM whose QEMU has ended, where it would be (a saved one stays): a failed or stopped run's pages. */
-export async function dropRunningRamOf(machine: Machine, ref: QemuRef): Promise<void> {
-  if (machine.ramFileFor) await machine.run(['rm', '-f', runningRamFile(ref.paths.dir)]);
-}
-
-/** Removes the in-memory RAM of a VM whose QEMU has quit (`running`: the file its argv mapped), keeping a saved one. */
-export async function dropRunningRam(machine: Machine, ref: QemuRef, running: string | undefined): Promise<void> {
-  if (running && running !== savedRam(ref)) await machine.run(['rm', '-f', running]);
+/**
+ * Removes the in-memory RAM of a VM whose QEMU has ended — `running`, the file its argv
+ * mapped, else where this machine would keep it — unless that is its saved RAM.
+ */
+export async function dropRunningRam(machine: Machine, ref: QemuRef, running?: string): Promise<void> {
+  const file = running ?? (machine.ramFileFor ? runningRamFile(ref.paths.dir) : undefined);
+  if (file && file !== savedRam(ref)) await machine.run(['rm', '-f', file]);
 }
 
 /**

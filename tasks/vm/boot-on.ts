@@ -19,7 +19,7 @@ import { labKeys } from '../ssh/keys.ts';
 import { bannerPoller } from '../ssh/banner.ts';
 import { readState, updateState, writeState, type BootMetrics, type VmState } from '../machine/record.ts';
 import { withQmp, type Machine, type Overlay, type QemuRef } from '../machine/machine.ts';
-import { copyRam, dropRunningRamOf, forgetRam, savedRam } from '../machine/ram-file.ts';
+import { copyRam, dropRunningRam, forgetRam, savedRam } from '../machine/ram-file.ts';
 import { loadDevices } from '../qemu/migrate.ts';
 import { explainRefusal } from '../qemu/refusal.ts';
 import { progressList } from '../cli/progress.ts';
@@ -222,7 +222,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           const r = await machine.start(ref, c.args, c.plan);
           if (r.code !== 0) {
             await machine.cleanRuntime(ref); // a pidfile written before the refusal would read as a crash
-            await dropRunningRamOf(machine, ref);
+            await dropRunningRam(machine, ref);
             const why = explainRefusal(r.stderr, c.accel!, c.probe!.kvm, vm.name, machine.inside);
             throw new QemuRefused(why.message, { command: r.command, exitCode: r.code, stderr: r.stderr, hint: why.hint });
           }

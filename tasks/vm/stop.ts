@@ -5,7 +5,7 @@ import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { readState, updateState } from '../machine/record.ts';
 import { withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
-import { dropRunningRamOf, forgetRam } from '../machine/ram-file.ts';
+import { dropRunningRam, forgetRam } from '../machine/ram-file.ts';
 import { poll } from '../util/retry.ts';
 
 export type StopHow = 'powerdown' | 'quit' | 'sigterm' | 'sigkill' | 'already-stopped' | 'parent-down';
@@ -52,7 +52,7 @@ export async function stopQemu(machine: Machine, ref: QemuRef, pid: number | und
   })();
   await machine.cleanRuntime(ref);
   // Its RAM in memory means nothing once its QEMU has ended (a failed boot's, a killed one's).
-  if (pid) await dropRunningRamOf(machine, ref).catch(() => undefined);
+  if (pid) await dropRunningRam(machine, ref).catch(() => undefined);
   return how;
 }
 
