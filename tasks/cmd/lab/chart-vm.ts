@@ -3,15 +3,14 @@
 // A lab's statistics come from its lab agent when one runs (warm SSH sessions); else they
 // are sampled here, and an agent is left behind for the next chart.  The agent is asked
 // first, before the spec is even loaded: both take a few hundred milliseconds, so they overlap.
-import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
 import type { LabResolved } from '../../spec/tree.ts';
 import type { VmStats } from '../../stats/figures.ts';
 import { agentEnabled, agentPaths, askAgent, startAgent, type StatsRequest } from '../../agent/client.ts';
-import { stateRoot } from '../../util/paths.ts';
+import { agentLabOf } from '../../agent/exec-client.ts';
 import { UsageError } from '../../util/errors.ts';
-import { VM_FILES } from '../../util/paths.ts';
 
 /** The one-shot CPU window: long enough for ~60 guest ticks at HZ 250, short enough to answer within a second. */
 const DEFAULT_SAMPLE_MS = 250;
@@ -78,11 +77,6 @@ function guessStatsRequest(name: string, sampleMs: number, spec?: string): { lab
   const safe = /^[\w.-]+$/.test(name) && name !== '.' && name !== '..';
   if (!safe) return undefined;
   if (!spec && existsSync(agentPaths(name).sock)) return { lab: name, req: { op: 'stats', only: undefined, sampleMs, spec } };
-  let labs: string[];
-  try {
-    labs = readdirSync(stateRoot()).filter((l) => existsSync(agentPaths(l).sock) && existsSync(join(stateRoot(), l, name, VM_FILES.state)));
-  } catch {
-    return undefined;
-  }
-  return labs.length === 1 ? { lab: labs[0]!, req: { op: 'stats', only: [name], sampleMs, spec } } : undefined;
+  const lab = agentLabOf(name);
+  return lab ? { lab, req: { op: 'stats', only: [name], sampleMs, spec } } : undefined;
 }
