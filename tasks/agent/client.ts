@@ -96,8 +96,11 @@ function ask(lab: string, req: AgentRequest, timeoutMs: number): Promise<Extract
   });
 }
 
-/** The agent's pid when one runs for this lab (checked against its command line, never trusted from the file alone). */
-export function agentPid(lab: string): number | undefined {
+/** A lab or VM name that can only name a folder of the state root (no path, no `.` or `..`): one to look for an agent by. */
+export const plainName = (n: string) => /^[\w.-]+$/.test(n) && n !== '.' && n !== '..';
+
+/** The running agent of this lab: its pid and command line, checked against each other (the pidfile alone is never trusted). */
+function agentProcess(lab: string): { pid: number; argv: string[] } | undefined {
   const { pid: file } = agentPaths(lab);
   let pid: number;
   try {
@@ -109,11 +112,14 @@ export function agentPid(lab: string): number | undefined {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const at = argv.indexOf('lab-agent');
-    return at >= 0 && argv[at + 1] === lab ? pid : undefined;
+    return at >= 0 && argv[at + 1] === lab ? { pid, argv } : undefined;
   } catch {
     return undefined;
   }
 }
+
+/** The agent's pid when one runs for this lab. */
+export const agentPid = (lab: string): number | undefined => agentProcess(lab)?.pid;
 
 /** The lab whose running agent was started for this spec file (absolute), read from the agents' command lines: no spec is loaded. */
 export function agentLabForSpec(spec: string): string | undefined {
@@ -124,14 +130,9 @@ export function agentLabForSpec(spec: string): string | undefined {
     return undefined;
   }
   return labs.find((lab) => {
-    const pid = agentPid(lab);
-    try {
-      const argv = pid ? readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') : [];
-      const at = argv.indexOf('--spec');
-      return at >= 0 && argv[at + 1] === spec;
-    } catch {
-      return false; // it ended meanwhile
-    }
+    const argv = agentProcess(lab)?.argv ?? [];
+    const at = argv.indexOf('--spec');
+    return at >= 0 && argv[at + 1] === spec;
   });
 }
 

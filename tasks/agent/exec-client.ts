@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { stateRoot, VM_FILES } from '../util/paths.ts';
 import { TaskError } from '../util/errors.ts';
-import { agentEnabled, agentPaths, type ExecRequest } from './client.ts';
+import { agentEnabled, agentPaths, plainName, type ExecRequest } from './client.ts';
 
 /** Until the agent says it started the command (it may open a session first: two handshakes for a nested VM under TCG). */
 const ACCEPT_WAIT_MS = 20_000;
@@ -23,8 +23,7 @@ const ACCEPT_WAIT_MS = 20_000;
  * agent socket whose state folder holds a VM of that name (none or several: undefined).
  */
 export function agentLabOf(name: string, lab?: string): string | undefined {
-  const safe = (n: string) => /^[\w.-]+$/.test(n) && n !== '.' && n !== '..';
-  if (!safe(name) || (lab !== undefined && !safe(lab))) return undefined;
+  if (!plainName(name) || (lab !== undefined && !plainName(lab))) return undefined;
   const serves = (l: string) => existsSync(agentPaths(l).sock) && existsSync(join(stateRoot(), l, name, VM_FILES.state));
   if (lab !== undefined) return serves(lab) ? lab : undefined;
   let labs: string[];

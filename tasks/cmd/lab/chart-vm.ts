@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
 import type { LabResolved } from '../../spec/tree.ts';
 import type { VmStats } from '../../stats/figures.ts';
-import { agentEnabled, agentPaths, askAgent, startAgent, type StatsRequest } from '../../agent/client.ts';
+import { agentEnabled, agentPaths, askAgent, plainName, startAgent, type StatsRequest } from '../../agent/client.ts';
 import { agentLabOf } from '../../agent/exec-client.ts';
 import { UsageError } from '../../util/errors.ts';
 
@@ -74,8 +74,7 @@ export async function run(ctx: TaskContext): Promise<void> {
  * loaded yet): a lab with a live agent socket, or the one lab whose folder holds a VM of that name.
  */
 function guessStatsRequest(name: string, sampleMs: number, spec?: string): { lab: string; req: StatsRequest } | undefined {
-  const safe = /^[\w.-]+$/.test(name) && name !== '.' && name !== '..';
-  if (!safe) return undefined;
+  if (!plainName(name)) return undefined;
   if (!spec && existsSync(agentPaths(name).sock)) return { lab: name, req: { op: 'stats', only: undefined, sampleMs, spec } };
   const lab = agentLabOf(name);
   return lab ? { lab, req: { op: 'stats', only: [name], sampleMs, spec } } : undefined;

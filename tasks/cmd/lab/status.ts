@@ -4,7 +4,7 @@
 // but the table); anything else, or an agent that does not answer, is read here.
 import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
-import { agentLabForSpec, askStatus } from '../../agent/client.ts';
+import { agentLabForSpec, askStatus, plainName } from '../../agent/client.ts';
 import { renderStatus } from '../../chart/status-table.ts';
 
 /** An agent's answer may take a session's handshake into each running VM: within this, or read here. */
@@ -14,7 +14,7 @@ export async function status(ctx: TaskContext): Promise<void> {
   const name = ctx.args[0];
   const spec = ctx.spec && ctx.spec !== '-' ? resolve(ctx.spec) : undefined;
   // The lab named, or the one --spec holds (as its agent was started for it); a spec on stdin is read here.
-  const lab = ctx.spec === '-' ? undefined : spec ? agentLabForSpec(spec) : name && /^[\w.-]+$/.test(name) ? name : undefined;
+  const lab = ctx.spec === '-' ? undefined : spec ? agentLabForSpec(spec) : name && plainName(name) ? name : undefined;
   if (lab && (!name || name === lab)) {
     const rows = await askStatus(lab, spec, AGENT_WAIT_MS);
     if (rows) return ctx.out.result(rows, () => renderStatus(rows));
