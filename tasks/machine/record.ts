@@ -62,6 +62,10 @@ export interface SavedState {
   at: string;
   /** QEMU loads only the state its own version wrote for the same machine. */
   qemuVersion?: string;
+  /** The versioned machine type it ran (`q35` resolved, e.g. pc-q35-7.2): a QEMU without it cannot load the state. */
+  machineType?: string;
+  /** Its CPU model (e.g. max): a QEMU without it cannot load the state. */
+  cpuModel?: string;
   /** The command line it ran (without -loadvm): a resume must run the same devices. */
   argv: string[];
   /** What it takes on disk, read at the suspend (devices and the RAM's touched pages, or the snapshot's VM state). */

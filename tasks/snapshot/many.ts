@@ -15,6 +15,7 @@ import { nextFreeName } from './names.ts';
 import { saveByDevices, savesByDevices } from './devices.ts';
 import { openSite, type Site } from './site.ts';
 import type { LabRuntime } from '../vm/runtime.ts';
+import { readStateNeeds, type StateNeeds } from '../qemu/state-needs.ts';
 import { listSnapshots, loadSnapshot, removeSnapshot, saveSnapshot, snapshotNames, unknownSnapshot, type How } from './ops.ts';
 
 export interface StepResult {
@@ -23,6 +24,8 @@ export interface StepResult {
   how: How | 'managed' | 'devices' | 'skipped';
   seconds: number;
   note?: string;
+  /** A live save's: the machine type and CPU model its QEMU ran, which a load needs (qemu/state-needs.ts). */
+  needs?: StateNeeds;
 }
 
 export interface Log {
@@ -76,8 +79,11 @@ export async function saveAll(
     );
     const save = managed ? () => managed.save(s.ref).then(() => 'managed' as const) : devices ? () => saveByDevices(s) : () => saveSnapshot(s, name);
     try {
+      // Read before the save (a devices save ends the QEMU); a managed save is the machine's to check.
+      // Unread (a monitor that did not answer), the resume checks only the QEMU version.
+      const needs = s.status.state === 'running' && !managed ? await withQmp(s.machine, s.ref, 3000, readStateNeeds).catch(() => undefined) : undefined;
       const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s.place, parents, save) : save()));
-      done.push({ vm: s.place.vm.name, name, how, seconds });
+      done.push({ vm: s.place.vm.name, name, how, seconds, ...(needs ? { needs } : {}) });
     } catch (err) {
       if (done.length)
         log.warn(

@@ -79,6 +79,7 @@ export async function suspendLab(lab: LabResolved, log: Log): Promise<SuspendSte
         ...(save.how === 'managed' ? { managed: true } : save.how === 'devices' ? { devices: true } : {}),
         at,
         qemuVersion,
+        ...save.needs,
         argv: withoutLoadvm(record?.argv ?? []),
         ...(bytes !== undefined ? { bytes } : {}),
       },

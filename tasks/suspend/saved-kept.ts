@@ -9,6 +9,15 @@ import type { LabResolved } from '../spec/tree.ts';
 import { openSite } from '../snapshot/site.ts';
 import { listSnapshots } from '../snapshot/ops.ts';
 import type { suspendedPlaces } from './saved.ts';
+import type { Machine } from '../machine/machine.ts';
+import { missingNeed, parseCpuHelp, parseMachineHelp } from '../qemu/state-needs.ts';
+
+/** The machine types and CPU models the QEMU of `machine` offers (two short runs of it). */
+async function offered(machine: Machine): Promise<{ machines: Set<string>; cpus: Set<string> }> {
+  const qemu = (await machine.probe()).qemu ?? 'qemu-system-x86_64';
+  const [machines, cpus] = await Promise.all([machine.run([qemu, '-machine', 'help'], 20_000), machine.run([qemu, '-cpu', 'help'], 20_000)]);
+  return { machines: parseMachineHelp(machines), cpus: parseCpuHelp(cpus) };
+}
 
 /** Throws, naming the VM and a way on, where a saved state is gone or written by another QEMU. */
 export async function checkSavedKept(lab: LabResolved, suspended: ReturnType<typeof suspendedPlaces>): Promise<void> {
@@ -23,6 +32,14 @@ export async function checkSavedKept(lab: LabResolved, suspended: ReturnType<typ
           hint: `boot it cold: npx tsx tasks.ts up ${lab.name} --cold`,
         });
       continue;
+    }
+    if (saved.machineType || saved.cpuModel) {
+      const missing = missingNeed(saved, await offered(await topMachine(lab, place)));
+      if (missing)
+        throw new UsageError(
+          `${place.vm.name}'s saved state needs ${missing}, which QEMU ${saved.qemuVersion ?? '(version not recorded)'} ran; the QEMU here${qemuVersion ? ` (${qemuVersion})` : ''} has none`,
+          saved.devices ? coldDiscarding : cold,
+        );
     }
     if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
       throw new UsageError(

@@ -8,7 +8,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TASKS } from '../helpers/cli.ts';
 import { PROJECT_ROOT, runningRamFile } from '../../tasks/util/paths.ts';
@@ -53,6 +53,38 @@ describe('suspend and resume with the RAM in a file', () => {
     assert.equal(statSync(file('ram')).size, 1536 * 2 ** 20);
     assert.ok(sparse(file('ram')), 'the saved RAM is not sparse');
     assert.ok(statSync(file('ram')).blocks > 0, 'the saved RAM is empty');
+  });
+
+  it('records the machine type and CPU model the state needs, and refuses a resume under a QEMU without them (or of another version): exit 2, nothing started, the lab still suspended', () => {
+    const recordFile = file('state.json');
+    const record = readFileSync(recordFile, 'utf8');
+    const saved = JSON.parse(record).saved;
+    // What QEMU resolved `-machine q35` and `-cpu max` to, read from it at the suspend.
+    assert.match(saved.machineType, /^pc-q35-\d+\.\d+$/);
+    assert.equal(saved.cpuModel, 'max');
+    assert.match(saved.qemuVersion, /^\d+\.\d+/);
+    const tampered: Array<[object, RegExp]> = [
+      [{ machineType: 'pc-q35-99.0' }, /needs machine type pc-q35-99\.0, which QEMU \S+ ran; the QEMU here \(\S+\) has none/],
+      [{ cpuModel: 'NoSuchCpu-v9' }, /needs CPU model NoSuchCpu-v9/],
+      [{ qemuVersion: '6.0.0' }, /written by QEMU 6\.0\.0; this host has \S+, which does not load it/],
+    ];
+    try {
+      for (const [change, message] of tampered) {
+        writeFileSync(recordFile, JSON.stringify({ ...JSON.parse(record), saved: { ...saved, ...change } }));
+        const r = k('resume');
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, message);
+        assert.match(r.stderr, /up ramtest --cold/, 'no way on is named');
+        assert.deepEqual(qemusUnder(lab.home), [], 'a refused resume started a QEMU');
+        assert.ok(existsSync(file('devices.state')) && existsSync(file('ram')), 'a refused resume lost the saved state');
+        assert.deepEqual(states(), [
+          ['r1', 'suspended'],
+          ['r2', 'suspended'],
+        ]);
+      }
+    } finally {
+      writeFileSync(recordFile, record);
+    }
   });
 
   it('resumes every layer from it: the child’s file is there, clocks are the host’s, the saved devices are removed', () => {
