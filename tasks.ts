@@ -253,14 +253,14 @@ export const tasks: TaskDef[] = [
     doc: 'Copy a local script into a VM over SFTP and run it there (any interpreter the guest has), streaming its output; exits with its code',
     args: [vm, { name: 'SCRIPT', doc: 'after --: the local script, then its arguments', variadic: true }],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).runIn(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/run-in.ts')).runIn(ctx),
   },
   {
     name: 'ssh',
     doc: 'A shell in a VM (a pty on a terminal; otherwise commands from stdin)',
     args: [vm],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).ssh(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/ssh.ts')).ssh(ctx),
   },
   {
     name: 'cp',
@@ -270,7 +270,7 @@ export const tasks: TaskDef[] = [
       { name: 'DST', doc: 'a local path or VM:path' },
     ],
     options: [labOpt],
-    run: async (ctx) => (await import('./tasks/cmd/vm/guest-access.ts')).cp(ctx),
+    run: async (ctx) => (await import('./tasks/cmd/vm/cp.ts')).cp(ctx),
   },
   {
     name: 'explain',

@@ -35,19 +35,33 @@ export interface ExecRequest {
   /** The caller's GRAINCHART_SPECS: which labs a VM's name is looked up among. */
   specs: string;
 }
+/** A file copied between the caller's `local` (absolute: the agent runs as the same user) and `remote` in a VM, by SFTP. */
+export interface CopyRequest {
+  op: 'cp';
+  vm: string;
+  direction: 'put' | 'get';
+  local: string;
+  remote: string;
+  lab?: string;
+  spec?: string;
+  specs: string;
+}
 /** `status LAB`: every VM's row, read at call time over the agent's sessions. */
 export interface StatusRequest {
   op: 'status';
   lab: string;
   spec?: string;
 }
-export type AgentRequest = StatsRequest | ExecRequest | StatusRequest;
+export type AgentRequest = StatsRequest | ExecRequest | CopyRequest | StatusRequest;
 export type AgentReply = { ok: true; stats: VmStats[] } | { ok: true; status: VmStatus[] } | { ok: false; error: string };
 
 export const agentPaths = (lab: string) => {
   const dir = join(stateRoot(), lab);
   return { dir, sock: socketPath(join(dir, 'agent.sock')), pid: join(dir, 'agent.pid'), log: join(dir, 'agent.log') };
 };
+
+/** How long a caller waits for an agent's answer, which may take a session's handshake into each running VM; then it reads for itself. */
+export const AGENT_WAIT_MS = 15_000;
 
 /** Off with GRAINCHART_AGENT=0 (every chart then samples on its own). */
 export const agentEnabled = () => process.env.GRAINCHART_AGENT !== '0';

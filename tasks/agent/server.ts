@@ -1,10 +1,10 @@
 // `lab-agent LAB` (hidden; started by up, resume and chart-vm): keeps the lab's SSH sessions
-// open and answers on the lab's agent socket — stats for charts, commands for `exec`.  See
-// agent/client.ts for why.  One per lab: the pidfile is created exclusively; a stale one (its
-// process gone) is taken over.
+// open and answers on the lab's agent socket — stats for charts, rows for status, commands
+// for `exec`, copies for `cp`.  See agent/client.ts for why.  One per lab: the pidfile is
+// created exclusively; a stale one (its process gone) is taken over.
 import { chmodSync, closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { SpecChangedError, UsageError } from '../util/errors.ts';
 import type { TaskContext } from '../cli/registry.ts';
 import { loadLab } from '../spec/load.ts';
@@ -17,8 +17,8 @@ import { SampleMemo } from '../stats/memo.ts';
 import { labLocked } from '../lab/lock.ts';
 import { labStatus } from '../lab/status.ts';
 import { agentLogger } from './log.ts';
-import { serveExec } from './exec.ts';
-import { agentPaths, agentPid, type AgentReply, type AgentRequest } from './client.ts';
+import { serveInVm } from './exec.ts';
+import { agentPaths, agentPid, type AgentReply, type AgentRequest, type CopyRequest, type ExecRequest } from './client.ts';
 
 /** Idle this long (no request), the agent ends: GRAINCHART_AGENT_IDLE_S, default 10 minutes. */
 const idleMs = () => 1000 * (Number(process.env.GRAINCHART_AGENT_IDLE_S) || 600);
@@ -48,13 +48,13 @@ export async function run(ctx: TaskContext): Promise<void> {
   let takingBaselines = false;
   let lastRequest = Date.now();
   let busy = 0;
-  const execs = new Set<string>();
+  const callers = new Set<string>();
   ensureSocketDir(paths.sock);
   rmSync(paths.sock, { force: true });
   const server = createServer((conn) => {
     lastRequest = Date.now();
     busy++;
-    serve(conn, labName, spec, pool, memo, log, execs, () => end('a spec file changed since it was read'))
+    serve(conn, labName, spec, pool, memo, log, callers, () => end('a spec file changed since it was read'))
       .then((op) => {
         // After a chart, the next one is likely: keep its CPU window open.  Not after a command.
         if (op === 'stats') baselinesUntil = Date.now() + BASELINES_FOR_MS;
@@ -112,7 +112,7 @@ async function serve(
   pool: SessionPool,
   memo: SampleMemo,
   log: (line: string) => void,
-  execs: Set<string>,
+  callers: Set<string>,
   specChanged: () => void,
 ): Promise<AgentRequest['op'] | undefined> {
   const reply = (r: AgentReply) => {
@@ -125,12 +125,12 @@ async function serve(
     const req = JSON.parse(line) as AgentRequest;
     // Another kit process is changing the lab (a restore, say): keep off its guests.
     if (labLocked(labName)) return reply({ ok: false, error: `lab ${labName} is locked by another kit process` });
-    if (req.op === 'exec' && typeof req.vm === 'string' && typeof req.command === 'string') {
-      await serveExec(conn, req, { lab: labName, spec, pool, log, execs });
-      return 'exec';
+    if (inVm(req)) {
+      await serveInVm(conn, req, { lab: labName, spec, pool, log, busy: callers });
+      return req.op;
     }
-    // Readings would wait behind a caller's command on the same session: the caller reads them itself.
-    if (execs.size) return reply({ ok: false, error: `a command runs in ${[...execs].join(', ')}` });
+    // Readings would wait behind a caller's work on the same session: the caller reads them itself.
+    if (callers.size) return reply({ ok: false, error: `a caller's command or copy runs in ${[...callers].join(', ')}` });
     if (req.op !== 'status' && (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000))) return reply({ ok: false, error: 'bad request' });
     if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
     const lab = await loadLab(spec ? undefined : labName, { spec });
@@ -163,6 +163,13 @@ async function serve(
     // Its modules hold the old form of that spec: the next agent reads the new one.
     if (err instanceof SpecChangedError) specChanged();
   }
+}
+
+/** A well-formed request for work in one VM (a command, a copy between an absolute local path and the guest). */
+function inVm(req: AgentRequest): req is ExecRequest | CopyRequest {
+  if (req.op === 'exec') return typeof req.vm === 'string' && typeof req.command === 'string';
+  if (req.op !== 'cp') return false;
+  return typeof req.vm === 'string' && (req.direction === 'put' || req.direction === 'get') && isAbsolute(`${req.local}`) && typeof req.remote === 'string';
 }
 
 function firstLine(conn: Socket): Promise<string> {

@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { parseSize, MiB } from './size.ts';
 import { textProblem, type TextKind } from '../util/text.ts';
 import { specPathProblem } from './paths.ts';
+import { NAME_RE } from './name.ts';
 
-/** Lowercase letters, digits and dashes, 1–63 long, no leading/trailing dash: safe in paths, hostnames and shells. */
-export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export { NAME_RE };
 /** A message for a wrong type only; range and format issues keep their own words. */
 export const typeError = (message: string) => ({ error: (iss: { code: string }) => (iss.code === 'invalid_type' ? message : undefined) });
 

@@ -1,12 +1,14 @@
 // The lab agent (one background process per running lab, started by `up`): its socket is
 // 0600; `exec` through it gives the same bytes, stderr and exit code as without it, in the
-// parent and in the nested child; two commands at once both run; an edited spec (a .ts one,
+// parent and in the nested child, `cp` the same files and errors, `run-in` the same script
+// run, tree and topology the same live states; two commands at once both run; an edited spec (a .ts one,
 // which Node would otherwise keep in its module cache) is read anew; killed -9, the CLI
 // works without it; `down` ends it.
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TASKS } from '../helpers/cli.ts';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
@@ -58,6 +60,76 @@ describe('the lab agent', () => {
       const json = (agent: boolean) => JSON.parse(run(['exec', vm, '--json', '--', 'echo out; echo err >&2; exit 4'], agent).stdout.toString('utf8'));
       assert.deepEqual(json(true), json(false));
     }
+  });
+
+  it('copies with cp the same bytes either way, into and out of the nested child, and fails the same on a missing file', () => {
+    const copies = () => (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ cp (into|out of) g2 ran: /g) ?? []).length;
+    const local = join(lab.home, 'in.bin');
+    const bytes = randomBytes(300 * 1024 + 7);
+    writeFileSync(local, bytes);
+    const before = copies();
+    const into = (agent: boolean, name: string) => JSON.parse(run(['cp', '--json', local, `g2:/root/${name}`], agent).stdout.toString('utf8'));
+    assert.deepEqual(into(true, 'copied.bin'), { from: local, to: 'g2:/root/copied.bin', bytes: bytes.length });
+    assert.equal(copies(), before + 1, 'the agent did not copy into g2');
+    into(false, 'direct.bin');
+    assert.equal(copies(), before + 1, 'GRAINCHART_AGENT=0 still went through the agent');
+    const sums = run(['exec', 'g2', '--', 'sha256sum /root/copied.bin /root/direct.bin | cut -d" " -f1']).stdout.toString().trim().split('\n');
+    const sum = createHash('sha256').update(bytes).digest('hex');
+    assert.deepEqual(sums, [sum, sum]);
+    // Out of it, into a folder: under the remote file's name, as cp and scp do.
+    for (const agent of [true, false]) {
+      const dir = mkdtempSync(join(lab.home, 'out-'));
+      const r = run(['cp', 'g2:/root/copied.bin', dir], agent);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(readFileSync(join(dir, 'copied.bin')).equals(bytes), `the copy out of g2 ${agent ? 'through' : 'without'} the agent differs`);
+    }
+    assert.equal(copies(), before + 2, 'the agent did not copy out of g2');
+    const missing = (agent: boolean) => run(['cp', 'g2:/root/no-such-file', join(lab.home, 'never')], agent);
+    const [via, direct] = [missing(true), missing(false)];
+    assert.equal(via.status, 1, via.stderr);
+    assert.deepEqual([via.status, via.stderr], [direct.status, direct.stderr]);
+    assert.match(via.stderr, /No such file/);
+  });
+
+  it('runs a script with run-in the same either way: each step through the agent, output and exit code equal', () => {
+    const script = join(lab.home, 'check.sh');
+    writeFileSync(script, '#!/bin/sh\necho "args: $*"; echo "on $(hostname)" >&2; exit 5\n');
+    const steps = () => (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ (exec in|cp into) g2 ran: /g) ?? []).length;
+    const before = steps();
+    const via = run(['run-in', 'g2', '--', script, 'one', 'two words']);
+    // mktemp, the copy, the script, rm: four steps.
+    assert.equal(steps(), before + 4, 'run-in did not go through the agent');
+    const direct = run(['run-in', 'g2', '--', script, 'one', 'two words'], false);
+    assert.equal(steps(), before + 4);
+    assert.equal(via.status, 5, via.stderr);
+    assert.deepEqual([via.status, via.stdout.toString(), via.stderr], [direct.status, direct.stdout.toString(), direct.stderr]);
+    assert.equal(via.stdout.toString(), 'args: one two words\n');
+    assert.equal(run(['exec', 'g2', '--', 'ls /tmp | grep -c gc-run- || true']).stdout.toString().trim(), '0', 'run-in left its copy behind');
+  });
+
+  it('answers tree and topology from its live rows, as they read them themselves', () => {
+    const answered = () => (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ status answered in /g) ?? []).length;
+    const before = answered();
+    const states = (agent: boolean) =>
+      (JSON.parse(run(['tree', '--json'], agent).stdout.toString('utf8')).vms as Array<{ name: string; state: string; accel?: string }>).map((v) => [
+        v.name,
+        v.state,
+        v.accel,
+      ]);
+    const via = states(true);
+    assert.equal(answered(), before + 1, 'tree did not ask the agent');
+    assert.deepEqual(via, states(false));
+    assert.deepEqual(
+      via.map(([name, state]) => [name, state]),
+      [
+        ['g1', 'running'],
+        ['g2', 'running'],
+      ],
+    );
+    const topology = (agent: boolean) => run(['topology', '--ascii'], agent).stdout.toString();
+    const drawn = topology(true);
+    assert.equal(answered(), before + 2, 'topology did not ask the agent');
+    assert.equal(drawn, topology(false));
   });
 
   it('answers status with the rows a status of its own reads', () => {

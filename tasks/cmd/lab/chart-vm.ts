@@ -8,13 +8,12 @@ import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
 import type { LabResolved } from '../../spec/tree.ts';
 import type { VmStats } from '../../stats/figures.ts';
-import { agentEnabled, agentPaths, askAgent, plainName, startAgent, type StatsRequest } from '../../agent/client.ts';
+import { AGENT_WAIT_MS, agentEnabled, agentPaths, askAgent, plainName, startAgent, type StatsRequest } from '../../agent/client.ts';
 import { agentLabOf } from '../../agent/exec-client.ts';
 import { UsageError } from '../../util/errors.ts';
 
 /** The one-shot CPU window: long enough for ~60 guest ticks at HZ 250, short enough to answer within a second. */
 const DEFAULT_SAMPLE_MS = 250;
-const AGENT_WAIT_MS = 15_000;
 
 export async function run(ctx: TaskContext): Promise<void> {
   const name = ctx.args[0];

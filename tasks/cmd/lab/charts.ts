@@ -11,7 +11,9 @@ import { imgInfo } from '../../qemu/disk-image.ts';
 import { labStatus } from '../../lab/status.ts';
 import { options } from '../../chart/cli-options.ts';
 import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from '../../chart/lab-charts.ts';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { AGENT_WAIT_MS, askStatus } from '../../agent/client.ts';
+import type { VmStatus } from '../../vm/status.ts';
 
 export function hostTotals(lab: LabResolved, p: HostProbe): HostTotals {
   return {
@@ -23,6 +25,12 @@ export function hostTotals(lab: LabResolved, p: HostProbe): HostTotals {
   };
 }
 
+/** The lab's live rows: from its agent over its open sessions when it answers, else read here (as `status` does). */
+async function liveStatus(ctx: TaskContext, lab: LabResolved): Promise<VmStatus[]> {
+  const rows = ctx.spec === '-' ? undefined : await askStatus(lab.name, ctx.spec ? resolve(ctx.spec) : undefined, AGENT_WAIT_MS);
+  return rows ?? labStatus(lab);
+}
+
 async function probeForState(): Promise<HostProbe> {
   let dir = stateRoot();
   while (!existsSync(dir)) dir = dirname(dir);
@@ -32,7 +40,7 @@ async function probeForState(): Promise<HostProbe> {
 export async function tree(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
   const o = options(ctx);
-  const [probe, rows] = await Promise.all([probeForState(), labStatus(lab)]);
+  const [probe, rows] = await Promise.all([probeForState(), liveStatus(ctx, lab)]);
   const data = treeData(lab, hostTotals(lab, probe), rows);
   ctx.out.result(data, () => renderLabTree(data, o));
 }
@@ -59,6 +67,6 @@ export async function alloc(ctx: TaskContext): Promise<void> {
 export async function topology(ctx: TaskContext): Promise<void> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
   const o = options(ctx);
-  const data = topologyData(lab, await labStatus(lab), o);
+  const data = topologyData(lab, await liveStatus(ctx, lab), o);
   ctx.out.result(data, () => renderTopology(data, o));
 }

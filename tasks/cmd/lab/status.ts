@@ -4,11 +4,8 @@
 // but the table); anything else, or an agent that does not answer, is read here.
 import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
-import { agentLabForSpec, askStatus, plainName } from '../../agent/client.ts';
+import { AGENT_WAIT_MS, agentLabForSpec, askStatus, plainName } from '../../agent/client.ts';
 import { renderStatus } from '../../chart/status-table.ts';
-
-/** An agent's answer may take a session's handshake into each running VM: within this, or read here. */
-const AGENT_WAIT_MS = 15_000;
 
 export async function status(ctx: TaskContext): Promise<void> {
   const name = ctx.args[0];
