@@ -143,6 +143,7 @@ async function serve(
       await reply({ ok: true, status: rows });
       return 'status';
     }
+    const t0 = Date.now();
     let stats = await collectStats(lab, req.only, { pool, sampleMs: req.sampleMs, memo });
     // A session that went stale (the VM restored from a snapshot, or rebooted) fails once and
     // is dropped from the pool; ask those VMs again on fresh sessions before answering.
@@ -156,6 +157,7 @@ async function serve(
       );
       stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
     }
+    log(`stats answered in ${Date.now() - t0} ms`);
     await reply({ ok: true, stats });
     return 'stats';
   } catch (err) {

@@ -1,7 +1,7 @@
 // The lab agent (one background process per running lab, started by `up`): its socket is
 // 0600; `exec` through it gives the same bytes, stderr and exit code as without it, in the
 // parent and in the nested child, `cp` the same files and errors, `run-in` the same script
-// run, tree and topology the same live states; two commands at once both run; an edited spec (a .ts one,
+// run, tree and topology the same live states, watch its samples; two commands at once both run; an edited spec (a .ts one,
 // which Node would otherwise keep in its module cache) is read anew; killed -9, the CLI
 // works without it; `down` ends it.
 import { describe, it, before } from 'node:test';
@@ -130,6 +130,21 @@ describe('the lab agent', () => {
     const drawn = topology(true);
     assert.equal(answered(), before + 2, 'topology did not ask the agent');
     assert.equal(drawn, topology(false));
+  });
+
+  it('answers each sample of watch, whose lines read both layers', () => {
+    const answered = () => (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ stats answered in /g) ?? []).length;
+    const before = answered();
+    const lines = run(['watch', '--json', '--count', '2', '--interval', '1']).stdout.toString().trim().split('\n');
+    assert.equal(answered(), before + 2, 'watch did not ask the agent for each sample');
+    assert.equal(lines.length, 2);
+    for (const line of lines) {
+      const vms = (JSON.parse(line).vms as Array<{ name: string; state: string; guest: { ok: boolean } }>).map((v) => [v.name, v.state, v.guest.ok]);
+      assert.deepEqual(vms, [
+        ['g1', 'running', true],
+        ['g2', 'running', true],
+      ]);
+    }
   });
 
   it('answers status with the rows a status of its own reads', () => {

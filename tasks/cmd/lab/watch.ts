@@ -1,7 +1,7 @@
 // `watch [LAB]`: refresh every N seconds, like virt-top or incus top, with a sparkline of
 // the last minute of CPU and memory per VM.  `--json` streams one JSON object per sample
-// (JSON Lines).  Ends on Ctrl-C or after --count samples; SSH sessions stay open between
-// samples.
+// (JSON Lines).  Ends on Ctrl-C or after --count samples.  The lab's agent answers each
+// sample when it runs; else this process reads them, its SSH sessions open between samples.
 import type { TaskContext } from '../../cli/registry.ts';
 import { loadLab } from '../../spec/load.ts';
 import { collectStats } from '../../stats/stats.ts';
@@ -13,6 +13,15 @@ import { renderTable } from '../../chart/table.ts';
 import { sparkline } from '../../chart/sparkline.ts';
 import { formatBytes, MiB } from '../../spec/size.ts';
 import { UsageError } from '../../util/errors.ts';
+import { AGENT_WAIT_MS, agentEnabled, askAgent } from '../../agent/client.ts';
+import { resolve } from 'node:path';
+
+/**
+ * The CPU window asked of the lab agent: it keeps a start-of-window reading about every second
+ * while someone charts, so the answer comes at once and covers about the last second (read
+ * here, a figure covers the whole interval since the last sample).
+ */
+const AGENT_WINDOW_MS = 1000;
 
 export interface History {
   cpu: Array<number | undefined>;
@@ -66,6 +75,9 @@ export async function run(ctx: TaskContext): Promise<void> {
   const cells = Math.max(5, Math.min(30, Math.round(60 / interval)));
   const history = new Map<string, History>();
   const pool = new SessionPool();
+  // A spec on stdin cannot be read again by an agent: that watch samples here only.
+  const useAgent = ctx.spec !== '-' && agentEnabled();
+  const spec = ctx.spec ? resolve(ctx.spec) : undefined;
   // After the first sample, each CPU figure covers the whole interval since the last one.
   const memo = new SampleMemo((interval + 10) * 1000);
   let stop = false;
@@ -78,7 +90,10 @@ export async function run(ctx: TaskContext): Promise<void> {
   try {
     for (let n = 0; n < count && !stop; n++) {
       const t0 = Date.now();
-      const stats = await collectStats(lab, undefined, { pool, memo });
+      // The lab's agent answers from its open sessions (one reading serves every watch and chart); else read here.
+      const stats =
+        (useAgent ? await askAgent(lab.name, { op: 'stats', sampleMs: AGENT_WINDOW_MS, spec }, AGENT_WAIT_MS) : undefined) ??
+        (await collectStats(lab, undefined, { pool, memo }));
       for (const s of stats) {
         const h = history.get(s.name) ?? { cpu: [], mem: [] };
         const g = s.guest.ok ? s.guest.value : undefined;
