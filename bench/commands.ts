@@ -39,8 +39,21 @@ export async function benchCommands(runs = 7): Promise<Row[]> {
     openssh: async () => {
       execFileSync('ssh', ['-F', join(home, 'ssh_config'), 'l2', 'true'], { stdio: 'ignore' });
     },
+    scp: async () => {
+      execFileSync('scp', ['-q', '-F', join(home, 'ssh_config'), file, 'l2:/root/bench.bin'], { stdio: 'ignore' });
+    },
   };
-  const samples: Record<keyof typeof steps, number[]> = { floor: [], agent: [], direct: [], status: [], statusDirect: [], cp: [], cpDirect: [], openssh: [] };
+  const samples: Record<keyof typeof steps, number[]> = {
+    floor: [],
+    agent: [],
+    direct: [],
+    status: [],
+    statusDirect: [],
+    cp: [],
+    cpDirect: [],
+    openssh: [],
+    scp: [],
+  };
   try {
     await upLab(demo, { quiet: true });
     keepAgent('demo', undefined); // as `up` on the command line leaves it
@@ -60,6 +73,7 @@ export async function benchCommands(runs = 7): Promise<Row[]> {
     { name: 'npx tsx tasks.ts cp 1MiB.bin l2:/root/, through the lab agent', samples: samples.cp, baseline: floor },
     { name: 'npx tsx tasks.ts cp 1MiB.bin l2:/root/, GRAINCHART_AGENT=0', samples: samples.cpDirect, baseline: floor },
     { name: 'ssh -F <(ssh-config demo) l2 true (OpenSSH, ProxyJump)', samples: samples.openssh, baseline: floor },
+    { name: 'scp -F <(ssh-config demo) 1MiB.bin l2:/root/ (OpenSSH, ProxyJump)', samples: samples.scp, baseline: floor },
     { name: 'npx tsx tasks.ts status demo, through the lab agent', samples: samples.status, baseline: floor, goal: '≤ 1.15×' },
     { name: 'npx tsx tasks.ts status demo, GRAINCHART_AGENT=0', samples: samples.statusDirect, baseline: floor },
   ];
