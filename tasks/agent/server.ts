@@ -9,7 +9,8 @@ import { SpecChangedError, UsageError } from '../util/errors.ts';
 import type { TaskContext } from '../cli/registry.ts';
 import { loadLab } from '../spec/load.ts';
 import { ensureSocketDir, kitPaths } from '../util/paths.ts';
-import type { LabResolved } from '../spec/tree.ts';
+import { walkVms, type LabResolved } from '../spec/tree.ts';
+import { readState } from '../machine/record.ts';
 import { runningQemuPid } from '../qemu/process.ts';
 import { SessionPool } from '../vm/session-pool.ts';
 import { collectStats, takeBaselines } from '../stats/stats.ts';
@@ -86,6 +87,7 @@ export async function run(ctx: TaskContext): Promise<void> {
     server.listen(paths.sock, () => resolve());
   });
   chmodSync(paths.sock, 0o600);
+  warmSessions(lab, pool, log);
   const sockIno = statSync(paths.sock).ino;
   const watchdog = setInterval(() => {
     if (statSync(paths.sock, { throwIfNoEntry: false })?.ino !== sockIno) end('its socket is gone');
@@ -185,6 +187,19 @@ function firstLine(conn: Socket): Promise<string> {
     });
     conn.once('end', () => reject(new Error('no request')));
   });
+}
+
+/**
+ * Opens a session to every running VM now, parents first (a child's goes through its
+ * parent's), so the first command after `up` or `resume` finds them open: a resume asks its
+ * guests through their port shells and leaves no session behind.  A caller that comes first
+ * shares the one being opened.
+ */
+function warmSessions(lab: LabResolved, pool: SessionPool, log: (line: string) => void): void {
+  if (labLocked(lab.name)) return;
+  const running = [...walkVms(lab.vms)].filter((p) => p.vm.network.sshPort !== undefined && readState(kitPaths(lab.name, p.vm.name).vm)?.phase === 'running');
+  if (running.length) log(`opening sessions to ${running.map((p) => p.vm.name).join(', ')}`);
+  for (const place of running) pool.get(lab, place, 60_000).catch(() => undefined);
 }
 
 /** Any of the lab's host-level VMs running (its QEMU alive, by pidfile)?  Nested ones live in those. */

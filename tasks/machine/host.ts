@@ -41,6 +41,7 @@ import {
 } from './machine.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import type { ArgSection } from '../qemu/plan.ts';
+import { pipeFifos } from '../qemu/port-shell.ts';
 import { dirname, join, resolve } from 'node:path';
 import { VM_FILES } from '../util/paths.ts';
 
@@ -172,6 +173,9 @@ export class HostMachine implements Machine {
   /** -daemonize: QEMU forks, and its own errors would be lost unless stderr goes to a file first. */
   async start(ref: QemuRef, args: string[], _plan?: ArgSection[]): Promise<{ code: number | null; pid?: number; stderr: string; command: string[] }> {
     const qemu = (await probeHost()).qemu.path ?? 'qemu-system-x86_64';
+    // A pipe chardev (the port shell's) opens FIFOs that must be there: made once, owner-only.
+    const fifos = pipeFifos(args).filter((f) => !existsSync(f));
+    if (fifos.length) await run(['mkfifo', '-m', '600', ...fifos]);
     const errFd = openSync(ref.paths.stderr, 'w', 0o600);
     let code: number | null;
     try {

@@ -12,23 +12,15 @@ import { classifyKvm, type KvmFacts } from '../qemu/host-probe.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { shellQuote } from '../util/shell-quote.ts';
 import { QmpClient } from '../qemu/qmp.ts';
-import { guestDisk, keyValues, listeningPorts } from './shell-output.ts';
-import { isQemuOf, uptimeOf } from '../qemu/process.ts';
+import { pipeFifos } from '../qemu/port-shell.ts';
+import { keyValues, listeningPorts } from './shell-output.ts';
+import { parseSample, sampleScript } from './guest-sample.ts';
 import type { VmPaths } from '../util/paths.ts';
 import { VM_FILES } from '../util/paths.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import type { VmState } from './record.ts';
 import { statSync } from 'node:fs';
-import {
-  imagesFolderStash,
-  type Machine,
-  type MachineProbe,
-  type Overlay,
-  type ProcReading,
-  type QemuRef,
-  type QemuSample,
-  type SampleOptions,
-} from './machine.ts';
+import { imagesFolderStash, type Machine, type MachineProbe, type Overlay, type QemuRef, type QemuSample, type SampleOptions } from './machine.ts';
 
 /** The kvm modules a guest loads to offer KVM to its children (modprobe names; insmod file names use dashes). */
 export const KVM_MODULES = { common: ['irqbypass', 'kvm'], amd: 'kvm-amd', intel: 'kvm-intel' } as const;
@@ -174,58 +166,7 @@ export class SshMachine implements Machine {
    * the /proc readings of a window, and the disks' headers and sizes.
    */
   async sample(ref: QemuRef, opts: SampleOptions = {}): Promise<QemuSample> {
-    const procRead = (n: number) => [
-      `read -r up r < /proc/uptime; echo "up${n}=$up"; read -r s < /proc/$pid/stat; echo "stat${n}=$s"`,
-      `for t in /proc/$pid/task/*; do read -r s < $t/stat 2>/dev/null && echo "task${n}=$s"; done`,
-    ];
-    const disks = opts.disks ?? [];
-    const script = [
-      opts.pid
-        ? `pid=${opts.pid}`
-        : `{ read -r pid < ${shellQuote(ref.paths.pid)}; } 2>/dev/null; case "$pid" in ''|*[!0-9]*) pid=${opts.fallbackPid ?? ''};; esac`,
-      `[ -e ${shellQuote(ref.paths.pid)} ] && echo pidfile=1`,
-      'echo "pid=$pid"',
-      // The argv read once (NULs as \x1f, which no argument of the kit's holds), and only a cheap
-      // gate on the window's reads (a shell `case`, no fork): whether it is this VM's QEMU is
-      // isQemuOf's to say, from that argv and the stat line.
-      `a=; [ -n "$pid" ] && [ -d /proc/$pid ] && a=$(tr '\\0' '\\037' < /proc/$pid/cmdline 2>/dev/null)`,
-      `case "$a" in *${shellQuote(ref.paths.pid)}*)`,
-      '  echo "argv=$a"',
-      '  while read -r k v r; do case $k in VmRSS:) rss=$v;; esac; done < /proc/$pid/status',
-      '  echo "rss=$rss"; read -r up r < /proc/uptime; echo "hostuptime=$up"; read -r s < /proc/$pid/stat; echo "stat=$s"',
-      ...(opts.windowMs !== undefined ? [...(opts.windowMs > 0 ? [...procRead(0), `sleep ${opts.windowMs / 1000}`] : []), ...procRead(1)] : []),
-      ';; esac',
-      ...disks.flatMap((f, i) => [
-        `printf 'head${i}='; od -An -tx1 -v -N32 ${shellQuote(f)} 2>/dev/null | { while read -r l; do printf '%s ' "$l"; done; }; echo`,
-        `printf 'dstat${i}='; stat -c '%s %b' ${shellQuote(f)} 2>&1 || echo`,
-      ]),
-    ].join('\n');
-    const r = await this.exec(script);
-    const kv = keyValues(r.stdout);
-    const lines = r.stdout.split('\n');
-    const reading = (n: number): ProcReading | undefined => {
-      const stat = kv[`stat${n}`];
-      if (!stat) return undefined;
-      const tasks = Object.fromEntries(
-        lines
-          .filter((l) => l.startsWith(`task${n}=`))
-          .map((l) => l.slice(6))
-          .map((s) => [Number(s.split(' ')[0]), s]),
-      );
-      return { uptimeS: Number(kv[`up${n}`]), stat, tasks };
-    };
-    const pid = Number(kv.pid);
-    const alive = !!kv.stat && isQemuOf((kv.argv ?? '').split('\x1f'), kv.stat, ref.paths.pid);
-    return {
-      pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
-      pidfile: kv.pidfile === '1',
-      alive,
-      uptimeS: alive ? uptimeOf(kv.stat!, Number(kv.hostuptime)) : undefined,
-      rssKiB: alive && kv.rss ? Number(kv.rss) : undefined,
-      start: alive && opts.windowMs ? reading(0) : undefined,
-      end: alive ? reading(1) : undefined,
-      disks: Object.fromEntries(disks.map((f, i) => [f, guestDisk(f, kv[`head${i}`] ?? '', kv[`dstat${i}`] ?? '')])),
-    };
+    return parseSample((await this.exec(sampleScript(ref, opts))).stdout, ref, opts);
   }
 
   /** As on this host: asked first by the one rule (isQemuOf), then signalled. */
@@ -268,8 +209,10 @@ export class SshMachine implements Machine {
   async start(ref: QemuRef, args: string[]) {
     const q = (s: string) => shellQuote(s);
     const command = ['qemu-system-x86_64', ...args];
+    // A pipe chardev (the port shell's) opens FIFOs that must be there: made (or kept) first, owner-only.
+    const fifos = pipeFifos(args);
     const r = await this.exec(
-      `${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`,
+      `${fifos.length ? `for f in ${fifos.map(q).join(' ')}; do [ -p "$f" ] || mkfifo -m 600 "$f"; done; ` : ''}${command.map(q).join(' ')} 2>${q(ref.paths.stderr)}; rc=$?; chmod 600 ${q(ref.paths.stderr)} ${q(ref.paths.pid)} 2>/dev/null; cat ${q(ref.paths.pid)} 2>/dev/null; exit $rc`,
     );
     const pid = Number(r.stdout.trim()) || undefined;
     return { code: r.code, pid, stderr: r.code === 0 ? '' : await this.tail(ref.paths.stderr, 20), command };

@@ -5,7 +5,8 @@
 // Spec + host probe + paths → QEMU argv.  Pure: no files read, nothing spawned.
 // Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
 // `explain` prints them, so the docs and the command line cannot drift apart.
-import type { ArgSection, PlanFacts } from './plan.ts';
+import { optValue, type ArgSection, type PlanFacts } from './plan.ts';
+import { portShellSection } from './port-shell.ts';
 import { forwardsOf, type VmResolved } from '../spec/tree.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { expandPath, type KitPaths } from '../util/paths.ts';
@@ -91,9 +92,6 @@ export function chooseCpu(vm: Pick<VmResolved, 'cpu' | 'nested'>, accel: AccelCh
   if (accel === 'kvm') return { model: 'host', why: 'host pass-through: the guest sees the real CPU, nested virtualization included when the host allows it' };
   return { model: 'max', why: 'TCG emulates every feature QEMU knows, svm included, so children can use KVM inside this guest' };
 }
-
-/** QEMU splits option values on commas; a literal comma is written twice. */
-const optValue = (value: string) => value.replaceAll(',', ',,');
 
 export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSection[] {
   const accel = chooseAccel(vm, kvm);
@@ -286,6 +284,9 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
     balloon: true,
     rng: true,
   });
+
+  // A kit image serves the kit's shell on a virtio port: a resume asks the guest through it.
+  if (typeof boot === 'object' && 'image' in boot) sections.push(portShellSection(p.vm));
 
   return sections;
 }

@@ -1,5 +1,8 @@
 // The plan's shape: QEMU's command line as sections, each with the flags it adds, why, and what
 // it means (facts) for renderings other than the command line — a libvirt domain, explain, doc.
+/** QEMU splits option values on commas; a literal comma is written twice. */
+export const optValue = (value: string) => value.replaceAll(',', ',,');
+
 export interface ArgSection {
   section: string;
   args: string[];
@@ -44,6 +47,8 @@ export interface PlanFacts {
   serialLog?: string;
   balloon?: boolean;
   rng?: boolean;
+  /** The kit's port shell: its FIFOs' common path (QEMU adds .in and .out). */
+  shellPipe?: string;
 }
 
 /** Every section's facts in one record; drives are appended in the order QEMU attaches them. */

@@ -3,21 +3,22 @@
 // managed save), its children running on inside; the clock set in every layer; a failed
 // resume rolls every record back, so the lab stays suspended with its save.
 import { withRuntime } from '../vm/runtime.ts';
+import { afterStart } from './after-start.ts';
+import { portShellsAll } from './ready-by-port.ts';
+import type { LayerReady } from './layer-clock.ts';
 import { recordOf, suspendedPlaces } from './saved.ts';
 import { recordsAsNow, saveAgain } from './rollback.ts';
 import { checkSavedKept } from './saved-kept.ts';
-import { TaskError, UsageError } from '../util/errors.ts';
+import { UsageError } from '../util/errors.ts';
 import { topMachine } from '../machine/machine-for.ts';
 import { devicesFile, dropRunningRam, savedRam } from '../machine/ram-file.ts';
 import { ramFileOf } from '../qemu/args.ts';
-import { topPlaces, walkBelow, type LabResolved, type VmPlace } from '../spec/tree.ts';
+import { topPlaces, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { readState } from '../machine/record.ts';
 import { vmStatus, type VmStatus } from '../vm/status.ts';
-import { labStatus } from '../lab/status.ts';
 import { stopQemu } from '../vm/stop.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { bootVm, type BootResult } from '../vm/boot.ts';
-import { reconcileChildren } from '../snapshot/many.ts';
 import { openSite } from '../snapshot/site.ts';
 import { listSnapshots, removeSnapshot } from '../snapshot/ops.ts';
 
@@ -41,19 +42,11 @@ export interface ResumeStep {
   result: BootResult;
 }
 
-/** What a resume (or a start from a golden state) did, and the lab's status read right after over the same sessions. */
+/** What a resume (or a start from a golden state) did, and the lab's status read right after over the same channels. */
 export interface Resumed {
   steps: ResumeStep[];
   layers: LayerReady[];
   status: VmStatus[];
-}
-
-export interface LayerReady {
-  vm: string;
-  /** How far the guest's clock was behind the host's before it was set, in seconds. */
-  clockBehindS: number;
-  /** Until `exec` worked in this layer, from the start of the resume. */
-  readyS: number;
 }
 
 /**
@@ -95,60 +88,6 @@ export async function resumeLab(lab: LabResolved, opts: ResumeOptions = {}): Pro
       for (const s of own) await removeSnapshot(await openSite(lab, suspended.find((x) => x.place.vm.name === s.vm)!.place, parents), s.snapshot);
     });
   return { steps, layers, status };
-}
-
-/**
- * After top-level VMs started from a saved state: the host's records of their children
- * follow what runs inside, then every running layer answers `exec` and gets the host's time.
- */
-export async function afterStart(
-  lab: LabResolved,
-  started: VmPlace[],
-  t0: number,
-  warn?: (m: string) => void,
-  savedUptimeS?: Map<string, number>,
-  handed = new Map<string, Guest>(),
-): Promise<Omit<Resumed, 'steps'>> {
-  // One pooled session per VM for all of it, the boots' own first: each SSH handshake costs ~0.4 s under TCG.
-  return withRuntime(lab, async (parents) => {
-    for (const [name, g] of handed) parents.adopt(name, g);
-    for (const p of started) if (p.vm.children.length) await reconcileChildren(lab, p, parents, { info: () => undefined, warn: () => undefined });
-    // Every layer at once: each is set from the host's clock, not its parent's, and a child's
-    // session goes through its parent's pooled one.
-    const places = started.flatMap((top) => [top, ...walkBelow(top)]);
-    const ready = places.filter((p) => readState(recordOf(lab, p))?.phase === 'running' && p.vm.network.sshPort !== undefined);
-    const layers = await Promise.all(
-      ready.map(async (place): Promise<LayerReady> => {
-        const g = await parents.sessionOf(place.vm.name, 60_000);
-        // One round trip: the guest's time, the host's set (as root, or through sudo), and uname
-        // as `up` asks of every layer.  GNU date takes the host's time to the millisecond,
-        // busybox's (the tiny guests) whole seconds only.
-        const now = Date.now() / 1000;
-        const set = `{ date -u -s @${now.toFixed(3)} || date -u -s @${Math.round(now)}; }`;
-        const out = await g.succeed(
-          `date +%s; { ${set} || sudo -n sh -c '${set}'; } >/dev/null 2>&1 && echo set || echo unset; uname -a >/dev/null; cut -d' ' -f1 /proc/uptime`,
-          120_000,
-        );
-        const [before, done, uptime] = out.trim().split('\n');
-        // A guest that restarted instead of going on (QEMU reset it after the load) has been up
-        // only since this resume began; a resumed one for as long as it had been when saved.
-        const since = (Date.now() - t0) / 1000;
-        const expected = savedUptimeS?.get(place.vm.name);
-        if (expected !== undefined && expected > since + 5 && Number(uptime) < since + 2)
-          throw new TaskError(
-            `${place.vm.name} restarted instead of resuming: up ${Number(uptime).toFixed(0)} s, where the saved state was ${expected.toFixed(0)} s in`,
-            { hint: `its saved state is kept: resume again, or boot it cold (npx tsx tasks.ts up ${lab.name} --cold)` },
-          );
-        if (done !== 'set')
-          warn?.(
-            `${place.vm.name}: could not set its clock (${Math.round(now - Number(before))} s behind): ${place.vm.ssh.user} is not root and has no sudo without a password`,
-          );
-        return { vm: place.vm.name, clockBehindS: Math.max(0, Math.round(now - Number(before))), readyS: (Date.now() - t0) / 1000 };
-      }),
-    );
-    // Over the sessions still open: a status read afresh would open them again (~0.4 s under TCG).
-    return { layers, status: await labStatus(lab, parents) };
-  });
 }
 
 /**
@@ -200,6 +139,11 @@ async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number
   const begun: Top[] = [];
   // Each boot's SSH session goes on into the layer checks.
   const handed = new Map<string, Guest>();
+  // Through the port shells where the whole tree has them: the boots then wait for no SSH.
+  const byPort = await portShellsAll(
+    lab,
+    tops.map((t) => t.place),
+  );
   try {
     for (const top of tops) {
       const { place, snapshot, savedArgv, managed, devices } = top;
@@ -216,6 +160,7 @@ async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number
         keepOnFailure: managed || !!devices,
         savedArgv,
         keepSession: (g) => handed.set(place.vm.name, g),
+        readyWhenRunning: byPort,
       });
       steps.push({
         vm: place.vm.name,
@@ -232,9 +177,7 @@ async function startTops(lab: LabResolved, tops: Top[], verb: string, t0: number
         lab,
         tops.map((t) => t.place),
         t0,
-        opts.warn,
-        savedUptime,
-        handed,
+        { warn: opts.warn, savedUptimeS: savedUptime, handed, byPort },
       )),
     };
   } catch (err) {

@@ -27,7 +27,12 @@ export const VM_FILES = {
   ram: 'ram',
   /** A suspended VM's device state beside its RAM file (QEMU's migration stream, RAM left out). */
   devices: 'devices.state',
+  /** The kit's shell on a kit image's virtio port: QEMU's `-chardev pipe` on FIFOs shell.in and shell.out (console/port-shell.ts). */
+  shell: 'shell',
 } as const;
+
+/** The FIFOs' common path (QEMU adds .in and .out) of a VM's port shell, in its folder. */
+export const shellPipe = (p: { dir: string }) => `${p.dir}/${VM_FILES.shell}`;
 
 /** What a lab's folder holds beside its VMs' folders: a VM may not be named like these. */
 export const LAB_ENTRIES = ['ssh', 'lab.lock', 'lab.lock.holder.json', 'agent.sock', 'agent.pid', 'agent.log'] as const;

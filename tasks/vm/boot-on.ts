@@ -61,6 +61,8 @@ export interface BootOptions {
    * the disk, on this screen; ready once QMP says running, as an installer has no SSH yet.
    */
   installer?: { iso: string; display: 'gtk' | 'vnc' };
+  /** Ready once QMP says running, no SSH stage: the caller asks the guest itself (a resume, through the port shells). */
+  readyWhenRunning?: boolean;
 }
 
 /** A command line without its -loadvm or -incoming, to compare the devices of two runs. */
@@ -167,7 +169,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
       : undefined
     : machine.ramFileFor?.(ref, vm.memory);
   const firstBoot = fresh || !before;
-  const stages = bootStages(c);
+  const stages = bootStages(c, { ssh: !opts.readyWhenRunning });
   const watch = bootWatch(c, opts);
 
   const list = progressList<Record<string, never>>(
@@ -205,7 +207,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
           if (opts.incoming) c.args.push('-incoming', 'defer');
           c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow });
-          if (sshForward)
+          if (sshForward && !opts.readyWhenRunning)
             c.banners = bannerPoller(() => dialSsh(c), c.boot.slow ? 8000 : machine.slow ? 1500 : 500, c.boot.slow ? { gapMs: 2000, max: 2 } : {});
           t.title = `${vm.name}: prepared${at} (accel ${c.accel}${c.accel === 'tcg' && vm.accel === 'auto' ? `, KVM ${c.probe.kvm.state}` : c.probe.kvm.state === 'usable' ? `, ${c.probe.kvm.vendor}` : ''})`;
         },

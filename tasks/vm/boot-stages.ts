@@ -8,7 +8,8 @@ import type { Stage } from './readiness.ts';
 import { DEAD_QMP } from './status.ts';
 import { type BootRun, connectGuest, dialSsh } from './boot-run.ts';
 
-export function bootStages(run: BootRun): Stage[] {
+/** `ssh: false`: QEMU alive and running is all (the caller asks the guest some other way). */
+export function bootStages(run: BootRun, o: { ssh?: boolean } = {}): Stage[] {
   const { machine, ref, sshForward } = run;
   const at = machine.at;
   const vm = run.place.vm;
@@ -34,7 +35,7 @@ export function bootStages(run: BootRun): Stage[] {
         return s.status === 'running' || undefined;
       },
     },
-    ...(sshForward
+    ...(sshForward && o.ssh !== false
       ? [
           {
             description: `port ${sshForward.bind}:${sshForward.host} accepts${at}`,

@@ -1,7 +1,8 @@
 // Suspending and resuming a nested lab whose parent's RAM is a file (the default, given room):
 // while it runs the RAM is a file in memory (a tmpfs) of its own; a suspend saves the devices
 // and copies the RAM's touched pages into the VM folder, nothing into the qcow2, and leaves
-// no QEMU and no RAM in memory; the child's file and every clock are right after the resume;
+// no QEMU and no RAM in memory; the child's file and every clock are right after the resume,
+// every layer asked through its port shell (over SSH when one does not answer);
 // a snapshot taken after it still holds the RAM (the capability that leaves shared RAM out is
 // off again); the kit killed -9 in the middle of a suspend leaves a lab `up` brings back; and
 // `down` removes every RAM file.
@@ -89,9 +90,21 @@ describe('suspend and resume with the RAM in a file', () => {
 
   it('resumes every layer from it: the child’s file is there, clocks are the host’s, the saved devices are removed', () => {
     const r = json(k('resume', '--json'));
+    // Asked through the port shells: no SSH handshake until a command wants one.
     assert.deepEqual(
-      r.layers.map((l: { vm: string }) => l.vm),
-      ['r1', 'r2'],
+      r.layers.map((l: { vm: string; via: string }) => [l.vm, l.via]),
+      [
+        ['r1', 'port-shell'],
+        ['r2', 'port-shell'],
+      ],
+    );
+    assert.deepEqual(
+      r.status.map((s: { name: string; state: string; qmpStatus: string }) => [s.name, s.state, s.qmpStatus]),
+      [
+        ['r1', 'running', 'running'],
+        ['r2', 'running', 'running'],
+      ],
+      'the status read through the port shells',
     );
     assert.deepEqual(states(), [
       ['r1', 'running'],
@@ -102,6 +115,30 @@ describe('suspend and resume with the RAM in a file', () => {
     assert.ok(!existsSync(file('devices.state')), 'the saved devices outlived the resume');
     assert.ok(!existsSync(file('ram')), 'the saved RAM outlived the resume');
     assert.ok(existsSync(inMemory()), 'the resumed guest’s RAM is not in memory');
+  });
+
+  it('resumes over SSH when a port shell does not answer, and says so', () => {
+    // The child's port shell stopped (SIGSTOP), saved so: it cannot answer after the resume.
+    const shellPid = 'for p in /proc/[0-9]*; do case "$(readlink $p/fd/0 2>/dev/null)" in /dev/vport*) echo ${p#/proc/};; esac; done';
+    const pid = ok(k('exec', 'r2', '--', shellPid)).stdout.trim();
+    assert.match(pid, /^\d+$/, `no single port shell in r2: ${pid}`);
+    ok(k('exec', 'r2', '--', `kill -STOP ${pid}`));
+    ok(k('suspend'));
+    const r = k('resume', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /asking the resumed guests over SSH: .*no answer/);
+    assert.deepEqual(
+      JSON.parse(r.stdout).layers.map((l: { vm: string; via: string }) => [l.vm, l.via]),
+      [
+        ['r1', 'ssh'],
+        ['r2', 'ssh'],
+      ],
+    );
+    assert.deepEqual(states(), [
+      ['r1', 'running'],
+      ['r2', 'running'],
+    ]);
+    ok(k('exec', 'r2', '--', `kill -CONT ${pid}`));
   });
 
   it('a live snapshot after the resume holds the RAM again, and restores', () => {

@@ -1,5 +1,6 @@
 // Suspending and resuming a whole nested lab by snapshot — the way where a VM's RAM is not in
-// a file (the default; suspend-ram.test.ts has the RAM-file way) — for real
+// a file (suspend-ram.test.ts has the RAM-file way, the default), each layer asked over SSH
+// after the resume (suspend-ram.test.ts: through the port shells, the default) — for real
 // (host → s1 → s2): a file written in
 // the child before the suspend is there after, no QEMU of the lab runs while it is
 // suspended, every layer's clock is the host's again, nothing is discarded without --yes;
@@ -22,7 +23,8 @@ describe('suspend and resume a nested lab by snapshot (RAM not in a file)', () =
       name: 'susptest',
       vms: [await tinyNestVm('s1', 's2')],
     }),
-    { GRAINCHART_RAM_FILES: '0' },
+    // The other way of each: the RAM not in a file, and the layers asked over SSH (not through the port shells).
+    { GRAINCHART_RAM_FILES: '0', GRAINCHART_PORT_SHELL: '0' },
   );
   const { k, ok, json, states } = lab;
   before(() => ok(k('up')));
@@ -61,8 +63,11 @@ describe('suspend and resume a nested lab by snapshot (RAM not in a file)', () =
   it('resumes every layer: the child’s file is there, its clock is the host’s, exec works, the save is removed', () => {
     const r = json(k('resume', '--json'));
     assert.deepEqual(
-      r.layers.map((l: { vm: string }) => l.vm),
-      ['s1', 's2'],
+      r.layers.map((l: { vm: string; via: string }) => [l.vm, l.via]),
+      [
+        ['s1', 'ssh'],
+        ['s2', 'ssh'],
+      ],
     );
     assert.deepEqual(states(), [
       ['s1', 'running'],

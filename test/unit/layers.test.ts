@@ -13,7 +13,7 @@ const LAYERS: string[][] = [
   ['util'],
   ['spec', 'cli'],
   ['qemu'],
-  ['ssh'],
+  ['ssh', 'console'],
   ['machine'],
   ['image', 'cloud'],
   ['vm'],
