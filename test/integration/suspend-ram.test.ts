@@ -119,7 +119,7 @@ describe('suspend and resume with the RAM in a file', () => {
 
   it('resumes over SSH when a port shell does not answer, and says so', () => {
     // The child's port shell stopped (SIGSTOP), saved so: it cannot answer after the resume.
-    const shellPid = 'for p in /proc/[0-9]*; do case "$(readlink $p/fd/0 2>/dev/null)" in /dev/vport*) echo ${p#/proc/};; esac; done';
+    const shellPid = 'for p in /proc/[0-9]*; do case "$(readlink $p/fd/0 2>/dev/null)" in /dev/vport*) echo "$p" | cut -d/ -f3;; esac; done';
     const pid = ok(k('exec', 'r2', '--', shellPid)).stdout.trim();
     assert.match(pid, /^\d+$/, `no single port shell in r2: ${pid}`);
     ok(k('exec', 'r2', '--', `kill -STOP ${pid}`));
