@@ -23,6 +23,10 @@ export interface StatsRequest {
   sampleMs: number;
   /** The spec file the lab came from (absolute), when not from specs/: it must be the agent's own. */
   spec?: string;
+  /** `chart-vm [NAME]` as typed: the agent decides what it charts (stats/chart-target.ts), and says (`kind`). */
+  chart?: { name?: string };
+  /** With `chart`: the caller's GRAINCHART_SPECS, where the name is looked up. */
+  specs?: string;
 }
 /** A command in a VM (agent/exec-client.ts), answered by a stream of frames. */
 export interface ExecRequest {
@@ -53,7 +57,7 @@ export interface StatusRequest {
   spec?: string;
 }
 export type AgentRequest = StatsRequest | ExecRequest | CopyRequest | StatusRequest;
-export type AgentReply = { ok: true; stats: VmStats[] } | { ok: true; status: VmStatus[] } | { ok: false; error: string };
+export type AgentReply = { ok: true; stats: VmStats[]; kind?: 'lab' | 'vm' } | { ok: true; status: VmStatus[] } | { ok: false; error: string };
 
 export const agentPaths = (lab: string) => {
   const dir = join(stateRoot(), lab);
@@ -72,6 +76,11 @@ export const agentEnabled = () => process.env.GRAINCHART_AGENT !== '0';
  */
 export function askAgent(lab: string, req: StatsRequest, timeoutMs: number): Promise<VmStats[] | undefined> {
   return ask(lab, req, timeoutMs).then((r) => (r && 'stats' in r ? r.stats : undefined));
+}
+
+/** `chart-vm NAME` from the lab's agent: what the name charts and its statistics, or undefined (the caller decides and samples itself). */
+export function askChart(lab: string, req: StatsRequest, timeoutMs: number): Promise<{ kind: 'lab' | 'vm'; stats: VmStats[] } | undefined> {
+  return ask(lab, req, timeoutMs).then((r) => (r && 'stats' in r && r.kind ? { kind: r.kind, stats: r.stats } : undefined));
 }
 
 /** `status LAB`'s rows from the lab's agent, or undefined (the caller then reads them itself). Never throws. */

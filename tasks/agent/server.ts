@@ -14,6 +14,7 @@ import { readState } from '../machine/record.ts';
 import { runningQemuPid } from '../qemu/process.ts';
 import { SessionPool } from '../vm/session-pool.ts';
 import { collectStats, takeBaselines } from '../stats/stats.ts';
+import { chartTarget } from '../stats/chart-target.ts';
 import { SampleMemo } from '../stats/memo.ts';
 import { labLocked } from '../lab/lock.ts';
 import { labStatus } from '../lab/status.ts';
@@ -135,8 +136,14 @@ async function serve(
     if (callers.size) return reply({ ok: false, error: `a caller's command or copy runs in ${[...callers].join(', ')}` });
     if (req.op !== 'status' && (req.op !== 'stats' || !(req.sampleMs >= 50 && req.sampleMs <= 10_000))) return reply({ ok: false, error: 'bad request' });
     if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
-    const lab = await loadLab(spec ? undefined : labName, { spec });
-    if (lab.name !== labName) return reply({ ok: false, error: `the spec now holds lab ${lab.name}` });
+    // chart-vm NAME: what the name charts, decided here as the task would (or refused: it decides itself).
+    const chart = req.op === 'stats' ? req.chart : undefined;
+    if (chart !== undefined && req.op === 'stats' && (req.specs ?? '') !== (process.env.GRAINCHART_SPECS ?? ''))
+      return reply({ ok: false, error: 'the caller looks labs up in other folders (GRAINCHART_SPECS)' });
+    const target = chart !== undefined ? await chartTarget(chart.name, { spec }) : undefined;
+    const lab = target?.lab ?? (await loadLab(spec ? undefined : labName, { spec }));
+    if (lab.name !== labName)
+      return reply({ ok: false, error: target ? `${chart?.name ?? 'the spec'} is charted from lab ${lab.name}` : `the spec now holds lab ${lab.name}` });
     if (req.op === 'status') {
       if (req.lab !== labName) return reply({ ok: false, error: `this agent serves lab ${labName}` });
       const t0 = Date.now();
@@ -146,7 +153,8 @@ async function serve(
       return 'status';
     }
     const t0 = Date.now();
-    let stats = await collectStats(lab, req.only, { pool, sampleMs: req.sampleMs, memo });
+    const only = target ? target.only : req.only;
+    let stats = await collectStats(lab, only, { pool, sampleMs: req.sampleMs, memo });
     // A session that went stale (the VM restored from a snapshot, or rebooted) fails once and
     // is dropped from the pool; ask those VMs again on fresh sessions before answering.
     const stale = stats.filter((s) => s.state === 'running' && !s.guest.ok);
@@ -160,7 +168,7 @@ async function serve(
       stats = stats.map((s) => again.find((a) => a.name === s.name) ?? s);
     }
     log(`stats answered in ${Date.now() - t0} ms`);
-    await reply({ ok: true, stats });
+    await reply({ ok: true, stats, ...(target ? { kind: target.kind } : {}) });
     return 'stats';
   } catch (err) {
     await reply({ ok: false, error: (err as Error).message });

@@ -14,6 +14,7 @@ import { computeGraintime } from '../graintime/stamp.ts';
 import { nextFreeName } from './names.ts';
 import { saveByDevices, savesByDevices } from './devices.ts';
 import { openSite, type Site } from './site.ts';
+import { pauseChildrenByPort } from './paused-by-port.ts';
 import type { LabRuntime } from '../vm/runtime.ts';
 import { readStateNeeds, type StateNeeds } from '../qemu/state-needs.ts';
 import { listSnapshots, loadSnapshot, removeSnapshot, saveSnapshot, snapshotNames, unknownSnapshot, type How } from './ops.ts';
@@ -82,7 +83,7 @@ export async function saveAll(
       // Read before the save (a devices save ends the QEMU); a managed save is the machine's to check.
       // Unread (a monitor that did not answer), the resume checks only the QEMU version.
       const needs = s.status.state === 'running' && !managed ? await withQmp(s.machine, s.ref, 3000, readStateNeeds).catch(() => undefined) : undefined;
-      const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s.place, parents, save) : save()));
+      const [how, seconds] = await timed(() => (s.status.state === 'running' ? withChildrenPaused(lab, s, parents, save) : save()));
       done.push({ vm: s.place.vm.name, name, how, seconds, ...(needs ? { needs } : {}) });
     } catch (err) {
       if (done.length)
@@ -106,8 +107,17 @@ const childPlaces = (p: VmPlace): VmPlace[] => p.vm.children.map((vm, i) => ({ v
  * are stopped.  The saved state holds them paused: reconcileChildren lets them go on after
  * every load.
  */
-async function withChildrenPaused<T>(lab: LabResolved, place: VmPlace, parents: LabRuntime, fn: () => Promise<T>): Promise<T> {
+async function withChildrenPaused<T>(lab: LabResolved, site: Site, parents: LabRuntime, fn: () => Promise<T>): Promise<T> {
+  const place = site.place;
   if (!place.vm.children.length) return fn();
+  // Through the parent's port shell where it has one: no SSH handshake.
+  const goOn = await pauseChildrenByPort(lab, place, site.machine, site.ref);
+  if (goOn)
+    try {
+      return await fn();
+    } finally {
+      await goOn();
+    }
   // A parent that cannot be reached over SSH has no children running that the kit knows of.
   const machine = await parents.inside(place).catch(() => undefined);
   if (!machine) return fn();

@@ -11,6 +11,7 @@
 // takes up wherever this stopped: a child already going on is found running).
 import { dirname } from 'node:path';
 import { PortShell, type ShellAnswer } from '../console/port-shell.ts';
+import { childQmpExchange, qmpStatuses } from '../console/child-qmp.ts';
 import { topMachine } from '../machine/machine-for.ts';
 import { readState, updateState, type VmState } from '../machine/record.ts';
 import { parseSample, sampleScript } from '../machine/guest-sample.ts';
@@ -44,22 +45,16 @@ function childRef(place: VmPlace, record: VmState): { ref: QemuRef; pipe: string
 }
 
 /**
- * In the parent, one exchange with the child's QEMU (busybox nc to its QMP port): its status,
- * `cont`, its status again — a child saved paused goes on; `cont` changes nothing for one that
- * runs, and QEMU refuses it for a dead one (whose first status says so).  Then its QEMU sampled.
+ * In the parent, one exchange with the child's QEMU: its status, `cont`, its status again — a
+ * child saved paused goes on; `cont` changes nothing for one that runs, and QEMU refuses it for
+ * a dead one (whose first status says so).  Then its QEMU sampled.
  */
-function goOnScript(ref: QemuRef, pid: number): string {
-  const qmp = ['qmp_capabilities', 'query-status', 'cont', 'query-status'].map((c) => `'{"execute":"${c}"}'`).join(' ');
-  return [
-    `echo "qmp=$(printf '%s\\n' ${qmp} | timeout 3 nc 127.0.0.1 ${ref.qmpPort} 2>/dev/null | tr '\\n' ' ')"`,
-    sampleScript(ref, { fallbackPid: pid }),
-  ].join('\n');
-}
+const goOnScript = (ref: QemuRef, pid: number) =>
+  [childQmpExchange(ref.qmpPort!, ['query-status', 'cont', 'query-status']), sampleScript(ref, { fallbackPid: pid })].join('\n');
 
 /** The child's QMP status after the exchange: the status it went on to, or the dead one it had. */
 export function statusOf(out: string): string | undefined {
-  const line = out.split('\n').find((l) => l.startsWith('qmp=')) ?? '';
-  const [before, after] = [...line.matchAll(/"status":\s*"([\w-]+)"/g)].map((m) => m[1]!);
+  const [before, after] = qmpStatuses(out);
   return before !== undefined && DEAD_QMP.has(before) ? before : after;
 }
 

@@ -71,14 +71,16 @@ export async function vmStatus(machine: Machine | undefined, lab: LabResolved, p
   const where = machine?.at.trim() ?? '';
   if (!machine) return classifyStatus(base, { record, where, parentState });
   const ref = machine.ref(lab, place, record);
-  const sample = await machine.sample(ref, { fallbackPid: record?.pid });
-  const qmp = sample.alive
-    ? await withQmp(machine, ref, 1500, (c) => c.execute<QmpStatus>('query-status', undefined, 1500)).then(
-        (s) => ({ status: s.status }),
-        (err: Error) => ({ error: err.message }),
-      )
-    : undefined;
-  return classifyStatus(base, { record, sample, qmp, where });
+  // Both at once (a nested VM's are two round trips into its parent): QMP's word counts only
+  // when the sample finds the VM's QEMU alive.
+  const [sample, qmp] = await Promise.all([
+    machine.sample(ref, { fallbackPid: record?.pid }),
+    withQmp(machine, ref, 1500, (c) => c.execute<QmpStatus>('query-status', undefined, 1500)).then(
+      (s) => ({ status: s.status }),
+      (err: Error) => ({ error: err.message }),
+    ),
+  ]);
+  return classifyStatus(base, { record, sample, qmp: sample.alive ? qmp : undefined, where });
 }
 
 export type LiveState = 'running' | 'booting' | 'stopped' | 'crashed' | 'suspended';

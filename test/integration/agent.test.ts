@@ -132,6 +132,22 @@ describe('the lab agent', () => {
     assert.equal(drawn, topology(false));
   });
 
+  it('decides what chart-vm charts and answers it: a VM’s card, the lab’s cards, as without it', () => {
+    const answered = () => (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ stats answered in /g) ?? []).length;
+    const before = answered();
+    const vm = (agent: boolean) => JSON.parse(run(['chart-vm', 'g2', '--json'], agent).stdout.toString('utf8')) as { name: string; depth: number };
+    const lab = (agent: boolean) => (JSON.parse(run(['chart-vm', '--json'], agent).stdout.toString('utf8')) as Array<{ name: string }>).map((s) => s.name);
+    const viaVm = vm(true);
+    assert.equal(answered(), before + 1, 'the agent did not chart g2');
+    assert.deepEqual([viaVm.name, viaVm.depth], [vm(false).name, 2]);
+    assert.deepEqual(lab(true), ['g1', 'g2']);
+    assert.equal(answered(), before + 2, 'the agent did not chart the lab');
+    assert.deepEqual(lab(false), ['g1', 'g2']);
+    const none = run(['chart-vm', 'nosuchvm']);
+    assert.equal(none.status, 2, none.stderr);
+    assert.equal(none.stderr, run(['chart-vm', 'nosuchvm'], false).stderr);
+  });
+
   it('answers each sample of watch, whose lines read both layers', () => {
     const answered = () => (readFileSync(join(folder(), 'agent.log'), 'utf8').match(/ stats answered in /g) ?? []).length;
     const before = answered();

@@ -1,14 +1,12 @@
 // `chart-vm VM|LAB`: the resource card of one VM, or one card per VM of a lab, grouped
 // by layer, from live statistics.  `--json` prints the statistics behind the bars.
 // A lab's statistics come from its lab agent when one runs (warm SSH sessions); else they
-// are sampled here, and an agent is left behind for the next chart.  The agent is asked
-// first, before the spec is even loaded: both take a few hundred milliseconds, so they overlap.
+// are sampled here, and an agent is left behind for the next chart.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
-import type { LabResolved } from '../../spec/tree.ts';
 import type { VmStats } from '../../stats/figures.ts';
-import { AGENT_WAIT_MS, agentEnabled, agentPaths, askAgent, plainName, startAgent, type StatsRequest } from '../../agent/client.ts';
+import { AGENT_WAIT_MS, agentEnabled, agentLabForSpec, agentPaths, askAgent, askChart, plainName, startAgent } from '../../agent/client.ts';
 import { agentLabOf } from '../../agent/exec-client.ts';
 import { UsageError } from '../../util/errors.ts';
 
@@ -23,58 +21,36 @@ export async function run(ctx: TaskContext): Promise<void> {
   // A spec on stdin cannot be read again by an agent: those charts sample here only.
   const useAgent = ctx.spec !== '-' && ctx.opts['no-agent'] !== true && agentEnabled();
   const spec = ctx.spec ? resolve(ctx.spec) : undefined;
-  const guess = useAgent && name && !ctx.opts.lab ? guessStatsRequest(name, sampleMs, spec) : undefined;
-  const early = guess ? { lab: guess.lab, req: guess.req, answer: askAgent(guess.lab, guess.req, AGENT_WAIT_MS) } : undefined;
-
-  const [{ listLabs, loadLab, loadVm }, { renderCard, renderCards }, { options }] = await Promise.all([
-    import('../../spec/load.ts'),
-    import('../../chart/card.ts'),
-    import('../../chart/cli-options.ts'),
-  ]);
+  // The agent that may serve this name, found from the state folder alone, is asked first: it
+  // decides what the name charts as this task would (stats/chart-target.ts), so a warm chart
+  // loads no spec here.
+  const guess = useAgent && !ctx.opts.lab ? (name ? guessLab(name, spec) : spec ? agentLabForSpec(spec) : undefined) : undefined;
+  const chart = { op: 'stats' as const, chart: name ? { name } : {}, sampleMs, spec, specs: process.env.GRAINCHART_SPECS ?? '' };
+  const early = guess ? askChart(guess, chart, AGENT_WAIT_MS) : undefined;
+  const [{ renderCard, renderCards }, { options }] = await Promise.all([import('../../chart/card.ts'), import('../../chart/cli-options.ts')]);
   const o = options(ctx);
-  const sample = async (lab: LabResolved, only?: string[]): Promise<VmStats[]> => {
-    const req: StatsRequest = { op: 'stats', only, sampleMs, spec };
-    // The early answer counts only when it was for what the spec says this name is.
-    if (early && early.lab === lab.name && JSON.stringify(early.req) === JSON.stringify(req)) {
-      const warm = await early.answer;
-      if (warm) return warm;
-    } else if (useAgent) {
-      const warm = await askAgent(lab.name, req, AGENT_WAIT_MS);
-      if (warm) return warm;
-    }
-    const { collectStats } = await import('../../stats/stats.ts');
-    const stats = await collectStats(lab, only, { sampleMs });
-    if (useAgent && stats.some((s) => s.state === 'running')) startAgent(lab.name, spec);
-    return stats;
-  };
-  /** nixos-test is both a lab and its only VM: then it charts the VM. */
-  const isAlsoVm = (n: string) =>
-    loadVm(n).then(
-      () => true,
-      () => false,
-    );
+  const show = (kind: 'lab' | 'vm', stats: VmStats[]) =>
+    kind === 'lab' ? ctx.out.result(stats, () => renderCards(stats, o)) : ctx.out.result(stats[0], () => renderCard(stats[0]!, o));
+  const warm = await early;
+  if (warm) return show(warm.kind, warm.stats);
 
-  // A lab's name charts the lab; anything else is a VM's name.
-  if (name && !ctx.opts.lab && !ctx.spec && listLabs().includes(name) && !(await isAlsoVm(name))) {
-    const stats = await sample(await loadLab(name));
-    return ctx.out.result(stats, () => renderCards(stats, o));
-  }
-  if (!name) {
-    const stats = await sample(await loadLab(undefined, { spec: ctx.spec }));
-    return ctx.out.result(stats, () => renderCards(stats, o));
-  }
-  const { lab, place } = await loadVm(name, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
-  const [stats] = await sample(lab, [place.vm.name]);
-  ctx.out.result(stats, () => renderCard(stats!, o));
+  const { chartTarget } = await import('../../stats/chart-target.ts');
+  const { lab, kind, only } = await chartTarget(name, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
+  const asked = useAgent && lab.name !== guess ? await askAgent(lab.name, { op: 'stats', only, sampleMs, spec }, AGENT_WAIT_MS) : undefined;
+  if (asked) return show(kind, asked);
+  const { collectStats } = await import('../../stats/stats.ts');
+  const stats = await collectStats(lab, only, { sampleMs });
+  // An agent is left behind for the next chart.
+  if (useAgent && stats.some((s) => s.state === 'running')) startAgent(lab.name, spec);
+  show(kind, stats);
 }
 
 /**
- * What the agent would be asked for `name`, guessed from the state folder alone (no spec
- * loaded yet): a lab with a live agent socket, or the one lab whose folder holds a VM of that name.
+ * The lab whose agent may chart `name`, guessed from the state folder alone (no spec loaded):
+ * a lab with a live agent socket, or the one lab whose folder holds a VM of that name.
  */
-function guessStatsRequest(name: string, sampleMs: number, spec?: string): { lab: string; req: StatsRequest } | undefined {
+function guessLab(name: string, spec?: string): string | undefined {
   if (!plainName(name)) return undefined;
-  if (!spec && existsSync(agentPaths(name).sock)) return { lab: name, req: { op: 'stats', only: undefined, sampleMs, spec } };
-  const lab = agentLabOf(name);
-  return lab ? { lab, req: { op: 'stats', only: [name], sampleMs, spec } } : undefined;
+  if (!spec && existsSync(agentPaths(name).sock)) return name;
+  return agentLabOf(name);
 }
