@@ -1,18 +1,20 @@
 // `image debian`: a Debian stable root disk built with mmdebstrap from Debian's packages —
 // systemd, OpenSSH, the cloud kernel, cloud-init — into qcow2, plus its kernel and initramfs
 // for direct kernel boot.  `image debian-nest` is the same plus QEMU, qemu-img and kmod from
-// Debian, so it can run children (KVM inside when its CPU offers svm/vmx: TCG's -cpu max does).  Nothing is baked in for a lab: users, keys and host keys arrive
+// Debian, so it can run children (KVM inside when its CPU offers svm/vmx: TCG's -cpu max does).
+// Both run the kit's port shell (a systemd service).  Nothing is baked in for a lab: users, keys and host keys arrive
 // at first boot from a cloud-init NoCloud seed, as with any cloud image.  Cached by a hash
 // of the package list, the suite and this builder; `--force` rebuilds (e.g. for new
 // point-release packages).
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shell } from './shell.ts';
 import { TaskError } from '../util/errors.ts';
 import { progressList } from '../cli/progress.ts';
 import { cacheRoot, workDirFor } from './build.ts';
+import { PORT_SHELL, PORT_SHELL_UNIT } from './init-scripts.ts';
 
 export const DEBIAN_SUITE = 'bookworm';
 export const DEBIAN_PACKAGES = [
@@ -52,7 +54,18 @@ function debianHash(kind: DebianKind): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ suite: DEBIAN_SUITE, packages: packagesOf(kind), free: FREE_MIB }));
   h.update(readFileSync(fileURLToPath(import.meta.url), 'utf8'));
+  h.update(PORT_SHELL + PORT_SHELL_UNIT);
   return h.digest('hex').slice(0, 16);
+}
+
+/** The kit's port shell (image/init-scripts.ts), started by systemd in multi-user.target. */
+function addPortShell(rootfs: string): void {
+  writeFileSync(join(rootfs, 'usr/local/sbin/gc-shell'), PORT_SHELL, { mode: 0o755 });
+  writeFileSync(join(rootfs, 'etc/systemd/system/gc-shell.service'), PORT_SHELL_UNIT, { mode: 0o644 });
+  const wants = join(rootfs, 'etc/systemd/system/multi-user.target.wants');
+  mkdirSync(wants, { recursive: true });
+  rmSync(join(wants, 'gc-shell.service'), { force: true });
+  symlinkSync('/etc/systemd/system/gc-shell.service', join(wants, 'gc-shell.service'));
 }
 
 const paths = (dir: string) => ({
@@ -102,6 +115,7 @@ export async function buildDebianImage(opts: { quiet?: boolean; force?: boolean;
           const initrd = readdirSync(boot).find((f) => f.startsWith('initrd.img-'));
           if (!vmlinuz || !initrd) throw new TaskError(`no kernel or initramfs in ${boot}`, { hint: 'linux-image-cloud-amd64 should have made both' });
           kernelVersion = vmlinuz.slice('vmlinuz-'.length);
+          addPortShell(rootfs);
           const out = join(work, 'out');
           mkdirSync(out);
           copyFileSync(join(boot, vmlinuz), join(out, 'vmlinuz'));

@@ -126,7 +126,8 @@ exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
  * backdoor shell on a virtio console, without a handshake: after a resume each layer answers
  * in a few hundred ms, where a fresh SSH handshake into a nested guest under TCG takes about a
  * second.  A virtio port opens once, so stdin and stdout are one open (<>).  The port appears
- * a moment after its module loads; a VM without one runs nothing here.
+ * a moment after its module loads; a VM without one runs nothing here.  The kit's Debian
+ * images run the same script as a systemd service (PORT_SHELL_UNIT).
  */
 export const PORT_SHELL = `#!/bin/sh
 i=0
@@ -134,10 +135,23 @@ while [ $i -lt 100 ]; do
   for d in /sys/class/virtio-ports/*; do
     [ "$(cat "$d/name" 2>/dev/null)" = gc.shell ] && exec sh <>"/dev/\${d##*/}" >&0 2>&0
   done
-  usleep 50000
+  sleep 0.05
   i=$((i+1))
 done
 while :; do sleep 86400; done
+`;
+
+/** The port shell in the kit's Debian images, where systemd keeps it running. */
+export const PORT_SHELL_UNIT = `[Unit]
+Description=grainchart: the kit's shell on the virtio-serial port gc.shell
+
+[Service]
+ExecStart=/usr/local/sbin/gc-shell
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
 `;
 
 export const INITTAB = `::sysinit:/sbin/gc-rc

@@ -6,7 +6,7 @@
 // Built in sections whose notes say why each flag is there; `qemuArgs` flattens them and
 // `explain` prints them, so the docs and the command line cannot drift apart.
 import { optValue, type ArgSection, type PlanFacts } from './plan.ts';
-import { portShellSection } from './port-shell.ts';
+import { portShellSection, servesPortShell } from './port-shell.ts';
 import { forwardsOf, type VmResolved } from '../spec/tree.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { expandPath, type KitPaths } from '../util/paths.ts';
@@ -286,7 +286,7 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   });
 
   // A kit image serves the kit's shell on a virtio port: a resume asks the guest through it.
-  if (typeof boot === 'object' && 'image' in boot) sections.push(portShellSection(p.vm));
+  if (servesPortShell(boot)) sections.push(portShellSection(p.vm));
 
   return sections;
 }

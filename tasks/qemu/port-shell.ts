@@ -7,6 +7,12 @@
 import { optValue, type ArgSection } from './plan.ts';
 import { shellPipe, VM_FILES } from '../util/paths.ts';
 
+/** The kit's own images serve the shell: tiny and tiny-nest, and its Debian cloud images (not a cloud image file of the user's). */
+export function servesPortShell(boot: unknown): boolean {
+  if (typeof boot !== 'object' || boot === null) return false;
+  return 'image' in boot || ('cloudImage' in boot && ['debian', 'debian-nest'].includes(String(boot.cloudImage)));
+}
+
 /** The port and its pipe, last on the command line so that no other device moves. */
 export function portShellSection(vm: { dir: string }): ArgSection {
   const pipe = shellPipe(vm);

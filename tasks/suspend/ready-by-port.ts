@@ -16,7 +16,7 @@ import { topMachine } from '../machine/machine-for.ts';
 import { readState, updateState, type VmState } from '../machine/record.ts';
 import { parseSample, sampleScript } from '../machine/guest-sample.ts';
 import type { QemuRef } from '../machine/machine.ts';
-import { pipeFifos } from '../qemu/port-shell.ts';
+import { pipeFifos, servesPortShell } from '../qemu/port-shell.ts';
 import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { shellPipe } from '../util/paths.ts';
 import { classifyStatus, DEAD_QMP, vmStatus, type VmStatus } from '../vm/status.ts';
@@ -75,7 +75,7 @@ export async function portShellsAll(lab: LabResolved, tops: VmPlace[]): Promise<
   return true;
 }
 
-const isKitImage = (place: VmPlace) => typeof place.vm.boot === 'object' && 'image' in place.vm.boot;
+const isKitImage = (place: VmPlace) => servesPortShell(place.vm.boot);
 
 export async function readyByPorts(lab: LabResolved, started: VmPlace[], t0: number, o: AfterStartOptions): Promise<AfterStart | undefined> {
   const shells: PortShell[] = [];

@@ -106,7 +106,7 @@ describe('a real Debian nested in a real Debian', () => {
     assert.equal(out('tiny', 'hostname'), 'tiny');
   });
 
-  it('suspends the whole lab and resumes it: no QEMU while suspended, the child’s file kept, every clock set', () => {
+  it('suspends the whole lab and resumes it through the port shells: no QEMU while suspended, the child’s file kept, every clock set', () => {
     out('stable', 'echo suspended > /root/marker && sync');
     const saved = JSON.parse(ok(k(['suspend', 'dntest', '--json'], 600_000)).stdout);
     assert.deepEqual(
@@ -123,7 +123,16 @@ describe('a real Debian nested in a real Debian', () => {
         ['tiny', 'suspended'],
       ],
     );
-    ok(k(['resume', 'dntest', '--quiet'], 600_000));
+    const resumed = JSON.parse(ok(k(['resume', 'dntest', '--json'], 600_000)).stdout);
+    // Every layer asked through its port shell (systemd runs it in the Debian images), the children through the parent's.
+    assert.deepEqual(
+      resumed.layers.map((l: { vm: string; via: string }) => [l.vm, l.via]),
+      [
+        ['nest', 'port-shell'],
+        ['stable', 'port-shell'],
+        ['tiny', 'port-shell'],
+      ],
+    );
     assert.equal(out('stable', 'cat /root/marker'), 'suspended');
     for (const vm of ['nest', 'stable', 'tiny']) assertClockWithin(vm, () => out(vm, 'date +%s'), 2);
   });
