@@ -15,8 +15,8 @@ const ANSWER_MS = 5000;
 /** Pauses them; what lets the ones it paused go on again (while the parent still runs). */
 export async function pauseChildrenByPort(lab: LabResolved, place: VmPlace, machine: Machine, ref: QemuRef): Promise<(() => Promise<void>) | undefined> {
   if (process.env.GRAINCHART_PORT_SHELL === '0' || place.parent || !machine.readsHostFiles) return undefined;
-  const ports = place.vm.children.map((c) => readState(kitPaths(lab.name, c.name).vm)).filter((r) => r?.phase === 'running');
-  if (ports.some((r) => !r!.qmpPort)) return undefined;
+  const running = place.vm.children.map((c) => readState(kitPaths(lab.name, c.name).vm)).filter((r) => r?.phase === 'running');
+  if (running.some((r) => !r!.qmpPort)) return undefined;
   const shell = PortShell.open(shellPipe(ref.paths));
   if (!shell) return undefined;
   const paused: number[] = [];
@@ -30,7 +30,7 @@ export async function pauseChildrenByPort(lab: LabResolved, place: VmPlace, mach
     }
   };
   try {
-    for (const r of ports) {
+    for (const r of running) {
       const out = (await shell.run(childQmpExchange(r!.qmpPort!, ['query-status', 'stop', 'query-status']), ANSWER_MS)).out;
       const [before, after] = qmpStatuses(out);
       if (after === undefined) throw new Error(`no QMP answer from ${r!.vm}`);

@@ -1,6 +1,6 @@
 // After a resume, every layer asked through the kit's port shells (console/port-shell.ts), no
-// SSH handshake: a child saved paused inside its parent goes on (its QMP, through busybox nc in
-// the parent), its QEMU is sampled with the same script an SSH session would run
+// SSH handshake: a child saved paused inside its parent goes on (its QMP from inside the parent,
+// console/child-qmp.ts), its QEMU is sampled with the same script an SSH session would run
 // (machine/guest-sample.ts), and every layer's clock is set from the host's.  Measured with
 // QEMU alone first (the kit's tiny nested pair under TCG, one saved state resumed each way): the
 // child answered 0.51–0.69 s after its parent's QEMU started, against 1.57–1.83 s with fresh
@@ -36,9 +36,10 @@ const pipeOf = (argv: string[]) => pipeFifos(argv)[0]?.replace(/\.in$/, '');
 /** A child's QEMU as its record names it: enough for the sample script (its pidfile) and its QMP port. */
 function childRef(place: VmPlace, record: VmState): { ref: QemuRef; pipe: string } {
   const argv = record.argv ?? [];
-  const pidfile = argv[argv.indexOf('-pidfile') + 1];
+  const at = argv.indexOf('-pidfile');
+  const pidfile = at < 0 ? undefined : argv[at + 1];
   const pipe = pipeOf(argv);
-  if (record.phase !== 'suspended' || !record.pid || !record.qmpPort || !pipe || !pidfile || argv.indexOf('-pidfile') < 0)
+  if (record.phase !== 'suspended' || !record.pid || !record.qmpPort || !pipe || !pidfile)
     throw new NoPortShell(`${place.vm.name}: its record names no port shell`);
   const dir = dirname(pidfile);
   return { ref: { name: place.vm.name, paths: { dir, pid: pidfile, qmp: '', serial: '', stderr: '' }, qmpPort: record.qmpPort }, pipe };
