@@ -67,6 +67,13 @@ export const agentPaths = (lab: string) => {
 /** How long a caller waits for an agent's answer, which may take a session's handshake into each running VM; then it reads for itself. */
 export const AGENT_WAIT_MS = 15_000;
 
+/** Where this process looks labs up (GRAINCHART_SPECS), as a request carries it. */
+export const callerSpecs = () => process.env.GRAINCHART_SPECS ?? '';
+
+/** Why the agent cannot look a caller's name up as the caller would: it looks in other folders. */
+export const otherSpecs = (specs: string | undefined) =>
+  (specs ?? '') !== callerSpecs() ? 'the caller looks labs up in other folders (GRAINCHART_SPECS)' : undefined;
+
 /** Off with GRAINCHART_AGENT=0 (every chart then samples on its own). */
 export const agentEnabled = () => process.env.GRAINCHART_AGENT !== '0';
 

@@ -14,7 +14,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { stateRoot, VM_FILES } from '../util/paths.ts';
 import { TaskError } from '../util/errors.ts';
-import { agentEnabled, agentPaths, plainName, type CopyRequest, type ExecRequest } from './client.ts';
+import { agentEnabled, agentPaths, callerSpecs, plainName, type CopyRequest, type ExecRequest } from './client.ts';
 
 /** Until the agent says it started the work (it may open a session first: two handshakes for a nested VM under TCG). */
 const ACCEPT_WAIT_MS = 20_000;
@@ -57,7 +57,7 @@ export function execThroughAgent(
 ): Promise<ExecAnswer | undefined> {
   const out: Buffer[] = [];
   const errs: Buffer[] = [];
-  return askInVm({ op: 'exec', ...req, specs: process.env.GRAINCHART_SPECS ?? '' }, `\`${req.command.slice(0, 60)}\` ran`, (f) => {
+  return askInVm({ op: 'exec', ...req, specs: callerSpecs() }, `\`${req.command.slice(0, 60)}\` ran`, (f) => {
     if (f.o !== undefined) {
       const c = Buffer.from(f.o, 'base64');
       io.onStdout ? io.onStdout(c) : out.push(c);
@@ -82,7 +82,7 @@ export function execThroughAgent(
  * lab's agent: true once copied; undefined when no agent took it.
  */
 export function copyThroughAgent(req: Omit<CopyRequest, 'op' | 'specs'>): Promise<true | undefined> {
-  return askInVm({ op: 'cp', ...req, specs: process.env.GRAINCHART_SPECS ?? '' }, 'a copy ran', (f) => (f.copied ? { done: true as const } : undefined));
+  return askInVm({ op: 'cp', ...req, specs: callerSpecs() }, 'a copy ran', (f) => (f.copied ? { done: true as const } : undefined));
 }
 
 /** One request for work in a VM: undefined when no agent took it; the end `onFrame` finds; a TaskError when the work failed there. */

@@ -13,7 +13,7 @@ import { SpecChangedError } from '../util/errors.ts';
 import { droppedConnection } from '../ssh/dropped.ts';
 import type { Guest } from '../ssh/guest.ts';
 import type { SessionPool } from '../vm/session-pool.ts';
-import type { CopyRequest, ExecRequest } from './client.ts';
+import { otherSpecs, type CopyRequest, type ExecRequest } from './client.ts';
 
 /** What the agent was started for: its lab, from specs/ or a spec file. */
 export interface Served {
@@ -30,7 +30,8 @@ type VmRequest = ExecRequest | CopyRequest;
 /** Why the agent does not take this request, or the lab to do it in. */
 async function refusal(req: VmRequest, served: Served): Promise<string | { lab: LabResolved }> {
   if ((req.spec ?? '') !== (served.spec ?? '')) return `this agent serves ${served.spec ?? `specs/ lab ${served.lab}`}`;
-  if (req.specs !== (process.env.GRAINCHART_SPECS ?? '')) return 'the caller looks labs up in other folders (GRAINCHART_SPECS)';
+  const elsewhere = otherSpecs(req.specs);
+  if (elsewhere) return elsewhere;
   if (req.lab !== undefined && req.lab !== served.lab) return `this agent serves lab ${served.lab}`;
   // As the CLI looks a name up: in the lab named or the spec given, else among every lab, where it must be in one only.
   const all = req.lab || served.spec ? undefined : await loadAllLabs();

@@ -20,7 +20,7 @@ import { labLocked } from '../lab/lock.ts';
 import { labStatus } from '../lab/status.ts';
 import { agentLogger } from './log.ts';
 import { serveInVm } from './exec.ts';
-import { agentPaths, agentPid, type AgentReply, type AgentRequest, type CopyRequest, type ExecRequest } from './client.ts';
+import { agentPaths, agentPid, otherSpecs, type AgentReply, type AgentRequest, type CopyRequest, type ExecRequest } from './client.ts';
 
 /** Idle this long (no request), the agent ends: GRAINCHART_AGENT_IDLE_S, default 10 minutes. */
 const idleMs = () => 1000 * (Number(process.env.GRAINCHART_AGENT_IDLE_S) || 600);
@@ -138,8 +138,8 @@ async function serve(
     if ((req.spec ?? '') !== (spec ?? '')) return reply({ ok: false, error: `this agent serves ${spec ?? `specs/ lab ${labName}`}` });
     // chart-vm NAME: what the name charts, decided here as the task would (or refused: it decides itself).
     const chart = req.op === 'stats' ? req.chart : undefined;
-    if (chart !== undefined && req.op === 'stats' && (req.specs ?? '') !== (process.env.GRAINCHART_SPECS ?? ''))
-      return reply({ ok: false, error: 'the caller looks labs up in other folders (GRAINCHART_SPECS)' });
+    const elsewhere = chart !== undefined && req.op === 'stats' ? otherSpecs(req.specs) : undefined;
+    if (elsewhere) return reply({ ok: false, error: elsewhere });
     const target = chart !== undefined ? await chartTarget(chart.name, { spec }) : undefined;
     const lab = target?.lab ?? (await loadLab(spec ? undefined : labName, { spec }));
     if (lab.name !== labName)

@@ -15,12 +15,19 @@ import { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../util/shell-quote.ts';
 import { TaskError } from '../util/errors.ts';
+import { shellPipe } from '../util/paths.ts';
 
 export interface ShellAnswer {
   /** stdout and stderr, as they came. */
   out: string;
   code: number;
 }
+
+/** Off with GRAINCHART_PORT_SHELL=0: the kit then asks every guest over SSH. */
+export const portShellsEnabled = () => process.env.GRAINCHART_PORT_SHELL !== '0';
+
+/** Per answer: a tiny guest under TCG answers in tens of ms; past this a caller goes the SSH way. */
+export const PORT_SHELL_ANSWER_MS = 5000;
 
 const isFifo = (path: string) => statSync(path, { throwIfNoEntry: false })?.isFIFO() === true;
 
@@ -76,6 +83,15 @@ export class PortShell {
     output.on('error', () => undefined);
   }
 
+  /**
+   * The shell of a top-level VM whose QEMU runs on this host (its machine reads this host's
+   * files), in its folder `vm`; undefined when port shells are off, its QEMU runs elsewhere, or
+   * it has none.
+   */
+  static ofHostVm(machine: { readsHostFiles: boolean }, vm: { dir: string }): PortShell | undefined {
+    return portShellsEnabled() && machine.readsHostFiles ? PortShell.open(shellPipe(vm)) : undefined;
+  }
+
   /** The shell of the VM whose pipe is `pipe`, or undefined when its FIFOs are not there (a QEMU started without the port). */
   static open(pipe: string): PortShell | undefined {
     if (!isFifo(`${pipe}.in`) || !isFifo(`${pipe}.out`)) return undefined;
@@ -83,11 +99,6 @@ export class PortShell {
     const input = openSync(`${pipe}.in`, constants.O_RDWR);
     const output = openSync(`${pipe}.out`, constants.O_RDWR | constants.O_NONBLOCK);
     return new PortShell(pipe, input, new Socket({ fd: output, readable: true, writable: false }));
-  }
-
-  /** Runs `command` in the guest: its output and exit status, or a TaskError when no answer came within `timeoutMs`. */
-  run(command: string, timeoutMs: number): Promise<ShellAnswer> {
-    return this.framedRun(newId(), command, timeoutMs);
   }
 
   /** Runs `command` in a child whose pipe is `childPipe` inside this guest (or deeper: `via` the pipes between, outermost first). */
@@ -108,7 +119,9 @@ export class PortShell {
     return answer;
   }
 
-  private framedRun(id: string, command: string, timeoutMs: number): Promise<ShellAnswer> {
+  /** Runs `command` in the guest: its output and exit status, or a TaskError when no answer came within `timeoutMs`. */
+  run(command: string, timeoutMs: number): Promise<ShellAnswer> {
+    const id = newId();
     if (this.closed) return Promise.reject(new TaskError(`the port shell at ${this.pipe} is closed`));
     writeSync(this.input, framed(id, command));
     return new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@
 // does not answer in time — gives undefined, and the caller asks over SSH as before (which
 // takes up wherever this stopped: a child already going on is found running).
 import { dirname } from 'node:path';
-import { PortShell, type ShellAnswer } from '../console/port-shell.ts';
+import { PORT_SHELL_ANSWER_MS, PortShell, portShellsEnabled, type ShellAnswer } from '../console/port-shell.ts';
 import { childQmpExchange, qmpStatuses } from '../console/child-qmp.ts';
 import { topMachine } from '../machine/machine-for.ts';
 import { readState, updateState, type VmState } from '../machine/record.ts';
@@ -18,14 +18,10 @@ import { parseSample, sampleScript } from '../machine/guest-sample.ts';
 import type { QemuRef } from '../machine/machine.ts';
 import { pipeFifos, servesPortShell } from '../qemu/port-shell.ts';
 import { topPlaces, walkBelow, walkVms, type LabResolved, type VmPlace } from '../spec/tree.ts';
-import { shellPipe } from '../util/paths.ts';
 import { classifyStatus, DEAD_QMP, vmStatus, type VmStatus } from '../vm/status.ts';
 import type { AfterStart, AfterStartOptions } from './after-start.ts';
 import { clockCommand, layerReady, type LayerReady } from './layer-clock.ts';
 import { recordOf } from './saved.ts';
-
-/** Per answer: a tiny guest under TCG answers in tens of ms; past this the SSH way takes over. */
-const ANSWER_MS = 5000;
 
 /** This way cannot answer: the caller goes the SSH way. */
 class NoPortShell extends Error {}
@@ -65,7 +61,7 @@ export function statusOf(out: string): string | undefined {
  * was saved running inside it, started with its pipe.
  */
 export async function portShellsAll(lab: LabResolved, tops: VmPlace[]): Promise<boolean> {
-  if (process.env.GRAINCHART_PORT_SHELL === '0') return false;
+  if (!portShellsEnabled()) return false;
   for (const top of tops) {
     if (!isKitImage(top) || !(await topMachine(lab, top)).readsHostFiles) return false;
     for (const place of walkBelow(top)) {
@@ -81,7 +77,7 @@ const isKitImage = (place: VmPlace) => servesPortShell(place.vm.boot);
 export async function readyByPorts(lab: LabResolved, started: VmPlace[], t0: number, o: AfterStartOptions): Promise<AfterStart | undefined> {
   const shells: PortShell[] = [];
   const ask = async (shell: PortShell, via: string[], command: string): Promise<ShellAnswer> => {
-    const r = await (via.length ? shell.runIn(via, command, ANSWER_MS) : shell.run(command, ANSWER_MS)).catch((err: Error) => {
+    const r = await (via.length ? shell.runIn(via, command, PORT_SHELL_ANSWER_MS) : shell.run(command, PORT_SHELL_ANSWER_MS)).catch((err: Error) => {
       throw new NoPortShell(err.message);
     });
     if (r.code !== 0) throw new NoPortShell(`exit ${r.code}: ${r.out.trim().split('\n').at(-1) ?? ''}`);
@@ -99,7 +95,7 @@ export async function readyByPorts(lab: LabResolved, started: VmPlace[], t0: num
     const perTop = await Promise.all(
       started.map(async (top): Promise<LayerReady[]> => {
         const machine = await topMachine(lab, top);
-        const shell = machine.readsHostFiles ? PortShell.open(shellPipe(machine.ref(lab, top).paths)) : undefined;
+        const shell = PortShell.ofHostVm(machine, machine.ref(lab, top).paths);
         if (!shell) throw new NoPortShell(`${top.vm.name} has no port shell on this host`);
         shells.push(shell);
         const layers = [await layerOf(shell, [], top)];

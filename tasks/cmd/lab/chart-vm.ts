@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
 import type { VmStats } from '../../stats/figures.ts';
-import { AGENT_WAIT_MS, agentEnabled, agentLabForSpec, agentPaths, askAgent, askChart, plainName, startAgent } from '../../agent/client.ts';
+import { AGENT_WAIT_MS, agentEnabled, callerSpecs, agentLabForSpec, agentPaths, askAgent, askChart, plainName, startAgent } from '../../agent/client.ts';
 import { agentLabOf } from '../../agent/exec-client.ts';
 import { UsageError } from '../../util/errors.ts';
 
@@ -25,7 +25,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   // decides what the name charts as this task would (stats/chart-target.ts), so a warm chart
   // loads no spec here.
   const guess = useAgent && !ctx.opts.lab ? (name ? guessLab(name, spec) : spec ? agentLabForSpec(spec) : undefined) : undefined;
-  const chart = { op: 'stats' as const, chart: name ? { name } : {}, sampleMs, spec, specs: process.env.GRAINCHART_SPECS ?? '' };
+  const chart = { op: 'stats' as const, chart: name ? { name } : {}, sampleMs, spec, specs: callerSpecs() };
   const early = guess ? askChart(guess, chart, AGENT_WAIT_MS) : undefined;
   const [{ renderCard, renderCards }, { options }] = await Promise.all([import('../../chart/card.ts'), import('../../chart/cli-options.ts')]);
   const o = options(ctx);
