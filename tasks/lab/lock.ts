@@ -2,7 +2,7 @@
 // `restore`… take the lab's lock (proper-lockfile: an atomic mkdir, refreshed while held,
 // taken over when its holder died and it went stale).  A second process waits, saying
 // who holds it, and gives up with a clear error after `waitS` seconds.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { retry } from '../util/retry.ts';
@@ -41,7 +41,8 @@ export function labLocked(lab: string): boolean {
 /** Runs `fn` holding the lab's lock; waits up to `waitS` for another kit process to let go. */
 export async function withLabLock<T>(lab: string, task: string, fn: () => Promise<T>, opts: { waitS?: number; say?: (m: string) => void } = {}): Promise<T> {
   const f = files(lab);
-  mkdirSync(f.dir, { recursive: true, mode: 0o700 });
+  // The first folder this made (the lab's, or the state root above it), if it made one.
+  const made = mkdirSync(f.dir, { recursive: true, mode: 0o700 });
   chmodSync(f.dir, 0o700);
   if (!existsSync(f.target)) writeFileSync(f.target, '', { mode: 0o600 });
   const waitS = opts.waitS ?? 300;
@@ -75,6 +76,7 @@ export async function withLabLock<T>(lab: string, task: string, fn: () => Promis
     // stop `stop` from freeing it.  Waiters then say "another kit process".
     rmSync(f.holder, { force: true });
   }
+  let failed = false;
   try {
     // The lab's lab agent talks to its guests once a second; traffic into a guest while
     // QEMU loads a snapshot can leave its virtio-net state inconsistent (snapshot-load
@@ -82,8 +84,21 @@ export async function withLabLock<T>(lab: string, task: string, fn: () => Promis
     // here, and does nothing while the lock is held (labLocked) until it ends on its own.
     await stopAgent(lab);
     return await fn();
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
     rmSync(f.holder, { force: true });
     await release().catch(() => undefined);
+    // A run refused (or failed) before it wrote anything leaves no lab folder behind for its lock alone.
+    if (failed && made && holdsNothing(made, f.target)) rmSync(made, { recursive: true, force: true });
   }
+}
+
+/** Whether the folder holds nothing but folders holding nothing, and the lock file `lock`. */
+function holdsNothing(dir: string, lock: string): boolean {
+  return readdirSync(dir, { withFileTypes: true }).every((e) => {
+    const path = join(dir, e.name);
+    return path === lock || (e.isDirectory() && holdsNothing(path, lock));
+  });
 }

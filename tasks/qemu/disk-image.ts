@@ -1,4 +1,5 @@
 // Disk images through qemu-img: create (plain or as an overlay) and inspect.
+import { inputFileProblem } from '../util/file-checks.ts';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { run } from '../util/exec.ts';
@@ -31,7 +32,8 @@ export async function createDisk(file: string, disk: NewDisk, force = false): Pr
   if (existsSync(file) && !force) throw new TaskError(`${file} already exists; not overwriting it`, { hint: 'pass --force to replace it (its data is lost)' });
   const cmd = ['qemu-img', 'create', '-q', '-f', disk.format];
   if (disk.backing) {
-    if (!existsSync(disk.backing)) throw new UsageError(`backing file not found: ${disk.backing}`);
+    const problem = inputFileProblem(disk.backing);
+    if (problem) throw new UsageError(`backing file ${disk.backing} ${problem}`);
     cmd.push('-b', disk.backing, '-F', (await imgInfo(disk.backing)).format);
   }
   cmd.push(file);

@@ -1,6 +1,7 @@
 // Finds and reads lab specs: a name in specs/ (TypeScript module or JSON), a file path,
 // or `--spec FILE|-` (JSON on stdin).  Reading never writes anything.  Every way a file can
 // fail to be a spec is one SpecFileError naming the file (exit 2), never Node's raw text.
+import { plainData, UnreadableField } from './plain-data.ts';
 import { readStdin } from '../util/stdin.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
@@ -127,7 +128,12 @@ async function readSpecFile(file: string): Promise<LabInputRead> {
     );
   }
   if (mod.default === undefined) throw new SpecFileError(file, 'has no default export', 'export default defineLab({ … })');
-  return { input: mod.default, source: file };
+  try {
+    return { input: plainData(mod.default), source: file };
+  } catch (err) {
+    if (!(err instanceof UnreadableField)) throw err;
+    throw new SpecFileError(file, `could not be read: ${err.message}`, 'that field threw when the kit read it (a getter?): give it a plain value');
+  }
 }
 
 function parseJson(text: string, where: string): unknown {

@@ -7,8 +7,9 @@ import { hostKeyAlias, labKeys, pinHostKey, pinnedHostKey } from '../ssh/keys.ts
 import type { Machine, MachineProbe, QemuRef } from '../machine/machine.ts';
 import type { BootOptions } from './boot-on.ts';
 import { vmStatus } from './status.ts';
+import { checkHostInputFiles } from './input-files.ts';
 
-/** Before anything starts: QEMU there, the VM not already up, room for it, its ports free. */
+/** Before anything starts: the spec's files there, QEMU there, the VM not already up, room for it, its ports free. */
 export async function preflight(
   machine: Machine,
   lab: LabResolved,
@@ -19,6 +20,7 @@ export async function preflight(
 ): Promise<MachineProbe> {
   const vm = place.vm;
   const at = machine.at;
+  checkHostInputFiles(lab, place);
   const probe = await machine.probe(forwards);
   // A parent makes its children's overlays with qemu-img; this host makes them in-process too.
   const missing = [probe.qemu ? undefined : 'qemu-system-x86_64', probe.qemuImg || !machine.inside ? undefined : 'qemu-img'].filter(Boolean);

@@ -6,11 +6,12 @@
 // when every check passes.
 import { withRuntime } from '../../vm/runtime.ts';
 import { withLabLock } from '../../lab/lock.ts';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ListrTask } from 'listr2';
 import type { TaskContext } from '../../cli/registry.ts';
 import { UsageError } from '../../util/errors.ts';
+import { outputFileProblem } from '../../util/file-checks.ts';
 import { loadLab } from '../../spec/load.ts';
 import { walkVms, type LabResolved, type VmPlace } from '../../spec/tree.ts';
 import { connectPlace } from '../../vm/target.ts';
@@ -37,25 +38,26 @@ export interface SmokeSummary {
   cleanup: string[];
 }
 
-/** --junit FILE / --html FILE: checked before anything boots. */
+/** --junit FILE / --html FILE: checked before anything boots (or the lab's lock is taken). */
 function outputPath(ctx: TaskContext, flag: 'junit' | 'html'): string | undefined {
   const f = ctx.opts[flag];
   if (f === undefined) return undefined;
   if (typeof f !== 'string' || !f) throw new UsageError(`--${flag} needs a file name`);
   const file = resolve(f);
-  if (!existsSync(dirname(file))) throw new UsageError(`--${flag}: the folder ${dirname(file)} does not exist`);
+  const problem = outputFileProblem(file);
+  if (problem) throw new UsageError(`--${flag} ${file}: ${problem}`);
   return file;
 }
 
 export async function smoke(ctx: TaskContext): Promise<number> {
   const lab = await loadLab(ctx.args[0], { spec: ctx.spec });
-  return withLabLock(lab.name, 'smoke', () => smokeLocked(ctx, lab), { say: ctx.out.info });
+  const files = { junit: outputPath(ctx, 'junit'), html: outputPath(ctx, 'html') };
+  if (ctx.opts.tap === true && ctx.json) throw new UsageError('--tap and --json both want stdout; pick one');
+  return withLabLock(lab.name, 'smoke', () => smokeLocked(ctx, lab, files), { say: ctx.out.info });
 }
 
-async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> {
-  const junitFile = outputPath(ctx, 'junit');
-  const htmlFile = outputPath(ctx, 'html');
-  if (ctx.opts.tap === true && ctx.json) throw new UsageError('--tap and --json both want stdout; pick one');
+async function smokeLocked(ctx: TaskContext, lab: LabResolved, files: { junit?: string; html?: string }): Promise<number> {
+  const { junit: junitFile, html: htmlFile } = files;
   const reuse = ctx.opts.reuse === true;
   const reset = ctx.opts.reset === true;
   const from = snapshotNameOption(ctx.opts, 'from');
@@ -192,7 +194,6 @@ async function smokeLocked(ctx: TaskContext, lab: LabResolved): Promise<number> 
   const summary: SmokeSummary = { lab: lab.name, passed, failed: results.length - passed, total: results.length, seconds, golden, results, cleanup };
   if (junitFile) {
     // Written whole, then renamed: a CI step never reads half a report.
-    mkdirSync(dirname(junitFile), { recursive: true });
     writeFileSync(`${junitFile}.tmp`, junitXml(lab.name, results));
     renameSync(`${junitFile}.tmp`, junitFile);
     ctx.out.info(`JUnit report: ${junitFile}`);

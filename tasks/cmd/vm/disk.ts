@@ -5,6 +5,7 @@ import { loadVm } from '../../spec/load.ts';
 import { expandPath, kitPaths } from '../../util/paths.ts';
 import { TaskError, UsageError } from '../../util/errors.ts';
 import { createDisk, describeInfo, imgInfo } from '../../qemu/disk-image.ts';
+import { checkHostInputFiles } from '../../vm/input-files.ts';
 
 async function diskOf(ctx: TaskContext) {
   const { lab, place } = await loadVm(ctx.args[0]!, { spec: ctx.spec, lab: ctx.opts.lab as string | undefined });
@@ -21,11 +22,12 @@ async function diskOf(ctx: TaskContext) {
   // The same paths the boot uses (inputs.ts): relative ones are in the VM's state folder.
   const file = expandPath(disk.file, paths);
   const backing = disk.backing ? expandPath(disk.backing, paths) : undefined;
-  return { disk, file, backing };
+  return { lab, place, disk, file, backing };
 }
 
 export async function create(ctx: TaskContext): Promise<void> {
-  const { disk, file, backing } = await diskOf(ctx);
+  const { lab, place, disk, file, backing } = await diskOf(ctx);
+  checkHostInputFiles(lab, place, (f) => f.field === 'disk.backing');
   await createDisk(file, { format: disk.format, size: disk.size, backing }, ctx.opts.force === true);
   ctx.out.info(`created ${file}`);
   const i = await imgInfo(file);

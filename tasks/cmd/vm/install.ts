@@ -4,9 +4,9 @@
 // installed system from the disk.
 import { withLabLock } from '../../lab/lock.ts';
 import type { LabResolved, VmPlace, VmResolved } from '../../spec/tree.ts';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TaskContext } from '../../cli/registry.ts';
+import { inputFileProblem } from '../../util/file-checks.ts';
 import { UsageError } from '../../util/errors.ts';
 import { loadVm } from '../../spec/load.ts';
 import { expandPath, kitPaths } from '../../util/paths.ts';
@@ -22,7 +22,8 @@ export async function install(ctx: TaskContext): Promise<void> {
   const isoOpt = ctx.opts.iso;
   if (typeof isoOpt !== 'string' || !isoOpt) throw new UsageError('install needs --iso FILE, the installer image');
   const iso = resolve(isoOpt);
-  if (!existsSync(iso)) throw new UsageError(`--iso: ${iso} does not exist`);
+  const isoProblem = inputFileProblem(iso);
+  if (isoProblem) throw new UsageError(`--iso ${iso}: ${isoProblem}`);
   if (place.parent) throw new UsageError(`${vm.name} is nested; install runs guests of the host (nested VMs boot the kit's image)`);
   if (libvirtUri(lab, place))
     throw new UsageError(

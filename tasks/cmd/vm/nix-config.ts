@@ -6,6 +6,7 @@ import type { TaskContext } from '../../cli/registry.ts';
 import { loadVm } from '../../spec/load.ts';
 import { PROJECT_ROOT } from '../../util/paths.ts';
 import { UsageError } from '../../util/errors.ts';
+import { checkOutputFolder } from '../../util/file-checks.ts';
 import { labKeys } from '../../ssh/keys.ts';
 import { KEY_FILE, renderConfiguration } from '../../nix/render.ts';
 
@@ -20,6 +21,7 @@ export async function run(ctx: TaskContext): Promise<void> {
   const out = ctx.opts.out;
   if (out !== undefined && (typeof out !== 'string' || !out)) throw new UsageError('--out needs a folder');
   const dir = resolve(typeof out === 'string' ? out : join(PROJECT_ROOT, 'nix'), place.vm.name);
+  checkOutputFolder(out === undefined ? 'the nix folder' : '--out', dir, ['configuration.nix', KEY_FILE]);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'configuration.nix');
   writeFileSync(`${file}.tmp`, text);
