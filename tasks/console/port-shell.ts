@@ -63,6 +63,43 @@ export function throughChild(childPipe: string, id: string, command: string, tim
   return `timeout ${timeoutS} sh -c ${shellQuote(relay)} - ${shellQuote(framed(id, command))} ${shellQuote(childPipe)} ${shellQuote(id)}`;
 }
 
+/** A command for a guest: `via` the pipes of the nested guests on the way (outermost first), [] for the guest itself. */
+export interface ShellJob {
+  via: string[];
+  command: string;
+}
+
+/** One line for the top guest's shell that relays the job down its pipes, and the marks of its answer's frames, outermost first. */
+function relayed(job: ShellJob, timeoutMs: number): { line: string; ids: string[] } {
+  const timeoutS = Math.max(1, Math.ceil(timeoutMs / 1000));
+  const ids = job.via.map(() => newId());
+  let line = job.command;
+  // Innermost first: each parent's shell relays the line for the one below it.
+  for (let i = job.via.length - 1; i >= 0; i--) line = throughChild(job.via[i]!, ids[i]!, line, timeoutS);
+  return { line, ids };
+}
+
+/** The innermost answer inside a relayed one. */
+function unrelayed(ids: string[], answer: ShellAnswer, timeoutMs: number): ShellAnswer {
+  for (const id of ids) {
+    const inner = unframe(id, answer.out);
+    if (!inner) throw new TaskError(`no answer through the port shells within ${timeoutMs} ms (${answer.code === 124 ? 'timed out' : `exit ${answer.code}`})`);
+    answer = inner;
+  }
+  return answer;
+}
+
+/**
+ * A command line that runs the lines side by side in the guest, each framed by its id into a
+ * file of its own under /tmp (outputs written at once would interleave mid-line), then prints
+ * them in turn once all are done.
+ */
+export function sideBySide(lines: Array<{ id: string; line: string }>): string {
+  const files = lines.map((_, i) => `"$gc_d/${i}"`);
+  const jobs = lines.map((l, i) => `( ${framed(l.id, l.line)}) >${files[i]} 2>&1 &`);
+  return ['gc_d=$(mktemp -d) || exit 1', ...jobs, 'wait', `cat ${files.join(' ')}; rm -rf "$gc_d"`].join('\n');
+}
+
 /** This host's end of a top-level VM's port shell. */
 export class PortShell {
   private buf = '';
@@ -101,22 +138,27 @@ export class PortShell {
     return new PortShell(pipe, input, new Socket({ fd: output, readable: true, writable: false }));
   }
 
-  /** Runs `command` in a child whose pipe is `childPipe` inside this guest (or deeper: `via` the pipes between, outermost first). */
+  /** Runs `command` in a child whose pipe is `childPipe` inside this guest (or deeper: `via` the pipes between, outermost first; [] for this guest). */
   async runIn(via: string[], command: string, timeoutMs: number): Promise<ShellAnswer> {
-    const timeoutS = Math.max(1, Math.ceil(timeoutMs / 1000));
-    // Innermost first: each parent's shell relays the line for the one below it.
-    const ids = via.map(() => newId());
-    let line = command;
-    for (let i = via.length - 1; i >= 0; i--) line = throughChild(via[i]!, ids[i]!, line, timeoutS);
+    const job = relayed({ via, command }, timeoutMs);
     // The relays give up first: the answer that comes is theirs to tell.
-    let answer = await this.run(line, timeoutMs + 2000);
-    for (const id of ids) {
-      const inner = unframe(id, answer.out);
-      if (!inner)
-        throw new TaskError(`no answer through the port shells within ${timeoutMs} ms (${answer.code === 124 ? 'timed out' : `exit ${answer.code}`})`);
-      answer = inner;
-    }
-    return answer;
+    return unrelayed(job.ids, await this.run(job.line, timeoutMs + 2000), timeoutMs);
+  }
+
+  /**
+   * The jobs side by side, in one exchange with this guest's shell: all answer in about the
+   * time of the slowest, not of each in turn (a resume asks every child of a parent at once).
+   * Each job's answer, in order; a TaskError when one gave none in time.
+   */
+  async runAll(jobs: ShellJob[], timeoutMs: number): Promise<ShellAnswer[]> {
+    if (jobs.length === 1) return [await this.runIn(jobs[0]!.via, jobs[0]!.command, timeoutMs)];
+    const relays = jobs.map((job) => ({ ...relayed(job, timeoutMs), id: newId() }));
+    const answer = await this.run(sideBySide(relays), timeoutMs + 2000);
+    return relays.map((r) => {
+      const own = unframe(r.id, answer.out);
+      if (!own) throw new TaskError(`no answer from a job run side by side in the port shell ${this.pipe} (exit ${answer.code})`);
+      return unrelayed(r.ids, own, timeoutMs);
+    });
   }
 
   /** Runs `command` in the guest: its output and exit status, or a TaskError when no answer came within `timeoutMs`. */

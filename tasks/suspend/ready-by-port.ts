@@ -1,7 +1,8 @@
 // After a resume, every layer asked through the kit's port shells (console/port-shell.ts), no
 // SSH handshake: a child saved paused inside its parent goes on (its QMP from inside the parent,
 // console/child-qmp.ts), its QEMU is sampled with the same script an SSH session would run
-// (machine/guest-sample.ts), and every layer's clock is set from the host's.  Measured with
+// (machine/guest-sample.ts), and every layer's clock is set from the host's — a parent's
+// children and its clock all at once, in one exchange per level of nesting.  Measured with
 // QEMU alone first (the kit's tiny nested pair under TCG, one saved state resumed each way): the
 // child answered 0.51–0.69 s after its parent's QEMU started, against 1.57–1.83 s with fresh
 // SSH handshakes.
@@ -10,7 +11,7 @@
 // does not answer in time — gives undefined, and the caller asks over SSH as before (which
 // takes up wherever this stopped: a child already going on is found running).
 import { dirname } from 'node:path';
-import { PORT_SHELL_ANSWER_MS, PortShell, portShellsEnabled, type ShellAnswer } from '../console/port-shell.ts';
+import { PORT_SHELL_ANSWER_MS, PortShell, portShellsEnabled } from '../console/port-shell.ts';
 import { childQmpExchange, qmpStatuses } from '../console/child-qmp.ts';
 import { topMachine } from '../machine/machine-for.ts';
 import { readState, updateState, type VmState } from '../machine/record.ts';
@@ -74,55 +75,83 @@ export async function portShellsAll(lab: LabResolved, tops: VmPlace[]): Promise<
 
 const isKitImage = (place: VmPlace) => servesPortShell(place.vm.boot);
 
+/** A layer known to run, and the pipes on the way to it from its top-level VM's shell. */
+interface Reached {
+  place: VmPlace;
+  via: string[];
+}
+
 export async function readyByPorts(lab: LabResolved, started: VmPlace[], t0: number, o: AfterStartOptions): Promise<AfterStart | undefined> {
   const shells: PortShell[] = [];
-  const ask = async (shell: PortShell, via: string[], command: string): Promise<ShellAnswer> => {
-    const r = await (via.length ? shell.runIn(via, command, PORT_SHELL_ANSWER_MS) : shell.run(command, PORT_SHELL_ANSWER_MS)).catch((err: Error) => {
-      throw new NoPortShell(err.message);
-    });
-    if (r.code !== 0) throw new NoPortShell(`exit ${r.code}: ${r.out.trim().split('\n').at(-1) ?? ''}`);
-    return r;
+  const rows = new Map<string, VmStatus>();
+  /** A child saved paused inside its parent, reached: gone on, sampled, recorded running. */
+  const wentOn = (place: VmPlace, ref: QemuRef, pid: number, out: string) => {
+    const sample = parseSample(out, ref, { fallbackPid: pid });
+    const status = statusOf(out);
+    if (!sample.alive || !status || DEAD_QMP.has(status)) throw new NoPortShell(`${place.vm.name} did not go on (${status ?? 'no QMP answer'})`);
+    const paths = recordOf(lab, place);
+    updateState(paths, { phase: 'running' });
+    const base = { lab: lab.name, name: place.vm.name, parent: place.parent?.name, depth: place.depth };
+    rows.set(place.vm.name, classifyStatus(base, { record: readState(paths), sample, qmp: { status }, where: `inside ${place.parent!.name}` }));
   };
-  const layerOf = async (shell: PortShell, via: string[], place: VmPlace): Promise<LayerReady> => {
-    const now = Date.now() / 1000;
-    const r = await ask(shell, via, clockCommand(now));
-    return layerReady(lab, place, r.out, now, t0, 'port-shell', o.savedUptimeS?.get(place.vm.name), o.warn);
+  /**
+   * Round by round, one exchange with the top's shell each: the layers reached get their
+   * clocks set while the children below them go on, all side by side — so a parent's children
+   * wait for none of each other, and a child's `cont` for no clock.
+   */
+  const readyBelow = async (shell: PortShell, top: VmPlace): Promise<LayerReady[]> => {
+    const layers: LayerReady[] = [];
+    let reached: Reached[] = [{ place: top, via: [] }];
+    while (reached.length) {
+      const next = reached.flatMap((r) =>
+        [...walkBelow(top)]
+          .filter((p) => p.parent?.name === r.place.vm.name)
+          .map((place) => {
+            const record = readState(recordOf(lab, place));
+            // A child that was not running when its parent was saved stays as it is: the SSH way records it.
+            if (!record) throw new NoPortShell(`${place.vm.name} is not known to run`);
+            return { place, via: r.via, record, ...childRef(place, record) };
+          }),
+      );
+      const now = Date.now() / 1000;
+      const answers = await shell
+        .runAll(
+          [
+            ...reached.map((r) => ({ via: r.via, command: clockCommand(now) })),
+            ...next.map((c) => ({ via: c.via, command: goOnScript(c.ref, c.record.pid!) })),
+          ],
+          PORT_SHELL_ANSWER_MS,
+        )
+        .catch((err: Error) => {
+          throw new NoPortShell(err.message);
+        });
+      const failed = answers.find((a) => a.code !== 0);
+      if (failed) throw new NoPortShell(`exit ${failed.code}: ${failed.out.trim().split('\n').at(-1) ?? ''}`);
+      for (const [i, r] of reached.entries())
+        layers.push(layerReady(lab, r.place, answers[i]!.out, now, t0, 'port-shell', o.savedUptimeS?.get(r.place.vm.name), o.warn));
+      for (const [i, c] of next.entries()) wentOn(c.place, c.ref, c.record.pid!, answers[reached.length + i]!.out);
+      reached = next.map((c) => ({ place: c.place, via: [...c.via, c.pipe] }));
+    }
+    return layers;
   };
   try {
     const others = topPlaces(lab).filter((p) => !started.some((s) => s.vm.name === p.vm.name));
     if (others.length) throw new NoPortShell(`${others[0]!.vm.name} was not started by this resume`);
-    const rows = new Map<string, VmStatus>();
     const perTop = await Promise.all(
       started.map(async (top): Promise<LayerReady[]> => {
         const machine = await topMachine(lab, top);
         const shell = PortShell.ofHostVm(machine, machine.ref(lab, top).paths);
         if (!shell) throw new NoPortShell(`${top.vm.name} has no port shell on this host`);
         shells.push(shell);
-        const layers = [await layerOf(shell, [], top)];
-        const vias = new Map<string, string[]>([[top.vm.name, []]]);
-        for (const place of walkBelow(top)) {
-          const via = vias.get(place.parent!.name);
-          const paths = recordOf(lab, place);
-          const record = readState(paths);
-          // A child that was not running when its parent was saved stays as it is: the SSH way records it.
-          if (!via || !record) throw new NoPortShell(`${place.vm.name} is not known to run`);
-          const { ref, pipe } = childRef(place, record);
-          const out = (await ask(shell, via, goOnScript(ref, record.pid!))).out;
-          const sample = parseSample(out, ref, { fallbackPid: record.pid });
-          const status = statusOf(out);
-          if (!sample.alive || !status || DEAD_QMP.has(status)) throw new NoPortShell(`${place.vm.name} did not go on (${status ?? 'no QMP answer'})`);
-          updateState(paths, { phase: 'running' });
-          const base = { lab: lab.name, name: place.vm.name, parent: place.parent?.name, depth: place.depth };
-          rows.set(place.vm.name, classifyStatus(base, { record: readState(paths), sample, qmp: { status }, where: `inside ${place.parent!.name}` }));
-          vias.set(place.vm.name, [...via, pipe]);
-          layers.push(await layerOf(shell, [...via, pipe], place));
-        }
+        const layers = await readyBelow(shell, top);
         rows.set(top.vm.name, await vmStatus(machine, lab, top));
         return layers;
       }),
     );
-    // Every VM's row, in the lab's order.
-    return { layers: perTop.flat(), status: [...walkVms(lab.vms)].map((p) => rows.get(p.vm.name)!) };
+    // Every layer and every VM's row, in the lab's order.
+    const order = [...walkVms(lab.vms)].map((p) => p.vm.name);
+    const layers = perTop.flat().sort((a, b) => order.indexOf(a.vm) - order.indexOf(b.vm));
+    return { layers, status: order.map((name) => rows.get(name)!) };
   } catch (err) {
     if (err instanceof NoPortShell) {
       o.warn?.(`asking the resumed guests over SSH: ${err.message}`);

@@ -6,7 +6,7 @@
 // a snapshot taken after it still holds the RAM (the capability that leaves shared RAM out is
 // off again); the kit killed -9 in the middle of a suspend leaves a lab `up` brings back; and
 // `down` removes every RAM file.
-import { describe, it, before } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -24,9 +24,9 @@ describe('suspend and resume with the RAM in a file', () => {
   const inMemory = () => runningRamFile(join(lab.home, 'ramtest', 'r1'), { ...process.env, ...lab.env });
   /** Sparse: only what the guest touched takes room. */
   const sparse = (path: string) => statSync(path).blocks * 512 < 1536 * 2 ** 20;
-  before(() => ok(k('up')));
-
   it('boots the parent with its RAM mapped from a file in memory of its own, none in its folder', () => {
+    // Here, not in a before hook: a failed `up` then prints its stderr first in a CI log, not after every test cancelled.
+    ok(k('up'));
     assert.ok(existsSync(inMemory()), `no RAM file at ${inMemory()}`);
     assert.equal(statSync(inMemory()).size, 1536 * 2 ** 20, 'the RAM file is the guest’s memory size');
     assert.ok(sparse(inMemory()));

@@ -79,6 +79,37 @@ describe('port shell', () => {
     assert.deepEqual(await top.run('echo still', 5000), { out: 'still\n', code: 0 });
   });
 
+  it('runs jobs side by side, each answer its own: one waits for a file the next one writes', async () => {
+    const flag = join(dir, 'flag');
+    const answers = await top.runAll(
+      [
+        { via: [], command: `i=0; until [ -e ${flag} ]; do i=$((i + 1)); [ $i -gt 300 ] && exit 9; sleep 0.01; done; echo saw it` },
+        { via: [child], command: `echo x > ${flag}; echo "child's"; exit 3` },
+        { via: [], command: "printf 'no newline'" },
+      ],
+      5000,
+    );
+    assert.deepEqual(answers, [
+      { out: 'saw it\n', code: 0 },
+      { out: "child's\n", code: 3 },
+      { out: 'no newline', code: 0 },
+    ]);
+  });
+
+  it('runs jobs side by side: a child that does not answer fails them, and the parent answers after', async () => {
+    await assert.rejects(
+      top.runAll(
+        [
+          { via: [], command: 'true' },
+          { via: [dead], command: 'true' },
+        ],
+        1000,
+      ),
+      (e: Error) => e instanceof TaskError && /no answer through the port shells/.test(e.message),
+    );
+    assert.deepEqual(await top.run('echo still', 5000), { out: 'still\n', code: 0 });
+  });
+
   it('times out on a parent that does not answer', async () => {
     const mute = PortShell.open(guest('mute', false))!;
     try {
