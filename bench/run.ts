@@ -12,7 +12,7 @@ import { benchBoot } from './boot.ts';
 import { benchNested } from './nested.ts';
 import { benchChart } from './chart.ts';
 import { benchCommands } from './commands.ts';
-import { benchResumeCli } from './resume-cli.ts';
+import { benchResumeCli, benchResumeCliDebianNest } from './resume-cli.ts';
 import { benchReset } from './reset.ts';
 import { benchMemory } from './memory.ts';
 import { benchDebianNest } from './debian-nest.ts';
@@ -35,6 +35,7 @@ if (want('memory')) rows.push(...(await benchMemory()));
 if (want('libvirt')) rows.push(...(await benchLibvirt()), ...(await benchLibvirtSuspend()));
 if (only.includes('debian-nest')) rows.push(...(await benchDebianNest()));
 if (only.includes('suspend-debian-nest')) rows.push(...(await benchSuspendDebianNest()));
+if (only.includes('resume-cli-debian-nest')) rows.push(...(await benchResumeCliDebianNest()));
 
 const probe = await probeHost();
 const header = `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, QEMU ${probe.qemu.version}, KVM ${probe.kvm.state}${probe.kvm.state !== 'usable' ? ` (${probe.kvm.reason.split(':')[0]}) → TCG` : ''}. ${new Date().toISOString().slice(0, 16)}Z.`;
