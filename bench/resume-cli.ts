@@ -83,9 +83,19 @@ async function benchResumeCliOf(s: Subject, runs: number): Promise<Row[]> {
   return [
     { name: base, samples: samples.floor },
     { name: `npx tsx tasks.ts suspend ${s.lab}`, samples: samples.suspend, baseline: base, goal: s.lab === 'demo' ? plus(0.5) : undefined },
-    { name: `npx tsx tasks.ts resume ${s.lab} → every layer ran uname, through the port shells`, samples: samples.port, baseline: base, goal: s.lab === 'demo' ? plus(1.0) : undefined },
+    {
+      name: `npx tsx tasks.ts resume ${s.lab} → every layer ran uname, through the port shells`,
+      samples: samples.port,
+      baseline: base,
+      goal: s.lab === 'demo' ? plus(1.0) : undefined,
+    },
     { name: `npx tsx tasks.ts resume ${s.lab} → every layer ran uname, over SSH (GRAINCHART_PORT_SHELL=0)`, samples: samples.ssh, baseline: base },
     { name: overSsh, samples: samples.sshAt },
-    { name: `resume ${s.lab}: ${s.watch} answered, through the port shells, from the resume's start`, samples: samples.portAt, baseline: overSsh, goal: s.watchGoal },
+    {
+      name: `resume ${s.lab}: ${s.watch} answered, through the port shells, from the resume's start`,
+      samples: samples.portAt,
+      baseline: overSsh,
+      goal: s.watchGoal,
+    },
   ];
 }

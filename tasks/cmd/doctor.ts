@@ -16,19 +16,39 @@ export interface Check {
   hint?: string;
 }
 
+/** TCG as the binary itself lists it (`-accel help`): built in (QEMU 10) or a module (Debian's 7.2) alike. */
+function tcgCheck(p: HostProbe): Check {
+  const which = p.install.from === 'PATH' ? 'the QEMU on PATH' : `${p.install.from}'s QEMU`;
+  if (!p.accels) return { status: 'WARN', name: 'tcg', detail: `${which} did not answer -accel help: whether it can emulate without KVM is unknown` };
+  if (p.accels.includes('tcg')) return { status: 'OK', name: 'tcg', detail: `${which} lists ${p.accels.join(', ')}` };
+  return {
+    status: 'FAIL',
+    name: 'tcg',
+    detail: `${which} lists no tcg (only ${p.accels.join(', ') || 'nothing'}): it cannot run guests without KVM`,
+    hint: p.install.from === 'PATH' ? 'reinstall qemu-system-x86 (Debian builds TCG as a module)' : 'give it its modules folder, or pick another QEMU',
+  };
+}
+
 /** Pure: the probe → the report's lines. */
 export function doctorChecks(p: HostProbe): Check[] {
   const checks: Check[] = [];
   const tool = (name: string, t: HostProbe['qemu'], pkg: string) =>
     checks.push(
       t.version
-        ? { status: 'OK', name, detail: `${t.version} (${t.path})` }
-        : { status: 'FAIL', name, detail: t.error ?? 'not found', hint: `apt-get install ${pkg} (or bash scripts/setup-host.sh)` },
+        ? { status: 'OK', name, detail: `${t.version} (${t.path}${p.install.from === 'PATH' ? '' : `, from ${p.install.from}`})` }
+        : {
+            status: 'FAIL',
+            name,
+            detail: t.error ?? 'not found',
+            hint:
+              p.install.from === 'PATH'
+                ? `apt-get install ${pkg} (or bash scripts/setup-host.sh)`
+                : `${p.install.from} names ${p.install.system}: give the path of a qemu-system-x86_64`,
+          },
     );
   tool('qemu-system-x86_64', p.qemu, 'qemu-system-x86');
   tool('qemu-img', p.qemuImg, 'qemu-utils');
-  if (p.tcgModule === 'missing')
-    checks.push({ status: 'FAIL', name: 'tcg', detail: 'accel-tcg-x86_64 module missing: QEMU cannot emulate without KVM', hint: 'reinstall qemu-system-x86' });
+  if (p.qemu.version) checks.push(tcgCheck(p));
   const kvm = p.kvm;
   if (kvm.state === 'usable') {
     checks.push({ status: 'OK', name: 'kvm', detail: `usable: ${kvm.reason}` });

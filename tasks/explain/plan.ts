@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { KvmVerdict } from '../qemu/host-probe.ts';
 import { probeHost, type HostProbe } from '../qemu/host-probe.ts';
 import { kitPaths, stateRoot } from '../util/paths.ts';
-import { chooseCpu, qemuPlan, type ArgInputs } from '../qemu/args.ts';
+import { qemuPlan, type ArgInputs } from '../qemu/args.ts';
+import { chooseCpu } from '../qemu/accel.ts';
 import type { ArgSection } from '../qemu/plan.ts';
 import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { plannedMachine } from '../machine/machine-for.ts';
@@ -60,11 +61,12 @@ function impliedByParent(parent: VmPlace, hostKvm: KvmVerdict): KvmVerdict {
  * boot's own (tasks/vm/inputs.ts) in a dry run: nothing is made, copied or started.
  */
 export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeParents?: boolean; host?: HostProbe } = {}): Promise<Explained> {
+  // The machine first: it settles which QEMU the lab runs (host.qemu), which the probe asks.
+  const machine = await plannedMachine(lab, place);
   const host = opts.host ?? (await probeHost());
   const vm = place.vm;
   const authorizedKey = labPublicKey(lab.name);
   const parent = place.parent ? findVm(lab, place.parent.name)! : undefined;
-  const machine = await plannedMachine(lab, place);
   const ref = machine.ref(lab, place, readState(kitPaths(lab.name, vm.name).vm));
   const given = await prepareInputs({ lab, place, machine, ref, fresh: false, dryRun: true });
   const inputs: ArgInputs = {
@@ -74,6 +76,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
     authorizedKey,
     qmpTcpPort: ref.qmpPort,
     ramFile: machine.ramFileFor?.(ref, vm.memory, 'assumed'),
+    dataDirs: machine.qemuDataDirs?.(),
   };
   const as = { ...vm, ...given.as };
   if (!parent)

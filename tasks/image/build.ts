@@ -15,7 +15,7 @@ import type { ListrTask } from 'listr2';
 import { downloadDebs, resolveTinyPackages, unpackDebs, type Pkg } from './packages.ts';
 import { assembleRootDiskInitramfs, assembleTree, makeRootDisk, packInitramfs } from './tree.ts';
 import { addChildImage, addQemu } from './nest.ts';
-import { findOnPath } from '../qemu/host-probe.ts';
+import { currentQemu } from '../qemu/which.ts';
 
 export type ImageName = 'tiny' | 'tiny-nest';
 
@@ -194,9 +194,10 @@ export function imagePaths(img: Pick<BuiltImage, 'dir' | 'files'>) {
 
 /** Host QEMU binaries that the nest image copies: their size and time stand for their version. */
 function hostQemuStamp(): string {
-  return ['qemu-system-x86_64', 'qemu-img']
-    .map((b) => findOnPath(b))
-    .map((p) => (p ? `${p}:${statSync(p).size}:${statSync(p).mtimeMs}` : 'missing'))
+  const q = currentQemu();
+  return [q.system, q.img]
+    .map((p) => statSync(p, { throwIfNoEntry: false }))
+    .map((st, i) => (st ? `${[q.system, q.img][i]}:${st.size}:${st.mtimeMs}` : 'missing'))
     .join('|');
 }
 

@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { findOnPath } from '../qemu/host-probe.ts';
+import { currentQemu, qemuEnv } from '../qemu/which.ts';
 import { TaskError } from '../util/errors.ts';
 import { copyWithLibs } from './tree.ts';
 import { GUEST_STATE_DIR } from '../machine/guest.ts';
@@ -25,17 +25,25 @@ const QEMU_MODULE_DIR = '/usr/lib/x86_64-linux-gnu/qemu';
 
 /** Adds QEMU, its firmware and module, and the kvm modules to an assembled guest tree. */
 export async function addQemu(root: string, extract: string, kernelVersion: string): Promise<void> {
-  for (const bin of ['qemu-system-x86_64', 'qemu-img']) {
-    const path = findOnPath(bin);
-    if (!path) throw new TaskError(`${bin} is not installed on the host; the nest image copies it`, { hint: 'bash scripts/setup-host.sh' });
+  // The QEMU the lab runs on this host (qemu/which.ts): its binaries, its TCG module (QEMU 10
+  // has it built in), and its own firmware where it was unpacked into a folder — each put where
+  // Debian's build looks for it inside the guest.
+  const q = currentQemu();
+  for (const [bin, path] of [
+    ['qemu-system-x86_64', q.system],
+    ['qemu-img', q.img],
+  ] as const) {
+    if (!path.includes('/') || !existsSync(path))
+      throw new TaskError(`${bin} is not installed on the host (${path}); the nest image copies it`, { hint: 'bash scripts/setup-host.sh' });
     await copyWithLibs(path, `usr/bin/${bin}`, root, extract);
   }
-  const tcg = join(QEMU_MODULE_DIR, 'accel-tcg-x86_64.so');
-  if (existsSync(tcg)) await copyWithLibs(tcg, tcg.slice(1), root, extract);
+  const tcg = join(q.moduleDir ?? QEMU_MODULE_DIR, 'accel-tcg-x86_64.so');
+  if (existsSync(tcg)) await copyWithLibs(tcg, join(QEMU_MODULE_DIR, 'accel-tcg-x86_64.so').slice(1), root, extract);
   for (const { dir, keep } of FIRMWARE) {
-    if (!existsSync(dir)) continue;
+    const from = q.dataDirs.find((d) => d.endsWith(dir)) ?? dir;
+    if (!existsSync(from)) continue;
     mkdirSync(join(root, dir), { recursive: true });
-    for (const f of readdirSync(dir).filter(keep)) copyFileSync(join(dir, f), join(root, dir, f));
+    for (const f of readdirSync(from).filter(keep)) copyFileSync(join(from, f), join(root, dir, f));
   }
   const modDir = join(extract, 'lib/modules', kernelVersion);
   for (const m of [...KVM_MODULES.common, KVM_MODULES.amd, KVM_MODULES.intel]) {
@@ -45,7 +53,7 @@ export async function addQemu(root: string, extract: string, kernelVersion: stri
   }
   mkdirSync(join(root, GUEST_STATE_DIR), { recursive: true, mode: 0o700 });
   // Starting QEMU under TCG just to ask its version costs a second; the build knows it.
-  const version = execFileSync(findOnPath('qemu-system-x86_64')!, ['--version'], { encoding: 'utf8' });
+  const version = execFileSync(q.system, ['--version'], { encoding: 'utf8', env: qemuEnv(q) });
   writeFileSync(join(root, 'etc/gc/qemu-version'), `${/version\s+(\d+\.\d+(?:\.\d+)?)/.exec(version)?.[1] ?? ''}\n`);
 }
 

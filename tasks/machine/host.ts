@@ -21,6 +21,7 @@ import { connect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { run } from '../util/exec.ts';
 import { probeHost } from '../qemu/host-probe.ts';
+import { currentQemu, qemuEnv, runQemuTool } from '../qemu/which.ts';
 import { ensureSocketDir, kitPaths, runningRamFile, stateRoot } from '../util/paths.ts';
 import { portFree, portHolder } from '../util/ports.ts';
 import { QmpClient } from '../qemu/qmp.ts';
@@ -72,6 +73,9 @@ export class HostMachine implements Machine {
     return fs.bavail * fs.bsize - promised >= (memoryMiB + 64) * 2 ** 20 ? file : undefined;
   }
   readonly stashPath = imagesFolderStash;
+  qemuDataDirs(): string[] {
+    return currentQemu().dataDirs;
+  }
   readonly where: string = 'on this host';
   readonly at: string = '';
   readonly inside = undefined;
@@ -172,14 +176,15 @@ export class HostMachine implements Machine {
 
   /** -daemonize: QEMU forks, and its own errors would be lost unless stderr goes to a file first. */
   async start(ref: QemuRef, args: string[], _plan?: ArgSection[]): Promise<{ code: number | null; pid?: number; stderr: string; command: string[] }> {
-    const qemu = (await probeHost()).qemu.path ?? 'qemu-system-x86_64';
+    const install = currentQemu();
+    const qemu = (await probeHost()).qemu.path ?? install.system;
     // A pipe chardev (the port shell's) opens FIFOs that must be there: made once, owner-only.
     const fifos = pipeFifos(args).filter((f) => !existsSync(f));
     if (fifos.length) await run(['mkfifo', '-m', '600', ...fifos]);
     const errFd = openSync(ref.paths.stderr, 'w', 0o600);
     let code: number | null;
     try {
-      const child = spawn(qemu, args, { stdio: ['ignore', errFd, errFd], detached: true });
+      const child = spawn(qemu, args, { stdio: ['ignore', errFd, errFd], detached: true, env: qemuEnv(install) });
       code = await waitExit(child, 30_000);
     } finally {
       closeSync(errFd);
@@ -196,7 +201,8 @@ export class HostMachine implements Machine {
   }
 
   async run(argv: string[], timeoutMs = 120_000): Promise<string> {
-    return (await run(argv, { timeoutMs, hint: argv[0] === 'qemu-img' ? 'is another program holding the image? is the disk full?' : undefined })).stdout;
+    return (await runQemuTool(argv, { timeoutMs, hint: argv[0] === 'qemu-img' ? 'is another program holding the image? is the disk full?' : undefined }))
+      .stdout;
   }
 }
 

@@ -6,6 +6,7 @@
 import { findVm, libvirtOf, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import type { Machine } from './machine.ts';
 import { hostMachine } from './host.ts';
+import { useLabQemu } from '../qemu/which.ts';
 import { localLibvirt } from './libvirt/machine.ts';
 import { plannedServer, serverMachine, sshServerOf } from './libvirt/server.ts';
 import { plannedGuest } from './guest.ts';
@@ -18,6 +19,8 @@ import { MachineLost } from '../util/errors.ts';
  * this host.
  */
 export async function topMachine(lab: LabResolved, place: VmPlace): Promise<Machine> {
+  // Every QEMU this process runs on this host from now on is the lab's (qemu/which.ts).
+  useLabQemu(lab.host.qemu);
   const libvirt = libvirtOf(lab, place);
   if (!libvirt) return hostMachine;
   return sshServerOf(libvirt.uri) ? serverMachine(libvirt) : localLibvirt(libvirt.uri);

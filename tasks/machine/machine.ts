@@ -137,6 +137,8 @@ export interface Machine {
    * reads the same on every host: `room: 'assumed'`.
    */
   ramFileFor?(ref: QemuRef, memoryMiB: number, room?: 'checked' | 'assumed'): string | undefined;
+  /** The firmware folders its QEMU is told to search first (-L): a QEMU unpacked into a folder (qemu/which.ts). */
+  qemuDataDirs?(): string[];
   /**
    * Where this machine keeps its copy of a file of this host's image folders (the kit's image
    * cache, a folder of cloud images), named by that folder and the file, beside its VMs' folders.

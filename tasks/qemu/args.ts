@@ -9,13 +9,9 @@ import { optValue, type ArgSection, type PlanFacts } from './plan.ts';
 import { portShellSection, servesPortShell } from './port-shell.ts';
 import { forwardsOf, type VmResolved } from '../spec/tree.ts';
 import type { KvmVerdict } from './host-probe.ts';
+import { chooseAccel, chooseCpu } from './accel.ts';
 import { expandPath, type KitPaths } from '../util/paths.ts';
 import { VM_FILES } from '../util/paths.ts';
-
-export interface AccelChoice {
-  accel: 'kvm' | 'tcg';
-  why: string;
-}
 
 /** Images the kit builds itself (the `image` task), by name. */
 export interface ImagePaths {
@@ -38,6 +34,8 @@ export interface ArgInputs extends KitPaths {
   carry?: CarriedDisk[];
   /** The file the guest's RAM is mapped from, shared with QEMU, so a suspend need not write it again (machine.ramFileFor). */
   ramFile?: string;
+  /** Firmware folders searched first: a QEMU unpacked into a folder brings its own (machine.qemuDataDirs). */
+  dataDirs?: string[];
 }
 
 /** Where a suspended VM's RAM is kept, in its folder. */
@@ -75,24 +73,6 @@ export const efiVars = (p: Pick<KitPaths, 'vm'>) => `${p.vm.dir}/${VM_FILES.efiV
 /** The per-VM copy-on-write root disk of an image boot: in the VM's state folder, or where its machine keeps it (paths.rootDisk). */
 export const imageRootDisk = (p: Pick<KitPaths, 'vm'>) => p.vm.rootDisk ?? `${p.vm.dir}/${VM_FILES.rootDisk}`;
 
-/** auto → KVM only when the probe found it usable; an explicit choice is honoured as is. */
-export function chooseAccel(vm: Pick<VmResolved, 'accel'>, kvm: KvmVerdict): AccelChoice {
-  if (vm.accel === 'kvm')
-    return { accel: 'kvm', why: kvm.state === 'usable' ? 'the spec asks for KVM' : `the spec asks for KVM although it is ${kvm.state}: ${kvm.reason}` };
-  if (vm.accel === 'tcg') return { accel: 'tcg', why: 'the spec asks for TCG' };
-  if (kvm.state === 'usable') return { accel: 'kvm', why: `KVM is usable (${kvm.reason})` };
-  return { accel: 'tcg', why: `KVM is ${kvm.state} (${kvm.reason}); falling back to TCG` };
-}
-
-/** The CPU model: the spec's, unless it needs KVM and we run TCG. */
-export function chooseCpu(vm: Pick<VmResolved, 'cpu' | 'nested'>, accel: AccelChoice['accel']): { model: string; why: string } {
-  if (vm.cpu && accel === 'tcg' && /^host\b/.test(vm.cpu))
-    return { model: 'max', why: `"${vm.cpu}" needs KVM; under TCG "max" emulates every feature QEMU knows, svm included, so children can still use KVM` };
-  if (vm.cpu) return { model: vm.cpu, why: vm.nested ? 'the spec’s model, with virtualization flags for children' : 'the spec’s model' };
-  if (accel === 'kvm') return { model: 'host', why: 'host pass-through: the guest sees the real CPU, nested virtualization included when the host allows it' };
-  return { model: 'max', why: 'TCG emulates every feature QEMU knows, svm included, so children can use KVM inside this guest' };
-}
-
 export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSection[] {
   const accel = chooseAccel(vm, kvm);
   const cpu = chooseCpu(vm, accel.accel);
@@ -104,6 +84,14 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   // Identity: the title shows in window titles and `ps`.
   // -name is an option string (guest=…,process=…): a comma in the title is written twice.
   add('name', ['-name', optValue(vm.title ?? vm.name)], 'how QEMU names this VM in windows and process lists', { name: vm.name, title: vm.title ?? vm.name });
+
+  // A QEMU unpacked from Debian's packages into a folder looks for its firmware where Debian
+  // installs it: its own folders go first, so it never loads another version's ROMs.
+  add(
+    'data',
+    (p.dataDirs ?? []).flatMap((d) => ['-L', d]),
+    'this QEMU’s own firmware folders first (it was unpacked into a folder, not installed)',
+  );
 
   // Machine: the chipset, with the accelerator chosen per layer.
   add(

@@ -2,7 +2,7 @@
 import { inputFileProblem } from '../util/file-checks.ts';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { run } from '../util/exec.ts';
+import { runQemuTool } from './which.ts';
 import { TaskError, UsageError } from '../util/errors.ts';
 import { formatBytes } from '../spec/size.ts';
 
@@ -17,7 +17,7 @@ export interface ImgInfo {
 
 /** `qemu-img info -U` reads even while QEMU holds the image's write lock. */
 export async function imgInfo(file: string): Promise<ImgInfo> {
-  const r = await run(['qemu-img', 'info', '-U', '--output=json', file], { hint: 'is the file a disk image?' });
+  const r = await runQemuTool(['qemu-img', 'info', '-U', '--output=json', file], { hint: 'is the file a disk image?' });
   return JSON.parse(r.stdout) as ImgInfo;
 }
 
@@ -41,7 +41,7 @@ export async function createDisk(file: string, disk: NewDisk, force = false): Pr
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const existed = existsSync(file);
   try {
-    await run(cmd, { hint: 'check free space and permissions of the folder' });
+    await runQemuTool(cmd, { hint: 'check free space and permissions of the folder' });
     // qemu-img honours the umask (0644 here); a guest's disk is its owner's alone.
     chmodSync(file, 0o600);
   } catch (err) {

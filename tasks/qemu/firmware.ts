@@ -1,7 +1,7 @@
 // UEFI VMs need their own writable copy of OVMF's variable store before QEMU starts.
 import { chmodSync, existsSync } from 'node:fs';
 import { UsageError } from '../util/errors.ts';
-import { run } from '../util/exec.ts';
+import { runQemuTool } from './which.ts';
 import type { KitPaths } from '../util/paths.ts';
 import { efiVars, OVMF_CODE, OVMF_VARS_TEMPLATE } from './args.ts';
 import type { VmResolved } from '../spec/tree.ts';
@@ -13,7 +13,7 @@ export async function prepareFirmware(vm: VmResolved, paths: KitPaths): Promise<
   const vars = efiVars(paths);
   if (!existsSync(vars)) {
     // qcow2, not a raw copy: savevm refuses writable drives that cannot hold snapshots.
-    await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', OVMF_VARS_TEMPLATE, vars]);
+    await runQemuTool(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', OVMF_VARS_TEMPLATE, vars]);
     chmodSync(vars, 0o600);
   }
 }

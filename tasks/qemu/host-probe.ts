@@ -2,10 +2,11 @@
 // nothing: on a paravirtual host (kvm_pvm) it opens and KVM_CREATE_VM succeeds, yet a
 // normal kernel never boots under accel=kvm.  So the verdict also reads CPU flags and
 // which kvm module is loaded.  The same classifyKvm judges facts read inside a guest.
-import { constants, accessSync, existsSync, readFileSync, readdirSync, statfsSync } from 'node:fs';
+import { constants, accessSync, existsSync, readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism, totalmem, freemem } from 'node:os';
 import { execFile } from 'node:child_process';
-import { join, delimiter } from 'node:path';
+import { basename, join } from 'node:path';
+import { currentQemu, qemuEnv, type QemuInstall } from './which.ts';
 
 export interface KvmFacts {
   devKvm: 'absent' | 'no-access' | 'present';
@@ -71,21 +72,26 @@ export interface HostProbe {
   freeDiskBytes?: number;
   qemu: ToolInfo;
   qemuImg: ToolInfo;
-  tcgModule: 'present' | 'missing' | 'unknown';
+  /** Which QEMU, and where the choice came from. */
+  install: QemuInstall;
+  /** The accelerators the binary itself lists (`-accel help`): a built-in TCG and a module alike; undefined when it could not be asked. */
+  accels?: string[];
   kvmFacts: KvmFacts;
   kvm: KvmVerdict;
 }
 
-let cached: Promise<HostProbe> | undefined;
+const cached = new Map<string, Promise<HostProbe>>();
 
-/** Probes once per process; `fresh` forces a new probe. */
+/** Probes once per process and QEMU (the lab's: which.ts); `fresh` forces a new probe. */
 export function probeHost(opts: { diskPath?: string; fresh?: boolean } = {}): Promise<HostProbe> {
-  if (!cached || opts.fresh) cached = doProbe(opts.diskPath ?? process.cwd());
-  return cached;
+  const install = currentQemu();
+  const key = `${install.system}\0${opts.diskPath ?? ''}`;
+  if (!cached.has(key) || opts.fresh) cached.set(key, doProbe(install, opts.diskPath ?? process.cwd()));
+  return cached.get(key)!;
 }
 
-async function doProbe(diskPath: string): Promise<HostProbe> {
-  const [qemu, qemuImg] = await Promise.all([toolInfo('qemu-system-x86_64'), toolInfo('qemu-img')]);
+async function doProbe(install: QemuInstall, diskPath: string): Promise<HostProbe> {
+  const [qemu, qemuImg, accels] = await Promise.all([toolInfo(install.system, install), toolInfo(install.img, install), accelsOf(install)]);
   const kvmFacts = readKvmFacts('/');
   return {
     cpus: availableParallelism(),
@@ -94,10 +100,27 @@ async function doProbe(diskPath: string): Promise<HostProbe> {
     freeDiskBytes: freeDisk(diskPath),
     qemu,
     qemuImg,
-    tcgModule: tcgModuleState(qemu.path),
+    install,
+    accels,
     kvmFacts,
     kvm: classifyKvm(kvmFacts),
   };
+}
+
+/** `-accel help`: "Accelerators supported in QEMU binary:" and one name a line. */
+export function parseAccelHelp(out: string): string[] {
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^[a-z][a-z0-9-]*$/.test(l));
+}
+
+function accelsOf(install: QemuInstall): Promise<string[] | undefined> {
+  return new Promise((resolve) => {
+    execFile(install.system, ['-accel', 'help'], { timeout: 10_000, env: qemuEnv(install) }, (err, stdout) =>
+      resolve(err ? undefined : parseAccelHelp(stdout)),
+    );
+  });
 }
 
 function freeDisk(path: string): number | undefined {
@@ -109,35 +132,12 @@ function freeDisk(path: string): number | undefined {
   }
 }
 
-/** Debian builds TCG as a loadable module; without it QEMU cannot run guests without KVM. */
-function tcgModuleState(qemuPath: string | undefined): HostProbe['tcgModule'] {
-  if (!qemuPath) return 'unknown';
-  const dirs = ['/usr/lib/x86_64-linux-gnu/qemu', '/usr/lib64/qemu', '/usr/lib/qemu'].filter(existsSync);
-  if (dirs.length === 0) return 'unknown';
-  const hasModule = dirs.some((d) => readdirSync(d).some((f) => f.startsWith('accel-tcg-x86_64')));
-  return hasModule ? 'present' : 'missing';
-}
-
-export function findOnPath(bin: string, pathEnv = process.env.PATH ?? ''): string | undefined {
-  for (const dir of pathEnv.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, bin);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
-function toolInfo(bin: string): Promise<ToolInfo> {
-  const path = findOnPath(bin);
-  if (!path) return Promise.resolve({ error: `${bin} not found on PATH` });
+function toolInfo(path: string, install: QemuInstall): Promise<ToolInfo> {
+  const bin = basename(path);
+  if (!path.includes('/')) return Promise.resolve({ error: `${bin} not found on PATH` });
   return new Promise((resolve) => {
-    execFile(path, ['--version'], { timeout: 10_000 }, (err, stdout) => {
-      if (err) return resolve({ path, error: err.message });
+    execFile(path, ['--version'], { timeout: 10_000, env: qemuEnv(install) }, (err, stdout) => {
+      if (err) return resolve({ path, error: (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${path} not found (${install.from})` : err.message });
       const m = /version\s+(\d+\.\d+(?:\.\d+)?)/.exec(stdout);
       resolve({ path, version: m?.[1] ?? stdout.split('\n')[0]?.trim() });
     });

@@ -217,6 +217,11 @@ export const Host = z.strictObject({
     .describe('what the host keeps for itself when charting allocation'),
   checks: z.array(CommandCheck).default([]).describe('what `smoke` checks on the host, before the VMs'),
   libvirt: Libvirt.optional().describe('run the top-level VMs as libvirt domains on this connection (children still nest inside their parent)'),
+  qemu: filePath
+    .optional()
+    .describe(
+      'the qemu-system-x86_64 that runs this lab’s VMs on this host (its qemu-img beside it), as libvirt’s <emulator>; default: GRAINCHART_QEMU, else the one on PATH',
+    ),
 });
 
 export const Lab = z.strictObject({

@@ -11,16 +11,21 @@ export interface RunResult {
   exitCode: number;
 }
 
-export async function run(cmd: string[], opts: { hint?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function run(cmd: string[], opts: { hint?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   const [bin, ...args] = cmd;
   if (!bin) throw new Error('run: empty command');
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const result = await new Promise<RunResult & { timedOut: boolean; spawnError?: string }>((resolve) => {
-    execFile(bin, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 2 ** 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
-      const exitCode = !e ? 0 : typeof e.code === 'number' ? e.code : -1;
-      resolve({ stdout, stderr, exitCode, timedOut: !!e?.killed, spawnError: typeof e?.code === 'string' ? e.message : undefined });
-    });
+    execFile(
+      bin,
+      args,
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 2 ** 20, encoding: 'utf8', env: opts.env ?? process.env },
+      (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
+        const exitCode = !e ? 0 : typeof e.code === 'number' ? e.code : -1;
+        resolve({ stdout, stderr, exitCode, timedOut: !!e?.killed, spawnError: typeof e?.code === 'string' ? e.message : undefined });
+      },
+    );
   });
   if (result.exitCode !== 0) {
     const why = result.timedOut ? ` (killed after ${timeoutMs / 1000} s)` : result.spawnError ? `: ${result.spawnError}` : '';

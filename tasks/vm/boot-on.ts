@@ -12,7 +12,8 @@
 import { UsageError } from '../util/errors.ts';
 import type { KvmVerdict } from '../qemu/host-probe.ts';
 import { kitPaths } from '../util/paths.ts';
-import { chooseAccel, mapsRamFromFile, qemuPlan, type ArgInputs } from '../qemu/args.ts';
+import { mapsRamFromFile, qemuPlan, type ArgInputs } from '../qemu/args.ts';
+import { chooseAccel } from '../qemu/accel.ts';
 import { forwardsOf, type Forward, type LabResolved, type VmPlace, type VmResolved } from '../spec/tree.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { labKeys } from '../ssh/keys.ts';
@@ -197,6 +198,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             authorizedKey: labKeys(lab.name).publicKey,
             qmpTcpPort: ref.qmpPort,
             ramFile,
+            dataDirs: machine.qemuDataDirs?.(),
           });
           if (opts.installer)
             c.plan = c.plan.map((s) =>

@@ -53,6 +53,9 @@ export async function preflight(
 export function checkSameDevices(name: string, saved: string[], now: string[]): void {
   // Where the RAM file is mapped from may differ (in memory, or from where it was saved): the state names its block, not its path.
   const unplaced = (a: string | undefined) => a?.replace(/(^|,)mem-path=(?:[^,]|,,)*/, '$1mem-path=');
+  // Where the firmware is looked for (-L, a QEMU unpacked into a folder) is no device.
+  saved = withoutDataDirs(saved);
+  now = withoutDataDirs(now);
   const i = saved.findIndex((a, j) => unplaced(a) !== unplaced(now[j]));
   if (i === -1 && saved.length === now.length) return;
   const at = i === -1 ? Math.min(saved.length, now.length) : i;
@@ -75,4 +78,9 @@ export function pinKey(lab: LabResolved, place: VmPlace, hostKey: string | undef
       `add "${alias} <key type> <key>" to ${keys.knownHostsPath}: the kit never connects to an unknown host key`,
     );
   return pinned;
+}
+
+/** A command line without its -L folders. */
+function withoutDataDirs(argv: string[]): string[] {
+  return argv.filter((a, i) => a !== '-L' && argv[i - 1] !== '-L');
 }

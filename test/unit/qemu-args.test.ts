@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgs, qemuPlan, chooseAccel, ramFileOf } from '../../tasks/qemu/args.ts';
+import { qemuArgs, qemuPlan, ramFileOf } from '../../tasks/qemu/args.ts';
+import { chooseAccel } from '../../tasks/qemu/accel.ts';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
 import { findVm, type LabResolved } from '../../tasks/spec/tree.ts';
 import { readLabInput } from '../../tasks/spec/load.ts';
