@@ -8,7 +8,8 @@
 #   --libvirt  also libvirt's daemon with its QEMU driver (a lab with host.libvirt or
 #              vms[].libvirt), and start virtlogd and libvirtd where they do not run and
 #              there is no systemd to start them
-#   --tests    also what only the kit's own tests use (implies --full); `npm test` runs
+#   --tests    also what only the kit's own tests use (implies --full), and QEMU 10.0
+#              unpacked into the kit's cache (scripts/unpack-qemu.sh); `npm test` runs
 #              this with --libvirt
 #   --quiet    say nothing when all is there
 set -euo pipefail
@@ -104,9 +105,17 @@ if command -v qemu-system-x86_64 >/dev/null 2>&1 && [ -d /usr/lib/x86_64-linux-g
   missing+=(qemu-system-x86)
 fi
 
+# The tests run the demo lab on a second QEMU too (10.0 from bookworm-backports), unpacked
+# into the kit's cache beside the system's (scripts/unpack-qemu.sh): nothing is installed.
+second_qemu() {
+  $tests || return 0
+  bash "$(dirname "$0")/unpack-qemu.sh" --quiet >/dev/null
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   $quiet || echo "setup-host: everything needed is installed"
   start_libvirt
+  second_qemu
   exit 0
 fi
 
@@ -129,3 +138,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 echo "setup-host: done"
 start_libvirt
+second_qemu

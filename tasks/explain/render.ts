@@ -9,6 +9,7 @@ import { shellQuote } from '../util/shell-quote.ts';
 /** Section names as a reader knows them. */
 const TITLES: Record<string, string> = {
   name: 'Name',
+  data: 'Firmware folders',
   machine: 'Machine',
   cpu: 'CPU',
   smp: 'SMP',

@@ -36,11 +36,18 @@ export function parseMachineHelp(out: string): Set<string> {
   return names;
 }
 
-/** The CPU models `qemu-system-x86_64 -cpu help` lists (its "x86 NAME  description" lines only). */
+/**
+ * The CPU models `qemu-system-x86_64 -cpu help` lists: QEMU 7.2 prints "x86 NAME  description",
+ * QEMU 10 "  NAME  description" under "Available CPUs:"; the CPUID flags after the blank line
+ * are not models.
+ */
 export function parseCpuHelp(out: string): Set<string> {
   const names = new Set<string>();
+  let listing = false;
   for (const line of out.split('\n')) {
-    const m = /^x86\s+(\S+)/.exec(line);
+    if (line.startsWith('Available CPUs:')) listing = true;
+    else if (!line.trim()) listing = false;
+    const m = /^x86\s+(\S+)/.exec(line) ?? (listing ? /^\s+(\S+)/.exec(line) : null);
     if (m) names.add(m[1]!);
   }
   return names;

@@ -10,6 +10,7 @@ import { openSite } from '../snapshot/site.ts';
 import { listSnapshots } from '../snapshot/ops.ts';
 import type { suspendedPlaces } from './saved.ts';
 import type { Machine } from '../machine/machine.ts';
+import { useLabQemu } from '../qemu/which.ts';
 import { missingNeed, parseCpuHelp, parseMachineHelp } from '../qemu/state-needs.ts';
 
 /** The machine types and CPU models the QEMU of `machine` offers (two short runs of it). */
@@ -21,9 +22,13 @@ async function offered(machine: Machine): Promise<{ machines: Set<string>; cpus:
 
 /** Throws, naming the VM and a way on, where a saved state is gone or written by another QEMU. */
 export async function checkSavedKept(lab: LabResolved, suspended: ReturnType<typeof suspendedPlaces>): Promise<void> {
+  // The lab's QEMU (host.qemu), asked before any of its machines is.
+  useLabQemu(lab.host.qemu);
   const qemuVersion = (await hostMachine.probe()).qemuVersion;
   const cold = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is kept as a snapshot)`;
   const coldDiscarding = `boot it cold instead: npx tsx tasks.ts up ${lab.name} --cold (the saved state is discarded)`;
+  const olderQemu = (version: string | undefined) =>
+    `resume it under the QEMU that saved it${version ? ` (${version})` : ''}: host.qemu in the spec, or GRAINCHART_QEMU; or ${coldDiscarding.replace('boot it cold instead: ', 'boot it cold: ')}`;
   for (const { place, saved } of suspended) {
     if (saved.managed) {
       const machine = await topMachine(lab, place);
@@ -38,13 +43,13 @@ export async function checkSavedKept(lab: LabResolved, suspended: ReturnType<typ
       if (missing)
         throw new UsageError(
           `${place.vm.name}'s saved state needs ${missing}, which QEMU ${saved.qemuVersion ?? '(version not recorded)'} ran; the QEMU here${qemuVersion ? ` (${qemuVersion})` : ''} has none`,
-          saved.devices ? coldDiscarding : cold,
+          saved.devices ? olderQemu(saved.qemuVersion) : cold,
         );
     }
     if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
       throw new UsageError(
-        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion}; this host has ${qemuVersion}, which does not load it`,
-        saved.devices ? coldDiscarding : cold,
+        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion} and the QEMU here is ${qemuVersion}: the kit loads a saved state only into the QEMU version that wrote it`,
+        saved.devices ? olderQemu(saved.qemuVersion) : cold,
       );
     if (saved.devices) {
       const machine = await topMachine(lab, place);

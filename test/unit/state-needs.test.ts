@@ -22,6 +22,17 @@ Recognized CPUID flags:
   3dnow 3dnowext 3dnowprefetch abm ace2 ace2-en acpi adx aes
 `;
 
+// QEMU 10.0.2 (Debian's bookworm-backports): no "x86" before the names.
+const cpuHelp10 = `Available CPUs:
+  486                   (alias configured by machine type)
+  486-v1                
+  EPYC-v4               AMD EPYC-v4 Processor
+  max                   Enables all features supported by the accelerator in the current host
+
+Recognized CPUID flags:
+  3dnow 3dnowext 3dnowprefetch abm ace2 ace2-en acpi adx aes amd-no-ssb
+`;
+
 describe('state needs', () => {
   it('lists every machine type, aliases and deprecated ones included, and no header', () => {
     assert.deepEqual([...parseMachineHelp(machineHelp)], ['microvm', 'pc', 'pc-i440fx-7.2', 'q35', 'pc-q35-7.2', 'pc-q35-2.4', 'none']);
@@ -31,6 +42,9 @@ describe('state needs', () => {
     const cpus = parseCpuHelp(cpuHelp);
     assert.deepEqual([...cpus], ['486', 'Skylake-Client-v4', 'host', 'max']);
     assert.ok(!cpus.has('3dnow'));
+    const ten = parseCpuHelp(cpuHelp10);
+    assert.deepEqual([...ten], ['486', '486-v1', 'EPYC-v4', 'max']);
+    assert.ok(!ten.has('3dnow') && !ten.has('Recognized'));
   });
 
   it('names what a QEMU lacks, the machine type first; nothing when it has all, or nothing was recorded', () => {
