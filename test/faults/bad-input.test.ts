@@ -37,8 +37,8 @@ describe('bad input', () => {
       [['boot', 'b1', '--frobnicate'], /Unknown option|frobnicate/],
       [['schema', 'nothing'], /no schema named/],
       [['doctor', '--spec', 'x.json'], /doctor: unknown option --spec \(doctor takes no lab\)/],
-      [['smoke', '--junit', '/nonexistent/dir/x.xml'], /--junit: the folder/],
-      [['install', 'b1', '--iso', '/nonexistent.iso'], /does not exist/],
+      [['smoke', '--junit', '/nonexistent/dir/x.xml'], /--junit \/nonexistent\/dir\/x\.xml: its folder \/nonexistent\/dir does not exist/],
+      [['install', 'b1', '--iso', '/nonexistent.iso'], /--iso \/nonexistent\.iso: not found/],
       [['nix-config', 'b1'], /not a NixOS guest/],
     ];
     // Tasks that take no lab refuse --spec: they are run without it.
