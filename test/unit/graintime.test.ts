@@ -1,8 +1,8 @@
 // graintime: physical invariants of the computed sky, not copied outputs.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from 'astronomy-engine';
@@ -183,8 +183,17 @@ describe('graintime stamps', () => {
 });
 
 describe('graintime config', () => {
+  const dirs: string[] = [];
+  const newDir = () => {
+    dirs.push(mkdtempSync(join(tmpdir(), 'gc-conf-')));
+    return dirs.at(-1)!;
+  };
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
   it('takes a flag over the environment over the file over the default', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gc-conf-'));
+    const dir = newDir();
     const file = join(dir, 'graintime.json');
     writeFileSync(file, JSON.stringify({ latitude: 52.52, longitude: 13.4, timeZone: 'Europe/Berlin', author: 'file' }));
     const env = { GRAINTIME_CONFIG: file, GRAINTIME_TZ: 'Asia/Tokyo', GRAINTIME_AUTHOR: 'env', USER: 'someone' };
@@ -198,7 +207,7 @@ describe('graintime config', () => {
   });
 
   it('names the flag, variable or file field that is wrong', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gc-conf-'));
+    const dir = newDir();
     const file = join(dir, 'graintime.json');
     writeFileSync(file, JSON.stringify({ latitude: 'north' }));
     assert.throws(() => graintimeConfig({ lat: '91' }, {}), /--lat/);
