@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSeedIso, metaData, userData, type SeedInput } from '../../tasks/cloud/seed.ts';
@@ -53,5 +53,6 @@ describe('cloud-init seed', () => {
     const ud = execFileSync('isoinfo', ['-R', '-i', iso, '-x', '/user-data'], { encoding: 'utf8' });
     assert.equal(ud, userData(input('deployer')));
     assert.match(execFileSync('isoinfo', ['-R', '-i', iso, '-x', '/meta-data'], { encoding: 'utf8' }), /^instance-id: grainchart-lab1-deb1-/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -144,6 +144,7 @@ describe('graintime stamps', () => {
     for (const stamp of stamps.slice(0, 5)) execFileSync('qemu-img', ['snapshot', '-c', stamp, img]);
     const listed = execFileSync('qemu-img', ['snapshot', '-l', img], { encoding: 'utf8' });
     for (const stamp of stamps.slice(0, 5)) assert.ok(listed.includes(stamp), `qemu-img lists ${stamp}`);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses a bad stamp naming the field', () => {

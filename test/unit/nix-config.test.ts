@@ -1,9 +1,9 @@
 // nix-config: what it renders parses with the real Nix parser (nix-instantiate --parse),
 // carries the spec's choices, and the committed nix/ files are a fresh render.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
@@ -14,6 +14,7 @@ import { nixString, renderConfiguration } from '../../tasks/nix/render.ts';
 import { BIG_HOST } from '../helpers/probes.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gc-nix-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** nix-instantiate --parse: the parsed expression, or the parser's error. */
 function parse(text: string, name: string): { ok: boolean; out: string } {
