@@ -177,7 +177,7 @@ export class HostMachine implements Machine {
   /** -daemonize: QEMU forks, and its own errors would be lost unless stderr goes to a file first. */
   async start(ref: QemuRef, args: string[], _plan?: ArgSection[]): Promise<{ code: number | null; pid?: number; stderr: string; command: string[] }> {
     const install = currentQemu();
-    const qemu = (await probeHost()).qemu.path ?? install.system;
+    const qemu = install.system;
     // A pipe chardev (the port shell's) opens FIFOs that must be there: made once, owner-only.
     const fifos = pipeFifos(args).filter((f) => !existsSync(f));
     if (fifos.length) await run(['mkfifo', '-m', '600', ...fifos]);

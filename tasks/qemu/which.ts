@@ -26,20 +26,6 @@ export interface QemuInstall {
   moduleDir?: string;
 }
 
-export function findOnPath(bin: string, pathEnv = process.env.PATH ?? ''): string | undefined {
-  for (const dir of pathEnv.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, bin);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
 const SYSTEM = 'qemu-system-x86_64';
 const MODULES = 'usr/lib/x86_64-linux-gnu/qemu';
 
@@ -51,6 +37,13 @@ const executable = (path: string) => {
     return false;
   }
 };
+
+export const findOnPath = (bin: string, pathEnv = process.env.PATH ?? ''): string | undefined =>
+  pathEnv
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, bin))
+    .find(executable);
 
 /** The QEMU whose qemu-system-x86_64 is `system`, with what an unpacked package tree needs. */
 export function qemuAt(system: string, from: QemuInstall['from']): QemuInstall {
