@@ -126,13 +126,23 @@ describe('the Machine contract, on every composition', () => {
 
       it('dial: the SSH forward there answers with an SSH banner', async () => {
         const ssh = readState(kitPaths(LAB, vm).vm)!.ssh!;
-        const sock = await m.dial(ssh.port, ssh.host);
-        const banner = await new Promise<string>((resolve, reject) => {
-          sock.once('data', (b: Buffer) => resolve(b.toString()));
-          sock.once('error', reject);
-          setTimeout(() => reject(new Error('no banner within 10 s')), 10_000);
-        }).finally(() => sock.destroy());
-        assert.match(banner, /^SSH-2\.0-/);
+        // A forward into a child can be closed at once by the slirp of its TCG parent, before the
+        // child sees it (seen 3 runs in 5 on 2026-12-06, on older code too): the kit's own
+        // readiness dials in staggered attempts for it; so does this, three, each told apart.
+        const tries: string[] = [];
+        for (let i = 0; i < 3 && !tries.at(-1)?.startsWith('SSH-'); i++) {
+          if (i) await new Promise((r) => setTimeout(r, 1000));
+          const sock = await m.dial(ssh.port, ssh.host);
+          tries.push(
+            await new Promise<string>((resolve, reject) => {
+              sock.once('data', (b: Buffer) => resolve(b.toString()));
+              sock.once('end', () => resolve('(closed without a byte)'));
+              sock.once('error', reject);
+              setTimeout(() => reject(new Error('no banner within 10 s')), 10_000);
+            }).finally(() => sock.destroy()),
+          );
+        }
+        assert.match(tries.at(-1)!, /^SSH-2\.0-/, tries.join(' | '));
       });
 
       it('put, fileSize, tail and run: a file of this host, there byte for byte', async () => {
