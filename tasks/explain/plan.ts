@@ -67,7 +67,8 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
   const vm = place.vm;
   const authorizedKey = labPublicKey(lab.name);
   const parent = place.parent ? findVm(lab, place.parent.name)! : undefined;
-  const ref = machine.ref(lab, place, readState(kitPaths(lab.name, vm.name).vm));
+  const record = readState(kitPaths(lab.name, vm.name).vm);
+  const ref = machine.ref(lab, place, record);
   const given = await prepareInputs({ lab, place, machine, ref, fresh: false, dryRun: true });
   const inputs: ArgInputs = {
     ...given.inputs,
@@ -78,7 +79,9 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
     ramFile: machine.ramFileFor?.(ref, vm.memory, 'assumed'),
     dataDirs: machine.qemuDataDirs?.(),
   };
-  const as = { ...vm, ...given.as };
+  // A VM booted once runs the machine type pinned then; one never booted, the spec's as asked.
+  const pinned = record?.machine?.asked === vm.machine ? record.machine.type : vm.machine;
+  const as = { ...vm, machine: pinned, ...given.as };
   if (!parent)
     return {
       vm: vm.name,

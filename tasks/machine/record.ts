@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { VmPaths } from '../util/paths.ts';
 
 import type { Forward } from '../spec/tree.ts';
+import type { MachinePin } from '../qemu/machine-type.ts';
 import { VM_FILES } from '../util/paths.ts';
 
 export interface BootMetrics {
@@ -44,6 +45,12 @@ export interface VmState {
    * parent) may leave half a first boot there, so the next boot makes the disk anew.
    */
   firstBoot?: true;
+  /**
+   * The versioned machine type its first boot's QEMU resolved the spec's type to (q35 →
+   * pc-q35-7.2), which every later boot runs while the spec asks for the same type: a state
+   * saved under one QEMU then loads under a newer one (qemu/machine-type.ts).
+   */
+  machine?: MachinePin;
   /** Nested VMs: the VM their QEMU runs in, and their QMP port on its loopback. */
   parent?: string;
   qmpPort?: number;

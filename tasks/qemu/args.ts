@@ -10,6 +10,7 @@ import { portShellSection, servesPortShell } from './port-shell.ts';
 import { forwardsOf, type VmResolved } from '../spec/tree.ts';
 import type { KvmVerdict } from './host-probe.ts';
 import { chooseAccel, chooseCpu } from './accel.ts';
+import { isQ35 } from './machine-type.ts';
 import { expandPath, type KitPaths } from '../util/paths.ts';
 import { VM_FILES } from '../util/paths.ts';
 
@@ -97,7 +98,7 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
   add(
     'machine',
     ['-machine', `type=${vm.machine},accel=${accel.accel}${p.ramFile ? `,memory-backend=${RAM_BACKEND}` : ''}`],
-    `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`,
+    `${vm.machine === 'q35' ? 'Q35: a modern PCIe chipset' : isQ35(vm.machine) ? `Q35 (${vm.machine}, pinned at its first boot): a modern PCIe chipset` : `machine ${vm.machine}`}; accelerator ${accel.accel}: ${accel.why}`,
     { machine: vm.machine, accel: accel.accel },
   );
 

@@ -11,7 +11,7 @@ import { listSnapshots } from '../snapshot/ops.ts';
 import type { suspendedPlaces } from './saved.ts';
 import type { Machine } from '../machine/machine.ts';
 import { useLabQemu } from '../qemu/which.ts';
-import { missingNeed, parseCpuHelp, parseMachineHelp } from '../qemu/state-needs.ts';
+import { crossVersionProblem, missingNeed, parseCpuHelp, parseMachineHelp } from '../qemu/state-needs.ts';
 
 /** The machine types and CPU models the QEMU of `machine` offers (two short runs of it). */
 async function offered(machine: Machine): Promise<{ machines: Set<string>; cpus: Set<string> }> {
@@ -38,7 +38,9 @@ export async function checkSavedKept(lab: LabResolved, suspended: ReturnType<typ
         });
       continue;
     }
-    if (saved.machineType || saved.cpuModel) {
+    // The QEMU that wrote the state has what it needs: asked only of another (two runs of it).
+    const another = !saved.qemuVersion || !qemuVersion || saved.qemuVersion !== qemuVersion;
+    if (another && (saved.machineType || saved.cpuModel)) {
       const missing = missingNeed(saved, await offered(await topMachine(lab, place)));
       if (missing)
         throw new UsageError(
@@ -46,9 +48,10 @@ export async function checkSavedKept(lab: LabResolved, suspended: ReturnType<typ
           saved.devices ? olderQemu(saved.qemuVersion) : cold,
         );
     }
-    if (saved.qemuVersion && qemuVersion && saved.qemuVersion !== qemuVersion)
+    const moveProblem = crossVersionProblem(saved, qemuVersion);
+    if (moveProblem)
       throw new UsageError(
-        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion} and the QEMU here is ${qemuVersion}: the kit loads a saved state only into the QEMU version that wrote it`,
+        `${place.vm.name}'s saved state was written by QEMU ${saved.qemuVersion} and the QEMU here is ${qemuVersion}: ${moveProblem}`,
         saved.devices ? olderQemu(saved.qemuVersion) : cold,
       );
     if (saved.devices) {

@@ -14,6 +14,7 @@ import type { KvmVerdict } from '../qemu/host-probe.ts';
 import { kitPaths } from '../util/paths.ts';
 import { mapsRamFromFile, qemuPlan, type ArgInputs } from '../qemu/args.ts';
 import { chooseAccel } from '../qemu/accel.ts';
+import { isVersioned, machineToRun } from '../qemu/machine-type.ts';
 import { forwardsOf, type Forward, type LabResolved, type VmPlace, type VmResolved } from '../spec/tree.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { labKeys } from '../ssh/keys.ts';
@@ -187,11 +188,20 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           }
           if (accel.accel === 'tcg' && machine.inside)
             opts.warn?.(`${vm.name}: no usable KVM${at} (${c.probe.kvm.reason}); TCG inside TCG is slow (~110 s for the tiny guest)`);
+          // Beside the inputs: a first boot asks its QEMU what the spec's machine type is now (it never throws).
+          const qemu = c.probe.qemu ?? 'qemu-system-x86_64';
+          const pinning = machineToRun(vm.machine, {
+            pin: before?.machine,
+            savedArgv: opts.savedArgv,
+            fresh,
+            help: () => machine.run([qemu, '-machine', 'help'], 20_000),
+          });
           c.boot = await prepareInputs({ lab, place, machine, ref, fresh, warn: opts.warn });
+          c.pin = await pinning;
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = sshForward ? pinKey(lab, place, c.boot.hostKey) : undefined;
           const installer = opts.installer ? { boot: { iso: opts.installer.iso }, display: opts.installer.display } : {};
-          c.plan = qemuPlan({ ...vm, ...c.boot.as, ...installer }, c.probe.kvm, {
+          c.plan = qemuPlan({ ...vm, machine: c.pin.type, ...c.boot.as, ...installer }, c.probe.kvm, {
             ...c.boot.inputs,
             home: machine.home,
             vm: ref.paths,
@@ -245,6 +255,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             parent: place.parent?.name,
             qmpPort: ref.qmpPort,
             firstBoot: firstBoot || undefined,
+            machine: c.pin && isVersioned(c.pin.type) ? c.pin : undefined,
           });
           if (opts.incoming) {
             const file = opts.incoming;

@@ -3,6 +3,7 @@
 // SSH helpers its stages share.  A named shape, so each step says which fields it may rely on.
 import type { Duplex } from 'node:stream';
 import type { ArgSection } from '../qemu/plan.ts';
+import type { MachinePin } from '../qemu/machine-type.ts';
 import type { Forward, LabResolved, VmPlace } from '../spec/tree.ts';
 import { FatalError } from '../util/errors.ts';
 import { Guest } from '../ssh/guest.ts';
@@ -30,6 +31,8 @@ export interface BootRun {
   plan?: ArgSection[];
   probe?: MachineProbe;
   accel?: 'kvm' | 'tcg';
+  /** The machine type it runs, pinned at its first boot (qemu/machine-type.ts). */
+  pin?: MachinePin;
   budgetMs?: number;
   hostKey?: string;
   kvmHint?: string;

@@ -4,11 +4,13 @@
 // lab comes up on it — the parent's QEMU is that binary with its own firmware, the child's is
 // the 10.0 the parent's image carries — runs commands, suspends and resumes; and a state saved
 // by one QEMU is refused by the other, exit 2, naming both, the lab still suspended and
-// resumed by the QEMU that saved it.
+// resumed by the QEMU that saved it.  The upgrade: a lab first booted under 7.2 runs the
+// machine type pinned then (pc-q35-7.2), so its state resumes under 10.0, and 10.0's state is
+// refused by 7.2 (its -cpu max has more).
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
@@ -84,16 +86,34 @@ describe('a second QEMU (10.0, unpacked beside the system’s)', () => {
     assert.deepEqual(qemusUnder(lab.home), []);
   });
 
-  it('the upgrade: a lab suspended under the system’s QEMU is refused by 10.0 with nothing lost, and resumed by its own', () => {
+  it('the upgrade: a lab first booted under the system’s QEMU keeps its machine type, resumes under 10.0, and is not moved back', () => {
     ok(on('', 'up', '--fresh'));
+    const argvOf = () => readFileSync(`/proc/${qemusUnder(lab.home)[0]}/cmdline`, 'utf8').split('\0');
+    const pinned = `pc-q35-${v72.split('.').slice(0, 2).join('.')}`;
+    assert.match(
+      argvOf()[argvOf().indexOf('-machine') + 1]!,
+      new RegExp(`^type=${pinned.replaceAll('.', '\\.')},`),
+      'q35 resolved and pinned at the first boot',
+    );
     ok(on('', 'exec', 'q2', '--', 'echo old > /root/g; sync'));
     ok(on('', 'suspend'));
-    const r = on(q10, 'resume');
-    assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, new RegExp(`QEMU ${v72.replaceAll('.', '\\.')} and the QEMU here is ${v10.replaceAll('.', '\\.')}`));
+    ok(on(q10, 'resume'));
+    assert.equal(readlinkSync(`/proc/${qemusUnder(lab.home)[0]}/exe`), q10, 'resumed by 10.0');
+    assert.equal(ok(on(q10, 'exec', 'q2', '--', 'cat /root/g')).stdout.trim(), 'old', 'the child runs on where it was');
+    // Saved by 10.0 now: its -cpu max has 10.0's features, which 7.2 may lack.
+    ok(on(q10, 'suspend'));
+    const back = on('', 'resume');
+    assert.equal(back.status, 2, back.stderr);
+    assert.match(
+      back.stderr,
+      new RegExp(`written by QEMU ${v10.replaceAll('.', '\\.')} and the QEMU here is ${v72.replaceAll('.', '\\.')}: its CPU model max`),
+    );
     assert.deepEqual(qemusUnder(lab.home), []);
-    ok(on('', 'resume'));
-    assert.equal(ok(on('', 'exec', 'q2', '--', 'cat /root/g')).stdout.trim(), 'old');
-    ok(on('', 'down'));
+    ok(on(q10, 'resume'));
+    ok(on(q10, 'down'));
+    // A cold boot under 10.0 runs the pinned type still.
+    ok(on(q10, 'up'));
+    assert.match(argvOf()[argvOf().indexOf('-machine') + 1]!, new RegExp(`^type=${pinned.replaceAll('.', '\\.')},`));
+    ok(on(q10, 'down'));
   });
 });

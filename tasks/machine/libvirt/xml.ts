@@ -8,6 +8,7 @@
 // to libvirt's root ports, it collides with them (measured with libvirt 9.0).
 import { posix } from 'node:path';
 import { planFacts, type ArgSection, type PlanDrive } from '../../qemu/plan.ts';
+import { isQ35 } from '../../qemu/machine-type.ts';
 
 /** libvirt's name for a kit VM: recognisable in `virsh list` and virt-manager, one per lab and VM. */
 export const domainName = (lab: string, vm: string) => `grainchart-${lab}-${vm}`;
@@ -105,7 +106,7 @@ export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] 
   if (f.firmware) throw new Error('a UEFI VM has no libvirt domain here yet: its variable store is qcow2, and libvirt 9.0 reads <nvram> as raw');
   // Disk names over the whole plan, the CD-ROM after every disk, on SATA (q35's IDE).
   const names = targets([...drives.map((d) => d.bus), ...(f.cdrom ? ['ide' as const] : [])]);
-  const rootBus = f.machine.startsWith('pc') ? 'pci.0' : 'pcie.0';
+  const rootBus = isQ35(f.machine) ? 'pcie.0' : 'pci.0';
   const a = xmlText;
   const onRootBus = (slot: number) => `<address type='pci' domain='0x0000' bus='0x00' slot='${hex(slot)}' function='0x0'/>`;
   // i440fx ('pc') has no root ports to avoid, and libvirt's own slot rules there (video at 0x02).
