@@ -26,6 +26,8 @@ export interface Explained {
   /** Where its QEMU runs, as its machine says it: "on this host", "inside l1", "on libvirt qemu+ssh://…". */
   where: string;
   binary: string;
+  /** The environment its QEMU runs with (a QEMU unpacked into a folder names its modules). */
+  env?: Record<string, string>;
   kvm: KvmVerdict;
   /** Where the KVM verdict comes from: this host, a probe inside the parent, or what the parent's CPU model implies. */
   kvmSource: 'host' | 'parent-probe' | 'parent-cpu';
@@ -89,6 +91,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
       depth: 1,
       where: machine.where,
       binary: host.qemu.path ?? 'qemu-system-x86_64',
+      ...(host.install.moduleDir ? { env: { QEMU_MODULE_DIR: host.install.moduleDir } } : {}),
       kvm: host.kvm,
       kvmSource: 'host',
       plan: qemuPlan(as, host.kvm, inputs),

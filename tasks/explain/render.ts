@@ -74,10 +74,10 @@ export function renderFlow(title: string, plan: ArgSection[], o: ChartOptions = 
   return lines.join('\n');
 }
 
-/** `qemu-system-x86_64 \` then one option per line, each word quoted for sh. */
-export function shellCommand(binary: string, args: string[]): string {
+/** `qemu-system-x86_64 \` (after its environment, if any) then one option per line, each word quoted for sh. */
+export function shellCommand(binary: string, args: string[], env: Record<string, string> = {}): string {
   return [
-    shellQuote(binary),
+    [...Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`), shellQuote(binary)].join(' '),
     ...flagLines(args).map((l) => {
       const [flag, ...rest] = l.split(' ');
       return rest.length ? `${shellQuote(flag!)} ${shellQuote(l.slice(flag!.length + 1))}` : shellQuote(flag!);

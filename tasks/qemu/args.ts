@@ -92,6 +92,7 @@ export function qemuPlan(vm: VmResolved, kvm: KvmVerdict, p: ArgInputs): ArgSect
     'data',
     (p.dataDirs ?? []).flatMap((d) => ['-L', d]),
     'this QEMU’s own firmware folders first (it was unpacked into a folder, not installed)',
+    p.dataDirs?.length ? { dataDirs: p.dataDirs } : undefined,
   );
 
   // Machine: the chipset, with the accelerator chosen per layer.

@@ -31,6 +31,8 @@ export interface PlanFacts {
   accel?: 'kvm' | 'tcg';
   firmware?: { code: string; vars: string };
   cpuModel?: string;
+  /** Firmware folders searched first (-L): a QEMU unpacked into a folder brings its own. */
+  dataDirs?: string[];
   cpus?: number;
   memoryMiB?: number;
   /** The file the guest's RAM is mapped from, where its machine keeps RAM in files. */

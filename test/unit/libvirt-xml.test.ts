@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemuArgs, qemuPlan, type ArgInputs } from '../../tasks/qemu/args.ts';
 import { cpuXml, domainParts, domainXml, partLines, volumeAt, volumeXml, xmlText } from '../../tasks/machine/libvirt/xml.ts';
+import { wrapperText } from '../../tasks/machine/libvirt/emulator.ts';
 import { folderOfVolume, imageVolume, rootVolume } from '../../tasks/machine/libvirt/pool.ts';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
 import { findVm, type VmResolved } from '../../tasks/spec/tree.ts';
@@ -236,5 +237,34 @@ describe('libvirt-xml', () => {
       domainXml(qemuPlan(lab.vms[i]!, KVM_USABLE, inputs('x', lab.vms[i]!.name)), { lab: 'x', emulator: '/usr/bin/qemu-system-x86_64' });
     assert.throws(domain(0), /SCSI disk/);
     assert.throws(domain(1), /UEFI VM .*libvirt 9\.0 reads <nvram> as raw/);
+  });
+
+  it('a QEMU unpacked into a folder: its firmware folders as -L arguments, valid; its wrapper names its modules, quoted', async () => {
+    const lab = resolveLab({ name: 'u', vms: [{ name: 'v', boot: { kernel: '/k', initrd: '/i' }, vga: 'none' }] }, BIG_HOST, 't');
+    const plan = qemuPlan(lab.vms[0]!, KVM_PVM, { ...inputs('u', 'v'), dataDirs: ['/opt/q 10/usr/share/qemu', '/opt/q 10/usr/share/seabios'] });
+    const xml = domainXml(plan, { lab: 'u', emulator: '/var/lib/libvirt/images/grainchart/emulators/qemu-system-x86_64-abc' });
+    assertValid(xml);
+    assert.match(
+      xml,
+      /<qemu:arg value='-L'\/>\n\s*<qemu:arg value='\/opt\/q 10\/usr\/share\/qemu'\/>\n\s*<qemu:arg value='-L'\/>\n\s*<qemu:arg value='\/opt\/q 10\/usr\/share\/seabios'\/>/,
+    );
+    const text = wrapperText({
+      system: "/opt/q'10/usr/bin/qemu-system-x86_64",
+      img: '',
+      from: 'host.qemu',
+      dataDirs: [],
+      moduleDir: "/opt/q'10/usr/lib/x86_64-linux-gnu/qemu",
+    });
+    assert.ok(text.startsWith('#!/bin/sh\n'));
+    const dir = mkdtempSync(join(tmpdir(), 'gc-wrapper-'));
+    try {
+      // Run as it would be, with a stand-in QEMU that prints what it got.
+      writeFileSync(join(dir, 'qemu'), '#!/bin/sh\nprintf "%s|%s|%s" "$QEMU_MODULE_DIR" "$1" "$2"\n', { mode: 0o755 });
+      writeFileSync(join(dir, 'w'), text.replace(/exec '[^\n]*' "\$@"/, `exec ${join(dir, 'qemu')} "$@"`), { mode: 0o755 });
+      assert.equal(spawnSync(join(dir, 'w'), ['-name', 'a b'], { encoding: 'utf8' }).stdout, "/opt/q'10/usr/lib/x86_64-linux-gnu/qemu|-name|a b");
+      assert.match(text, /exec '\/opt\/q'\\''10\/usr\/bin\/qemu-system-x86_64' "\$@"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -21,6 +21,7 @@ export async function run(ctx: TaskContext): Promise<void> {
       shellCommand(
         e.binary,
         e.plan.flatMap((s) => s.args),
+        e.env,
       ),
     );
     return;

@@ -26,6 +26,7 @@ import { hostMachine } from '../host.ts';
 import { domainLog, imageVolume, poolDir, QEMU_HOME, rootVolume, START_HINT } from './pool.ts';
 import { LibvirtConnection } from './connection.ts';
 import { domainName } from './xml.ts';
+import { checkEmulatorReachable, localEmulator } from './emulator.ts';
 
 /** A VM's QEMU on libvirt: its folder in the pool, QEMU's stderr in libvirt's log of the domain. */
 export function libvirtRef(lab: { name: string }, place: VmPlace): QemuRef {
@@ -63,6 +64,9 @@ export class LibvirtMachine implements Machine {
     this.at = ` ${this.where}`;
   }
 
+  /** Asked once per process: libvirt's QEMU user reaches the lab's QEMU (emulator.ts). */
+  private emulatorChecked?: Promise<void>;
+
   get local(): boolean {
     return this.access.local;
   }
@@ -76,7 +80,13 @@ export class LibvirtMachine implements Machine {
 
   async probe(forwards: Forward[] = []): Promise<MachineProbe> {
     await this.conn.connected();
+    if (this.local) await (this.emulatorChecked ??= checkEmulatorReachable(this.access));
     return this.conn.judged(await this.access.probe(forwards));
+  }
+
+  /** A QEMU unpacked into a folder brings its firmware folders: the plan names them (-L) for a libvirt here. */
+  qemuDataDirs(): string[] {
+    return this.local ? (this.access.qemuDataDirs?.() ?? []) : [];
   }
 
   sample = (ref: QemuRef, opts?: SampleOptions) => this.access.sample(ref, opts);
@@ -120,7 +130,7 @@ export class LibvirtMachine implements Machine {
     if (!plan) throw new Error('a libvirt machine starts a domain from its plan');
     // One command there: the pool's folder (0711, as libvirt makes it), and which QEMU the domain runs.
     const found = await this.access.run(['sh', '-c', 'umask 066 && mkdir -p "$1" && { command -v qemu-system-x86_64 || true; }', 'sh', poolDir()]);
-    const emulator = found.trim() || '/usr/bin/qemu-system-x86_64';
+    const emulator = this.local ? localEmulator() : found.trim() || '/usr/bin/qemu-system-x86_64';
     const r = await this.conn.start(ref, args, plan, { emulator, logTail: () => this.tail(ref.paths.stderr, 10) });
     return { ...r, pid: r.code === 0 ? (await this.access.sample(ref)).pid : undefined };
   }

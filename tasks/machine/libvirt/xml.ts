@@ -123,6 +123,8 @@ export function domainParts(plan: ArgSection[], o: DomainOptions): DomainPart[] 
     }
     if (x.memoryMiB) l.top.push(`<memory unit='MiB'>${x.memoryMiB}</memory>`);
     if (x.cpus) l.top.push(`<vcpu>${x.cpus}</vcpu>`);
+    // libvirt has no element for QEMU's firmware folders: a QEMU unpacked into a folder gets them as arguments.
+    if (x.dataDirs?.length) l.commandline.push(...qemuArgLines(x.dataDirs.flatMap((d) => ['-L', d])));
     if (x.machine) l.os.push(`<type arch='x86_64' machine='${a(x.machine)}'>hvm</type>`);
     if (x.kernel) {
       l.os.push(`<kernel>${a(x.kernel.kernel)}</kernel>`);
