@@ -209,6 +209,22 @@ export const tasks: TaskDef[] = [
     run: async (ctx) => (await import('./tasks/cmd/lab/watch.ts')).run(ctx),
   },
   {
+    name: 'serve',
+    doc: 'Serve a live dashboard of the lab in the browser, and its figures for Prometheus (/metrics), on 127.0.0.1',
+    args: [labOrSpec],
+    options: [
+      { name: 'port', type: 'string', value: 'N', doc: 'the port on 127.0.0.1 (default: a free one)' },
+      { name: 'interval', type: 'string', value: 'SECONDS', doc: 'seconds between readings, 1 to 10 (default 1.5)' },
+    ],
+    help: [
+      'Prints the URL to open as its first line (with a token: every request without it is refused),',
+      'then serves until Ctrl-C or SIGTERM. /metrics takes the token as ?token= or Authorization: Bearer.',
+      'From another machine: ssh -L 8080:127.0.0.1:PORT HOST, then open the URL with port 8080.',
+      'With --json: {url, token, port} as the first line.',
+    ].join('\n'),
+    run: async (ctx) => (await import('./tasks/cmd/lab/serve.ts')).run(ctx),
+  },
+  {
     name: 'tree',
     doc: 'Chart the lab’s hierarchy: host → guests → nested, with live state, accelerator, SSH',
     args: [labOrSpec],

@@ -106,10 +106,12 @@ if command -v qemu-system-x86_64 >/dev/null 2>&1 && [ -d /usr/lib/x86_64-linux-g
 fi
 
 # The tests run the demo lab on a second QEMU too (10.0 from bookworm-backports), unpacked
-# into the kit's cache beside the system's (scripts/unpack-qemu.sh): nothing is installed.
+# into the kit's cache beside the system's (scripts/unpack-qemu.sh), and check /metrics with
+# Prometheus' promtool, unpacked the same way (scripts/unpack-promtool.sh): nothing is installed.
 second_qemu() {
   $tests || return 0
   bash "$(dirname "$0")/unpack-qemu.sh" --quiet >/dev/null
+  bash "$(dirname "$0")/unpack-promtool.sh" --quiet >/dev/null
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -56,7 +56,9 @@ export const VmStatsShape = z
     forwards: z.array(Forward).describe('what the spec forwards to it, running or not'),
     diskSizeBytes: z.number().optional().describe('the root disk’s size as the spec gives it'),
     savedBytes: z.number().optional().describe('a suspended top-level VM: bytes its saved state takes on disk'),
-    host: reading(z.strictObject({ cpuPercent: z.number(), rssMiB: z.number(), vcpuPercent: z.array(z.number()).optional() })),
+    host: reading(
+      z.strictObject({ cpuPercent: z.number(), cpuSeconds: z.number().optional(), rssMiB: z.number(), vcpuPercent: z.array(z.number()).optional() }),
+    ),
     qmp: reading(
       z.strictObject({ status: z.string(), balloonMiB: z.number().optional(), readBytes: z.number().optional(), writtenBytes: z.number().optional() }),
     ),
@@ -70,6 +72,8 @@ export const VmStatsShape = z
         rootUsedMiB: z.number(),
         load1: z.number(),
         uptimeS: z.number(),
+        netRxBytes: z.number().optional().describe('bytes received over every interface but loopback since the guest booted'),
+        netTxBytes: z.number().optional().describe('bytes sent over every interface but loopback since the guest booted'),
       }),
     ),
     network: reading(z.strictObject({ port: z.number().optional(), open: z.boolean(), sshRttMs: z.number().optional() })),

@@ -12,6 +12,8 @@ export type Reading<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export interface HostSide {
   cpuPercent: number; // of one host core: 150 = one and a half cores busy
+  /** The QEMU process's CPU time since it started, in seconds (a counter, for /metrics). */
+  cpuSeconds?: number;
   rssMiB: number;
   vcpuPercent?: number[];
 }
@@ -33,6 +35,9 @@ export interface GuestSide {
   rootUsedMiB: number;
   load1: number;
   uptimeS: number;
+  /** Bytes received and sent over every interface but loopback since the guest booted. */
+  netRxBytes?: number;
+  netTxBytes?: number;
 }
 export interface NetSide {
   port?: number;
@@ -96,6 +101,9 @@ export const guestScript = (sampleMs = SAMPLE_MS, readStart = true) =>
     'df -Pk / | { read -r h; read -r d; echo "df: $d"; }',
     'read -r l < /proc/loadavg; echo "load: $l"',
     'read -r u < /proc/uptime; echo "uptime: $u"',
+    // Bytes through every interface but loopback since boot; "eth0:123" may have no space after the colon.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: sh's ${l#*:}, not a template
+    'rx=0; tx=0; while read -r l; do case $l in lo:*|Inter-*|face*) ;; *:*) set -- ${l#*:}; rx=$((rx+$1)); tx=$((tx+$9));; esac; done < /proc/net/dev; echo "net: $rx $tx"',
   ].join('; ');
 
 export const tagOf = (out: string, t: string) =>
@@ -114,6 +122,7 @@ export function parseGuest(out: string, priorCpu?: string): GuestSide {
   const memKiB = (k: string) => Number(new RegExp(`${k}: (\\d+)`).exec(mem)?.[1] ?? NaN);
   // df: FILESYSTEM 1K-BLOCKS USED AVAILABLE USE% MOUNTPOINT
   const d = df.split(/\s+/);
+  const net = tag('net')?.split(' ').map(Number);
   return {
     cpuBusyPercent: busyPercent(cpu0, cpu1),
     memTotalMiB: Math.round(memKiB('MemTotal') / 1024),
@@ -122,6 +131,7 @@ export function parseGuest(out: string, priorCpu?: string): GuestSide {
     rootUsedMiB: Math.round(Number(d[2]) / 1024),
     load1: Number(load.split(' ')[0]),
     uptimeS: Number(up.split(' ')[0]),
+    ...(net && net.length === 2 && net.every(Number.isFinite) ? { netRxBytes: net[0], netTxBytes: net[1] } : {}),
   };
 }
 

@@ -176,7 +176,7 @@ async function vmStats(lab: LabResolved, place: VmPlace, rt: LabRuntime, samplin
         ? { ok: false, reason: qmpAnswer.error ?? 'QMP query-status failed' }
         : { ok: true, value: { status: qmpAnswer.status, balloonMiB: d.value.balloonMiB, readBytes: d.value.readBytes, writtenBytes: d.value.writtenBytes } };
     const host: Reading<HostSide> = d.ok
-      ? { ok: true, value: { cpuPercent: d.value.cpuPercent, rssMiB: d.value.rssMiB, vcpuPercent: d.value.vcpuPercent } }
+      ? { ok: true, value: { cpuPercent: d.value.cpuPercent, cpuSeconds: d.value.cpuSeconds, rssMiB: d.value.rssMiB, vcpuPercent: d.value.vcpuPercent } }
       : d;
     return { ...base, figuresFrom: 'libvirt domstats', state: status.state, host, qmp, disk: diskSide, guest: await guest, network: await network };
   }
@@ -192,6 +192,8 @@ async function vmStats(lab: LabResolved, place: VmPlace, rt: LabRuntime, samplin
     const threads = answers instanceof Error ? [] : (answers[3] ?? []).map((v) => v['thread-id']);
     return {
       cpuPercent: pct(start.stat, end.stat),
+      // utime + stime in the kernel's 100 Hz ticks, as the percentages count them.
+      cpuSeconds: cpuTicks(end.stat) / 100,
       rssMiB: Math.round((sample.rssKiB ?? NaN) / 1024),
       vcpuPercent: threads.map((t) => pct(start.tasks[t], end.tasks[t])).filter((v) => !Number.isNaN(v)),
     };

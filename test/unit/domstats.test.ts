@@ -49,6 +49,7 @@ describe('domainFigures', () => {
     const f = domainFigures(reading(32, 16, 14), reading(32.35, 16.25, 14.05), 0.5);
     assert.deepEqual(f, {
       cpuPercent: 70,
+      cpuSeconds: 32.35,
       vcpuPercent: [50, 10],
       rssMiB: 795,
       balloonMiB: 1536,

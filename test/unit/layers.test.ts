@@ -18,7 +18,7 @@ const LAYERS: string[][] = [
   ['image', 'cloud'],
   ['vm'],
   ['lab', 'stats', 'agent'],
-  ['chart', 'graintime', 'nix', 'explain', 'smoke', 'snapshot', 'suspend', 'doc'],
+  ['chart', 'graintime', 'nix', 'explain', 'smoke', 'snapshot', 'suspend', 'doc', 'serve'],
   ['cmd'],
 ];
 const tasksDir = join(PROJECT_ROOT, 'tasks');

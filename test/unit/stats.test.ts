@@ -1,11 +1,13 @@
 import { describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import { busyPercent, cpuTicks, guestScript, parseGuest, type VmStats } from '../../tasks/stats/figures.ts';
 import { SampleMemo } from '../../tasks/stats/memo.ts';
 import { uptimeOf } from '../../tasks/qemu/process.ts';
 import { renderCard, renderCards } from '../../tasks/chart/card.ts';
 import { width } from '../../tasks/chart/text.ts';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 
@@ -37,6 +39,30 @@ describe('stat parsers', () => {
       uptimeS: 60.48,
     });
     assert.throws(() => parseGuest('garbage'), /unexpected guest output/);
+    // The network's bytes when the guest printed them (every interface but loopback).
+    assert.deepEqual({ ...parseGuest(`${out}\nnet: 123456889 987854`) }, { ...parseGuest(out), netRxBytes: 123456889, netTxBytes: 987854 });
+  });
+  it('sums the bytes of every interface but loopback, in sh', () => {
+    const s = guestScript(0);
+    const dir = mkdtempSync(join(tmpdir(), 'gc-netdev-'));
+    try {
+      const dev = join(dir, 'dev');
+      writeFileSync(
+        dev,
+        [
+          'Inter-|   Receive                                                |  Transmit',
+          ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed',
+          '    lo:    1234      10    0    0    0     0          0         0     1234      10    0    0    0     0       0          0',
+          '  eth0:123456789  1000    0    0    0     0          0         0   987654     900    0    0    0     0       0          0',
+          '  eth1: 100 1 0 0 0 0 0 0 200 2 0 0 0 0 0 0',
+          '',
+        ].join('\n'),
+      );
+      const line = s.slice(s.indexOf('rx=0')).replace('/proc/net/dev', dev);
+      assert.equal(execFileSync('sh', ['-c', line], { encoding: 'utf8' }), 'net: 123456889 987854\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('starts the window at a remembered cpu line when the script read only the end', () => {
     const out = [

@@ -20,6 +20,8 @@ export function parseDomstats(text: string): DomainReading {
 export interface DomainFigures {
   /** QEMU's CPU over the window, in % of one host core (cpu.time). */
   cpuPercent: number;
+  /** QEMU's CPU time since it started (cpu.time), in seconds. */
+  cpuSeconds: number;
   /** Each vCPU's, the same way (vcpu.N.time). */
   vcpuPercent: number[];
   /** QEMU's resident memory (balloon.rss). */
@@ -48,6 +50,7 @@ export function domainFigures(start: DomainReading, end: DomainReading, secs: nu
   const vcpus = end['vcpu.current'] ?? 0;
   return {
     cpuPercent: pct(cpu, secs),
+    cpuSeconds: need('cpu.time') / 1e9,
     vcpuPercent: Array.from({ length: vcpus }, (_, i) => pct((end[`vcpu.${i}.time`] ?? NaN) - (start[`vcpu.${i}.time`] ?? NaN), secs)).filter(
       (v) => !Number.isNaN(v),
     ),
