@@ -18,6 +18,7 @@ import { benchMemory } from './memory.ts';
 import { benchDebianNest } from './debian-nest.ts';
 import { benchSuspend, benchSuspendDebianNest } from './suspend.ts';
 import { benchLibvirt, benchLibvirtSuspend } from './libvirt.ts';
+import { benchServe } from './serve.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -32,6 +33,7 @@ if (want('chart')) rows.push(...(await benchChart()));
 if (want('commands')) rows.push(...(await benchCommands()));
 if (want('resume-cli')) rows.push(...(await benchResumeCli()));
 if (want('memory')) rows.push(...(await benchMemory()));
+if (want('serve')) rows.push(...(await benchServe()));
 if (want('libvirt')) rows.push(...(await benchLibvirt()), ...(await benchLibvirtSuspend()));
 if (only.includes('debian-nest')) rows.push(...(await benchDebianNest()));
 if (only.includes('suspend-debian-nest')) rows.push(...(await benchSuspendDebianNest()));

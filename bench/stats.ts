@@ -2,7 +2,7 @@
 export interface Row {
   name: string;
   samples: number[]; // seconds, or `unit`
-  unit?: 's' | 'MiB';
+  unit?: 's' | 'MiB' | 'count';
   baseline?: string; // the row this one is compared with
   goal?: string;
 }
@@ -19,7 +19,8 @@ export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-const f = (s: number, unit: Row['unit'] = 's') => (unit === 'MiB' ? `${s.toFixed(1)} MiB` : s < 0.1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`);
+const f = (s: number, unit: Row['unit'] = 's') =>
+  unit === 'count' ? s.toFixed(2) : unit === 'MiB' ? `${s.toFixed(1)} MiB` : s < 0.1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
 
 export function table(rows: Row[]): string {
   const byName = new Map(rows.map((r) => [r.name, r]));
