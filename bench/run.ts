@@ -45,3 +45,4 @@ const text = `# Benchmark results\n\n${header}\n\n${table(rows)}\n\nEach row: me
 console.log(text);
 if (only.length === 0) writeFileSync(join(PROJECT_ROOT, 'bench/results.md'), text);
 else if (only.length === 1 && only[0] === 'debian-nest') writeFileSync(join(PROJECT_ROOT, 'bench/results-debian-nest.md'), text);
+else if (only.length === 1 && only[0] === 'serve') writeFileSync(join(PROJECT_ROOT, 'bench/results-serve.md'), text);
