@@ -101,7 +101,9 @@ export async function renderMs(browser: Browser, n: number, frames: number): Pro
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   try {
     await page.goto(served.url);
-    await page.waitForFunction((k) => (window as unknown as { __gc?: { frames: number } }).__gc?.frames! >= k, frames + 1, { timeout: (frames + 10) * 1500 });
+    await page.waitForFunction((k) => ((window as unknown as { __gc?: { frames: number } }).__gc?.frames ?? 0) >= k, frames + 1, {
+      timeout: (frames + 10) * 1500,
+    });
     const renders = await page.evaluate(() => (window as unknown as { __gc: { renders: number[] } }).__gc.renders.slice(1));
     return median(renders);
   } finally {
