@@ -16,6 +16,52 @@ import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { qemusUnder } from '../helpers/vm.ts';
 
+describe('serve: its command line', () => {
+  const lab = specLab('gc-serve-cli-', () => ({ name: 'svc', vms: [{ name: 'c1', boot: { image: 'tiny' }, vga: 'none' }] }));
+  const start = (...args: string[]) =>
+    spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...lab.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  const firstLine = (c: ChildProcess) =>
+    new Promise<string>((resolve, reject) => {
+      let out = '';
+      c.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(out.split('\n')[0]!);
+      });
+      c.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+    });
+
+  it('--json: {url, token, port} first, on a lab that is down; a taken --port and a bad one exit 2 naming it', async () => {
+    const c = start('--json');
+    try {
+      const first = JSON.parse(await firstLine(c)) as { url: string; token: string; port: number };
+      assert.equal(first.url, `http://127.0.0.1:${first.port}/?token=${first.token}`);
+      const m = await fetch(`http://127.0.0.1:${first.port}/metrics`, { headers: { authorization: `Bearer ${first.token}` } });
+      assert.match(await m.text(), /^grainchart_vm_state\{lab="svc",vm="c1",state="stopped"\} 1$/m);
+      const taken = spawnSync(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', '--port', String(first.port)], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...lab.env },
+        encoding: 'utf8',
+      });
+      assert.equal(taken.status, 2, taken.stderr);
+      assert.match(taken.stderr, new RegExp(`--port ${first.port}: 127\\.0\\.0\\.1:${first.port} is taken`));
+      assert.equal(taken.stdout, '', 'no URL printed for a server that is not there');
+    } finally {
+      c.kill('SIGTERM');
+    }
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', '--port', '80000'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...lab.env },
+      encoding: 'utf8',
+    });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--port takes a port from 1 to 65535, got "80000"/);
+  });
+});
+
 describe('serve: the lab in the browser', () => {
   const lab = specLab('gc-serve-', async () => ({ name: 'sv', vms: [await tinyNestVm('s1', 's2')] }));
   const { k, ok } = lab;
