@@ -163,7 +163,7 @@ export async function benchServe(runs = 5): Promise<Row[]> {
         await pages[0]!.goto(url);
         await new Promise((r) => setTimeout(r, 15_000));
         rss.push(rssMiB(child.pid!));
-        // Readings per interval: over 9 s with this one browser, then with five.
+        // Readings per interval: over 15 s with this one browser, then with five.
         for (const [n, into] of [
           [1, one],
           [5, five],
@@ -173,9 +173,10 @@ export async function benchServe(runs = 5): Promise<Row[]> {
             await p.goto(url);
             pages.push(p);
           }
+          // 15 s hold ten intervals: one reading more or less is where the window falls, not a browser.
           const r0 = await readingsOf(url);
-          await new Promise((r) => setTimeout(r, 9000));
-          into.push(((await readingsOf(url)) - r0) / 6);
+          await new Promise((r) => setTimeout(r, 15_000));
+          into.push(((await readingsOf(url)) - r0) / 10);
         }
         for (const p of pages) await p.close();
       } finally {
