@@ -4,6 +4,7 @@
 // minutes of them, kept once for every browser.
 import type { VmStats } from '../stats/figures.ts';
 import { libvirtUri, walkVms, type LabResolved } from '../spec/tree.ts';
+import { MiB } from '../spec/size.ts';
 
 export interface VmView {
   name: string;
@@ -48,8 +49,6 @@ export interface LabFrame {
   readMs: number;
   vms: VmView[];
 }
-
-const MiB = 2 ** 20;
 
 /** Where each VM's QEMU runs, by name. */
 export function machinesOf(lab: LabResolved): Map<string, string> {
