@@ -3,6 +3,7 @@
 // status) → data → text; the tasks print the text, or the data with --json.
 import { forwardsOf, libvirtUri, type LabResolved, type VmResolved } from '../spec/tree.ts';
 import type { VmStatus } from '../vm/status.ts';
+import type { HostProbe } from '../qemu/host-probe.ts';
 import { formatBytes, MiB } from '../spec/size.ts';
 import { renderTree, type TreeNode } from './tree.ts';
 import { renderBars, type BarRow } from './bar.ts';
@@ -16,6 +17,17 @@ export interface HostTotals {
   memoryMiB: number;
   freeDiskBytes?: number;
   accel: string; // e.g. "KVM unusable → TCG"
+}
+
+/** The host's totals as the charts show them, from a probe of it. */
+export function hostTotals(lab: LabResolved, p: HostProbe): HostTotals {
+  return {
+    title: lab.host.title,
+    cpus: p.cpus,
+    memoryMiB: p.memoryMiB,
+    freeDiskBytes: p.freeDiskBytes,
+    accel: p.kvm.state === 'usable' ? 'KVM usable' : `KVM ${p.kvm.state}, TCG`,
+  };
 }
 
 const live = (rows: VmStatus[]) => new Map(rows.map((r) => [r.name, r]));

@@ -11,6 +11,8 @@ import { probeHost, type HostProbe } from '../qemu/host-probe.ts';
 import { kitPaths, stateRoot } from '../util/paths.ts';
 import { qemuPlan, type ArgInputs } from '../qemu/args.ts';
 import { chooseCpu } from '../qemu/accel.ts';
+import { moduleEnv } from '../qemu/which.ts';
+import { pinnedType } from '../qemu/machine-type.ts';
 import type { ArgSection } from '../qemu/plan.ts';
 import { findVm, type LabResolved, type VmPlace } from '../spec/tree.ts';
 import { plannedMachine } from '../machine/machine-for.ts';
@@ -82,8 +84,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
     dataDirs: machine.qemuDataDirs?.(),
   };
   // A VM booted once runs the machine type pinned then; one never booted, the spec's as asked.
-  const pinned = record?.machine?.asked === vm.machine ? record.machine.type : vm.machine;
-  const as = { ...vm, machine: pinned, ...given.as };
+  const as = { ...vm, machine: pinnedType(vm.machine, record?.machine) ?? vm.machine, ...given.as };
   if (!parent)
     return {
       vm: vm.name,
@@ -91,7 +92,7 @@ export async function explainVm(lab: LabResolved, place: VmPlace, opts: { probeP
       depth: 1,
       where: machine.where,
       binary: host.qemu.path ?? 'qemu-system-x86_64',
-      ...(host.install.moduleDir ? { env: { QEMU_MODULE_DIR: host.install.moduleDir } } : {}),
+      ...(host.install.moduleDir ? { env: moduleEnv(host.install) } : {}),
       kvm: host.kvm,
       kvmSource: 'host',
       plan: qemuPlan(as, host.kvm, inputs),

@@ -50,6 +50,9 @@ export interface MachinePin {
   type: string;
 }
 
+/** The type `pin` holds while the spec still asks for the type it was pinned from; else none. */
+export const pinnedType = (asked: string, pin: MachinePin | undefined): string | undefined => (pin?.asked === asked ? pin.type : undefined);
+
 /**
  * The machine type a boot runs: a resume's saved one (the state needs it); the pin of an
  * earlier boot while the spec asks for the same type and the disk is not made anew; else what
@@ -62,7 +65,8 @@ export async function machineToRun(
 ): Promise<MachinePin> {
   const saved = o.savedArgv && machineTypeIn(o.savedArgv);
   if (saved) return { asked, type: saved };
-  if (!o.fresh && o.pin?.asked === asked) return o.pin;
+  const pinned = o.fresh ? undefined : pinnedType(asked, o.pin);
+  if (pinned) return { asked, type: pinned };
   if (isVersioned(asked)) return { asked, type: asked };
   return { asked, type: versionedMachine(asked, await o.help().catch(() => '')) };
 }

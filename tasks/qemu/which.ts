@@ -70,9 +70,11 @@ export function chosenQemu(specQemu?: string, env: NodeJS.ProcessEnv = process.e
   return found ? qemuAt(found, 'PATH') : { system: SYSTEM, img: findOnPath('qemu-img') ?? 'qemu-img', from: 'PATH', dataDirs: [] };
 }
 
-/** The environment its processes run with: the unpacked tree's modules named. */
-export const qemuEnv = (q: QemuInstall, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv =>
-  q.moduleDir ? { ...env, QEMU_MODULE_DIR: q.moduleDir } : env;
+/** What its processes need in their environment: an unpacked tree's modules named; nothing for an installed QEMU. */
+export const moduleEnv = (q: QemuInstall): Record<string, string> => (q.moduleDir ? { QEMU_MODULE_DIR: q.moduleDir } : {});
+
+/** The environment its processes run with: `env` and moduleEnv. */
+export const qemuEnv = (q: QemuInstall, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv => (q.moduleDir ? { ...env, ...moduleEnv(q) } : env);
 
 /** Its own firmware folders, first on its command line. */
 export const dataDirArgs = (q: QemuInstall): string[] => q.dataDirs.flatMap((d) => ['-L', d]);

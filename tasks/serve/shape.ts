@@ -6,7 +6,7 @@ import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { walkVms } from '../spec/tree.ts';
 import type { VmStatus } from '../vm/status.ts';
 import { probeHost } from '../qemu/host-probe.ts';
-import { allocData, topologyData, type HostTotals } from '../chart/lab-charts.ts';
+import { allocData, hostTotals, topologyData, type HostTotals } from '../chart/lab-charts.ts';
 import { svgAlloc, svgTopology } from '../doc/svg.ts';
 import { LabRuntime } from '../vm/runtime.ts';
 import { openSite } from '../snapshot/site.ts';
@@ -38,13 +38,7 @@ export interface LabShape {
 
 /** The slow half of the page for `lab`, its VMs' states from `frame` (none read yet: every VM counts as stopped). */
 export async function readShape(lab: LabResolved, frame: LabFrame | undefined): Promise<LabShape> {
-  const probe = await probeHost();
-  const host: HostTotals = {
-    title: lab.host.title,
-    cpus: probe.cpus,
-    memoryMiB: probe.memoryMiB,
-    accel: probe.kvm.state === 'usable' ? 'KVM usable' : `KVM ${probe.kvm.state}, TCG`,
-  };
+  const host = hostTotals(lab, await probeHost());
   const state = new Map((frame?.vms ?? []).map((v) => [v.name, v.state]));
   const rows = [...walkVms(lab.vms)].map(
     (p) => ({ lab: lab.name, name: p.vm.name, parent: p.parent?.name, depth: p.depth, state: state.get(p.vm.name) ?? 'stopped', forwards: [] }) as VmStatus,

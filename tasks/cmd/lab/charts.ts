@@ -10,20 +10,10 @@ import { walkVms, type LabResolved } from '../../spec/tree.ts';
 import { imgInfo } from '../../qemu/disk-image.ts';
 import { labStatus } from '../../lab/status.ts';
 import { options } from '../../chart/cli-options.ts';
-import { allocData, renderAlloc, renderLabTree, renderTopology, topologyData, treeData, type HostTotals } from '../../chart/lab-charts.ts';
+import { allocData, hostTotals, renderAlloc, renderLabTree, renderTopology, topologyData, treeData } from '../../chart/lab-charts.ts';
 import { dirname, resolve } from 'node:path';
 import { AGENT_WAIT_MS, askStatus } from '../../agent/client.ts';
 import type { VmStatus } from '../../vm/status.ts';
-
-export function hostTotals(lab: LabResolved, p: HostProbe): HostTotals {
-  return {
-    title: lab.host.title,
-    cpus: p.cpus,
-    memoryMiB: p.memoryMiB,
-    freeDiskBytes: p.freeDiskBytes,
-    accel: p.kvm.state === 'usable' ? 'KVM usable' : `KVM ${p.kvm.state}, TCG`,
-  };
-}
 
 /** The lab's live rows: from its agent over its open sessions when it answers, else read here (as `status` does). */
 async function liveStatus(ctx: TaskContext, lab: LabResolved): Promise<VmStatus[]> {

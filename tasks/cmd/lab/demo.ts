@@ -8,9 +8,8 @@ import { connectPlace } from '../../vm/target.ts';
 import { labStatus } from '../../lab/status.ts';
 import { downLab } from '../../lab/down.ts';
 import { upLab } from '../../lab/up.ts';
-import { renderLabTree, treeData } from '../../chart/lab-charts.ts';
+import { hostTotals, renderLabTree, treeData } from '../../chart/lab-charts.ts';
 import { chartOptions } from '../../chart/style.ts';
-import { hostTotals } from './charts.ts';
 import { probeHost } from '../../qemu/host-probe.ts';
 
 export async function run(ctx: TaskContext): Promise<void> {

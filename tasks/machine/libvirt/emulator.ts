@@ -12,13 +12,15 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../util/errors.ts';
 import { shellQuote } from '../../util/shell-quote.ts';
-import { currentQemu, type QemuInstall } from '../../qemu/which.ts';
+import { currentQemu, moduleEnv, type QemuInstall } from '../../qemu/which.ts';
 import type { Machine } from '../machine.ts';
 import { poolDir, QEMU_HOME } from './pool.ts';
 
 /** The wrapper's text: the QEMU's modules named, then the QEMU itself with every argument. */
-export const wrapperText = (q: QemuInstall): string =>
-  `#!/bin/sh\n# grainchart: libvirt runs ${q.system} with its own modules (it was unpacked into a folder)\nQEMU_MODULE_DIR=${shellQuote(q.moduleDir ?? '')} exec ${shellQuote(q.system)} "$@"\n`;
+export const wrapperText = (q: QemuInstall): string => {
+  const env = Object.entries(moduleEnv(q)).map(([k, v]) => `${k}=${shellQuote(v)} `);
+  return `#!/bin/sh\n# grainchart: libvirt runs ${q.system} with its own modules (it was unpacked into a folder)\n${env.join('')}exec ${shellQuote(q.system)} "$@"\n`;
+};
 
 /** The emulator a domain on this host's libvirt runs: the lab's QEMU, or the wrapper that names its modules (written when it differs). */
 export function localEmulator(): string {
