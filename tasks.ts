@@ -4,6 +4,8 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { main } from './tasks/cli/main.ts';
 import type { TaskDef } from './tasks/cli/registry.ts';
+import { refuseStaleLean, runningLean } from './tasks/util/kit-entry.ts';
+import { exitCodeOf, formatError } from './tasks/util/errors.ts';
 
 const lab = { name: 'LAB', doc: 'a lab name from specs/, or a spec file; - reads names from stdin', stdin: true };
 // A lab named, or the --spec one: one of the two is needed.
@@ -408,5 +410,16 @@ export const tasks: TaskDef[] = [
   },
 ];
 
-// Run as the program (through a symlink too), not when a test imports the registry.
-if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) await main(tasks);
+// Run as the program (through a symlink too), not when a test imports the registry.  The
+// compiled copy (build/js, `npm run build`) refuses to run when a source is newer than it.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  if (runningLean()) {
+    try {
+      refuseStaleLean();
+    } catch (err) {
+      process.stderr.write(`${formatError(err)}\n`);
+      process.exit(exitCodeOf(err));
+    }
+  }
+  await main(tasks);
+}

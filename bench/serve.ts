@@ -1,13 +1,15 @@
 // serve: the browser page's update for a 100-VM lab (fake readings, in Debian's Chromium)
 // against a 2-VM one; the server's resident memory with the demo lab up and a browser on it,
-// against its runtime's floor (an idle HTTP server under node + tsx, bench/bare-server.ts);
-// and readings per interval with one browser open against five.
+// against its runtime's floor (an idle HTTP server, bench/bare-server.mjs): the compiled copy
+// under plain node (build/js, what the README starts a dashboard with) and the sources under
+// node + tsx; and readings per interval with one browser open against five.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { PROJECT_ROOT } from '../tasks/util/paths.ts';
+import { LEAN_ENTRY, refuseStaleLean } from '../tasks/util/kit-entry.ts';
 import { LabReader } from '../tasks/serve/reader.ts';
 import { startServer } from '../tasks/serve/server.ts';
 import type { LabShape } from '../tasks/serve/shape.ts';
@@ -114,8 +116,9 @@ export async function renderMs(browser: Browser, n: number, frames: number): Pro
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
-function startServe(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'tasks.ts', 'serve', 'demo', '--interval', '1.5'], {
+function startServe(env: NodeJS.ProcessEnv, lean: boolean): Promise<{ child: ChildProcess; url: string }> {
+  const kit = lean ? [LEAN_ENTRY] : ['--import', 'tsx', 'tasks.ts'];
+  const child = spawn(process.execPath, [...kit, 'serve', 'demo', '--interval', '1.5'], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'ignore'],
@@ -141,6 +144,8 @@ export async function benchServe(runs = 5): Promise<Row[]> {
   const big: number[] = [];
   const rss: number[] = [];
   const floor: number[] = [];
+  const rssTsx: number[] = [];
+  const floorTsx: number[] = [];
   const one: number[] = [];
   const five: number[] = [];
   const home = mkdtempSync(join(tmpdir(), 'gc-bench-serve-'));
@@ -153,11 +158,24 @@ export async function benchServe(runs = 5): Promise<Row[]> {
     process.env.GRAINCHART_HOME = home;
     const demo = await loadLab('demo');
     await upLab(demo, { quiet: true });
+    refuseStaleLean();
+    const bare = (loader: string[]) =>
+      Number(execFileSync(process.execPath, [...loader, join(PROJECT_ROOT, 'bench/bare-server.mjs')], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim());
     for (let i = 0; i < Math.min(runs, 3); i++) {
-      floor.push(
-        Number(execFileSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench/bare-server.ts')], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim()),
-      );
-      const { child, url } = await startServe(env);
+      floor.push(bare([]));
+      floorTsx.push(bare(['--import', 'tsx']));
+      // The sources under tsx: the same lab, a browser on it, the same wait.
+      const viaTsx = await startServe(env, false);
+      try {
+        const p = await browser.newPage();
+        await p.goto(viaTsx.url);
+        await new Promise((r) => setTimeout(r, 15_000));
+        rssTsx.push(rssMiB(viaTsx.child.pid!));
+        await p.close();
+      } finally {
+        viaTsx.child.kill('SIGTERM');
+      }
+      const { child, url } = await startServe(env, true);
       try {
         const pages = [await browser.newPage()];
         await pages[0]!.goto(url);
@@ -191,13 +209,20 @@ export async function benchServe(runs = 5): Promise<Row[]> {
   return [
     { name: 'serve: page update, 2-VM lab (Chromium)', samples: small },
     { name: 'serve: page update, 100-VM lab (fake readings)', samples: big, baseline: 'serve: page update, 2-VM lab (Chromium)', goal: '≤ 50 ms' },
-    { name: 'floor: an idle HTTP server under node + tsx, RSS', samples: floor, unit: 'MiB' },
+    { name: 'floor: an idle HTTP server under plain node, RSS', samples: floor, unit: 'MiB' },
     {
-      name: 'serve demo: RSS, lab up, a browser on it',
+      name: 'serve demo (build/js, plain node): RSS, lab up, a browser on it',
       samples: rss,
       unit: 'MiB',
-      baseline: 'floor: an idle HTTP server under node + tsx, RSS',
+      baseline: 'floor: an idle HTTP server under plain node, RSS',
       goal: '≤ 80 MiB',
+    },
+    { name: 'floor: an idle HTTP server under node + tsx, RSS', samples: floorTsx, unit: 'MiB' },
+    {
+      name: 'serve demo (sources, node + tsx): RSS, lab up, a browser on it',
+      samples: rssTsx,
+      unit: 'MiB',
+      baseline: 'floor: an idle HTTP server under node + tsx, RSS',
     },
     { name: 'serve: readings per 1.5 s interval, 1 browser', samples: one, unit: 'count' },
     {

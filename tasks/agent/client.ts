@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { PROJECT_ROOT, socketPath, stateRoot } from '../util/paths.ts';
+import { kitCommand } from '../util/kit-entry.ts';
 import type { VmStats } from '../stats/figures.ts';
 import type { VmStatus } from '../vm/status.ts';
 import { statFields } from '../qemu/process.ts';
@@ -166,11 +167,13 @@ export function agentLabForSpec(spec: string): string | undefined {
   });
 }
 
-/** Starts the lab's agent in the background (same node, loader and GRAINCHART_HOME), unless one runs. */
+/** Starts the lab's agent in the background (same node and GRAINCHART_HOME), unless one runs. */
 export function startAgent(lab: string, spec?: string): void {
   if (!agentEnabled() || agentPid(lab)) return;
-  const argv = [...process.execArgv, join(PROJECT_ROOT, 'tasks.ts'), 'lab-agent', lab, ...(spec ? ['--spec', spec] : [])];
-  const child = spawn(process.execPath, argv, { detached: true, stdio: 'ignore', env: process.env, cwd: PROJECT_ROOT });
+  // The compiled copy when it is fresh: a background process at plain node's floor, without tsx's loader.
+  const [node, ...kit] = kitCommand();
+  const argv = [...kit, 'lab-agent', lab, ...(spec ? ['--spec', spec] : [])];
+  const child = spawn(node!, argv, { detached: true, stdio: 'ignore', env: process.env, cwd: PROJECT_ROOT });
   child.unref();
 }
 

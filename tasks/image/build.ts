@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../util/paths.ts';
 import { progressList } from '../cli/progress.ts';
 import type { ListrTask } from 'listr2';
 import { downloadDebs, resolveTinyPackages, unpackDebs, type Pkg } from './packages.ts';
@@ -43,7 +43,8 @@ export const cacheRoot = (env = process.env) => env.GRAINCHART_CACHE ?? join(env
 const TINY_FREE_MIB = 256;
 const NEST_FREE_MIB = 4096;
 
-const sourceOf = (rel: string) => readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
+// The sources under tasks/image, not beside this module: the compiled copy (build/js) keys images as the sources do.
+const sourceOf = (rel: string) => readFileSync(join(PROJECT_ROOT, 'tasks', 'image', rel), 'utf8');
 
 /** The cache key: package versions + boot scripts + the builder's code. */
 export function imageHash(packages: Pkg[]): string {

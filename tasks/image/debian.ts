@@ -9,11 +9,11 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { shell } from './shell.ts';
 import { TaskError } from '../util/errors.ts';
 import { progressList } from '../cli/progress.ts';
 import { cacheRoot, workDirFor } from './build.ts';
+import { PROJECT_ROOT } from '../util/paths.ts';
 import { PORT_SHELL, PORT_SHELL_UNIT } from './init-scripts.ts';
 
 export const DEBIAN_SUITE = 'bookworm';
@@ -53,7 +53,8 @@ export interface DebianImage {
 function debianHash(kind: DebianKind): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ suite: DEBIAN_SUITE, packages: packagesOf(kind), free: FREE_MIB }));
-  h.update(readFileSync(fileURLToPath(import.meta.url), 'utf8'));
+  // This source's own text (not the compiled copy's, which runs it too): a change to the recipe is a new image.
+  h.update(readFileSync(join(PROJECT_ROOT, 'tasks', 'image', 'debian.ts'), 'utf8'));
   h.update(PORT_SHELL + PORT_SHELL_UNIT);
   return h.digest('hex').slice(0, 16);
 }

@@ -4,10 +4,12 @@
 // anyone but this server.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { esc } from '../doc/svg.ts';
+import { PROJECT_ROOT } from '../util/paths.ts';
 
-const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+// From the sources' folder, not beside this module: the compiled copy (build/js) runs this code too.
+const here = (f: string) => join(PROJECT_ROOT, 'tasks', 'serve', f);
 let files: { html: string; css: string; js: string } | undefined;
 
 /** The HTML of the page for `lab`, and the header that lets its inline script and style run. */

@@ -12,6 +12,8 @@ import { SpecChangedError, SpecError, SpecFileError, UsageError } from '../util/
 import { PROJECT_ROOT } from '../util/paths.ts';
 import { closestNames } from '../util/closest.ts';
 import { resolveLab } from './resolve.ts';
+import { runningLean } from '../util/kit-entry.ts';
+import { importCompiledTs } from './compile-ts.ts';
 import { findVm, type HostFacts, type LabResolved, type VmPlace } from './tree.ts';
 
 export const SPECS_DIR = join(PROJECT_ROOT, 'specs');
@@ -119,7 +121,8 @@ async function readSpecFile(file: string): Promise<LabInputRead> {
   importedTs.set(file, version);
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    // Under tsx the loader compiles it; the compiled copy of the kit has no loader, so esbuild does.
+    mod = runningLean() ? await importCompiledTs(file) : ((await import(pathToFileURL(file).href)) as { default?: unknown });
   } catch (err) {
     throw new SpecFileError(
       file,

@@ -12,7 +12,9 @@ export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: str
     encoding: 'utf8',
     input: opts.input ?? '',
     env: { ...process.env, ...opts.env },
-    // Generous: a lab's `up` under TCG on a loaded 2-core machine can take a minute.
-    timeout: opts.timeoutMs ?? 180_000,
+    // Longer than a boot's own budget (180 s a layer under TCG, vm/boot-on.ts bootBudgetMs, and
+    // a lab has two layers): a boot that hangs is reported by the kit itself, with its serial
+    // console and the stage it stopped at, not cut off by the test with nothing said.
+    timeout: opts.timeoutMs ?? 420_000,
   });
 }

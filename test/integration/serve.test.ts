@@ -1,7 +1,8 @@
 // `serve` against a real nested lab, in Debian's Chromium: the page shows l2 nested in l1, a
 // CPU burn in l2 moves l2's CPU on the page within seconds, the page asks nothing of any host
 // but the server, logs nothing to the console, and shows l1 crashed after its QEMU is killed
-// -9 while the server runs on; a request without the token is refused; /metrics passes
+// -9 while the server runs on, and both running again after the lab is taken down and brought
+// up; the server is the compiled copy under plain node (build/js); a request without the token is refused; /metrics passes
 // promtool with series for both layers; the page reflows at 200% zoom and the keyboard
 // reaches the VMs; SIGTERM ends the server cleanly.  The README's
 // screenshot is this test's (UPDATE_GOLDEN=1 writes docs/serve.png).
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TASKS } from '../helpers/cli.ts';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
+import { LEAN_ENTRY, leanStale } from '../../tasks/util/kit-entry.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { qemusUnder } from '../helpers/vm.ts';
 
@@ -86,7 +88,9 @@ describe('serve: the lab in the browser', () => {
 
   before(async () => {
     ok(k('up'));
-    server = spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', '--interval', '1'], {
+    // The compiled copy npm ci made (plain node, no tsx loader): the way a dashboard left running is started.
+    assert.equal(leanStale(), undefined, 'npm run build');
+    server = spawn(process.execPath, [LEAN_ENTRY, '--spec', lab.spec, 'serve', '--interval', '1'], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...lab.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -192,6 +196,15 @@ describe('serve: the lab in the browser', () => {
     const seq = await page.evaluate(() => (window as unknown as { __gc: { frames: number } }).__gc.frames);
     await until('frames still coming', async () => (await page.evaluate(() => (window as unknown as { __gc: { frames: number } }).__gc.frames)) > seq, 10_000);
     assert.deepEqual([...hosts], [new URL(url).host]);
+    assert.deepEqual(problems, []);
+  });
+
+  it('the lab taken down and brought up again: the page follows it back to running, on the same server', async () => {
+    ok(k('down', '--force', '--yes'));
+    await until('s1 stopped on the page, no CPU figure', async () => (await stateOn('s1')) === 'stopped' && (await cpuOn('s2')) === '', 20_000);
+    ok(k('up'));
+    await until('both VMs running on the page again', async () => (await stateOn('s1')) === 'running' && (await stateOn('s2')) === 'running', 30_000);
+    await until('s2’s CPU read again', async () => (await cpuOn('s2')) !== '', 20_000);
     assert.deepEqual(problems, []);
   });
 

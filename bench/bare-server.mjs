@@ -1,5 +1,6 @@
-// The floor of serve's memory: an HTTP server doing nothing, under the same runtime (node with
-// tsx's loader), printing its resident memory in MiB after two seconds.
+// The floor of serve's memory: an HTTP server doing nothing, printing its resident memory in
+// MiB after two seconds.  Plain JavaScript, so it runs under plain node (the compiled copy's
+// runtime) and under node with tsx's loader (the sources') alike.
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 
