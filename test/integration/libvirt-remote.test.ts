@@ -5,6 +5,7 @@
 // this same host, so its libvirtd is the same one; every path to it still goes through SSH:
 // virsh over libvirt's qemu+ssh transport, and the kit's session for files, QMP, /proc and
 // the forwards.  `far` is a parent: its child nests inside the remote domain as inside any.
+// `serve` reads all three where they run.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { freePort } from '../helpers/vm.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { kit } from '../helpers/cli.ts';
+import { frameOf, startServe, type FrameVm } from '../helpers/serve.ts';
 import { poolDir } from '../../tasks/machine/libvirt/pool.ts';
 import { plannedSshServer, type SshServer, startSshServer, stopSshServer } from '../helpers/ssh-server.ts';
 
@@ -93,6 +95,30 @@ describe('a lab across two libvirt connections (qemu:///system and qemu+ssh)', (
     assert.equal(s.figuresFrom, 'libvirt domstats');
     assert.ok(s.host.value.rssMiB > 100 && s.host.value.vcpuPercent.length > 0, JSON.stringify(s.host.value));
     assert.equal(json(k('status', '--json')).find((r: { name: string }) => r.name === 'far').domstate, 'running (booted)');
+  });
+
+  it('serve (the compiled copy) reads every VM where it runs: near and far on their libvirt, far’s child inside far', async () => {
+    const served = startServe(['--spec', lab.spec, 'serve', '--interval', '1'], lab.env, { lean: true });
+    try {
+      const url = await served.first;
+      // CPU needs two readings a window apart: asked until every VM has its figure (or 30 s).
+      let vms: FrameVm[] = [];
+      for (const t0 = Date.now(); Date.now() - t0 < 30_000; await new Promise((r) => setTimeout(r, 1000))) {
+        vms = (await frameOf(url)).vms;
+        if (vms.length === 3 && vms.every((v) => v.cpuPercent !== undefined)) break;
+      }
+      assert.deepEqual(
+        vms.map((v) => [v.name, v.state, v.layer, v.machine, v.cpuPercent !== undefined]),
+        [
+          ['near', 'running', 1, 'libvirt qemu:///system', true],
+          ['far', 'running', 1, `libvirt qemu+ssh://root@127.0.0.1:${server.port}/system`, true],
+          ['farc', 'running', 2, 'inside far', true],
+        ],
+        served.stderr(),
+      );
+    } finally {
+      served.child.kill('SIGTERM');
+    }
   });
 
   it('doc names where each VM’s QEMU runs: far on the server, near on this host’s libvirtd, far’s child inside far', () => {

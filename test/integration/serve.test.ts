@@ -8,38 +8,25 @@
 // screenshot is this test's (UPDATE_GOLDEN=1 writes docs/serve.png).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TASKS } from '../helpers/cli.ts';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
-import { LEAN_ENTRY, leanStale } from '../../tasks/util/kit-entry.ts';
+import { leanStale } from '../../tasks/util/kit-entry.ts';
+import { startServe } from '../helpers/serve.ts';
 import { specLab, tinyNestVm } from '../helpers/spec-lab.ts';
 import { qemusUnder } from '../helpers/vm.ts';
 
 describe('serve: its command line', () => {
   const lab = specLab('gc-serve-cli-', () => ({ name: 'svc', vms: [{ name: 'c1', boot: { image: 'tiny' }, vga: 'none' }] }));
-  const start = (...args: string[]) =>
-    spawn(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', ...args], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...lab.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  const firstLine = (c: ChildProcess) =>
-    new Promise<string>((resolve, reject) => {
-      let out = '';
-      c.stdout!.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) resolve(out.split('\n')[0]!);
-      });
-      c.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
-    });
+  const start = (...args: string[]) => startServe(['--spec', lab.spec, 'serve', ...args], lab.env);
 
   it('--json: {url, token, port} first, on a lab that is down; a taken --port and a bad one exit 2 naming it', async () => {
     const c = start('--json');
     try {
-      const first = JSON.parse(await firstLine(c)) as { url: string; token: string; port: number };
+      const first = JSON.parse(await c.first) as { url: string; token: string; port: number };
       assert.equal(first.url, `http://127.0.0.1:${first.port}/?token=${first.token}`);
       const m = await fetch(`http://127.0.0.1:${first.port}/metrics`, { headers: { authorization: `Bearer ${first.token}` } });
       assert.match(await m.text(), /^grainchart_vm_state\{lab="svc",vm="c1",state="stopped"\} 1$/m);
@@ -52,7 +39,7 @@ describe('serve: its command line', () => {
       assert.match(taken.stderr, new RegExp(`--port ${first.port}: 127\\.0\\.0\\.1:${first.port} is taken`));
       assert.equal(taken.stdout, '', 'no URL printed for a server that is not there');
     } finally {
-      c.kill('SIGTERM');
+      c.child.kill('SIGTERM');
     }
     const bad = spawnSync(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', '--port', '80000'], {
       cwd: PROJECT_ROOT,
@@ -69,7 +56,7 @@ describe('serve: the lab in the browser', () => {
   const { k, ok } = lab;
   let server: ChildProcess;
   let url = '';
-  let stderr = '';
+  let stderrOf = () => '';
   let browser: Browser;
   let page: Page;
   const problems: string[] = [];
@@ -90,22 +77,10 @@ describe('serve: the lab in the browser', () => {
     ok(k('up'));
     // The compiled copy npm ci made (plain node, no tsx loader): the way a dashboard left running is started.
     assert.equal(leanStale(), undefined, 'npm run build');
-    server = spawn(process.execPath, [LEAN_ENTRY, '--spec', lab.spec, 'serve', '--interval', '1'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...lab.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.stderr!.on('data', (c) => {
-      stderr += c;
-    });
-    url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout!.on('data', (c) => {
-        out += c;
-        if (out.includes('\n')) resolve(out.split('\n')[0]!);
-      });
-      server.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-    });
+    const served = startServe(['--spec', lab.spec, 'serve', '--interval', '1'], lab.env, { lean: true });
+    server = served.child;
+    stderrOf = served.stderr;
+    url = await served.first;
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: [
@@ -213,7 +188,7 @@ describe('serve: the lab in the browser', () => {
       server.once('exit', (c) => resolve(c));
       server.kill('SIGTERM');
     });
-    assert.equal(code, 0, stderr);
-    assert.match(stderr, /serve: SIGTERM, ending/);
+    assert.equal(code, 0, stderrOf());
+    assert.match(stderrOf(), /serve: SIGTERM, ending/);
   });
 });
