@@ -9,7 +9,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export async function importCompiledTs(file: string): Promise<{ default?: unknown }> {
+/** What each spec compiled to, by path and the text's hash: imported again, as the module cache under tsx would give it (the lab agent loads its spec on every request). */
+const compiled = new Map<string, Promise<{ default?: unknown }>>();
+
+/** `version`: the spec's text hash (load.ts has it); the same file and text are compiled once per process. */
+export function importCompiledTs(file: string, version: string): Promise<{ default?: unknown }> {
+  const key = `${file}\0${version}`;
+  let mod = compiled.get(key);
+  if (!mod) {
+    mod = compileAndImport(file);
+    compiled.set(key, mod);
+    // A failed compile is not kept: the file may be fixed without its text changing what it imports.
+    mod.catch(() => compiled.delete(key));
+  }
+  return mod;
+}
+
+async function compileAndImport(file: string): Promise<{ default?: unknown }> {
   const esbuild = await import('esbuild');
   let code: string;
   try {

@@ -122,7 +122,7 @@ async function readSpecFile(file: string): Promise<LabInputRead> {
   let mod: { default?: unknown };
   try {
     // Under tsx the loader compiles it; the compiled copy of the kit has no loader, so esbuild does.
-    mod = runningLean() ? await importCompiledTs(file) : ((await import(pathToFileURL(file).href)) as { default?: unknown });
+    mod = runningLean() ? await importCompiledTs(file, version) : ((await import(pathToFileURL(file).href)) as { default?: unknown });
   } catch (err) {
     throw new SpecFileError(
       file,

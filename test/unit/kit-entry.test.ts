@@ -79,11 +79,15 @@ describe('a TypeScript spec compiled by esbuild (no tsx loader)', () => {
         "import { z } from 'zod';\nimport { MEM } from './parts/sizes.ts';\nimport type { LabInput } from '../../tasks/spec/schema.ts';\nconst lab: LabInput = { name: z.string().parse('ts'), vms: [{ name: 'a', memory: MEM }] };\nexport default lab;\n",
       );
       const before = readdirSync(tmpdir()).filter((n) => n.startsWith('grainchart-spec-')).length;
-      const mod = await importCompiledTs(join(dir, 'lab.ts'));
+      const mod = await importCompiledTs(join(dir, 'lab.ts'), 'v1');
       assert.deepEqual(mod.default, { name: 'ts', vms: [{ name: 'a', memory: 768 }] });
+      // The same text again is the module already imported (as tsx's module cache gives it); another text is compiled anew.
+      assert.equal(await importCompiledTs(join(dir, 'lab.ts'), 'v1'), mod);
+      writeFileSync(join(dir, 'parts', 'sizes.ts'), 'export const MEM: number = 1024;\n');
+      assert.deepEqual((await importCompiledTs(join(dir, 'lab.ts'), 'v2')).default, { name: 'ts', vms: [{ name: 'a', memory: 1024 }] });
       assert.equal(readdirSync(tmpdir()).filter((n) => n.startsWith('grainchart-spec-')).length, before);
       writeFileSync(join(dir, 'broken.ts'), "import { nothing } from './missing.ts';\nexport default nothing;\n");
-      await assert.rejects(importCompiledTs(join(dir, 'broken.ts')), /Could not resolve "\.\/missing\.ts" \(.*broken\.ts:1\)/);
+      await assert.rejects(importCompiledTs(join(dir, 'broken.ts'), 'v1'), /Could not resolve "\.\/missing\.ts" \(.*broken\.ts:1\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
