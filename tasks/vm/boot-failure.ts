@@ -1,11 +1,12 @@
 // A boot that failed: what the user is told (the stage, the time, the serial console's tail,
 // QEMU's stderr), the QEMU it started stopped unless --keep, and the VM's record saying why;
 // a boot whose parent was lost says so, so `up` may boot that parent again.
-import { TaskError, ParentLost, QemuRefused } from '../util/errors.ts';
+import { TaskError, ParentLost, QemuRefused, TimedOut } from '../util/errors.ts';
 import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { updateState, writeState } from '../machine/record.ts';
-import type { Machine, QemuRef } from '../machine/machine.ts';
+import { withQmp, type Machine, type QemuRef } from '../machine/machine.ts';
+import type { QmpClient } from '../qemu/qmp.ts';
 import { MachineLost } from '../util/errors.ts';
 import type { BootOptions } from './boot-on.ts';
 import { stopQemu } from './stop.ts';
@@ -33,9 +34,15 @@ export async function failBoot(
           () => undefined,
         );
   // Inside a lost parent nothing is left to read or stop: the guest's QEMU ran in the one that is gone.
-  const [serial, stderr] = lost
-    ? ['', '']
-    : await Promise.all([machine.tail(ref.paths.serial, 20).catch(() => ''), machine.tail(ref.paths.stderr, 20).catch(() => '')]);
+  const stage = (err as { stage?: string }).stage;
+  const [serial, stderr, vcpus] = lost
+    ? ['', '', '']
+    : await Promise.all([
+        machine.tail(ref.paths.serial, 20).catch(() => ''),
+        machine.tail(ref.paths.stderr, 20).catch(() => ''),
+        // A wait that ran out, or a stage that failed, on a QEMU still up: what its vCPUs were doing, before it is stopped.
+        (err instanceof TimedOut || stage) && pid ? vcpuStates(machine, ref) : '',
+      ]);
   if (!lost && !opts.keepOnFailure && pid) await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
   // A QEMU that refused to start left no record yet: write one, so `status` says why.
   const record = kitPaths(lab.name, place.vm.name).vm;
@@ -45,11 +52,52 @@ export async function failBoot(
     return new ParentLost(`${lab.name}/${place.vm.name} failed to boot${machine.at} after ${elapsed} s: ${lost}`, machine.inside!, lostHint(lab.name), err);
   if (err instanceof QemuRefused) return err;
   const at = machine.at;
-  const stage = (err as { stage?: string }).stage;
   return new TaskError(
-    `${lab.name}/${place.vm.name} failed to boot${at} after ${elapsed} s${stage ? `, at ${stage}` : ''}: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
+    `${lab.name}/${place.vm.name} failed to boot${at} after ${elapsed} s${stage ? `, at ${stage}` : ''}: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${vcpus ? `\n  vCPUs (QEMU's info cpus, registers and local APICs):\n${indent(vcpus)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
     { hint, cause: err },
   );
+}
+
+/**
+ * Each vCPU of a QEMU whose boot gave up: halted or not, and the interrupts its local APIC
+ * holds (HMP through QMP).  A TCG parent that stops answering (emulated SVM, QEMU 7.2) was
+ * seen with CPU 0 halted and an interrupt pending that never woke it: this puts that in the
+ * report CI shows.  Empty when QMP does not answer within a few seconds (a wedged parent).
+ */
+async function vcpuStates(machine: Machine, ref: QemuRef): Promise<string> {
+  const ask = (c: QmpClient, line: string, cpu?: number) =>
+    c.execute<string>('human-monitor-command', { 'command-line': line, ...(cpu === undefined ? {} : { 'cpu-index': cpu }) }, 3000);
+  const read = withQmp(machine, ref, 3000, async (c) => {
+    const out: string[] = [];
+    for (const line of (await ask(c, 'info cpus')).split('\n').filter((l) => /CPU #\d+/.test(l))) {
+      const cpu = Number(/CPU #(\d+)/.exec(line)![1]);
+      const [regs, lapic] = [await ask(c, 'info registers', cpu).catch(() => ''), await ask(c, 'info lapic', cpu).catch(() => '')];
+      out.push(vcpuLine(line, regs, lapic));
+    }
+    return out.join('\n');
+  });
+  const late = new Promise<string>((done) => setTimeout(done, 8000, '').unref());
+  return Promise.race([read.catch(() => ''), late]);
+}
+
+/**
+ * One vCPU's line: `info cpus`' own; from `info registers`, where it is (RIP) and whether it
+ * is halted (HLT=1); from `info lapic`, its pending (IRR) and in-service (ISR) vectors.
+ */
+export function vcpuLine(infoCpu: string, regs: string, lapic: string): string {
+  const apicReg = (name: string) => new RegExp(`^${name}\\s+(.*)$`, 'm').exec(lapic)?.[1]?.trim();
+  const rip = /\bRIP=([0-9a-f]+)/.exec(regs)?.[1];
+  const hlt = /\bHLT=(\d)/.exec(regs)?.[1];
+  const irr = apicReg('IRR');
+  const isr = apicReg('ISR');
+  return [
+    infoCpu.replace(/^[*\s]+/, '').trim(),
+    rip && `RIP ${rip}`,
+    hlt && (hlt === '1' ? 'halted' : 'running'),
+    (irr !== undefined || isr !== undefined) && `IRR ${irr ?? '?'} · ISR ${isr ?? '?'}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 export const lostHint = (lab: string) =>

@@ -1,6 +1,6 @@
 // A guest that never answers SSH (booted with gc.nossh: no sshd): boot fails at the SSH
-// banner stage within its timeout, says so, shows the serial log, and stops its QEMU (its
-// RAM in memory goes with it).
+// banner stage within its timeout, says so, shows the serial log and what its vCPU was doing,
+// and stops its QEMU (its RAM in memory goes with it).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -23,6 +23,11 @@ describe('a guest without sshd', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /failed to boot after 2\d\.\d s: timed out .* waiting for n1: SSH banner/);
     assert.match(r.stderr, /serial console \(last \d+ lines\):[\s\S]*gc: gc.nossh given, no sshd/);
+    // What its vCPU was doing when the wait gave up, read before its QEMU was stopped.
+    assert.match(
+      r.stderr,
+      /vCPUs \(QEMU's info cpus, registers and local APICs\):\n\s+CPU #0: thread_id=\d+ · RIP [0-9a-f]{16} · (halted|running) · IRR .+ · ISR .+\n/,
+    );
     assert.match(r.stderr, /hint: the guest did not start sshd/);
     assert.ok(seconds < 25 + 10, `took ${seconds} s`);
     assert.deepEqual(qemusUnder(lab.home), [], 'the failed boot stopped its QEMU');

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { rmSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
+import { vcpuLine } from '../../tasks/vm/boot-failure.ts';
 import { ParentLost } from '../../tasks/util/errors.ts';
 import { kernelPanic } from '../../tasks/machine/kernel-panic.ts';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
@@ -281,5 +282,22 @@ describe('bootBudgetMs', () => {
     assert.equal(bootBudgetMs('tcg', pvm, {}), 180_000);
     assert.equal(bootBudgetMs('tcg', pvm, { slowMachine: true, slow: true }), 1_200_000);
     assert.equal(bootBudgetMs('kvm', pvm, { timeoutS: 7 }), 7000);
+  });
+});
+
+describe('a hung boot’s vCPU line', () => {
+  // QEMU 7.2's own output, trimmed: `info cpus`, `info registers` (cpu-index 0), `info lapic`.
+  const regs =
+    'RAX=0000000000000000 RBX=ffffffff9b01a940\nRIP=ffffffff9a217a0b RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\nES =0000 0000000000000000 00000000 00000000\n';
+  const lapic =
+    'dumping local APIC state for CPU 0\n\nLVT0\t 0x00010700 active-hi edge  masked                      ExtINT (vec 0)\nESR\t 0x00000000\nISR\t (none)\nIRR\t 236\n\nAPR 0x00 TPR 0x00 DFR 0x0f LDR 0x01PPR 0x00\n';
+
+  it('says where the CPU is, that it is halted, and the interrupt pending in its local APIC', () => {
+    assert.equal(vcpuLine('* CPU #0: thread_id=4242', regs, lapic), 'CPU #0: thread_id=4242 · RIP ffffffff9a217a0b · halted · IRR 236 · ISR (none)');
+  });
+
+  it('running, and what it could not read left out', () => {
+    assert.equal(vcpuLine('  CPU #1: thread_id=4243', regs.replace('HLT=1', 'HLT=0'), ''), 'CPU #1: thread_id=4243 · RIP ffffffff9a217a0b · running');
+    assert.equal(vcpuLine('  CPU #1: thread_id=4243', '', ''), 'CPU #1: thread_id=4243');
   });
 });
