@@ -3,13 +3,14 @@
 // against its runtime's floor (an idle HTTP server, bench/bare-server.mjs): the compiled copy
 // under plain node (build/js, what the README starts a dashboard with) and the sources under
 // node + tsx; and readings per interval with one browser open against five.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { PROJECT_ROOT } from '../tasks/util/paths.ts';
-import { LEAN_ENTRY, refuseStaleLean } from '../tasks/util/kit-entry.ts';
+import { refuseStaleLean } from '../tasks/util/kit-entry.ts';
+import { startServe } from '../test/helpers/serve.ts';
 import { LabReader } from '../tasks/serve/reader.ts';
 import { startServer } from '../tasks/serve/server.ts';
 import type { LabShape } from '../tasks/serve/shape.ts';
@@ -116,21 +117,10 @@ export async function renderMs(browser: Browser, n: number, frames: number): Pro
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
-function startServe(env: NodeJS.ProcessEnv, lean: boolean): Promise<{ child: ChildProcess; url: string }> {
-  const kit = lean ? [LEAN_ENTRY] : ['--import', 'tsx', 'tasks.ts'];
-  const child = spawn(process.execPath, [...kit, 'serve', 'demo', '--interval', '1.5'], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c) => {
-      out += c;
-      if (out.includes('\n')) resolve({ child, url: out.split('\n')[0]! });
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
-  });
+/** `serve demo` started (the compiled copy, or the sources under tsx), once its URL is printed. */
+async function serveDemo(env: NodeJS.ProcessEnv, lean: boolean): Promise<{ child: ChildProcess; url: string }> {
+  const s = startServe(['serve', 'demo', '--interval', '1.5'], env, { lean });
+  return { child: s.child, url: await s.first };
 }
 
 async function readingsOf(url: string): Promise<number> {
@@ -165,7 +155,7 @@ export async function benchServe(runs = 5): Promise<Row[]> {
       floor.push(bare([]));
       floorTsx.push(bare(['--import', 'tsx']));
       // The sources under tsx: the same lab, a browser on it, the same wait.
-      const viaTsx = await startServe(env, false);
+      const viaTsx = await serveDemo(env, false);
       try {
         const p = await browser.newPage();
         await p.goto(viaTsx.url);
@@ -175,7 +165,7 @@ export async function benchServe(runs = 5): Promise<Row[]> {
       } finally {
         viaTsx.child.kill('SIGTERM');
       }
-      const { child, url } = await startServe(env, true);
+      const { child, url } = await serveDemo(env, true);
       try {
         const pages = [await browser.newPage()];
         await pages[0]!.goto(url);

@@ -43,14 +43,14 @@ export const cacheRoot = (env = process.env) => env.GRAINCHART_CACHE ?? join(env
 const TINY_FREE_MIB = 256;
 const NEST_FREE_MIB = 4096;
 
-// The sources under tasks/image, not beside this module: the compiled copy (build/js) keys images as the sources do.
-const sourceOf = (rel: string) => readFileSync(join(PROJECT_ROOT, 'tasks', 'image', rel), 'utf8');
+/** A source file of tasks/image, read from the sources, not beside the running module: the compiled copy (build/js) keys images as the sources do. */
+export const imageSource = (rel: string) => readFileSync(join(PROJECT_ROOT, 'tasks', 'image', rel), 'utf8');
 
 /** The cache key: package versions + boot scripts + the builder's code. */
 export function imageHash(packages: Pkg[]): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(packages));
-  for (const f of ['./init-scripts.ts', './tree.ts', './build.ts', './packages.ts', './nest.ts']) h.update(sourceOf(f));
+  for (const f of ['./init-scripts.ts', './tree.ts', './build.ts', './packages.ts', './nest.ts']) h.update(imageSource(f));
   return h.digest('hex').slice(0, 16);
 }
 

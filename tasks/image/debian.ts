@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { shell } from './shell.ts';
 import { TaskError } from '../util/errors.ts';
 import { progressList } from '../cli/progress.ts';
-import { cacheRoot, workDirFor } from './build.ts';
-import { PROJECT_ROOT } from '../util/paths.ts';
+import { cacheRoot, imageSource, workDirFor } from './build.ts';
 import { PORT_SHELL, PORT_SHELL_UNIT } from './init-scripts.ts';
 
 export const DEBIAN_SUITE = 'bookworm';
@@ -53,8 +52,8 @@ export interface DebianImage {
 function debianHash(kind: DebianKind): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ suite: DEBIAN_SUITE, packages: packagesOf(kind), free: FREE_MIB }));
-  // This source's own text (not the compiled copy's, which runs it too): a change to the recipe is a new image.
-  h.update(readFileSync(join(PROJECT_ROOT, 'tasks', 'image', 'debian.ts'), 'utf8'));
+  // This source's own text: a change to the recipe is a new image.
+  h.update(imageSource('debian.ts'));
   h.update(PORT_SHELL + PORT_SHELL_UNIT);
   return h.digest('hex').slice(0, 16);
 }

@@ -2,9 +2,9 @@
 // CPU burn in l2 moves l2's CPU on the page within seconds, the page asks nothing of any host
 // but the server, logs nothing to the console, and shows l1 crashed after its QEMU is killed
 // -9 while the server runs on, and both running again after the lab is taken down and brought
-// up; the server is the compiled copy under plain node (build/js); a request without the token is refused; /metrics passes
-// promtool with series for both layers; the page reflows at 200% zoom and the keyboard
-// reaches the VMs; SIGTERM ends the server cleanly.  The README's
+// up; a request without the token is refused; /metrics passes promtool with series for both
+// layers; the page reflows at 200% zoom and the keyboard reaches the VMs; SIGTERM ends the
+// server cleanly.  The server is the compiled copy under plain node (build/js).  The README's
 // screenshot is this test's (UPDATE_GOLDEN=1 writes docs/serve.png).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { TASKS } from '../helpers/cli.ts';
+import { kit } from '../helpers/cli.ts';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
 import { leanStale } from '../../tasks/util/kit-entry.ts';
 import { startServe } from '../helpers/serve.ts';
@@ -30,22 +30,14 @@ describe('serve: its command line', () => {
       assert.equal(first.url, `http://127.0.0.1:${first.port}/?token=${first.token}`);
       const m = await fetch(`http://127.0.0.1:${first.port}/metrics`, { headers: { authorization: `Bearer ${first.token}` } });
       assert.match(await m.text(), /^grainchart_vm_state\{lab="svc",vm="c1",state="stopped"\} 1$/m);
-      const taken = spawnSync(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', '--port', String(first.port)], {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, ...lab.env },
-        encoding: 'utf8',
-      });
+      const taken = kit(['--spec', lab.spec, 'serve', '--port', String(first.port)], { env: lab.env });
       assert.equal(taken.status, 2, taken.stderr);
       assert.match(taken.stderr, new RegExp(`--port ${first.port}: 127\\.0\\.0\\.1:${first.port} is taken`));
       assert.equal(taken.stdout, '', 'no URL printed for a server that is not there');
     } finally {
       c.child.kill('SIGTERM');
     }
-    const bad = spawnSync(process.execPath, ['--import', 'tsx', TASKS, '--spec', lab.spec, 'serve', '--port', '80000'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...lab.env },
-      encoding: 'utf8',
-    });
+    const bad = kit(['--spec', lab.spec, 'serve', '--port', '80000'], { env: lab.env });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--port takes a port from 1 to 65535, got "80000"/);
   });
