@@ -1,9 +1,10 @@
 // A VM's record on this host (state.json): what the kit did to it — its phase, pid, argv,
 // forwards, and a suspend's saved state.  Written atomically (0600).  What is true right now,
 // at any layer, is vm/status.ts's to say; whether a pid is this VM's QEMU, qemu/process.ts's.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VmPaths } from '../util/paths.ts';
+import { TaskError } from '../util/errors.ts';
 
 import type { Forward } from '../spec/tree.ts';
 import type { MachinePin } from '../qemu/machine-type.ts';
@@ -104,9 +105,42 @@ export function writeState(p: VmPaths, s: VmState): void {
     renameSync(tmp, stateFile(p));
   } catch (err) {
     rmSync(tmp, { force: true });
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || !existsSync(stateFile(p))) throw err;
-    writeFileSync(stateFile(p), text, { mode: 0o600 });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || !existsSync(stateFile(p))) throw noRoom(p, err);
+    overwriteInPlace(stateFile(p), text, p);
   }
+}
+
+/**
+ * Over the file's own blocks, cut to length after: not truncated first, since on a full
+ * filesystem the blocks a truncate frees are taken at once by whatever else writes there (the
+ * guest's disk, its serial log), and the record would be left empty.
+ */
+function overwriteInPlace(file: string, text: string, p: VmPaths): void {
+  const before = readFileSync(file);
+  const fd = openSync(file, 'r+');
+  const put = (bytes: Buffer) => {
+    // A write cut short by a full disk returns the part it wrote; only the next one throws.
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, at);
+    ftruncateSync(fd, bytes.length);
+  };
+  try {
+    put(Buffer.from(text));
+  } catch (err) {
+    // A longer record needed a block there was none of: the old one back, whole (it fits).
+    put(before);
+    throw noRoom(p, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A full disk named, with the folder to free; other errors as they are. */
+function noRoom(p: VmPaths, err: unknown): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') return err;
+  return new TaskError(`no room to record the VM's state in ${stateFile(p)}`, {
+    hint: `the filesystem that holds ${p.dir} is full: free space there (df ${p.dir})`,
+    cause: err,
+  });
 }
 
 /** The record gone, as for a VM that never booted. */

@@ -237,7 +237,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           if (r.code !== 0) {
             await machine.cleanRuntime(ref); // a pidfile written before the refusal would read as a crash
             await dropRunningRam(machine, ref);
-            const why = explainRefusal(r.stderr, c.accel!, c.probe!.kvm, vm.name, machine.inside);
+            const why = explainRefusal(r.stderr, c.accel!, c.probe!.kvm, vm.name, machine.inside, ref.paths.dir);
             throw new QemuRefused(why.message, { command: r.command, exitCode: r.code, stderr: r.stderr, hint: why.hint });
           }
           c.pid = r.pid ?? 0;
@@ -277,6 +277,8 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
 
   try {
     await list.run({});
+    // Inside: a record that cannot be written (a full disk) fails the boot like a stage.
+    updateState(record, { phase: 'running', metrics: c.metrics, firstBoot: undefined });
   } catch (err) {
     c.banners?.close();
     c.guest?.close();
@@ -288,6 +290,5 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
   if (opts.quiet)
     for (const r of c.metrics.retries ?? []) opts.warn?.(`${vm.name}: retried ${r.stage} ${r.times}× after a dropped SSH connection: ${r.reason}`);
   if (c.guest) (opts.keepSession ?? ((g: Guest) => g.close()))(c.guest);
-  updateState(record, { phase: 'running', metrics: c.metrics, firstBoot: undefined });
   return { lab: lab.name, vm: vm.name, pid: c.pid, accel: c.accel!, forwards, metrics: c.metrics, uname: c.uname };
 }

@@ -3,11 +3,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kit } from '../helpers/cli.ts';
 import { freePort, qemusUnder } from '../helpers/vm.ts';
+import { readState, writeState, type VmState } from '../../tasks/machine/record.ts';
+import { vmPaths } from '../../tasks/util/paths.ts';
 
 describe('a full disk', () => {
   const mnt = mkdtempSync(join(tmpdir(), 'gc-full-'));
@@ -58,20 +60,40 @@ describe('a full disk', () => {
     assert.match(r.stderr, /hint: is the disk full\?/);
     const stop = k('stop', 'f1', '--force');
     assert.equal(stop.status, 0, stop.stderr);
-    // The tmpfs may now be full of the failed save: a boot then fails at once, saying why.
-    if (spawnSync('df', ['--output=avail', '-B1', mnt], { encoding: 'utf8' }).stdout.split('\n')[1]!.trim() === '0') {
-      const stuck = k('boot', 'f1', '--quiet', '--timeout', '120');
-      assert.equal(stuck.status, 1);
-      assert.match(
-        stuck.stderr,
-        /the guest stopped: QMP status io-error[\s\S]*hint: QEMU could not write the VM's disk: is the filesystem that holds .* full\?/,
-      );
-      assert.deepEqual(qemusUnder(mnt), []);
-    }
     const names = JSON.parse(k('snapshots', 'f1', '--json').stdout).map((s: { name: string }) => s.name);
     assert.deepEqual(names, ['small']);
     const check = spawnSync('qemu-img', ['check', join(mnt, 'state', 'full', 'f1', 'root.qcow2')], { encoding: 'utf8' });
     assert.ok(check.status === 0 || check.status === 3, check.stdout + check.stderr);
+  });
+
+  it('a guest on a full filesystem stops at its first write that needs room, and the kit says why', (t) => {
+    whileFull(() => {
+      const boot = k('boot', 'f1', '--quiet', '--timeout', '120');
+      if (boot.status === 0) {
+        // The guest wrote nothing to a new cluster while it booted (its earlier boots had
+        // written the same blocks): make it write, and QEMU pauses it on the failed write.
+        t.diagnostic('the boot fitted; a write in the guest then stopped it');
+        const write = 'dd if=/dev/urandom of=/gc-fill bs=64k count=128 conv=fsync';
+        kit(['--spec', spec, 'exec', 'f1', '--', write], { env, timeoutMs: 30_000 });
+        const f1 = JSON.parse(k('status', '--json').stdout).find((v: { name: string }) => v.name === 'f1');
+        assert.equal(f1?.state, 'crashed', JSON.stringify(f1));
+        assert.match(f1?.reason ?? '', /QEMU reports io-error/);
+        assert.equal(k('stop', 'f1', '--force').status, 0);
+      } else if (/QEMU refused to start/.test(boot.stderr)) {
+        // Not even its pidfile fitted: QEMU exits, and its message is lost with it.
+        t.diagnostic('QEMU itself could not start on the full disk');
+        assert.equal(boot.status, 1, boot.stderr);
+        assert.match(boot.stderr, /QEMU refused to start and said nothing[\s\S]*hint: its messages go to a file in .*: is the filesystem that holds it full\?/);
+      } else {
+        t.diagnostic('the boot itself stopped on the full disk');
+        assert.equal(boot.status, 1, boot.stderr);
+        assert.match(
+          boot.stderr,
+          /the guest stopped: QMP status io-error[\s\S]*hint: QEMU could not write the VM's disk: is the filesystem that holds .* full\?/,
+        );
+      }
+      assert.deepEqual(qemusUnder(mnt), []);
+    });
   });
 
   it('stopping a VM on a full filesystem still records it stopped, and leaves no temporary file', () => {
@@ -89,6 +111,24 @@ describe('a full disk', () => {
         [],
       );
       assert.deepEqual(qemusUnder(mnt), []);
+    });
+  });
+
+  it("a VM's record on a full filesystem: a shorter one is written in place; a longer one fails naming the file and leaves the old one whole", () => {
+    const p = vmPaths(join(mnt, 'records'), 'full', 'r1');
+    const record = (failure: string): VmState => ({ lab: 'full', vm: 'r1', phase: 'failed', failure });
+    writeState(p, record('x'.repeat(3000)));
+    whileFull(() => {
+      writeState(p, record('shorter'));
+      assert.equal(readState(p)?.failure, 'shorter');
+      const before = readFileSync(join(p.dir, 'state.json'), 'utf8');
+      assert.throws(
+        () => writeState(p, record('y'.repeat(64 * 1024))),
+        (err: Error & { hint?: string }) =>
+          /no room to record the VM's state in .*state\.json/.test(err.message) && /is full: free space there/.test(err.hint ?? ''),
+      );
+      assert.equal(readFileSync(join(p.dir, 'state.json'), 'utf8'), before);
+      assert.deepEqual(readdirSync(p.dir), ['state.json']);
     });
   });
 

@@ -25,4 +25,10 @@ describe('explainRefusal', () => {
     assert.equal(explainRefusal(bad, 'kvm', usable, 'k1').message, 'QEMU refused to start');
     assert.match(explainRefusal(bad, 'kvm', usable, 'k1', 'l1').message, /inside l1$/);
   });
+  it('a QEMU that exits saying nothing: asks whether the folder its messages go to is full', () => {
+    const r = explainRefusal('\n', 'tcg', pvm, 'k1', undefined, '/state/lab/k1');
+    assert.equal(r.message, 'QEMU refused to start and said nothing');
+    assert.equal(r.hint, 'its messages go to a file in /state/lab/k1: is the filesystem that holds it full? (df there)');
+    assert.match(explainRefusal('', 'kvm', usable, 'k2', 'l1', '/s/k2').hint, /in \/s\/k2 inside l1: is the filesystem/);
+  });
 });
