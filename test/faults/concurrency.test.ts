@@ -3,7 +3,7 @@
 // restore run one after the other.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { kit } from '../helpers/cli.ts';
+import { kit, succeeded } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 import { kitInBackground } from '../helpers/spawn.ts';
 import { lockHolder } from '../../tasks/lab/lock.ts';
@@ -37,7 +37,7 @@ describe('two kit processes on one lab', () => {
   });
 
   it('snapshot + restore: one after the other, both succeed', async () => {
-    assert.equal(k('snapshot', 'c1', '--name', 'one').status, 0);
+    succeeded(k('snapshot', 'c1', '--name', 'one'));
     const s = bg('snapshot', 'c1', '--name', 'two');
     await new Promise((r) => setTimeout(r, 300));
     const r = bg('restore', 'c1', 'one', '--yes');
@@ -49,7 +49,7 @@ describe('two kit processes on one lab', () => {
   });
 
   it('up + down: the down waits for the up and wins; nothing is left running', async () => {
-    assert.equal(k('down', '--force').status, 0);
+    succeeded(k('down', '--force'));
     const u = bg('up');
     // The down starts once the up holds the lock: a head start in time alone loses to a busy host.
     assert.ok(

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kit } from '../helpers/cli.ts';
+import { kit, succeeded } from '../helpers/cli.ts';
 import { freePort, qemusUnder } from '../helpers/vm.ts';
 import { readState, writeState, type VmState } from '../../tasks/machine/record.ts';
 import { vmPaths } from '../../tasks/util/paths.ts';
@@ -50,10 +50,10 @@ describe('a full disk', () => {
   });
 
   it('a live snapshot that does not fit fails clearly; the earlier one is intact and the disk checks clean', () => {
-    assert.equal(k('boot', 'f1', '--quiet').status, 0);
-    assert.equal(k('stop', 'f1', '--quiet').status, 0);
-    assert.equal(k('snapshot', 'f1', '--name', 'small').status, 0, 'a disk-only snapshot fits');
-    assert.equal(k('boot', 'f1', '--quiet').status, 0);
+    succeeded(k('boot', 'f1', '--quiet'));
+    succeeded(k('stop', 'f1', '--quiet'));
+    succeeded(k('snapshot', 'f1', '--name', 'small'), 'a disk-only snapshot fits');
+    succeeded(k('boot', 'f1', '--quiet'));
     const r = k('snapshot', 'f1', '--name', 'big');
     assert.equal(r.status, 1);
     assert.match(r.stderr, /snapshot-save of big failed in f1: .*(No space|space|I\/O|Input\/output)/i);
@@ -78,7 +78,7 @@ describe('a full disk', () => {
         const f1 = JSON.parse(k('status', '--json').stdout).find((v: { name: string }) => v.name === 'f1');
         assert.equal(f1?.state, 'crashed', JSON.stringify(f1));
         assert.match(f1?.reason ?? '', /QEMU reports io-error/);
-        assert.equal(k('stop', 'f1', '--force').status, 0);
+        succeeded(k('stop', 'f1', '--force'));
       } else if (/QEMU refused to start/.test(boot.stderr)) {
         // Not even its pidfile fitted: QEMU exits, and its message is lost with it.
         t.diagnostic('QEMU itself could not start on the full disk');

@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kit } from '../helpers/cli.ts';
+import { kit, succeeded } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 import { kitInBackground, waitFor } from '../helpers/spawn.ts';
 
@@ -35,7 +35,7 @@ describe('the kit killed during up', () => {
   });
 
   it('SIGINT leaves VMs that were running before alone', async () => {
-    assert.equal(k('boot', 'u1', '--quiet').status, 0);
+    succeeded(k('boot', 'u1', '--quiet'));
     const before = qemusUnder(lab.home);
     const up = kitInBackground(['--spec', lab.spec, 'up'], lab.env);
     await waitFor('u2’s QEMU to start', () => existsSync(join(lab.home, 'upkill', 'u2', 'qemu.pid')) && qemusUnder(lab.home).length > 1);
@@ -44,7 +44,7 @@ describe('the kit killed during up', () => {
     await waitFor('u2’s QEMU to go', () => qemusUnder(lab.home).length === 1, 15_000);
     assert.deepEqual(qemusUnder(lab.home), before);
     assert.deepEqual(states(), ['u1:running', 'u2:stopped']);
-    assert.equal(k('stop', 'u1', '--force').status, 0);
+    succeeded(k('stop', 'u1', '--force'));
   });
 
   it('SIGKILL: the orphan is found by its pidfile, and down stops it', async () => {
@@ -62,7 +62,7 @@ describe('the kit killed during up', () => {
     const found = JSON.parse(k('status', '--json').stdout).filter((s: { pid?: number }) => s.pid && orphans.includes(s.pid));
     assert.deepEqual(found.map((s: { pid: number }) => s.pid).sort(), orphans, 'status names each orphan with its pid');
     for (const s of found) assert.match(s.state, /^(booting|running)$/);
-    assert.equal(k('down', '--force').status, 0);
+    succeeded(k('down', '--force'));
     assert.deepEqual(qemusUnder(lab.home), []);
   });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kit } from '../helpers/cli.ts';
+import { kit, succeeded } from '../helpers/cli.ts';
 import { tinyLab, type TestLab } from '../helpers/vm.ts';
 import { NAME_RE } from '../../tasks/spec/schema.ts';
 
@@ -14,7 +14,7 @@ describe('security', () => {
   const k = (...args: string[]) => kit(['--spec', lab.spec, ...args], { env: lab.env });
   before(async () => {
     lab = await tinyLab('sec', [{ name: 's1' }]);
-    assert.equal(k('boot', 's1', '--quiet').status, 0);
+    succeeded(k('boot', 's1', '--quiet'));
   });
   after(() => {
     k('stop', 's1', '--force');
@@ -47,7 +47,7 @@ describe('security', () => {
     writeFileSync(known, original);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /host key .* does not match the pinned one/);
-    assert.equal(k('exec', 's1', '--', 'true').status, 0, 'the right key works again');
+    succeeded(k('exec', 's1', '--', 'true'), 'the right key works again');
   });
 
   it('lab and VM names cannot carry anything a shell would read', () => {

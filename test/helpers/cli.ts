@@ -1,4 +1,5 @@
 // Runs tasks.ts in a child process, as a user would.
+import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../tasks/util/paths.ts';
@@ -17,4 +18,10 @@ export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: str
     // console and the stage it stopped at, not cut off by the test with nothing said.
     timeout: opts.timeoutMs ?? 420_000,
   });
+}
+
+/** Asserts a kit run exited 0, with its stderr in the message: a failed boot's own report (stage, console, vCPUs) then shows in the test's output. */
+export function succeeded(r: SpawnSyncReturns<string>, what = ''): SpawnSyncReturns<string> {
+  assert.equal(r.status, 0, `${what ? `${what}: ` : ''}exit ${r.status ?? r.signal}\n${r.stderr}`);
+  return r;
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { kit } from '../helpers/cli.ts';
+import { kit, succeeded } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab, type TestLab } from '../helpers/vm.ts';
 
 const json = (r: { stdout: string; stderr: string; status: number | null }) => {
@@ -77,7 +77,7 @@ describe('a booted tiny guest', () => {
     const back = join(lab.home, 'back.bin');
     const bytes = randomBytes(256 * 1024 + 17);
     writeFileSync(src, bytes);
-    assert.equal(k('cp', src, 'g1:/root/in.bin').status, 0);
+    succeeded(k('cp', src, 'g1:/root/in.bin'));
     assert.equal(k('exec', 'g1', '--', 'wc -c < /root/in.bin').stdout.trim(), String(bytes.length));
     const r = k('cp', 'g1:/root/in.bin', back);
     assert.equal(r.status, 0, r.stderr);

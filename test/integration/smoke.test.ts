@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { kit } from '../helpers/cli.ts';
+import { kit, succeeded } from '../helpers/cli.ts';
 import { qemusUnder, tinyLab } from '../helpers/vm.ts';
 import { lookAt } from '../helpers/browser.ts';
 
@@ -39,7 +39,7 @@ describe('smoke', () => {
     const home = mkdtempSync(join(tmpdir(), 'gc-smoke-'));
     homes.push(home);
     const env = { GRAINCHART_HOME: home };
-    assert.equal(kit(['up', 'demo', '--quiet'], { env }).status, 0);
+    succeeded(kit(['up', 'demo', '--quiet'], { env }));
 
     // The lab report with the lab up: both VMs running, live sparklines, every chart drawn.
     const doc = kit(['doc', 'demo', '--out', join(home, 'doc'), '--json'], { env });
@@ -92,7 +92,7 @@ describe('smoke', () => {
       JSON.parse(kit(['status', 'demo', '--json'], { env }).stdout).map((s: { state: string }) => s.state),
       ['running', 'running'],
     );
-    assert.equal(kit(['down', 'demo'], { env }).status, 0);
+    succeeded(kit(['down', 'demo'], { env }));
     assert.deepEqual(qemusUnder(home), []);
   });
 
