@@ -1,7 +1,7 @@
 // A boot that failed: what the user is told (the stage, the time, the serial console's tail,
 // QEMU's stderr), the QEMU it started stopped unless --keep, and the VM's record saying why;
 // a boot whose parent was lost says so, so `up` may boot that parent again.
-import { TaskError, ParentLost, QemuRefused, TimedOut } from '../util/errors.ts';
+import { GuestPanicked, TaskError, ParentLost, QemuRefused, TimedOut } from '../util/errors.ts';
 import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { updateState, writeState } from '../machine/record.ts';
@@ -98,6 +98,27 @@ export function vcpuLine(infoCpu: string, regs: string, lapic: string): string {
   ]
     .filter(Boolean)
     .join(' · ');
+}
+
+/**
+ * Why a failed cold boot is worth one more, or undefined.  A resume (-loadvm, -incoming) is
+ * never booted again: that would drop its saved state; nor is one kept for debugging, one
+ * whose parent was lost (the parent must boot again first), or one under a --timeout the user
+ * set (a hard limit).
+ * - A kernel panic: under TCG's emulated SVM (QEMU 7.2, this host's only way to nest) a
+ *   nested Debian kernel can take a page fault in its interrupt entry and panic at a random
+ *   point of its boot ("Fatal exception in interrupt"); a second boot of the same disk comes up.
+ * - A wait that ran out with QEMU up: a guest under TCG that never reached SSH, with nothing
+ *   wrong in its disk or spec (seen in CI, a few in 600 tests: a tiny guest's first boot, a
+ *   libvirt guest's cold boot after `down`); the same boot in a loop came up 30 times of 30.
+ */
+export function bootAgainFor(err: unknown, opts: BootOptions): { reason: string; detail?: string } | undefined {
+  if (opts.loadvm || opts.incoming || opts.keepOnFailure || opts.signal?.aborted || err instanceof ParentLost) return undefined;
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof GuestPanicked) return { reason: cause.message };
+  if (!(cause instanceof TimedOut) || opts.timeoutS !== undefined || !(err instanceof Error)) return undefined;
+  const [head, ...detail] = err.message.split('\n').filter((l) => !/\(QEMU was stopped; pass --keep/.test(l));
+  return { reason: head!, detail: detail.join('\n') };
 }
 
 export const lostHint = (lab: string) =>

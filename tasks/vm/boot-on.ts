@@ -10,7 +10,6 @@
 // What to boot (images, disks, seeds) comes from `inputs`, above the kit: the kit never
 // builds images itself.
 import { UsageError } from '../util/errors.ts';
-import type { KvmVerdict } from '../qemu/host-probe.ts';
 import { kitPaths } from '../util/paths.ts';
 import { mapsRamFromFile, qemuPlan, type ArgInputs } from '../qemu/args.ts';
 import { chooseAccel } from '../qemu/accel.ts';
@@ -27,11 +26,11 @@ import { explainRefusal } from '../qemu/refusal.ts';
 import { progressList } from '../cli/progress.ts';
 import { stageTasks } from './readiness.ts';
 import { type BootRun, dialSsh } from './boot-run.ts';
-import { bootStages } from './boot-stages.ts';
+import { bootBudgetMs, bootStages } from './boot-stages.ts';
 import { bootWatch } from './boot-watch.ts';
 import { checkSameDevices, pinKey, preflight } from './boot-preflight.ts';
-import { failBoot } from './boot-failure.ts';
-import { GuestPanicked, QemuRefused } from '../util/errors.ts';
+import { bootAgainFor, failBoot } from './boot-failure.ts';
+import { QemuRefused } from '../util/errors.ts';
 
 export interface BootOptions {
   quiet?: boolean;
@@ -111,22 +110,9 @@ export type PrepareInputs = (c: {
   warn?: (m: string) => void;
 }) => Promise<BootInputs>;
 
-/** The whole boot's time limit: a working TCG boot of the tiny guest takes ~5 s here; KVM that cannot work gets a short leash. */
-export function bootBudgetMs(accel: 'kvm' | 'tcg', kvm: KvmVerdict, o: { timeoutS?: number; slow?: boolean; slowMachine?: boolean }): number {
-  if (o.timeoutS !== undefined) return o.timeoutS * 1000;
-  if (accel === 'kvm' && kvm.state !== 'usable') return 20_000;
-  const base = o.slowMachine ? 300_000 : accel === 'tcg' ? 180_000 : 90_000;
-  return o.slow ? base * 4 : base;
-}
-
 /**
  * Boots `place` on `machine` and waits until SSH runs `uname -a` (and cloud-init is done).
- * A cold boot whose kernel panics is tried once more, saying so: under TCG's emulated SVM
- * (this host's only way to nest, QEMU 7.2) a nested Debian kernel can take a page fault in
- * its interrupt entry and panic at a random point of its boot (seen here in the debian-nest
- * lab's Debian child: "Fatal exception in interrupt"), and a second boot of the same disk
- * then comes up.  A panic on a resume (-loadvm) is not retried: booting again would drop
- * the saved state.
+ * A cold boot that panicked or hung is stopped and tried once more, saying so (bootAgainFor).
  *
  * A VM that has not come up once on its root disk (record.firstBoot) boots again on a new
  * one, here and wherever it boots next (`up` booting a lost parent again, then its child):
@@ -137,20 +123,30 @@ export function bootBudgetMs(accel: 'kvm' | 'tcg', kvm: KvmVerdict, o: { timeout
  * is the user's, and is kept.
  */
 export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace, prepareInputs: PrepareInputs, opts: BootOptions = {}): Promise<BootResult> {
+  const first: Try = { first: true };
   try {
-    return await bootOnce(machine, lab, place, prepareInputs, opts);
+    return await bootOnce(machine, lab, place, prepareInputs, opts, first);
   } catch (err) {
-    const panic = (err as { cause?: unknown }).cause;
-    if (!(panic instanceof GuestPanicked) || opts.loadvm || opts.incoming || opts.keepOnFailure || opts.signal?.aborted) throw err;
+    // KVM forced where it cannot work fails the same way every time: its short leash is the point.
+    const again = first.forcedKvm ? undefined : bootAgainFor(err, opts);
+    if (!again) throw err;
     const anew = readState(kitPaths(lab.name, place.vm.name).vm)?.firstBoot === true;
+    // A panic's reason is the guest's own words; a hang's is the whole failure, which names where.
+    const where = again.detail === undefined ? machine.at : '';
     opts.warn?.(
-      `${place.vm.name}: ${panic.message}${machine.at}; its QEMU was stopped, booting it once more${anew ? ' on a new root disk (its first boot may be half done on the old one)' : ''}`,
+      `${place.vm.name}: ${again.reason}${where}; its QEMU was stopped, booting it once more${anew ? ' on a new root disk (its first boot may be half done on the old one)' : ''}${again.detail ? `\n${again.detail}` : ''}`,
     );
-    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true });
+    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true }, { first: false });
   }
 }
 
-async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prepareInputs: PrepareInputs, opts: BootOptions): Promise<BootResult> {
+/** One try of a boot: the first may be cut short (a hang); what it learnt decides on a second. */
+interface Try {
+  first: boolean;
+  forcedKvm?: boolean;
+}
+
+async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, inputsOf: PrepareInputs, opts: BootOptions, attempt: Try): Promise<BootResult> {
   const vm = place.vm;
   const at = machine.at;
   const record = kitPaths(lab.name, vm.name).vm;
@@ -184,6 +180,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           c.accel = accel.accel;
           if (accel.accel === 'kvm' && c.probe.kvm.state !== 'usable') {
             c.kvmHint = `KVM is ${c.probe.kvm.state}${at || ' here'} (${c.probe.kvm.reason}): set accel: auto or tcg for ${vm.name}`;
+            attempt.forcedKvm = true;
             opts.warn?.(`${vm.name}: accel=kvm but ${c.kvmHint}`);
           }
           if (accel.accel === 'tcg' && machine.inside)
@@ -196,7 +193,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
             fresh,
             help: () => machine.run([qemu, '-machine', 'help'], 20_000),
           });
-          c.boot = await prepareInputs({ lab, place, machine, ref, fresh, warn: opts.warn });
+          c.boot = await inputsOf({ lab, place, machine, ref, fresh, warn: opts.warn });
           c.pin = await pinning;
           await machine.prepare(ref, c.boot.overlays);
           c.hostKey = sshForward ? pinKey(lab, place, c.boot.hostKey) : undefined;
@@ -218,7 +215,9 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, prep
           if (opts.savedArgv) checkSameDevices(vm.name, withoutLoadvm(opts.savedArgv).slice(1), c.args);
           if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
           if (opts.incoming) c.args.push('-incoming', 'defer');
-          c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow });
+          const cold = attempt.first && !opts.loadvm && !opts.incoming && before?.accel === c.accel;
+          const lastSshS = cold ? before?.metrics?.sshS : undefined;
+          c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow, lastSshS });
           if (sshForward && !opts.readyWhenRunning)
             c.banners = bannerPoller(() => dialSsh(c), c.boot.slow ? 8000 : machine.slow ? 1500 : 500, c.boot.slow ? { gapMs: 2000, max: 2 } : {});
           t.title = `${vm.name}: prepared${at} (accel ${c.accel}${c.accel === 'tcg' && vm.accel === 'auto' ? `, KVM ${c.probe.kvm.state}` : c.probe.kvm.state === 'usable' ? `, ${c.probe.kvm.vendor}` : ''})`;

@@ -2,6 +2,7 @@
 // each with a time limit and a hint, run as progress — QEMU alive, QMP "running", the SSH
 // forward open, sshd's banner, `uname -a` over SSH, and cloud-init done for a cloud image.
 import type { QmpStatus } from '../qemu/qmp.ts';
+import type { KvmVerdict } from '../qemu/host-probe.ts';
 import { FatalError } from '../util/errors.ts';
 import { withQmp } from '../machine/machine.ts';
 import type { Stage } from './readiness.ts';
@@ -106,3 +107,24 @@ export function failIfDead(run: BootRun, status: string): void {
           : 'see the serial log below',
     );
 }
+
+/**
+ * The whole boot's time limit: a working TCG boot of the tiny guest takes ~5 s here; KVM that
+ * cannot work gets a short leash; a --timeout the user gave is the limit.  `lastSshS`: the
+ * guest's last cold boot took that long under the same accelerator, so a first try that takes
+ * ten times as long (a minute at least) has hung, is cut there, and booted once more
+ * (boot-failure.ts bootAgainFor).
+ */
+export function bootBudgetMs(
+  accel: 'kvm' | 'tcg',
+  kvm: KvmVerdict,
+  o: { timeoutS?: number; slow?: boolean; slowMachine?: boolean; lastSshS?: number },
+): number {
+  if (o.timeoutS !== undefined) return o.timeoutS * 1000;
+  if (accel === 'kvm' && kvm.state !== 'usable') return 20_000;
+  const base = o.slowMachine ? 300_000 : accel === 'tcg' ? 180_000 : 90_000;
+  const whole = o.slow ? base * 4 : base;
+  return o.lastSshS ? Math.min(whole, hangCutMs(o.lastSshS)) : whole;
+}
+
+export const hangCutMs = (lastSshS: number) => Math.max(60_000, Math.round(lastSshS * 10_000));

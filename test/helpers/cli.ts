@@ -13,7 +13,7 @@ export function kit(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: str
     encoding: 'utf8',
     input: opts.input ?? '',
     env: { ...process.env, ...opts.env },
-    // Longer than a boot's own budget (180 s a layer under TCG, vm/boot-on.ts bootBudgetMs, and
+    // Longer than a boot's own budget (180 s a layer under TCG, vm/boot-stages.ts bootBudgetMs, and
     // a lab has two layers): a boot that hangs is reported by the kit itself, with its serial
     // console and the stage it stopped at, not cut off by the test with nothing said.
     timeout: opts.timeoutMs ?? 420_000,

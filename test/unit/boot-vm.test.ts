@@ -4,9 +4,10 @@
 import { describe, it } from 'node:test';
 import { rmSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { bootOn, bootBudgetMs, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
-import { vcpuLine } from '../../tasks/vm/boot-failure.ts';
-import { ParentLost } from '../../tasks/util/errors.ts';
+import { bootOn, type PrepareInputs } from '../../tasks/vm/boot-on.ts';
+import { bootBudgetMs, hangCutMs } from '../../tasks/vm/boot-stages.ts';
+import { bootAgainFor, vcpuLine } from '../../tasks/vm/boot-failure.ts';
+import { GuestPanicked, ParentLost, TaskError, TimedOut } from '../../tasks/util/errors.ts';
 import { kernelPanic } from '../../tasks/machine/kernel-panic.ts';
 import { resolveLab } from '../../tasks/spec/resolve.ts';
 import { findVm } from '../../tasks/spec/tree.ts';
@@ -282,6 +283,10 @@ describe('bootBudgetMs', () => {
     assert.equal(bootBudgetMs('tcg', pvm, {}), 180_000);
     assert.equal(bootBudgetMs('tcg', pvm, { slowMachine: true, slow: true }), 1_200_000);
     assert.equal(bootBudgetMs('kvm', pvm, { timeoutS: 7 }), 7000);
+    // A guest that booted before: its first try is cut at ten times that, never past the whole budget nor past the user's limit.
+    assert.equal(bootBudgetMs('tcg', pvm, { lastSshS: 3.5 }), 60_000);
+    assert.equal(bootBudgetMs('tcg', pvm, { lastSshS: 30 }), 180_000);
+    assert.equal(bootBudgetMs('tcg', pvm, { lastSshS: 3.5, timeoutS: 300 }), 300_000);
   });
 });
 
@@ -299,5 +304,34 @@ describe('a hung boot’s vCPU line', () => {
   it('running, and what it could not read left out', () => {
     assert.equal(vcpuLine('  CPU #1: thread_id=4243', regs.replace('HLT=1', 'HLT=0'), ''), 'CPU #1: thread_id=4243 · RIP ffffffff9a217a0b · running');
     assert.equal(vcpuLine('  CPU #1: thread_id=4243', '', ''), 'CPU #1: thread_id=4243');
+  });
+});
+
+describe('a failed cold boot worth one more', () => {
+  const failed = (cause: unknown) =>
+    new TaskError(
+      'b/v failed to boot after 60.0 s: timed out after 59.9 s waiting for v: SSH banner\n  serial console (last 20 lines):\n    (empty)\n  (QEMU was stopped; pass --keep to leave it running)',
+      { cause },
+    );
+  const hung = failed(new TimedOut('timed out after 59.9 s waiting for v: SSH banner'));
+  it('a wait that ran out under the kit’s own budget: the failure’s first line, and its report without the --keep note', () => {
+    assert.deepEqual(bootAgainFor(hung, {}), {
+      reason: 'b/v failed to boot after 60.0 s: timed out after 59.9 s waiting for v: SSH banner',
+      detail: '  serial console (last 20 lines):\n    (empty)',
+    });
+  });
+  it('a kernel panic, in the guest’s own words', () => {
+    assert.deepEqual(bootAgainFor(failed(new GuestPanicked('its kernel panicked during boot: Kernel panic - not syncing: x')), {}), {
+      reason: 'its kernel panicked during boot: Kernel panic - not syncing: x',
+    });
+  });
+  it('never a resume, a boot kept for debugging, one under the user’s --timeout, or one whose parent was lost; nor any other failure', () => {
+    for (const opts of [{ loadvm: 'gc-suspend' }, { incoming: '/s/devices' }, { keepOnFailure: true }, { timeoutS: 30 }])
+      assert.equal(bootAgainFor(hung, opts), undefined);
+    assert.equal(bootAgainFor(new ParentLost('b/v failed to boot inside p', 'p', 'boot p again', new TimedOut('t')), {}), undefined);
+    assert.equal(bootAgainFor(failed(new Error('QEMU exited during boot')), {}), undefined);
+  });
+  it('cuts a guest that booted before at ten times its last boot, a minute at least', () => {
+    assert.deepEqual([hangCutMs(3.5), hangCutMs(6), hangCutMs(42.37)], [60_000, 60_000, 423_700]);
   });
 });
