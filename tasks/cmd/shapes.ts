@@ -17,6 +17,7 @@ const Metrics = z.strictObject({
     .array(z.strictObject({ stage: z.string(), times: z.number(), reason: z.string() }))
     .optional()
     .describe('stages that met a dropped SSH connection and went on over a new one'),
+  bootedAgain: z.string().optional().describe('the first try’s failure, when the boot was tried once more (a kernel panic, a hang)'),
 });
 
 export const StatusRow = z

@@ -17,6 +17,8 @@ export interface BootMetrics {
   sshS?: number;
   /** Stages that met a dropped SSH connection and went on over a new one. */
   retries?: StageRetry[];
+  /** The first try's failure, when the boot was tried once more (a kernel panic, a hang). */
+  bootedAgain?: string;
 }
 
 /** A boot stage tried again after a dropped SSH connection: how often, and each distinct reason (joined by " · "). */

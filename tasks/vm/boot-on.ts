@@ -136,7 +136,7 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
     opts.warn?.(
       `${place.vm.name}: ${again.reason}${where}; its QEMU was stopped, booting it once more${anew ? ' on a new root disk (its first boot may be half done on the old one)' : ''}${again.detail ? `\n${again.detail}` : ''}`,
     );
-    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true }, { first: false });
+    return bootOnce(machine, lab, place, prepareInputs, { ...opts, checked: true }, { first: false, again: again.reason });
   }
 }
 
@@ -144,6 +144,8 @@ export async function bootOn(machine: Machine, lab: LabResolved, place: VmPlace,
 interface Try {
   first: boolean;
   forcedKvm?: boolean;
+  /** A second try: why the first failed, kept in the boot's metrics. */
+  again?: string;
 }
 
 async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, inputsOf: PrepareInputs, opts: BootOptions, attempt: Try): Promise<BootResult> {
@@ -155,7 +157,7 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, inpu
   const sshForward = opts.installer ? undefined : forwards.find((f) => f.guest === 22 && f.proto === 'tcp');
   if (place.parent && !sshForward) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${place.parent.name}) to be reached`);
 
-  const c: BootRun = { machine, lab, place, ref, sshForward, started: 0, pid: 0, metrics: {}, uname: '', args: [] };
+  const c: BootRun = { machine, lab, place, ref, sshForward, started: 0, pid: 0, metrics: attempt.again ? { bootedAgain: attempt.again } : {}, uname: '', args: [] };
   // A first boot that never came up leaves a disk not to be trusted: this boot makes it anew.
   const before = readState(record);
   const fresh = opts.fresh === true || (before?.firstBoot === true && !opts.loadvm && !opts.incoming);

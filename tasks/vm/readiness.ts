@@ -15,7 +15,7 @@ export interface Stage {
   /** The most this stage may take; the boot's deadline may cut it shorter. */
   maxMs: number;
   check: () => Promise<unknown>;
-  record?: Exclude<keyof BootMetrics, 'retries'>;
+  record?: Exclude<keyof BootMetrics, 'retries' | 'bootedAgain'>;
   /** Asked again just before the stage would run (a stage that depends on what preparing found). */
   enabled?: () => boolean;
 }

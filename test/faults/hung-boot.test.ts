@@ -61,6 +61,8 @@ describe('a guest that hangs during its boot', () => {
     assert.ok(r.seconds > cut && r.seconds < cut + 60, `took ${r.seconds} s`);
     const status = JSON.parse(kit(['--spec', lab.spec, 'status', '--json'], { env: lab.env }).stdout)[0];
     assert.equal(status.state, 'running');
+    // The record keeps why this boot took two tries, for `status --json` and `up --json`.
+    assert.match(status.metrics.bootedAgain, /^hung\/h1 failed to boot after \d+\.\d s: timed out/);
     succeeded(kit(['--spec', lab.spec, 'stop', 'h1'], { env: lab.env }));
   });
 

@@ -103,6 +103,7 @@ describe('bootOn', () => {
     ]);
     assert.deepEqual(first.fresh, [false, true], 'the second boot of a first boot asks for a new root disk');
     assert.equal(first.record?.phase, 'running');
+    assert.equal(first.record?.metrics?.bootedAgain, 'its kernel panicked during boot: Kernel panic - not syncing: Fatal exception in interrupt');
     // Booted before (its record is there): the disk is the user's, and is kept.
     const later = await panicsOnce();
     assert.ok(!(later.result instanceof Error), String(later.result));
