@@ -157,7 +157,8 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, inpu
   const sshForward = opts.installer ? undefined : forwards.find((f) => f.guest === 22 && f.proto === 'tcp');
   if (place.parent && !sshForward) throw new UsageError(`${vm.name}: a nested VM needs network.sshPort (inside ${place.parent.name}) to be reached`);
 
-  const c: BootRun = { machine, lab, place, ref, sshForward, started: 0, pid: 0, metrics: attempt.again ? { bootedAgain: attempt.again } : {}, uname: '', args: [] };
+  const metrics: BootMetrics = attempt.again ? { bootedAgain: attempt.again } : {};
+  const c: BootRun = { machine, lab, place, ref, sshForward, started: 0, pid: 0, metrics, uname: '', args: [] };
   // A first boot that never came up leaves a disk not to be trusted: this boot makes it anew.
   const before = readState(record);
   const fresh = opts.fresh === true || (before?.firstBoot === true && !opts.loadvm && !opts.incoming);
