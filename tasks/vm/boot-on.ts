@@ -218,8 +218,9 @@ async function bootOnce(machine: Machine, lab: LabResolved, place: VmPlace, inpu
           if (opts.savedArgv) checkSameDevices(vm.name, withoutLoadvm(opts.savedArgv).slice(1), c.args);
           if (opts.loadvm) c.args.push('-loadvm', opts.loadvm);
           if (opts.incoming) c.args.push('-incoming', 'defer');
-          const cold = attempt.first && !opts.loadvm && !opts.incoming && before?.accel === c.accel;
-          const lastSshS = cold ? before?.metrics?.sshS : undefined;
+          // The last boot's time says when this one has hung: a first, cold try under the same accelerator.
+          const likeLast = attempt.first && !opts.loadvm && !opts.incoming && before?.accel === c.accel;
+          const lastSshS = likeLast ? before?.metrics?.sshS : undefined;
           c.budgetMs = bootBudgetMs(c.accel, c.probe.kvm, { timeoutS: opts.timeoutS, slow: c.boot.slow, slowMachine: machine.slow, lastSshS });
           if (sshForward && !opts.readyWhenRunning)
             c.banners = bannerPoller(() => dialSsh(c), c.boot.slow ? 8000 : machine.slow ? 1500 : 500, c.boot.slow ? { gapMs: 2000, max: 2 } : {});
