@@ -151,7 +151,8 @@ export function exitCodeOf(err: unknown): number {
   return 1;
 }
 
-const tail = (text: string, lines: number) => text.trimEnd().split('\n').slice(-lines).join('\n');
+/** The last `lines` lines of a text, trailing blank ones dropped. */
+export const lastLines = (text: string, lines: number) => text.trimEnd().split('\n').slice(-lines).join('\n');
 
 /** Human text for any error: message, command, output tails, hint; whatever a spec or argv put in it, no terminal sequence gets through. */
 export function formatError(err: unknown): string {
@@ -165,8 +166,8 @@ function errorText(err: unknown): string {
   if (err instanceof TaskError) {
     if (err.command) out.push(`  command: ${err.command.map(quoteForDisplay).join(' ')}`);
     if (err.commandExitCode !== undefined) out.push(`  exit code: ${err.commandExitCode}`);
-    if (err.stderr?.trim()) out.push(`  stderr:\n${indent(tail(err.stderr, 20))}`);
-    if (err.stdout?.trim()) out.push(`  stdout:\n${indent(tail(err.stdout, 20))}`);
+    if (err.stderr?.trim()) out.push(`  stderr:\n${indent(lastLines(err.stderr, 20))}`);
+    if (err.stdout?.trim()) out.push(`  stdout:\n${indent(lastLines(err.stdout, 20))}`);
   }
   const hint = (err as { hint?: string }).hint;
   if (hint) out.push(`  hint: ${hint}`);

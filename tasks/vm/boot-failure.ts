@@ -1,7 +1,7 @@
 // A boot that failed: what the user is told (the stage, the time, the serial console's tail,
 // QEMU's stderr), the QEMU it started stopped unless --keep, and the VM's record saying why;
 // a boot whose parent was lost says so, so `up` may boot that parent again.
-import { GuestPanicked, TaskError, ParentLost, QemuRefused, TimedOut } from '../util/errors.ts';
+import { GuestPanicked, TaskError, ParentLost, QemuRefused, TimedOut, lastLines } from '../util/errors.ts';
 import { kitPaths } from '../util/paths.ts';
 import type { LabResolved, VmPlace } from '../spec/tree.ts';
 import { updateState, writeState } from '../machine/record.ts';
@@ -35,13 +35,22 @@ export async function failBoot(
         );
   // Inside a lost parent nothing is left to read or stop: the guest's QEMU ran in the one that is gone.
   const stage = (err as { stage?: string }).stage;
-  const [serial, stderr, vcpus] = lost
-    ? ['', '', '']
+  // A QEMU inside a guest that ended during boot: that guest's kernel may have killed it (out
+  // of memory, a KVM fault), and only its log says so (seen: a child gone in 14 s, no stderr).
+  const ended = machine.inside !== undefined && /^QEMU exited during boot/.test(message);
+  const [serial, stderr, vcpus, kernelLog] = lost
+    ? ['', '', '', '']
     : await Promise.all([
         machine.tail(ref.paths.serial, 20).catch(() => ''),
         machine.tail(ref.paths.stderr, 20).catch(() => ''),
         // A wait that ran out, or a stage that failed, on a QEMU still up: what its vCPUs were doing, before it is stopped.
         (err instanceof TimedOut || stage) && pid ? vcpuStates(machine, ref) : '',
+        ended
+          ? machine.run(['dmesg']).then(
+              (log) => lastLines(log, 12),
+              () => '',
+            )
+          : '',
       ]);
   if (!lost && !opts.keepOnFailure && pid) await stopQemu(machine, ref, pid, { graceful: false }).catch(() => undefined);
   // A QEMU that refused to start left no record yet: write one, so `status` says why.
@@ -53,7 +62,7 @@ export async function failBoot(
   if (err instanceof QemuRefused) return err;
   const at = machine.at;
   return new TaskError(
-    `${lab.name}/${place.vm.name} failed to boot${at} after ${elapsed} s${stage ? `, at ${stage}` : ''}: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${vcpus ? `\n  vCPUs (QEMU's info cpus, registers and local APICs):\n${indent(vcpus)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
+    `${lab.name}/${place.vm.name} failed to boot${at} after ${elapsed} s${stage ? `, at ${stage}` : ''}: ${message}\n  serial console (last 20 lines):\n${indent(serial || '(empty)')}${stderr ? `\n  QEMU stderr:\n${indent(stderr)}` : ''}${vcpus ? `\n  vCPUs (QEMU's info cpus, registers and local APICs):\n${indent(vcpus)}` : ''}${kernelLog ? `\n  ${machine.inside}'s kernel log (dmesg, last 12 lines):\n${indent(kernelLog)}` : ''}${opts.keepOnFailure ? '' : '\n  (QEMU was stopped; pass --keep to leave it running)'}`,
     { hint, cause: err },
   );
 }

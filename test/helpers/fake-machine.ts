@@ -34,6 +34,8 @@ export interface FakeBehaviour {
   lost?: string;
   /** The connection to the machine drops under this many liveness samples once QEMU runs (ssh2: "Not connected"). */
   dropsSamples?: number;
+  /** What `dmesg` prints there. */
+  kernelLog?: string;
 }
 
 export class FakeMachine implements Machine {
@@ -154,7 +156,9 @@ export class FakeMachine implements Machine {
     this.calls.push('put');
   }
 
-  async run(): Promise<string> {
-    return '';
+  async run(argv: string[]): Promise<string> {
+    if (argv[0] !== 'dmesg') return '';
+    this.calls.push('dmesg');
+    return this.b.kernelLog ?? '';
   }
 }

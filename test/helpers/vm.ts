@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runningRamFile } from '../../tasks/util/paths.ts';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -62,6 +63,8 @@ export async function tinyLab(name: string, vms: Array<{ name: string; extra?: o
           /* gone */
         }
       }
+      // A QEMU killed here leaves its RAM file in /dev/shm, outside the home.
+      for (const v of vms) rmSync(runningRamFile(join(home, name, v.name)), { force: true });
       rmSync(home, { recursive: true, force: true });
     },
   };

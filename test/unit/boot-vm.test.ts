@@ -152,8 +152,9 @@ describe('bootOn', () => {
     assert.ok(resume.result instanceof Error);
     assert.deepEqual(resume.m.calls.filter((c) => c === 'start').length, 1);
   });
-  it('fails at once when the parent it boots in is lost, touching nothing inside it, and says so for up to boot the parent again', async () => {
-    const l = resolveLab(
+  /** A parent p with one child c, whose boot runs on a fake machine inside p. */
+  const nested = () =>
+    resolveLab(
       {
         name: 'b',
         vms: [
@@ -168,6 +169,8 @@ describe('bootOn', () => {
       { cpus: 2, memoryMiB: 4096 },
       'test',
     );
+  it('fails at once when the parent it boots in is lost, touching nothing inside it, and says so for up to boot the parent again', async () => {
+    const l = nested();
     // QMP never says running: without the parent's watch this boot would wait out its budget.
     const m = new FakeMachine(
       h.dir,
@@ -195,6 +198,25 @@ describe('bootOn', () => {
     assert.match(waited.message, /timed out/);
     assert.ok(live.calls.includes('lost?'));
     assert.ok(live.calls.includes('quit'));
+  });
+  it('a child whose QEMU ends during boot with nothing said: the report shows the end of its parent’s kernel log', async () => {
+    const l = nested();
+    const log = Array.from({ length: 15 }, (_, i) => `[ ${i}.0] line ${i}`);
+    log.push('[ 15.0] Out of memory: Killed process 812 (qemu-system-x86)');
+    const m = new FakeMachine(h.dir, { diesAfterSamples: 1, kernelLog: `${log.join('\n')}\n` }, 'p');
+    const r = await bootOn(m, l, findVm(l, 'c')!, noInputs, { quiet: true, timeoutS: 5 }).catch((e: Error) => e);
+    assert.ok(r instanceof Error);
+    assert.match(r.message, /QEMU exited during boot inside p\n/);
+    assert.ok(
+      r.message.includes(
+        `  p's kernel log (dmesg, last 12 lines):\n${log
+          .slice(-12)
+          .map((x) => `    ${x}`)
+          .join('\n')}`,
+      ),
+      r.message,
+    );
+    assert.ok(m.calls.includes('dmesg'));
   });
   it('reads a kernel panic from the serial console’s tail, and nothing else as one', () => {
     assert.equal(
