@@ -216,6 +216,9 @@ describe('the lab agent', () => {
 
   it('never serves an edited spec’s old form: a VM renamed away is refused as without it, and the agent ends', async () => {
     const text = readFileSync(lab.spec, 'utf8');
+    // The agent that read the spec before the edit: the one that must end.  (Its pidfile is not
+    // the test: once it has ended, the next kit call may start a new agent, on the new text.)
+    const served = agentPid();
     try {
       writeFileSync(lab.spec, text.replace('"g2"', '"g2-renamed"'));
       const via = run(['exec', 'g2', '--', 'true']);
@@ -225,8 +228,8 @@ describe('the lab agent', () => {
       assert.match(via.stderr, /no VM named "g2"/);
       // Its modules hold the TypeScript spec as it was: it cannot read the edit, so it ends.
       assert.ok(
-        await poll(async () => !existsSync(join(folder(), 'agent.pid')), { what: 'the agent to end', timeoutMs: 10_000, intervalMs: 100 }),
-        'the agent did not end',
+        await poll(async () => !existsSync(`/proc/${served}`), { what: 'the agent to end', timeoutMs: 10_000, intervalMs: 100 }),
+        `the agent (pid ${served}) did not end`,
       );
     } finally {
       writeFileSync(lab.spec, text);
