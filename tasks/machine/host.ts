@@ -2,6 +2,7 @@
 // state folder, QMP is a unix socket, and /proc is read directly (no forks: status and
 // charts read it often).
 import { withTimeout } from '../util/retry.ts';
+import { lastLines } from '../util/errors.ts';
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
@@ -47,7 +48,7 @@ import { dirname, join, resolve } from 'node:path';
 import { VM_FILES } from '../util/paths.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const tailOf = (file: string, n: number) => (existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n') : '');
+const tailOf = (file: string, n: number) => (existsSync(file) ? lastLines(readFileSync(file, 'utf8'), n) : '');
 
 export class HostMachine implements Machine {
   readonly slow = false;
